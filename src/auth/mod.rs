@@ -1,0 +1,14 @@
+//! Authentication: AWS Signature Version 4 for request heads (header and presigned),
+//! the `aws-chunked` body decoder that checks per-chunk signatures, and a client-side
+//! signer that shares the canonicalization code with the verifier.
+
+pub mod chunked;
+pub mod signer;
+pub mod sigv4;
+
+pub use chunked::{AwsChunkedDecoder, Streaming, AWS_CHUNK_SIZE_MAX_BYTES};
+pub use signer::{amz_date, presign, sign_headers};
+pub use sigv4::{
+    authenticate, derive_signing_key, hmac_sha256, sha256_hex, uri_encode, AuthOutcome,
+    ChunkSigningContext, PayloadMode, SecretLookup, SigningKeyCache,
+};

@@ -1,0 +1,1562 @@
+//! Server-side AWS Signature Version 4 verification (Authorization header and presigned URLs).
+//!
+//! The canonicalization functions here are also what `auth::signer` signs with, so client and
+//! server can never disagree about what a canonical request is.
+//!
+//! Everything a request carries is hostile until the signature matches: parsing never panics,
+//! errors name the S3 code AWS would answer with, and error details never contain a secret.
+
+use crate::http::head::RequestHead;
+use crate::s3::error::{ErrorCode, S3Error, S3Result};
+use hmac::{Hmac, Mac};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::fmt;
+use std::time::{SystemTime, UNIX_EPOCH};
+use subtle::ConstantTimeEq;
+
+/// The only signing algorithm accepted.
+pub const ALGORITHM: &str = "AWS4-HMAC-SHA256";
+/// `x-amz-content-sha256` value: the body is not covered by the signature.
+pub const UNSIGNED_PAYLOAD: &str = "UNSIGNED-PAYLOAD";
+/// `x-amz-content-sha256` value: aws-chunked body, every chunk signed.
+pub const STREAMING_SIGNED: &str = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD";
+/// `x-amz-content-sha256` value: aws-chunked body, chunks and trailers signed.
+pub const STREAMING_SIGNED_TRAILER: &str = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER";
+/// `x-amz-content-sha256` value: aws-chunked body with trailers, nothing signed.
+pub const STREAMING_UNSIGNED_TRAILER: &str = "STREAMING-UNSIGNED-PAYLOAD-TRAILER";
+/// Hex SHA-256 of the empty string (part of every chunk string-to-sign).
+pub const EMPTY_SHA256_HEX: &str =
+    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+/// How far a request's clock may be from ours (AWS allows 15 minutes).
+pub const CLOCK_SKEW_MAX_SECS: i64 = 15 * 60;
+/// The longest lifetime of a presigned URL (AWS: seven days).
+pub const PRESIGN_EXPIRES_MAX_SECS: i64 = 7 * 24 * 3600;
+/// Entries kept by a [`SigningKeyCache`] before it starts over.
+pub const SIGNING_KEY_CACHE_MAX_ENTRIES: usize = 1024;
+
+const SERVICE: &str = "s3";
+const TERMINATOR: &str = "aws4_request";
+const NOT_SIGNED_MESSAGE: &str = "There were headers present in the request which were not signed";
+const ALGORITHM_MESSAGE: &str =
+    "The authorization mechanism you have provided is not supported. Please use AWS4-HMAC-SHA256.";
+
+/// Where secrets come from; implemented by the credential store.
+pub trait SecretLookup {
+    fn secret_for(&self, access_key: &str) -> Option<String>;
+}
+
+/// Everything the aws-chunked decoder needs to verify chunk and trailer signatures.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ChunkSigningContext {
+    pub signing_key: [u8; 32],
+    /// `date/region/service/aws4_request`.
+    pub scope: String,
+    /// The request time as `YYYYMMDDTHHMMSSZ`.
+    pub amz_date: String,
+    /// Hex signature of the request head: the first "previous signature" of the chain.
+    pub seed_signature: String,
+}
+
+impl fmt::Debug for ChunkSigningContext {
+    /// The key is a credential; keep it out of logs.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ChunkSigningContext")
+            .field("signing_key", &"<redacted>")
+            .field("scope", &self.scope)
+            .field("amz_date", &self.amz_date)
+            .field("seed_signature", &self.seed_signature)
+            .finish()
+    }
+}
+
+/// How the body of an authenticated request must be read and checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PayloadMode {
+    /// Nothing to check.
+    Unsigned,
+    /// The body's SHA-256 must equal this (else `XAmzContentSHA256Mismatch`).
+    Sha256([u8; 32]),
+    /// aws-chunked, each chunk signed.
+    StreamingSigned(ChunkSigningContext),
+    /// aws-chunked, each chunk and the trailer section signed.
+    StreamingSignedTrailer(ChunkSigningContext),
+    /// aws-chunked with trailers (checksums), no signatures.
+    StreamingUnsignedTrailer,
+}
+
+impl PayloadMode {
+    /// Whether the body is `aws-chunked` framed.
+    pub fn is_streaming(&self) -> bool {
+        matches!(
+            self,
+            PayloadMode::StreamingSigned(_)
+                | PayloadMode::StreamingSignedTrailer(_)
+                | PayloadMode::StreamingUnsignedTrailer
+        )
+    }
+}
+
+/// Who sent the request and how to treat its body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthOutcome {
+    /// `None` for an anonymous request.
+    pub access_key: Option<String>,
+    pub payload: PayloadMode,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Primitives
+// ---------------------------------------------------------------------------------------------
+
+pub fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
+    // HMAC accepts keys of any length; `new_from_slice` only returns a Result because of the
+    // trait it implements, so this cannot fail whatever the input.
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes keys of any length");
+    mac.update(data);
+    mac.finalize().into_bytes().into()
+}
+
+pub fn sha256_hex(data: &[u8]) -> String {
+    hex::encode(Sha256::digest(data))
+}
+
+/// `kSigning` of the SigV4 key-derivation chain.
+pub fn derive_signing_key(secret: &str, date: &str, region: &str, service: &str) -> [u8; 32] {
+    let k_secret = format!("AWS4{secret}");
+    let k_date = hmac_sha256(k_secret.as_bytes(), date.as_bytes());
+    let k_region = hmac_sha256(&k_date, region.as_bytes());
+    let k_service = hmac_sha256(&k_region, service.as_bytes());
+    hmac_sha256(&k_service, TERMINATOR.as_bytes())
+}
+
+/// AWS `UriEncode`: unreserved bytes stay, everything else becomes `%XX` (upper-case hex);
+/// `/` stays only when `encode_slash` is false (object paths).
+pub fn uri_encode(s: &str, encode_slash: bool) -> String {
+    uri_encode_bytes(s.as_bytes(), encode_slash)
+}
+
+fn uri_encode_bytes(bytes: &[u8], encode_slash: bool) -> String {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let mut out = String::with_capacity(bytes.len() + bytes.len() / 2);
+    for &b in bytes {
+        let unreserved = b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~');
+        if unreserved || (b == b'/' && !encode_slash) {
+            out.push(char::from(b));
+        } else {
+            out.push('%');
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 0x0f)]));
+        }
+    }
+    out
+}
+
+/// Percent-decodes to raw bytes (never lossy, so the re-encoding is exact).
+fn percent_decode_bytes(s: &str) -> Vec<u8> {
+    percent_encoding::percent_decode_str(s).collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Canonical request (shared with the signer)
+// ---------------------------------------------------------------------------------------------
+
+/// The canonical URI of a raw path: each `/`-separated segment is decoded and re-encoded,
+/// so `$` and `%24` sign the same, while an encoded `%2F` stays distinct from a real `/`.
+/// S3 does not normalize `.`/`..` segments and does not double-encode.
+pub fn canonical_uri(raw_path: &str) -> String {
+    if raw_path.is_empty() {
+        return "/".to_string();
+    }
+    raw_path
+        .split('/')
+        .map(|segment| uri_encode_bytes(&percent_decode_bytes(segment), true))
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// Decodes one raw query component the way the router reads it (`+` is a space) and
+/// re-encodes it with `UriEncode`.
+fn canonical_query_component(raw: &str) -> String {
+    let spaced = raw.replace('+', " ");
+    uri_encode_bytes(&percent_decode_bytes(&spaced), true)
+}
+
+/// The canonical query string: encoded pairs sorted by name then value (byte order of the
+/// encoded form, as AWS specifies); `X-Amz-Signature` is left out for presigned requests.
+pub fn canonical_query(raw_query: &str, skip_signature: bool) -> String {
+    let mut pairs: Vec<(String, String)> = raw_query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            (
+                canonical_query_component(name),
+                canonical_query_component(value),
+            )
+        })
+        .filter(|(name, _)| !(skip_signature && name == "X-Amz-Signature"))
+        .collect();
+    pairs.sort();
+    let mut out = String::with_capacity(raw_query.len() + 16);
+    for (i, (name, value)) in pairs.iter().enumerate() {
+        if i > 0 {
+            out.push('&');
+        }
+        out.push_str(name);
+        out.push('=');
+        out.push_str(value);
+    }
+    out
+}
+
+/// Trims a header value and collapses inner whitespace runs to one space (AWS `Trimall`).
+fn canonical_header_value(value: &str, out: &mut String) {
+    for (i, word) in value.split_ascii_whitespace().enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        out.push_str(word);
+    }
+}
+
+/// `name:value\n` for every signed header, in the order of `signed`; repeated headers are
+/// joined with `,`. `headers` names must be lower-case; a signed header that is absent gets an
+/// empty value (which then simply fails to match).
+pub fn canonical_headers(signed: &[&str], headers: &[(String, String)]) -> String {
+    let mut out = String::with_capacity(256);
+    for name in signed {
+        out.push_str(name);
+        out.push(':');
+        let values = headers.iter().filter(|(n, _)| n == name);
+        for (i, (_, value)) in values.enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            canonical_header_value(value, &mut out);
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// The parts a canonical request is made of, already canonicalized.
+pub struct CanonicalParts<'a> {
+    pub method: &'a str,
+    pub uri: &'a str,
+    pub query: &'a str,
+    pub headers: &'a str,
+    pub signed_headers: &'a str,
+    pub payload_hash: &'a str,
+}
+
+pub fn canonical_request(p: &CanonicalParts<'_>) -> String {
+    format!(
+        "{}\n{}\n{}\n{}\n{}\n{}",
+        p.method, p.uri, p.query, p.headers, p.signed_headers, p.payload_hash
+    )
+}
+
+/// `date/region/service/aws4_request`.
+pub fn scope(date: &str, region: &str, service: &str) -> String {
+    format!("{date}/{region}/{service}/{TERMINATOR}")
+}
+
+pub fn string_to_sign(amz_date: &str, scope: &str, canonical_request: &str) -> String {
+    format!(
+        "{ALGORITHM}\n{amz_date}\n{scope}\n{}",
+        sha256_hex(canonical_request.as_bytes())
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
+// Time
+// ---------------------------------------------------------------------------------------------
+
+/// Seconds since the epoch (negative before it); never panics.
+pub fn unix_secs(t: SystemTime) -> i64 {
+    match t.duration_since(UNIX_EPOCH) {
+        Ok(d) => i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+        Err(e) => i64::try_from(e.duration().as_secs()).map_or(i64::MIN, |s| -s),
+    }
+}
+
+fn utc(secs: i64) -> time::OffsetDateTime {
+    time::OffsetDateTime::from_unix_timestamp(secs).unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+}
+
+/// `YYYYMMDDTHHMMSSZ`.
+pub fn format_amz_date(secs: i64) -> String {
+    let t = utc(secs);
+    format!(
+        "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
+}
+
+/// `YYYY-MM-DDTHH:MM:SSZ`, the form AWS uses in error details.
+fn format_iso8601(secs: i64) -> String {
+    let t = utc(secs);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
+}
+
+/// Parses `YYYYMMDDTHHMMSSZ`; `None` for anything else.
+pub fn parse_amz_date(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    if b.len() != 16 || b[8] != b'T' || b[15] != b'Z' {
+        return None;
+    }
+    let num = |range: std::ops::Range<usize>| -> Option<u32> {
+        let digits = b.get(range)?;
+        digits.iter().try_fold(0u32, |acc, &d| {
+            d.is_ascii_digit().then(|| acc * 10 + u32::from(d - b'0'))
+        })
+    };
+    let year = i32::try_from(num(0..4)?).ok()?;
+    let month = time::Month::try_from(u8::try_from(num(4..6)?).ok()?).ok()?;
+    let day = u8::try_from(num(6..8)?).ok()?;
+    let date = time::Date::from_calendar_date(year, month, day).ok()?;
+    let hms = [num(9..11)?, num(11..13)?, num(13..15)?];
+    let [h, m, sec] = hms.map(|v| u8::try_from(v).unwrap_or(u8::MAX));
+    let clock = time::Time::from_hms(h, m, sec).ok()?;
+    Some(
+        time::PrimitiveDateTime::new(date, clock)
+            .assume_utc()
+            .unix_timestamp(),
+    )
+}
+
+fn is_date_stamp(s: &str) -> bool {
+    s.len() == 8 && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Signing-key cache
+// ---------------------------------------------------------------------------------------------
+
+struct CachedKey {
+    /// The secret the key was derived from, so a rotated secret is never served stale.
+    secret: String,
+    key: [u8; 32],
+}
+
+/// Derived signing keys per (access key, date, region, service): they change once a day, and
+/// deriving one costs four HMACs per request. One cache per core, so no locking.
+pub struct SigningKeyCache {
+    entries: HashMap<String, CachedKey>,
+    max_entries: usize,
+}
+
+impl Default for SigningKeyCache {
+    fn default() -> Self {
+        SigningKeyCache::new()
+    }
+}
+
+impl SigningKeyCache {
+    pub fn new() -> Self {
+        SigningKeyCache::with_max_entries(SIGNING_KEY_CACHE_MAX_ENTRIES)
+    }
+
+    pub fn with_max_entries(max_entries: usize) -> Self {
+        SigningKeyCache {
+            entries: HashMap::new(),
+            max_entries: max_entries.max(1),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The signing key, derived on a miss. When full the cache is simply cleared: entries are
+    /// cheap to rebuild and a clear keeps the bound trivially true.
+    pub fn signing_key(
+        &mut self,
+        access_key: &str,
+        secret: &str,
+        date: &str,
+        region: &str,
+        service: &str,
+    ) -> [u8; 32] {
+        let id = format!("{access_key}\0{date}\0{region}\0{service}");
+        if let Some(hit) = self.entries.get(&id) {
+            if hit.secret == secret {
+                return hit.key;
+            }
+        }
+        let key = derive_signing_key(secret, date, region, service);
+        if self.entries.len() >= self.max_entries {
+            self.entries.clear();
+        }
+        self.entries.insert(
+            id,
+            CachedKey {
+                secret: secret.to_string(),
+                key,
+            },
+        );
+        key
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parsing what the client claims
+// ---------------------------------------------------------------------------------------------
+
+/// `AK/date/region/service/aws4_request`.
+#[derive(Debug)]
+struct Credential {
+    access_key: String,
+    date: String,
+    region: String,
+    service: String,
+}
+
+impl Credential {
+    fn scope(&self) -> String {
+        scope(&self.date, &self.region, &self.service)
+    }
+}
+
+/// Parses a credential; the error is the message for whichever error code the caller uses.
+fn parse_credential(s: &str) -> Result<Credential, &'static str> {
+    const SHAPE: &str = "the Credential is mal-formed; expecting \
+                         \"<YOUR-AKID>/YYYYMMDD/REGION/SERVICE/aws4_request\".";
+    let parts: Vec<&str> = s.rsplitn(5, '/').collect();
+    let [terminator, service, region, date, access_key] = parts[..] else {
+        return Err(SHAPE);
+    };
+    if access_key.is_empty() || !is_date_stamp(date) {
+        return Err(SHAPE);
+    }
+    if service != SERVICE {
+        return Err("Credential should be scoped to correct service: 's3'.");
+    }
+    if terminator != TERMINATOR {
+        return Err("Credential should be scoped with a valid terminator: 'aws4_request'.");
+    }
+    Ok(Credential {
+        access_key: access_key.to_string(),
+        date: date.to_string(),
+        region: region.to_string(),
+        service: service.to_string(),
+    })
+}
+
+fn parse_signature(s: &str) -> Option<[u8; 32]> {
+    let mut out = [0u8; 32];
+    hex::decode_to_slice(s, &mut out).ok().map(|_| out)
+}
+
+/// The signed-header names (lower-cased for lookups) or `None` if the list is garbled.
+fn parse_signed_headers(s: &str) -> Option<Vec<String>> {
+    let names: Vec<String> = s.split(';').map(|n| n.to_ascii_lowercase()).collect();
+    let valid = names
+        .iter()
+        .all(|n| !n.is_empty() && !n.bytes().any(|b| b <= b' ' || b == b':'));
+    valid.then_some(names)
+}
+
+/// What a SigV4 request claims, whichever way (header or query) it arrived.
+struct Claim<'a> {
+    credential: Credential,
+    /// The SignedHeaders text as sent (it is signed verbatim).
+    signed_headers_raw: &'a str,
+    signed_headers: Vec<String>,
+    signature_raw: &'a str,
+    signature: [u8; 32],
+    /// The request time, seconds since the epoch.
+    request_secs: i64,
+    payload_hash: &'a str,
+    presigned: bool,
+}
+
+/// The components of `AWS4-HMAC-SHA256 Credential=..., SignedHeaders=..., Signature=...`.
+struct AuthHeaderParts<'a> {
+    credential: &'a str,
+    signed_headers: &'a str,
+    signature: &'a str,
+}
+
+fn malformed_header(detail: &str) -> S3Error {
+    S3Error::msg(
+        ErrorCode::AuthorizationHeaderMalformed,
+        format!("The authorization header is malformed; {detail}"),
+    )
+}
+
+fn parse_auth_header(value: &str) -> S3Result<AuthHeaderParts<'_>> {
+    let value = value.trim();
+    let (algorithm, rest) = value
+        .split_once(|c: char| c.is_ascii_whitespace())
+        .unwrap_or((value, ""));
+    if algorithm == "AWS" {
+        return Err(S3Error::msg(ErrorCode::InvalidRequest, ALGORITHM_MESSAGE));
+    }
+    if algorithm != ALGORITHM {
+        return Err(S3Error::invalid_argument(
+            "Unsupported Authorization Type",
+            "Authorization",
+            value,
+        ));
+    }
+    let (mut credential, mut signed_headers, mut signature) = (None, None, None);
+    for component in rest.split(',').map(str::trim).filter(|c| !c.is_empty()) {
+        let (name, v) = component
+            .split_once('=')
+            .ok_or_else(|| malformed_header("a component is not of the form Name=Value."))?;
+        let slot = match name.trim() {
+            "Credential" => &mut credential,
+            "SignedHeaders" => &mut signed_headers,
+            "Signature" => &mut signature,
+            _ => return Err(malformed_header("it has an unknown component.")),
+        };
+        if slot.replace(v.trim()).is_some() {
+            return Err(malformed_header("a component is repeated."));
+        }
+    }
+    match (credential, signed_headers, signature) {
+        (Some(credential), Some(signed_headers), Some(signature)) => Ok(AuthHeaderParts {
+            credential,
+            signed_headers,
+            signature,
+        }),
+        _ => Err(malformed_header(
+            "it must contain Credential, SignedHeaders and Signature.",
+        )),
+    }
+}
+
+/// The request time from `x-amz-date`, else from `Date` (RFC 1123).
+fn request_time(head: &RequestHead) -> S3Result<i64> {
+    let parsed = match head.header("x-amz-date") {
+        Some(v) => parse_amz_date(v),
+        None => head
+            .header("date")
+            .and_then(|v| httpdate::parse_http_date(v).ok())
+            .map(unix_secs),
+    };
+    parsed.ok_or_else(|| {
+        S3Error::msg(
+            ErrorCode::AccessDenied,
+            "AWS authentication requires a valid Date or x-amz-date header",
+        )
+    })
+}
+
+fn too_skewed(request_secs: i64, now_secs: i64) -> S3Error {
+    S3Error::new(ErrorCode::RequestTimeTooSkewed)
+        .with("RequestTime", format_iso8601(request_secs))
+        .with("ServerTime", format_iso8601(now_secs))
+        .with(
+            "MaxAllowedSkewMilliseconds",
+            (CLOCK_SKEW_MAX_SECS * 1000).to_string(),
+        )
+}
+
+/// What `x-amz-content-sha256` announces, before we know the signing key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PayloadClaim {
+    Unsigned,
+    Sha256([u8; 32]),
+    StreamingSigned,
+    StreamingSignedTrailer,
+    StreamingUnsignedTrailer,
+}
+
+fn parse_payload_claim(value: &str) -> S3Result<PayloadClaim> {
+    match value {
+        UNSIGNED_PAYLOAD => Ok(PayloadClaim::Unsigned),
+        STREAMING_SIGNED => Ok(PayloadClaim::StreamingSigned),
+        STREAMING_SIGNED_TRAILER => Ok(PayloadClaim::StreamingSignedTrailer),
+        STREAMING_UNSIGNED_TRAILER => Ok(PayloadClaim::StreamingUnsignedTrailer),
+        _ => parse_signature(value)
+            .map(PayloadClaim::Sha256)
+            .ok_or_else(|| {
+                S3Error::invalid_argument(
+                    "x-amz-content-sha256 must be UNSIGNED-PAYLOAD, \
+                 STREAMING-UNSIGNED-PAYLOAD-TRAILER, STREAMING-AWS4-HMAC-SHA256-PAYLOAD, \
+                 STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER or a valid sha256 value.",
+                    "x-amz-content-sha256",
+                    value,
+                )
+            }),
+    }
+}
+
+/// Turns a payload claim into the mode the body reader follows; signed streaming needs the
+/// context of a verified request.
+fn payload_mode(claim: PayloadClaim, ctx: Option<ChunkSigningContext>) -> S3Result<PayloadMode> {
+    let need_signature = || {
+        S3Error::msg(
+            ErrorCode::AccessDenied,
+            "Signed aws-chunked payloads require a signed request.",
+        )
+    };
+    Ok(match claim {
+        PayloadClaim::Unsigned => PayloadMode::Unsigned,
+        PayloadClaim::Sha256(h) => PayloadMode::Sha256(h),
+        PayloadClaim::StreamingUnsignedTrailer => PayloadMode::StreamingUnsignedTrailer,
+        PayloadClaim::StreamingSigned => {
+            PayloadMode::StreamingSigned(ctx.ok_or_else(need_signature)?)
+        }
+        PayloadClaim::StreamingSignedTrailer => {
+            PayloadMode::StreamingSignedTrailer(ctx.ok_or_else(need_signature)?)
+        }
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Authentication
+// ---------------------------------------------------------------------------------------------
+
+/// Authenticates a request head: anonymous, Authorization header, or presigned query.
+///
+/// On success the caller reads the body as `payload` says; for streaming modes the head is
+/// authenticated but each chunk still has to pass the aws-chunked decoder.
+pub fn authenticate(
+    head: &RequestHead,
+    lookup: &dyn SecretLookup,
+    cache: &mut SigningKeyCache,
+    now: SystemTime,
+) -> S3Result<AuthOutcome> {
+    let query = head.query_pairs();
+    let has_query_auth = query.iter().any(|(n, _)| n == "X-Amz-Algorithm");
+    let mut auth_headers = head.header_all("authorization");
+    let header = auth_headers.next();
+    if auth_headers.next().is_some() {
+        return Err(malformed_header(
+            "only one Authorization header is allowed.",
+        ));
+    }
+    let now_secs = unix_secs(now);
+    match (header, has_query_auth) {
+        (Some(_), true) => Err(S3Error::invalid_argument(
+            "Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, \
+             Signature query string parameter or the Authorization header should be specified",
+            "Authorization",
+            header.unwrap_or_default(),
+        )),
+        (Some(value), false) => {
+            let (claim, payload) = header_claim(head, value, now_secs)?;
+            verified_outcome(head, &claim, payload, lookup, cache)
+        }
+        (None, true) => {
+            let (claim, payload) = query_claim(head, &query, now_secs)?;
+            verified_outcome(head, &claim, payload, lookup, cache)
+        }
+        (None, false) => anonymous(head, &query),
+    }
+}
+
+/// An unsigned request. A body hash or an unsigned aws-chunked body is still honoured so the
+/// body is read and checked correctly; signed chunks cannot be checked without a signature.
+fn anonymous(head: &RequestHead, query: &[(String, String)]) -> S3Result<AuthOutcome> {
+    let sigv2 = ["AWSAccessKeyId", "Signature"]
+        .iter()
+        .all(|p| query.iter().any(|(n, _)| n == p));
+    if sigv2 {
+        return Err(S3Error::msg(ErrorCode::InvalidRequest, ALGORITHM_MESSAGE));
+    }
+    let claim = match head.header("x-amz-content-sha256") {
+        Some(v) => parse_payload_claim(v)?,
+        None => PayloadClaim::Unsigned,
+    };
+    Ok(AuthOutcome {
+        access_key: None,
+        payload: payload_mode(claim, None)?,
+    })
+}
+
+fn header_claim<'a>(
+    head: &'a RequestHead,
+    value: &'a str,
+    now_secs: i64,
+) -> S3Result<(Claim<'a>, PayloadClaim)> {
+    let parts = parse_auth_header(value)?;
+    let credential = parse_credential(parts.credential).map_err(malformed_header)?;
+    let signed_headers = parse_signed_headers(parts.signed_headers)
+        .ok_or_else(|| malformed_header("the SignedHeaders list is malformed."))?;
+    let signature = parse_signature(parts.signature)
+        .ok_or_else(|| malformed_header("the Signature must be 64 hexadecimal digits."))?;
+    let request_secs = request_time(head)?;
+    if (request_secs - now_secs).abs() > CLOCK_SKEW_MAX_SECS {
+        return Err(too_skewed(request_secs, now_secs));
+    }
+    if format_amz_date(request_secs).get(..8) != Some(credential.date.as_str()) {
+        return Err(malformed_header(
+            "Invalid credential date. Date is not the same as X-Amz-Date.",
+        ));
+    }
+    let payload_hash = head.header("x-amz-content-sha256").ok_or_else(|| {
+        S3Error::msg(
+            ErrorCode::InvalidRequest,
+            "Missing required header for this request: x-amz-content-sha256",
+        )
+    })?;
+    let payload = parse_payload_claim(payload_hash)?;
+    require_signed(head, &signed_headers, true)?;
+    let claim = Claim {
+        credential,
+        signed_headers_raw: parts.signed_headers,
+        signed_headers,
+        signature_raw: parts.signature,
+        signature,
+        request_secs,
+        payload_hash,
+        presigned: false,
+    };
+    Ok((claim, payload))
+}
+
+/// `host` must always be signed; with header auth every `x-amz-*` header present must be too,
+/// so nobody on the path can add one (as AWS requires).
+fn require_signed(head: &RequestHead, signed: &[String], all_amz: bool) -> S3Result<()> {
+    let is_signed = |name: &str| signed.iter().any(|s| s == name);
+    let mut missing: Vec<&str> = Vec::new();
+    if !is_signed("host") {
+        missing.push("host");
+    }
+    if all_amz {
+        for (name, _) in &head.headers {
+            if name.starts_with("x-amz-") && !is_signed(name) && !missing.contains(&name.as_str()) {
+                missing.push(name);
+            }
+        }
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(S3Error::msg(ErrorCode::AccessDenied, NOT_SIGNED_MESSAGE)
+        .with("HeadersNotSigned", missing.join(", ")))
+}
+
+fn query_error(message: impl Into<String>) -> S3Error {
+    S3Error::msg(ErrorCode::AuthorizationQueryParametersError, message)
+}
+
+/// The single value of a query parameter; a repeated auth parameter is refused.
+fn single_param<'a>(query: &'a [(String, String)], name: &str) -> S3Result<&'a str> {
+    let mut values = query
+        .iter()
+        .filter(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str());
+    match (values.next(), values.next()) {
+        (Some(v), None) => Ok(v),
+        (None, _) => Err(query_error(
+            "Query-string authentication version 4 requires the X-Amz-Algorithm, \
+             X-Amz-Credential, X-Amz-Signature, X-Amz-Date, X-Amz-SignedHeaders, and \
+             X-Amz-Expires parameters.",
+        )),
+        (Some(_), Some(_)) => Err(query_error(format!("{name} must be given only once."))),
+    }
+}
+
+fn parse_expires(value: &str) -> S3Result<i64> {
+    let secs: i64 = value
+        .parse()
+        .ok()
+        .filter(|_| value.bytes().all(|b| b.is_ascii_digit()))
+        .ok_or_else(|| query_error("X-Amz-Expires should be a number"))?;
+    if secs < 1 {
+        return Err(query_error("X-Amz-Expires must be positive"));
+    }
+    if secs > PRESIGN_EXPIRES_MAX_SECS {
+        return Err(query_error(
+            "X-Amz-Expires must be less than a week (in seconds) that is 604800",
+        ));
+    }
+    Ok(secs)
+}
+
+fn query_claim<'a>(
+    head: &RequestHead,
+    query: &'a [(String, String)],
+    now_secs: i64,
+) -> S3Result<(Claim<'a>, PayloadClaim)> {
+    if single_param(query, "X-Amz-Algorithm")? != ALGORITHM {
+        return Err(query_error(
+            "X-Amz-Algorithm only supports \"AWS4-HMAC-SHA256\"",
+        ));
+    }
+    let credential = parse_credential(single_param(query, "X-Amz-Credential")?)
+        .map_err(|m| query_error(format!("Error parsing the X-Amz-Credential parameter; {m}")))?;
+    let date_raw = single_param(query, "X-Amz-Date")?;
+    let request_secs = parse_amz_date(date_raw).ok_or_else(|| {
+        query_error("X-Amz-Date must be in the ISO8601 Long Format \"yyyyMMdd'T'HHmmss'Z'\"")
+    })?;
+    let expires = parse_expires(single_param(query, "X-Amz-Expires")?)?;
+    let signed_headers_raw = single_param(query, "X-Amz-SignedHeaders")?;
+    let signed_headers = parse_signed_headers(signed_headers_raw)
+        .ok_or_else(|| query_error("X-Amz-SignedHeaders is malformed."))?;
+    let signature_raw = single_param(query, "X-Amz-Signature")?;
+    let signature = parse_signature(signature_raw)
+        .ok_or_else(|| query_error("X-Amz-Signature must be 64 hexadecimal digits."))?;
+    check_presigned_window(request_secs, expires, now_secs)?;
+    if date_raw.get(..8) != Some(credential.date.as_str()) {
+        return Err(query_error(
+            "Invalid credential date. Date is not the same as X-Amz-Date.",
+        ));
+    }
+    require_signed(head, &signed_headers, false)?;
+    let (payload_hash, payload) = presigned_payload(query)?;
+    let claim = Claim {
+        credential,
+        signed_headers_raw,
+        signed_headers,
+        signature_raw,
+        signature,
+        request_secs,
+        payload_hash,
+        presigned: true,
+    };
+    Ok((claim, payload))
+}
+
+/// A presigned URL is valid from its date (give or take the clock skew) for `expires` seconds.
+fn check_presigned_window(request_secs: i64, expires: i64, now_secs: i64) -> S3Result<()> {
+    if request_secs - now_secs > CLOCK_SKEW_MAX_SECS {
+        return Err(too_skewed(request_secs, now_secs));
+    }
+    let expiry = request_secs.saturating_add(expires);
+    if now_secs > expiry {
+        return Err(S3Error::msg(ErrorCode::AccessDenied, "Request has expired")
+            .with("X-Amz-Expires", expires.to_string())
+            .with("Expires", format_iso8601(expiry))
+            .with("ServerTime", format_iso8601(now_secs)));
+    }
+    Ok(())
+}
+
+/// Presigned URLs sign `UNSIGNED-PAYLOAD` unless `X-Amz-Content-Sha256` names a body hash;
+/// an aws-chunked body cannot ride on a presigned URL.
+fn presigned_payload(query: &[(String, String)]) -> S3Result<(&str, PayloadClaim)> {
+    let Some((_, value)) = query.iter().find(|(n, _)| n == "X-Amz-Content-Sha256") else {
+        return Ok((UNSIGNED_PAYLOAD, PayloadClaim::Unsigned));
+    };
+    match parse_payload_claim(value)? {
+        claim @ (PayloadClaim::Unsigned | PayloadClaim::Sha256(_)) => Ok((value.as_str(), claim)),
+        _ => Err(S3Error::msg(
+            ErrorCode::InvalidRequest,
+            "Presigned requests cannot carry an aws-chunked payload.",
+        )),
+    }
+}
+
+/// The canonical request the server computes for a claim.
+fn server_canonical_request(head: &RequestHead, claim: &Claim<'_>) -> String {
+    let names: Vec<&str> = claim.signed_headers.iter().map(String::as_str).collect();
+    canonical_request(&CanonicalParts {
+        method: &head.method_raw,
+        uri: &canonical_uri(&head.path),
+        query: &canonical_query(&head.query, claim.presigned),
+        headers: &canonical_headers(&names, &head.headers),
+        signed_headers: claim.signed_headers_raw,
+        payload_hash: claim.payload_hash,
+    })
+}
+
+/// Looks the secret up, recomputes the signature and compares it in constant time.
+fn verified_outcome(
+    head: &RequestHead,
+    claim: &Claim<'_>,
+    payload: PayloadClaim,
+    lookup: &dyn SecretLookup,
+    cache: &mut SigningKeyCache,
+) -> S3Result<AuthOutcome> {
+    let cred = &claim.credential;
+    let secret = lookup.secret_for(&cred.access_key).ok_or_else(|| {
+        S3Error::new(ErrorCode::InvalidAccessKeyId).with("AWSAccessKeyId", cred.access_key.clone())
+    })?;
+    let key = cache.signing_key(
+        &cred.access_key,
+        &secret,
+        &cred.date,
+        &cred.region,
+        &cred.service,
+    );
+    let canonical = server_canonical_request(head, claim);
+    let amz_date = format_amz_date(claim.request_secs);
+    let scope = cred.scope();
+    let to_sign = string_to_sign(&amz_date, &scope, &canonical);
+    let expected = hmac_sha256(&key, to_sign.as_bytes());
+    if !bool::from(expected.ct_eq(&claim.signature)) {
+        return Err(S3Error::new(ErrorCode::SignatureDoesNotMatch)
+            .with("AWSAccessKeyId", cred.access_key.clone())
+            .with("StringToSign", to_sign)
+            .with("SignatureProvided", claim.signature_raw)
+            .with("CanonicalRequest", canonical));
+    }
+    let ctx = ChunkSigningContext {
+        signing_key: key,
+        scope,
+        amz_date,
+        seed_signature: hex::encode(expected),
+    };
+    Ok(AuthOutcome {
+        access_key: Some(cred.access_key.clone()),
+        payload: payload_mode(payload, Some(ctx))?,
+    })
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::http::head::Method;
+    use std::time::Duration;
+
+    pub(crate) const AK: &str = "AKIAIOSFODNN7EXAMPLE";
+    pub(crate) const SECRET: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
+    const EMPTY: &str = EMPTY_SHA256_HEX;
+
+    pub(crate) struct OneKey;
+    impl SecretLookup for OneKey {
+        fn secret_for(&self, access_key: &str) -> Option<String> {
+            (access_key == AK).then(|| SECRET.to_string())
+        }
+    }
+
+    pub(crate) fn at(amz_date: &str) -> SystemTime {
+        let secs = parse_amz_date(amz_date).unwrap_or_default();
+        UNIX_EPOCH + Duration::from_secs(u64::try_from(secs).unwrap_or_default())
+    }
+
+    /// 2013-05-24T00:00:00Z, the time of all AWS examples.
+    pub(crate) fn example_time() -> SystemTime {
+        at("20130524T000000Z")
+    }
+
+    pub(crate) fn head(method: &str, target: &str, headers: &[(&str, &str)]) -> RequestHead {
+        let (path, query) = target.split_once('?').unwrap_or((target, ""));
+        RequestHead {
+            method: Method::parse(method),
+            method_raw: method.to_string(),
+            path: path.to_string(),
+            query: query.to_string(),
+            headers: headers
+                .iter()
+                .map(|(n, v)| (n.to_ascii_lowercase(), v.trim().to_string()))
+                .collect(),
+            version_minor: 1,
+        }
+    }
+
+    fn auth_value(signed: &str, signature: &str) -> String {
+        format!(
+            "AWS4-HMAC-SHA256 Credential={AK}/20130524/us-east-1/s3/aws4_request,\
+             SignedHeaders={signed},Signature={signature}"
+        )
+    }
+
+    fn run(h: &RequestHead, now: SystemTime) -> S3Result<AuthOutcome> {
+        authenticate(h, &OneKey, &mut SigningKeyCache::new(), now)
+    }
+
+    fn code(r: S3Result<AuthOutcome>) -> ErrorCode {
+        match r {
+            Ok(o) => panic!("expected an error, got {o:?}"),
+            Err(e) => e.code,
+        }
+    }
+
+    fn get_object_example(signature: &str) -> RequestHead {
+        let auth = auth_value("host;range;x-amz-content-sha256;x-amz-date", signature);
+        head(
+            "GET",
+            "/test.txt",
+            &[
+                ("Host", "examplebucket.s3.amazonaws.com"),
+                ("Range", "bytes=0-9"),
+                ("x-amz-content-sha256", EMPTY),
+                ("x-amz-date", "20130524T000000Z"),
+                ("Authorization", &auth),
+            ],
+        )
+    }
+
+    const GET_OBJECT_SIG: &str = "f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41";
+
+    #[test]
+    fn aws_example_get_object() {
+        let out = run(&get_object_example(GET_OBJECT_SIG), example_time()).unwrap();
+        assert_eq!(out.access_key.as_deref(), Some(AK));
+        let mut empty = [0u8; 32];
+        hex::decode_to_slice(EMPTY, &mut empty).unwrap();
+        assert_eq!(out.payload, PayloadMode::Sha256(empty));
+    }
+
+    #[test]
+    fn aws_example_put_object() {
+        let payload = "44ce7dd67c959e0d3524ffac1771dfbba87d2b6b4b4e99e42034a8b803f8b072";
+        let auth = auth_value(
+            "date;host;x-amz-content-sha256;x-amz-date;x-amz-storage-class",
+            "98ad721746da40c64f1a55b78f14c238d841ea1380cd77a1b5971af0ece108bd",
+        );
+        let h = head(
+            "PUT",
+            "/test$file.text",
+            &[
+                ("Host", "examplebucket.s3.amazonaws.com"),
+                ("Date", "Fri, 24 May 2013 00:00:00 GMT"),
+                ("x-amz-date", "20130524T000000Z"),
+                ("x-amz-storage-class", "REDUCED_REDUNDANCY"),
+                ("x-amz-content-sha256", payload),
+                ("Authorization", &auth),
+            ],
+        );
+        assert!(matches!(
+            run(&h, example_time()).unwrap().payload,
+            PayloadMode::Sha256(_)
+        ));
+    }
+
+    fn bucket_get(target: &str, signature: &str) -> RequestHead {
+        let auth = auth_value("host;x-amz-content-sha256;x-amz-date", signature);
+        head(
+            "GET",
+            target,
+            &[
+                ("Host", "examplebucket.s3.amazonaws.com"),
+                ("x-amz-date", "20130524T000000Z"),
+                ("x-amz-content-sha256", EMPTY),
+                ("Authorization", &auth),
+            ],
+        )
+    }
+
+    #[test]
+    fn aws_example_get_lifecycle() {
+        let sig = "fea454ca298b7da1c68078a5d1bdbfbbe0d65c699e0f91ac7a200a0136783543";
+        assert!(run(&bucket_get("/?lifecycle", sig), example_time()).is_ok());
+    }
+
+    #[test]
+    fn aws_example_list_objects() {
+        let sig = "34b48302e7b5fa45bde8084f4b7868a86f0a534bc59db6670ed5711ef69dc6f7";
+        assert!(run(&bucket_get("/?max-keys=2&prefix=J", sig), example_time()).is_ok());
+        // The same query in another order is the same canonical request.
+        assert!(run(&bucket_get("/?prefix=J&max-keys=2", sig), example_time()).is_ok());
+    }
+
+    pub(crate) fn presigned_example() -> RequestHead {
+        head(
+            "GET",
+            "/test.txt?X-Amz-Algorithm=AWS4-HMAC-SHA256\
+             &X-Amz-Credential=AKIAIOSFODNN7EXAMPLE%2F20130524%2Fus-east-1%2Fs3%2Faws4_request\
+             &X-Amz-Date=20130524T000000Z&X-Amz-Expires=86400&X-Amz-SignedHeaders=host\
+             &X-Amz-Signature=aeeed9bbccd4d02ee5c0109b86d86835f995330da4c265957d157751f604d404",
+            &[("Host", "examplebucket.s3.amazonaws.com")],
+        )
+    }
+
+    #[test]
+    fn aws_example_presigned_and_its_expiry() {
+        let start = example_time();
+        let out = run(&presigned_example(), start).unwrap();
+        assert_eq!(out.access_key.as_deref(), Some(AK));
+        assert_eq!(out.payload, PayloadMode::Unsigned);
+        assert!(run(&presigned_example(), start + Duration::from_secs(86_400)).is_ok());
+        let late = run(&presigned_example(), start + Duration::from_secs(86_401)).unwrap_err();
+        assert_eq!(late.code, ErrorCode::AccessDenied);
+        assert_eq!(late.message, "Request has expired");
+        // Dated in the future: fine within the skew, refused beyond it.
+        assert!(run(&presigned_example(), start - Duration::from_secs(900)).is_ok());
+        let early = run(&presigned_example(), start - Duration::from_secs(901));
+        assert_eq!(code(early), ErrorCode::RequestTimeTooSkewed);
+    }
+
+    fn chunked_example(content_sha: &str, signed: &str, seed: &str) -> RequestHead {
+        let auth = auth_value(signed, seed);
+        head(
+            "PUT",
+            "/examplebucket/chunkObject.txt",
+            &[
+                ("Host", "s3.amazonaws.com"),
+                ("x-amz-date", "20130524T000000Z"),
+                ("x-amz-storage-class", "REDUCED_REDUNDANCY"),
+                ("Authorization", &auth),
+                ("x-amz-content-sha256", content_sha),
+                ("Content-Encoding", "aws-chunked"),
+                ("x-amz-decoded-content-length", "66560"),
+                ("Content-Length", "66824"),
+                ("x-amz-trailer", "x-amz-checksum-crc32c"),
+            ],
+        )
+    }
+
+    pub(crate) const CHUNKED_SEED: &str =
+        "4f232c4386841ef735655705268965c44a0e4690baa4adea153f7db9fa80a0a9";
+    pub(crate) const TRAILER_SEED: &str =
+        "106e2a8a18243abcf37539882f36619c00e2dfc72633413f02d3b74544bfeb8e";
+
+    /// The head of AWS's chunked-upload example; its context seeds the chunk decoder tests.
+    pub(crate) fn chunked_example_outcome() -> AuthOutcome {
+        let mut h = chunked_example(
+            STREAMING_SIGNED,
+            "content-encoding;content-length;host;x-amz-content-sha256;x-amz-date;\
+             x-amz-decoded-content-length;x-amz-storage-class",
+            CHUNKED_SEED,
+        );
+        h.headers.retain(|(n, _)| n != "x-amz-trailer");
+        run(&h, example_time()).unwrap()
+    }
+
+    pub(crate) fn trailer_example_outcome() -> AuthOutcome {
+        let mut h = chunked_example(
+            STREAMING_SIGNED_TRAILER,
+            "content-encoding;host;x-amz-content-sha256;x-amz-date;\
+             x-amz-decoded-content-length;x-amz-storage-class;x-amz-trailer",
+            TRAILER_SEED,
+        );
+        h.headers.retain(|(n, _)| n != "content-length");
+        run(&h, example_time()).unwrap()
+    }
+
+    #[test]
+    fn aws_example_chunked_seed() {
+        let PayloadMode::StreamingSigned(ctx) = chunked_example_outcome().payload else {
+            panic!("expected signed streaming");
+        };
+        assert_eq!(ctx.seed_signature, CHUNKED_SEED);
+        assert_eq!(ctx.scope, "20130524/us-east-1/s3/aws4_request");
+        assert_eq!(ctx.amz_date, "20130524T000000Z");
+        assert_eq!(
+            ctx.signing_key,
+            derive_signing_key(SECRET, "20130524", "us-east-1", "s3")
+        );
+        assert!(!format!("{ctx:?}").contains(&hex::encode(ctx.signing_key)));
+        let PayloadMode::StreamingSignedTrailer(ctx) = trailer_example_outcome().payload else {
+            panic!("expected signed streaming with trailer");
+        };
+        assert_eq!(ctx.seed_signature, TRAILER_SEED);
+    }
+
+    #[test]
+    fn clock_skew_is_bounded_both_ways() {
+        let sig = GET_OBJECT_SIG;
+        for secs in [0, 900] {
+            let d = Duration::from_secs(secs);
+            assert!(run(&get_object_example(sig), example_time() + d).is_ok());
+            assert!(run(&get_object_example(sig), example_time() - d).is_ok());
+        }
+        let d = Duration::from_secs(901);
+        let late = run(&get_object_example(sig), example_time() + d);
+        assert_eq!(code(late), ErrorCode::RequestTimeTooSkewed);
+        let early = run(&get_object_example(sig), example_time() - d).unwrap_err();
+        assert_eq!(early.code, ErrorCode::RequestTimeTooSkewed);
+        assert_eq!(early.status(), 403);
+    }
+
+    #[test]
+    fn wrong_signature_or_secret_does_not_match() {
+        let wrong = GET_OBJECT_SIG.replace("f0e8", "f0e9");
+        let err = run(&get_object_example(&wrong), example_time()).unwrap_err();
+        assert_eq!(err.code, ErrorCode::SignatureDoesNotMatch);
+        let extra = |name: &str| {
+            err.extra
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| v.clone())
+        };
+        assert_eq!(extra("AWSAccessKeyId").as_deref(), Some(AK));
+        assert!(extra("CanonicalRequest")
+            .unwrap_or_default()
+            .starts_with("GET\n/test.txt\n\n"));
+        assert!(extra("StringToSign")
+            .unwrap_or_default()
+            .starts_with("AWS4-HMAC-SHA256\n"));
+        assert!(err.extra.iter().all(|(_, v)| !v.contains(SECRET)));
+
+        struct OtherSecret;
+        impl SecretLookup for OtherSecret {
+            fn secret_for(&self, _: &str) -> Option<String> {
+                Some("not-the-secret".into())
+            }
+        }
+        let h = get_object_example(GET_OBJECT_SIG);
+        let r = authenticate(
+            &h,
+            &OtherSecret,
+            &mut SigningKeyCache::new(),
+            example_time(),
+        );
+        assert_eq!(code(r), ErrorCode::SignatureDoesNotMatch);
+    }
+
+    #[test]
+    fn tampering_breaks_the_signature() {
+        let mut h = get_object_example(GET_OBJECT_SIG);
+        h.path = "/test2.txt".into();
+        assert_eq!(
+            code(run(&h, example_time())),
+            ErrorCode::SignatureDoesNotMatch
+        );
+        let mut h = get_object_example(GET_OBJECT_SIG);
+        h.method_raw = "DELETE".into();
+        assert_eq!(
+            code(run(&h, example_time())),
+            ErrorCode::SignatureDoesNotMatch
+        );
+        let mut h = get_object_example(GET_OBJECT_SIG);
+        h.query = "acl".into();
+        assert_eq!(
+            code(run(&h, example_time())),
+            ErrorCode::SignatureDoesNotMatch
+        );
+        let mut h = get_object_example(GET_OBJECT_SIG);
+        h.headers.push(("x-amz-meta-late".into(), "1".into()));
+        let err = run(&h, example_time()).unwrap_err();
+        assert_eq!(err.code, ErrorCode::AccessDenied);
+    }
+
+    #[test]
+    fn unknown_access_key() {
+        let mut h = get_object_example(GET_OBJECT_SIG);
+        for (n, v) in &mut h.headers {
+            if n == "authorization" {
+                *v = v.replace(AK, "AKIDUNKNOWN");
+            }
+        }
+        let err = run(&h, example_time()).unwrap_err();
+        assert_eq!(err.code, ErrorCode::InvalidAccessKeyId);
+        assert_eq!(err.status(), 403);
+    }
+
+    fn with_auth(value: &str) -> RequestHead {
+        let mut h = get_object_example(GET_OBJECT_SIG);
+        for (n, v) in &mut h.headers {
+            if n == "authorization" {
+                *v = value.to_string();
+            }
+        }
+        h
+    }
+
+    #[test]
+    fn authorization_header_variations_are_tolerated() {
+        let spaced = format!(
+            "AWS4-HMAC-SHA256 Credential={AK}/20130524/us-east-1/s3/aws4_request, \
+             SignedHeaders=host;range;x-amz-content-sha256;x-amz-date, Signature={GET_OBJECT_SIG}"
+        );
+        assert!(run(&with_auth(&spaced), example_time()).is_ok());
+        let reordered = format!(
+            "AWS4-HMAC-SHA256  Signature={GET_OBJECT_SIG} ,SignedHeaders=host;range;\
+             x-amz-content-sha256;x-amz-date,Credential={AK}/20130524/us-east-1/s3/aws4_request"
+        );
+        assert!(run(&with_auth(&reordered), example_time()).is_ok());
+    }
+
+    #[test]
+    fn malformed_authorization_headers() {
+        let parts = |cred: &str, signed: &str, sig: &str| {
+            format!("AWS4-HMAC-SHA256 Credential={cred}, SignedHeaders={signed}, Signature={sig}")
+        };
+        let cred = |date: &str, service: &str, tail: &str| {
+            format!("{AK}/{date}/us-east-1/{service}{tail}")
+        };
+        let good = cred("20130524", "s3", "/aws4_request");
+        let signed = "host;range;x-amz-content-sha256;x-amz-date";
+        let sig = GET_OBJECT_SIG;
+        let malformed = [
+            format!("AWS4-HMAC-SHA256 Credential={good}, SignedHeaders={signed}"),
+            parts(&cred("20130524", "s3", ""), signed, sig),
+            parts(&cred("20130524", "ec2", "/aws4_request"), signed, sig),
+            parts(&cred("20130524", "s3", "/aws5_request"), signed, sig),
+            parts(&cred("2013052", "s3", "/aws4_request"), signed, sig),
+            parts(&cred("20130523", "s3", "/aws4_request"), signed, sig),
+            parts(&good, signed, "abc"),
+            parts(&good, "host;;x", sig),
+            parts(&format!("{good}, Credential={good}"), signed, sig),
+            parts(&format!("{good}, Foo=bar"), signed, sig),
+            "AWS4-HMAC-SHA256".to_string(),
+            "AWS4-HMAC-SHA256 garbage".to_string(),
+        ];
+        for value in &malformed {
+            let err = run(&with_auth(value), example_time()).unwrap_err();
+            assert_eq!(err.code, ErrorCode::AuthorizationHeaderMalformed, "{value}");
+            assert_eq!(err.status(), 400);
+        }
+        let v2 = run(
+            &with_auth("AWS AKIAIOSFODNN7EXAMPLE:frJIUN8DYpKDtOLCwo//yllqDzg="),
+            example_time(),
+        );
+        assert_eq!(code(v2), ErrorCode::InvalidRequest);
+        let other = run(&with_auth("Bearer token"), example_time());
+        assert_eq!(code(other), ErrorCode::InvalidArgument);
+    }
+
+    #[test]
+    fn host_must_be_signed() {
+        let auth = auth_value("x-amz-content-sha256;x-amz-date", GET_OBJECT_SIG);
+        let h = head(
+            "GET",
+            "/test.txt",
+            &[
+                ("Host", "examplebucket.s3.amazonaws.com"),
+                ("x-amz-content-sha256", EMPTY),
+                ("x-amz-date", "20130524T000000Z"),
+                ("Authorization", &auth),
+            ],
+        );
+        let err = run(&h, example_time()).unwrap_err();
+        assert_eq!(err.code, ErrorCode::AccessDenied);
+        assert!(err
+            .extra
+            .contains(&("HeadersNotSigned", "host".to_string())));
+    }
+
+    #[test]
+    fn content_sha256_is_required_and_validated() {
+        let mut h = get_object_example(GET_OBJECT_SIG);
+        h.headers.retain(|(n, _)| n != "x-amz-content-sha256");
+        let err = run(&h, example_time()).unwrap_err();
+        assert_eq!(err.code, ErrorCode::InvalidRequest);
+        assert!(err.message.contains("x-amz-content-sha256"));
+        let mut h = get_object_example(GET_OBJECT_SIG);
+        for (n, v) in &mut h.headers {
+            if n == "x-amz-content-sha256" {
+                *v = "not-a-hash".into();
+            }
+        }
+        assert_eq!(code(run(&h, example_time())), ErrorCode::InvalidArgument);
+    }
+
+    #[test]
+    fn missing_or_garbled_date() {
+        let mut h = get_object_example(GET_OBJECT_SIG);
+        h.headers.retain(|(n, _)| n != "x-amz-date");
+        assert_eq!(code(run(&h, example_time())), ErrorCode::AccessDenied);
+        let mut h = get_object_example(GET_OBJECT_SIG);
+        for (n, v) in &mut h.headers {
+            if n == "x-amz-date" {
+                *v = "20130524T250000Z".into();
+            }
+        }
+        assert_eq!(code(run(&h, example_time())), ErrorCode::AccessDenied);
+    }
+
+    #[test]
+    fn anonymous_requests() {
+        let h = head("GET", "/bucket/key?list-type=2", &[("Host", "x")]);
+        let out = run(&h, example_time()).unwrap();
+        assert_eq!(
+            out,
+            AuthOutcome {
+                access_key: None,
+                payload: PayloadMode::Unsigned
+            }
+        );
+        let h = head(
+            "PUT",
+            "/b/k",
+            &[("x-amz-content-sha256", STREAMING_UNSIGNED_TRAILER)],
+        );
+        assert_eq!(
+            run(&h, example_time()).unwrap().payload,
+            PayloadMode::StreamingUnsignedTrailer
+        );
+        let h = head("PUT", "/b/k", &[("x-amz-content-sha256", STREAMING_SIGNED)]);
+        assert_eq!(code(run(&h, example_time())), ErrorCode::AccessDenied);
+        let h = head("GET", "/b/k?AWSAccessKeyId=AK&Expires=1&Signature=x", &[]);
+        assert_eq!(code(run(&h, example_time())), ErrorCode::InvalidRequest);
+    }
+
+    #[test]
+    fn header_and_query_auth_together_are_refused() {
+        let mut h = presigned_example();
+        h.headers
+            .push(("authorization".into(), auth_value("host", GET_OBJECT_SIG)));
+        assert_eq!(code(run(&h, example_time())), ErrorCode::InvalidArgument);
+    }
+
+    fn presigned_with(replace: &str, by: &str) -> RequestHead {
+        let mut h = presigned_example();
+        h.query = h.query.replace(replace, by);
+        h
+    }
+
+    #[test]
+    fn presigned_parameter_errors() {
+        let cases = [
+            ("X-Amz-Expires=86400", "X-Amz-Expires=0"),
+            ("X-Amz-Expires=86400", "X-Amz-Expires=604801"),
+            ("X-Amz-Expires=86400", "X-Amz-Expires=-5"),
+            ("X-Amz-Expires=86400", "X-Amz-Expires=1e3"),
+            ("X-Amz-Expires=86400", ""),
+            ("X-Amz-Date=20130524T000000Z", "X-Amz-Date=2013-05-24"),
+            (
+                "X-Amz-Algorithm=AWS4-HMAC-SHA256",
+                "X-Amz-Algorithm=AWS4-HMAC-SHA1",
+            ),
+            ("%2Fs3%2F", "%2Fec2%2F"),
+            (
+                "X-Amz-SignedHeaders=host",
+                "X-Amz-SignedHeaders=host&X-Amz-SignedHeaders=host",
+            ),
+            ("X-Amz-Signature=aeeed9", "X-Amz-Signature=zzeed9"),
+            (
+                "X-Amz-Credential=AKIAIOSFODNN7EXAMPLE%2F20130524",
+                "X-Amz-Credential=AKIAIOSFODNN7EXAMPLE%2F20130525",
+            ),
+        ];
+        for (from, to) in cases {
+            let r = run(&presigned_with(from, to), example_time());
+            assert_eq!(
+                code(r),
+                ErrorCode::AuthorizationQueryParametersError,
+                "{to}"
+            );
+        }
+        let r = run(&presigned_with("aeeed9", "aeeed8"), example_time());
+        assert_eq!(code(r), ErrorCode::SignatureDoesNotMatch);
+        let streaming = format!("X-Amz-SignedHeaders=host&X-Amz-Content-Sha256={STREAMING_SIGNED}");
+        let r = run(
+            &presigned_with("X-Amz-SignedHeaders=host", &streaming),
+            example_time(),
+        );
+        assert_eq!(code(r), ErrorCode::InvalidRequest);
+    }
+
+    #[test]
+    fn uri_encoding_follows_aws() {
+        assert_eq!(uri_encode("a b+c/~_-.é$", false), "a%20b%2Bc/~_-.%C3%A9%24");
+        assert_eq!(uri_encode("a/b", true), "a%2Fb");
+        assert_eq!(canonical_uri(""), "/");
+        assert_eq!(canonical_uri("/"), "/");
+        assert_eq!(canonical_uri("/test$file.text"), "/test%24file.text");
+        assert_eq!(canonical_uri("/b/a%2fb/c%7e+d"), "/b/a%2Fb/c~%2Bd");
+        assert_eq!(canonical_uri("/b/%E2%82%AC%20x"), "/b/%E2%82%AC%20x");
+        assert_eq!(canonical_uri("/b//k/../x"), "/b//k/../x");
+    }
+
+    #[test]
+    fn query_canonicalization_handles_special_characters() {
+        let q = "prefix=a%20b&z=+&y=a%2Fb&x=%E2%82%AC&w=~&lifecycle&v=%7e&a=2&a=1&s=a+b%2B";
+        assert_eq!(
+            canonical_query(q, false),
+            "a=1&a=2&lifecycle=&prefix=a%20b&s=a%20b%2B&v=~&w=~&x=%E2%82%AC&y=a%2Fb&z=%20"
+        );
+        // Sorting is by the encoded form: '%' (0x25) sorts before letters.
+        assert_eq!(
+            canonical_query("b=1&%C3%A9=2&~=3", false),
+            "%C3%A9=2&b=1&~=3"
+        );
+        assert_eq!(canonical_query("X-Amz-Signature=abc&k=v", true), "k=v");
+        assert_eq!(
+            canonical_query("X-Amz-Signature=abc&k=v", false),
+            "X-Amz-Signature=abc&k=v"
+        );
+        assert_eq!(canonical_query("&&", false), "");
+    }
+
+    #[test]
+    fn header_values_are_trimmed_and_joined() {
+        let headers = vec![
+            ("x-amz-meta-a".to_string(), "  one   two ".to_string()),
+            ("host".to_string(), "h".to_string()),
+            ("x-amz-meta-a".to_string(), "three".to_string()),
+        ];
+        assert_eq!(
+            canonical_headers(&["host", "x-amz-meta-a", "absent"], &headers),
+            "host:h\nx-amz-meta-a:one two,three\nabsent:\n"
+        );
+    }
+
+    /// Signed by botocore 1.43 (`S3SigV4Auth`, region eu-west-3) with the clock fixed at
+    /// 2024-03-01T12:00:00Z: awkward path and query characters, a padded header value.
+    #[test]
+    fn botocore_signed_request_with_special_characters() {
+        let auth = "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20240301/eu-west-3/s3/\
+                    aws4_request, SignedHeaders=host;x-amz-content-sha256;x-amz-date;\
+                    x-amz-meta-note, Signature=\
+                    f7c3b12cd2c25eaec64f8a20330b4377310665667049c0e047a628b4cae8487f";
+        let h = head(
+            "GET",
+            "/bucket/dir/a%20b%2Bc~%E2%82%AC%24%21?prefix=x%20y%2Bz%2F%E2%82%AC~\
+             &delimiter=%2F&list-type=2&empty=",
+            &[
+                ("Host", "bleep.example.com"),
+                ("X-Amz-Meta-Note", "  a   b  "),
+                ("X-Amz-Date", "20240301T120000Z"),
+                ("X-Amz-Content-SHA256", EMPTY),
+                ("Authorization", auth),
+            ],
+        );
+        let out = run(&h, at("20240301T120000Z")).unwrap();
+        assert_eq!(out.access_key.as_deref(), Some(AK));
+    }
+
+    /// Presigned by botocore 1.43 (`S3SigV4QueryAuth`, expires 3600) at 2024-03-01T12:00:00Z.
+    #[test]
+    fn botocore_presigned_url() {
+        let h = head(
+            "GET",
+            "/bucket/a%20b?partNumber=1&versionId=x%2By&X-Amz-Algorithm=AWS4-HMAC-SHA256\
+             &X-Amz-Credential=AKIAIOSFODNN7EXAMPLE%2F20240301%2Fus-east-1%2Fs3%2Faws4_request\
+             &X-Amz-Date=20240301T120000Z&X-Amz-Expires=3600&X-Amz-SignedHeaders=host\
+             &X-Amz-Signature=f490f246596ef25dc7cd63aaf6d9cacd280ce411a4cc2c764978ea0beccdda76",
+            &[("Host", "bleep.example.com")],
+        );
+        assert!(run(&h, at("20240301T123000Z")).is_ok());
+        assert_eq!(
+            code(run(&h, at("20240301T130001Z"))),
+            ErrorCode::AccessDenied
+        );
+    }
+
+    #[test]
+    fn amz_dates_parse_and_format() {
+        assert_eq!(parse_amz_date("19700101T000000Z"), Some(0));
+        assert_eq!(parse_amz_date("20130524T000000Z"), Some(1_369_353_600));
+        assert_eq!(format_amz_date(1_369_353_600), "20130524T000000Z");
+        for bad in [
+            "",
+            "20130524T000000",
+            "20131324T000000Z",
+            "2013052AT000000Z",
+            "20130524T240000Z",
+            "２0130524T00000Z",
+        ] {
+            assert_eq!(parse_amz_date(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn signing_key_cache_reuses_and_stays_bounded() {
+        let mut cache = SigningKeyCache::with_max_entries(2);
+        let k1 = cache.signing_key(AK, SECRET, "20130524", "us-east-1", "s3");
+        assert_eq!(
+            k1,
+            derive_signing_key(SECRET, "20130524", "us-east-1", "s3")
+        );
+        assert_eq!(
+            cache.signing_key(AK, SECRET, "20130524", "us-east-1", "s3"),
+            k1
+        );
+        assert_eq!(cache.len(), 1);
+        // A rotated secret is not served from the cache.
+        let k2 = cache.signing_key(AK, "other", "20130524", "us-east-1", "s3");
+        assert_ne!(k1, k2);
+        cache.signing_key(AK, SECRET, "20130525", "us-east-1", "s3");
+        cache.signing_key(AK, SECRET, "20130526", "us-east-1", "s3");
+        assert!(cache.len() <= 2);
+    }
+}

@@ -1,0 +1,276 @@
+//! Configuration: embedded defaults, overlaid by an optional YAML file, then by CLI flags.
+//!
+//! Unknown keys and bad values are refused (serde `deny_unknown_fields`), so a typo never
+//! silently falls back to a default.
+
+use serde::Deserialize;
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub auth: AuthConfig,
+    pub metadata: MetadataConfig,
+    pub storage: StorageConfig,
+    pub limits: LimitsConfig,
+    pub multipart: MultipartConfig,
+    pub cluster: ClusterConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    pub bind: String,
+    pub domain: String,
+    pub region: String,
+    pub shards: usize,
+    pub connections_per_core_max: usize,
+    pub request_head_bytes_max: usize,
+    pub header_count_max: usize,
+    pub idle_timeout_ms: u64,
+    pub header_timeout_ms: u64,
+    pub body_timeout_ms: u64,
+    pub log_level: String,
+    pub log_format: LogFormat,
+    pub metrics_token: String,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    pub access_key: String,
+    pub secret_key: String,
+    pub users: Vec<UserConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserConfig {
+    pub access_key: String,
+    pub secret_key: String,
+    #[serde(default)]
+    pub display_name: String,
+    #[serde(default)]
+    pub id: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetadataConfig {
+    pub group_commit_max: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageConfig {
+    pub backend: Backend,
+    pub data_dir: PathBuf,
+    pub inline_bytes_max: u64,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    Local,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    pub object_size_max: u64,
+    pub metadata_bytes_max: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MultipartConfig {
+    pub part_size_min: u64,
+    pub upload_ttl_s: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClusterConfig {
+    pub enabled: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            server: ServerConfig::default(),
+            auth: AuthConfig::default(),
+            metadata: MetadataConfig::default(),
+            storage: StorageConfig::default(),
+            limits: LimitsConfig::default(),
+            multipart: MultipartConfig::default(),
+            cluster: ClusterConfig::default(),
+        }
+    }
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            bind: "0.0.0.0:9000".into(),
+            domain: String::new(),
+            region: "us-east-1".into(),
+            shards: 0,
+            connections_per_core_max: 10_000,
+            request_head_bytes_max: 16 * 1024,
+            header_count_max: 128,
+            idle_timeout_ms: 60_000,
+            header_timeout_ms: 10_000,
+            body_timeout_ms: 60_000,
+            log_level: "info".into(),
+            log_format: LogFormat::Text,
+            metrics_token: String::new(),
+        }
+    }
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            access_key: "bleepstore".into(),
+            secret_key: "bleepstore-secret".into(),
+            users: Vec::new(),
+        }
+    }
+}
+
+impl Default for MetadataConfig {
+    fn default() -> Self {
+        MetadataConfig { group_commit_max: 512 }
+    }
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        StorageConfig {
+            backend: Backend::Local,
+            data_dir: PathBuf::from("./data"),
+            inline_bytes_max: 64 * 1024,
+        }
+    }
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig { object_size_max: 5 * 1024 * 1024 * 1024, metadata_bytes_max: 2048 }
+    }
+}
+
+impl Default for MultipartConfig {
+    fn default() -> Self {
+        MultipartConfig { part_size_min: 5 * 1024 * 1024, upload_ttl_s: 7 * 24 * 3600 }
+    }
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        ClusterConfig { enabled: false }
+    }
+}
+
+/// Inline objects are read into one buffer; keep that buffer small whatever the file says.
+const INLINE_BYTES_CEILING: u64 = 1024 * 1024;
+
+impl Config {
+    /// Parses YAML; the error names the offending key (serde_yaml reports its path).
+    pub fn from_yaml(text: &str) -> Result<Config, String> {
+        if text.trim().is_empty() {
+            return Ok(Config::default());
+        }
+        let cfg: Config = serde_yaml::from_str(text).map_err(|e| e.to_string())?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Checks values serde cannot: ranges and cross-field rules.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.server.bind.parse::<std::net::SocketAddr>().is_err() {
+            return Err(format!("server.bind: not a HOST:PORT address: {:?}", self.server.bind));
+        }
+        if self.server.request_head_bytes_max < 1024 {
+            return Err("server.request_head_bytes_max: must be at least 1024".into());
+        }
+        if self.server.header_count_max < 8 {
+            return Err("server.header_count_max: must be at least 8".into());
+        }
+        if self.server.connections_per_core_max == 0 {
+            return Err("server.connections_per_core_max: must be positive".into());
+        }
+        if self.server.shards > 1024 {
+            return Err("server.shards: at most 1024".into());
+        }
+        if self.auth.access_key.is_empty() || self.auth.secret_key.is_empty() {
+            return Err("auth.access_key: access key and secret key must be set".into());
+        }
+        for (i, u) in self.auth.users.iter().enumerate() {
+            if u.access_key.is_empty() || u.secret_key.is_empty() {
+                return Err(format!("auth.users[{i}]: access_key and secret_key must be set"));
+            }
+        }
+        if self.storage.inline_bytes_max > INLINE_BYTES_CEILING {
+            return Err(format!("storage.inline_bytes_max: at most {INLINE_BYTES_CEILING}"));
+        }
+        if self.metadata.group_commit_max == 0 {
+            return Err("metadata.group_commit_max: must be positive".into());
+        }
+        if self.multipart.part_size_min == 0 {
+            return Err("multipart.part_size_min: must be positive".into());
+        }
+        if self.limits.object_size_max == 0 {
+            return Err("limits.object_size_max: must be positive".into());
+        }
+        if !matches!(self.server.log_level.as_str(), "error" | "warn" | "info" | "debug" | "trace")
+        {
+            return Err(format!("server.log_level: unknown level {:?}", self.server.log_level));
+        }
+        if self.cluster.enabled {
+            return Err("cluster.enabled: cluster mode is not available yet".into());
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_yaml_is_defaults() {
+        let c = Config::from_yaml("").unwrap();
+        assert_eq!(c.server.bind, "0.0.0.0:9000");
+        assert_eq!(c.auth.access_key, "bleepstore");
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let err = Config::from_yaml("server:\n  bindd: 1\n").unwrap_err();
+        assert!(err.contains("bindd"), "{err}");
+    }
+
+    #[test]
+    fn bad_value_is_named() {
+        let err = Config::from_yaml("server:\n  bind: nope\n").unwrap_err();
+        assert!(err.contains("server.bind"), "{err}");
+        let err = Config::from_yaml("storage:\n  backend: floppy\n").unwrap_err();
+        assert!(err.contains("backend"), "{err}");
+    }
+
+    #[test]
+    fn example_file_parses() {
+        let text = include_str!("../bleepstore.example.yaml");
+        let c = Config::from_yaml(text).unwrap();
+        assert_eq!(c.multipart.part_size_min, 5 * 1024 * 1024);
+    }
+}

@@ -1,0 +1,416 @@
+//! One HTTP/1.1 connection: read a head, hand the request to the service, write the answer,
+//! repeat. Pipelined requests are answered in order because bytes past one request stay in
+//! the read buffer for the next. Every wait has a deadline and every buffer a bound.
+
+use super::body::{BodyReader, Framing};
+use super::head::{Method, RequestHead};
+use super::response::{write_head, Body, Response};
+use crate::s3::error::{ErrorCode, S3Error, S3Result};
+use futures::future::LocalBoxFuture;
+use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use glommio::net::TcpStream;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// Limits on what one connection may send.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub head_bytes_max: usize,
+    pub header_count_max: usize,
+    pub idle_timeout_ms: u64,
+    pub header_timeout_ms: u64,
+    pub body_timeout_ms: u64,
+}
+
+/// Unread body left after a response that we still read to keep the connection; beyond
+/// this the connection is closed instead.
+const DRAIN_BYTES_MAX: u64 = 256 * 1024;
+/// Read buffer: big enough for any allowed head plus some pipelined bytes.
+const READ_BUFFER_BYTES: usize = 64 * 1024;
+
+pub struct Request<'c> {
+    pub head: RequestHead,
+    pub body: BodyReader<'c>,
+    pub remote: SocketAddr,
+}
+
+/// The application: turns a request into a response. Errors are responses too.
+pub trait Service {
+    fn call<'a, 'c: 'a>(&'a self, req: &'a mut Request<'c>) -> LocalBoxFuture<'a, Response>;
+    /// The response for a request that could not be parsed.
+    fn reject(&self, err: S3Error) -> Response;
+    /// Called once per answered request (metrics, access log).
+    fn finished(&self, _done: &Finished<'_>) {}
+}
+
+/// What happened to one request, for metrics and the access log.
+pub struct Finished<'a> {
+    pub head: &'a RequestHead,
+    pub remote: SocketAddr,
+    pub status: u16,
+    pub label: &'static str,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub started: std::time::Instant,
+}
+
+/// The socket plus its read buffer (`buf[start..end]` is received but not consumed).
+pub struct Io {
+    stream: TcpStream,
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+    body_timeout: Duration,
+    pub bytes_out: u64,
+}
+
+impl Io {
+    fn buffered(&self) -> &[u8] {
+        &self.buf[self.start..self.end]
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.start += n;
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+        }
+    }
+
+    /// Reads more bytes into the buffer; 0 means the peer closed.
+    async fn fill(&mut self, deadline: Duration) -> std::io::Result<usize> {
+        if self.start > 0 && self.end == self.buf.len() {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        let end = self.end;
+        let stream = &mut self.stream;
+        let buf = &mut self.buf[end..];
+        let n = with_deadline(deadline, stream.read(buf)).await?;
+        self.end += n;
+        Ok(n)
+    }
+
+    /// Body bytes: first what is buffered, then straight from the socket into `dst`.
+    pub async fn read_body(&mut self, dst: &mut [u8]) -> S3Result<usize> {
+        if dst.is_empty() {
+            return Ok(0);
+        }
+        let have = self.end - self.start;
+        if have > 0 {
+            let n = have.min(dst.len());
+            dst[..n].copy_from_slice(&self.buf[self.start..self.start + n]);
+            self.consume(n);
+            return Ok(n);
+        }
+        match with_deadline(self.body_timeout, self.stream.read(dst)).await {
+            Ok(n) => Ok(n),
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+                Err(S3Error::new(ErrorCode::RequestTimeout))
+            }
+            Err(_) => Err(S3Error::new(ErrorCode::IncompleteBody)),
+        }
+    }
+
+    /// Gives back bytes read past the end of a body (they start the next request).
+    pub fn unread(&mut self, bytes: &[u8]) {
+        if bytes.is_empty() {
+            return;
+        }
+        let rest = self.buffered().to_vec();
+        let total = bytes.len() + rest.len();
+        if total > self.buf.len() {
+            self.buf.resize(total, 0);
+        }
+        self.buf[..bytes.len()].copy_from_slice(bytes);
+        self.buf[bytes.len()..total].copy_from_slice(&rest);
+        self.start = 0;
+        self.end = total;
+    }
+
+    pub async fn write_all(&mut self, data: &[u8]) -> std::io::Result<()> {
+        with_deadline(self.body_timeout, self.stream.write_all(data)).await?;
+        self.bytes_out += data.len() as u64;
+        Ok(())
+    }
+}
+
+async fn with_deadline<T>(
+    d: Duration,
+    f: impl std::future::Future<Output = std::io::Result<T>>,
+) -> std::io::Result<T> {
+    futures_lite::future::or(f, async move {
+        glommio::timer::sleep(d).await;
+        Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "deadline"))
+    })
+    .await
+}
+
+enum HeadOutcome {
+    Head(RequestHead),
+    Closed,
+    Invalid(S3Error),
+}
+
+/// Serves one connection until it closes, errs or times out.
+pub async fn serve(stream: TcpStream, remote: SocketAddr, limits: &Limits, service: &dyn Service) {
+    let _ = stream.set_nodelay(true);
+    let mut io = Io {
+        stream,
+        buf: vec![0u8; READ_BUFFER_BYTES.max(limits.head_bytes_max + 1)],
+        start: 0,
+        end: 0,
+        body_timeout: Duration::from_millis(limits.body_timeout_ms),
+        bytes_out: 0,
+    };
+    loop {
+        let head = match read_head(&mut io, limits).await {
+            HeadOutcome::Head(h) => h,
+            HeadOutcome::Closed => return,
+            HeadOutcome::Invalid(err) => {
+                let resp = service.reject(err);
+                let _ = send(&mut io, resp, false, false).await;
+                return;
+            }
+        };
+        let started = std::time::Instant::now();
+        let framing = match framing(&head) {
+            Ok(f) => f,
+            Err(err) => {
+                let resp = service.reject(err);
+                let _ = send(&mut io, resp, false, false).await;
+                return;
+            }
+        };
+        let wants_close = wants_close(&head);
+        let expect = head
+            .header("expect")
+            .map(|v| v.eq_ignore_ascii_case("100-continue"))
+            .unwrap_or(false);
+        io.bytes_out = 0;
+        let mut req = Request { head, body: BodyReader::new(&mut io, framing, expect), remote };
+        let resp = service.call(&mut req).await;
+        // A body the handler did not read: drain a little, otherwise give up the connection.
+        let mut keep = !wants_close;
+        if !req.body.is_done() {
+            if req.body.continue_pending() {
+                keep = false;
+            } else {
+                keep = keep && req.body.drain(DRAIN_BYTES_MAX).await;
+            }
+        }
+        let bytes_in = req.body.received;
+        let Request { head, .. } = req;
+        let (status, label) = (resp.status, resp.label);
+        let is_head = head.method == Method::Head;
+        let ok = send(&mut io, resp, keep, is_head).await;
+        let bytes_out = io.bytes_out;
+        service.finished(&Finished { head: &head, remote, status, label, bytes_in, bytes_out, started });
+        if !ok || !keep {
+            return;
+        }
+    }
+}
+
+async fn read_head(io: &mut Io, limits: &Limits) -> HeadOutcome {
+    let idle = Duration::from_millis(limits.idle_timeout_ms);
+    let header_deadline = std::time::Instant::now() + Duration::from_millis(limits.header_timeout_ms);
+    loop {
+        if io.end > io.start {
+            match parse_head(io.buffered(), limits) {
+                Ok(Some((head, used))) => {
+                    io.consume(used);
+                    return HeadOutcome::Head(head);
+                }
+                Ok(None) => {
+                    if io.end - io.start > limits.head_bytes_max {
+                        return HeadOutcome::Invalid(S3Error::new(ErrorCode::RequestHeaderSectionTooLarge));
+                    }
+                }
+                Err(e) => return HeadOutcome::Invalid(e),
+            }
+        }
+        // Before the first byte the idle timeout applies; once a head has begun, the
+        // (shorter) header deadline does, so a trickling client cannot hold the slot.
+        let wait = if io.end == io.start {
+            idle
+        } else {
+            header_deadline.saturating_duration_since(std::time::Instant::now())
+        };
+        if wait.is_zero() {
+            return HeadOutcome::Invalid(S3Error::new(ErrorCode::RequestTimeout));
+        }
+        match io.fill(wait).await {
+            Ok(0) => return HeadOutcome::Closed,
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut && io.end > io.start => {
+                return HeadOutcome::Invalid(S3Error::new(ErrorCode::RequestTimeout));
+            }
+            Err(_) => return HeadOutcome::Closed,
+        }
+    }
+}
+
+/// Parses a complete head from `bytes`; Ok(None) when more bytes are needed.
+pub fn parse_head(bytes: &[u8], limits: &Limits) -> S3Result<Option<(RequestHead, usize)>> {
+    let mut headers = vec![httparse::EMPTY_HEADER; limits.header_count_max];
+    let mut req = httparse::Request::new(&mut headers);
+    let used = match req.parse(bytes) {
+        Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Partial) => {
+            if bytes.len() > limits.head_bytes_max {
+                return Err(S3Error::new(ErrorCode::RequestHeaderSectionTooLarge));
+            }
+            return Ok(None);
+        }
+        Err(httparse::Error::TooManyHeaders) => {
+            return Err(S3Error::msg(ErrorCode::RequestHeaderSectionTooLarge, "Too many request headers."))
+        }
+        Err(e) => return Err(S3Error::msg(ErrorCode::InvalidRequest, format!("Malformed HTTP request: {e}"))),
+    };
+    if used > limits.head_bytes_max {
+        return Err(S3Error::new(ErrorCode::RequestHeaderSectionTooLarge));
+    }
+    let method_raw = req.method.unwrap_or("").to_string();
+    let target = req.path.unwrap_or("");
+    if !target.starts_with('/') {
+        return Err(S3Error::new(ErrorCode::InvalidURI));
+    }
+    let (path, query) = match target.split_once('?') {
+        Some((p, q)) => (p.to_string(), q.to_string()),
+        None => (target.to_string(), String::new()),
+    };
+    let mut out_headers = Vec::with_capacity(req.headers.len());
+    for h in req.headers.iter() {
+        let value = std::str::from_utf8(h.value)
+            .map_err(|_| S3Error::msg(ErrorCode::InvalidArgument, format!("Header {} is not valid UTF-8", h.name)))?;
+        out_headers.push((h.name.to_ascii_lowercase(), value.trim().to_string()));
+    }
+    Ok(Some((
+        RequestHead {
+            method: Method::parse(&method_raw),
+            method_raw,
+            path,
+            query,
+            headers: out_headers,
+            version_minor: req.version.unwrap_or(1),
+        },
+        used,
+    )))
+}
+
+fn framing(head: &RequestHead) -> S3Result<Framing> {
+    let te = head.header("transfer-encoding");
+    let cl = head.header("content-length");
+    match (te, cl) {
+        (Some(te), None) if te.eq_ignore_ascii_case("chunked") => Ok(Framing::Chunked),
+        (Some(_), None) => Err(S3Error::new(ErrorCode::NotImplemented).with("Header", "Transfer-Encoding")),
+        (Some(_), Some(_)) => Err(S3Error::msg(ErrorCode::InvalidRequest, "Both Transfer-Encoding and Content-Length")),
+        (None, Some(v)) => {
+            if head.header_all("content-length").count() > 1 {
+                return Err(S3Error::msg(ErrorCode::InvalidRequest, "Repeated Content-Length"));
+            }
+            let n: u64 = v.parse().map_err(|_| {
+                S3Error::invalid_argument("Invalid Content-Length", "Content-Length", v)
+            })?;
+            Ok(Framing::Length(n))
+        }
+        (None, None) => Ok(Framing::None),
+    }
+}
+
+fn wants_close(head: &RequestHead) -> bool {
+    match head.header("connection") {
+        Some(v) if v.eq_ignore_ascii_case("close") => true,
+        Some(v) if v.eq_ignore_ascii_case("keep-alive") => false,
+        _ => head.version_minor == 0,
+    }
+}
+
+/// Writes a response; false if the connection must not be reused.
+async fn send(io: &mut Io, mut resp: Response, keep_alive: bool, head_only: bool) -> bool {
+    let head_only = head_only || resp.head_only;
+    let mut out = Vec::with_capacity(512);
+    write_head(&resp, keep_alive, &mut out);
+    match std::mem::replace(&mut resp.body, Body::Empty) {
+        Body::Empty => io.write_all(&out).await.is_ok(),
+        Body::Bytes(b) => {
+            if !head_only {
+                out.extend_from_slice(&b);
+            }
+            io.write_all(&out).await.is_ok()
+        }
+        Body::Stream { len, mut stream } => {
+            if io.write_all(&out).await.is_err() {
+                return false;
+            }
+            if head_only {
+                return true;
+            }
+            let mut sent = 0u64;
+            loop {
+                match stream.next_chunk().await {
+                    Ok(Some(chunk)) => {
+                        if io.write_all(&chunk).await.is_err() {
+                            return false;
+                        }
+                        sent += chunk.len() as u64;
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        // Headers are gone already: the only honest signal left is to cut
+                        // the connection short of Content-Length.
+                        tracing::error!(error = %e, "body stream failed mid-response");
+                        return false;
+                    }
+                }
+            }
+            sent == len
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits() -> Limits {
+        Limits { head_bytes_max: 16 * 1024, header_count_max: 64, idle_timeout_ms: 1000, header_timeout_ms: 1000, body_timeout_ms: 1000 }
+    }
+
+    #[test]
+    fn parses_complete_head_and_reports_used_bytes() {
+        let raw = b"PUT /b/k%20x?uploads&a=1 HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nabc";
+        let (h, used) = parse_head(raw, &limits()).unwrap().unwrap();
+        assert_eq!(h.method, Method::Put);
+        assert_eq!(h.path, "/b/k%20x");
+        assert_eq!(h.query, "uploads&a=1");
+        assert_eq!(h.header("content-length"), Some("3"));
+        assert_eq!(&raw[used..], b"abc");
+    }
+
+    #[test]
+    fn partial_head_needs_more() {
+        assert!(parse_head(b"GET / HTTP/1.1\r\nHost:", &limits()).unwrap().is_none());
+    }
+
+    #[test]
+    fn oversized_and_malformed_heads_are_errors() {
+        let mut big = b"GET / HTTP/1.1\r\nX: ".to_vec();
+        big.extend(std::iter::repeat(b'a').take(20 * 1024));
+        assert_eq!(parse_head(&big, &limits()).unwrap_err().code, ErrorCode::RequestHeaderSectionTooLarge);
+        assert!(parse_head(b"GET\x01 / HTTP/1.1\r\n\r\n", &limits()).is_err());
+        assert!(parse_head(b"GET nopath HTTP/1.1\r\n\r\n", &limits()).is_err());
+    }
+
+    #[test]
+    fn too_many_headers_is_an_error() {
+        let mut raw = b"GET / HTTP/1.1\r\n".to_vec();
+        for i in 0..100 {
+            raw.extend_from_slice(format!("X-{i}: v\r\n").as_bytes());
+        }
+        raw.extend_from_slice(b"\r\n");
+        assert!(parse_head(&raw, &limits()).is_err());
+    }
+}

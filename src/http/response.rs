@@ -1,0 +1,131 @@
+//! Responses: status, headers and a body that is empty, in memory, or streamed.
+
+use futures::future::LocalBoxFuture;
+use std::borrow::Cow;
+
+/// A piece of a streamed body: any buffer, e.g. a DMA read result sent without a copy.
+pub type Chunk = Box<dyn std::ops::Deref<Target = [u8]>>;
+
+/// A source of body chunks, pulled by the connection as the socket accepts them, so a slow
+/// reader holds at most the chunks in flight, never the object.
+pub trait BodyStream {
+    fn next_chunk(&mut self) -> LocalBoxFuture<'_, std::io::Result<Option<Chunk>>>;
+}
+
+pub enum Body {
+    Empty,
+    Bytes(Vec<u8>),
+    Stream { len: u64, stream: Box<dyn BodyStream> },
+}
+
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(Cow<'static, str>, String)>,
+    pub body: Body,
+    /// HEAD: headers describe a body that is not sent (Content-Length is set by the handler).
+    pub head_only: bool,
+    /// What the application calls this request (metrics and access-log label).
+    pub label: &'static str,
+}
+
+impl Response {
+    pub fn new(status: u16) -> Response {
+        Response { status, headers: Vec::new(), body: Body::Empty, head_only: false, label: "" }
+    }
+    pub fn xml(status: u16, xml: String) -> Response {
+        let mut r = Response::new(status);
+        r.header("content-type", "application/xml");
+        r.body = Body::Bytes(xml.into_bytes());
+        r
+    }
+    pub fn header(&mut self, name: impl Into<Cow<'static, str>>, value: impl Into<String>) -> &mut Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+    pub fn has_header(&self, name: &str) -> bool {
+        self.headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(name))
+    }
+}
+
+pub fn reason(status: u16) -> &'static str {
+    match status {
+        100 => "Continue",
+        200 => "OK",
+        204 => "No Content",
+        206 => "Partial Content",
+        301 => "Moved Permanently",
+        304 => "Not Modified",
+        307 => "Temporary Redirect",
+        400 => "Bad Request",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        409 => "Conflict",
+        411 => "Length Required",
+        412 => "Precondition Failed",
+        416 => "Requested Range Not Satisfiable",
+        500 => "Internal Server Error",
+        501 => "Not Implemented",
+        503 => "Service Unavailable",
+        507 => "Insufficient Storage",
+        _ => "Unknown",
+    }
+}
+
+/// Serializes the status line and headers, adding the framing header the body needs.
+pub fn write_head(resp: &Response, keep_alive: bool, out: &mut Vec<u8>) {
+    out.extend_from_slice(b"HTTP/1.1 ");
+    out.extend_from_slice(resp.status.to_string().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(reason(resp.status).as_bytes());
+    out.extend_from_slice(b"\r\n");
+    for (n, v) in &resp.headers {
+        out.extend_from_slice(n.as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(v.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    let no_body_status = resp.status == 204 || resp.status == 304 || resp.status < 200;
+    if !no_body_status && !resp.has_header("content-length") {
+        let len = match &resp.body {
+            Body::Empty => 0,
+            Body::Bytes(b) => b.len() as u64,
+            Body::Stream { len, .. } => *len,
+        };
+        out.extend_from_slice(b"content-length: ");
+        out.extend_from_slice(len.to_string().as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    if !keep_alive {
+        out.extend_from_slice(b"connection: close\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn head_has_length_and_close() {
+        let mut r = Response::new(200);
+        r.header("x-a", "1");
+        r.body = Body::Bytes(b"hello".to_vec());
+        let mut out = Vec::new();
+        write_head(&r, false, &mut out);
+        let s = String::from_utf8(out).unwrap();
+        assert!(s.starts_with("HTTP/1.1 200 OK\r\n"));
+        assert!(s.contains("x-a: 1\r\n"));
+        assert!(s.contains("content-length: 5\r\n"));
+        assert!(s.contains("connection: close\r\n"));
+        assert!(s.ends_with("\r\n\r\n"));
+    }
+
+    #[test]
+    fn no_content_has_no_length() {
+        let r = Response::new(204);
+        let mut out = Vec::new();
+        write_head(&r, true, &mut out);
+        assert!(!String::from_utf8(out).unwrap().contains("content-length"));
+    }
+}

@@ -1,0 +1,13 @@
+//! BleepStore: an S3-compatible object store, thread-per-core on io_uring.
+//!
+//! Rooms: `http` (wire), `s3` (API semantics), `auth` (SigV4), `storage` (object bytes),
+//! `meta` (redb shards), `runtime` (cores, sharding), `observe` (metrics, health, docs).
+
+pub mod auth;
+pub mod config;
+pub mod http;
+pub mod meta;
+pub mod observe;
+pub mod runtime;
+pub mod s3;
+pub mod storage;

@@ -1,0 +1,84 @@
+//! `bleepstore`: runs the server. With no arguments it serves 0.0.0.0:9000 with data under
+//! ./data and the credentials bleepstore / bleepstore-secret.
+
+use bleepstore::config::{Config, LogFormat};
+use clap::Parser;
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(name = "bleepstore", version, about = "S3-compatible object store")]
+struct Cli {
+    /// Address to listen on, HOST:PORT (server.bind).
+    #[arg(long)]
+    bind: Option<String>,
+    /// Data directory (storage.data_dir).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// YAML configuration file.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Executors, one per core (server.shards); 0 = the cores available.
+    #[arg(long)]
+    shards: Option<usize>,
+    /// error | warn | info | debug | trace (server.log_level).
+    #[arg(long)]
+    log_level: Option<String>,
+    /// text | json (server.log_format).
+    #[arg(long)]
+    log_format: Option<String>,
+}
+
+fn fail(msg: &str) -> ! {
+    eprintln!("bleepstore: {msg}");
+    std::process::exit(2)
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let mut config = match &cli.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .unwrap_or_else(|e| fail(&format!("--config {}: {e}", path.display())));
+            Config::from_yaml(&text).unwrap_or_else(|e| fail(&format!("{}: {e}", path.display())))
+        }
+        None => Config::default(),
+    };
+    if let Some(b) = cli.bind {
+        config.server.bind = b;
+    }
+    if let Some(d) = cli.data_dir {
+        config.storage.data_dir = d;
+    }
+    if let Some(s) = cli.shards {
+        config.server.shards = s;
+    }
+    if let Some(l) = cli.log_level {
+        config.server.log_level = l;
+    }
+    if let Some(f) = cli.log_format {
+        config.server.log_format = match f.as_str() {
+            "text" => LogFormat::Text,
+            "json" => LogFormat::Json,
+            other => fail(&format!("--log-format: expected text or json, got {other:?}")),
+        };
+    }
+    if let Err(e) = config.validate() {
+        fail(&e);
+    }
+    init_logging(&config);
+    if let Err(e) = bleepstore::runtime::run(config) {
+        fail(&e);
+    }
+}
+
+fn init_logging(config: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        // glommio logs its one-time io_uring poll-ring probe at ERROR on filesystems that
+        // cannot poll; it is not an error for us, so that one module is silenced.
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("{},glommio::reactor=off", config.server.log_level)));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match config.server.log_format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}

@@ -1,0 +1,403 @@
+//! Table layout of a shard and the transaction-level operations on it.
+//!
+//! Keys are tuples so redb orders them the way listings need: objects by (bucket, key),
+//! uploads by (bucket, key, upload id), parts by (upload id, part number).
+
+use super::types::{decode, encode, BucketMeta, ObjectMeta, PartMeta, UploadMeta};
+use crate::s3::error::{ErrorCode, S3Error, S3Result};
+use redb::{Database, ReadTransaction, ReadableTable, ReadableTableMetadata, TableDefinition, WriteTransaction};
+
+pub const BUCKETS: TableDefinition<&str, &[u8]> = TableDefinition::new("buckets");
+pub const OBJECTS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("objects");
+pub const UPLOADS: TableDefinition<(&str, &str, &str), &[u8]> = TableDefinition::new("uploads");
+pub const PARTS: TableDefinition<(&str, u32), &[u8]> = TableDefinition::new("parts");
+pub const INFO: TableDefinition<&str, &[u8]> = TableDefinition::new("info");
+
+/// Creates every table so later read transactions never meet a missing one.
+pub fn init(db: &Database) -> Result<(), redb::Error> {
+    let txn = db.begin_write()?;
+    txn.open_table(BUCKETS)?;
+    txn.open_table(OBJECTS)?;
+    txn.open_table(UPLOADS)?;
+    txn.open_table(PARTS)?;
+    txn.open_table(INFO)?;
+    txn.commit()?;
+    Ok(())
+}
+
+fn ie(e: impl std::fmt::Display) -> S3Error {
+    S3Error::internal(e)
+}
+
+fn dec<T: for<'de> serde::Deserialize<'de>>(bytes: &[u8]) -> S3Result<T> {
+    decode(bytes).map_err(|e| S3Error::internal(format!("corrupt metadata record: {e}")))
+}
+
+// ---- reads -------------------------------------------------------------------------------
+
+pub fn get_bucket(txn: &ReadTransaction, name: &str) -> S3Result<Option<BucketMeta>> {
+    let t = txn.open_table(BUCKETS).map_err(ie)?;
+    let v = t.get(name).map_err(ie)?;
+    v.map(|g| dec(g.value())).transpose()
+}
+
+pub fn list_buckets(txn: &ReadTransaction) -> S3Result<Vec<BucketMeta>> {
+    let t = txn.open_table(BUCKETS).map_err(ie)?;
+    let mut out = Vec::new();
+    for item in t.iter().map_err(ie)? {
+        let (_, v) = item.map_err(ie)?;
+        out.push(dec(v.value())?);
+    }
+    Ok(out)
+}
+
+pub fn get_object(txn: &ReadTransaction, bucket: &str, key: &str) -> S3Result<Option<ObjectMeta>> {
+    let t = txn.open_table(OBJECTS).map_err(ie)?;
+    let v = t.get((bucket, key)).map_err(ie)?;
+    v.map(|g| dec(g.value())).transpose()
+}
+
+pub fn get_upload(
+    txn: &ReadTransaction,
+    bucket: &str,
+    key: &str,
+    upload_id: &str,
+) -> S3Result<Option<UploadMeta>> {
+    let t = txn.open_table(UPLOADS).map_err(ie)?;
+    let v = t.get((bucket, key, upload_id)).map_err(ie)?;
+    v.map(|g| dec(g.value())).transpose()
+}
+
+/// Parts of an upload from `after` (exclusive), at most `max`; plus whether more remain.
+pub fn list_parts(
+    txn: &ReadTransaction,
+    upload_id: &str,
+    after: u32,
+    max: usize,
+) -> S3Result<(Vec<(u32, PartMeta)>, bool)> {
+    let t = txn.open_table(PARTS).map_err(ie)?;
+    let mut out = Vec::new();
+    for item in t.range((upload_id, after.saturating_add(1))..=(upload_id, u32::MAX)).map_err(ie)? {
+        let (k, v) = item.map_err(ie)?;
+        if out.len() == max {
+            return Ok((out, true));
+        }
+        out.push((k.value().1, dec(v.value())?));
+    }
+    Ok((out, false))
+}
+
+/// One page of a listing: objects and common prefixes merged in key order.
+#[derive(Debug, Default)]
+pub struct ListPage {
+    pub objects: Vec<(String, ObjectMeta)>,
+    pub prefixes: Vec<String>,
+    pub truncated: bool,
+    /// The last key or prefix returned (the next marker).
+    pub last: Option<String>,
+}
+
+/// Lists keys of `bucket` starting with `prefix`, strictly after `after`. A key containing
+/// `delimiter` after the prefix rolls up into a common prefix, and the scan then seeks past
+/// every key under that prefix, so a page costs O(page) whatever the bucket holds.
+pub fn list_objects(
+    txn: &ReadTransaction,
+    bucket: &str,
+    prefix: &str,
+    after: &str,
+    delimiter: &str,
+    max: usize,
+) -> S3Result<ListPage> {
+    let t = txn.open_table(OBJECTS).map_err(ie)?;
+    let mut page = ListPage::default();
+    let mut start: String = if after >= prefix { after.to_string() } else { prefix.to_string() };
+    let mut inclusive = after < prefix;
+    if max == 0 {
+        return Ok(page);
+    }
+    'seek: loop {
+        let range = t.range((bucket, start.as_str())..).map_err(ie)?;
+        for item in range {
+            let (k, v) = item.map_err(ie)?;
+            let (b, key) = k.value();
+            if b != bucket || !key.starts_with(prefix) {
+                break 'seek;
+            }
+            if !inclusive && key == start {
+                continue;
+            }
+            if !delimiter.is_empty() {
+                if let Some(pos) = key[prefix.len()..].find(delimiter) {
+                    let cp = &key[..prefix.len() + pos + delimiter.len()];
+                    if page.last.as_deref() == Some(cp) || cp <= after {
+                        // Already rolled up (or the caller's marker is inside it): skip past it.
+                    } else {
+                        if page.objects.len() + page.prefixes.len() == max {
+                            page.truncated = true;
+                            break 'seek;
+                        }
+                        page.prefixes.push(cp.to_string());
+                        page.last = Some(cp.to_string());
+                    }
+                    match successor(cp) {
+                        Some(next) => {
+                            start = next;
+                            inclusive = true;
+                            continue 'seek;
+                        }
+                        None => break 'seek,
+                    }
+                }
+            }
+            if page.objects.len() + page.prefixes.len() == max {
+                page.truncated = true;
+                break 'seek;
+            }
+            page.objects.push((key.to_string(), dec(v.value())?));
+            page.last = Some(key.to_string());
+        }
+        break;
+    }
+    Ok(page)
+}
+
+/// The smallest string greater than every string that starts with `s`, if one exists.
+fn successor(s: &str) -> Option<String> {
+    let mut chars: Vec<char> = s.chars().collect();
+    while let Some(c) = chars.pop() {
+        let mut n = c as u32 + 1;
+        if (0xD800..=0xDFFF).contains(&n) {
+            n = 0xE000;
+        }
+        if let Some(next) = char::from_u32(n) {
+            chars.push(next);
+            return Some(chars.into_iter().collect());
+        }
+    }
+    None
+}
+
+/// In-progress uploads of a bucket in (key, upload id) order after the markers.
+pub fn list_uploads(
+    txn: &ReadTransaction,
+    bucket: &str,
+    prefix: &str,
+    key_marker: &str,
+    upload_id_marker: &str,
+    max_scan: usize,
+) -> S3Result<Vec<UploadMeta>> {
+    let t = txn.open_table(UPLOADS).map_err(ie)?;
+    let start_key = if key_marker >= prefix { key_marker } else { prefix };
+    let mut out = Vec::new();
+    for item in t.range((bucket, start_key, "")..).map_err(ie)? {
+        let (k, v) = item.map_err(ie)?;
+        let (b, key, id) = k.value();
+        if b != bucket || !key.starts_with(prefix) {
+            break;
+        }
+        if !key_marker.is_empty() {
+            let after_marker = if upload_id_marker.is_empty() {
+                key > key_marker
+            } else {
+                key > key_marker || (key == key_marker && id > upload_id_marker)
+            };
+            if !after_marker {
+                continue;
+            }
+        }
+        out.push(dec(v.value())?);
+        if out.len() >= max_scan {
+            break;
+        }
+    }
+    Ok(out)
+}
+
+pub fn bucket_has_content(txn: &ReadTransaction, bucket: &str) -> S3Result<bool> {
+    let objects = txn.open_table(OBJECTS).map_err(ie)?;
+    if let Some(item) = objects.range((bucket, "")..).map_err(ie)?.next() {
+        if item.map_err(ie)?.0.value().0 == bucket {
+            return Ok(true);
+        }
+    }
+    let uploads = txn.open_table(UPLOADS).map_err(ie)?;
+    if let Some(item) = uploads.range((bucket, "", "")..).map_err(ie)?.next() {
+        if item.map_err(ie)?.0.value().0 == bucket {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+// ---- writes (run inside a group-committed transaction; validate before writing) ----------
+
+pub fn w_get_bucket(txn: &WriteTransaction, name: &str) -> S3Result<Option<BucketMeta>> {
+    let t = txn.open_table(BUCKETS).map_err(ie)?;
+    let v = t.get(name).map_err(ie)?;
+    v.map(|g| dec(g.value())).transpose()
+}
+
+pub fn w_require_bucket(txn: &WriteTransaction, name: &str) -> S3Result<BucketMeta> {
+    w_get_bucket(txn, name)?.ok_or_else(|| S3Error::no_such_bucket(name))
+}
+
+pub fn w_put_bucket(txn: &WriteTransaction, meta: &BucketMeta) -> S3Result<()> {
+    let mut t = txn.open_table(BUCKETS).map_err(ie)?;
+    t.insert(meta.name.as_str(), encode(meta).as_slice()).map_err(ie)?;
+    Ok(())
+}
+
+pub fn w_delete_bucket(txn: &WriteTransaction, name: &str) -> S3Result<()> {
+    w_require_bucket(txn, name)?;
+    {
+        let objects = txn.open_table(OBJECTS).map_err(ie)?;
+        let mut r = objects.range((name, "")..).map_err(ie)?;
+        if let Some(item) = r.next() {
+            if item.map_err(ie)?.0.value().0 == name {
+                return Err(S3Error::new(ErrorCode::BucketNotEmpty).with("BucketName", name));
+            }
+        }
+        let uploads = txn.open_table(UPLOADS).map_err(ie)?;
+        let mut r = uploads.range((name, "", "")..).map_err(ie)?;
+        let pending = match r.next() {
+            Some(item) => item.map_err(ie)?.0.value().0 == name,
+            None => false,
+        };
+        if pending {
+            return Err(S3Error::new(ErrorCode::BucketNotEmpty).with("BucketName", name));
+        }
+    }
+    let mut t = txn.open_table(BUCKETS).map_err(ie)?;
+    t.remove(name).map_err(ie)?;
+    Ok(())
+}
+
+pub fn w_get_object(txn: &WriteTransaction, bucket: &str, key: &str) -> S3Result<Option<ObjectMeta>> {
+    let t = txn.open_table(OBJECTS).map_err(ie)?;
+    let v = t.get((bucket, key)).map_err(ie)?;
+    v.map(|g| dec(g.value())).transpose()
+}
+
+/// Stores an object, returning the one it replaced (whose data the caller frees after commit).
+pub fn w_put_object(
+    txn: &WriteTransaction,
+    bucket: &str,
+    key: &str,
+    meta: &ObjectMeta,
+) -> S3Result<Option<ObjectMeta>> {
+    let mut t = txn.open_table(OBJECTS).map_err(ie)?;
+    let old = t.insert((bucket, key), encode(meta).as_slice()).map_err(ie)?;
+    old.map(|g| dec(g.value())).transpose()
+}
+
+pub fn w_delete_object(txn: &WriteTransaction, bucket: &str, key: &str) -> S3Result<Option<ObjectMeta>> {
+    let mut t = txn.open_table(OBJECTS).map_err(ie)?;
+    let old = t.remove((bucket, key)).map_err(ie)?;
+    old.map(|g| dec(g.value())).transpose()
+}
+
+pub fn w_get_upload(
+    txn: &WriteTransaction,
+    bucket: &str,
+    key: &str,
+    upload_id: &str,
+) -> S3Result<Option<UploadMeta>> {
+    let t = txn.open_table(UPLOADS).map_err(ie)?;
+    let v = t.get((bucket, key, upload_id)).map_err(ie)?;
+    v.map(|g| dec(g.value())).transpose()
+}
+
+pub fn w_put_upload(txn: &WriteTransaction, u: &UploadMeta) -> S3Result<()> {
+    let mut t = txn.open_table(UPLOADS).map_err(ie)?;
+    t.insert((u.bucket.as_str(), u.key.as_str(), u.upload_id.as_str()), encode(u).as_slice())
+        .map_err(ie)?;
+    Ok(())
+}
+
+/// Removes an upload and all its part records; returns the parts' data files.
+pub fn w_delete_upload(txn: &WriteTransaction, u: &UploadMeta) -> S3Result<Vec<(u32, PartMeta)>> {
+    let mut uploads = txn.open_table(UPLOADS).map_err(ie)?;
+    uploads.remove((u.bucket.as_str(), u.key.as_str(), u.upload_id.as_str())).map_err(ie)?;
+    let mut parts = txn.open_table(PARTS).map_err(ie)?;
+    let mut removed = Vec::new();
+    let id = u.upload_id.as_str();
+    let extracted = parts.extract_from_if((id, 0u32)..=(id, u32::MAX), |_, _| true).map_err(ie)?;
+    for item in extracted {
+        let (k, v) = item.map_err(ie)?;
+        removed.push((k.value().1, dec(v.value())?));
+    }
+    Ok(removed)
+}
+
+pub fn w_put_part(
+    txn: &WriteTransaction,
+    upload_id: &str,
+    part_number: u32,
+    part: &PartMeta,
+) -> S3Result<Option<PartMeta>> {
+    let mut t = txn.open_table(PARTS).map_err(ie)?;
+    let old = t.insert((upload_id, part_number), encode(part).as_slice()).map_err(ie)?;
+    old.map(|g| dec(g.value())).transpose()
+}
+
+pub fn w_all_parts(txn: &WriteTransaction, upload_id: &str) -> S3Result<Vec<(u32, PartMeta)>> {
+    let t = txn.open_table(PARTS).map_err(ie)?;
+    let mut out = Vec::new();
+    for item in t.range((upload_id, 0u32)..=(upload_id, u32::MAX)).map_err(ie)? {
+        let (k, v) = item.map_err(ie)?;
+        out.push((k.value().1, dec(v.value())?));
+    }
+    Ok(out)
+}
+
+pub fn w_info_get(txn: &WriteTransaction, name: &str) -> S3Result<Option<Vec<u8>>> {
+    let t = txn.open_table(INFO).map_err(ie)?;
+    let v = t.get(name).map_err(ie)?;
+    Ok(v.map(|g| g.value().to_vec()))
+}
+
+pub fn w_info_put(txn: &WriteTransaction, name: &str, value: &[u8]) -> S3Result<()> {
+    let mut t = txn.open_table(INFO).map_err(ie)?;
+    t.insert(name, value).map_err(ie)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn successor_is_past_every_extension() {
+        assert_eq!(successor("a/").as_deref(), Some("a0"));
+        let s = successor("photos/").unwrap();
+        assert!(s.as_str() > "photos/\u{10FFFF}zzz");
+        assert!(s.as_str() <= "photos0");
+    }
+}
+
+/// Every data file the shard's records name (objects and uploaded parts), for the sweep.
+pub fn referenced_files(shard: &super::shard::MetaShard) -> S3Result<Vec<u128>> {
+    let txn = shard.read()?;
+    let mut out = Vec::new();
+    let objects = txn.open_table(OBJECTS).map_err(ie)?;
+    for item in objects.iter().map_err(ie)? {
+        let (_, v) = item.map_err(ie)?;
+        let m: ObjectMeta = dec(v.value())?;
+        out.extend(m.file_ids());
+    }
+    let parts = txn.open_table(PARTS).map_err(ie)?;
+    for item in parts.iter().map_err(ie)? {
+        let (_, v) = item.map_err(ie)?;
+        let p: PartMeta = dec(v.value())?;
+        out.push(p.file_id);
+    }
+    Ok(out)
+}
+
+/// Counts for the metrics endpoint: (buckets, objects).
+pub fn counts(shard: &super::shard::MetaShard) -> S3Result<(u64, u64)> {
+    let txn = shard.read()?;
+    let b = txn.open_table(BUCKETS).map_err(ie)?.len().map_err(ie)?;
+    let o = txn.open_table(OBJECTS).map_err(ie)?.len().map_err(ie)?;
+    Ok((b, o))
+}

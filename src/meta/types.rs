@@ -1,0 +1,170 @@
+//! Records kept in the metadata shards. Encoded with bincode; every record carries a version
+//! byte first so the format can evolve without a migration pass at start-up.
+
+use serde::{Deserialize, Serialize};
+
+/// Who may do what: the owner plus grants, as S3 ACLs model it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Acl {
+    pub grants: Vec<Grant>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Grant {
+    pub grantee: Grantee,
+    pub permission: Permission,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Grantee {
+    User { id: String },
+    Email(String),
+    AllUsers,
+    AuthenticatedUsers,
+    LogDelivery,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Permission {
+    FullControl,
+    Read,
+    Write,
+    ReadAcp,
+    WriteAcp,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BucketMeta {
+    pub name: String,
+    pub owner_id: String,
+    pub created_ms: u64,
+    pub region: String,
+    pub acl: Acl,
+}
+
+/// Where an object's bytes are: inside the record, or in data files (one per part).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DataLoc {
+    Inline(Vec<u8>),
+    Files(Vec<Segment>),
+}
+
+/// One data file holding a contiguous run of the object (a whole object, or one part).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Segment {
+    pub file_id: u128,
+    pub len: u64,
+    /// For multipart objects: the part's own ETag (bare hex), used by GET ?partNumber.
+    pub part_etag: Option<String>,
+}
+
+/// Checksums as S3 reports them: base64 of the big-endian digest, keyed by algorithm.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Checksums {
+    pub crc32: Option<String>,
+    pub crc32c: Option<String>,
+    pub crc64nvme: Option<String>,
+    pub sha1: Option<String>,
+    pub sha256: Option<String>,
+    /// FULL_OBJECT or COMPOSITE (multipart).
+    pub composite: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ObjectMeta {
+    pub size: u64,
+    /// Bare ETag (hex md5, or "hex-N" for multipart), without quotes.
+    pub etag: String,
+    pub last_modified_ms: u64,
+    pub owner_id: String,
+    pub content_type: String,
+    /// Standard representation headers stored as sent (content-encoding, cache-control, ...).
+    pub headers: Vec<(String, String)>,
+    /// x-amz-meta-* with the prefix removed, names lower-case.
+    pub user_meta: Vec<(String, String)>,
+    pub checksums: Checksums,
+    pub acl: Acl,
+    pub data: DataLoc,
+}
+
+impl ObjectMeta {
+    pub fn parts_count(&self) -> Option<usize> {
+        match &self.data {
+            DataLoc::Files(segs) if segs.iter().any(|s| s.part_etag.is_some()) => Some(segs.len()),
+            _ => None,
+        }
+    }
+    pub fn file_ids(&self) -> Vec<u128> {
+        match &self.data {
+            DataLoc::Inline(_) => Vec::new(),
+            DataLoc::Files(segs) => segs.iter().map(|s| s.file_id).collect(),
+        }
+    }
+}
+
+/// An in-progress multipart upload: what CreateMultipartUpload was told, for Complete.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UploadMeta {
+    pub bucket: String,
+    pub key: String,
+    pub upload_id: String,
+    pub initiated_ms: u64,
+    pub owner_id: String,
+    pub content_type: String,
+    pub headers: Vec<(String, String)>,
+    pub user_meta: Vec<(String, String)>,
+    pub acl: Acl,
+    pub checksum_algorithm: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PartMeta {
+    pub size: u64,
+    pub etag: String,
+    pub last_modified_ms: u64,
+    pub file_id: u128,
+    pub checksums: Checksums,
+}
+
+/// Record format version; bump when a record type changes shape.
+const RECORD_VERSION: u8 = 1;
+
+pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    let mut out = vec![RECORD_VERSION];
+    // Serializing plain structs into a Vec cannot fail.
+    bincode::serialize_into(&mut out, value).expect("bincode serialize into Vec");
+    out
+}
+
+pub fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, String> {
+    match bytes.split_first() {
+        Some((&RECORD_VERSION, rest)) => bincode::deserialize(rest).map_err(|e| e.to_string()),
+        Some((v, _)) => Err(format!("unknown record version {v}")),
+        None => Err("empty record".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn object_record_round_trips() {
+        let m = ObjectMeta {
+            size: 3,
+            etag: "abc".into(),
+            last_modified_ms: 7,
+            owner_id: "o".into(),
+            content_type: "text/plain".into(),
+            headers: vec![("cache-control".into(), "no-cache".into())],
+            user_meta: vec![("k".into(), "v".into())],
+            checksums: Checksums { crc32: Some("AAAA".into()), ..Default::default() },
+            acl: Acl::default(),
+            data: DataLoc::Files(vec![Segment { file_id: 9, len: 3, part_etag: None }]),
+        };
+        let back: ObjectMeta = decode(&encode(&m)).unwrap();
+        assert_eq!(back.etag, "abc");
+        assert_eq!(back.data, m.data);
+        assert!(decode::<ObjectMeta>(&[9, 1, 2]).is_err());
+    }
+}

@@ -1,0 +1,53 @@
+//! Operational endpoints served beside the S3 API: /healthz, /readyz, /health, /metrics.
+
+use crate::http::head::RequestHead;
+use crate::http::response::{Body, Response};
+use crate::runtime::Shared;
+
+fn text(status: u16, content_type: &str, body: String) -> Response {
+    let mut r = Response::new(status);
+    r.header("content-type", content_type.to_string());
+    r.body = Body::Bytes(body.into_bytes());
+    r
+}
+
+/// Answers an operational request, or None when the request is for the S3 API.
+pub async fn serve(shared: &Shared, head: &RequestHead) -> Option<Response> {
+    if !crate::s3::service::is_operational(head) {
+        return None;
+    }
+    match head.path.as_str() {
+        "/healthz" => Some(text(200, "text/plain", "ok\n".into())),
+        "/readyz" => {
+            let (status, body) = super::health::readyz(shared);
+            Some(text(status, "text/plain", body.into()))
+        }
+        "/health" => {
+            let mut shards = Vec::new();
+            for s in 0..shared.shard_count {
+                let ok = crate::runtime::on_shard(s, |shard| async move { shard.read().is_ok() }).await;
+                shards.push((s, ok));
+            }
+            let storage_ok = crate::storage::local::objects_dir(&shared.data_dir).is_dir();
+            let (status, body) = super::health::health_json(&shards, storage_ok, shared.is_ready());
+            Some(text(status, "application/json", body))
+        }
+        "/metrics" => {
+            let token = &shared.config.server.metrics_token;
+            if !token.is_empty() && head.header("authorization") != Some(&format!("Bearer {token}")) {
+                return Some(text(401, "text/plain", "unauthorized\n".into()));
+            }
+            let cores = crate::runtime::on_all_cores(|| async { super::metrics::snapshot() }).await;
+            let (mut buckets, mut objects) = (0, 0);
+            for s in 0..shared.shard_count {
+                if let Ok((b, o)) = crate::runtime::on_shard(s, |shard| async move { crate::meta::tables::counts(&shard) }).await {
+                    buckets += b;
+                    objects += o;
+                }
+            }
+            let body = super::metrics::render(&cores, buckets, objects, shared.started_at);
+            Some(text(200, "text/plain; version=0.0.4", body))
+        }
+        _ => None,
+    }
+}

@@ -1,0 +1,5 @@
+//! What operators see: Prometheus metrics, health probes.
+
+pub mod endpoints;
+pub mod health;
+pub mod metrics;

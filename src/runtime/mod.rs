@@ -1,0 +1,255 @@
+//! Cores and sharding: one glommio executor per core, each pinned, each with its own
+//! SO_REUSEPORT listener, each owning the metadata shards `s` with `s % executors == id`.
+//!
+//! Cores share nothing mutable. Work for a shard another core owns travels as a message (a
+//! boxed closure) to that core's inbox and the answer comes back on a oneshot channel, so the
+//! request path holds no Mutex or RwLock.
+
+use crate::config::Config;
+use crate::meta::shard::MetaShard;
+use crate::s3::users::Users;
+use futures::future::LocalBoxFuture;
+use glommio::{LocalExecutorBuilder, Placement};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::future::Future;
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+/// A unit of work sent to another core; it builds its future there.
+pub type Job = Box<dyn FnOnce() -> LocalBoxFuture<'static, ()> + Send>;
+
+/// Messages waiting in one core's inbox, at most; senders wait beyond it.
+const INBOX_MAX: usize = 4096;
+
+/// What every core knows; immutable after start-up except the readiness counters.
+pub struct Shared {
+    pub config: Config,
+    pub users: Users,
+    pub executors: u32,
+    pub shard_count: u32,
+    pub data_dir: PathBuf,
+    /// The address every core binds (a configured port 0 resolved once, so cores agree).
+    pub bind_addr: std::net::SocketAddr,
+    pub started_at: std::time::SystemTime,
+    inboxes: Vec<async_channel::Sender<Job>>,
+    /// Cores that have opened their shards and are listening.
+    pub cores_ready: AtomicUsize,
+    /// Start-up recovery (sweeps) finished.
+    pub recovered: AtomicBool,
+}
+
+impl Shared {
+    pub fn is_ready(&self) -> bool {
+        self.cores_ready.load(Ordering::Acquire) == self.executors as usize
+    }
+}
+
+/// The state one core owns.
+pub struct Core {
+    pub id: u32,
+    pub shared: Arc<Shared>,
+    pub shards: HashMap<u32, Rc<MetaShard>>,
+    pub key_cache: RefCell<crate::auth::sigv4::SigningKeyCache>,
+    pub connections: std::cell::Cell<usize>,
+}
+
+thread_local! {
+    static CORE: RefCell<Option<Rc<Core>>> = const { RefCell::new(None) };
+}
+
+/// The current core. Only called from code running on an executor started by `run`.
+pub fn core() -> Rc<Core> {
+    CORE.with(|c| c.borrow().clone()).expect("runtime::core() called outside a BleepStore executor")
+}
+
+pub fn shard_for_bucket(bucket: &str) -> u32 {
+    let c = core();
+    crate::meta::shard_of(bucket, c.shared.shard_count)
+}
+
+/// Runs `f` on the core that owns `shard`, with that shard, and returns its result.
+pub async fn on_shard<R, F, Fut>(shard: u32, f: F) -> R
+where
+    R: Send + 'static,
+    F: FnOnce(Rc<MetaShard>) -> Fut + Send + 'static,
+    Fut: Future<Output = R> + 'static,
+{
+    let c = core();
+    if let Some(s) = c.shards.get(&shard) {
+        return f(s.clone()).await;
+    }
+    let owner = (shard % c.shared.executors) as usize;
+    let (tx, rx) = futures::channel::oneshot::channel();
+    let job: Job = Box::new(move || {
+        Box::pin(async move {
+            let s = core().shards.get(&shard).cloned().expect("shard routed to its owner");
+            let _ = tx.send(f(s).await);
+        })
+    });
+    if c.shared.inboxes[owner].send(job).await.is_err() {
+        panic!("core {owner} inbox closed: an executor has died");
+    }
+    rx.await.expect("owner core dropped a shard job")
+}
+
+/// Runs `f` on every core and collects the results (ListBuckets, metrics scrapes).
+pub async fn on_all_cores<R, F, Fut>(f: F) -> Vec<R>
+where
+    R: Send + 'static,
+    F: Fn() -> Fut + Send + Sync + Clone + 'static,
+    Fut: Future<Output = R> + 'static,
+{
+    let c = core();
+    let mut waits = Vec::new();
+    for owner in 0..c.shared.executors as usize {
+        let (tx, rx) = futures::channel::oneshot::channel();
+        let f = f.clone();
+        if owner == c.id as usize {
+            let _ = tx.send(f().await);
+        } else {
+            let job: Job = Box::new(move || {
+                Box::pin(async move {
+                    let _ = tx.send(f().await);
+                })
+            });
+            if c.shared.inboxes[owner].send(job).await.is_err() {
+                panic!("core {owner} inbox closed: an executor has died");
+            }
+        }
+        waits.push(rx);
+    }
+    let mut out = Vec::with_capacity(waits.len());
+    for rx in waits {
+        out.push(rx.await.expect("core dropped a broadcast job"));
+    }
+    out
+}
+
+/// Starts every core and serves until killed (there is no clean-shutdown path).
+pub fn run(config: Config) -> Result<(), String> {
+    let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let executors = if config.server.shards == 0 { cpus } else { config.server.shards } as u32;
+    let data_dir = config.storage.data_dir.clone();
+    crate::storage::local::prepare_data_dir(&data_dir).map_err(|e| format!("data dir {}: {e}", data_dir.display()))?;
+    let shard_count = crate::meta::shard_count(&data_dir, executors)
+        .map_err(|e| format!("shard count in {}: {e}", data_dir.display()))?;
+    let users = Users::from_config(&config.auth);
+    let bind_addr = resolve_bind(&config.server.bind)?;
+    let mut receivers = Vec::new();
+    let mut inboxes = Vec::new();
+    for _ in 0..executors {
+        let (tx, rx) = async_channel::bounded::<Job>(INBOX_MAX);
+        inboxes.push(tx);
+        receivers.push(rx);
+    }
+    let shared = Arc::new(Shared {
+        config,
+        users,
+        executors,
+        shard_count,
+        data_dir,
+        bind_addr,
+        started_at: std::time::SystemTime::now(),
+        inboxes,
+        cores_ready: AtomicUsize::new(0),
+        recovered: AtomicBool::new(false),
+    });
+    crate::observe::metrics::init(executors as usize);
+    let mut handles = Vec::new();
+    for (id, inbox) in receivers.into_iter().enumerate() {
+        let shared = shared.clone();
+        let handle = LocalExecutorBuilder::new(Placement::Fixed(id % cpus))
+            .name(&format!("core-{id}"))
+            .spawn(move || async move { core_main(id as u32, shared, inbox).await })
+            .map_err(|e| format!("start core {id}: {e}"))?;
+        handles.push(handle);
+    }
+    for h in handles {
+        match h.join() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(e),
+            Err(e) => return Err(format!("core failed: {e}")),
+        }
+    }
+    Ok(())
+}
+
+async fn core_main(id: u32, shared: Arc<Shared>, inbox: async_channel::Receiver<Job>) -> Result<(), String> {
+    let mut shards = HashMap::new();
+    for s in (0..shared.shard_count).filter(|s| s % shared.executors == id) {
+        let path = crate::meta::shard_path(&shared.data_dir, s);
+        let shard = Rc::new(MetaShard::open(s, &path, shared.config.metadata.group_commit_max)?);
+        shards.insert(s, shard);
+    }
+    let core = Rc::new(Core {
+        id,
+        shared: shared.clone(),
+        shards,
+        key_cache: RefCell::new(crate::auth::sigv4::SigningKeyCache::new()),
+        connections: std::cell::Cell::new(0),
+    });
+    CORE.with(|c| *c.borrow_mut() = Some(core.clone()));
+    for shard in core.shards.values() {
+        glommio::spawn_local(shard.clone().run_committer()).detach();
+    }
+    glommio::spawn_local(async move {
+        while let Ok(job) = inbox.recv().await {
+            glommio::spawn_local(job()).detach();
+        }
+    })
+    .detach();
+    let listener = glommio::net::TcpListener::bind(shared.bind_addr)
+        .map_err(|e| format!("server.bind {}: {e}", shared.config.server.bind))?;
+    if id == 0 {
+        let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
+        println!("bleepstore listening on http://{addr} ({} cores, {} metadata shards, data in {})",
+            shared.executors, shared.shard_count, shared.data_dir.display());
+        glommio::spawn_local(crate::storage::local::sweep_orphans_task(shared.clone())).detach();
+    }
+    shared.cores_ready.fetch_add(1, Ordering::AcqRel);
+    let service = Rc::new(crate::s3::service::S3Service::new(shared.clone(), id));
+    let limits = Rc::new(crate::http::conn::Limits {
+        head_bytes_max: shared.config.server.request_head_bytes_max,
+        header_count_max: shared.config.server.header_count_max,
+        idle_timeout_ms: shared.config.server.idle_timeout_ms,
+        header_timeout_ms: shared.config.server.header_timeout_ms,
+        body_timeout_ms: shared.config.server.body_timeout_ms,
+    });
+    let max_conns = shared.config.server.connections_per_core_max;
+    loop {
+        let stream = match listener.accept().await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "accept failed");
+                glommio::timer::sleep(std::time::Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        if core.connections.get() >= max_conns {
+            drop(stream);
+            continue;
+        }
+        let remote = stream.peer_addr().unwrap_or_else(|_| ([0, 0, 0, 0], 0).into());
+        core.connections.set(core.connections.get() + 1);
+        crate::observe::metrics::connection_opened(id as usize);
+        let service = service.clone();
+        let limits = limits.clone();
+        let core2 = core.clone();
+        glommio::spawn_local(async move {
+            crate::http::conn::serve(stream, remote, &limits, &*service).await;
+            core2.connections.set(core2.connections.get() - 1);
+            crate::observe::metrics::connection_closed(core2.id as usize);
+        })
+        .detach();
+    }
+}
+
+/// Binds once up front so a port conflict is one clear error, not a failure per core, and so
+/// port 0 becomes one concrete port shared by every core's listener.
+fn resolve_bind(bind: &str) -> Result<std::net::SocketAddr, String> {
+    let probe = std::net::TcpListener::bind(bind).map_err(|e| format!("server.bind {bind}: {e}"))?;
+    probe.local_addr().map_err(|e| format!("server.bind {bind}: {e}"))
+}

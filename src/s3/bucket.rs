@@ -1,0 +1,298 @@
+//! Bucket operations: list, create, delete, head, location, ACL, versioning status.
+
+use crate::http::conn::Request;
+use crate::http::response::Response;
+use crate::meta::tables;
+use crate::meta::types::{Acl, BucketMeta, Permission};
+use crate::runtime::{on_all_cores, on_shard, shard_for_bucket};
+use crate::s3::acl;
+use crate::s3::error::{ErrorCode, S3Error, S3Result};
+use crate::s3::service::Ctx;
+use crate::s3::xml;
+
+/// Bodies of bucket configuration requests (CreateBucketConfiguration, ACL XML), at most.
+pub const CONFIG_BODY_BYTES_MAX: usize = 64 * 1024;
+
+/// S3's naming rules: 3–63 chars of lowercase letters, digits, dots and hyphens, starting
+/// and ending with a letter or digit, no `..`, not shaped like an IPv4 address.
+pub fn valid_bucket_name(name: &str) -> bool {
+    let b = name.as_bytes();
+    if b.len() < 3 || b.len() > 63 {
+        return false;
+    }
+    let ok_char = |c: &u8| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'.' || *c == b'-';
+    if !b.iter().all(ok_char) {
+        return false;
+    }
+    let alnum = |c: u8| c.is_ascii_lowercase() || c.is_ascii_digit();
+    if !alnum(b[0]) || !alnum(b[b.len() - 1]) {
+        return false;
+    }
+    if name.contains("..") || name.contains(".-") || name.contains("-.") {
+        return false;
+    }
+    if name.parse::<std::net::Ipv4Addr>().is_ok() {
+        return false;
+    }
+    !(name.starts_with("xn--") || name.ends_with("-s3alias") || name.ends_with("--ol-s3"))
+}
+
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// Reads a small request body whole (XML configuration), refusing more than `max`.
+pub async fn read_small_body(req: &mut Request<'_>, ctx: &Ctx, max: usize) -> S3Result<Vec<u8>> {
+    let mut payload = crate::s3::payload::PayloadReader::new(&mut req.body, &ctx.payload, &req.head, &[])?;
+    let mut out = Vec::new();
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        let n = payload.read_payload(&mut buf).await?;
+        if n == 0 {
+            break;
+        }
+        if out.len() + n > max {
+            return Err(S3Error::new(ErrorCode::MaxMessageLengthExceeded));
+        }
+        out.extend_from_slice(&buf[..n]);
+    }
+    payload.verify_end()?;
+    Ok(out)
+}
+
+/// Loads a bucket from its shard, or NoSuchBucket.
+pub async fn load_bucket(name: &str) -> S3Result<BucketMeta> {
+    let n = name.to_string();
+    let shard = shard_for_bucket(name);
+    on_shard(shard, move |s| async move {
+        let txn = s.read()?;
+        tables::get_bucket(&txn, &n)?.ok_or_else(|| S3Error::no_such_bucket(&n))
+    })
+    .await
+}
+
+/// Loads a bucket and checks the caller holds `perm` on it.
+pub async fn authorize_bucket(ctx: &Ctx, perm: Permission) -> S3Result<BucketMeta> {
+    let b = load_bucket(ctx.bucket()).await?;
+    acl::require(&b.owner_id, &b.acl, ctx.caller.as_ref(), perm)?;
+    Ok(b)
+}
+
+pub fn require_signed(ctx: &Ctx) -> S3Result<&crate::s3::users::User> {
+    ctx.caller.as_ref().ok_or_else(|| S3Error::new(ErrorCode::AccessDenied))
+}
+
+pub async fn list_buckets(ctx: &Ctx) -> S3Result<Response> {
+    let user = require_signed(ctx)?.clone();
+    let owner_id = user.id.clone();
+    let per_core = on_all_cores(move || {
+        let owner_id = owner_id.clone();
+        async move {
+            let core = crate::runtime::core();
+            let mut out = Vec::new();
+            for shard in core.shards.values() {
+                let txn = shard.read()?;
+                for b in tables::list_buckets(&txn)? {
+                    if b.owner_id == owner_id {
+                        out.push(xml::BucketEntry { name: b.name, creation_ms: b.created_ms });
+                    }
+                }
+            }
+            S3Result::Ok(out)
+        }
+    })
+    .await;
+    let mut buckets = Vec::new();
+    for r in per_core {
+        buckets.extend(r?);
+    }
+    buckets.sort_by(|a, b| a.name.cmp(&b.name));
+    let owner = xml::Owner { id: user.id.clone(), display_name: Some(user.display_name.clone()) };
+    Ok(Response::xml(200, xml::list_buckets(&owner, &buckets)))
+}
+
+pub async fn create_bucket(ctx: &Ctx, req: &mut Request<'_>) -> S3Result<Response> {
+    let user = require_signed(ctx)?.clone();
+    let name = ctx.bucket().to_string();
+    if !valid_bucket_name(&name) {
+        return Err(S3Error::new(ErrorCode::InvalidBucketName).with("BucketName", &name));
+    }
+    let acl = acl::from_headers(&req.head, None)?.unwrap_or_default();
+    let body = read_small_body(req, ctx, CONFIG_BODY_BYTES_MAX).await?;
+    let region = ctx.shared.config.server.region.clone();
+    if let Some(loc) = xml::parse_create_bucket_configuration(&body)? {
+        let matches = loc == region || (region == "us-east-1" && (loc.is_empty() || loc == "US"));
+        if !matches {
+            return Err(S3Error::msg(
+                ErrorCode::IllegalLocationConstraintException,
+                format!("The {loc} location constraint is incompatible for the region specific endpoint this request was sent to."),
+            ));
+        }
+    }
+    let meta = BucketMeta { name: name.clone(), owner_id: user.id.clone(), created_ms: now_ms(), region, acl };
+    let shard = shard_for_bucket(&name);
+    on_shard(shard, move |s| async move {
+        s.write(Vec::new(), move |txn| {
+            if let Some(existing) = tables::w_get_bucket(txn, &meta.name)? {
+                let code = if existing.owner_id == meta.owner_id {
+                    ErrorCode::BucketAlreadyOwnedByYou
+                } else {
+                    ErrorCode::BucketAlreadyExists
+                };
+                return Err(S3Error::new(code).with("BucketName", &meta.name));
+            }
+            tables::w_put_bucket(txn, &meta)
+        })
+        .await
+    })
+    .await?;
+    let mut r = Response::new(200);
+    r.header("location", format!("/{name}"));
+    Ok(r)
+}
+
+pub async fn delete_bucket(ctx: &Ctx) -> S3Result<Response> {
+    let user = require_signed(ctx)?.clone();
+    let b = load_bucket(ctx.bucket()).await?;
+    if b.owner_id != user.id {
+        return Err(S3Error::new(ErrorCode::AccessDenied));
+    }
+    let name = ctx.bucket().to_string();
+    on_shard(shard_for_bucket(&name), move |s| async move {
+        s.write(Vec::new(), move |txn| tables::w_delete_bucket(txn, &name)).await
+    })
+    .await?;
+    Ok(Response::new(204))
+}
+
+pub async fn head_bucket(ctx: &Ctx) -> S3Result<Response> {
+    let b = authorize_bucket(ctx, Permission::Read).await?;
+    let mut r = Response::new(200);
+    r.header("x-amz-bucket-region", b.region);
+    r.head_only = true;
+    Ok(r)
+}
+
+pub async fn get_location(ctx: &Ctx) -> S3Result<Response> {
+    let b = load_bucket(ctx.bucket()).await?;
+    if ctx.caller_id() != Some(b.owner_id.as_str()) {
+        return Err(S3Error::new(ErrorCode::AccessDenied));
+    }
+    let loc = if b.region == "us-east-1" { None } else { Some(b.region.as_str()) };
+    Ok(Response::xml(200, xml::location(loc)))
+}
+
+pub async fn get_versioning(ctx: &Ctx) -> S3Result<Response> {
+    authorize_bucket(ctx, Permission::Read).await?;
+    Ok(Response::xml(
+        200,
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<VersioningConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"/>".into(),
+    ))
+}
+
+/// Renders an ACL as AccessControlPolicy XML, the owner's FULL_CONTROL first.
+pub fn acl_xml(ctx: &Ctx, owner_id: &str, acl: &Acl) -> String {
+    let users = &ctx.shared.users;
+    let owner = xml::Owner { id: owner_id.to_string(), display_name: Some(users.display_name(owner_id)) };
+    let mut grants = vec![xml::Grant {
+        grantee: xml::Grantee::CanonicalUser { id: owner.id.clone(), display_name: owner.display_name.clone() },
+        permission: xml::Permission::FullControl,
+    }];
+    for g in &acl.grants {
+        use crate::meta::types::Grantee as G;
+        let grantee = match &g.grantee {
+            G::User { id } => xml::Grantee::CanonicalUser { id: id.clone(), display_name: Some(users.display_name(id)) },
+            G::Email(e) => xml::Grantee::Email(e.clone()),
+            other => xml::Grantee::Group(acl::group_uri(other).unwrap_or_default().to_string()),
+        };
+        grants.push(xml::Grant { grantee, permission: perm_to_xml(g.permission) });
+    }
+    xml::access_control_policy(&xml::AccessControlPolicy { owner: Some(owner), grants })
+}
+
+fn perm_to_xml(p: Permission) -> xml::Permission {
+    match p {
+        Permission::FullControl => xml::Permission::FullControl,
+        Permission::Read => xml::Permission::Read,
+        Permission::Write => xml::Permission::Write,
+        Permission::ReadAcp => xml::Permission::ReadAcp,
+        Permission::WriteAcp => xml::Permission::WriteAcp,
+    }
+}
+
+fn perm_from_xml(p: xml::Permission) -> Permission {
+    match p {
+        xml::Permission::FullControl => Permission::FullControl,
+        xml::Permission::Read => Permission::Read,
+        xml::Permission::Write => Permission::Write,
+        xml::Permission::ReadAcp => Permission::ReadAcp,
+        xml::Permission::WriteAcp => Permission::WriteAcp,
+    }
+}
+
+/// The ACL a PutBucketAcl / PutObjectAcl request asks for: headers or an XML body.
+/// The owner's own FULL_CONTROL grant is implicit and dropped from the stored grants.
+pub async fn requested_acl(ctx: &Ctx, req: &mut Request<'_>, owner_id: &str) -> S3Result<Acl> {
+    if let Some(acl) = acl::from_headers(&req.head, Some(owner_id))? {
+        return Ok(acl);
+    }
+    let body = read_small_body(req, ctx, CONFIG_BODY_BYTES_MAX).await?;
+    if body.is_empty() {
+        return Err(S3Error::new(ErrorCode::MissingRequestBodyError));
+    }
+    let policy = xml::parse_access_control_policy(&body)?;
+    let mut grants = Vec::new();
+    for g in policy.grants {
+        use crate::meta::types::{Grant, Grantee as G};
+        let grantee = match g.grantee {
+            xml::Grantee::CanonicalUser { id, .. } => {
+                if id == owner_id && g.permission == xml::Permission::FullControl {
+                    continue;
+                }
+                G::User { id }
+            }
+            xml::Grantee::Email(e) => G::Email(e),
+            xml::Grantee::Group(uri) => acl::group(&uri)
+                .ok_or_else(|| S3Error::msg(ErrorCode::MalformedACLError, format!("Unknown group {uri}")))?,
+        };
+        grants.push(Grant { grantee, permission: perm_from_xml(g.permission) });
+    }
+    Ok(Acl { grants })
+}
+
+pub async fn get_bucket_acl(ctx: &Ctx) -> S3Result<Response> {
+    let b = authorize_bucket(ctx, Permission::ReadAcp).await?;
+    Ok(Response::xml(200, acl_xml(ctx, &b.owner_id, &b.acl)))
+}
+
+pub async fn put_bucket_acl(ctx: &Ctx, req: &mut Request<'_>) -> S3Result<Response> {
+    let b = authorize_bucket(ctx, Permission::WriteAcp).await?;
+    let acl = requested_acl(ctx, req, &b.owner_id).await?;
+    let name = ctx.bucket().to_string();
+    on_shard(shard_for_bucket(&name), move |s| async move {
+        s.write(Vec::new(), move |txn| {
+            let mut meta = tables::w_require_bucket(txn, &name)?;
+            meta.acl = acl;
+            tables::w_put_bucket(txn, &meta)
+        })
+        .await
+    })
+    .await?;
+    Ok(Response::new(200))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::valid_bucket_name as v;
+
+    #[test]
+    fn bucket_naming_rules() {
+        assert!(v("abc") && v("my.bucket-1") && v("a".repeat(63).as_str()));
+        assert!(!v("ab") && !v(&"a".repeat(64)));
+        assert!(!v("ABC") && !v("a_b") && !v("-ab") && !v("ab-") && !v("a..b"));
+        assert!(!v("192.168.5.4") && !v("a.-b"));
+    }
+}

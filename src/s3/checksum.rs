@@ -1,0 +1,201 @@
+//! Payload digests computed in the same pass as the bytes stream through: MD5 (the ETag),
+//! and any S3 additional checksum the client asked for (CRC32, CRC32C, CRC64NVME, SHA-1,
+//! SHA-256), rendered as S3 renders them: base64 of the big-endian digest.
+
+use crate::meta::types::Checksums;
+use crate::s3::error::{ErrorCode, S3Error, S3Result};
+use base64::Engine;
+use md5::{Digest as _, Md5};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Algo {
+    Crc32,
+    Crc32c,
+    Crc64Nvme,
+    Sha1,
+    Sha256,
+}
+
+pub const ALL_ALGOS: [Algo; 5] = [Algo::Crc32, Algo::Crc32c, Algo::Crc64Nvme, Algo::Sha1, Algo::Sha256];
+
+impl Algo {
+    pub fn parse(s: &str) -> Option<Algo> {
+        match s.to_ascii_uppercase().as_str() {
+            "CRC32" => Some(Algo::Crc32),
+            "CRC32C" => Some(Algo::Crc32c),
+            "CRC64NVME" => Some(Algo::Crc64Nvme),
+            "SHA1" => Some(Algo::Sha1),
+            "SHA256" => Some(Algo::Sha256),
+            _ => None,
+        }
+    }
+    pub fn header(self) -> &'static str {
+        match self {
+            Algo::Crc32 => "x-amz-checksum-crc32",
+            Algo::Crc32c => "x-amz-checksum-crc32c",
+            Algo::Crc64Nvme => "x-amz-checksum-crc64nvme",
+            Algo::Sha1 => "x-amz-checksum-sha1",
+            Algo::Sha256 => "x-amz-checksum-sha256",
+        }
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            Algo::Crc32 => "CRC32",
+            Algo::Crc32c => "CRC32C",
+            Algo::Crc64Nvme => "CRC64NVME",
+            Algo::Sha1 => "SHA1",
+            Algo::Sha256 => "SHA256",
+        }
+    }
+    fn digest_len(self) -> usize {
+        match self {
+            Algo::Crc32 | Algo::Crc32c => 4,
+            Algo::Crc64Nvme => 8,
+            Algo::Sha1 => 20,
+            Algo::Sha256 => 32,
+        }
+    }
+}
+
+enum State {
+    Crc32(crc32fast::Hasher),
+    Crc32c(u32),
+    Crc64(crc64fast_nvme::Digest),
+    Sha1(sha1::Sha1),
+    Sha256(sha2::Sha256),
+}
+
+impl State {
+    fn new(a: Algo) -> State {
+        match a {
+            Algo::Crc32 => State::Crc32(crc32fast::Hasher::new()),
+            Algo::Crc32c => State::Crc32c(0),
+            Algo::Crc64Nvme => State::Crc64(crc64fast_nvme::Digest::new()),
+            Algo::Sha1 => State::Sha1(sha1::Sha1::new()),
+            Algo::Sha256 => State::Sha256(sha2::Sha256::new()),
+        }
+    }
+    fn update(&mut self, d: &[u8]) {
+        match self {
+            State::Crc32(h) => h.update(d),
+            State::Crc32c(c) => *c = crc32c::crc32c_append(*c, d),
+            State::Crc64(h) => h.write(d),
+            State::Sha1(h) => h.update(d),
+            State::Sha256(h) => h.update(d),
+        }
+    }
+    fn finish(self) -> Vec<u8> {
+        match self {
+            State::Crc32(h) => h.finalize().to_be_bytes().to_vec(),
+            State::Crc32c(c) => c.to_be_bytes().to_vec(),
+            State::Crc64(h) => h.sum64().to_be_bytes().to_vec(),
+            State::Sha1(h) => h.finalize().to_vec(),
+            State::Sha256(h) => h.finalize().to_vec(),
+        }
+    }
+}
+
+/// Digests of one payload, fed incrementally.
+pub struct Hashers {
+    md5: Md5,
+    extra: Vec<(Algo, State)>,
+}
+
+pub struct Digests {
+    pub md5: [u8; 16],
+    pub checksums: Vec<(Algo, String)>,
+}
+
+impl Hashers {
+    pub fn new(algos: &[Algo]) -> Hashers {
+        let mut extra: Vec<(Algo, State)> = Vec::new();
+        for a in algos {
+            if !extra.iter().any(|(b, _)| b == a) {
+                extra.push((*a, State::new(*a)));
+            }
+        }
+        Hashers { md5: Md5::new(), extra }
+    }
+    pub fn update(&mut self, data: &[u8]) {
+        self.md5.update(data);
+        for (_, s) in &mut self.extra {
+            s.update(data);
+        }
+    }
+    pub fn finish(self) -> Digests {
+        let md5: [u8; 16] = self.md5.finalize().into();
+        let checksums = self.extra.into_iter().map(|(a, s)| (a, b64(&s.finish()))).collect();
+        Digests { md5, checksums }
+    }
+}
+
+pub fn b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// Checks a client-supplied checksum value is well-formed for its algorithm.
+pub fn validate_value(algo: Algo, value: &str) -> S3Result<()> {
+    match base64::engine::general_purpose::STANDARD.decode(value) {
+        Ok(b) if b.len() == algo.digest_len() => Ok(()),
+        _ => Err(S3Error::msg(
+            ErrorCode::InvalidRequest,
+            format!("Value for {} header is invalid.", algo.header()),
+        )),
+    }
+}
+
+/// Content-MD5: base64 of 16 bytes, else InvalidDigest.
+pub fn parse_content_md5(value: &str) -> S3Result<[u8; 16]> {
+    base64::engine::general_purpose::STANDARD
+        .decode(value.trim())
+        .ok()
+        .and_then(|b| <[u8; 16]>::try_from(b.as_slice()).ok())
+        .ok_or_else(|| S3Error::new(ErrorCode::InvalidDigest))
+}
+
+pub fn set(c: &mut Checksums, algo: Algo, value: String) {
+    match algo {
+        Algo::Crc32 => c.crc32 = Some(value),
+        Algo::Crc32c => c.crc32c = Some(value),
+        Algo::Crc64Nvme => c.crc64nvme = Some(value),
+        Algo::Sha1 => c.sha1 = Some(value),
+        Algo::Sha256 => c.sha256 = Some(value),
+    }
+}
+
+pub fn get(c: &Checksums, algo: Algo) -> Option<&String> {
+    match algo {
+        Algo::Crc32 => c.crc32.as_ref(),
+        Algo::Crc32c => c.crc32c.as_ref(),
+        Algo::Crc64Nvme => c.crc64nvme.as_ref(),
+        Algo::Sha1 => c.sha1.as_ref(),
+        Algo::Sha256 => c.sha256.as_ref(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn known_digests() {
+        let mut h = Hashers::new(&ALL_ALGOS);
+        h.update(b"hello ");
+        h.update(b"world");
+        let d = h.finish();
+        assert_eq!(hex::encode(d.md5), "5eb63bbbe01eeed093cb22bb8f5acdc3");
+        let get = |a| d.checksums.iter().find(|(b, _)| *b == a).unwrap().1.clone();
+        // crc32("hello world") = 0x0d4a1185
+        assert_eq!(get(Algo::Crc32), b64(&0x0d4a1185u32.to_be_bytes()));
+        // crc32c("hello world") = 0xc99465aa
+        assert_eq!(get(Algo::Crc32c), b64(&0xc99465aau32.to_be_bytes()));
+        assert_eq!(get(Algo::Sha1), "Kq5sNclPz7QV2+lfQIuc6R7oRu0=");
+        assert_eq!(get(Algo::Sha256), "uU0nuZNNPgilLlLX2n2r+sSE7+N6U4DukIj3rOLvzek=");
+    }
+
+    #[test]
+    fn content_md5_must_be_16_bytes() {
+        assert!(parse_content_md5("XrY7u+Ae7tCTyyK7j1rNww==").is_ok());
+        assert_eq!(parse_content_md5("abc").unwrap_err().code, ErrorCode::InvalidDigest);
+    }
+}

@@ -1,0 +1,346 @@
+//! The router: every request becomes one typed `Endpoint`, parsed once from method, path,
+//! query and headers. Routing is this table, not if-chains scattered through handlers.
+
+use crate::http::head::{Method, RequestHead};
+use crate::s3::error::{ErrorCode, S3Error, S3Result};
+
+/// Longest key S3 accepts, in UTF-8 bytes.
+pub const KEY_BYTES_MAX: usize = 1024;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Endpoint {
+    ListBuckets,
+    CreateBucket,
+    DeleteBucket,
+    HeadBucket,
+    GetBucketLocation,
+    GetBucketAcl,
+    PutBucketAcl,
+    GetBucketVersioning,
+    ListObjects,
+    ListObjectsV2,
+    ListObjectVersions,
+    ListMultipartUploads,
+    DeleteObjects,
+    PutObject,
+    CopyObject,
+    GetObject,
+    HeadObject,
+    DeleteObject,
+    GetObjectAcl,
+    PutObjectAcl,
+    CreateMultipartUpload,
+    UploadPart { upload_id: String, part_number: String },
+    UploadPartCopy { upload_id: String, part_number: String },
+    CompleteMultipartUpload { upload_id: String },
+    AbortMultipartUpload { upload_id: String },
+    ListParts { upload_id: String },
+    /// An S3 operation this server knows but does not implement (answered 501).
+    NotImplemented(&'static str),
+}
+
+impl Endpoint {
+    /// The S3 operation name (metrics labels, access log).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Endpoint::ListBuckets => "ListBuckets",
+            Endpoint::CreateBucket => "CreateBucket",
+            Endpoint::DeleteBucket => "DeleteBucket",
+            Endpoint::HeadBucket => "HeadBucket",
+            Endpoint::GetBucketLocation => "GetBucketLocation",
+            Endpoint::GetBucketAcl => "GetBucketAcl",
+            Endpoint::PutBucketAcl => "PutBucketAcl",
+            Endpoint::GetBucketVersioning => "GetBucketVersioning",
+            Endpoint::ListObjects => "ListObjects",
+            Endpoint::ListObjectsV2 => "ListObjectsV2",
+            Endpoint::ListObjectVersions => "ListObjectVersions",
+            Endpoint::ListMultipartUploads => "ListMultipartUploads",
+            Endpoint::DeleteObjects => "DeleteObjects",
+            Endpoint::PutObject => "PutObject",
+            Endpoint::CopyObject => "CopyObject",
+            Endpoint::GetObject => "GetObject",
+            Endpoint::HeadObject => "HeadObject",
+            Endpoint::DeleteObject => "DeleteObject",
+            Endpoint::GetObjectAcl => "GetObjectAcl",
+            Endpoint::PutObjectAcl => "PutObjectAcl",
+            Endpoint::CreateMultipartUpload => "CreateMultipartUpload",
+            Endpoint::UploadPart { .. } => "UploadPart",
+            Endpoint::UploadPartCopy { .. } => "UploadPartCopy",
+            Endpoint::CompleteMultipartUpload { .. } => "CompleteMultipartUpload",
+            Endpoint::AbortMultipartUpload { .. } => "AbortMultipartUpload",
+            Endpoint::ListParts { .. } => "ListParts",
+            Endpoint::NotImplemented(name) => name,
+        }
+    }
+}
+
+/// Bucket subresources we recognise but do not implement, with their operation names
+/// (GET, PUT, DELETE).
+const BUCKET_SUBRESOURCES: &[(&str, &str, &str, &str)] = &[
+    ("policy", "GetBucketPolicy", "PutBucketPolicy", "DeleteBucketPolicy"),
+    ("cors", "GetBucketCors", "PutBucketCors", "DeleteBucketCors"),
+    ("lifecycle", "GetBucketLifecycleConfiguration", "PutBucketLifecycleConfiguration", "DeleteBucketLifecycle"),
+    ("tagging", "GetBucketTagging", "PutBucketTagging", "DeleteBucketTagging"),
+    ("website", "GetBucketWebsite", "PutBucketWebsite", "DeleteBucketWebsite"),
+    ("logging", "GetBucketLogging", "PutBucketLogging", "PutBucketLogging"),
+    ("notification", "GetBucketNotificationConfiguration", "PutBucketNotificationConfiguration", "PutBucketNotificationConfiguration"),
+    ("replication", "GetBucketReplication", "PutBucketReplication", "DeleteBucketReplication"),
+    ("encryption", "GetBucketEncryption", "PutBucketEncryption", "DeleteBucketEncryption"),
+    ("object-lock", "GetObjectLockConfiguration", "PutObjectLockConfiguration", "PutObjectLockConfiguration"),
+    ("ownershipControls", "GetBucketOwnershipControls", "PutBucketOwnershipControls", "DeleteBucketOwnershipControls"),
+    ("publicAccessBlock", "GetPublicAccessBlock", "PutPublicAccessBlock", "DeletePublicAccessBlock"),
+    ("accelerate", "GetBucketAccelerateConfiguration", "PutBucketAccelerateConfiguration", "PutBucketAccelerateConfiguration"),
+    ("requestPayment", "GetBucketRequestPayment", "PutBucketRequestPayment", "PutBucketRequestPayment"),
+    ("analytics", "GetBucketAnalyticsConfiguration", "PutBucketAnalyticsConfiguration", "DeleteBucketAnalyticsConfiguration"),
+    ("metrics", "GetBucketMetricsConfiguration", "PutBucketMetricsConfiguration", "DeleteBucketMetricsConfiguration"),
+    ("inventory", "GetBucketInventoryConfiguration", "PutBucketInventoryConfiguration", "DeleteBucketInventoryConfiguration"),
+    ("intelligent-tiering", "GetBucketIntelligentTieringConfiguration", "PutBucketIntelligentTieringConfiguration", "DeleteBucketIntelligentTieringConfiguration"),
+    ("policyStatus", "GetBucketPolicyStatus", "GetBucketPolicyStatus", "GetBucketPolicyStatus"),
+    ("versioning", "GetBucketVersioning", "PutBucketVersioning", "PutBucketVersioning"),
+];
+
+const OBJECT_SUBRESOURCES: &[(&str, &str, &str, &str)] = &[
+    ("tagging", "GetObjectTagging", "PutObjectTagging", "DeleteObjectTagging"),
+    ("retention", "GetObjectRetention", "PutObjectRetention", "PutObjectRetention"),
+    ("legal-hold", "GetObjectLegalHold", "PutObjectLegalHold", "PutObjectLegalHold"),
+    ("attributes", "GetObjectAttributes", "GetObjectAttributes", "GetObjectAttributes"),
+    ("torrent", "GetObjectTorrent", "GetObjectTorrent", "GetObjectTorrent"),
+    ("restore", "RestoreObject", "RestoreObject", "RestoreObject"),
+    ("select", "SelectObjectContent", "SelectObjectContent", "SelectObjectContent"),
+];
+
+#[derive(Debug, Clone)]
+pub struct Route {
+    pub bucket: Option<String>,
+    pub key: Option<String>,
+    pub endpoint: Endpoint,
+    /// Decoded query parameters, in order.
+    pub query: Vec<(String, String)>,
+}
+
+impl Route {
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+    pub fn has(&self, name: &str) -> bool {
+        self.query.iter().any(|(k, _)| k == name)
+    }
+}
+
+/// Splits bucket and key out of the Host header (virtual-hosted style, when `domain` is set)
+/// or the path (path style). The key is percent-decoded exactly once and kept as data.
+pub fn locate(head: &RequestHead, domain: &str) -> S3Result<(Option<String>, Option<String>)> {
+    let host = head.header("host").unwrap_or("");
+    let host_name = strip_port(host);
+    let vhost_bucket = if !domain.is_empty() && host_name.len() > domain.len() + 1 {
+        host_name
+            .strip_suffix(domain)
+            .and_then(|b| b.strip_suffix('.'))
+            .map(|b| b.to_string())
+    } else {
+        None
+    };
+    let raw = head.path.strip_prefix('/').unwrap_or(&head.path);
+    let (bucket, key_raw) = match vhost_bucket {
+        Some(b) => (Some(b), Some(raw)),
+        None => match raw.split_once('/') {
+            Some((b, k)) => (Some(decode_path(b)?), Some(k)),
+            None if raw.is_empty() => (None, None),
+            None => (Some(decode_path(raw)?), None),
+        },
+    };
+    let key = match key_raw {
+        Some(k) if !k.is_empty() => {
+            let key = decode_path(k)?;
+            if key.len() > KEY_BYTES_MAX {
+                return Err(S3Error::new(ErrorCode::KeyTooLongError)
+                    .with("Size", key.len().to_string())
+                    .with("MaxSizeAllowed", KEY_BYTES_MAX.to_string()));
+            }
+            Some(key)
+        }
+        _ => None,
+    };
+    Ok((bucket, key))
+}
+
+fn strip_port(host: &str) -> &str {
+    if host.starts_with('[') {
+        return host.split(']').next().map(|h| &host[..h.len() + 1]).unwrap_or(host);
+    }
+    host.rsplit_once(':').map(|(h, _)| h).unwrap_or(host)
+}
+
+/// Percent-decodes a path segment. `+` stays `+` (it is only a space in query strings).
+fn decode_path(s: &str) -> S3Result<String> {
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8()
+        .map(|c| c.into_owned())
+        .map_err(|_| S3Error::msg(ErrorCode::InvalidURI, "Object key or bucket is not valid UTF-8."))
+}
+
+pub fn route(head: &RequestHead, domain: &str) -> S3Result<Route> {
+    let (bucket, key) = locate(head, domain)?;
+    let query = head.query_pairs();
+    let mut r = Route { bucket, key, endpoint: Endpoint::ListBuckets, query };
+    r.endpoint = match (&r.bucket, &r.key) {
+        (None, _) => match head.method {
+            Method::Get => Endpoint::ListBuckets,
+            _ => return Err(S3Error::new(ErrorCode::MethodNotAllowed)),
+        },
+        (Some(_), None) => bucket_endpoint(head, &r)?,
+        (Some(_), Some(_)) => object_endpoint(head, &r)?,
+    };
+    Ok(r)
+}
+
+fn subresource(r: &Route, table: &'static [(&'static str, &'static str, &'static str, &'static str)], method: Method) -> Option<&'static str> {
+    for (name, get, put, delete) in table {
+        if r.has(name) {
+            let op = match method {
+                Method::Get | Method::Head => get,
+                Method::Put | Method::Post => put,
+                _ => delete,
+            };
+            return Some(op);
+        }
+    }
+    None
+}
+
+fn bucket_endpoint(head: &RequestHead, r: &Route) -> S3Result<Endpoint> {
+    let m = head.method;
+    Ok(match m {
+        Method::Get if r.has("acl") => Endpoint::GetBucketAcl,
+        Method::Get if r.has("location") => Endpoint::GetBucketLocation,
+        Method::Get if r.has("uploads") => Endpoint::ListMultipartUploads,
+        Method::Get if r.has("versions") => Endpoint::ListObjectVersions,
+        Method::Get if r.has("versioning") => Endpoint::GetBucketVersioning,
+        Method::Put if r.has("acl") => Endpoint::PutBucketAcl,
+        Method::Post if r.has("delete") => Endpoint::DeleteObjects,
+        _ => {
+            if let Some(op) = subresource(r, BUCKET_SUBRESOURCES, m) {
+                return Ok(Endpoint::NotImplemented(op));
+            }
+            match m {
+                Method::Get if r.param("list-type") == Some("2") => Endpoint::ListObjectsV2,
+                Method::Get => Endpoint::ListObjects,
+                Method::Put => Endpoint::CreateBucket,
+                Method::Head => Endpoint::HeadBucket,
+                Method::Delete => Endpoint::DeleteBucket,
+                Method::Post => Endpoint::NotImplemented("PostObject"),
+                _ => return Err(S3Error::new(ErrorCode::MethodNotAllowed)),
+            }
+        }
+    })
+}
+
+fn object_endpoint(head: &RequestHead, r: &Route) -> S3Result<Endpoint> {
+    let m = head.method;
+    let upload_id = r.param("uploadId").map(|s| s.to_string());
+    let copy = head.header("x-amz-copy-source").is_some();
+    Ok(match (m, upload_id) {
+        (Method::Get, _) if r.has("acl") => Endpoint::GetObjectAcl,
+        (Method::Put, _) if r.has("acl") => Endpoint::PutObjectAcl,
+        (Method::Put, Some(upload_id)) => {
+            let part_number = r.param("partNumber").unwrap_or("").to_string();
+            if copy {
+                Endpoint::UploadPartCopy { upload_id, part_number }
+            } else {
+                Endpoint::UploadPart { upload_id, part_number }
+            }
+        }
+        (Method::Get, Some(upload_id)) => Endpoint::ListParts { upload_id },
+        (Method::Delete, Some(upload_id)) => Endpoint::AbortMultipartUpload { upload_id },
+        (Method::Post, Some(upload_id)) => Endpoint::CompleteMultipartUpload { upload_id },
+        (Method::Post, None) if r.has("uploads") => Endpoint::CreateMultipartUpload,
+        _ => {
+            if let Some(op) = subresource(r, OBJECT_SUBRESOURCES, m) {
+                return Ok(Endpoint::NotImplemented(op));
+            }
+            match m {
+                Method::Put if copy => Endpoint::CopyObject,
+                Method::Put => Endpoint::PutObject,
+                Method::Get => Endpoint::GetObject,
+                Method::Head => Endpoint::HeadObject,
+                Method::Delete => Endpoint::DeleteObject,
+                Method::Post => Endpoint::NotImplemented("PostObject"),
+                _ => return Err(S3Error::new(ErrorCode::MethodNotAllowed)),
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn head(method: &str, target: &str, host: &str, extra: &[(&str, &str)]) -> RequestHead {
+        let (path, query) = target.split_once('?').unwrap_or((target, ""));
+        let mut headers = vec![("host".to_string(), host.to_string())];
+        headers.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        RequestHead {
+            method: Method::parse(method),
+            method_raw: method.into(),
+            path: path.into(),
+            query: query.into(),
+            headers,
+            version_minor: 1,
+        }
+    }
+
+    fn ep(method: &str, target: &str, extra: &[(&str, &str)]) -> Endpoint {
+        route(&head(method, target, "localhost:9000", extra), "s3.local").unwrap().endpoint
+    }
+
+    #[test]
+    fn routes_bucket_operations() {
+        assert_eq!(ep("GET", "/", &[]), Endpoint::ListBuckets);
+        assert_eq!(ep("PUT", "/b", &[]), Endpoint::CreateBucket);
+        assert_eq!(ep("GET", "/b?list-type=2&prefix=a", &[]), Endpoint::ListObjectsV2);
+        assert_eq!(ep("GET", "/b/", &[]), Endpoint::ListObjects);
+        assert_eq!(ep("GET", "/b?location", &[]), Endpoint::GetBucketLocation);
+        assert_eq!(ep("POST", "/b?delete", &[]), Endpoint::DeleteObjects);
+        assert_eq!(ep("GET", "/b?uploads", &[]), Endpoint::ListMultipartUploads);
+        assert_eq!(ep("PUT", "/b?policy", &[]), Endpoint::NotImplemented("PutBucketPolicy"));
+    }
+
+    #[test]
+    fn routes_object_operations() {
+        assert_eq!(ep("PUT", "/b/k", &[]), Endpoint::PutObject);
+        assert_eq!(ep("PUT", "/b/k", &[("x-amz-copy-source", "/a/b")]), Endpoint::CopyObject);
+        assert_eq!(ep("POST", "/b/k?uploads", &[]), Endpoint::CreateMultipartUpload);
+        assert_eq!(
+            ep("PUT", "/b/k?partNumber=3&uploadId=u", &[]),
+            Endpoint::UploadPart { upload_id: "u".into(), part_number: "3".into() }
+        );
+        assert_eq!(ep("POST", "/b/k?uploadId=u", &[]), Endpoint::CompleteMultipartUpload { upload_id: "u".into() });
+        assert_eq!(ep("GET", "/b/k?tagging", &[]), Endpoint::NotImplemented("GetObjectTagging"));
+    }
+
+    #[test]
+    fn keys_are_decoded_once_and_kept_as_data() {
+        let r = route(&head("GET", "/b/..%2F..%2Fetc%2Fpasswd", "h", &[]), "").unwrap();
+        assert_eq!(r.key.as_deref(), Some("../../etc/passwd"));
+        let r = route(&head("GET", "/b/a+b%2Bc//d", "h", &[]), "").unwrap();
+        assert_eq!(r.key.as_deref(), Some("a+b+c//d"));
+        let r = route(&head("GET", "/b//lead", "h", &[]), "").unwrap();
+        assert_eq!(r.key.as_deref(), Some("/lead"));
+    }
+
+    #[test]
+    fn virtual_hosted_style() {
+        let r = route(&head("GET", "/photos/x.jpg", "mybucket.s3.local:9000", &[]), "s3.local").unwrap();
+        assert_eq!(r.bucket.as_deref(), Some("mybucket"));
+        assert_eq!(r.key.as_deref(), Some("photos/x.jpg"));
+        let r = route(&head("GET", "/", "s3.local:9000", &[]), "s3.local").unwrap();
+        assert_eq!(r.endpoint, Endpoint::ListBuckets);
+    }
+
+    #[test]
+    fn long_keys_and_bad_methods_are_errors() {
+        let long = format!("/b/{}", "k".repeat(1025));
+        assert_eq!(route(&head("GET", &long, "h", &[]), "").unwrap_err().code, ErrorCode::KeyTooLongError);
+        assert_eq!(route(&head("PATCH", "/b/k", "h", &[]), "").unwrap_err().code, ErrorCode::MethodNotAllowed);
+    }
+}

@@ -1,0 +1,202 @@
+//! S3 errors: one code enum carrying its HTTP status, rendered as S3 error XML.
+//!
+//! Every failure a client can cause ends up here, so the wire shape of an error
+//! (status, `Code`, `Message`, `Resource`, `RequestId`) is decided in one place.
+
+use std::fmt;
+
+macro_rules! error_codes {
+    ($( $name:ident => $status:expr, $msg:expr; )*) => {
+        /// An S3 error code, named exactly as AWS names it on the wire.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum ErrorCode { $( $name, )* }
+
+        impl ErrorCode {
+            pub fn as_str(self) -> &'static str {
+                match self { $( ErrorCode::$name => stringify!($name), )* }
+            }
+            pub fn status(self) -> u16 {
+                match self { $( ErrorCode::$name => $status, )* }
+            }
+            pub fn default_message(self) -> &'static str {
+                match self { $( ErrorCode::$name => $msg, )* }
+            }
+        }
+    };
+}
+
+error_codes! {
+    AccessDenied => 403, "Access Denied";
+    AuthorizationHeaderMalformed => 400, "The authorization header is malformed.";
+    AuthorizationQueryParametersError => 400, "Error parsing the X-Amz-Credential parameter.";
+    BadDigest => 400, "The Content-MD5 or checksum value that you specified did not match what the server received.";
+    BucketAlreadyExists => 409, "The requested bucket name is not available. The bucket namespace is shared by all users of the system. Please select a different name and try again.";
+    BucketAlreadyOwnedByYou => 409, "Your previous request to create the named bucket succeeded and you already own it.";
+    BucketNotEmpty => 409, "The bucket you tried to delete is not empty.";
+    EntityTooLarge => 400, "Your proposed upload exceeds the maximum allowed object size.";
+    EntityTooSmall => 400, "Your proposed upload is smaller than the minimum allowed object size.";
+    ExpiredToken => 400, "The provided token has expired.";
+    IllegalLocationConstraintException => 400, "The location constraint is incompatible with the region of this endpoint.";
+    IncompleteBody => 400, "You did not provide the number of bytes specified by the Content-Length HTTP header.";
+    InsufficientStorage => 507, "The storage backend has run out of space.";
+    InternalError => 500, "We encountered an internal error. Please try again.";
+    InvalidAccessKeyId => 403, "The AWS access key ID you provided does not exist in our records.";
+    InvalidArgument => 400, "Invalid Argument";
+    InvalidBucketName => 400, "The specified bucket is not valid.";
+    InvalidBucketState => 409, "The request is not valid with the current state of the bucket.";
+    InvalidDigest => 400, "The Content-MD5 or checksum value that you specified is not valid.";
+    InvalidLocationConstraint => 400, "The specified location constraint is not valid.";
+    InvalidPart => 400, "One or more of the specified parts could not be found. The part might not have been uploaded, or the specified entity tag might not have matched the part's entity tag.";
+    InvalidPartOrder => 400, "The list of parts was not in ascending order. The parts list must be specified in order by part number.";
+    InvalidRange => 416, "The requested range is not satisfiable";
+    InvalidRequest => 400, "Invalid Request";
+    InvalidStorageClass => 400, "The storage class you specified is not valid.";
+    InvalidURI => 400, "Couldn't parse the specified URI.";
+    KeyTooLongError => 400, "Your key is too long.";
+    MalformedACLError => 400, "The XML you provided was not well-formed or did not validate against our published schema.";
+    MalformedXML => 400, "The XML you provided was not well-formed or did not validate against our published schema.";
+    MaxMessageLengthExceeded => 400, "Your request was too big.";
+    MetadataTooLarge => 400, "Your metadata headers exceed the maximum allowed metadata size.";
+    MethodNotAllowed => 405, "The specified method is not allowed against this resource.";
+    MissingContentLength => 411, "You must provide the Content-Length HTTP header.";
+    MissingRequestBodyError => 400, "Request Body is empty.";
+    MissingSecurityHeader => 400, "Your request is missing a required header.";
+    NoSuchBucket => 404, "The specified bucket does not exist.";
+    NoSuchKey => 404, "The specified key does not exist.";
+    NoSuchUpload => 404, "The specified multipart upload does not exist. The upload ID might be invalid, or the multipart upload might have been aborted or completed.";
+    NotImplemented => 501, "A header you provided implies functionality that is not implemented.";
+    NotModified => 304, "Not Modified";
+    PreconditionFailed => 412, "At least one of the preconditions you specified did not hold.";
+    RequestHeaderSectionTooLarge => 400, "Your request header section exceeds the maximum allowed size.";
+    RequestTimeTooSkewed => 403, "The difference between the request time and the server's time is too large.";
+    RequestTimeout => 400, "Your socket connection to the server was not read from or written to within the timeout period.";
+    ServiceUnavailable => 503, "Please reduce your request rate.";
+    SignatureDoesNotMatch => 403, "The request signature we calculated does not match the signature you provided. Check your key and signing method.";
+    SlowDown => 503, "Please reduce your request rate.";
+    UnexpectedContent => 400, "This request does not support content.";
+    XAmzContentSHA256Mismatch => 400, "The provided 'x-amz-content-sha256' header does not match what was computed.";
+}
+
+/// A failed request: the code decides the status; the rest fills the error XML.
+#[derive(Debug, Clone)]
+pub struct S3Error {
+    pub code: ErrorCode,
+    pub message: String,
+    /// Extra elements of the error XML (`BucketName`, `Key`, `ArgumentName`, ...).
+    pub extra: Vec<(&'static str, String)>,
+}
+
+impl S3Error {
+    pub fn new(code: ErrorCode) -> Self {
+        S3Error { code, message: code.default_message().to_string(), extra: Vec::new() }
+    }
+    pub fn msg(code: ErrorCode, message: impl Into<String>) -> Self {
+        S3Error { code, message: message.into(), extra: Vec::new() }
+    }
+    pub fn with(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.extra.push((name, value.into()));
+        self
+    }
+    pub fn status(&self) -> u16 {
+        self.code.status()
+    }
+    /// An internal failure: the cause is logged by the caller, the client sees InternalError.
+    pub fn internal(cause: impl fmt::Display) -> Self {
+        tracing::error!(cause = %cause, "internal error");
+        S3Error::new(ErrorCode::InternalError)
+    }
+    pub fn no_such_bucket(bucket: &str) -> Self {
+        S3Error::new(ErrorCode::NoSuchBucket).with("BucketName", bucket)
+    }
+    pub fn no_such_key(key: &str) -> Self {
+        S3Error::new(ErrorCode::NoSuchKey).with("Key", key)
+    }
+    pub fn invalid_argument(message: impl Into<String>, name: &str, value: &str) -> Self {
+        S3Error::msg(ErrorCode::InvalidArgument, message)
+            .with("ArgumentName", name)
+            .with("ArgumentValue", value)
+    }
+}
+
+impl From<ErrorCode> for S3Error {
+    fn from(code: ErrorCode) -> Self {
+        S3Error::new(code)
+    }
+}
+
+impl fmt::Display for S3Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.code.as_str(), self.message)
+    }
+}
+
+impl std::error::Error for S3Error {}
+
+pub type S3Result<T> = Result<T, S3Error>;
+
+/// Renders the S3 error document.
+pub fn error_xml(err: &S3Error, resource: &str, request_id: &str) -> String {
+    let mut out = String::with_capacity(256);
+    out.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>");
+    out.push_str(err.code.as_str());
+    out.push_str("</Code><Message>");
+    escape_into(&mut out, &err.message);
+    out.push_str("</Message>");
+    for (name, value) in &err.extra {
+        out.push('<');
+        out.push_str(name);
+        out.push('>');
+        escape_into(&mut out, value);
+        out.push_str("</");
+        out.push_str(name);
+        out.push('>');
+    }
+    out.push_str("<Resource>");
+    escape_into(&mut out, resource);
+    out.push_str("</Resource><RequestId>");
+    out.push_str(request_id);
+    out.push_str("</RequestId></Error>");
+    out
+}
+
+/// XML text escaping; control characters other than tab/newline become character references
+/// so that any key (keys are data) survives a round-trip through an XML body.
+pub fn escape_into(out: &mut String, s: &str) {
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            c if (c as u32) < 0x20 && c != '\t' && c != '\n' => {
+                out.push_str(&format!("&#x{:X};", c as u32));
+            }
+            c => out.push(c),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_xml_has_code_message_resource_and_extra() {
+        let e = S3Error::no_such_key("a<b");
+        let xml = error_xml(&e, "/bkt/a<b", "REQ1");
+        assert!(xml.contains("<Code>NoSuchKey</Code>"));
+        assert!(xml.contains("<Key>a&lt;b</Key>"));
+        assert!(xml.contains("<Resource>/bkt/a&lt;b</Resource>"));
+        assert!(xml.contains("<RequestId>REQ1</RequestId>"));
+        assert_eq!(e.status(), 404);
+    }
+
+    #[test]
+    fn statuses_follow_aws() {
+        assert_eq!(ErrorCode::InvalidRange.status(), 416);
+        assert_eq!(ErrorCode::NotImplemented.status(), 501);
+        assert_eq!(ErrorCode::SignatureDoesNotMatch.status(), 403);
+        assert_eq!(ErrorCode::MissingContentLength.status(), 411);
+    }
+}

@@ -1,0 +1,172 @@
+//! ListObjects (v1), ListObjectsV2 and ListObjectVersions (unversioned buckets: every object
+//! once, version "null"). A page is one seek over the shard's ordered keys.
+
+use crate::http::response::Response;
+use crate::meta::tables::{self, ListPage};
+use crate::meta::types::Permission;
+use crate::runtime::{on_shard, shard_for_bucket};
+use crate::s3::bucket::authorize_bucket;
+use crate::s3::error::{ErrorCode, S3Error, S3Result};
+use crate::s3::service::Ctx;
+use crate::s3::xml;
+use base64::Engine;
+
+/// Keys in one listing page, at most (S3's cap).
+pub const LIST_KEYS_MAX: usize = 1000;
+/// Longest prefix / delimiter / marker accepted (a key is at most 1024 bytes).
+const LIST_ARG_BYTES_MAX: usize = 1024;
+
+pub fn max_keys(ctx: &Ctx, name: &str) -> S3Result<usize> {
+    match ctx.route.param(name) {
+        None => Ok(LIST_KEYS_MAX),
+        Some(v) => v
+            .parse::<i64>()
+            .ok()
+            .filter(|n| *n >= 0)
+            .map(|n| (n as usize).min(LIST_KEYS_MAX))
+            .ok_or_else(|| S3Error::invalid_argument("Provided max-keys not an integer or within integer range", name, v)),
+    }
+}
+
+fn arg(ctx: &Ctx, name: &str) -> S3Result<String> {
+    let v = ctx.route.param(name).unwrap_or("").to_string();
+    if v.len() > LIST_ARG_BYTES_MAX {
+        return Err(S3Error::invalid_argument("Argument too long", name, ""));
+    }
+    Ok(v)
+}
+
+fn encoding_url(ctx: &Ctx) -> S3Result<bool> {
+    match ctx.route.param("encoding-type") {
+        None => Ok(false),
+        Some(v) if v.eq_ignore_ascii_case("url") => Ok(true),
+        Some(v) => Err(S3Error::invalid_argument("Invalid Encoding Method specified in Request", "encoding-type", v)),
+    }
+}
+
+pub async fn scan(bucket: &str, prefix: &str, after: &str, delimiter: &str, max: usize) -> S3Result<ListPage> {
+    let (b, p, a, d) = (bucket.to_string(), prefix.to_string(), after.to_string(), delimiter.to_string());
+    on_shard(shard_for_bucket(bucket), move |s| async move {
+        let txn = s.read()?;
+        tables::list_objects(&txn, &b, &p, &a, &d, max)
+    })
+    .await
+}
+
+fn entries(ctx: &Ctx, page: &ListPage, with_owner: bool) -> Vec<xml::ObjectEntry> {
+    page.objects
+        .iter()
+        .map(|(k, m)| {
+            let mut e = xml::ObjectEntry::new(k.clone(), m.last_modified_ms, m.etag.clone(), m.size);
+            if with_owner {
+                e.owner = Some(xml::Owner { id: m.owner_id.clone(), display_name: Some(ctx.shared.users.display_name(&m.owner_id)) });
+            }
+            e.checksum_algorithm = crate::s3::checksum::ALL_ALGOS
+                .iter()
+                .find(|a| crate::s3::checksum::get(&m.checksums, **a).is_some())
+                .map(|a| a.name().to_string());
+            e
+        })
+        .collect()
+}
+
+pub async fn list_objects_v2(ctx: &Ctx) -> S3Result<Response> {
+    authorize_bucket(ctx, Permission::Read).await?;
+    let prefix = arg(ctx, "prefix")?;
+    let delimiter = arg(ctx, "delimiter")?;
+    let start_after = arg(ctx, "start-after")?;
+    let token = ctx.route.param("continuation-token").map(str::to_string);
+    let max = max_keys(ctx, "max-keys")?;
+    let url = encoding_url(ctx)?;
+    let after = match &token {
+        Some(t) => decode_token(t)?,
+        None => start_after.clone(),
+    };
+    let page = scan(ctx.bucket(), &prefix, &after, &delimiter, max).await?;
+    let fetch_owner = ctx.route.param("fetch-owner") == Some("true");
+    let contents = entries(ctx, &page, fetch_owner);
+    let result = xml::ListObjectsV2Result {
+        name: ctx.bucket().to_string(),
+        prefix,
+        delimiter: (!delimiter.is_empty()).then_some(delimiter),
+        max_keys: max as u32,
+        encoding_type_url: url,
+        is_truncated: page.truncated,
+        key_count: page.objects.len() + page.prefixes.len(),
+        continuation_token: token,
+        next_continuation_token: if page.truncated { page.last.as_deref().map(encode_token) } else { None },
+        start_after: (!start_after.is_empty()).then_some(start_after),
+        contents,
+        common_prefixes: page.prefixes,
+    };
+    Ok(Response::xml(200, xml::list_objects_v2(&result)))
+}
+
+pub async fn list_objects_v1(ctx: &Ctx) -> S3Result<Response> {
+    authorize_bucket(ctx, Permission::Read).await?;
+    let prefix = arg(ctx, "prefix")?;
+    let delimiter = arg(ctx, "delimiter")?;
+    let marker = arg(ctx, "marker")?;
+    let max = max_keys(ctx, "max-keys")?;
+    let url = encoding_url(ctx)?;
+    let page = scan(ctx.bucket(), &prefix, &marker, &delimiter, max).await?;
+    let contents = entries(ctx, &page, true);
+    let result = xml::ListObjectsV1Result {
+        name: ctx.bucket().to_string(),
+        prefix,
+        marker,
+        // S3 returns NextMarker only with a delimiter; clients fall back to the last key.
+        next_marker: if page.truncated && !delimiter.is_empty() { page.last.clone() } else { None },
+        delimiter: (!delimiter.is_empty()).then_some(delimiter),
+        max_keys: max as u32,
+        encoding_type_url: url,
+        is_truncated: page.truncated,
+        contents,
+        common_prefixes: page.prefixes,
+    };
+    Ok(Response::xml(200, xml::list_objects_v1(&result)))
+}
+
+pub async fn list_object_versions(ctx: &Ctx) -> S3Result<Response> {
+    authorize_bucket(ctx, Permission::Read).await?;
+    let prefix = arg(ctx, "prefix")?;
+    let delimiter = arg(ctx, "delimiter")?;
+    let key_marker = arg(ctx, "key-marker")?;
+    let version_id_marker = arg(ctx, "version-id-marker")?;
+    if !version_id_marker.is_empty() && key_marker.is_empty() {
+        return Err(S3Error::msg(ErrorCode::InvalidArgument, "A version-id marker cannot be specified without a key marker."));
+    }
+    let max = max_keys(ctx, "max-keys")?;
+    let url = encoding_url(ctx)?;
+    let page = scan(ctx.bucket(), &prefix, &key_marker, &delimiter, max).await?;
+    let versions = entries(ctx, &page, true);
+    let truncated = page.truncated;
+    let result = xml::ListVersionsResult {
+        name: ctx.bucket().to_string(),
+        prefix,
+        key_marker,
+        version_id_marker,
+        next_key_marker: if truncated { page.last.clone() } else { None },
+        next_version_id_marker: if truncated { Some("null".into()) } else { None },
+        delimiter: (!delimiter.is_empty()).then_some(delimiter),
+        max_keys: max as u32,
+        encoding_type_url: url,
+        is_truncated: truncated,
+        versions,
+        common_prefixes: page.prefixes,
+    };
+    Ok(Response::xml(200, xml::list_object_versions(&result)))
+}
+
+/// Continuation tokens are opaque to clients: base64 of the last key returned.
+fn encode_token(last: &str) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(last.as_bytes())
+}
+
+fn decode_token(t: &str) -> S3Result<String> {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(t)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .ok_or_else(|| S3Error::invalid_argument("The continuation token provided is incorrect", "continuation-token", t))
+}

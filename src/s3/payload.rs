@@ -1,0 +1,224 @@
+//! The request payload as handlers see it: aws-chunked framing removed, every byte hashed
+//! once as it passes (MD5 for the ETag, SHA-256 when the signature covers the body, and the
+//! additional checksums the client announced), and all of it verified at the end.
+
+use crate::auth::chunked::AwsChunkedDecoder;
+use crate::auth::sigv4::PayloadMode;
+use crate::http::body::{decode_in_place, BodyReader};
+use crate::http::head::RequestHead;
+use crate::meta::types::Checksums;
+use crate::s3::checksum::{self, Algo, Hashers, ALL_ALGOS};
+use crate::s3::error::{ErrorCode, S3Error, S3Result};
+use futures::future::LocalBoxFuture;
+use sha2::{Digest, Sha256};
+
+pub struct PayloadReader<'r, 'c> {
+    body: &'r mut BodyReader<'c>,
+    aws: Option<AwsChunkedDecoder>,
+    expect_sha256: Option<[u8; 32]>,
+    sha: Option<Sha256>,
+    hashers: Option<Hashers>,
+    /// Checksums to verify: (algorithm, value from a header; None = comes in a trailer).
+    announced: Vec<(Algo, Option<String>)>,
+    content_md5: Option<[u8; 16]>,
+    declared_len: Option<u64>,
+    pub len: u64,
+    eof: bool,
+}
+
+/// What a fully read and verified payload was.
+pub struct Verified {
+    pub len: u64,
+    pub md5: [u8; 16],
+    pub checksums: Checksums,
+}
+
+impl<'r, 'c> PayloadReader<'r, 'c> {
+    /// `extra_algos`: checksums to compute even if the client did not announce them.
+    pub fn new(body: &'r mut BodyReader<'c>, mode: &PayloadMode, head: &RequestHead, extra_algos: &[Algo]) -> S3Result<Self> {
+        let aws = AwsChunkedDecoder::from_payload(mode);
+        let expect_sha256 = match mode {
+            PayloadMode::Sha256(h) => Some(*h),
+            _ => None,
+        };
+        let announced = announced_checksums(head, aws.is_some())?;
+        let mut algos: Vec<Algo> = announced.iter().map(|(a, _)| *a).collect();
+        algos.extend_from_slice(extra_algos);
+        let content_md5 = head.header("content-md5").map(checksum::parse_content_md5).transpose()?;
+        let declared_len = if aws.is_some() {
+            let v = head.header("x-amz-decoded-content-length");
+            match v {
+                Some(v) => Some(v.parse::<u64>().map_err(|_| {
+                    S3Error::invalid_argument("Invalid x-amz-decoded-content-length", "x-amz-decoded-content-length", v)
+                })?),
+                None => None,
+            }
+        } else {
+            body.content_length()
+        };
+        Ok(PayloadReader {
+            body,
+            aws,
+            expect_sha256,
+            sha: expect_sha256.map(|_| Sha256::new()),
+            hashers: Some(Hashers::new(&algos)),
+            announced,
+            content_md5,
+            declared_len,
+            len: 0,
+            eof: false,
+        })
+    }
+
+    /// The payload length the client declared, if it did.
+    pub fn declared_len(&self) -> Option<u64> {
+        self.declared_len
+    }
+
+    /// Fills `dst` unless the payload ends first; returns the bytes read.
+    pub async fn read_full(&mut self, dst: &mut [u8]) -> S3Result<usize> {
+        let mut filled = 0;
+        while filled < dst.len() {
+            let n = self.read_payload(&mut dst[filled..]).await?;
+            if n == 0 {
+                break;
+            }
+            filled += n;
+        }
+        Ok(filled)
+    }
+
+    pub async fn read_payload(&mut self, dst: &mut [u8]) -> S3Result<usize> {
+        if self.eof || dst.is_empty() {
+            return Ok(0);
+        }
+        let n = loop {
+            let raw = self.body.read(dst).await?;
+            let Some(aws) = self.aws.as_mut() else { break raw };
+            if raw == 0 {
+                aws.finish()?;
+                break 0;
+            }
+            let d = decode_in_place(aws, dst, raw)?;
+            if d.done_at.is_some() {
+                self.eof = true;
+            }
+            if d.payload_len > 0 || self.eof {
+                break d.payload_len;
+            }
+        };
+        if n == 0 {
+            self.eof = true;
+            return Ok(0);
+        }
+        let data = &dst[..n];
+        if let Some(h) = self.hashers.as_mut() {
+            h.update(data);
+        }
+        if let Some(s) = self.sha.as_mut() {
+            s.update(data);
+        }
+        self.len += n as u64;
+        if let Some(max) = self.declared_len {
+            if self.len > max {
+                return Err(S3Error::new(ErrorCode::IncompleteBody));
+            }
+        }
+        Ok(n)
+    }
+
+    /// After the last byte: signature hash, declared length. Cheap; call before `finish`.
+    pub fn verify_end(&mut self) -> S3Result<()> {
+        if let Some(aws) = &self.aws {
+            aws.finish()?;
+        }
+        if let Some(max) = self.declared_len {
+            if self.len != max {
+                return Err(S3Error::new(ErrorCode::IncompleteBody));
+            }
+        }
+        if let (Some(expected), Some(s)) = (self.expect_sha256, self.sha.take()) {
+            let got: [u8; 32] = s.finalize().into();
+            if got != expected {
+                return Err(S3Error::new(ErrorCode::XAmzContentSHA256Mismatch)
+                    .with("ClientComputedContentSHA256", hex::encode(expected))
+                    .with("S3ComputedContentSHA256", hex::encode(got)));
+            }
+        }
+        Ok(())
+    }
+
+    /// Verifies everything and returns the digests. Reads nothing more; call once.
+    pub fn finish(&mut self) -> S3Result<Verified> {
+        self.verify_end()?;
+        let digests = self.hashers.take().map(|h| h.finish()).ok_or_else(|| S3Error::internal("payload finished twice"))?;
+        if let Some(md5) = self.content_md5 {
+            if md5 != digests.md5 {
+                return Err(S3Error::new(ErrorCode::BadDigest));
+            }
+        }
+        let trailers: Vec<(String, String)> = self.aws.as_ref().map(|a| a.trailers().to_vec()).unwrap_or_default();
+        let mut out = Checksums::default();
+        for (algo, header_value) in &self.announced {
+            let expected = match header_value {
+                Some(v) => Some(v.clone()),
+                None => trailers.iter().find(|(n, _)| n == algo.header()).map(|(_, v)| v.clone()),
+            };
+            let computed = digests.checksums.iter().find(|(a, _)| a == algo).map(|(_, v)| v.clone()).unwrap_or_default();
+            if let Some(exp) = expected {
+                if exp != computed {
+                    return Err(S3Error::msg(
+                        ErrorCode::BadDigest,
+                        format!("The {} you specified did not match the calculated checksum.", algo.name()),
+                    ));
+                }
+            }
+            checksum::set(&mut out, *algo, computed);
+        }
+        Ok(Verified { len: self.len, md5: digests.md5, checksums: out })
+    }
+}
+
+/// The checksums a request announces: `x-amz-checksum-*` headers (with values), names in
+/// `x-amz-trailer` (values come later), or `x-amz-sdk-checksum-algorithm` (compute only).
+fn announced_checksums(head: &RequestHead, streaming: bool) -> S3Result<Vec<(Algo, Option<String>)>> {
+    let mut out: Vec<(Algo, Option<String>)> = Vec::new();
+    for a in ALL_ALGOS {
+        if let Some(v) = head.header(a.header()) {
+            checksum::validate_value(a, v)?;
+            out.push((a, Some(v.to_string())));
+        }
+    }
+    if let Some(t) = head.header("x-amz-trailer") {
+        if !streaming {
+            return Err(S3Error::msg(ErrorCode::InvalidRequest, "x-amz-trailer requires an aws-chunked body"));
+        }
+        for name in t.split(',').map(str::trim) {
+            let algo = name
+                .strip_prefix("x-amz-checksum-")
+                .and_then(Algo::parse)
+                .ok_or_else(|| S3Error::invalid_argument("Unsupported trailer", "x-amz-trailer", name))?;
+            if !out.iter().any(|(a, _)| *a == algo) {
+                out.push((algo, None));
+            }
+        }
+    }
+    if let Some(v) = head.header("x-amz-sdk-checksum-algorithm").or(head.header("x-amz-checksum-algorithm")) {
+        let algo = Algo::parse(v).ok_or_else(|| {
+            S3Error::invalid_argument("Checksum algorithm not supported", "x-amz-sdk-checksum-algorithm", v)
+        })?;
+        if !out.iter().any(|(a, _)| *a == algo) {
+            out.push((algo, None));
+        }
+    }
+    if out.len() > 1 && out.iter().filter(|(_, v)| v.is_some()).count() > 1 {
+        return Err(S3Error::msg(ErrorCode::InvalidRequest, "Expecting a single x-amz-checksum- header"));
+    }
+    Ok(out)
+}
+
+impl crate::storage::ByteSource for PayloadReader<'_, '_> {
+    fn read<'a>(&'a mut self, dst: &'a mut [u8]) -> LocalBoxFuture<'a, S3Result<usize>> {
+        Box::pin(self.read_payload(dst))
+    }
+}

@@ -1,0 +1,203 @@
+//! The S3 service: authenticate, route, dispatch to one handler per operation, and turn
+//! every outcome (errors included) into a response with S3's common headers.
+
+use crate::auth::sigv4::PayloadMode;
+use crate::http::conn::{Finished, Request, Service};
+use crate::http::head::{Method, RequestHead};
+use crate::http::response::Response;
+use crate::runtime::Shared;
+use crate::s3::endpoint::{route, Endpoint, Route};
+use crate::s3::error::{error_xml, ErrorCode, S3Error, S3Result};
+use crate::s3::users::User;
+use futures::future::LocalBoxFuture;
+use std::cell::Cell;
+use std::sync::Arc;
+
+/// Everything a handler needs to know about the request beyond its head and body.
+pub struct Ctx {
+    pub shared: Arc<Shared>,
+    /// The authenticated user; None for anonymous requests.
+    pub caller: Option<User>,
+    pub payload: PayloadMode,
+    pub route: Route,
+    pub request_id: String,
+}
+
+impl Ctx {
+    pub fn bucket(&self) -> &str {
+        self.route.bucket.as_deref().unwrap_or("")
+    }
+    pub fn key(&self) -> &str {
+        self.route.key.as_deref().unwrap_or("")
+    }
+    pub fn caller_id(&self) -> Option<&str> {
+        self.caller.as_ref().map(|u| u.id.as_str())
+    }
+}
+
+pub struct S3Service {
+    shared: Arc<Shared>,
+    seq: Cell<u64>,
+    core_id: u32,
+}
+
+impl S3Service {
+    pub fn new(shared: Arc<Shared>, core_id: u32) -> S3Service {
+        S3Service { shared, seq: Cell::new(0), core_id }
+    }
+
+    fn request_id(&self) -> String {
+        let n = self.seq.get().wrapping_add(1);
+        self.seq.set(n);
+        let boot = self
+            .shared
+            .started_at
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        format!("{:08X}{:02X}{:06X}", boot as u32, self.core_id as u8, n & 0xFF_FFFF)
+    }
+
+    async fn handle(&self, req: &mut Request<'_>) -> Response {
+        crate::observe::metrics::request_started();
+        let request_id = self.request_id();
+        let resource = req.head.path.clone();
+        let mut label = "Unknown";
+        let mut resp = match self.dispatch(req, &request_id, &mut label).await {
+            Ok(r) => r,
+            Err(e) => error_response(&e, &resource, &request_id),
+        };
+        if resp.label.is_empty() {
+            resp.label = label;
+        }
+        common_headers(&mut resp, &request_id);
+        resp
+    }
+
+    async fn dispatch(&self, req: &mut Request<'_>, request_id: &str, label: &mut &'static str) -> S3Result<Response> {
+        if let Some(resp) = crate::observe::endpoints::serve(&self.shared, &req.head).await {
+            *label = "Operational";
+            return Ok(resp);
+        }
+        let route = route(&req.head, &self.shared.config.server.domain)?;
+        *label = route.endpoint.name();
+        let auth = {
+            let core = crate::runtime::core();
+            let mut cache = core.key_cache.borrow_mut();
+            crate::auth::sigv4::authenticate(&req.head, &self.shared.users, &mut cache, std::time::SystemTime::now())?
+        };
+        let caller = match auth.access_key {
+            Some(ak) => Some(
+                self.shared
+                    .users
+                    .get(&ak)
+                    .cloned()
+                    .ok_or_else(|| S3Error::new(ErrorCode::InvalidAccessKeyId))?,
+            ),
+            None => None,
+        };
+        if let Some(b) = &route.bucket {
+            if route.endpoint != Endpoint::CreateBucket && !crate::s3::bucket::valid_bucket_name(b) {
+                return Err(S3Error::no_such_bucket(b));
+            }
+        }
+        let ctx = Ctx { shared: self.shared.clone(), caller, payload: auth.payload, route, request_id: request_id.to_string() };
+        dispatch_endpoint(&ctx, req).await
+    }
+}
+
+async fn dispatch_endpoint(ctx: &Ctx, req: &mut Request<'_>) -> S3Result<Response> {
+    use crate::s3::{bucket, delete, list, multipart, object};
+    match &ctx.route.endpoint {
+        Endpoint::ListBuckets => bucket::list_buckets(ctx).await,
+        Endpoint::CreateBucket => bucket::create_bucket(ctx, req).await,
+        Endpoint::DeleteBucket => bucket::delete_bucket(ctx).await,
+        Endpoint::HeadBucket => bucket::head_bucket(ctx).await,
+        Endpoint::GetBucketLocation => bucket::get_location(ctx).await,
+        Endpoint::GetBucketAcl => bucket::get_bucket_acl(ctx).await,
+        Endpoint::PutBucketAcl => bucket::put_bucket_acl(ctx, req).await,
+        Endpoint::GetBucketVersioning => bucket::get_versioning(ctx).await,
+        Endpoint::ListObjects => list::list_objects_v1(ctx).await,
+        Endpoint::ListObjectsV2 => list::list_objects_v2(ctx).await,
+        Endpoint::ListObjectVersions => list::list_object_versions(ctx).await,
+        Endpoint::ListMultipartUploads => multipart::list_uploads(ctx).await,
+        Endpoint::DeleteObjects => delete::delete_objects(ctx, req).await,
+        Endpoint::PutObject => object::put_object(ctx, req).await,
+        Endpoint::CopyObject => crate::s3::copy::copy_object(ctx, req).await,
+        Endpoint::GetObject => object::get_object(ctx, req, false).await,
+        Endpoint::HeadObject => object::get_object(ctx, req, true).await,
+        Endpoint::DeleteObject => delete::delete_object(ctx).await,
+        Endpoint::GetObjectAcl => object::get_object_acl(ctx).await,
+        Endpoint::PutObjectAcl => object::put_object_acl(ctx, req).await,
+        Endpoint::CreateMultipartUpload => multipart::create(ctx, req).await,
+        Endpoint::UploadPart { upload_id, part_number } => multipart::upload_part(ctx, req, upload_id, part_number).await,
+        Endpoint::UploadPartCopy { upload_id, part_number } => {
+            crate::s3::copy::upload_part_copy(ctx, req, upload_id, part_number).await
+        }
+        Endpoint::CompleteMultipartUpload { upload_id } => multipart::complete(ctx, req, upload_id).await,
+        Endpoint::AbortMultipartUpload { upload_id } => multipart::abort(ctx, upload_id).await,
+        Endpoint::ListParts { upload_id } => multipart::list_parts(ctx, upload_id).await,
+        Endpoint::NotImplemented(op) => {
+            Err(S3Error::msg(ErrorCode::NotImplemented, format!("{op} is not implemented by this server.")))
+        }
+    }
+}
+
+pub fn error_response(e: &S3Error, resource: &str, request_id: &str) -> Response {
+    let mut resp = Response::xml(e.status(), error_xml(e, resource, request_id));
+    if e.code == ErrorCode::NotModified {
+        resp.body = crate::http::response::Body::Empty;
+        resp.headers.retain(|(n, _)| n != "content-type");
+    }
+    if e.code == ErrorCode::MethodNotAllowed {
+        resp.header("allow", "GET, HEAD, PUT, POST, DELETE");
+    }
+    resp
+}
+
+fn common_headers(resp: &mut Response, request_id: &str) {
+    resp.header("x-amz-request-id", request_id.to_string());
+    resp.header("x-amz-id-2", crate::s3::checksum::b64(request_id.as_bytes()));
+    resp.header("date", httpdate::fmt_http_date(std::time::SystemTime::now()));
+    resp.header("server", "BleepStore");
+}
+
+impl Service for S3Service {
+    fn call<'a, 'c: 'a>(&'a self, req: &'a mut Request<'c>) -> LocalBoxFuture<'a, Response> {
+        Box::pin(self.handle(req))
+    }
+
+    fn reject(&self, err: S3Error) -> Response {
+        crate::observe::metrics::request_started();
+        let id = self.request_id();
+        let mut resp = error_response(&err, "", &id);
+        resp.label = "BadRequest";
+        common_headers(&mut resp, &id);
+        resp
+    }
+
+    fn finished(&self, d: &Finished<'_>) {
+        let method: &'static str = d.head.method.as_str();
+        let elapsed = d.started.elapsed();
+        crate::observe::metrics::request_finished(method, d.label, d.status, d.bytes_in, d.bytes_out, elapsed);
+        tracing::info!(
+            target: "access",
+            remote = %d.remote,
+            method,
+            operation = d.label,
+            path = %d.head.path,
+            status = d.status,
+            bytes_in = d.bytes_in,
+            bytes_out = d.bytes_out,
+            duration_us = elapsed.as_micros() as u64,
+        );
+    }
+}
+
+/// Whether the request names an operational endpoint rather than an S3 resource: only
+/// unsigned GETs, so a bucket called "metrics" stays reachable with a signed request.
+pub fn is_operational(head: &RequestHead) -> bool {
+    head.method == Method::Get
+        && head.header("authorization").map(|a| a.starts_with("Bearer ")).unwrap_or(true)
+        && !head.query.contains("X-Amz-Algorithm")
+}

@@ -1,0 +1,323 @@
+//! Local data files written and read with O_DIRECT through io_uring (glommio DmaFile).
+//!
+//! Budget per stream: `IO_CHUNK_BYTES` × (`WRITE_BEHIND` + 1) of aligned buffers. A PUT fills
+//! one buffer straight from the socket, hashes it, and submits it while the next one fills;
+//! the file is fdatasync'd before the metadata that names it is committed. A GET keeps
+//! `READ_AHEAD` reads in flight so one large object is not bound by one I/O at a time.
+
+use super::ByteSource;
+use crate::http::response::{BodyStream, Chunk};
+use crate::meta::types::Segment;
+use crate::s3::error::{ErrorCode, S3Error, S3Result};
+use futures::future::LocalBoxFuture;
+use glommio::io::DmaFile;
+use glommio::task::JoinHandle;
+use std::collections::VecDeque;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+pub const IO_CHUNK_BYTES: usize = 1024 * 1024;
+const WRITE_BEHIND: usize = 2;
+const READ_AHEAD: usize = 3;
+
+pub fn objects_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("objects")
+}
+
+/// Files fan out over 256 directories by the id's low byte, keeping directories small.
+pub fn file_dir(data_dir: &Path, id: u128) -> PathBuf {
+    objects_dir(data_dir).join(format!("{:02x}", (id & 0xff) as u8))
+}
+
+pub fn file_path(data_dir: &Path, id: u128) -> PathBuf {
+    file_dir(data_dir, id).join(format!("{id:032x}"))
+}
+
+pub fn new_file_id() -> u128 {
+    rand::random::<u128>()
+}
+
+/// Creates the data directory tree, private to the server's user (0700).
+pub fn prepare_data_dir(data_dir: &Path) -> std::io::Result<()> {
+    let mut b = std::fs::DirBuilder::new();
+    b.recursive(true).mode(0o700);
+    b.create(data_dir)?;
+    std::fs::set_permissions(data_dir, std::fs::Permissions::from_mode(0o700))?;
+    b.create(crate::meta::meta_dir(data_dir))?;
+    for i in 0..=255u8 {
+        b.create(objects_dir(data_dir).join(format!("{i:02x}")))?;
+    }
+    Ok(())
+}
+
+fn io_err(e: impl std::fmt::Display) -> S3Error {
+    let text = e.to_string();
+    if text.contains("No space left") || text.contains("os error 28") {
+        return S3Error::new(ErrorCode::InsufficientStorage);
+    }
+    S3Error::internal(text)
+}
+
+/// A data file written and made durable; its directory entry still needs an fsync of
+/// `dir`, which the metadata commit batches.
+pub struct Written {
+    pub file_id: u128,
+    pub len: u64,
+    pub dir: PathBuf,
+}
+
+/// Streams `src` into a new data file. Fails with EntityTooLarge past `len_max` bytes.
+pub async fn write_file(data_dir: &Path, src: &mut dyn ByteSource, len_max: u64) -> S3Result<Written> {
+    let id = new_file_id();
+    let path = file_path(data_dir, id);
+    let file = Rc::new(DmaFile::create(&path).await.map_err(io_err)?);
+    let result = write_all(&file, src, len_max).await;
+    let result = match result {
+        Ok(len) => finish(&file, len).await.map(|_| len),
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(len) => {
+            let _ = Rc::try_unwrap(file).map(|f| f.close());
+            Ok(Written { file_id: id, len, dir: file_dir(data_dir, id) })
+        }
+        Err(e) => {
+            drop(file);
+            let _ = std::fs::remove_file(&path);
+            Err(e)
+        }
+    }
+}
+
+async fn write_all(file: &Rc<DmaFile>, src: &mut dyn ByteSource, len_max: u64) -> S3Result<u64> {
+    let mut pos: u64 = 0;
+    let mut inflight: VecDeque<JoinHandle<glommio::Result<usize, ()>>> = VecDeque::new();
+    loop {
+        let mut buf = file.alloc_dma_buffer(IO_CHUNK_BYTES);
+        let n = fill(src, buf.as_bytes_mut()).await?;
+        if n == 0 {
+            break;
+        }
+        if pos + n as u64 > len_max {
+            return Err(S3Error::new(ErrorCode::EntityTooLarge));
+        }
+        if n < IO_CHUNK_BYTES {
+            let aligned = (file.align_up(n as u64) as usize).min(IO_CHUNK_BYTES);
+            buf.as_bytes_mut()[n..aligned].fill(0);
+            buf.trim_to_size(aligned);
+        }
+        let f = file.clone();
+        let at = pos;
+        inflight.push_back(glommio::spawn_local(async move { f.write_at(buf, at).await }).detach());
+        pos += n as u64;
+        if inflight.len() > WRITE_BEHIND {
+            await_write(inflight.pop_front()).await?;
+        }
+        if n < IO_CHUNK_BYTES {
+            break;
+        }
+    }
+    while let Some(w) = inflight.pop_front() {
+        await_write(Some(w)).await?;
+    }
+    Ok(pos)
+}
+
+async fn await_write(w: Option<JoinHandle<glommio::Result<usize, ()>>>) -> S3Result<()> {
+    match w {
+        Some(h) => match h.await {
+            Some(Ok(_)) => Ok(()),
+            Some(Err(e)) => Err(io_err(e)),
+            None => Err(S3Error::internal("write task cancelled")),
+        },
+        None => Ok(()),
+    }
+}
+
+/// Cuts the zero padding of the last aligned block and makes the bytes durable.
+async fn finish(file: &DmaFile, len: u64) -> S3Result<()> {
+    if len % file.alignment() != 0 || len == 0 {
+        file.truncate(len).await.map_err(io_err)?;
+    }
+    file.fdatasync().await.map_err(io_err)
+}
+
+async fn fill(src: &mut dyn ByteSource, dst: &mut [u8]) -> S3Result<usize> {
+    let mut filled = 0;
+    while filled < dst.len() {
+        let n = src.read(&mut dst[filled..]).await?;
+        if n == 0 {
+            break;
+        }
+        filled += n;
+    }
+    Ok(filled)
+}
+
+/// Deletes data files after the metadata no longer names them (off the request path).
+pub fn remove_files_later(data_dir: &Path, ids: Vec<u128>) {
+    if ids.is_empty() {
+        return;
+    }
+    let paths: Vec<PathBuf> = ids.iter().map(|id| file_path(data_dir, *id)).collect();
+    glommio::spawn_local(async move {
+        glommio::executor()
+            .spawn_blocking(move || {
+                for p in paths {
+                    let _ = std::fs::remove_file(p);
+                }
+            })
+            .await;
+    })
+    .detach();
+}
+
+/// Opens a segment's file; None when it is gone (the object was replaced meanwhile).
+pub async fn open_segment(data_dir: &Path, seg: &Segment) -> S3Result<Option<DmaFile>> {
+    match DmaFile::open(file_path(data_dir, seg.file_id)).await {
+        Ok(f) => Ok(Some(f)),
+        Err(glommio::GlommioError::IoError(e)) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => {
+            let text = e.to_string();
+            if text.contains("No such file") {
+                Ok(None)
+            } else {
+                Err(S3Error::internal(text))
+            }
+        }
+    }
+}
+
+/// Streams bytes `[start, end)` of an object made of `segments`, reading ahead.
+pub struct FileStream {
+    data_dir: PathBuf,
+    /// (segment, offset within segment to start, bytes to send from it)
+    plan: VecDeque<(Segment, u64, u64)>,
+    current: Option<Rc<DmaFile>>,
+    reads: VecDeque<JoinHandle<glommio::Result<glommio::io::ReadResult, ()>>>,
+    /// Next read to issue in the current segment: position and bytes left.
+    next_pos: u64,
+    left: u64,
+}
+
+impl FileStream {
+    /// `first` is the already opened file of the first segment in the range.
+    pub fn new(data_dir: PathBuf, segments: &[Segment], start: u64, end: u64, first: Option<DmaFile>) -> FileStream {
+        let mut plan = VecDeque::new();
+        let mut base = 0u64;
+        for s in segments {
+            let (s0, s1) = (base, base + s.len);
+            base = s1;
+            if s1 <= start || s0 >= end {
+                continue;
+            }
+            let from = start.max(s0) - s0;
+            let to = end.min(s1) - s0;
+            plan.push_back((s.clone(), from, to - from));
+        }
+        let mut fs = FileStream { data_dir, plan, current: None, reads: VecDeque::new(), next_pos: 0, left: 0 };
+        if let Some(f) = first {
+            if let Some((_, from, len)) = fs.plan.pop_front() {
+                fs.current = Some(Rc::new(f));
+                fs.next_pos = from;
+                fs.left = len;
+            }
+        }
+        fs
+    }
+
+    fn issue_reads(&mut self) {
+        let Some(file) = self.current.clone() else { return };
+        while self.reads.len() < READ_AHEAD && self.left > 0 {
+            // Keep reads aligned after the first so O_DIRECT needs no bounce.
+            let align_gap = (IO_CHUNK_BYTES as u64) - (self.next_pos % IO_CHUNK_BYTES as u64);
+            let size = self.left.min(align_gap) as usize;
+            let (f, pos) = (file.clone(), self.next_pos);
+            self.reads.push_back(glommio::spawn_local(async move { f.read_at(pos, size).await }).detach());
+            self.next_pos += size as u64;
+            self.left -= size as u64;
+        }
+    }
+
+    async fn advance_segment(&mut self) -> std::io::Result<bool> {
+        let Some((seg, from, len)) = self.plan.pop_front() else { return Ok(false) };
+        let file = open_segment(&self.data_dir, &seg)
+            .await
+            .map_err(|e| std::io::Error::other(e.to_string()))?
+            .ok_or_else(|| std::io::Error::other("data file vanished (object replaced)"))?;
+        self.current = Some(Rc::new(file));
+        self.next_pos = from;
+        self.left = len;
+        Ok(true)
+    }
+
+    async fn next(&mut self) -> std::io::Result<Option<Chunk>> {
+        loop {
+            self.issue_reads();
+            if let Some(h) = self.reads.pop_front() {
+                let res = h.await.ok_or_else(|| std::io::Error::other("read cancelled"))?;
+                let data = res.map_err(|e| std::io::Error::other(e.to_string()))?;
+                if data.is_empty() {
+                    return Err(std::io::Error::other("data file shorter than its metadata"));
+                }
+                self.issue_reads();
+                return Ok(Some(Box::new(data)));
+            }
+            if !self.advance_segment().await? {
+                return Ok(None);
+            }
+        }
+    }
+}
+
+impl BodyStream for FileStream {
+    fn next_chunk(&mut self) -> LocalBoxFuture<'_, std::io::Result<Option<Chunk>>> {
+        Box::pin(self.next())
+    }
+}
+
+/// Deletes data files that no metadata names. Only files older than this process are
+/// candidates: anything newer may belong to a write in flight.
+pub async fn sweep_orphans_task(shared: std::sync::Arc<crate::runtime::Shared>) {
+    let mut referenced: std::collections::HashSet<u128> = std::collections::HashSet::new();
+    for shard in 0..shared.shard_count {
+        let ids = crate::runtime::on_shard(shard, |s| async move { crate::meta::tables::referenced_files(&s) }).await;
+        match ids {
+            Ok(ids) => referenced.extend(ids),
+            Err(e) => {
+                tracing::error!(error = %e, "orphan sweep: could not read shard; skipping sweep");
+                return;
+            }
+        }
+    }
+    let data_dir = shared.data_dir.clone();
+    let cutoff = shared.started_at;
+    let removed = glommio::executor()
+        .spawn_blocking(move || sweep_dir(&data_dir, &referenced, cutoff))
+        .await;
+    if removed > 0 {
+        tracing::info!(removed, "orphan sweep removed unreferenced data files");
+    }
+    shared.recovered.store(true, std::sync::atomic::Ordering::Release);
+}
+
+fn sweep_dir(data_dir: &Path, referenced: &std::collections::HashSet<u128>, cutoff: std::time::SystemTime) -> usize {
+    let mut removed = 0;
+    let Ok(dirs) = std::fs::read_dir(objects_dir(data_dir)) else { return 0 };
+    for d in dirs.flatten() {
+        let Ok(files) = std::fs::read_dir(d.path()) else { continue };
+        for f in files.flatten() {
+            let name = f.file_name();
+            let Some(id) = name.to_str().and_then(|n| u128::from_str_radix(n, 16).ok()) else { continue };
+            if referenced.contains(&id) {
+                continue;
+            }
+            let old = f.metadata().and_then(|m| m.modified()).map(|t| t < cutoff).unwrap_or(false);
+            if old && std::fs::remove_file(f.path()).is_ok() {
+                removed += 1;
+            }
+        }
+    }
+    removed
+}
