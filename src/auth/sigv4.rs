@@ -44,6 +44,10 @@ const ALGORITHM_MESSAGE: &str =
 /// Where secrets come from; implemented by the credential store.
 pub trait SecretLookup {
     fn secret_for(&self, access_key: &str) -> Option<String>;
+    /// The region requests must be signed for; None accepts any region.
+    fn region(&self) -> Option<&str> {
+        None
+    }
 }
 
 /// Everything the aws-chunked decoder needs to verify chunk and trailer signatures.
@@ -883,6 +887,17 @@ fn verified_outcome(
     cache: &mut SigningKeyCache,
 ) -> S3Result<AuthOutcome> {
     let cred = &claim.credential;
+    if let Some(region) = lookup.region() {
+        if cred.region != region {
+            let msg = format!("the region '{}' is wrong; expecting '{region}'", cred.region);
+            let err = if head.header("authorization").is_some() {
+                S3Error::msg(ErrorCode::AuthorizationHeaderMalformed, format!("The authorization header is malformed; {msg}"))
+            } else {
+                S3Error::msg(ErrorCode::AuthorizationQueryParametersError, format!("Error parsing the X-Amz-Credential parameter; {msg}"))
+            };
+            return Err(err.with("Region", region));
+        }
+    }
     let secret = lookup.secret_for(&cred.access_key).ok_or_else(|| {
         S3Error::new(ErrorCode::InvalidAccessKeyId).with("AWSAccessKeyId", cred.access_key.clone())
     })?;

@@ -37,7 +37,7 @@ impl<'c> BodyReader<'c> {
             framing,
             remaining,
             chunked,
-            continue_pending: expect_continue && !done,
+            continue_pending: expect_continue,
             done,
             received: 0,
         }

@@ -175,6 +175,11 @@ pub async fn serve(stream: TcpStream, remote: SocketAddr, limits: &Limits, servi
             }
         };
         let started = std::time::Instant::now();
+        if head.version_minor == 1 && head.header("host").is_none() {
+            let resp = service.reject(S3Error::msg(ErrorCode::InvalidRequest, "HTTP/1.1 requests must carry a Host header."));
+            let _ = send(&mut io, resp, false, false).await;
+            return;
+        }
         let framing = match framing(&head) {
             Ok(f) => f,
             Err(err) => {
@@ -193,17 +198,26 @@ pub async fn serve(stream: TcpStream, remote: SocketAddr, limits: &Limits, servi
         let resp = service.call(&mut req).await;
         // A body the handler did not read: drain a little, otherwise give up the connection.
         let mut keep = !wants_close;
-        if !req.body.is_done() {
-            if req.body.continue_pending() {
-                keep = false;
+        let mut interim_continue = false;
+        if req.body.continue_pending() {
+            if req.body.is_done() {
+                // An empty body the client announced with Expect: still say 100 Continue
+                // first: some clients (botocore in aws-cli v1) misread the connection's next
+                // response if a final status answers an Expect request directly.
+                interim_continue = true;
             } else {
-                keep = keep && req.body.drain(DRAIN_BYTES_MAX).await;
+                keep = false;
             }
+        } else if !req.body.is_done() {
+            keep = keep && req.body.drain(DRAIN_BYTES_MAX).await;
         }
         let bytes_in = req.body.received;
         let Request { head, .. } = req;
         let (status, label) = (resp.status, resp.label);
         let is_head = head.method == Method::Head;
+        if interim_continue && io.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").await.is_err() {
+            return;
+        }
         let ok = send(&mut io, resp, keep, is_head).await;
         let bytes_out = io.bytes_out;
         service.finished(&Finished { head: &head, remote, status, label, bytes_in, bytes_out, started });

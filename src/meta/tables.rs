@@ -401,3 +401,17 @@ pub fn counts(shard: &super::shard::MetaShard) -> S3Result<(u64, u64)> {
     let o = txn.open_table(OBJECTS).map_err(ie)?.len().map_err(ie)?;
     Ok((b, o))
 }
+
+/// Uploads initiated before `cutoff_ms` (for the reaper).
+pub fn all_uploads_before(txn: &ReadTransaction, cutoff_ms: u64) -> S3Result<Vec<UploadMeta>> {
+    let t = txn.open_table(UPLOADS).map_err(ie)?;
+    let mut out = Vec::new();
+    for item in t.iter().map_err(ie)? {
+        let (_, v) = item.map_err(ie)?;
+        let u: UploadMeta = dec(v.value())?;
+        if u.initiated_ms < cutoff_ms {
+            out.push(u);
+        }
+    }
+    Ok(out)
+}

@@ -66,8 +66,9 @@ pub struct Checksums {
     pub crc64nvme: Option<String>,
     pub sha1: Option<String>,
     pub sha256: Option<String>,
-    /// FULL_OBJECT or COMPOSITE (multipart).
-    pub composite: bool,
+    /// For a composite (multipart) checksum, the number of parts (rendered `value-N`);
+    /// 0 for a checksum of the full object.
+    pub composite_parts: u32,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -85,6 +86,9 @@ pub struct ObjectMeta {
     pub checksums: Checksums,
     pub acl: Acl,
     pub data: DataLoc,
+    /// The multipart upload this object was completed from (makes a retried Complete
+    /// answer the same result instead of NoSuchUpload).
+    pub upload_id: Option<String>,
 }
 
 impl ObjectMeta {
@@ -161,6 +165,7 @@ mod tests {
             checksums: Checksums { crc32: Some("AAAA".into()), ..Default::default() },
             acl: Acl::default(),
             data: DataLoc::Files(vec![Segment { file_id: 9, len: 3, part_etag: None }]),
+            upload_id: None,
         };
         let back: ObjectMeta = decode(&encode(&m)).unwrap();
         assert_eq!(back.etag, "abc");

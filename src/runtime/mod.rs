@@ -21,6 +21,9 @@ use std::sync::Arc;
 /// A unit of work sent to another core; it builds its future there.
 pub type Job = Box<dyn FnOnce() -> LocalBoxFuture<'static, ()> + Send>;
 
+/// How often each core looks for expired multipart uploads (also once at start-up).
+const REAP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(3600);
+
 /// Messages waiting in one core's inbox, at most; senders wait beyond it.
 const INBOX_MAX: usize = 4096;
 
@@ -136,7 +139,7 @@ pub fn run(config: Config) -> Result<(), String> {
     crate::storage::local::prepare_data_dir(&data_dir).map_err(|e| format!("data dir {}: {e}", data_dir.display()))?;
     let shard_count = crate::meta::shard_count(&data_dir, executors)
         .map_err(|e| format!("shard count in {}: {e}", data_dir.display()))?;
-    let users = Users::from_config(&config.auth);
+    let users = Users::from_config(&config.auth, &config.server.region);
     let bind_addr = resolve_bind(&config.server.bind)?;
     let mut receivers = Vec::new();
     let mut inboxes = Vec::new();
@@ -201,14 +204,21 @@ async fn core_main(id: u32, shared: Arc<Shared>, inbox: async_channel::Receiver<
         }
     })
     .detach();
-    let listener = glommio::net::TcpListener::bind(shared.bind_addr)
-        .map_err(|e| format!("server.bind {}: {e}", shared.config.server.bind))?;
+    let listener = listen(shared.bind_addr).map_err(|e| format!("server.bind {}: {e}", shared.bind_addr))?;
     if id == 0 {
         let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
         println!("bleepstore listening on http://{addr} ({} cores, {} metadata shards, data in {})",
             shared.executors, shared.shard_count, shared.data_dir.display());
         glommio::spawn_local(crate::storage::local::sweep_orphans_task(shared.clone())).detach();
     }
+    let (ttl_s, dir) = (shared.config.multipart.upload_ttl_s, shared.data_dir.clone());
+    glommio::spawn_local(async move {
+        loop {
+            crate::s3::multipart::reap_expired(ttl_s, dir.clone()).await;
+            glommio::timer::sleep(REAP_INTERVAL).await;
+        }
+    })
+    .detach();
     shared.cores_ready.fetch_add(1, Ordering::AcqRel);
     let service = Rc::new(crate::s3::service::S3Service::new(shared.clone(), id));
     let limits = Rc::new(crate::http::conn::Limits {
@@ -247,9 +257,37 @@ async fn core_main(id: u32, shared: Arc<Shared>, inbox: async_channel::Receiver<
     }
 }
 
+/// Pending connections the kernel queues per core's listener before accept.
+const LISTEN_BACKLOG: i32 = 4096;
+
+/// A listener of this core's own: SO_REUSEPORT so every core binds the same address and the
+/// kernel spreads connections; SO_REUSEADDR so a restart right after `kill -9` is not
+/// refused by the dead process's TIME_WAIT connections.
+fn listen(addr: std::net::SocketAddr) -> std::io::Result<glommio::net::TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    use std::os::unix::io::{FromRawFd, IntoRawFd};
+    let domain = if addr.is_ipv6() { Domain::IPV6 } else { Domain::IPV4 };
+    let sk = Socket::new(domain, Type::STREAM, Some(Protocol::TCP))?;
+    sk.set_reuse_address(true)?;
+    sk.set_reuse_port(true)?;
+    sk.bind(&addr.into())?;
+    sk.listen(LISTEN_BACKLOG)?;
+    // SAFETY: the fd is a listening TCP socket we own; ownership moves to the listener.
+    Ok(unsafe { glommio::net::TcpListener::from_raw_fd(sk.into_raw_fd()) })
+}
+
 /// Binds once up front so a port conflict is one clear error, not a failure per core, and so
 /// port 0 becomes one concrete port shared by every core's listener.
 fn resolve_bind(bind: &str) -> Result<std::net::SocketAddr, String> {
-    let probe = std::net::TcpListener::bind(bind).map_err(|e| format!("server.bind {bind}: {e}"))?;
-    probe.local_addr().map_err(|e| format!("server.bind {bind}: {e}"))
+    use socket2::{Domain, Protocol, Socket, Type};
+    let addr: std::net::SocketAddr = bind.parse().map_err(|e| format!("server.bind {bind}: {e}"))?;
+    let domain = if addr.is_ipv6() { Domain::IPV6 } else { Domain::IPV4 };
+    let probe = || -> std::io::Result<std::net::SocketAddr> {
+        let sk = Socket::new(domain, Type::STREAM, Some(Protocol::TCP))?;
+        sk.set_reuse_address(true)?;
+        sk.set_reuse_port(true)?;
+        sk.bind(&addr.into())?;
+        sk.local_addr()?.as_socket().ok_or_else(|| std::io::Error::other("not an inet address"))
+    };
+    probe().map_err(|e| format!("server.bind {bind}: {e}"))
 }

@@ -34,7 +34,7 @@ pub fn valid_bucket_name(name: &str) -> bool {
     if name.parse::<std::net::Ipv4Addr>().is_ok() {
         return false;
     }
-    !(name.starts_with("xn--") || name.ends_with("-s3alias") || name.ends_with("--ol-s3"))
+    !(name.starts_with("xn--") || name.starts_with("sthree-") || name.starts_with("amzn-s3-demo-") || name.ends_with("-s3alias") || name.ends_with("--ol-s3"))
 }
 
 pub fn now_ms() -> u64 {

@@ -131,7 +131,7 @@ pub fn etag_header(etag: &str) -> String {
 pub fn checksum_headers(resp: &mut Response, c: &Checksums) {
     for a in ALL_ALGOS {
         if let Some(v) = checksum::get(c, a) {
-            let v = if c.composite { format!("{v}-") } else { v.clone() };
+            let v = if c.composite_parts > 0 { format!("{v}-{}", c.composite_parts) } else { v.clone() };
             resp.header(a.header(), v);
         }
     }
@@ -171,6 +171,7 @@ pub async fn put_object(ctx: &Ctx, req: &mut Request<'_>) -> S3Result<Response> 
         checksums: verified.checksums.clone(),
         acl,
         data,
+        upload_id: None,
     };
     let etag = meta.etag.clone();
     let new_files = meta.file_ids();
@@ -335,7 +336,7 @@ const OVERRIDES: [(&str, &str); 6] = [
 ];
 
 /// Headers describing an object (shared by GET, HEAD and the copy paths).
-fn object_headers(ctx: &Ctx, head: &RequestHead, m: &ObjectMeta, resp: &mut Response) -> S3Result<()> {
+fn object_headers(ctx: &Ctx, m: &ObjectMeta, resp: &mut Response) -> S3Result<()> {
     let overrides: Vec<(&str, String)> = OVERRIDES
         .iter()
         .filter_map(|(q, h)| ctx.route.param(q).map(|v| (*h, v.to_string())))
@@ -371,9 +372,22 @@ fn object_headers(ctx: &Ctx, head: &RequestHead, m: &ObjectMeta, resp: &mut Resp
 /// may vanish between reading the record and opening, so the record is read again.
 const OPEN_RETRIES_MAX: usize = 3;
 
+/// Like `load_bucket_and_object`, but a missing key is AccessDenied for a caller who may not
+/// list the bucket (S3 does not reveal which keys exist to those who cannot list them).
+pub async fn load_readable_object(ctx: &Ctx) -> S3Result<(BucketMeta, ObjectMeta)> {
+    match load_bucket_and_object(ctx.bucket(), ctx.key()).await {
+        Err(e) if e.code == ErrorCode::NoSuchKey => {
+            let b = crate::s3::bucket::load_bucket(ctx.bucket()).await?;
+            acl::require(&b.owner_id, &b.acl, ctx.caller.as_ref(), Permission::Read)?;
+            Err(e)
+        }
+        other => other,
+    }
+}
+
 pub async fn get_object(ctx: &Ctx, req: &mut Request<'_>, head_only: bool) -> S3Result<Response> {
     for _ in 0..OPEN_RETRIES_MAX {
-        let (_bucket, m) = load_bucket_and_object(ctx.bucket(), ctx.key()).await?;
+        let (_bucket, m) = load_readable_object(ctx).await?;
         acl::require(&m.owner_id, &m.acl, ctx.caller.as_ref(), Permission::Read)?;
         if let Some(resp) = answer_get(ctx, &req.head, &m, head_only).await? {
             return Ok(resp);
@@ -384,9 +398,19 @@ pub async fn get_object(ctx: &Ctx, req: &mut Request<'_>, head_only: bool) -> S3
 
 /// Builds the GET/HEAD response; None when the data file vanished (retry with a fresh record).
 async fn answer_get(ctx: &Ctx, head: &RequestHead, m: &ObjectMeta, head_only: bool) -> S3Result<Option<Response>> {
-    check_read_conditions(head, &m.etag, m.last_modified_ms)?;
+    if let Err(e) = check_read_conditions(head, &m.etag, m.last_modified_ms) {
+        if e.code != ErrorCode::NotModified {
+            return Err(e);
+        }
+        // 304 carries the validators, no body.
+        let mut r = Response::new(304);
+        r.header("etag", etag_header(&m.etag));
+        r.header("last-modified", http_date_ms(m.last_modified_ms));
+        r.head_only = true;
+        return Ok(Some(r));
+    }
     let mut resp = Response::new(200);
-    object_headers(ctx, head, m, &mut resp)?;
+    object_headers(ctx, m, &mut resp)?;
     let (mut start, mut end) = (0u64, m.size);
     if let Some(pn) = ctx.route.param("partNumber") {
         let n: usize = pn.parse().ok().filter(|n| (1..=10_000).contains(n)).ok_or_else(|| {
@@ -460,7 +484,7 @@ fn first_segment(segs: &[Segment], start: u64) -> usize {
 }
 
 pub async fn get_object_acl(ctx: &Ctx) -> S3Result<Response> {
-    let (_b, m) = load_bucket_and_object(ctx.bucket(), ctx.key()).await?;
+    let (_b, m) = load_readable_object(ctx).await?;
     acl::require(&m.owner_id, &m.acl, ctx.caller.as_ref(), Permission::ReadAcp)?;
     Ok(Response::xml(200, crate::s3::bucket::acl_xml(ctx, &m.owner_id, &m.acl)))
 }

@@ -16,10 +16,12 @@ pub struct User {
 #[derive(Debug, Clone, Default)]
 pub struct Users {
     by_key: HashMap<String, User>,
+    /// The region signatures must name (server.region).
+    region: String,
 }
 
 impl Users {
-    pub fn from_config(auth: &AuthConfig) -> Users {
+    pub fn from_config(auth: &AuthConfig, region: &str) -> Users {
         let mut by_key = HashMap::new();
         let main = std::iter::once((auth.access_key.as_str(), auth.secret_key.as_str(), "", ""));
         let others = auth.users.iter().map(|u| {
@@ -33,7 +35,7 @@ impl Users {
                 User { access_key: ak.to_string(), secret_key: sk.to_string(), id, display_name },
             );
         }
-        Users { by_key }
+        Users { by_key, region: region.to_string() }
     }
 
     pub fn get(&self, access_key: &str) -> Option<&User> {
@@ -52,5 +54,8 @@ impl Users {
 impl crate::auth::sigv4::SecretLookup for Users {
     fn secret_for(&self, access_key: &str) -> Option<String> {
         self.by_key.get(access_key).map(|u| u.secret_key.clone())
+    }
+    fn region(&self) -> Option<&str> {
+        Some(&self.region)
     }
 }
