@@ -15,7 +15,21 @@ pub struct Config {
     pub storage: StorageConfig,
     pub limits: LimitsConfig,
     pub multipart: MultipartConfig,
+    pub cache: CacheConfig,
     pub cluster: ClusterConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CacheConfig {
+    /// Bytes of hot object data kept in memory, split evenly over the cores.
+    pub size: u64,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        CacheConfig { size: 512 * 1024 * 1024 }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -111,6 +125,7 @@ impl Default for Config {
             storage: StorageConfig::default(),
             limits: LimitsConfig::default(),
             multipart: MultipartConfig::default(),
+            cache: CacheConfig::default(),
             cluster: ClusterConfig::default(),
         }
     }

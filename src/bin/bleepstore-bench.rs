@@ -16,6 +16,7 @@ use bench::stats::{self, Stats};
 use bench::workload::{run_phase, CoreOutcome, Phase, Plan};
 use clap::Parser;
 use serde_json::json;
+use std::io::Write;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -181,7 +182,8 @@ fn main() {
             "prepare": prepare_json,
             "cleanup": cleanup_json,
         });
-        println!("{summary}");
+        // A closed stdout (e.g. `| head`) is not worth a panic.
+        let _ = writeln!(std::io::stdout(), "{summary}");
     } else {
         let title = format!(
             "bleepstore-bench {}: {size_desc}, {} connections on {} cores, {auth}, {:.2}s measured against {} ({} connects)",
@@ -192,9 +194,9 @@ fn main() {
             plan.creds.host,
             connects,
         );
-        print!("{}", stats::text_report(&title, &measured, elapsed));
-        use std::io::Write;
-        let _ = std::io::stdout().flush();
+        let mut out = std::io::stdout();
+        let _ = write!(out, "{}", stats::text_report(&title, &measured, elapsed));
+        let _ = out.flush();
         cleanup();
     }
     if measured.total_ok() == 0 {

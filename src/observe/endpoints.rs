@@ -1,4 +1,5 @@
-//! Operational endpoints served beside the S3 API: /healthz, /readyz, /health, /metrics.
+//! Operational endpoints served beside the S3 API: /healthz, /readyz, /health, /metrics,
+//! /openapi.json (the API description) and /docs (Swagger UI, from the binary).
 
 use crate::http::head::RequestHead;
 use crate::http::response::{Body, Response};
@@ -48,6 +49,14 @@ pub async fn serve(shared: &Shared, head: &RequestHead) -> Option<Response> {
             let body = super::metrics::render(&cores, buckets, objects, shared.started_at);
             Some(text(200, "text/plain; version=0.0.4", body))
         }
+        "/openapi.json" => {
+            let mut r = Response::new(200);
+            r.header("content-type", "application/json");
+            r.header("cache-control", "no-cache");
+            r.body = Body::Bytes(super::openapi::json_bytes().to_vec());
+            Some(r)
+        }
+        p if p == "/docs" || p.starts_with("/docs/") => super::docs::serve(p),
         _ => None,
     }
 }

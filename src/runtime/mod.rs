@@ -195,6 +195,7 @@ async fn core_main(id: u32, shared: Arc<Shared>, inbox: async_channel::Receiver<
         connections: std::cell::Cell::new(0),
     });
     CORE.with(|c| *c.borrow_mut() = Some(core.clone()));
+    crate::storage::cache::init((shared.config.cache.size / shared.executors as u64) as usize);
     for shard in core.shards.values() {
         glommio::spawn_local(shard.clone().run_committer()).detach();
     }

@@ -464,7 +464,6 @@ async fn answer_get(ctx: &Ctx, head: &RequestHead, m: &ObjectMeta, head_only: bo
                     return Ok(None);
                 };
                 let stream = local::FileStream::new(ctx.shared.data_dir.clone(), segs, start, end, Some(file));
-                crate::observe::metrics::direct_read(end - start);
                 resp.body = Body::Stream { len: end - start, stream: Box::new(stream) };
             }
         }

@@ -190,15 +190,26 @@ pub async fn open_segment(data_dir: &Path, seg: &Segment) -> S3Result<Option<Dma
 }
 
 /// Streams bytes `[start, end)` of an object made of `segments`, reading ahead.
+///
+/// Reads are whole aligned chunks (`IO_CHUNK_BYTES`), looked up in and added to the core's
+/// hot-data cache, and sliced to the requested range without copying. A small cold slice of
+/// a chunk is read on its own instead (a 4 KiB range read should not pull in 1 MiB).
 pub struct FileStream {
     data_dir: PathBuf,
     /// (segment, offset within segment to start, bytes to send from it)
     plan: VecDeque<(Segment, u64, u64)>,
-    current: Option<Rc<DmaFile>>,
-    reads: VecDeque<JoinHandle<glommio::Result<glommio::io::ReadResult, ()>>>,
-    /// Next read to issue in the current segment: position and bytes left.
+    current: Option<(Rc<DmaFile>, Segment)>,
+    reads: VecDeque<PendingRead>,
+    /// Next byte to fetch in the current segment, and bytes left to fetch.
     next_pos: u64,
     left: u64,
+}
+
+enum PendingRead {
+    Ready(glommio::io::ReadResult),
+    /// A read in flight; `cache` is the chunk key to remember it under (whole chunks only),
+    /// and (offset, len) the slice of the result to send.
+    Io { task: JoinHandle<glommio::Result<glommio::io::ReadResult, ()>>, cache: Option<(u128, u64)>, slice: (usize, usize) },
 }
 
 impl FileStream {
@@ -218,8 +229,8 @@ impl FileStream {
         }
         let mut fs = FileStream { data_dir, plan, current: None, reads: VecDeque::new(), next_pos: 0, left: 0 };
         if let Some(f) = first {
-            if let Some((_, from, len)) = fs.plan.pop_front() {
-                fs.current = Some(Rc::new(f));
+            if let Some((seg, from, len)) = fs.plan.pop_front() {
+                fs.current = Some((Rc::new(f), seg));
                 fs.next_pos = from;
                 fs.left = len;
             }
@@ -228,15 +239,29 @@ impl FileStream {
     }
 
     fn issue_reads(&mut self) {
-        let Some(file) = self.current.clone() else { return };
+        let Some((file, seg)) = self.current.clone() else { return };
+        let chunk = IO_CHUNK_BYTES as u64;
         while self.reads.len() < READ_AHEAD && self.left > 0 {
-            // Keep reads aligned after the first so O_DIRECT needs no bounce.
-            let align_gap = (IO_CHUNK_BYTES as u64) - (self.next_pos % IO_CHUNK_BYTES as u64);
-            let size = self.left.min(align_gap) as usize;
-            let (f, pos) = (file.clone(), self.next_pos);
-            self.reads.push_back(glommio::spawn_local(async move { f.read_at(pos, size).await }).detach());
-            self.next_pos += size as u64;
-            self.left -= size as u64;
+            let idx = self.next_pos / chunk;
+            let chunk_start = idx * chunk;
+            let chunk_len = chunk.min(seg.len - chunk_start);
+            let off = self.next_pos - chunk_start;
+            let take = self.left.min(chunk_len - off);
+            let key = (seg.file_id, idx);
+            if let Some(hit) = super::cache::get(key) {
+                let part = glommio::io::ReadResult::slice(&hit, off as usize, take as usize).unwrap_or_default();
+                self.reads.push_back(PendingRead::Ready(part));
+            } else if take < chunk_len / 4 {
+                let (f, pos) = (file.clone(), self.next_pos);
+                let task = glommio::spawn_local(async move { f.read_at(pos, take as usize).await }).detach();
+                self.reads.push_back(PendingRead::Io { task, cache: None, slice: (0, take as usize) });
+            } else {
+                let f = file.clone();
+                let task = glommio::spawn_local(async move { f.read_at(chunk_start, chunk_len as usize).await }).detach();
+                self.reads.push_back(PendingRead::Io { task, cache: Some(key), slice: (off as usize, take as usize) });
+            }
+            self.next_pos += take;
+            self.left -= take;
         }
     }
 
@@ -246,7 +271,7 @@ impl FileStream {
             .await
             .map_err(|e| std::io::Error::other(e.to_string()))?
             .ok_or_else(|| std::io::Error::other("data file vanished (object replaced)"))?;
-        self.current = Some(Rc::new(file));
+        self.current = Some((Rc::new(file), seg));
         self.next_pos = from;
         self.left = len;
         Ok(true)
@@ -255,9 +280,19 @@ impl FileStream {
     async fn next(&mut self) -> std::io::Result<Option<Chunk>> {
         loop {
             self.issue_reads();
-            if let Some(h) = self.reads.pop_front() {
-                let res = h.await.ok_or_else(|| std::io::Error::other("read cancelled"))?;
-                let data = res.map_err(|e| std::io::Error::other(e.to_string()))?;
+            if let Some(r) = self.reads.pop_front() {
+                let data = match r {
+                    PendingRead::Ready(d) => d,
+                    PendingRead::Io { task, cache, slice } => {
+                        let res = task.await.ok_or_else(|| std::io::Error::other("read cancelled"))?;
+                        let whole = res.map_err(|e| std::io::Error::other(e.to_string()))?;
+                        crate::observe::metrics::direct_read(whole.len() as u64);
+                        if let Some(key) = cache {
+                            super::cache::insert(key, whole.clone());
+                        }
+                        glommio::io::ReadResult::slice(&whole, slice.0, slice.1).unwrap_or_default()
+                    }
+                };
                 if data.is_empty() {
                     return Err(std::io::Error::other("data file shorter than its metadata"));
                 }

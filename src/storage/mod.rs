@@ -1,6 +1,7 @@
 //! Object bytes. `local` keeps them in O_DIRECT data files named by internal id (never by
 //! key); gateway backends to AWS S3, GCS and Azure are planned behind the same interface.
 
+pub mod cache;
 pub mod local;
 
 use crate::s3::error::S3Result;
