@@ -1,0 +1,201 @@
+//! The metadata shard (redb) on a temporary database: one object put per transaction (with
+//! and without the fsync a 2xx waits for), a point get, a 1,000-key scan, and group commit
+//! through `MetaShard::write` with 1, 8 and 64 concurrent writers on a glommio executor.
+
+use bleepstore::meta::shard::MetaShard;
+use bleepstore::meta::tables::{get_object, list_objects, w_put_object};
+use bleepstore::meta::types::{Acl, Checksums, DataLoc, ObjectMeta, Segment};
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use glommio::{LocalExecutor, LocalExecutorBuilder, Placement};
+use redb::Durability;
+use std::cell::Cell;
+use std::hint::black_box;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+const BUCKET: &str = "photos";
+/// Objects in the bucket that get / scan run against.
+const POPULATION: u64 = 10_000;
+/// The server's default `metadata.group_commit_max`.
+const GROUP_COMMIT_MAX: usize = 512;
+
+fn meta(i: u64) -> ObjectMeta {
+    ObjectMeta {
+        size: 1 << 20,
+        etag: format!("{:032x}", i.wrapping_mul(0x9E37_79B9_7F4A_7C15)),
+        last_modified_ms: 1_709_294_400_000 + i,
+        owner_id: "bleepstore".into(),
+        content_type: "image/jpeg".into(),
+        headers: vec![("cache-control".into(), "max-age=3600".into())],
+        user_meta: vec![("camera".into(), "Pentax K-1".into())],
+        checksums: Checksums {
+            crc32: Some("AAAAAA==".into()),
+            ..Default::default()
+        },
+        acl: Acl::default(),
+        data: DataLoc::Files(vec![Segment {
+            file_id: u128::from(i) << 64 | 7,
+            len: 1 << 20,
+            part_etag: None,
+        }]),
+        upload_id: None,
+    }
+}
+
+fn key(i: u64) -> String {
+    format!("2024/{:02}/IMG_{i:08}.jpg", i % 12 + 1)
+}
+
+fn open(dir: &tempfile::TempDir) -> MetaShard {
+    MetaShard::open(0, &dir.path().join("shard-0.redb"), GROUP_COMMIT_MAX).expect("open shard")
+}
+
+/// Small objects keep their bytes in the record (`storage.inline_bytes_max`, 64 KiB by
+/// default); listings decode those records too.
+const INLINE_SIZES: [(&str, usize); 2] = [("inline-4KiB", 4096), ("inline-64KiB", 65536)];
+
+fn populate(shard: &MetaShard) {
+    let mut txn = shard.db.begin_write().unwrap();
+    txn.set_durability(Durability::Immediate);
+    for i in 0..POPULATION {
+        w_put_object(&txn, BUCKET, &key(i), &meta(i)).unwrap();
+    }
+    for (bucket, size) in INLINE_SIZES {
+        for i in 0..1000 {
+            let mut m = meta(i);
+            m.size = size as u64;
+            m.data = DataLoc::Inline(vec![7u8; size]);
+            w_put_object(&txn, bucket, &key(i), &m).unwrap();
+        }
+    }
+    txn.commit().unwrap();
+}
+
+fn single_ops(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap();
+    let shard = open(&dir);
+    populate(&shard);
+    let mut g = c.benchmark_group("meta");
+    g.throughput(Throughput::Elements(1));
+
+    let mut n = POPULATION;
+    for (name, durability) in [
+        ("put_no_fsync", Durability::None),
+        ("put_fsync", Durability::Immediate),
+    ] {
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                n += 1;
+                let mut txn = shard.db.begin_write().unwrap();
+                txn.set_durability(durability);
+                w_put_object(&txn, BUCKET, &key(n), &meta(n)).unwrap();
+                txn.commit().unwrap();
+            })
+        });
+    }
+
+    let mut i = 0u64;
+    g.bench_function("get", |b| {
+        b.iter(|| {
+            i = (i + 7919) % POPULATION;
+            let txn = shard.read().unwrap();
+            get_object(&txn, BUCKET, black_box(&key(i))).unwrap().unwrap()
+        })
+    });
+
+    let txn = shard.read().unwrap();
+    assert_eq!(
+        list_objects(&txn, BUCKET, "", "", "", 1000)
+            .unwrap()
+            .objects
+            .len(),
+        1000
+    );
+    drop(txn);
+    g.throughput(Throughput::Elements(1000));
+    g.bench_function("scan_1000_keys", |b| {
+        b.iter(|| {
+            let txn = shard.read().unwrap();
+            list_objects(&txn, BUCKET, black_box("2024/"), "", "", 1000).unwrap()
+        })
+    });
+    for (bucket, _) in INLINE_SIZES {
+        g.bench_function(format!("scan_1000_keys_{bucket}"), |b| {
+            b.iter(|| {
+                let txn = shard.read().unwrap();
+                let page = list_objects(&txn, black_box(bucket), "", "", "", 1000).unwrap();
+                assert_eq!(page.objects.len(), 1000);
+                page
+            })
+        });
+    }
+    g.finish();
+}
+
+/// `writers` tasks each doing `per_writer` puts through the shard's group commit; the time
+/// from first submission to the last durable reply.
+fn group_commit_round(
+    ex: &LocalExecutor,
+    shard: &Rc<MetaShard>,
+    next: &Rc<Cell<u64>>,
+    writers: usize,
+    per_writer: u64,
+) -> Duration {
+    ex.run(async {
+        let started = Instant::now();
+        let mut tasks = Vec::with_capacity(writers);
+        for _ in 0..writers {
+            let shard = shard.clone();
+            let next = next.clone();
+            tasks.push(glommio::spawn_local(async move {
+                for _ in 0..per_writer {
+                    let i = next.get();
+                    next.set(i + 1);
+                    let (k, m) = (key(i), meta(i));
+                    shard
+                        .write(Vec::new(), move |txn| {
+                            w_put_object(txn, BUCKET, &k, &m).map(|_| ())
+                        })
+                        .await
+                        .unwrap();
+                }
+            }));
+        }
+        for t in tasks {
+            t.await;
+        }
+        started.elapsed()
+    })
+}
+
+fn group_commit(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap();
+    let shard = Rc::new(open(&dir));
+    let ex = LocalExecutorBuilder::new(Placement::Unbound)
+        .make()
+        .expect("glommio executor");
+    // One committer for the whole benchmark: it stays queued on the executor between runs.
+    ex.run(async {
+        glommio::spawn_local(shard.clone().run_committer()).detach();
+    });
+    let next = Rc::new(Cell::new(0u64));
+    let mut g = c.benchmark_group("meta_group_commit");
+    for writers in [1usize, 8, 64] {
+        g.throughput(Throughput::Elements(writers as u64));
+        g.bench_function(format!("{writers}_writers"), |b| {
+            // One iteration = one durable put by every writer; criterion reports puts/s.
+            b.iter_custom(|iters| group_commit_round(&ex, &shard, &next, writers, iters))
+        });
+    }
+    g.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .sample_size(20)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3));
+    targets = single_ops, group_commit
+}
+criterion_main!(benches);
