@@ -118,17 +118,29 @@ fn commit_batch(db: &Database, batch: Vec<Pending>) {
         deliveries.push(applied.deliver);
     }
     let fate = if let Err(e) = dir_result {
+        // fsync failure is fatal for every write in the batch: none may be acknowledged.
         let _ = txn.abort();
         Err(S3Error::internal(format!("fsync data directory: {e}")))
     } else if poisoned {
         let _ = txn.abort();
         Err(S3Error::internal("batch abandoned after a storage error"))
     } else {
-        txn.commit().map_err(S3Error::internal)
+        txn.commit().map_err(commit_error)
     };
     for d in deliveries {
         d(fate.clone());
     }
+}
+
+/// A failed commit: a full disk is the client-visible InsufficientStorage (507), anything
+/// else an internal error. Either way nothing of the batch became durable.
+fn commit_error(e: redb::CommitError) -> S3Error {
+    let text = e.to_string();
+    if text.contains("No space left") || text.contains("os error 28") {
+        tracing::error!(error = %text, "metadata commit failed: disk full");
+        return S3Error::new(crate::s3::error::ErrorCode::InsufficientStorage);
+    }
+    S3Error::internal(text)
 }
 
 fn fail_all(batch: Vec<Pending>, err: S3Error) {

@@ -56,6 +56,9 @@ pub struct Segment {
     pub len: u64,
     /// For multipart objects: the part's own ETag (bare hex), used by GET ?partNumber.
     pub part_etag: Option<String>,
+    /// CRC32C of each `IO_CHUNK_BYTES` chunk of the file, checked on every read from disk so
+    /// flipped bits are reported, never served.
+    pub chunk_crc32c: Vec<u32>,
 }
 
 /// Checksums as S3 reports them: base64 of the big-endian digest, keyed by algorithm.
@@ -128,6 +131,8 @@ pub struct PartMeta {
     pub last_modified_ms: u64,
     pub file_id: u128,
     pub checksums: Checksums,
+    /// See `Segment::chunk_crc32c`.
+    pub chunk_crc32c: Vec<u32>,
 }
 
 /// Record format version; bump when a record type changes shape.
@@ -164,7 +169,7 @@ mod tests {
             user_meta: vec![("k".into(), "v".into())],
             checksums: Checksums { crc32: Some("AAAA".into()), ..Default::default() },
             acl: Acl::default(),
-            data: DataLoc::Files(vec![Segment { file_id: 9, len: 3, part_etag: None }]),
+            data: DataLoc::Files(vec![Segment { file_id: 9, len: 3, part_etag: None, chunk_crc32c: vec![7] }]),
             upload_id: None,
         };
         let back: ObjectMeta = decode(&encode(&m)).unwrap();

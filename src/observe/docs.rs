@@ -19,7 +19,7 @@ pub struct Asset {
     pub bytes: &'static [u8],
 }
 
-const INIT_JS: &str = r#"// Starts Swagger UI on /openapi.json (BleepStore, src/observe/docs.rs).
+const INIT_JS: &str = r##"// Starts Swagger UI on /openapi.json (BleepStore, src/observe/docs.rs).
 window.addEventListener("load", function () {
   window.ui = SwaggerUIBundle({
     url: "/openapi.json",
@@ -34,7 +34,7 @@ window.addEventListener("load", function () {
     tryItOutEnabled: false,
   });
 });
-"#;
+"##;
 
 /// Every file served under `/docs/` (also the enum of `/docs/{asset}` in the OpenAPI
 /// document).

@@ -580,187 +580,182 @@ fn xml_schemas(out: &mut Map<String, Value>) {
         Value::Object(props)
     };
     let obj = |v: Value| v.as_object().cloned().unwrap_or_default();
-    let schemas = json!({
-        "Error": error_schema(),
-        "Owner": {"type": "object", "properties": {"ID": s, "DisplayName": s}},
-        "CommonPrefix": {"type": "object", "properties": {"Prefix": s}},
-        "Bucket": {"type": "object", "properties": {"Name": s, "CreationDate": time}},
-        "ListAllMyBucketsResult": {
-            "type": "object", "xml": s3_ns("ListAllMyBucketsResult"),
-            "properties": {
-                "Owner": r("Owner"),
-                "Buckets": {"type": "array", "xml": {"wrapped": true}, "items": {"$ref": "#/components/schemas/Bucket", "xml": {"name": "Bucket"}}},
-            },
+    out.insert("Error".into(), error_schema());
+    out.insert("Owner".into(), json!({"type": "object", "properties": {"ID": s, "DisplayName": s}}));
+    out.insert("CommonPrefix".into(), json!({"type": "object", "properties": {"Prefix": s}}));
+    out.insert("Bucket".into(), json!({"type": "object", "properties": {"Name": s, "CreationDate": time}}));
+    out.insert("ListAllMyBucketsResult".into(), json!({
+        "type": "object", "xml": s3_ns("ListAllMyBucketsResult"),
+        "properties": {
+            "Owner": r("Owner"),
+            "Buckets": {"type": "array", "xml": {"wrapped": true}, "items": {"$ref": "#/components/schemas/Bucket", "xml": {"name": "Bucket"}}},
         },
-        "CreateBucketConfiguration": {
-            "type": "object", "xml": s3_ns("CreateBucketConfiguration"),
-            "properties": {"LocationConstraint": {"type": "string", "description": "Must be this server's region (or empty for us-east-1)."}},
+    }));
+    out.insert("CreateBucketConfiguration".into(), json!({
+        "type": "object", "xml": s3_ns("CreateBucketConfiguration"),
+        "properties": {"LocationConstraint": {"type": "string", "description": "Must be this server's region (or empty for us-east-1)."}},
+    }));
+    out.insert("LocationConstraint".into(), json!({"type": "string", "xml": s3_ns("LocationConstraint"), "description": "Empty for us-east-1."}));
+    out.insert("Grantee".into(), json!({
+        "type": "object",
+        "properties": {
+            "type": {"type": "string", "enum": ["CanonicalUser", "Group", "AmazonCustomerByEmail"],
+                     "xml": {"attribute": true, "prefix": "xsi", "namespace": "http://www.w3.org/2001/XMLSchema-instance"}},
+            "ID": s, "DisplayName": s, "URI": s, "EmailAddress": s,
         },
-        "LocationConstraint": {"type": "string", "xml": s3_ns("LocationConstraint"), "description": "Empty for us-east-1."},
-        "Grantee": {
-            "type": "object",
-            "properties": {
-                "type": {"type": "string", "enum": ["CanonicalUser", "Group", "AmazonCustomerByEmail"],
-                         "xml": {"attribute": true, "prefix": "xsi", "namespace": "http://www.w3.org/2001/XMLSchema-instance"}},
-                "ID": s, "DisplayName": s, "URI": s, "EmailAddress": s,
-            },
+    }));
+    out.insert("Grant".into(), json!({
+        "type": "object",
+        "properties": {
+            "Grantee": r("Grantee"),
+            "Permission": {"type": "string", "enum": ["FULL_CONTROL", "READ", "READ_ACP", "WRITE", "WRITE_ACP"]},
         },
-        "Grant": {
-            "type": "object",
-            "properties": {
-                "Grantee": r("Grantee"),
-                "Permission": {"type": "string", "enum": ["FULL_CONTROL", "READ", "READ_ACP", "WRITE", "WRITE_ACP"]},
-            },
+    }));
+    out.insert("AccessControlPolicy".into(), json!({
+        "type": "object", "xml": s3_ns("AccessControlPolicy"),
+        "properties": {
+            "Owner": r("Owner"),
+            "AccessControlList": {"type": "array", "xml": {"wrapped": true}, "items": {"$ref": "#/components/schemas/Grant", "xml": {"name": "Grant"}}},
         },
-        "AccessControlPolicy": {
-            "type": "object", "xml": s3_ns("AccessControlPolicy"),
-            "properties": {
-                "Owner": r("Owner"),
-                "AccessControlList": {"type": "array", "xml": {"wrapped": true}, "items": {"$ref": "#/components/schemas/Grant", "xml": {"name": "Grant"}}},
-            },
+    }));
+    out.insert("VersioningConfiguration".into(), json!({
+        "type": "object", "xml": s3_ns("VersioningConfiguration"),
+        "description": "Empty: versioning has never been enabled.",
+        "properties": {"Status": {"type": "string", "enum": ["Enabled", "Suspended"]}},
+    }));
+    out.insert("Object".into(), json!({
+        "type": "object",
+        "properties": checksums(obj(json!({
+            "Key": s, "LastModified": time, "ETag": s, "ChecksumAlgorithm": s, "Size": int,
+            "Owner": r("Owner"), "StorageClass": s,
+        }))),
+    }));
+    out.insert("ListBucketResult".into(), json!({
+        "type": "object", "xml": s3_ns("ListBucketResult"),
+        "properties": {
+            "Name": s, "Prefix": s, "Marker": s, "NextMarker": s, "MaxKeys": int, "Delimiter": s,
+            "EncodingType": s, "IsTruncated": boolean,
+            "Contents": list_of("Contents", r("Object")),
+            "CommonPrefixes": list_of("CommonPrefixes", r("CommonPrefix")),
         },
-        "VersioningConfiguration": {
-            "type": "object", "xml": s3_ns("VersioningConfiguration"),
-            "description": "Empty: versioning has never been enabled.",
-            "properties": {"Status": {"type": "string", "enum": ["Enabled", "Suspended"]}},
+    }));
+    out.insert("ListBucketResultV2".into(), json!({
+        "type": "object", "xml": s3_ns("ListBucketResult"),
+        "properties": {
+            "Name": s, "Prefix": s, "ContinuationToken": s, "NextContinuationToken": s, "StartAfter": s,
+            "KeyCount": int, "MaxKeys": int, "Delimiter": s, "EncodingType": s, "IsTruncated": boolean,
+            "Contents": list_of("Contents", r("Object")),
+            "CommonPrefixes": list_of("CommonPrefixes", r("CommonPrefix")),
         },
-        "Object": {
-            "type": "object",
-            "properties": checksums(obj(json!({
-                "Key": s, "LastModified": time, "ETag": s, "ChecksumAlgorithm": s, "Size": int,
-                "Owner": r("Owner"), "StorageClass": s,
-            }))),
+    }));
+    out.insert("ObjectVersion".into(), json!({
+        "type": "object",
+        "properties": {
+            "Key": s, "VersionId": s, "IsLatest": boolean, "LastModified": time, "ETag": s, "Size": int,
+            "StorageClass": s, "Owner": r("Owner"),
         },
-        "ListBucketResult": {
-            "type": "object", "xml": s3_ns("ListBucketResult"),
-            "properties": {
-                "Name": s, "Prefix": s, "Marker": s, "NextMarker": s, "MaxKeys": int, "Delimiter": s,
-                "EncodingType": s, "IsTruncated": boolean,
-                "Contents": list_of("Contents", r("Object")),
-                "CommonPrefixes": list_of("CommonPrefixes", r("CommonPrefix")),
-            },
+    }));
+    out.insert("ListVersionsResult".into(), json!({
+        "type": "object", "xml": s3_ns("ListVersionsResult"),
+        "properties": {
+            "Name": s, "Prefix": s, "KeyMarker": s, "VersionIdMarker": s, "NextKeyMarker": s,
+            "NextVersionIdMarker": s, "MaxKeys": int, "Delimiter": s, "EncodingType": s, "IsTruncated": boolean,
+            "Version": list_of("Version", r("ObjectVersion")),
+            "CommonPrefixes": list_of("CommonPrefixes", r("CommonPrefix")),
         },
-        "ListBucketResultV2": {
-            "type": "object", "xml": s3_ns("ListBucketResult"),
-            "properties": {
-                "Name": s, "Prefix": s, "ContinuationToken": s, "NextContinuationToken": s, "StartAfter": s,
-                "KeyCount": int, "MaxKeys": int, "Delimiter": s, "EncodingType": s, "IsTruncated": boolean,
-                "Contents": list_of("Contents", r("Object")),
-                "CommonPrefixes": list_of("CommonPrefixes", r("CommonPrefix")),
-            },
+    }));
+    out.insert("Upload".into(), json!({
+        "type": "object",
+        "properties": {
+            "Key": s, "UploadId": s, "Initiator": r("Owner"), "Owner": r("Owner"), "StorageClass": s, "Initiated": time,
+            "ChecksumAlgorithm": s,
         },
-        "ObjectVersion": {
-            "type": "object",
-            "properties": {
-                "Key": s, "VersionId": s, "IsLatest": boolean, "LastModified": time, "ETag": s, "Size": int,
-                "StorageClass": s, "Owner": r("Owner"),
-            },
+    }));
+    out.insert("ListMultipartUploadsResult".into(), json!({
+        "type": "object", "xml": s3_ns("ListMultipartUploadsResult"),
+        "properties": {
+            "Bucket": s, "KeyMarker": s, "UploadIdMarker": s, "NextKeyMarker": s, "NextUploadIdMarker": s,
+            "Delimiter": s, "Prefix": s, "MaxUploads": int, "EncodingType": s, "IsTruncated": boolean,
+            "Upload": list_of("Upload", r("Upload")),
+            "CommonPrefixes": list_of("CommonPrefixes", r("CommonPrefix")),
         },
-        "ListVersionsResult": {
-            "type": "object", "xml": s3_ns("ListVersionsResult"),
-            "properties": {
-                "Name": s, "Prefix": s, "KeyMarker": s, "VersionIdMarker": s, "NextKeyMarker": s,
-                "NextVersionIdMarker": s, "MaxKeys": int, "Delimiter": s, "EncodingType": s, "IsTruncated": boolean,
-                "Version": list_of("Version", r("ObjectVersion")),
-                "CommonPrefixes": list_of("CommonPrefixes", r("CommonPrefix")),
-            },
+    }));
+    out.insert("ObjectIdentifier".into(), json!({"type": "object", "required": ["Key"], "properties": {"Key": s, "VersionId": s}}));
+    out.insert("Delete".into(), json!({
+        "type": "object", "xml": s3_ns("Delete"),
+        "required": ["Object"],
+        "properties": {
+            "Quiet": boolean,
+            "Object": {"type": "array", "minItems": 1, "maxItems": 1000,
+                       "items": {"$ref": "#/components/schemas/ObjectIdentifier", "xml": {"name": "Object"}}},
         },
-        "Upload": {
-            "type": "object",
-            "properties": {
-                "Key": s, "UploadId": s, "Initiator": r("Owner"), "Owner": r("Owner"), "StorageClass": s, "Initiated": time,
-                "ChecksumAlgorithm": s,
-            },
+    }));
+    out.insert("DeleteResult".into(), json!({
+        "type": "object", "xml": s3_ns("DeleteResult"),
+        "properties": {
+            "Deleted": list_of("Deleted", json!({"type": "object", "properties": {"Key": s, "VersionId": s}})),
+            "Error": list_of("Error", json!({"type": "object", "properties": {"Key": s, "VersionId": s, "Code": s, "Message": s}})),
         },
-        "ListMultipartUploadsResult": {
-            "type": "object", "xml": s3_ns("ListMultipartUploadsResult"),
-            "properties": {
-                "Bucket": s, "KeyMarker": s, "UploadIdMarker": s, "NextKeyMarker": s, "NextUploadIdMarker": s,
-                "Delimiter": s, "Prefix": s, "MaxUploads": int, "EncodingType": s, "IsTruncated": boolean,
-                "Upload": list_of("Upload", r("Upload")),
-                "CommonPrefixes": list_of("CommonPrefixes", r("CommonPrefix")),
-            },
+    }));
+    out.insert("CopyObjectResult".into(), json!({
+        "type": "object", "xml": s3_ns("CopyObjectResult"),
+        "properties": checksums(obj(json!({"LastModified": time, "ETag": s}))),
+    }));
+    out.insert("CopyPartResult".into(), json!({
+        "type": "object", "xml": s3_ns("CopyPartResult"),
+        "properties": checksums(obj(json!({"LastModified": time, "ETag": s}))),
+    }));
+    out.insert("InitiateMultipartUploadResult".into(), json!({
+        "type": "object", "xml": s3_ns("InitiateMultipartUploadResult"),
+        "properties": {"Bucket": s, "Key": s, "UploadId": s},
+    }));
+    out.insert("CompletedPart".into(), json!({
+        "type": "object", "required": ["PartNumber", "ETag"],
+        "properties": checksums(obj(json!({"PartNumber": {"type": "integer", "minimum": 1, "maximum": 10000}, "ETag": s}))),
+    }));
+    out.insert("CompleteMultipartUpload".into(), json!({
+        "type": "object", "xml": s3_ns("CompleteMultipartUpload"),
+        "required": ["Part"],
+        "properties": {"Part": {"type": "array", "minItems": 1, "items": {"$ref": "#/components/schemas/CompletedPart", "xml": {"name": "Part"}}}},
+    }));
+    out.insert("CompleteMultipartUploadResult".into(), json!({
+        "type": "object", "xml": s3_ns("CompleteMultipartUploadResult"),
+        "properties": checksums(obj(json!({"Location": s, "Bucket": s, "Key": s, "ETag": s}))),
+    }));
+    out.insert("Part".into(), json!({
+        "type": "object",
+        "properties": checksums(obj(json!({"PartNumber": int, "LastModified": time, "ETag": s, "Size": int}))),
+    }));
+    out.insert("ListPartsResult".into(), json!({
+        "type": "object", "xml": s3_ns("ListPartsResult"),
+        "properties": {
+            "Bucket": s, "Key": s, "UploadId": s, "PartNumberMarker": int, "NextPartNumberMarker": int,
+            "MaxParts": int, "IsTruncated": boolean,
+            "Part": list_of("Part", r("Part")),
+            "Initiator": r("Owner"), "Owner": r("Owner"), "StorageClass": s, "ChecksumAlgorithm": s,
         },
-        "ObjectIdentifier": {"type": "object", "required": ["Key"], "properties": {"Key": s, "VersionId": s}},
-        "Delete": {
-            "type": "object", "xml": s3_ns("Delete"),
-            "required": ["Object"],
-            "properties": {
-                "Quiet": boolean,
-                "Object": {"type": "array", "minItems": 1, "maxItems": 1000,
-                           "items": {"$ref": "#/components/schemas/ObjectIdentifier", "xml": {"name": "Object"}}},
-            },
-        },
-        "DeleteResult": {
-            "type": "object", "xml": s3_ns("DeleteResult"),
-            "properties": {
-                "Deleted": list_of("Deleted", json!({"type": "object", "properties": {"Key": s, "VersionId": s}})),
-                "Error": list_of("Error", json!({"type": "object", "properties": {"Key": s, "VersionId": s, "Code": s, "Message": s}})),
-            },
-        },
-        "CopyObjectResult": {
-            "type": "object", "xml": s3_ns("CopyObjectResult"),
-            "properties": checksums(obj(json!({"LastModified": time, "ETag": s}))),
-        },
-        "CopyPartResult": {
-            "type": "object", "xml": s3_ns("CopyPartResult"),
-            "properties": checksums(obj(json!({"LastModified": time, "ETag": s}))),
-        },
-        "InitiateMultipartUploadResult": {
-            "type": "object", "xml": s3_ns("InitiateMultipartUploadResult"),
-            "properties": {"Bucket": s, "Key": s, "UploadId": s},
-        },
-        "CompletedPart": {
-            "type": "object", "required": ["PartNumber", "ETag"],
-            "properties": checksums(obj(json!({"PartNumber": {"type": "integer", "minimum": 1, "maximum": 10000}, "ETag": s}))),
-        },
-        "CompleteMultipartUpload": {
-            "type": "object", "xml": s3_ns("CompleteMultipartUpload"),
-            "required": ["Part"],
-            "properties": {"Part": {"type": "array", "minItems": 1, "items": {"$ref": "#/components/schemas/CompletedPart", "xml": {"name": "Part"}}}},
-        },
-        "CompleteMultipartUploadResult": {
-            "type": "object", "xml": s3_ns("CompleteMultipartUploadResult"),
-            "properties": checksums(obj(json!({"Location": s, "Bucket": s, "Key": s, "ETag": s}))),
-        },
-        "Part": {
-            "type": "object",
-            "properties": checksums(obj(json!({"PartNumber": int, "LastModified": time, "ETag": s, "Size": int}))),
-        },
-        "ListPartsResult": {
-            "type": "object", "xml": s3_ns("ListPartsResult"),
-            "properties": {
-                "Bucket": s, "Key": s, "UploadId": s, "PartNumberMarker": int, "NextPartNumberMarker": int,
-                "MaxParts": int, "IsTruncated": boolean,
-                "Part": list_of("Part", r("Part")),
-                "Initiator": r("Owner"), "Owner": r("Owner"), "StorageClass": s, "ChecksumAlgorithm": s,
-            },
-        },
-        "Health": {
-            "type": "object",
-            "required": ["status", "ready", "metadata", "storage"],
-            "properties": {
-                "status": {"type": "string", "enum": ["ok", "degraded"]},
-                "ready": {"type": "boolean"},
-                "metadata": {
-                    "type": "array",
-                    "description": "One entry per metadata shard.",
-                    "items": {
-                        "type": "object", "required": ["shard", "status"],
-                        "properties": {"shard": {"type": "integer", "minimum": 0}, "status": {"type": "string", "enum": ["ok", "error"]}},
-                    },
+    }));
+    out.insert("Health".into(), json!({
+        "type": "object",
+        "required": ["status", "ready", "metadata", "storage"],
+        "properties": {
+            "status": {"type": "string", "enum": ["ok", "degraded"]},
+            "ready": {"type": "boolean"},
+            "metadata": {
+                "type": "array",
+                "description": "One entry per metadata shard.",
+                "items": {
+                    "type": "object", "required": ["shard", "status"],
+                    "properties": {"shard": {"type": "integer", "minimum": 0}, "status": {"type": "string", "enum": ["ok", "error"]}},
                 },
-                "storage": {
-                    "type": "object", "required": ["status"],
-                    "properties": {"backend": {"type": "string"}, "status": {"type": "string", "enum": ["ok", "error"]}},
-                },
-                "gateway": {"type": "object", "properties": {"status": {"type": "string"}}},
             },
+            "storage": {
+                "type": "object", "required": ["status"],
+                "properties": {"backend": {"type": "string"}, "status": {"type": "string", "enum": ["ok", "error"]}},
+            },
+            "gateway": {"type": "object", "properties": {"status": {"type": "string"}}},
         },
-    });
-    if let Value::Object(m) = schemas {
-        out.extend(m);
-    }
+    }));
 }
 
 fn path_params(path: &str) -> Vec<Value> {
@@ -908,14 +903,14 @@ fn operational_operation(e: &Operational) -> Value {
             "503": text_response("Something is degraded", "application/json", r("Health")),
         }),
         "/metrics" => json!({
-            "200": text_response("Prometheus text exposition format 0.0.4", "text/plain", text),
+            "200": text_response("Prometheus text exposition format 0.0.4", "text/plain", text.clone()),
             "401": text_response("server.metrics_token is set and the Bearer token is missing or wrong", "text/plain", text),
         }),
         "/openapi.json" => json!({"200": text_response("OpenAPI 3.1 document", "application/json", json!({
             "type": "object", "required": ["openapi", "info", "paths"],
             "properties": {"openapi": {"type": "string", "pattern": "^3\\.1\\."}},
         }))}),
-        "/docs" => json!({"200": text_response("Swagger UI page", "text/html", text)}),
+        "/docs" => json!({"200": text_response("Swagger UI page", "text/html", text.clone())}),
         _ => {
             let mut content = Map::new();
             for a in crate::observe::docs::ASSETS {

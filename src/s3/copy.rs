@@ -4,7 +4,7 @@
 use crate::http::conn::Request;
 use crate::http::head::RequestHead;
 use crate::http::response::{BodyStream, Chunk, Response};
-use crate::meta::types::{DataLoc, ObjectMeta, PartMeta, Permission, Segment};
+use crate::meta::types::{DataLoc, ObjectMeta, PartMeta, Permission};
 use crate::s3::acl;
 use crate::s3::bucket::{authorize_bucket, now_ms};
 use crate::s3::checksum::{Algo, Hashers};
@@ -128,7 +128,7 @@ async fn copy_range(ctx: &Ctx, m: &ObjectMeta, start: u64, end: u64, to_file: bo
                 return Ok((DataLoc::Inline(slice.to_vec()), d.md5, to_checksums(d.checksums), None));
             }
             let written = local::write_file(&ctx.shared.data_dir, &mut SliceSource(slice), slice.len() as u64).await?;
-            let loc = DataLoc::Files(vec![Segment { file_id: written.file_id, len: written.len, part_etag: None }]);
+            let loc = DataLoc::Files(vec![written.segment(None)]);
             Ok((loc, d.md5, to_checksums(d.checksums), Some(written.dir)))
         }
         DataLoc::Files(segs) => {
@@ -140,7 +140,7 @@ async fn copy_range(ctx: &Ctx, m: &ObjectMeta, start: u64, end: u64, to_file: bo
                 return Err(S3Error::internal("copy source shorter than its record"));
             }
             let d = src.hashers.finish();
-            let loc = DataLoc::Files(vec![Segment { file_id: written.file_id, len: written.len, part_etag: None }]);
+            let loc = DataLoc::Files(vec![written.segment(None)]);
             Ok((loc, d.md5, to_checksums(d.checksums), Some(written.dir)))
         }
     }
@@ -242,7 +242,14 @@ pub async fn upload_part_copy(ctx: &Ctx, req: &mut Request<'_>, upload_id: &str,
     let (data, md5, checksums, dir) = copy_range(ctx, &src, start, end, true).await?;
     let DataLoc::Files(segs) = data else { return Err(S3Error::internal("part copy produced inline data")) };
     let seg = &segs[0];
-    let part = PartMeta { size: seg.len, etag: hex::encode(md5), last_modified_ms: now_ms(), file_id: seg.file_id, checksums: checksums.clone() };
+    let part = PartMeta {
+        size: seg.len,
+        etag: hex::encode(md5),
+        last_modified_ms: now_ms(),
+        file_id: seg.file_id,
+        checksums: checksums.clone(),
+        chunk_crc32c: seg.chunk_crc32c.clone(),
+    };
     let (etag, lm) = (part.etag.clone(), part.last_modified_ms);
     let dir = dir.ok_or_else(|| S3Error::internal("part copy without a data directory"))?;
     crate::s3::multipart::commit_part(ctx, upload_id, part_number, part, dir).await?;

@@ -149,6 +149,7 @@ pub async fn upload_part(ctx: &Ctx, req: &mut Request<'_>, upload_id: &str, part
         last_modified_ms: now_ms(),
         file_id: written.file_id,
         checksums: verified.checksums.clone(),
+        chunk_crc32c: written.chunk_crc32c.clone(),
     };
     let etag = part.etag.clone();
     commit_part(ctx, upload_id, part_number, part, written.dir).await?;
@@ -273,7 +274,7 @@ fn assemble(
     }
     let segments = chosen
         .iter()
-        .map(|p| Segment { file_id: p.file_id, len: p.size, part_etag: Some(p.etag.clone()) })
+        .map(|p| Segment { file_id: p.file_id, len: p.size, part_etag: Some(p.etag.clone()), chunk_crc32c: p.chunk_crc32c.clone() })
         .collect();
     Ok(ObjectMeta {
         size: chosen.iter().map(|p| p.size).sum(),

@@ -215,7 +215,7 @@ pub async fn receive_payload(
     crate::observe::metrics::direct_written(written.len);
     match payload.finish() {
         Ok(v) => Ok((
-            DataLoc::Files(vec![Segment { file_id: written.file_id, len: written.len, part_etag: None }]),
+            DataLoc::Files(vec![written.segment(None)]),
             v,
             Some(written.dir),
         )),
@@ -463,7 +463,14 @@ async fn answer_get(ctx: &Ctx, head: &RequestHead, m: &ObjectMeta, head_only: bo
                 let Some(file) = local::open_segment(&ctx.shared.data_dir, &segs[first]).await? else {
                     return Ok(None);
                 };
-                let stream = local::FileStream::new(ctx.shared.data_dir.clone(), segs, start, end, Some(file));
+                let mut stream = local::FileStream::new(ctx.shared.data_dir.clone(), segs, start, end, Some(file));
+                if let Err(e) = stream.prefetch().await {
+                    return Err(if e.kind() == std::io::ErrorKind::InvalidData {
+                        S3Error::msg(ErrorCode::InternalError, "The object's stored data failed its integrity check.")
+                    } else {
+                        S3Error::internal(e)
+                    });
+                }
                 resp.body = Body::Stream { len: end - start, stream: Box::new(stream) };
             }
         }

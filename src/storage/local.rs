@@ -65,6 +65,15 @@ pub struct Written {
     pub file_id: u128,
     pub len: u64,
     pub dir: PathBuf,
+    /// CRC32C of each `IO_CHUNK_BYTES` chunk, in order.
+    pub chunk_crc32c: Vec<u32>,
+}
+
+impl Written {
+    /// The object segment this file is (`part_etag` for multipart parts).
+    pub fn segment(&self, part_etag: Option<String>) -> Segment {
+        Segment { file_id: self.file_id, len: self.len, part_etag, chunk_crc32c: self.chunk_crc32c.clone() }
+    }
 }
 
 /// Streams `src` into a new data file. Fails with EntityTooLarge past `len_max` bytes.
@@ -72,7 +81,8 @@ pub async fn write_file(data_dir: &Path, src: &mut dyn ByteSource, len_max: u64)
     let id = new_file_id();
     let path = file_path(data_dir, id);
     let file = Rc::new(DmaFile::create(&path).await.map_err(io_err)?);
-    let result = write_all(&file, src, len_max).await;
+    let mut crcs = Vec::new();
+    let result = write_all(&file, src, len_max, &mut crcs).await;
     let result = match result {
         Ok(len) => finish(&file, len).await.map(|_| len),
         Err(e) => Err(e),
@@ -80,7 +90,7 @@ pub async fn write_file(data_dir: &Path, src: &mut dyn ByteSource, len_max: u64)
     match result {
         Ok(len) => {
             let _ = Rc::try_unwrap(file).map(|f| f.close());
-            Ok(Written { file_id: id, len, dir: file_dir(data_dir, id) })
+            Ok(Written { file_id: id, len, dir: file_dir(data_dir, id), chunk_crc32c: crcs })
         }
         Err(e) => {
             drop(file);
@@ -90,7 +100,7 @@ pub async fn write_file(data_dir: &Path, src: &mut dyn ByteSource, len_max: u64)
     }
 }
 
-async fn write_all(file: &Rc<DmaFile>, src: &mut dyn ByteSource, len_max: u64) -> S3Result<u64> {
+async fn write_all(file: &Rc<DmaFile>, src: &mut dyn ByteSource, len_max: u64, crcs: &mut Vec<u32>) -> S3Result<u64> {
     let mut pos: u64 = 0;
     let mut inflight: VecDeque<JoinHandle<glommio::Result<usize, ()>>> = VecDeque::new();
     loop {
@@ -102,6 +112,7 @@ async fn write_all(file: &Rc<DmaFile>, src: &mut dyn ByteSource, len_max: u64) -
         if pos + n as u64 > len_max {
             return Err(S3Error::new(ErrorCode::EntityTooLarge));
         }
+        crcs.push(crc32c::crc32c(&buf.as_bytes()[..n]));
         if n < IO_CHUNK_BYTES {
             let aligned = (file.align_up(n as u64) as usize).min(IO_CHUNK_BYTES);
             buf.as_bytes_mut()[n..aligned].fill(0);
@@ -191,9 +202,10 @@ pub async fn open_segment(data_dir: &Path, seg: &Segment) -> S3Result<Option<Dma
 
 /// Streams bytes `[start, end)` of an object made of `segments`, reading ahead.
 ///
-/// Reads are whole aligned chunks (`IO_CHUNK_BYTES`), looked up in and added to the core's
-/// hot-data cache, and sliced to the requested range without copying. A small cold slice of
-/// a chunk is read on its own instead (a 4 KiB range read should not pull in 1 MiB).
+/// Reads are whole aligned chunks (`IO_CHUNK_BYTES`): each is checked against its stored
+/// CRC32C, kept in the core's hot-data cache, and sliced to the requested range without
+/// copying. (A small cold range read therefore costs one chunk read: the price of never
+/// serving unverified bytes.)
 pub struct FileStream {
     data_dir: PathBuf,
     /// (segment, offset within segment to start, bytes to send from it)
@@ -209,7 +221,12 @@ enum PendingRead {
     Ready(glommio::io::ReadResult),
     /// A read in flight; `cache` is the chunk key to remember it under (whole chunks only),
     /// and (offset, len) the slice of the result to send.
-    Io { task: JoinHandle<glommio::Result<glommio::io::ReadResult, ()>>, cache: Option<(u128, u64)>, slice: (usize, usize) },
+    Io {
+        task: JoinHandle<glommio::Result<glommio::io::ReadResult, ()>>,
+        cache: (u128, u64),
+        crc32c: Option<u32>,
+        slice: (usize, usize),
+    },
 }
 
 impl FileStream {
@@ -251,14 +268,11 @@ impl FileStream {
             if let Some(hit) = super::cache::get(key) {
                 let part = glommio::io::ReadResult::slice(&hit, off as usize, take as usize).unwrap_or_default();
                 self.reads.push_back(PendingRead::Ready(part));
-            } else if take < chunk_len / 4 {
-                let (f, pos) = (file.clone(), self.next_pos);
-                let task = glommio::spawn_local(async move { f.read_at(pos, take as usize).await }).detach();
-                self.reads.push_back(PendingRead::Io { task, cache: None, slice: (0, take as usize) });
             } else {
                 let f = file.clone();
                 let task = glommio::spawn_local(async move { f.read_at(chunk_start, chunk_len as usize).await }).detach();
-                self.reads.push_back(PendingRead::Io { task, cache: Some(key), slice: (off as usize, take as usize) });
+                let crc32c = seg.chunk_crc32c.get(idx as usize).copied();
+                self.reads.push_back(PendingRead::Io { task, cache: key, crc32c, slice: (off as usize, take as usize) });
             }
             self.next_pos += take;
             self.left -= take;
@@ -277,19 +291,23 @@ impl FileStream {
         Ok(true)
     }
 
-    async fn next(&mut self) -> std::io::Result<Option<Chunk>> {
+    async fn next(&mut self) -> std::io::Result<Option<glommio::io::ReadResult>> {
         loop {
             self.issue_reads();
             if let Some(r) = self.reads.pop_front() {
                 let data = match r {
                     PendingRead::Ready(d) => d,
-                    PendingRead::Io { task, cache, slice } => {
+                    PendingRead::Io { task, cache, crc32c, slice } => {
                         let res = task.await.ok_or_else(|| std::io::Error::other("read cancelled"))?;
                         let whole = res.map_err(|e| std::io::Error::other(e.to_string()))?;
                         crate::observe::metrics::direct_read(whole.len() as u64);
-                        if let Some(key) = cache {
-                            super::cache::insert(key, whole.clone());
+                        if let Some(expected) = crc32c {
+                            if crc32c::crc32c(&whole) != expected {
+                                tracing::error!(file = format!("{:032x}", cache.0), chunk = cache.1, "data file chunk fails its CRC32C: corrupted on disk");
+                                return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "data corrupted on disk"));
+                            }
                         }
+                        super::cache::insert(cache, whole.clone());
                         glommio::io::ReadResult::slice(&whole, slice.0, slice.1).unwrap_or_default()
                     }
                 };
@@ -297,7 +315,7 @@ impl FileStream {
                     return Err(std::io::Error::other("data file shorter than its metadata"));
                 }
                 self.issue_reads();
-                return Ok(Some(Box::new(data)));
+                return Ok(Some(data));
             }
             if !self.advance_segment().await? {
                 return Ok(None);
@@ -306,9 +324,20 @@ impl FileStream {
     }
 }
 
+impl FileStream {
+    /// Fetches the first chunk now, so a missing or corrupt file becomes an error response
+    /// rather than a connection cut after the headers.
+    pub async fn prefetch(&mut self) -> std::io::Result<()> {
+        if let Some(first) = self.next().await? {
+            self.reads.push_front(PendingRead::Ready(first));
+        }
+        Ok(())
+    }
+}
+
 impl BodyStream for FileStream {
     fn next_chunk(&mut self) -> LocalBoxFuture<'_, std::io::Result<Option<Chunk>>> {
-        Box::pin(self.next())
+        Box::pin(async move { Ok(self.next().await?.map(|d| Box::new(d) as Chunk)) })
     }
 }
 
