@@ -6,7 +6,7 @@
 use serde::Deserialize;
 use std::path::PathBuf;
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     pub server: ServerConfig,
@@ -110,25 +110,10 @@ pub struct MultipartConfig {
     pub upload_ttl_s: u64,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ClusterConfig {
     pub enabled: bool,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            server: ServerConfig::default(),
-            auth: AuthConfig::default(),
-            metadata: MetadataConfig::default(),
-            storage: StorageConfig::default(),
-            limits: LimitsConfig::default(),
-            multipart: MultipartConfig::default(),
-            cache: CacheConfig::default(),
-            cluster: ClusterConfig::default(),
-        }
-    }
 }
 
 impl Default for ServerConfig {
@@ -189,11 +174,6 @@ impl Default for MultipartConfig {
     }
 }
 
-impl Default for ClusterConfig {
-    fn default() -> Self {
-        ClusterConfig { enabled: false }
-    }
-}
 
 /// Inline objects are read into one buffer; keep that buffer small whatever the file says.
 const INLINE_BYTES_CEILING: u64 = 1024 * 1024;

@@ -66,6 +66,7 @@ fn main() {
         fail(&e);
     }
     init_logging(&config);
+    raise_fd_limit();
     if let Err(e) = bleepstore::runtime::run(config) {
         fail(&e);
     }
@@ -80,5 +81,20 @@ fn init_logging(config: &Config) {
     match config.server.log_format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),
+    }
+}
+
+/// Every connection and open data file is a descriptor: lift the soft limit to the hard one
+/// so `connections_per_core_max` is reachable without operator tuning.
+fn raise_fd_limit() {
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: plain syscalls on a stack struct we own.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
+            lim.rlim_cur = lim.rlim_max;
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                tracing::warn!("could not raise the open-file limit");
+            }
+        }
     }
 }

@@ -14,14 +14,15 @@ pub const PARTS: TableDefinition<(&str, u32), &[u8]> = TableDefinition::new("par
 pub const INFO: TableDefinition<&str, &[u8]> = TableDefinition::new("info");
 
 /// Creates every table so later read transactions never meet a missing one.
-pub fn init(db: &Database) -> Result<(), redb::Error> {
-    let txn = db.begin_write()?;
-    txn.open_table(BUCKETS)?;
-    txn.open_table(OBJECTS)?;
-    txn.open_table(UPLOADS)?;
-    txn.open_table(PARTS)?;
-    txn.open_table(INFO)?;
-    txn.commit()?;
+pub fn init(db: &Database) -> Result<(), Box<redb::Error>> {
+    let txn = db.begin_write().map_err(|e| Box::new(e.into()))?;
+    let open = |r: Result<(), redb::TableError>| r.map_err(|e| Box::new(redb::Error::from(e)));
+    open(txn.open_table(BUCKETS).map(drop))?;
+    open(txn.open_table(OBJECTS).map(drop))?;
+    open(txn.open_table(UPLOADS).map(drop))?;
+    open(txn.open_table(PARTS).map(drop))?;
+    open(txn.open_table(INFO).map(drop))?;
+    txn.commit().map_err(|e| Box::new(e.into()))?;
     Ok(())
 }
 

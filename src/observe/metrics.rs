@@ -127,6 +127,9 @@ fn hist(out: &mut String, name: &str, labels: &str, bounds: &[f64], h: &Histogra
     let _ = writeln!(out, "{name}_count{braces} {}", h.count);
 }
 
+/// (name, type, help, reader) of a per-core series.
+type PerCoreGauge = (&'static str, &'static str, &'static str, fn(&CoreMetrics) -> f64);
+
 /// Renders Prometheus text format 0.0.4 from every core's snapshot.
 pub fn render(cores: &[CoreMetrics], buckets: u64, objects: u64, started_at: std::time::SystemTime) -> String {
     let mut out = String::with_capacity(8192);
@@ -168,7 +171,7 @@ pub fn render(cores: &[CoreMetrics], buckets: u64, objects: u64, started_at: std
     let _ = writeln!(out, "# HELP bleepstore_bytes_sent_total Response bytes sent.\n# TYPE bleepstore_bytes_sent_total counter\nbleepstore_bytes_sent_total {bytes_out}");
     let _ = writeln!(out, "# HELP bleepstore_buckets_total Buckets.\n# TYPE bleepstore_buckets_total gauge\nbleepstore_buckets_total {buckets}");
     let _ = writeln!(out, "# HELP bleepstore_objects_total Objects.\n# TYPE bleepstore_objects_total gauge\nbleepstore_objects_total {objects}");
-    let per_core: [(&str, &str, &str, fn(&CoreMetrics) -> f64); 6] = [
+    let per_core: [PerCoreGauge; 6] = [
         ("bleepstore_open_connections", "gauge", "Open client connections.", |c| c.connections_open as f64),
         ("bleepstore_in_flight_requests", "gauge", "Requests being served.", |c| c.in_flight as f64),
         ("bleepstore_group_commit_batches_total", "counter", "Metadata commits.", |c| c.commit_batches as f64),

@@ -148,7 +148,7 @@ async fn await_write(w: Option<JoinHandle<glommio::Result<usize, ()>>>) -> S3Res
 
 /// Cuts the zero padding of the last aligned block and makes the bytes durable.
 async fn finish(file: &DmaFile, len: u64) -> S3Result<()> {
-    if len % file.alignment() != 0 || len == 0 {
+    if !len.is_multiple_of(file.alignment()) || len == 0 {
         file.truncate(len).await.map_err(io_err)?;
     }
     file.fdatasync().await.map_err(io_err)
