@@ -59,13 +59,17 @@ fn bench(c: &mut Criterion) {
         g.bench_with_input(BenchmarkId::new("raw/crc32c", size_name), &buf, |b, buf| {
             b.iter(|| crc32c::crc32c(black_box(buf)))
         });
-        g.bench_with_input(BenchmarkId::new("raw/crc64nvme", size_name), &buf, |b, buf| {
-            b.iter(|| {
-                let mut d = crc64fast_nvme::Digest::new();
-                d.write(black_box(buf));
-                d.sum64()
-            })
-        });
+        g.bench_with_input(
+            BenchmarkId::new("raw/crc64nvme", size_name),
+            &buf,
+            |b, buf| {
+                b.iter(|| {
+                    let mut d = crc64fast_nvme::Digest::new();
+                    d.write(black_box(buf));
+                    d.sum64()
+                })
+            },
+        );
     }
     g.finish();
 }

@@ -54,7 +54,11 @@ fn bench(c: &mut Criterion) {
         assert!(parsed.header("authorization").is_some());
         g.throughput(Throughput::Bytes(head.len() as u64));
         g.bench_function(name, |b| {
-            b.iter(|| parse_head(black_box(head), black_box(&limits)).unwrap().unwrap())
+            b.iter(|| {
+                parse_head(black_box(head), black_box(&limits))
+                    .unwrap()
+                    .unwrap()
+            })
         });
     }
     g.finish();

@@ -1,10 +1,12 @@
 //! The metadata shard (redb) on a temporary database: one object put per transaction (with
 //! and without the fsync a 2xx waits for), a point get, a 1,000-key scan, and group commit
-//! through `MetaShard::write` with 1, 8 and 64 concurrent writers on a glommio executor.
+//! through `MetaShard::apply` (a `MetaCmd::PutObject`, as a PUT sends it) with 1, 8 and 64
+//! concurrent writers on a glommio executor.
 
+use bleepstore::meta::commands::{MetaCmd, WriteCond};
 use bleepstore::meta::shard::MetaShard;
-use bleepstore::meta::tables::{get_object, list_objects, w_put_object};
-use bleepstore::meta::types::{Acl, Checksums, DataLoc, ObjectMeta, Segment};
+use bleepstore::meta::tables::{get_object, list_objects, w_put_bucket, w_put_object};
+use bleepstore::meta::types::{Acl, BucketMeta, Checksums, DataLoc, ObjectMeta, Segment};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use glommio::{LocalExecutor, LocalExecutorBuilder, Placement};
 use redb::Durability;
@@ -37,6 +39,8 @@ fn meta(i: u64) -> ObjectMeta {
             file_id: u128::from(i) << 64 | 7,
             len: 1 << 20,
             part_etag: None,
+            // One CRC32C per `storage::local::IO_CHUNK_BYTES` chunk of the 1 MiB file.
+            chunk_crc32c: vec![0x1234_5678],
         }]),
         upload_id: None,
     }
@@ -99,7 +103,9 @@ fn single_ops(c: &mut Criterion) {
         b.iter(|| {
             i = (i + 7919) % POPULATION;
             let txn = shard.read().unwrap();
-            get_object(&txn, BUCKET, black_box(&key(i))).unwrap().unwrap()
+            get_object(&txn, BUCKET, black_box(&key(i)))
+                .unwrap()
+                .unwrap()
         })
     });
 
@@ -151,13 +157,13 @@ fn group_commit_round(
                 for _ in 0..per_writer {
                     let i = next.get();
                     next.set(i + 1);
-                    let (k, m) = (key(i), meta(i));
-                    shard
-                        .write(Vec::new(), move |txn| {
-                            w_put_object(txn, BUCKET, &k, &m).map(|_| ())
-                        })
-                        .await
-                        .unwrap();
+                    let cmd = MetaCmd::PutObject {
+                        bucket: BUCKET.to_string(),
+                        key: key(i),
+                        meta: meta(i),
+                        cond: WriteCond::default(),
+                    };
+                    shard.apply(cmd, Vec::new()).await.unwrap();
                 }
             }));
         }
@@ -171,6 +177,16 @@ fn group_commit_round(
 fn group_commit(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let shard = Rc::new(open(&dir));
+    let txn = shard.db.begin_write().unwrap();
+    let bucket = BucketMeta {
+        name: BUCKET.into(),
+        owner_id: "bleepstore".into(),
+        created_ms: 1_709_294_400_000,
+        region: "us-east-1".into(),
+        acl: Acl::default(),
+    };
+    w_put_bucket(&txn, &bucket).unwrap();
+    txn.commit().unwrap();
     let ex = LocalExecutorBuilder::new(Placement::Unbound)
         .make()
         .expect("glommio executor");

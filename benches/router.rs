@@ -11,7 +11,10 @@ fn head(method: &str, target: &str, host: &str, extra: &[(&str, &str)]) -> Reque
     let mut headers = vec![
         ("host".to_string(), host.to_string()),
         ("x-amz-date".to_string(), "20240301T120000Z".to_string()),
-        ("x-amz-content-sha256".to_string(), "UNSIGNED-PAYLOAD".to_string()),
+        (
+            "x-amz-content-sha256".to_string(),
+            "UNSIGNED-PAYLOAD".to_string(),
+        ),
         (
             "authorization".to_string(),
             "AWS4-HMAC-SHA256 Credential=bleepstore/20240301/us-east-1/s3/aws4_request, \
@@ -128,7 +131,12 @@ fn bench(c: &mut Criterion) {
             }
         })
     });
-    let vhost = head("GET", "/2024/01/IMG_000123.jpg", "photos.s3.local:9000", &[]);
+    let vhost = head(
+        "GET",
+        "/2024/01/IMG_000123.jpg",
+        "photos.s3.local:9000",
+        &[],
+    );
     g.throughput(Throughput::Elements(1));
     g.bench_function("get_object_virtual_host", |b| {
         b.iter(|| route(black_box(&vhost), "s3.local").unwrap())

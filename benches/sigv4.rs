@@ -2,11 +2,13 @@
 //! signing-key cache warm, as on the server, and cold), and one signed aws-chunked 64 KiB
 //! chunk through `AwsChunkedDecoder`.
 
-use bleepstore::auth::chunked::{chunk_signature, AwsChunkedDecoder, Streaming, AWS_CHUNK_SIZE_MAX_BYTES};
+use bleepstore::auth::chunked::{
+    chunk_signature, AwsChunkedDecoder, Streaming, AWS_CHUNK_SIZE_MAX_BYTES,
+};
 use bleepstore::auth::signer::{amz_date, presign, sign_headers};
 use bleepstore::auth::sigv4::{
-    authenticate, derive_signing_key, scope, sha256_hex, ChunkSigningContext, PayloadMode, SecretLookup,
-    SigningKeyCache, UNSIGNED_PAYLOAD,
+    authenticate, derive_signing_key, scope, sha256_hex, ChunkSigningContext, PayloadMode,
+    SecretLookup, SigningKeyCache, UNSIGNED_PAYLOAD,
 };
 use bleepstore::http::head::{Method, RequestHead};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
@@ -45,7 +47,10 @@ fn header_get(now: SystemTime) -> RequestHead {
     let path = "/photos/2024/01/IMG_000123.jpg";
     let mut headers = vec![
         ("host".to_string(), HOST.to_string()),
-        ("x-amz-content-sha256".to_string(), UNSIGNED_PAYLOAD.to_string()),
+        (
+            "x-amz-content-sha256".to_string(),
+            UNSIGNED_PAYLOAD.to_string(),
+        ),
         ("x-amz-date".to_string(), amz_date(now)),
     ];
     let auth = sign_headers(
@@ -151,7 +156,10 @@ fn bench(c: &mut Criterion) {
     g.bench_function("sign_headers_client", |b| {
         let headers = vec![
             ("host".to_string(), HOST.to_string()),
-            ("x-amz-content-sha256".to_string(), UNSIGNED_PAYLOAD.to_string()),
+            (
+                "x-amz-content-sha256".to_string(),
+                UNSIGNED_PAYLOAD.to_string(),
+            ),
             ("x-amz-date".to_string(), amz_date(now)),
         ];
         b.iter(|| {

@@ -28,7 +28,9 @@ pub struct CacheConfig {
 
 impl Default for CacheConfig {
     fn default() -> Self {
-        CacheConfig { size: 512 * 1024 * 1024 }
+        CacheConfig {
+            size: 512 * 1024 * 1024,
+        }
     }
 }
 
@@ -148,7 +150,9 @@ impl Default for AuthConfig {
 
 impl Default for MetadataConfig {
     fn default() -> Self {
-        MetadataConfig { group_commit_max: 512 }
+        MetadataConfig {
+            group_commit_max: 512,
+        }
     }
 }
 
@@ -164,16 +168,21 @@ impl Default for StorageConfig {
 
 impl Default for LimitsConfig {
     fn default() -> Self {
-        LimitsConfig { object_size_max: 5 * 1024 * 1024 * 1024, metadata_bytes_max: 2048 }
+        LimitsConfig {
+            object_size_max: 5 * 1024 * 1024 * 1024,
+            metadata_bytes_max: 2048,
+        }
     }
 }
 
 impl Default for MultipartConfig {
     fn default() -> Self {
-        MultipartConfig { part_size_min: 5 * 1024 * 1024, upload_ttl_s: 7 * 24 * 3600 }
+        MultipartConfig {
+            part_size_min: 5 * 1024 * 1024,
+            upload_ttl_s: 7 * 24 * 3600,
+        }
     }
 }
-
 
 /// Inline objects are read into one buffer; keep that buffer small whatever the file says.
 const INLINE_BYTES_CEILING: u64 = 1024 * 1024;
@@ -192,7 +201,10 @@ impl Config {
     /// Checks values serde cannot: ranges and cross-field rules.
     pub fn validate(&self) -> Result<(), String> {
         if self.server.bind.parse::<std::net::SocketAddr>().is_err() {
-            return Err(format!("server.bind: not a HOST:PORT address: {:?}", self.server.bind));
+            return Err(format!(
+                "server.bind: not a HOST:PORT address: {:?}",
+                self.server.bind
+            ));
         }
         if self.server.request_head_bytes_max < 1024 {
             return Err("server.request_head_bytes_max: must be at least 1024".into());
@@ -211,11 +223,15 @@ impl Config {
         }
         for (i, u) in self.auth.users.iter().enumerate() {
             if u.access_key.is_empty() || u.secret_key.is_empty() {
-                return Err(format!("auth.users[{i}]: access_key and secret_key must be set"));
+                return Err(format!(
+                    "auth.users[{i}]: access_key and secret_key must be set"
+                ));
             }
         }
         if self.storage.inline_bytes_max > INLINE_BYTES_CEILING {
-            return Err(format!("storage.inline_bytes_max: at most {INLINE_BYTES_CEILING}"));
+            return Err(format!(
+                "storage.inline_bytes_max: at most {INLINE_BYTES_CEILING}"
+            ));
         }
         if self.metadata.group_commit_max == 0 {
             return Err("metadata.group_commit_max: must be positive".into());
@@ -226,9 +242,14 @@ impl Config {
         if self.limits.object_size_max == 0 {
             return Err("limits.object_size_max: must be positive".into());
         }
-        if !matches!(self.server.log_level.as_str(), "error" | "warn" | "info" | "debug" | "trace")
-        {
-            return Err(format!("server.log_level: unknown level {:?}", self.server.log_level));
+        if !matches!(
+            self.server.log_level.as_str(),
+            "error" | "warn" | "info" | "debug" | "trace"
+        ) {
+            return Err(format!(
+                "server.log_level: unknown level {:?}",
+                self.server.log_level
+            ));
         }
         if self.cluster.enabled {
             return Err("cluster.enabled: cluster mode is not available yet".into());

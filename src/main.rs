@@ -59,7 +59,9 @@ fn main() {
         config.server.log_format = match f.as_str() {
             "text" => LogFormat::Text,
             "json" => LogFormat::Json,
-            other => fail(&format!("--log-format: expected text or json, got {other:?}")),
+            other => fail(&format!(
+                "--log-format: expected text or json, got {other:?}"
+            )),
         };
     }
     if let Err(e) = config.validate() {
@@ -76,8 +78,15 @@ fn init_logging(config: &Config) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         // glommio logs its one-time io_uring poll-ring probe at ERROR on filesystems that
         // cannot poll; it is not an error for us, so that one module is silenced.
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("{},glommio::reactor=off", config.server.log_level)));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+        .unwrap_or_else(|_| {
+            tracing_subscriber::EnvFilter::new(format!(
+                "{},glommio::reactor=off",
+                config.server.log_level
+            ))
+        });
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match config.server.log_format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),
@@ -87,7 +96,10 @@ fn init_logging(config: &Config) {
 /// Every connection and open data file is a descriptor: lift the soft limit to the hard one
 /// so `connections_per_core_max` is reachable without operator tuning.
 fn raise_fd_limit() {
-    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
     // SAFETY: plain syscalls on a stack struct we own.
     unsafe {
         if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {

@@ -889,11 +889,20 @@ fn verified_outcome(
     let cred = &claim.credential;
     if let Some(region) = lookup.region() {
         if cred.region != region {
-            let msg = format!("the region '{}' is wrong; expecting '{region}'", cred.region);
+            let msg = format!(
+                "the region '{}' is wrong; expecting '{region}'",
+                cred.region
+            );
             let err = if head.header("authorization").is_some() {
-                S3Error::msg(ErrorCode::AuthorizationHeaderMalformed, format!("The authorization header is malformed; {msg}"))
+                S3Error::msg(
+                    ErrorCode::AuthorizationHeaderMalformed,
+                    format!("The authorization header is malformed; {msg}"),
+                )
             } else {
-                S3Error::msg(ErrorCode::AuthorizationQueryParametersError, format!("Error parsing the X-Amz-Credential parameter; {msg}"))
+                S3Error::msg(
+                    ErrorCode::AuthorizationQueryParametersError,
+                    format!("Error parsing the X-Amz-Credential parameter; {msg}"),
+                )
             };
             return Err(err.with("Region", region));
         }

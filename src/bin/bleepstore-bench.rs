@@ -67,7 +67,7 @@ fn main() {
 
     // Prepare: the objects read, listed or deleted by the workload.
     let mut prepare_json = serde_json::Value::Null;
-    if cli.workload.prepares() && !cli.no_prepare {
+    if (cli.workload.prepares() || cli.print_url) && !cli.no_prepare {
         let began = Instant::now();
         let outcomes = run_phase(&plan, Phase::Prepare, true).unwrap_or_else(|e| fail(1, &e));
         let took = began.elapsed();
@@ -98,6 +98,13 @@ fn main() {
             );
         }
         prepare_json = json!({ "objects": cli.objects, "seconds": took.as_secs_f64() });
+    }
+
+    if cli.print_url {
+        let path = format!("/{}/{}/obj/{:08}", cli.bucket, cli.prefix, 0);
+        let target = bench::s3::presign(&plan.creds, "GET", &path, "", 7 * 24 * 3600);
+        let _ = writeln!(std::io::stdout(), "http://{}{target}", plan.creds.host);
+        return;
     }
 
     // Measure.

@@ -117,7 +117,9 @@ impl<'c> BodyReader<'c> {
             if raw == 0 {
                 return Err(S3Error::new(ErrorCode::IncompleteBody));
             }
-            let Some(decoder) = self.chunked.as_mut() else { return Ok(0) };
+            let Some(decoder) = self.chunked.as_mut() else {
+                return Ok(0);
+            };
             let decoded = decode_in_place(decoder, dst, raw)?;
             if let Some(end) = decoded.done_at {
                 self.done = true;
@@ -175,7 +177,11 @@ pub struct Decoded {
 
 /// Decodes `buf[..raw]` in place: payload is moved to the front of `buf` (a move within
 /// the same cache-hot buffer, not a copy into another one).
-pub fn decode_in_place(dec: &mut dyn FramingDecoder, buf: &mut [u8], raw: usize) -> S3Result<Decoded> {
+pub fn decode_in_place(
+    dec: &mut dyn FramingDecoder,
+    buf: &mut [u8],
+    raw: usize,
+) -> S3Result<Decoded> {
     let mut pos = 0;
     let mut out = 0;
     while pos < raw {
@@ -186,11 +192,17 @@ pub fn decode_in_place(dec: &mut dyn FramingDecoder, buf: &mut [u8], raw: usize)
         }
         pos += step.consumed;
         if step.done {
-            return Ok(Decoded { payload_len: out, done_at: Some(pos) });
+            return Ok(Decoded {
+                payload_len: out,
+                done_at: Some(pos),
+            });
         }
         if step.consumed == 0 {
             break;
         }
     }
-    Ok(Decoded { payload_len: out, done_at: None })
+    Ok(Decoded {
+        payload_len: out,
+        done_at: None,
+    })
 }

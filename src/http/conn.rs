@@ -142,7 +142,10 @@ async fn with_deadline<T>(
 ) -> std::io::Result<T> {
     futures_lite::future::or(f, async move {
         glommio::timer::sleep(d).await;
-        Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "deadline"))
+        Err(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "deadline",
+        ))
     })
     .await
 }
@@ -176,7 +179,10 @@ pub async fn serve(stream: TcpStream, remote: SocketAddr, limits: &Limits, servi
         };
         let started = std::time::Instant::now();
         if head.version_minor == 1 && head.header("host").is_none() {
-            let resp = service.reject(S3Error::msg(ErrorCode::InvalidRequest, "HTTP/1.1 requests must carry a Host header."));
+            let resp = service.reject(S3Error::msg(
+                ErrorCode::InvalidRequest,
+                "HTTP/1.1 requests must carry a Host header.",
+            ));
             let _ = send(&mut io, resp, false, false).await;
             return;
         }
@@ -194,7 +200,11 @@ pub async fn serve(stream: TcpStream, remote: SocketAddr, limits: &Limits, servi
             .map(|v| v.eq_ignore_ascii_case("100-continue"))
             .unwrap_or(false);
         io.bytes_out = 0;
-        let mut req = Request { head, body: BodyReader::new(&mut io, framing, expect), remote };
+        let mut req = Request {
+            head,
+            body: BodyReader::new(&mut io, framing, expect),
+            remote,
+        };
         let resp = service.call(&mut req).await;
         // A body the handler did not read: drain a little, otherwise give up the connection.
         let mut keep = !wants_close;
@@ -215,12 +225,25 @@ pub async fn serve(stream: TcpStream, remote: SocketAddr, limits: &Limits, servi
         let Request { head, .. } = req;
         let (status, label) = (resp.status, resp.label);
         let is_head = head.method == Method::Head;
-        if interim_continue && io.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").await.is_err() {
+        if interim_continue
+            && io
+                .write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
+                .await
+                .is_err()
+        {
             return;
         }
         let ok = send(&mut io, resp, keep, is_head).await;
         let bytes_out = io.bytes_out;
-        service.finished(&Finished { head: &head, remote, status, label, bytes_in, bytes_out, started });
+        service.finished(&Finished {
+            head: &head,
+            remote,
+            status,
+            label,
+            bytes_in,
+            bytes_out,
+            started,
+        });
         if !ok || !keep {
             return;
         }
@@ -229,7 +252,8 @@ pub async fn serve(stream: TcpStream, remote: SocketAddr, limits: &Limits, servi
 
 async fn read_head(io: &mut Io, limits: &Limits) -> HeadOutcome {
     let idle = Duration::from_millis(limits.idle_timeout_ms);
-    let header_deadline = std::time::Instant::now() + Duration::from_millis(limits.header_timeout_ms);
+    let header_deadline =
+        std::time::Instant::now() + Duration::from_millis(limits.header_timeout_ms);
     loop {
         if io.end > io.start {
             match parse_head(io.buffered(), limits) {
@@ -239,7 +263,9 @@ async fn read_head(io: &mut Io, limits: &Limits) -> HeadOutcome {
                 }
                 Ok(None) => {
                     if io.end - io.start > limits.head_bytes_max {
-                        return HeadOutcome::Invalid(S3Error::new(ErrorCode::RequestHeaderSectionTooLarge));
+                        return HeadOutcome::Invalid(S3Error::new(
+                            ErrorCode::RequestHeaderSectionTooLarge,
+                        ));
                     }
                 }
                 Err(e) => return HeadOutcome::Invalid(e),
@@ -279,9 +305,17 @@ pub fn parse_head(bytes: &[u8], limits: &Limits) -> S3Result<Option<(RequestHead
             return Ok(None);
         }
         Err(httparse::Error::TooManyHeaders) => {
-            return Err(S3Error::msg(ErrorCode::RequestHeaderSectionTooLarge, "Too many request headers."))
+            return Err(S3Error::msg(
+                ErrorCode::RequestHeaderSectionTooLarge,
+                "Too many request headers.",
+            ))
         }
-        Err(e) => return Err(S3Error::msg(ErrorCode::InvalidRequest, format!("Malformed HTTP request: {e}"))),
+        Err(e) => {
+            return Err(S3Error::msg(
+                ErrorCode::InvalidRequest,
+                format!("Malformed HTTP request: {e}"),
+            ))
+        }
     };
     if used > limits.head_bytes_max {
         return Err(S3Error::new(ErrorCode::RequestHeaderSectionTooLarge));
@@ -297,8 +331,12 @@ pub fn parse_head(bytes: &[u8], limits: &Limits) -> S3Result<Option<(RequestHead
     };
     let mut out_headers = Vec::with_capacity(req.headers.len());
     for h in req.headers.iter() {
-        let value = std::str::from_utf8(h.value)
-            .map_err(|_| S3Error::msg(ErrorCode::InvalidArgument, format!("Header {} is not valid UTF-8", h.name)))?;
+        let value = std::str::from_utf8(h.value).map_err(|_| {
+            S3Error::msg(
+                ErrorCode::InvalidArgument,
+                format!("Header {} is not valid UTF-8", h.name),
+            )
+        })?;
         out_headers.push((h.name.to_ascii_lowercase(), value.trim().to_string()));
     }
     Ok(Some((
@@ -319,11 +357,19 @@ fn framing(head: &RequestHead) -> S3Result<Framing> {
     let cl = head.header("content-length");
     match (te, cl) {
         (Some(te), None) if te.eq_ignore_ascii_case("chunked") => Ok(Framing::Chunked),
-        (Some(_), None) => Err(S3Error::new(ErrorCode::NotImplemented).with("Header", "Transfer-Encoding")),
-        (Some(_), Some(_)) => Err(S3Error::msg(ErrorCode::InvalidRequest, "Both Transfer-Encoding and Content-Length")),
+        (Some(_), None) => {
+            Err(S3Error::new(ErrorCode::NotImplemented).with("Header", "Transfer-Encoding"))
+        }
+        (Some(_), Some(_)) => Err(S3Error::msg(
+            ErrorCode::InvalidRequest,
+            "Both Transfer-Encoding and Content-Length",
+        )),
         (None, Some(v)) => {
             if head.header_all("content-length").count() > 1 {
-                return Err(S3Error::msg(ErrorCode::InvalidRequest, "Repeated Content-Length"));
+                return Err(S3Error::msg(
+                    ErrorCode::InvalidRequest,
+                    "Repeated Content-Length",
+                ));
             }
             let n: u64 = v.parse().map_err(|_| {
                 S3Error::invalid_argument("Invalid Content-Length", "Content-Length", v)
@@ -390,7 +436,13 @@ mod tests {
     use super::*;
 
     fn limits() -> Limits {
-        Limits { head_bytes_max: 16 * 1024, header_count_max: 64, idle_timeout_ms: 1000, header_timeout_ms: 1000, body_timeout_ms: 1000 }
+        Limits {
+            head_bytes_max: 16 * 1024,
+            header_count_max: 64,
+            idle_timeout_ms: 1000,
+            header_timeout_ms: 1000,
+            body_timeout_ms: 1000,
+        }
     }
 
     #[test]
@@ -406,14 +458,19 @@ mod tests {
 
     #[test]
     fn partial_head_needs_more() {
-        assert!(parse_head(b"GET / HTTP/1.1\r\nHost:", &limits()).unwrap().is_none());
+        assert!(parse_head(b"GET / HTTP/1.1\r\nHost:", &limits())
+            .unwrap()
+            .is_none());
     }
 
     #[test]
     fn oversized_and_malformed_heads_are_errors() {
         let mut big = b"GET / HTTP/1.1\r\nX: ".to_vec();
         big.extend(std::iter::repeat(b'a').take(20 * 1024));
-        assert_eq!(parse_head(&big, &limits()).unwrap_err().code, ErrorCode::RequestHeaderSectionTooLarge);
+        assert_eq!(
+            parse_head(&big, &limits()).unwrap_err().code,
+            ErrorCode::RequestHeaderSectionTooLarge
+        );
         assert!(parse_head(b"GET\x01 / HTTP/1.1\r\n\r\n", &limits()).is_err());
         assert!(parse_head(b"GET nopath HTTP/1.1\r\n\r\n", &limits()).is_err());
     }

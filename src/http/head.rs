@@ -57,12 +57,18 @@ pub struct RequestHead {
 impl RequestHead {
     /// The first value of a header (name must be lower-case).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
     }
 
     /// All values of a header, in order (name must be lower-case).
     pub fn header_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        self.headers.iter().filter(move |(n, _)| n == name).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .filter(move |(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
     }
 
     /// Decoded query parameters in order; a parameter without `=` has an empty value.
@@ -86,7 +92,9 @@ pub fn parse_query(query: &str) -> Vec<(String, String)> {
 /// Percent-decodes one query component; invalid UTF-8 is replaced rather than rejected.
 pub fn decode_component(s: &str) -> String {
     let plus_fixed = s.replace('+', " ");
-    percent_encoding::percent_decode_str(&plus_fixed).decode_utf8_lossy().into_owned()
+    percent_encoding::percent_decode_str(&plus_fixed)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 #[cfg(test)]

@@ -15,7 +15,10 @@ pub trait BodyStream {
 pub enum Body {
     Empty,
     Bytes(Vec<u8>),
-    Stream { len: u64, stream: Box<dyn BodyStream> },
+    Stream {
+        len: u64,
+        stream: Box<dyn BodyStream>,
+    },
 }
 
 pub struct Response {
@@ -30,7 +33,13 @@ pub struct Response {
 
 impl Response {
     pub fn new(status: u16) -> Response {
-        Response { status, headers: Vec::new(), body: Body::Empty, head_only: false, label: "" }
+        Response {
+            status,
+            headers: Vec::new(),
+            body: Body::Empty,
+            head_only: false,
+            label: "",
+        }
     }
     pub fn xml(status: u16, xml: String) -> Response {
         let mut r = Response::new(status);
@@ -38,12 +47,18 @@ impl Response {
         r.body = Body::Bytes(xml.into_bytes());
         r
     }
-    pub fn header(&mut self, name: impl Into<Cow<'static, str>>, value: impl Into<String>) -> &mut Self {
+    pub fn header(
+        &mut self,
+        name: impl Into<Cow<'static, str>>,
+        value: impl Into<String>,
+    ) -> &mut Self {
         self.headers.push((name.into(), value.into()));
         self
     }
     pub fn has_header(&self, name: &str) -> bool {
-        self.headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(name))
+        self.headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case(name))
     }
 }
 

@@ -4,6 +4,7 @@
 //! shards, so a restart on a different number of cores still finds every bucket: shards are
 //! then spread over whatever executors exist (shard `s` lives on executor `s % executors`).
 
+pub mod commands;
 pub mod shard;
 pub mod tables;
 pub mod types;
@@ -40,9 +41,17 @@ pub fn shard_count(data_dir: &Path, wanted: u32) -> std::io::Result<u32> {
     std::fs::create_dir_all(&dir)?;
     let file = dir.join("shards");
     if let Ok(text) = std::fs::read_to_string(&file) {
-        return text.trim().parse::<u32>().ok().filter(|n| *n > 0).ok_or_else(|| {
-            std::io::Error::new(std::io::ErrorKind::InvalidData, format!("bad shard count in {}", file.display()))
-        });
+        return text
+            .trim()
+            .parse::<u32>()
+            .ok()
+            .filter(|n| *n > 0)
+            .ok_or_else(|| {
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("bad shard count in {}", file.display()),
+                )
+            });
     }
     let tmp = dir.join("shards.tmp");
     let mut f = std::fs::File::create(&tmp)?;

@@ -5,7 +5,10 @@
 
 use super::types::{decode, encode, BucketMeta, ObjectMeta, PartMeta, UploadMeta};
 use crate::s3::error::{ErrorCode, S3Error, S3Result};
-use redb::{Database, ReadTransaction, ReadableTable, ReadableTableMetadata, TableDefinition, WriteTransaction};
+use redb::{
+    Database, ReadTransaction, ReadableTable, ReadableTableMetadata, TableDefinition,
+    WriteTransaction,
+};
 
 pub const BUCKETS: TableDefinition<&str, &[u8]> = TableDefinition::new("buckets");
 pub const OBJECTS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("objects");
@@ -78,7 +81,10 @@ pub fn list_parts(
 ) -> S3Result<(Vec<(u32, PartMeta)>, bool)> {
     let t = txn.open_table(PARTS).map_err(ie)?;
     let mut out = Vec::new();
-    for item in t.range((upload_id, after.saturating_add(1))..=(upload_id, u32::MAX)).map_err(ie)? {
+    for item in t
+        .range((upload_id, after.saturating_add(1))..=(upload_id, u32::MAX))
+        .map_err(ie)?
+    {
         let (k, v) = item.map_err(ie)?;
         if out.len() == max {
             return Ok((out, true));
@@ -111,7 +117,11 @@ pub fn list_objects(
 ) -> S3Result<ListPage> {
     let t = txn.open_table(OBJECTS).map_err(ie)?;
     let mut page = ListPage::default();
-    let mut start: String = if after >= prefix { after.to_string() } else { prefix.to_string() };
+    let mut start: String = if after >= prefix {
+        after.to_string()
+    } else {
+        prefix.to_string()
+    };
     let mut inclusive = after < prefix;
     if max == 0 {
         return Ok(page);
@@ -188,7 +198,11 @@ pub fn list_uploads(
     max_scan: usize,
 ) -> S3Result<Vec<UploadMeta>> {
     let t = txn.open_table(UPLOADS).map_err(ie)?;
-    let start_key = if key_marker >= prefix { key_marker } else { prefix };
+    let start_key = if key_marker >= prefix {
+        key_marker
+    } else {
+        prefix
+    };
     let mut out = Vec::new();
     for item in t.range((bucket, start_key, "")..).map_err(ie)? {
         let (k, v) = item.map_err(ie)?;
@@ -244,7 +258,8 @@ pub fn w_require_bucket(txn: &WriteTransaction, name: &str) -> S3Result<BucketMe
 
 pub fn w_put_bucket(txn: &WriteTransaction, meta: &BucketMeta) -> S3Result<()> {
     let mut t = txn.open_table(BUCKETS).map_err(ie)?;
-    t.insert(meta.name.as_str(), encode(meta).as_slice()).map_err(ie)?;
+    t.insert(meta.name.as_str(), encode(meta).as_slice())
+        .map_err(ie)?;
     Ok(())
 }
 
@@ -273,7 +288,11 @@ pub fn w_delete_bucket(txn: &WriteTransaction, name: &str) -> S3Result<()> {
     Ok(())
 }
 
-pub fn w_get_object(txn: &WriteTransaction, bucket: &str, key: &str) -> S3Result<Option<ObjectMeta>> {
+pub fn w_get_object(
+    txn: &WriteTransaction,
+    bucket: &str,
+    key: &str,
+) -> S3Result<Option<ObjectMeta>> {
     let t = txn.open_table(OBJECTS).map_err(ie)?;
     let v = t.get((bucket, key)).map_err(ie)?;
     v.map(|g| dec(g.value())).transpose()
@@ -287,11 +306,17 @@ pub fn w_put_object(
     meta: &ObjectMeta,
 ) -> S3Result<Option<ObjectMeta>> {
     let mut t = txn.open_table(OBJECTS).map_err(ie)?;
-    let old = t.insert((bucket, key), encode(meta).as_slice()).map_err(ie)?;
+    let old = t
+        .insert((bucket, key), encode(meta).as_slice())
+        .map_err(ie)?;
     old.map(|g| dec(g.value())).transpose()
 }
 
-pub fn w_delete_object(txn: &WriteTransaction, bucket: &str, key: &str) -> S3Result<Option<ObjectMeta>> {
+pub fn w_delete_object(
+    txn: &WriteTransaction,
+    bucket: &str,
+    key: &str,
+) -> S3Result<Option<ObjectMeta>> {
     let mut t = txn.open_table(OBJECTS).map_err(ie)?;
     let old = t.remove((bucket, key)).map_err(ie)?;
     old.map(|g| dec(g.value())).transpose()
@@ -310,19 +335,26 @@ pub fn w_get_upload(
 
 pub fn w_put_upload(txn: &WriteTransaction, u: &UploadMeta) -> S3Result<()> {
     let mut t = txn.open_table(UPLOADS).map_err(ie)?;
-    t.insert((u.bucket.as_str(), u.key.as_str(), u.upload_id.as_str()), encode(u).as_slice())
-        .map_err(ie)?;
+    t.insert(
+        (u.bucket.as_str(), u.key.as_str(), u.upload_id.as_str()),
+        encode(u).as_slice(),
+    )
+    .map_err(ie)?;
     Ok(())
 }
 
 /// Removes an upload and all its part records; returns the parts' data files.
 pub fn w_delete_upload(txn: &WriteTransaction, u: &UploadMeta) -> S3Result<Vec<(u32, PartMeta)>> {
     let mut uploads = txn.open_table(UPLOADS).map_err(ie)?;
-    uploads.remove((u.bucket.as_str(), u.key.as_str(), u.upload_id.as_str())).map_err(ie)?;
+    uploads
+        .remove((u.bucket.as_str(), u.key.as_str(), u.upload_id.as_str()))
+        .map_err(ie)?;
     let mut parts = txn.open_table(PARTS).map_err(ie)?;
     let mut removed = Vec::new();
     let id = u.upload_id.as_str();
-    let extracted = parts.extract_from_if((id, 0u32)..=(id, u32::MAX), |_, _| true).map_err(ie)?;
+    let extracted = parts
+        .extract_from_if((id, 0u32)..=(id, u32::MAX), |_, _| true)
+        .map_err(ie)?;
     for item in extracted {
         let (k, v) = item.map_err(ie)?;
         removed.push((k.value().1, dec(v.value())?));
@@ -337,14 +369,19 @@ pub fn w_put_part(
     part: &PartMeta,
 ) -> S3Result<Option<PartMeta>> {
     let mut t = txn.open_table(PARTS).map_err(ie)?;
-    let old = t.insert((upload_id, part_number), encode(part).as_slice()).map_err(ie)?;
+    let old = t
+        .insert((upload_id, part_number), encode(part).as_slice())
+        .map_err(ie)?;
     old.map(|g| dec(g.value())).transpose()
 }
 
 pub fn w_all_parts(txn: &WriteTransaction, upload_id: &str) -> S3Result<Vec<(u32, PartMeta)>> {
     let t = txn.open_table(PARTS).map_err(ie)?;
     let mut out = Vec::new();
-    for item in t.range((upload_id, 0u32)..=(upload_id, u32::MAX)).map_err(ie)? {
+    for item in t
+        .range((upload_id, 0u32)..=(upload_id, u32::MAX))
+        .map_err(ie)?
+    {
         let (k, v) = item.map_err(ie)?;
         out.push((k.value().1, dec(v.value())?));
     }

@@ -167,9 +167,17 @@ mod tests {
             content_type: "text/plain".into(),
             headers: vec![("cache-control".into(), "no-cache".into())],
             user_meta: vec![("k".into(), "v".into())],
-            checksums: Checksums { crc32: Some("AAAA".into()), ..Default::default() },
+            checksums: Checksums {
+                crc32: Some("AAAA".into()),
+                ..Default::default()
+            },
             acl: Acl::default(),
-            data: DataLoc::Files(vec![Segment { file_id: 9, len: 3, part_etag: None, chunk_crc32c: vec![7] }]),
+            data: DataLoc::Files(vec![Segment {
+                file_id: 9,
+                len: 3,
+                part_etag: None,
+                chunk_crc32c: vec![7],
+            }]),
             upload_id: None,
         };
         let back: ObjectMeta = decode(&encode(&m)).unwrap();

@@ -49,7 +49,11 @@ pub const ASSETS: &[Asset] = &[
         content_type: "text/css; charset=utf-8",
         bytes: include_bytes!("../../assets/swagger-ui/swagger-ui.css"),
     },
-    Asset { name: "init.js", content_type: "application/javascript; charset=utf-8", bytes: INIT_JS.as_bytes() },
+    Asset {
+        name: "init.js",
+        content_type: "application/javascript; charset=utf-8",
+        bytes: INIT_JS.as_bytes(),
+    },
     Asset {
         name: "favicon-32x32.png",
         content_type: "image/png",
@@ -108,7 +112,11 @@ fn page(content_type: &str, cache: &str, body: Vec<u8>) -> Response {
 pub fn serve(path: &str) -> Option<Response> {
     match path {
         "/docs" | "/docs/" | "/docs/index.html" => {
-            let mut r = page("text/html; charset=utf-8", "no-cache", index_html().into_bytes());
+            let mut r = page(
+                "text/html; charset=utf-8",
+                "no-cache",
+                index_html().into_bytes(),
+            );
             r.header("content-security-policy", CSP);
             r.header("referrer-policy", "no-referrer");
             Some(r)
@@ -116,7 +124,11 @@ pub fn serve(path: &str) -> Option<Response> {
         _ => {
             let name = path.strip_prefix("/docs/")?;
             let asset = ASSETS.iter().find(|a| a.name == name)?;
-            Some(page(asset.content_type, "public, max-age=31536000, immutable", asset.bytes.to_vec()))
+            Some(page(
+                asset.content_type,
+                "public, max-age=31536000, immutable",
+                asset.bytes.to_vec(),
+            ))
         }
     }
 }
@@ -126,32 +138,52 @@ mod tests {
     use super::*;
 
     fn header<'a>(r: &'a Response, name: &str) -> Option<&'a str> {
-        r.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+        r.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
     }
 
     #[test]
     fn index_loads_only_local_versioned_assets() {
         let r = serve("/docs").unwrap();
         assert_eq!(header(&r, "content-type"), Some("text/html; charset=utf-8"));
-        let Body::Bytes(b) = &r.body else { panic!("index has a body") };
+        let Body::Bytes(b) = &r.body else {
+            panic!("index has a body")
+        };
         let html = std::str::from_utf8(b).unwrap();
         for src in html.split(['"']).filter(|s| s.starts_with("/docs/")) {
             let (path, v) = src.split_once("?v=").unwrap();
             assert_eq!(v, SWAGGER_UI_VERSION);
             assert!(serve(path).is_some(), "{path} not served");
         }
-        assert!(!html.contains("http://") && !html.contains("https://"), "index must not load anything remote");
-        assert!(header(&r, "content-security-policy").unwrap().contains("connect-src 'self'"));
+        assert!(
+            !html.contains("http://") && !html.contains("https://"),
+            "index must not load anything remote"
+        );
+        assert!(header(&r, "content-security-policy")
+            .unwrap()
+            .contains("connect-src 'self'"));
     }
 
     #[test]
     fn assets_have_types_and_long_cache() {
         let r = serve("/docs/swagger-ui-bundle.js").unwrap();
-        assert_eq!(header(&r, "content-type"), Some("application/javascript; charset=utf-8"));
-        assert!(header(&r, "cache-control").unwrap().contains("max-age=31536000"));
-        let Body::Bytes(b) = &r.body else { panic!("asset has a body") };
+        assert_eq!(
+            header(&r, "content-type"),
+            Some("application/javascript; charset=utf-8")
+        );
+        assert!(header(&r, "cache-control")
+            .unwrap()
+            .contains("max-age=31536000"));
+        let Body::Bytes(b) = &r.body else {
+            panic!("asset has a body")
+        };
         assert!(b.len() > 1_000_000, "the bundle is embedded whole");
-        assert_eq!(header(&serve("/docs/swagger-ui.css").unwrap(), "content-type"), Some("text/css; charset=utf-8"));
+        assert_eq!(
+            header(&serve("/docs/swagger-ui.css").unwrap(), "content-type"),
+            Some("text/css; charset=utf-8")
+        );
         assert!(serve("/docs/nope.js").is_none());
         assert!(serve("/docsx").is_none());
         assert!(serve("/docs/init.js").is_some());

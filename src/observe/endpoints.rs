@@ -26,7 +26,8 @@ pub async fn serve(shared: &Shared, head: &RequestHead) -> Option<Response> {
         "/health" => {
             let mut shards = Vec::new();
             for s in 0..shared.shard_count {
-                let ok = crate::runtime::on_shard(s, |shard| async move { shard.read().is_ok() }).await;
+                let ok =
+                    crate::runtime::on_shard(s, |shard| async move { shard.read().is_ok() }).await;
                 shards.push((s, ok));
             }
             let storage_ok = crate::storage::local::objects_dir(&shared.data_dir).is_dir();
@@ -35,13 +36,18 @@ pub async fn serve(shared: &Shared, head: &RequestHead) -> Option<Response> {
         }
         "/metrics" => {
             let token = &shared.config.server.metrics_token;
-            if !token.is_empty() && head.header("authorization") != Some(&format!("Bearer {token}")) {
+            if !token.is_empty() && head.header("authorization") != Some(&format!("Bearer {token}"))
+            {
                 return Some(text(401, "text/plain", "unauthorized\n".into()));
             }
             let cores = crate::runtime::on_all_cores(|| async { super::metrics::snapshot() }).await;
             let (mut buckets, mut objects) = (0, 0);
             for s in 0..shared.shard_count {
-                if let Ok((b, o)) = crate::runtime::on_shard(s, |shard| async move { crate::meta::tables::counts(&shard) }).await {
+                if let Ok((b, o)) = crate::runtime::on_shard(s, |shard| async move {
+                    crate::meta::tables::counts(&shard)
+                })
+                .await
+                {
                     buckets += b;
                     objects += o;
                 }

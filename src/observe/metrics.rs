@@ -7,11 +7,20 @@ use std::fmt::Write;
 use std::time::Duration;
 
 /// Latency bucket bounds in seconds (Prometheus histogram `le` labels).
-const LATENCY_BUCKETS_S: [f64; 14] =
-    [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+const LATENCY_BUCKETS_S: [f64; 14] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
 /// Size bucket bounds in bytes.
-const SIZE_BUCKETS_BYTES: [f64; 8] =
-    [1024.0, 4096.0, 65536.0, 262144.0, 1048576.0, 8388608.0, 67108864.0, 536870912.0];
+const SIZE_BUCKETS_BYTES: [f64; 8] = [
+    1024.0,
+    4096.0,
+    65536.0,
+    262144.0,
+    1048576.0,
+    8388608.0,
+    67108864.0,
+    536870912.0,
+];
 
 #[derive(Clone, Default)]
 pub struct Histogram {
@@ -81,14 +90,25 @@ pub fn request_started() {
     LOCAL.with(|m| m.borrow_mut().in_flight += 1);
 }
 
-pub fn request_finished(method: &'static str, op: &'static str, status: u16, bytes_in: u64, bytes_out: u64, elapsed: Duration) {
+pub fn request_finished(
+    method: &'static str,
+    op: &'static str,
+    status: u16,
+    bytes_in: u64,
+    bytes_out: u64,
+    elapsed: Duration,
+) {
     LOCAL.with(|m| {
         let mut m = m.borrow_mut();
         m.in_flight -= 1;
         *m.requests.entry((method, op, status)).or_insert(0) += 1;
-        m.duration.entry(op).or_default().observe(&LATENCY_BUCKETS_S, elapsed.as_secs_f64());
+        m.duration
+            .entry(op)
+            .or_default()
+            .observe(&LATENCY_BUCKETS_S, elapsed.as_secs_f64());
         m.request_size.observe(&SIZE_BUCKETS_BYTES, bytes_in as f64);
-        m.response_size.observe(&SIZE_BUCKETS_BYTES, bytes_out as f64);
+        m.response_size
+            .observe(&SIZE_BUCKETS_BYTES, bytes_out as f64);
         m.bytes_in += bytes_in;
         m.bytes_out += bytes_out;
     });
@@ -99,7 +119,8 @@ pub fn record_commit(_shard: u32, ops: usize, elapsed: Duration) {
         let mut m = m.borrow_mut();
         m.commit_batches += 1;
         m.commit_ops += ops as u64;
-        m.commit_seconds.observe(&LATENCY_BUCKETS_S, elapsed.as_secs_f64());
+        m.commit_seconds
+            .observe(&LATENCY_BUCKETS_S, elapsed.as_secs_f64());
     });
 }
 
@@ -122,16 +143,30 @@ fn hist(out: &mut String, name: &str, labels: &str, bounds: &[f64], h: &Histogra
         let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"{b}\"}} {c}");
     }
     let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {}", h.count);
-    let braces = if labels.is_empty() { String::new() } else { format!("{{{labels}}}") };
+    let braces = if labels.is_empty() {
+        String::new()
+    } else {
+        format!("{{{labels}}}")
+    };
     let _ = writeln!(out, "{name}_sum{braces} {}", h.sum);
     let _ = writeln!(out, "{name}_count{braces} {}", h.count);
 }
 
 /// (name, type, help, reader) of a per-core series.
-type PerCoreGauge = (&'static str, &'static str, &'static str, fn(&CoreMetrics) -> f64);
+type PerCoreGauge = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(&CoreMetrics) -> f64,
+);
 
 /// Renders Prometheus text format 0.0.4 from every core's snapshot.
-pub fn render(cores: &[CoreMetrics], buckets: u64, objects: u64, started_at: std::time::SystemTime) -> String {
+pub fn render(
+    cores: &[CoreMetrics],
+    buckets: u64,
+    objects: u64,
+    started_at: std::time::SystemTime,
+) -> String {
     let mut out = String::with_capacity(8192);
     let mut requests: BTreeMap<(&str, &str, u16), u64> = BTreeMap::new();
     let mut ops: BTreeMap<(&str, u16), u64> = BTreeMap::new();
@@ -157,27 +192,78 @@ pub fn render(cores: &[CoreMetrics], buckets: u64, objects: u64, started_at: std
     }
     out.push_str("# HELP bleepstore_s3_operations_total S3 operations by outcome.\n# TYPE bleepstore_s3_operations_total counter\n");
     for ((op, s), v) in &ops {
-        let _ = writeln!(out, "bleepstore_s3_operations_total{{operation=\"{op}\",status=\"{s}\"}} {v}");
+        let _ = writeln!(
+            out,
+            "bleepstore_s3_operations_total{{operation=\"{op}\",status=\"{s}\"}} {v}"
+        );
     }
     out.push_str("# HELP bleepstore_http_request_duration_seconds Time from request head to response sent.\n# TYPE bleepstore_http_request_duration_seconds histogram\n");
     for (op, h) in &duration {
-        hist(&mut out, "bleepstore_http_request_duration_seconds", &format!("operation=\"{op}\""), &LATENCY_BUCKETS_S, h);
+        hist(
+            &mut out,
+            "bleepstore_http_request_duration_seconds",
+            &format!("operation=\"{op}\""),
+            &LATENCY_BUCKETS_S,
+            h,
+        );
     }
     out.push_str("# HELP bleepstore_http_request_size_bytes Request body sizes.\n# TYPE bleepstore_http_request_size_bytes histogram\n");
-    hist(&mut out, "bleepstore_http_request_size_bytes", "", &SIZE_BUCKETS_BYTES, &req_size);
+    hist(
+        &mut out,
+        "bleepstore_http_request_size_bytes",
+        "",
+        &SIZE_BUCKETS_BYTES,
+        &req_size,
+    );
     out.push_str("# HELP bleepstore_http_response_size_bytes Response body sizes.\n# TYPE bleepstore_http_response_size_bytes histogram\n");
-    hist(&mut out, "bleepstore_http_response_size_bytes", "", &SIZE_BUCKETS_BYTES, &resp_size);
+    hist(
+        &mut out,
+        "bleepstore_http_response_size_bytes",
+        "",
+        &SIZE_BUCKETS_BYTES,
+        &resp_size,
+    );
     let _ = writeln!(out, "# HELP bleepstore_bytes_received_total Request body bytes received.\n# TYPE bleepstore_bytes_received_total counter\nbleepstore_bytes_received_total {bytes_in}");
     let _ = writeln!(out, "# HELP bleepstore_bytes_sent_total Response bytes sent.\n# TYPE bleepstore_bytes_sent_total counter\nbleepstore_bytes_sent_total {bytes_out}");
     let _ = writeln!(out, "# HELP bleepstore_buckets_total Buckets.\n# TYPE bleepstore_buckets_total gauge\nbleepstore_buckets_total {buckets}");
     let _ = writeln!(out, "# HELP bleepstore_objects_total Objects.\n# TYPE bleepstore_objects_total gauge\nbleepstore_objects_total {objects}");
     let per_core: [PerCoreGauge; 6] = [
-        ("bleepstore_open_connections", "gauge", "Open client connections.", |c| c.connections_open as f64),
-        ("bleepstore_in_flight_requests", "gauge", "Requests being served.", |c| c.in_flight as f64),
-        ("bleepstore_group_commit_batches_total", "counter", "Metadata commits.", |c| c.commit_batches as f64),
-        ("bleepstore_group_commit_ops_total", "counter", "Metadata writes committed (ops / batches = mean batch size).", |c| c.commit_ops as f64),
-        ("bleepstore_direct_io_written_bytes_total", "counter", "Bytes written with O_DIRECT.", |c| c.direct_bytes_written as f64),
-        ("bleepstore_direct_io_read_bytes_total", "counter", "Bytes read with O_DIRECT.", |c| c.direct_bytes_read as f64),
+        (
+            "bleepstore_open_connections",
+            "gauge",
+            "Open client connections.",
+            |c| c.connections_open as f64,
+        ),
+        (
+            "bleepstore_in_flight_requests",
+            "gauge",
+            "Requests being served.",
+            |c| c.in_flight as f64,
+        ),
+        (
+            "bleepstore_group_commit_batches_total",
+            "counter",
+            "Metadata commits.",
+            |c| c.commit_batches as f64,
+        ),
+        (
+            "bleepstore_group_commit_ops_total",
+            "counter",
+            "Metadata writes committed (ops / batches = mean batch size).",
+            |c| c.commit_ops as f64,
+        ),
+        (
+            "bleepstore_direct_io_written_bytes_total",
+            "counter",
+            "Bytes written with O_DIRECT.",
+            |c| c.direct_bytes_written as f64,
+        ),
+        (
+            "bleepstore_direct_io_read_bytes_total",
+            "counter",
+            "Bytes read with O_DIRECT.",
+            |c| c.direct_bytes_read as f64,
+        ),
     ];
     for (name, kind, help, get) in per_core {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
@@ -187,7 +273,13 @@ pub fn render(cores: &[CoreMetrics], buckets: u64, objects: u64, started_at: std
     }
     out.push_str("# HELP bleepstore_group_commit_seconds Metadata commit latency.\n# TYPE bleepstore_group_commit_seconds histogram\n");
     for (i, c) in cores.iter().enumerate() {
-        hist(&mut out, "bleepstore_group_commit_seconds", &format!("core=\"{i}\""), &LATENCY_BUCKETS_S, &c.commit_seconds);
+        hist(
+            &mut out,
+            "bleepstore_group_commit_seconds",
+            &format!("core=\"{i}\""),
+            &LATENCY_BUCKETS_S,
+            &c.commit_seconds,
+        );
     }
     process_metrics(&mut out, started_at);
     out
@@ -196,15 +288,25 @@ pub fn render(cores: &[CoreMetrics], buckets: u64, objects: u64, started_at: std
 fn process_metrics(out: &mut String, started_at: std::time::SystemTime) {
     let tick = 100.0; // USER_HZ on Linux
     if let Ok(stat) = std::fs::read_to_string("/proc/self/stat") {
-        let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
+        let fields: Vec<&str> = stat
+            .rsplit(')')
+            .next()
+            .unwrap_or("")
+            .split_whitespace()
+            .collect();
         let ut: f64 = fields.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0);
         let st: f64 = fields.get(12).and_then(|v| v.parse().ok()).unwrap_or(0.0);
         let rss_pages: f64 = fields.get(21).and_then(|v| v.parse().ok()).unwrap_or(0.0);
         let _ = writeln!(out, "# HELP process_cpu_seconds_total CPU time.\n# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total {}", (ut + st) / tick);
         let _ = writeln!(out, "# HELP process_resident_memory_bytes Resident memory.\n# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes {}", rss_pages * 4096.0);
     }
-    let fds = std::fs::read_dir("/proc/self/fd").map(|d| d.count()).unwrap_or(0);
+    let fds = std::fs::read_dir("/proc/self/fd")
+        .map(|d| d.count())
+        .unwrap_or(0);
     let _ = writeln!(out, "# HELP process_open_fds Open file descriptors.\n# TYPE process_open_fds gauge\nprocess_open_fds {fds}");
-    let start = started_at.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
+    let start = started_at
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0);
     let _ = writeln!(out, "# HELP process_start_time_seconds Start time since the epoch.\n# TYPE process_start_time_seconds gauge\nprocess_start_time_seconds {start}");
 }

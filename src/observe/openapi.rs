@@ -92,13 +92,33 @@ pub struct Op {
     pub errors: &'static [u16],
 }
 
-const fn op(name: &'static str, method: &'static str, path: &'static str, tag: &'static str, summary: &'static str) -> Op {
-    Op { name, method, path, tag, summary, params: &[], body: ReqBody::None, answer: Answer::Empty(200), headers: &[], errors: &[] }
+const fn op(
+    name: &'static str,
+    method: &'static str,
+    path: &'static str,
+    tag: &'static str,
+    summary: &'static str,
+) -> Op {
+    Op {
+        name,
+        method,
+        path,
+        tag,
+        summary,
+        params: &[],
+        body: ReqBody::None,
+        answer: Answer::Empty(200),
+        headers: &[],
+        errors: &[],
+    }
 }
 
 /// A known operation the server answers with 501 NotImplemented.
 const fn nyi(name: &'static str, method: &'static str, path: &'static str) -> Op {
-    Op { answer: Answer::NotImplemented, ..op(name, method, path, TAG_NYI, "") }
+    Op {
+        answer: Answer::NotImplemented,
+        ..op(name, method, path, TAG_NYI, "")
+    }
 }
 
 impl Op {
@@ -132,132 +152,440 @@ const TAG_MPU: &str = "Multipart uploads";
 const TAG_NYI: &str = "Not implemented (501)";
 const TAG_OPS: &str = "Operational";
 
-/// Error statuses any S3 operation can answer (malformed or unauthorised requests, missing
-/// buckets, a method the path does not take, an internal failure, overload).
-pub const COMMON_ERRORS: &[u16] = &[400, 403, 404, 405, 500, 503];
+/// Error statuses any S3 operation can answer: malformed or unauthorised requests, missing
+/// buckets, a method the path does not take, an internal failure, a Transfer-Encoding other
+/// than chunked (501), overload.
+pub const COMMON_ERRORS: &[u16] = &[400, 403, 404, 405, 500, 501, 503];
 
-const GRANTS: &[&str] =
-    &["x-amz-acl", "x-amz-grant-full-control", "x-amz-grant-read", "x-amz-grant-read-acp", "x-amz-grant-write", "x-amz-grant-write-acp"];
+const GRANTS: &[&str] = &[
+    "x-amz-acl",
+    "x-amz-grant-full-control",
+    "x-amz-grant-read",
+    "x-amz-grant-read-acp",
+    "x-amz-grant-write",
+    "x-amz-grant-write-acp",
+];
 
 /// Every S3 operation the router knows, each once. Order is the order of the document.
 pub const OPERATIONS: &[Op] = &[
     // ---- service ----
-    op("ListBuckets", "get", "/", TAG_SERVICE, "List the caller's buckets").answer(Answer::Xml("ListAllMyBucketsResult")),
+    op(
+        "ListBuckets",
+        "get",
+        "/",
+        TAG_SERVICE,
+        "List the caller's buckets",
+    )
+    .answer(Answer::Xml("ListAllMyBucketsResult")),
     // ---- buckets ----
-    op("CreateBucket", "put", "/{bucket}", TAG_BUCKET, "Create a bucket")
-        .params(GRANTS)
-        .body(ReqBody::Xml("CreateBucketConfiguration", false))
-        .headers(&["Location"])
-        .errors(&[409, 411]),
-    op("HeadBucket", "head", "/{bucket}", TAG_BUCKET, "Does the bucket exist, and may I use it?").headers(&["x-amz-bucket-region"]),
-    op("DeleteBucket", "delete", "/{bucket}", TAG_BUCKET, "Delete an empty bucket").answer(Answer::Empty(204)).errors(&[409]),
-    op("GetBucketLocation", "get", "/{bucket}?location", TAG_BUCKET, "The bucket's region").answer(Answer::Xml("LocationConstraint")),
-    op("GetBucketAcl", "get", "/{bucket}?acl", TAG_BUCKET, "The bucket's access control list")
-        .answer(Answer::Xml("AccessControlPolicy")),
-    op("PutBucketAcl", "put", "/{bucket}?acl", TAG_BUCKET, "Replace the bucket's access control list (canned, grant headers or XML)")
-        .params(GRANTS)
-        .body(ReqBody::Xml("AccessControlPolicy", false))
-        .errors(&[411]),
-    op("GetBucketVersioning", "get", "/{bucket}?versioning", TAG_BUCKET, "Versioning status (never enabled here)")
-        .answer(Answer::Xml("VersioningConfiguration")),
+    op(
+        "CreateBucket",
+        "put",
+        "/{bucket}",
+        TAG_BUCKET,
+        "Create a bucket",
+    )
+    .params(GRANTS)
+    .body(ReqBody::Xml("CreateBucketConfiguration", false))
+    .headers(&["Location"])
+    .errors(&[409, 411]),
+    op(
+        "HeadBucket",
+        "head",
+        "/{bucket}",
+        TAG_BUCKET,
+        "Does the bucket exist, and may I use it?",
+    )
+    .headers(&["x-amz-bucket-region"]),
+    op(
+        "DeleteBucket",
+        "delete",
+        "/{bucket}",
+        TAG_BUCKET,
+        "Delete an empty bucket",
+    )
+    .answer(Answer::Empty(204))
+    .errors(&[409]),
+    op(
+        "GetBucketLocation",
+        "get",
+        "/{bucket}?location",
+        TAG_BUCKET,
+        "The bucket's region",
+    )
+    .answer(Answer::Xml("LocationConstraint")),
+    op(
+        "GetBucketAcl",
+        "get",
+        "/{bucket}?acl",
+        TAG_BUCKET,
+        "The bucket's access control list",
+    )
+    .answer(Answer::Xml("AccessControlPolicy")),
+    op(
+        "PutBucketAcl",
+        "put",
+        "/{bucket}?acl",
+        TAG_BUCKET,
+        "Replace the bucket's access control list (canned, grant headers or XML)",
+    )
+    .params(GRANTS)
+    .body(ReqBody::Xml("AccessControlPolicy", false))
+    .errors(&[411]),
+    op(
+        "GetBucketVersioning",
+        "get",
+        "/{bucket}?versioning",
+        TAG_BUCKET,
+        "Versioning status (never enabled here)",
+    )
+    .answer(Answer::Xml("VersioningConfiguration")),
     // ---- listing ----
-    op("ListObjects", "get", "/{bucket}", TAG_LIST, "List objects (version 1, marker paging)")
-        .params(&["prefix", "delimiter", "marker", "max-keys", "encoding-type"])
-        .answer(Answer::Xml("ListBucketResult")),
-    op("ListObjectsV2", "get", "/{bucket}?list-type=2", TAG_LIST, "List objects (version 2, continuation tokens)")
-        .params(&["prefix", "delimiter", "continuation-token", "start-after", "max-keys", "fetch-owner", "encoding-type"])
-        .answer(Answer::Xml("ListBucketResultV2")),
-    op("ListObjectVersions", "get", "/{bucket}?versions", TAG_LIST, "List object versions (every object once, version null)")
-        .params(&["prefix", "delimiter", "key-marker", "version-id-marker", "max-keys", "encoding-type"])
-        .answer(Answer::Xml("ListVersionsResult")),
-    op("ListMultipartUploads", "get", "/{bucket}?uploads", TAG_MPU, "List multipart uploads in progress")
-        .params(&["prefix", "delimiter", "key-marker", "upload-id-marker", "max-uploads", "encoding-type"])
-        .answer(Answer::Xml("ListMultipartUploadsResult")),
-    op("DeleteObjects", "post", "/{bucket}?delete", TAG_OBJECT, "Delete up to 1000 objects in one request")
-        .params(&["Content-MD5", "x-amz-checksum-crc32", "x-amz-checksum-crc32c", "x-amz-checksum-crc64nvme", "x-amz-checksum-sha1", "x-amz-checksum-sha256", "x-amz-sdk-checksum-algorithm", "encoding-type"])
-        .body(ReqBody::Xml("Delete", true))
-        .answer(Answer::Xml("DeleteResult"))
-        .errors(&[411]),
+    op(
+        "ListObjects",
+        "get",
+        "/{bucket}",
+        TAG_LIST,
+        "List objects (version 1, marker paging)",
+    )
+    .params(&["prefix", "delimiter", "marker", "max-keys", "encoding-type"])
+    .answer(Answer::Xml("ListBucketResult")),
+    op(
+        "ListObjectsV2",
+        "get",
+        "/{bucket}?list-type=2",
+        TAG_LIST,
+        "List objects (version 2, continuation tokens)",
+    )
+    .params(&[
+        "prefix",
+        "delimiter",
+        "continuation-token",
+        "start-after",
+        "max-keys",
+        "fetch-owner",
+        "encoding-type",
+    ])
+    .answer(Answer::Xml("ListBucketResultV2")),
+    op(
+        "ListObjectVersions",
+        "get",
+        "/{bucket}?versions",
+        TAG_LIST,
+        "List object versions (every object once, version null)",
+    )
+    .params(&[
+        "prefix",
+        "delimiter",
+        "key-marker",
+        "version-id-marker",
+        "max-keys",
+        "encoding-type",
+    ])
+    .answer(Answer::Xml("ListVersionsResult")),
+    op(
+        "ListMultipartUploads",
+        "get",
+        "/{bucket}?uploads",
+        TAG_MPU,
+        "List multipart uploads in progress",
+    )
+    .params(&[
+        "prefix",
+        "delimiter",
+        "key-marker",
+        "upload-id-marker",
+        "max-uploads",
+        "encoding-type",
+    ])
+    .answer(Answer::Xml("ListMultipartUploadsResult")),
+    op(
+        "DeleteObjects",
+        "post",
+        "/{bucket}?delete",
+        TAG_OBJECT,
+        "Delete up to 1000 objects in one request",
+    )
+    .params(&[
+        "Content-MD5",
+        "x-amz-checksum-crc32",
+        "x-amz-checksum-crc32c",
+        "x-amz-checksum-crc64nvme",
+        "x-amz-checksum-sha1",
+        "x-amz-checksum-sha256",
+        "x-amz-sdk-checksum-algorithm",
+        "encoding-type",
+    ])
+    .body(ReqBody::Xml("Delete", true))
+    .answer(Answer::Xml("DeleteResult"))
+    .errors(&[411]),
     // ---- objects ----
-    op("PutObject", "put", "/{bucket}/{key}", TAG_OBJECT, "Store an object")
-        .params(&[
-            "Content-MD5", "Cache-Control", "Content-Disposition", "Content-Encoding", "Content-Language", "Expires",
-            "x-amz-acl", "x-amz-grant-full-control", "x-amz-grant-read", "x-amz-grant-read-acp", "x-amz-grant-write-acp",
-            "x-amz-storage-class", "x-amz-meta-*", "If-Match", "If-None-Match",
-            "x-amz-content-sha256", "x-amz-decoded-content-length", "x-amz-trailer", "x-amz-sdk-checksum-algorithm",
-            "x-amz-checksum-crc32", "x-amz-checksum-crc32c", "x-amz-checksum-crc64nvme", "x-amz-checksum-sha1", "x-amz-checksum-sha256",
-        ])
-        .body(ReqBody::Bytes)
-        .headers(&["ETag", "x-amz-checksum-crc32", "x-amz-checksum-crc32c", "x-amz-checksum-crc64nvme", "x-amz-checksum-sha1", "x-amz-checksum-sha256"])
-        .errors(&[409, 411, 412, 501, 507]),
-    op("CopyObject", "put", "/{bucket}/{key}?x-id=CopyObject", TAG_OBJECT, "Copy an object (PUT with x-amz-copy-source)")
-        .params(&[
-            "x-amz-copy-source!", "x-amz-metadata-directive", "x-amz-copy-source-if-match", "x-amz-copy-source-if-none-match",
-            "x-amz-copy-source-if-modified-since", "x-amz-copy-source-if-unmodified-since",
-            "Cache-Control", "Content-Disposition", "Content-Encoding", "Content-Language", "Expires",
-            "x-amz-acl", "x-amz-grant-full-control", "x-amz-grant-read", "x-amz-grant-read-acp", "x-amz-grant-write-acp",
-            "x-amz-storage-class", "x-amz-meta-*", "x-amz-checksum-algorithm",
-        ])
-        .answer(Answer::Xml("CopyObjectResult"))
-        .errors(&[412, 507]),
-    op("GetObject", "get", "/{bucket}/{key}", TAG_OBJECT, "Read an object, whole or a byte range")
-        .params(&[
-            "Range", "If-Match", "If-None-Match", "If-Modified-Since", "If-Unmodified-Since", "partNumber", "versionId",
-            "x-amz-checksum-mode", "response-content-type", "response-content-language", "response-expires",
-            "response-cache-control", "response-content-disposition", "response-content-encoding",
-        ])
-        .answer(Answer::Object)
-        .errors(&[412, 416]),
-    op("HeadObject", "head", "/{bucket}/{key}", TAG_OBJECT, "An object's metadata")
-        .params(&["Range", "If-Match", "If-None-Match", "If-Modified-Since", "If-Unmodified-Since", "partNumber", "versionId", "x-amz-checksum-mode"])
-        .answer(Answer::ObjectHead)
-        .errors(&[412, 416]),
-    op("DeleteObject", "delete", "/{bucket}/{key}", TAG_OBJECT, "Delete an object (204 whether or not it existed)")
-        .params(&["versionId"])
-        .answer(Answer::Empty(204)),
-    op("GetObjectAcl", "get", "/{bucket}/{key}?acl", TAG_OBJECT, "The object's access control list")
-        .params(&["versionId"])
-        .answer(Answer::Xml("AccessControlPolicy")),
-    op("PutObjectAcl", "put", "/{bucket}/{key}?acl", TAG_OBJECT, "Replace the object's access control list")
-        .params(&["versionId", "x-amz-acl", "x-amz-grant-full-control", "x-amz-grant-read", "x-amz-grant-read-acp", "x-amz-grant-write", "x-amz-grant-write-acp"])
-        .body(ReqBody::Xml("AccessControlPolicy", false))
-        .errors(&[411]),
+    op(
+        "PutObject",
+        "put",
+        "/{bucket}/{key}",
+        TAG_OBJECT,
+        "Store an object",
+    )
+    .params(&[
+        "Content-MD5",
+        "Cache-Control",
+        "Content-Disposition",
+        "Content-Encoding",
+        "Content-Language",
+        "Expires",
+        "x-amz-acl",
+        "x-amz-grant-full-control",
+        "x-amz-grant-read",
+        "x-amz-grant-read-acp",
+        "x-amz-grant-write-acp",
+        "x-amz-storage-class",
+        "x-amz-meta-*",
+        "If-Match",
+        "If-None-Match",
+        "x-amz-content-sha256",
+        "x-amz-decoded-content-length",
+        "x-amz-trailer",
+        "x-amz-sdk-checksum-algorithm",
+        "x-amz-checksum-crc32",
+        "x-amz-checksum-crc32c",
+        "x-amz-checksum-crc64nvme",
+        "x-amz-checksum-sha1",
+        "x-amz-checksum-sha256",
+    ])
+    .body(ReqBody::Bytes)
+    .headers(&[
+        "ETag",
+        "x-amz-checksum-crc32",
+        "x-amz-checksum-crc32c",
+        "x-amz-checksum-crc64nvme",
+        "x-amz-checksum-sha1",
+        "x-amz-checksum-sha256",
+    ])
+    .errors(&[409, 411, 412, 501, 507]),
+    op(
+        "CopyObject",
+        "put",
+        "/{bucket}/{key}?x-id=CopyObject",
+        TAG_OBJECT,
+        "Copy an object (PUT with x-amz-copy-source)",
+    )
+    .params(&[
+        "x-amz-copy-source!",
+        "x-amz-metadata-directive",
+        "x-amz-copy-source-if-match",
+        "x-amz-copy-source-if-none-match",
+        "x-amz-copy-source-if-modified-since",
+        "x-amz-copy-source-if-unmodified-since",
+        "Cache-Control",
+        "Content-Disposition",
+        "Content-Encoding",
+        "Content-Language",
+        "Expires",
+        "x-amz-acl",
+        "x-amz-grant-full-control",
+        "x-amz-grant-read",
+        "x-amz-grant-read-acp",
+        "x-amz-grant-write-acp",
+        "x-amz-storage-class",
+        "x-amz-meta-*",
+        "x-amz-checksum-algorithm",
+    ])
+    .answer(Answer::Xml("CopyObjectResult"))
+    .errors(&[412, 507]),
+    op(
+        "GetObject",
+        "get",
+        "/{bucket}/{key}",
+        TAG_OBJECT,
+        "Read an object, whole or a byte range",
+    )
+    .params(&[
+        "Range",
+        "If-Match",
+        "If-None-Match",
+        "If-Modified-Since",
+        "If-Unmodified-Since",
+        "partNumber",
+        "versionId",
+        "x-amz-checksum-mode",
+        "response-content-type",
+        "response-content-language",
+        "response-expires",
+        "response-cache-control",
+        "response-content-disposition",
+        "response-content-encoding",
+    ])
+    .answer(Answer::Object)
+    .errors(&[412, 416]),
+    op(
+        "HeadObject",
+        "head",
+        "/{bucket}/{key}",
+        TAG_OBJECT,
+        "An object's metadata",
+    )
+    .params(&[
+        "Range",
+        "If-Match",
+        "If-None-Match",
+        "If-Modified-Since",
+        "If-Unmodified-Since",
+        "partNumber",
+        "versionId",
+        "x-amz-checksum-mode",
+    ])
+    .answer(Answer::ObjectHead)
+    .errors(&[412, 416]),
+    op(
+        "DeleteObject",
+        "delete",
+        "/{bucket}/{key}",
+        TAG_OBJECT,
+        "Delete an object (204 whether or not it existed)",
+    )
+    .params(&["versionId"])
+    .answer(Answer::Empty(204)),
+    op(
+        "GetObjectAcl",
+        "get",
+        "/{bucket}/{key}?acl",
+        TAG_OBJECT,
+        "The object's access control list",
+    )
+    .params(&["versionId"])
+    .answer(Answer::Xml("AccessControlPolicy")),
+    op(
+        "PutObjectAcl",
+        "put",
+        "/{bucket}/{key}?acl",
+        TAG_OBJECT,
+        "Replace the object's access control list",
+    )
+    .params(&[
+        "versionId",
+        "x-amz-acl",
+        "x-amz-grant-full-control",
+        "x-amz-grant-read",
+        "x-amz-grant-read-acp",
+        "x-amz-grant-write",
+        "x-amz-grant-write-acp",
+    ])
+    .body(ReqBody::Xml("AccessControlPolicy", false))
+    .errors(&[411]),
     // ---- multipart uploads ----
-    op("CreateMultipartUpload", "post", "/{bucket}/{key}?uploads", TAG_MPU, "Start a multipart upload")
-        .params(&[
-            "Cache-Control", "Content-Disposition", "Content-Encoding", "Content-Language", "Expires",
-            "x-amz-acl", "x-amz-grant-full-control", "x-amz-grant-read", "x-amz-grant-read-acp", "x-amz-grant-write-acp",
-            "x-amz-storage-class", "x-amz-meta-*", "x-amz-checksum-algorithm",
-        ])
-        .answer(Answer::Xml("InitiateMultipartUploadResult"))
-        .headers(&["x-amz-checksum-algorithm"]),
-    op("UploadPart", "put", "/{bucket}/{key}?x-id=UploadPart", TAG_MPU, "Upload one part (PUT with partNumber and uploadId)")
-        .params(&[
-            "partNumber!", "uploadId!", "Content-MD5", "x-amz-content-sha256", "x-amz-decoded-content-length", "x-amz-trailer",
-            "x-amz-sdk-checksum-algorithm", "x-amz-checksum-crc32", "x-amz-checksum-crc32c", "x-amz-checksum-crc64nvme",
-            "x-amz-checksum-sha1", "x-amz-checksum-sha256",
-        ])
-        .body(ReqBody::Bytes)
-        .headers(&["ETag", "x-amz-checksum-crc32", "x-amz-checksum-crc32c", "x-amz-checksum-crc64nvme", "x-amz-checksum-sha1", "x-amz-checksum-sha256"])
-        .errors(&[411, 507]),
-    op("UploadPartCopy", "put", "/{bucket}/{key}?x-id=UploadPartCopy", TAG_MPU, "Copy a byte range of an object into a part")
-        .params(&[
-            "partNumber!", "uploadId!", "x-amz-copy-source!", "x-amz-copy-source-range", "x-amz-copy-source-if-match",
-            "x-amz-copy-source-if-none-match", "x-amz-copy-source-if-modified-since", "x-amz-copy-source-if-unmodified-since",
-        ])
-        .answer(Answer::Xml("CopyPartResult"))
-        .errors(&[412, 416, 507]),
-    op("CompleteMultipartUpload", "post", "/{bucket}/{key}", TAG_MPU, "Assemble the uploaded parts into the object")
-        .params(&["uploadId!", "If-Match", "If-None-Match", "x-amz-checksum-crc32", "x-amz-checksum-crc32c", "x-amz-checksum-crc64nvme", "x-amz-checksum-sha1", "x-amz-checksum-sha256"])
-        .body(ReqBody::Xml("CompleteMultipartUpload", true))
-        .answer(Answer::Xml("CompleteMultipartUploadResult"))
-        .errors(&[409, 411, 412, 507]),
-    op("AbortMultipartUpload", "delete", "/{bucket}/{key}?x-id=AbortMultipartUpload", TAG_MPU, "Abort a multipart upload and drop its parts")
-        .params(&["uploadId!"])
-        .answer(Answer::Empty(204)),
-    op("ListParts", "get", "/{bucket}/{key}?x-id=ListParts", TAG_MPU, "List the parts uploaded so far")
-        .params(&["uploadId!", "max-parts", "part-number-marker"])
-        .answer(Answer::Xml("ListPartsResult")),
+    op(
+        "CreateMultipartUpload",
+        "post",
+        "/{bucket}/{key}?uploads",
+        TAG_MPU,
+        "Start a multipart upload",
+    )
+    .params(&[
+        "Cache-Control",
+        "Content-Disposition",
+        "Content-Encoding",
+        "Content-Language",
+        "Expires",
+        "x-amz-acl",
+        "x-amz-grant-full-control",
+        "x-amz-grant-read",
+        "x-amz-grant-read-acp",
+        "x-amz-grant-write-acp",
+        "x-amz-storage-class",
+        "x-amz-meta-*",
+        "x-amz-checksum-algorithm",
+    ])
+    .answer(Answer::Xml("InitiateMultipartUploadResult"))
+    .headers(&["x-amz-checksum-algorithm"]),
+    op(
+        "UploadPart",
+        "put",
+        "/{bucket}/{key}?x-id=UploadPart",
+        TAG_MPU,
+        "Upload one part (PUT with partNumber and uploadId)",
+    )
+    .params(&[
+        "partNumber!",
+        "uploadId!",
+        "Content-MD5",
+        "x-amz-content-sha256",
+        "x-amz-decoded-content-length",
+        "x-amz-trailer",
+        "x-amz-sdk-checksum-algorithm",
+        "x-amz-checksum-crc32",
+        "x-amz-checksum-crc32c",
+        "x-amz-checksum-crc64nvme",
+        "x-amz-checksum-sha1",
+        "x-amz-checksum-sha256",
+    ])
+    .body(ReqBody::Bytes)
+    .headers(&[
+        "ETag",
+        "x-amz-checksum-crc32",
+        "x-amz-checksum-crc32c",
+        "x-amz-checksum-crc64nvme",
+        "x-amz-checksum-sha1",
+        "x-amz-checksum-sha256",
+    ])
+    .errors(&[411, 507]),
+    op(
+        "UploadPartCopy",
+        "put",
+        "/{bucket}/{key}?x-id=UploadPartCopy",
+        TAG_MPU,
+        "Copy a byte range of an object into a part",
+    )
+    .params(&[
+        "partNumber!",
+        "uploadId!",
+        "x-amz-copy-source!",
+        "x-amz-copy-source-range",
+        "x-amz-copy-source-if-match",
+        "x-amz-copy-source-if-none-match",
+        "x-amz-copy-source-if-modified-since",
+        "x-amz-copy-source-if-unmodified-since",
+    ])
+    .answer(Answer::Xml("CopyPartResult"))
+    .errors(&[412, 416, 507]),
+    op(
+        "CompleteMultipartUpload",
+        "post",
+        "/{bucket}/{key}",
+        TAG_MPU,
+        "Assemble the uploaded parts into the object",
+    )
+    .params(&[
+        "uploadId!",
+        "If-Match",
+        "If-None-Match",
+        "x-amz-checksum-crc32",
+        "x-amz-checksum-crc32c",
+        "x-amz-checksum-crc64nvme",
+        "x-amz-checksum-sha1",
+        "x-amz-checksum-sha256",
+    ])
+    .body(ReqBody::Xml("CompleteMultipartUpload", true))
+    .answer(Answer::Xml("CompleteMultipartUploadResult"))
+    .errors(&[409, 411, 412, 507]),
+    op(
+        "AbortMultipartUpload",
+        "delete",
+        "/{bucket}/{key}?x-id=AbortMultipartUpload",
+        TAG_MPU,
+        "Abort a multipart upload and drop its parts",
+    )
+    .params(&["uploadId!"])
+    .answer(Answer::Empty(204)),
+    op(
+        "ListParts",
+        "get",
+        "/{bucket}/{key}?x-id=ListParts",
+        TAG_MPU,
+        "List the parts uploaded so far",
+    )
+    .params(&["uploadId!", "max-parts", "part-number-marker"])
+    .answer(Answer::Xml("ListPartsResult")),
     // ---- known, answered 501 NotImplemented ----
     nyi("PostObject", "post", "/{bucket}").body(ReqBody::Form),
     nyi("GetBucketPolicy", "get", "/{bucket}?policy"),
@@ -267,8 +595,16 @@ pub const OPERATIONS: &[Op] = &[
     nyi("GetBucketCors", "get", "/{bucket}?cors"),
     nyi("PutBucketCors", "put", "/{bucket}?cors"),
     nyi("DeleteBucketCors", "delete", "/{bucket}?cors"),
-    nyi("GetBucketLifecycleConfiguration", "get", "/{bucket}?lifecycle"),
-    nyi("PutBucketLifecycleConfiguration", "put", "/{bucket}?lifecycle"),
+    nyi(
+        "GetBucketLifecycleConfiguration",
+        "get",
+        "/{bucket}?lifecycle",
+    ),
+    nyi(
+        "PutBucketLifecycleConfiguration",
+        "put",
+        "/{bucket}?lifecycle",
+    ),
     nyi("DeleteBucketLifecycle", "delete", "/{bucket}?lifecycle"),
     nyi("GetBucketTagging", "get", "/{bucket}?tagging"),
     nyi("PutBucketTagging", "put", "/{bucket}?tagging"),
@@ -278,8 +614,16 @@ pub const OPERATIONS: &[Op] = &[
     nyi("DeleteBucketWebsite", "delete", "/{bucket}?website"),
     nyi("GetBucketLogging", "get", "/{bucket}?logging"),
     nyi("PutBucketLogging", "put", "/{bucket}?logging"),
-    nyi("GetBucketNotificationConfiguration", "get", "/{bucket}?notification"),
-    nyi("PutBucketNotificationConfiguration", "put", "/{bucket}?notification"),
+    nyi(
+        "GetBucketNotificationConfiguration",
+        "get",
+        "/{bucket}?notification",
+    ),
+    nyi(
+        "PutBucketNotificationConfiguration",
+        "put",
+        "/{bucket}?notification",
+    ),
     nyi("GetBucketReplication", "get", "/{bucket}?replication"),
     nyi("PutBucketReplication", "put", "/{bucket}?replication"),
     nyi("DeleteBucketReplication", "delete", "/{bucket}?replication"),
@@ -288,28 +632,102 @@ pub const OPERATIONS: &[Op] = &[
     nyi("DeleteBucketEncryption", "delete", "/{bucket}?encryption"),
     nyi("GetObjectLockConfiguration", "get", "/{bucket}?object-lock"),
     nyi("PutObjectLockConfiguration", "put", "/{bucket}?object-lock"),
-    nyi("GetBucketOwnershipControls", "get", "/{bucket}?ownershipControls"),
-    nyi("PutBucketOwnershipControls", "put", "/{bucket}?ownershipControls"),
-    nyi("DeleteBucketOwnershipControls", "delete", "/{bucket}?ownershipControls"),
+    nyi(
+        "GetBucketOwnershipControls",
+        "get",
+        "/{bucket}?ownershipControls",
+    ),
+    nyi(
+        "PutBucketOwnershipControls",
+        "put",
+        "/{bucket}?ownershipControls",
+    ),
+    nyi(
+        "DeleteBucketOwnershipControls",
+        "delete",
+        "/{bucket}?ownershipControls",
+    ),
     nyi("GetPublicAccessBlock", "get", "/{bucket}?publicAccessBlock"),
     nyi("PutPublicAccessBlock", "put", "/{bucket}?publicAccessBlock"),
-    nyi("DeletePublicAccessBlock", "delete", "/{bucket}?publicAccessBlock"),
-    nyi("GetBucketAccelerateConfiguration", "get", "/{bucket}?accelerate"),
-    nyi("PutBucketAccelerateConfiguration", "put", "/{bucket}?accelerate"),
+    nyi(
+        "DeletePublicAccessBlock",
+        "delete",
+        "/{bucket}?publicAccessBlock",
+    ),
+    nyi(
+        "GetBucketAccelerateConfiguration",
+        "get",
+        "/{bucket}?accelerate",
+    ),
+    nyi(
+        "PutBucketAccelerateConfiguration",
+        "put",
+        "/{bucket}?accelerate",
+    ),
     nyi("GetBucketRequestPayment", "get", "/{bucket}?requestPayment"),
     nyi("PutBucketRequestPayment", "put", "/{bucket}?requestPayment"),
-    nyi("GetBucketAnalyticsConfiguration", "get", "/{bucket}?analytics").params(&["id!"]),
-    nyi("PutBucketAnalyticsConfiguration", "put", "/{bucket}?analytics").params(&["id!"]),
-    nyi("DeleteBucketAnalyticsConfiguration", "delete", "/{bucket}?analytics").params(&["id!"]),
+    nyi(
+        "GetBucketAnalyticsConfiguration",
+        "get",
+        "/{bucket}?analytics",
+    )
+    .params(&["id!"]),
+    nyi(
+        "PutBucketAnalyticsConfiguration",
+        "put",
+        "/{bucket}?analytics",
+    )
+    .params(&["id!"]),
+    nyi(
+        "DeleteBucketAnalyticsConfiguration",
+        "delete",
+        "/{bucket}?analytics",
+    )
+    .params(&["id!"]),
     nyi("GetBucketMetricsConfiguration", "get", "/{bucket}?metrics").params(&["id!"]),
     nyi("PutBucketMetricsConfiguration", "put", "/{bucket}?metrics").params(&["id!"]),
-    nyi("DeleteBucketMetricsConfiguration", "delete", "/{bucket}?metrics").params(&["id!"]),
-    nyi("GetBucketInventoryConfiguration", "get", "/{bucket}?inventory").params(&["id!"]),
-    nyi("PutBucketInventoryConfiguration", "put", "/{bucket}?inventory").params(&["id!"]),
-    nyi("DeleteBucketInventoryConfiguration", "delete", "/{bucket}?inventory").params(&["id!"]),
-    nyi("GetBucketIntelligentTieringConfiguration", "get", "/{bucket}?intelligent-tiering").params(&["id!"]),
-    nyi("PutBucketIntelligentTieringConfiguration", "put", "/{bucket}?intelligent-tiering").params(&["id!"]),
-    nyi("DeleteBucketIntelligentTieringConfiguration", "delete", "/{bucket}?intelligent-tiering").params(&["id!"]),
+    nyi(
+        "DeleteBucketMetricsConfiguration",
+        "delete",
+        "/{bucket}?metrics",
+    )
+    .params(&["id!"]),
+    nyi(
+        "GetBucketInventoryConfiguration",
+        "get",
+        "/{bucket}?inventory",
+    )
+    .params(&["id!"]),
+    nyi(
+        "PutBucketInventoryConfiguration",
+        "put",
+        "/{bucket}?inventory",
+    )
+    .params(&["id!"]),
+    nyi(
+        "DeleteBucketInventoryConfiguration",
+        "delete",
+        "/{bucket}?inventory",
+    )
+    .params(&["id!"]),
+    nyi(
+        "GetBucketIntelligentTieringConfiguration",
+        "get",
+        "/{bucket}?intelligent-tiering",
+    )
+    .params(&["id!"]),
+    nyi(
+        "PutBucketIntelligentTieringConfiguration",
+        "put",
+        "/{bucket}?intelligent-tiering",
+    )
+    .params(&["id!"]),
+    nyi(
+        "DeleteBucketIntelligentTieringConfiguration",
+        "delete",
+        "/{bucket}?intelligent-tiering",
+    )
+    .params(&["id!"]),
     nyi("PutBucketVersioning", "put", "/{bucket}?versioning"),
     nyi("GetObjectTagging", "get", "/{bucket}/{key}?tagging"),
     nyi("PutObjectTagging", "put", "/{bucket}/{key}?tagging"),
@@ -321,7 +739,11 @@ pub const OPERATIONS: &[Op] = &[
     nyi("GetObjectAttributes", "get", "/{bucket}/{key}?attributes"),
     nyi("GetObjectTorrent", "get", "/{bucket}/{key}?torrent"),
     nyi("RestoreObject", "post", "/{bucket}/{key}?restore"),
-    nyi("SelectObjectContent", "post", "/{bucket}/{key}?select&select-type=2"),
+    nyi(
+        "SelectObjectContent",
+        "post",
+        "/{bucket}/{key}?select&select-type=2",
+    ),
 ];
 
 /// A request parameter (query or header) documented once and referenced by name.
@@ -336,19 +758,43 @@ pub struct Param {
     pub example: &'static str,
 }
 
-const fn q(name: &'static str, schema: &'static str, description: &'static str, example: &'static str) -> Param {
-    Param { name, at: "query", schema, description, example }
+const fn q(
+    name: &'static str,
+    schema: &'static str,
+    description: &'static str,
+    example: &'static str,
+) -> Param {
+    Param {
+        name,
+        at: "query",
+        schema,
+        description,
+        example,
+    }
 }
-const fn h(name: &'static str, schema: &'static str, description: &'static str, example: &'static str) -> Param {
-    Param { name, at: "header", schema, description, example }
+const fn h(
+    name: &'static str,
+    schema: &'static str,
+    description: &'static str,
+    example: &'static str,
+) -> Param {
+    Param {
+        name,
+        at: "header",
+        schema,
+        description,
+        example,
+    }
 }
 
 const STR: &str = r#"{"type":"string"}"#;
 const B64: &str = r#"{"type":"string","pattern":"^[A-Za-z0-9+/]*={0,2}$"}"#;
-const HTTP_DATE: &str = r#"{"type":"string","description":"HTTP-date (RFC 9110), e.g. Wed, 21 Oct 2015 07:28:00 GMT"}"#;
+const HTTP_DATE: &str =
+    r#"{"type":"string","description":"HTTP-date (RFC 9110), e.g. Wed, 21 Oct 2015 07:28:00 GMT"}"#;
 const COUNT: &str = r#"{"type":"integer","minimum":0,"maximum":2147483647}"#;
 const ACL_GRANT: &str = r#"{"type":"string","description":"Comma-separated grantees: id=\"canonical-id\", uri=\"http://acs.amazonaws.com/groups/global/AllUsers\" or emailAddress=\"a@example.com\""}"#;
-const CHECKSUM_ALGORITHM: &str = r#"{"type":"string","enum":["CRC32","CRC32C","CRC64NVME","SHA1","SHA256"]}"#;
+const CHECKSUM_ALGORITHM: &str =
+    r#"{"type":"string","enum":["CRC32","CRC32C","CRC64NVME","SHA1","SHA256"]}"#;
 
 /// Every query and header parameter any operation takes.
 pub const PARAMS: &[Param] = &[
@@ -446,13 +892,41 @@ pub struct Operational {
 /// The operational endpoints, each once; `/docs/{asset}` takes the asset names
 /// [`crate::observe::docs::ASSETS`] serves.
 pub const OPERATIONAL: &[Operational] = &[
-    Operational { path: "/healthz", name: "Healthz", summary: "Liveness: 200 while the process serves HTTP" },
-    Operational { path: "/readyz", name: "Readyz", summary: "Readiness: 503 until every core is serving" },
-    Operational { path: "/health", name: "Health", summary: "Status of every part, as JSON" },
-    Operational { path: "/metrics", name: "Metrics", summary: "Prometheus metrics (text format 0.0.4)" },
-    Operational { path: "/openapi.json", name: "OpenApi", summary: "This document" },
-    Operational { path: "/docs", name: "Docs", summary: "Swagger UI for this document, served from the binary" },
-    Operational { path: "/docs/{asset}", name: "DocsAsset", summary: "Swagger UI's static files" },
+    Operational {
+        path: "/healthz",
+        name: "Healthz",
+        summary: "Liveness: 200 while the process serves HTTP",
+    },
+    Operational {
+        path: "/readyz",
+        name: "Readyz",
+        summary: "Readiness: 503 until every core is serving",
+    },
+    Operational {
+        path: "/health",
+        name: "Health",
+        summary: "Status of every part, as JSON",
+    },
+    Operational {
+        path: "/metrics",
+        name: "Metrics",
+        summary: "Prometheus metrics (text format 0.0.4)",
+    },
+    Operational {
+        path: "/openapi.json",
+        name: "OpenApi",
+        summary: "This document",
+    },
+    Operational {
+        path: "/docs",
+        name: "Docs",
+        summary: "Swagger UI for this document, served from the binary",
+    },
+    Operational {
+        path: "/docs/{asset}",
+        name: "DocsAsset",
+        summary: "Swagger UI's static files",
+    },
 ];
 
 fn parse(schema: &str) -> Value {
@@ -460,7 +934,10 @@ fn parse(schema: &str) -> Value {
 }
 
 fn param_def(name: &str) -> &'static Param {
-    PARAMS.iter().find(|p| p.name == name).unwrap_or_else(|| panic!("openapi.rs: parameter {name} is not in PARAMS"))
+    PARAMS
+        .iter()
+        .find(|p| p.name == name)
+        .unwrap_or_else(|| panic!("openapi.rs: parameter {name} is not in PARAMS"))
 }
 
 /// Component key of a parameter: `query.prefix`, `header.Range`, `header.x-amz-meta-`.
@@ -484,7 +961,11 @@ fn param_object(p: &Param, required: bool) -> Value {
 
 fn example_value(p: &Param) -> Value {
     match parse(p.schema).get("type").and_then(Value::as_str) {
-        Some("integer") => p.example.parse::<i64>().map(Value::from).unwrap_or_else(|_| json!(p.example)),
+        Some("integer") => p
+            .example
+            .parse::<i64>()
+            .map(Value::from)
+            .unwrap_or_else(|_| json!(p.example)),
         Some("boolean") => json!(p.example == "true"),
         _ => json!(p.example),
     }
@@ -523,7 +1004,7 @@ fn error_description(status: u16) -> &'static str {
         412 => "PreconditionFailed",
         416 => "InvalidRange",
         500 => "InternalError",
-        501 => "NotImplemented",
+        501 => "NotImplemented: an operation or a header (e.g. a Transfer-Encoding other than chunked) this server does not implement",
         503 => "SlowDown / ServiceUnavailable",
         507 => "InsufficientStorage",
         _ => "Error",
@@ -533,7 +1014,9 @@ fn error_description(status: u16) -> &'static str {
 /// Shared error responses: `E<status>` with the S3 error XML, `H<status>` without a body
 /// (HEAD answers carry no body).
 fn error_responses(out: &mut Map<String, Value>) {
-    for status in [400u16, 403, 404, 405, 409, 411, 412, 416, 500, 501, 503, 507] {
+    for status in [
+        400u16, 403, 404, 405, 409, 411, 412, 416, 500, 501, 503, 507,
+    ] {
         out.insert(
             format!("E{status}"),
             json!({
@@ -574,16 +1057,31 @@ fn xml_schemas(out: &mut Map<String, Value>) {
     let boolean = json!({"type": "boolean"});
     let time = json!({"type": "string", "format": "date-time"});
     let checksums = |mut props: Map<String, Value>| {
-        for c in ["ChecksumCRC32", "ChecksumCRC32C", "ChecksumCRC64NVME", "ChecksumSHA1", "ChecksumSHA256"] {
+        for c in [
+            "ChecksumCRC32",
+            "ChecksumCRC32C",
+            "ChecksumCRC64NVME",
+            "ChecksumSHA1",
+            "ChecksumSHA256",
+        ] {
             props.insert(c.into(), json!({"type": "string"}));
         }
         Value::Object(props)
     };
     let obj = |v: Value| v.as_object().cloned().unwrap_or_default();
     out.insert("Error".into(), error_schema());
-    out.insert("Owner".into(), json!({"type": "object", "properties": {"ID": s, "DisplayName": s}}));
-    out.insert("CommonPrefix".into(), json!({"type": "object", "properties": {"Prefix": s}}));
-    out.insert("Bucket".into(), json!({"type": "object", "properties": {"Name": s, "CreationDate": time}}));
+    out.insert(
+        "Owner".into(),
+        json!({"type": "object", "properties": {"ID": s, "DisplayName": s}}),
+    );
+    out.insert(
+        "CommonPrefix".into(),
+        json!({"type": "object", "properties": {"Prefix": s}}),
+    );
+    out.insert(
+        "Bucket".into(),
+        json!({"type": "object", "properties": {"Name": s, "CreationDate": time}}),
+    );
     out.insert("ListAllMyBucketsResult".into(), json!({
         "type": "object", "xml": s3_ns("ListAllMyBucketsResult"),
         "properties": {
@@ -618,18 +1116,24 @@ fn xml_schemas(out: &mut Map<String, Value>) {
             "AccessControlList": {"type": "array", "xml": {"wrapped": true}, "items": {"$ref": "#/components/schemas/Grant", "xml": {"name": "Grant"}}},
         },
     }));
-    out.insert("VersioningConfiguration".into(), json!({
-        "type": "object", "xml": s3_ns("VersioningConfiguration"),
-        "description": "Empty: versioning has never been enabled.",
-        "properties": {"Status": {"type": "string", "enum": ["Enabled", "Suspended"]}},
-    }));
-    out.insert("Object".into(), json!({
-        "type": "object",
-        "properties": checksums(obj(json!({
-            "Key": s, "LastModified": time, "ETag": s, "ChecksumAlgorithm": s, "Size": int,
-            "Owner": r("Owner"), "StorageClass": s,
-        }))),
-    }));
+    out.insert(
+        "VersioningConfiguration".into(),
+        json!({
+            "type": "object", "xml": s3_ns("VersioningConfiguration"),
+            "description": "Empty: versioning has never been enabled.",
+            "properties": {"Status": {"type": "string", "enum": ["Enabled", "Suspended"]}},
+        }),
+    );
+    out.insert(
+        "Object".into(),
+        json!({
+            "type": "object",
+            "properties": checksums(obj(json!({
+                "Key": s, "LastModified": time, "ETag": s, "ChecksumAlgorithm": s, "Size": int,
+                "Owner": r("Owner"), "StorageClass": s,
+            }))),
+        }),
+    );
     out.insert("ListBucketResult".into(), json!({
         "type": "object", "xml": s3_ns("ListBucketResult"),
         "properties": {
@@ -680,7 +1184,10 @@ fn xml_schemas(out: &mut Map<String, Value>) {
             "CommonPrefixes": list_of("CommonPrefixes", r("CommonPrefix")),
         },
     }));
-    out.insert("ObjectIdentifier".into(), json!({"type": "object", "required": ["Key"], "properties": {"Key": s, "VersionId": s}}));
+    out.insert(
+        "ObjectIdentifier".into(),
+        json!({"type": "object", "required": ["Key"], "properties": {"Key": s, "VersionId": s}}),
+    );
     out.insert("Delete".into(), json!({
         "type": "object", "xml": s3_ns("Delete"),
         "required": ["Object"],
@@ -697,18 +1204,27 @@ fn xml_schemas(out: &mut Map<String, Value>) {
             "Error": list_of("Error", json!({"type": "object", "properties": {"Key": s, "VersionId": s, "Code": s, "Message": s}})),
         },
     }));
-    out.insert("CopyObjectResult".into(), json!({
-        "type": "object", "xml": s3_ns("CopyObjectResult"),
-        "properties": checksums(obj(json!({"LastModified": time, "ETag": s}))),
-    }));
-    out.insert("CopyPartResult".into(), json!({
-        "type": "object", "xml": s3_ns("CopyPartResult"),
-        "properties": checksums(obj(json!({"LastModified": time, "ETag": s}))),
-    }));
-    out.insert("InitiateMultipartUploadResult".into(), json!({
-        "type": "object", "xml": s3_ns("InitiateMultipartUploadResult"),
-        "properties": {"Bucket": s, "Key": s, "UploadId": s},
-    }));
+    out.insert(
+        "CopyObjectResult".into(),
+        json!({
+            "type": "object", "xml": s3_ns("CopyObjectResult"),
+            "properties": checksums(obj(json!({"LastModified": time, "ETag": s}))),
+        }),
+    );
+    out.insert(
+        "CopyPartResult".into(),
+        json!({
+            "type": "object", "xml": s3_ns("CopyPartResult"),
+            "properties": checksums(obj(json!({"LastModified": time, "ETag": s}))),
+        }),
+    );
+    out.insert(
+        "InitiateMultipartUploadResult".into(),
+        json!({
+            "type": "object", "xml": s3_ns("InitiateMultipartUploadResult"),
+            "properties": {"Bucket": s, "Key": s, "UploadId": s},
+        }),
+    );
     out.insert("CompletedPart".into(), json!({
         "type": "object", "required": ["PartNumber", "ETag"],
         "properties": checksums(obj(json!({"PartNumber": {"type": "integer", "minimum": 1, "maximum": 10000}, "ETag": s}))),
@@ -718,10 +1234,13 @@ fn xml_schemas(out: &mut Map<String, Value>) {
         "required": ["Part"],
         "properties": {"Part": {"type": "array", "minItems": 1, "items": {"$ref": "#/components/schemas/CompletedPart", "xml": {"name": "Part"}}}},
     }));
-    out.insert("CompleteMultipartUploadResult".into(), json!({
-        "type": "object", "xml": s3_ns("CompleteMultipartUploadResult"),
-        "properties": checksums(obj(json!({"Location": s, "Bucket": s, "Key": s, "ETag": s}))),
-    }));
+    out.insert(
+        "CompleteMultipartUploadResult".into(),
+        json!({
+            "type": "object", "xml": s3_ns("CompleteMultipartUploadResult"),
+            "properties": checksums(obj(json!({"Location": s, "Bucket": s, "Key": s, "ETag": s}))),
+        }),
+    );
     out.insert("Part".into(), json!({
         "type": "object",
         "properties": checksums(obj(json!({"PartNumber": int, "LastModified": time, "ETag": s, "Size": int}))),
@@ -771,10 +1290,19 @@ fn path_params(path: &str) -> Vec<Value> {
 
 fn header_refs(names: &[&str]) -> Value {
     let mut m = Map::new();
-    m.insert("x-amz-request-id".into(), json!({"$ref": "#/components/headers/x-amz-request-id"}));
-    m.insert("x-amz-id-2".into(), json!({"$ref": "#/components/headers/x-amz-id-2"}));
+    m.insert(
+        "x-amz-request-id".into(),
+        json!({"$ref": "#/components/headers/x-amz-request-id"}),
+    );
+    m.insert(
+        "x-amz-id-2".into(),
+        json!({"$ref": "#/components/headers/x-amz-id-2"}),
+    );
     for n in names {
-        m.insert((*n).into(), json!({"$ref": format!("#/components/headers/{n}")}));
+        m.insert(
+            (*n).into(),
+            json!({"$ref": format!("#/components/headers/{n}")}),
+        );
     }
     Value::Object(m)
 }
@@ -784,14 +1312,29 @@ fn xml_content(schema: &str) -> Value {
 }
 
 const OBJECT_HEADERS: &[&str] = &[
-    "ETag", "Last-Modified", "Content-Length", "Accept-Ranges", "x-amz-storage-class", "x-amz-mp-parts-count",
-    "x-amz-checksum-crc32", "x-amz-checksum-crc32c", "x-amz-checksum-crc64nvme", "x-amz-checksum-sha1", "x-amz-checksum-sha256",
+    "ETag",
+    "Last-Modified",
+    "Content-Length",
+    "Accept-Ranges",
+    "x-amz-storage-class",
+    "x-amz-mp-parts-count",
+    "x-amz-checksum-crc32",
+    "x-amz-checksum-crc32c",
+    "x-amz-checksum-crc64nvme",
+    "x-amz-checksum-sha1",
+    "x-amz-checksum-sha256",
 ];
 
 fn responses(o: &Op) -> Value {
     let mut m = Map::new();
     let head = o.method == "head";
-    let body_of = |schema: &str| if head { None } else { Some(xml_content(schema)) };
+    let body_of = |schema: &str| {
+        if head {
+            None
+        } else {
+            Some(xml_content(schema))
+        }
+    };
     let mut ok = |status: u16, desc: &str, headers: &[&str], content: Option<Value>| {
         let mut v = json!({"description": desc, "headers": header_refs(headers)});
         if let Some(c) = content {
@@ -801,17 +1344,34 @@ fn responses(o: &Op) -> Value {
     };
     match o.answer {
         Answer::Xml(schema) => ok(200, "OK", o.headers, body_of(schema)),
-        Answer::Empty(status) => ok(status, if status == 204 { "No Content" } else { "OK" }, o.headers, None),
+        Answer::Empty(status) => ok(
+            status,
+            if status == 204 { "No Content" } else { "OK" },
+            o.headers,
+            None,
+        ),
         Answer::Object | Answer::ObjectHead => {
             let bytes = if o.answer == Answer::Object {
-                Some(json!({"*/*": {"schema": {"type": "string", "contentMediaType": "application/octet-stream"}}}))
+                Some(
+                    json!({"*/*": {"schema": {"type": "string", "contentMediaType": "application/octet-stream"}}}),
+                )
             } else {
                 None
             };
             let mut partial: Vec<&str> = OBJECT_HEADERS.to_vec();
             partial.push("Content-Range");
-            ok(200, "The object (Content-Type as stored, or as response-content-type asks)", OBJECT_HEADERS, bytes.clone());
-            ok(206, "Partial Content: the requested range or part", &partial, bytes);
+            ok(
+                200,
+                "The object (Content-Type as stored, or as response-content-type asks)",
+                OBJECT_HEADERS,
+                bytes.clone(),
+            );
+            ok(
+                206,
+                "Partial Content: the requested range or part",
+                &partial,
+                bytes,
+            );
             ok(304, "Not Modified", &["ETag", "Last-Modified"], None);
         }
         Answer::NotImplemented => {}
@@ -824,7 +1384,10 @@ fn responses(o: &Op) -> Value {
     errors.dedup();
     let prefix = if head { "H" } else { "E" };
     for s in errors {
-        m.insert(s.to_string(), json!({"$ref": format!("#/components/responses/{prefix}{s}")}));
+        m.insert(
+            s.to_string(),
+            json!({"$ref": format!("#/components/responses/{prefix}{s}")}),
+        );
     }
     Value::Object(m)
 }
@@ -832,7 +1395,9 @@ fn responses(o: &Op) -> Value {
 fn request_body(o: &Op) -> Option<Value> {
     match o.body {
         ReqBody::None => None,
-        ReqBody::Xml(schema, required) => Some(json!({"required": required, "content": xml_content(schema)})),
+        ReqBody::Xml(schema, required) => {
+            Some(json!({"required": required, "content": xml_content(schema)}))
+        }
         ReqBody::Bytes => Some(json!({
             "required": true,
             "description": "The object bytes: sent as is (Content-Length), chunked, or aws-chunked (x-amz-content-sha256: STREAMING-*, possibly with a checksum trailer). Any Content-Type is stored and returned on GET.",
@@ -862,7 +1427,12 @@ fn s3_operation(o: &Op) -> Value {
     let (summary, description) = if o.answer == Answer::NotImplemented {
         (format!("{} (not implemented)", o.name), format!("Known S3 operation; this server answers `501 NotImplemented` with an S3 error document. Routed as `{} {}`.", o.method.to_uppercase(), o.path))
     } else {
-        let mut d = format!("S3 `{}`, routed as `{} {}`", o.name, o.method.to_uppercase(), o.path);
+        let mut d = format!(
+            "S3 `{}`, routed as `{} {}`",
+            o.name,
+            o.method.to_uppercase(),
+            o.path
+        );
         if o.path.contains("x-id=") {
             d.push_str(" (`x-id` only disambiguates this document, as in the AWS SDKs; the router tells the operation apart by its required parameters)");
         }
@@ -893,7 +1463,9 @@ fn text_response(desc: &str, media: &str, schema: Value) -> Value {
 fn operational_operation(e: &Operational) -> Value {
     let text = json!({"type": "string"});
     let responses = match e.path {
-        "/healthz" => json!({"200": text_response("Alive", "text/plain", json!({"const": "ok\n"}))}),
+        "/healthz" => {
+            json!({"200": text_response("Alive", "text/plain", json!({"const": "ok\n"}))})
+        }
         "/readyz" => json!({
             "200": text_response("Every core is serving", "text/plain", json!({"const": "ready\n"})),
             "503": text_response("Still starting", "text/plain", json!({"const": "starting\n"})),
@@ -906,15 +1478,24 @@ fn operational_operation(e: &Operational) -> Value {
             "200": text_response("Prometheus text exposition format 0.0.4", "text/plain", text.clone()),
             "401": text_response("server.metrics_token is set and the Bearer token is missing or wrong", "text/plain", text),
         }),
-        "/openapi.json" => json!({"200": text_response("OpenAPI 3.1 document", "application/json", json!({
-            "type": "object", "required": ["openapi", "info", "paths"],
-            "properties": {"openapi": {"type": "string", "pattern": "^3\\.1\\."}},
-        }))}),
+        "/openapi.json" => {
+            json!({"200": text_response("OpenAPI 3.1 document", "application/json", json!({
+                "type": "object", "required": ["openapi", "info", "paths"],
+                "properties": {"openapi": {"type": "string", "pattern": "^3\\.1\\."}},
+            }))})
+        }
         "/docs" => json!({"200": text_response("Swagger UI page", "text/html", text.clone())}),
         _ => {
             let mut content = Map::new();
             for a in crate::observe::docs::ASSETS {
-                content.insert(a.content_type.split(';').next().unwrap_or(a.content_type).to_string(), json!({"schema": {"type": "string"}}));
+                content.insert(
+                    a.content_type
+                        .split(';')
+                        .next()
+                        .unwrap_or(a.content_type)
+                        .to_string(),
+                    json!({"schema": {"type": "string"}}),
+                );
             }
             json!({
                 "200": {"description": "The file (cached for a year: the page asks for it with ?v=<version>)", "content": content},
@@ -935,7 +1516,10 @@ fn operational_operation(e: &Operational) -> Value {
         v["security"] = json!([{}, {"metricsToken": []}]);
     }
     if e.path == "/docs/{asset}" {
-        let names: Vec<&str> = crate::observe::docs::ASSETS.iter().map(|a| a.name).collect();
+        let names: Vec<&str> = crate::observe::docs::ASSETS
+            .iter()
+            .map(|a| a.name)
+            .collect();
         v["parameters"] = json!([{
             "name": "asset", "in": "path", "required": true,
             "description": "A file of the embedded Swagger UI. Other names are S3 requests (an object in a bucket named docs).",
@@ -945,7 +1529,8 @@ fn operational_operation(e: &Operational) -> Value {
     v
 }
 
-const DESCRIPTION: &str = "BleepStore speaks the Amazon S3 REST API (path-style `/{bucket}/{key}`, or \
+const DESCRIPTION: &str =
+    "BleepStore speaks the Amazon S3 REST API (path-style `/{bucket}/{key}`, or \
 virtual-hosted style `{bucket}.<domain>/{key}` when `server.domain` is set).\n\n\
 **Operations that share a path.** S3 tells operations on one path apart by a query subresource \
 (`?acl`, `?uploads`, `?list-type=2`) or a header (`x-amz-copy-source`). Each operation here is \
@@ -1003,9 +1588,15 @@ pub fn document() -> Value {
         "x-amz-request-id".into(),
         json!({"description": "Request id (also in the access log and error documents).", "required": true, "schema": {"type": "string", "minLength": 1}}),
     );
-    headers.insert("x-amz-id-2".into(), json!({"description": "Extended request id.", "schema": {"type": "string"}}));
+    headers.insert(
+        "x-amz-id-2".into(),
+        json!({"description": "Extended request id.", "schema": {"type": "string"}}),
+    );
     for (name, schema, desc) in RESPONSE_HEADERS {
-        headers.insert((*name).into(), json!({"description": desc, "schema": parse(schema)}));
+        headers.insert(
+            (*name).into(),
+            json!({"description": desc, "schema": parse(schema)}),
+        );
     }
 
     let mut schemas = Map::new();
@@ -1019,8 +1610,14 @@ pub fn document() -> Value {
         (TAG_LIST, "Listing keys"),
         (TAG_OBJECT, "Objects"),
         (TAG_MPU, "Multipart uploads"),
-        (TAG_NYI, "Known S3 operations this server answers with 501 NotImplemented"),
-        (TAG_OPS, "Health, metrics and this documentation (unsigned GET)"),
+        (
+            TAG_NYI,
+            "Known S3 operations this server answers with 501 NotImplemented",
+        ),
+        (
+            TAG_OPS,
+            "Health, metrics and this documentation (unsigned GET)",
+        ),
     ]
     .iter()
     .map(|(name, description)| json!({"name": name, "description": description}))
@@ -1064,7 +1661,9 @@ pub fn document() -> Value {
 /// The document as served: rendered once per process.
 pub fn json_bytes() -> &'static [u8] {
     static DOC: OnceLock<Vec<u8>> = OnceLock::new();
-    DOC.get_or_init(|| serde_json::to_vec(&document()).expect("serializing a serde_json::Value cannot fail"))
+    DOC.get_or_init(|| {
+        serde_json::to_vec(&document()).expect("serializing a serde_json::Value cannot fail")
+    })
 }
 
 #[cfg(test)]
@@ -1083,7 +1682,11 @@ mod tests {
     fn request_for(o: &Op, optional: bool) -> RequestHead {
         let (path_tpl, literal) = o.path.split_once('?').unwrap_or((o.path, ""));
         let path = path_tpl.replace("{bucket}", BUCKET).replace("{key}", KEY);
-        let mut query: Vec<String> = literal.split('&').filter(|s| !s.is_empty()).map(str::to_string).collect();
+        let mut query: Vec<String> = literal
+            .split('&')
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect();
         let mut headers = vec![("host".to_string(), "127.0.0.1:9000".to_string())];
         for p in o.params {
             let (name, required) = match p.strip_suffix('!') {
@@ -1094,10 +1697,17 @@ mod tests {
                 continue;
             }
             let def = param_def(name);
-            let value = percent_encoding::utf8_percent_encode(def.example, percent_encoding::NON_ALPHANUMERIC).to_string();
+            let value = percent_encoding::utf8_percent_encode(
+                def.example,
+                percent_encoding::NON_ALPHANUMERIC,
+            )
+            .to_string();
             match def.at {
                 "query" => query.push(format!("{}={value}", def.name)),
-                _ => headers.push((def.name.replace('*', "color").to_ascii_lowercase(), def.example.to_string())),
+                _ => headers.push((
+                    def.name.replace('*', "color").to_ascii_lowercase(),
+                    def.example.to_string(),
+                )),
             }
         }
         let method = o.method.to_ascii_uppercase();
@@ -1112,7 +1722,12 @@ mod tests {
     }
 
     fn routed_name(head: &RequestHead) -> &'static str {
-        let r = route(head, "").unwrap_or_else(|e| panic!("{} {}?{} does not route: {e}", head.method_raw, head.path, head.query));
+        let r = route(head, "").unwrap_or_else(|e| {
+            panic!(
+                "{} {}?{} does not route: {e}",
+                head.method_raw, head.path, head.query
+            )
+        });
         r.endpoint.name()
     }
 
@@ -1131,7 +1746,10 @@ mod tests {
                     o.path
                 );
                 let r = route(&head, "").unwrap();
-                assert_eq!(r.bucket.as_deref(), o.path.contains("{bucket}").then_some(BUCKET));
+                assert_eq!(
+                    r.bucket.as_deref(),
+                    o.path.contains("{bucket}").then_some(BUCKET)
+                );
                 assert_eq!(r.key.as_deref(), o.path.contains("{key}").then_some(KEY));
             }
         }
@@ -1143,13 +1761,25 @@ mod tests {
         let mut keys = BTreeSet::new();
         for o in OPERATIONS {
             assert!(names.insert(o.name), "{} documented twice", o.name);
-            assert!(keys.insert((o.path, o.method)), "{} {} documented twice", o.method, o.path);
-            assert!(["get", "put", "post", "delete", "head"].contains(&o.method), "{}", o.method);
+            assert!(
+                keys.insert((o.path, o.method)),
+                "{} {} documented twice",
+                o.method,
+                o.path
+            );
+            assert!(
+                ["get", "put", "post", "delete", "head"].contains(&o.method),
+                "{}",
+                o.method
+            );
             for p in o.params {
                 param_def(p.trim_end_matches('!'));
             }
             for h in o.headers {
-                assert!(RESPONSE_HEADERS.iter().any(|(n, _, _)| n == h), "response header {h} undocumented");
+                assert!(
+                    RESPONSE_HEADERS.iter().any(|(n, _, _)| n == h),
+                    "response header {h} undocumented"
+                );
             }
         }
         for p in PARAMS {
@@ -1195,47 +1825,13 @@ mod tests {
         }
     }
 
-    /// Every operation name the router can produce, read from endpoint.rs's source: the
-    /// `Endpoint::X => "X"` arms of `name()`, the rows of its (private) subresource tables
-    /// and its `NotImplemented("...")` literals. Limitation: this is a textual scan; it
-    /// fails loudly (finds too little) rather than silently if the file is restructured,
-    /// and a `pub fn` in endpoint.rs listing the names would make it unnecessary.
+    /// Every operation name the router can produce (kept complete by an exhaustive match in
+    /// `endpoint::operation_names`).
     fn router_names() -> BTreeSet<String> {
-        let src = include_str!("../s3/endpoint.rs");
-        let src = src.split("#[cfg(test)]").next().unwrap_or(src);
-        let quoted = |line: &str| -> Vec<String> { line.split('"').skip(1).step_by(2).map(str::to_string).collect() };
-        let mut names = BTreeSet::new();
-        let (mut arms, mut rows, mut literals) = (0, 0, 0);
-        let mut in_table = false;
-        for line in src.lines() {
-            let t = line.trim();
-            if t.starts_with("const BUCKET_SUBRESOURCES") || t.starts_with("const OBJECT_SUBRESOURCES") {
-                in_table = true;
-                continue;
-            }
-            if in_table && t.starts_with("];") {
-                in_table = false;
-                continue;
-            }
-            if in_table && t.starts_with("(\"") {
-                let q = quoted(t);
-                assert_eq!(q.len(), 4, "unexpected subresource row: {t}");
-                names.extend(q.into_iter().skip(1));
-                rows += 1;
-            } else if t.starts_with("Endpoint::") && t.contains("=> \"") {
-                names.extend(quoted(t));
-                arms += 1;
-            } else if t.contains("NotImplemented(\"") {
-                for part in t.split("NotImplemented(\"").skip(1) {
-                    names.insert(part.split('"').next().unwrap_or_default().to_string());
-                    literals += 1;
-                }
-            }
-        }
-        assert!(arms >= 26, "found only {arms} Endpoint::name() arms in endpoint.rs");
-        assert!(rows >= 20, "found only {rows} subresource rows in endpoint.rs");
-        assert!(literals >= 1, "found no NotImplemented(\"...\") literal in endpoint.rs");
-        names
+        crate::s3::endpoint::operation_names()
+            .into_iter()
+            .map(str::to_string)
+            .collect()
     }
 
     #[test]
@@ -1244,8 +1840,14 @@ mod tests {
         let documented: BTreeSet<String> = OPERATIONS.iter().map(|o| o.name.to_string()).collect();
         let undocumented: Vec<_> = router.difference(&documented).collect();
         let unknown: Vec<_> = documented.difference(&router).collect();
-        assert!(undocumented.is_empty(), "router operations missing from OPERATIONS in openapi.rs: {undocumented:?}");
-        assert!(unknown.is_empty(), "documented operations the router never names: {unknown:?}");
+        assert!(
+            undocumented.is_empty(),
+            "router operations missing from OPERATIONS in openapi.rs: {undocumented:?}"
+        );
+        assert!(
+            unknown.is_empty(),
+            "documented operations the router never names: {unknown:?}"
+        );
     }
 
     #[test]
@@ -1290,10 +1892,20 @@ mod tests {
     #[test]
     fn unimplemented_operations_answer_501_only() {
         let doc = document();
-        for o in OPERATIONS.iter().filter(|o| o.answer == Answer::NotImplemented) {
+        for o in OPERATIONS
+            .iter()
+            .filter(|o| o.answer == Answer::NotImplemented)
+        {
             let resp = &doc["paths"][o.path][o.method]["responses"];
             assert!(resp["501"].is_object(), "{}", o.name);
-            assert!(resp.as_object().unwrap().keys().all(|s| s.starts_with('4') || s.starts_with('5')), "{}", o.name);
+            assert!(
+                resp.as_object()
+                    .unwrap()
+                    .keys()
+                    .all(|s| s.starts_with('4') || s.starts_with('5')),
+                "{}",
+                o.name
+            );
         }
     }
 }

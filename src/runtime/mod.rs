@@ -65,7 +65,8 @@ thread_local! {
 
 /// The current core. Only called from code running on an executor started by `run`.
 pub fn core() -> Rc<Core> {
-    CORE.with(|c| c.borrow().clone()).expect("runtime::core() called outside a BleepStore executor")
+    CORE.with(|c| c.borrow().clone())
+        .expect("runtime::core() called outside a BleepStore executor")
 }
 
 pub fn shard_for_bucket(bucket: &str) -> u32 {
@@ -88,7 +89,11 @@ where
     let (tx, rx) = futures::channel::oneshot::channel();
     let job: Job = Box::new(move || {
         Box::pin(async move {
-            let s = core().shards.get(&shard).cloned().expect("shard routed to its owner");
+            let s = core()
+                .shards
+                .get(&shard)
+                .cloned()
+                .expect("shard routed to its owner");
             let _ = tx.send(f(s).await);
         })
     });
@@ -96,6 +101,18 @@ where
         panic!("core {owner} inbox closed: an executor has died");
     }
     rx.await.expect("owner core dropped a shard job")
+}
+
+/// Applies a metadata command on the shard that owns `bucket`, durably.
+pub async fn apply_for_bucket(
+    bucket: &str,
+    cmd: crate::meta::commands::MetaCmd,
+    sync_dirs: Vec<PathBuf>,
+) -> crate::s3::error::S3Result<crate::meta::commands::MetaReply> {
+    on_shard(shard_for_bucket(bucket), move |s| async move {
+        s.apply(cmd, sync_dirs).await
+    })
+    .await
 }
 
 /// Runs `f` on every core and collects the results (ListBuckets, metrics scrapes).
@@ -133,10 +150,17 @@ where
 
 /// Starts every core and serves until killed (there is no clean-shutdown path).
 pub fn run(config: Config) -> Result<(), String> {
-    let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    let executors = if config.server.shards == 0 { cpus } else { config.server.shards } as u32;
+    let cpus = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let executors = if config.server.shards == 0 {
+        cpus
+    } else {
+        config.server.shards
+    } as u32;
     let data_dir = config.storage.data_dir.clone();
-    crate::storage::local::prepare_data_dir(&data_dir).map_err(|e| format!("data dir {}: {e}", data_dir.display()))?;
+    crate::storage::local::prepare_data_dir(&data_dir)
+        .map_err(|e| format!("data dir {}: {e}", data_dir.display()))?;
     let shard_count = crate::meta::shard_count(&data_dir, executors)
         .map_err(|e| format!("shard count in {}: {e}", data_dir.display()))?;
     let users = Users::from_config(&config.auth, &config.server.region);
@@ -180,11 +204,19 @@ pub fn run(config: Config) -> Result<(), String> {
     Ok(())
 }
 
-async fn core_main(id: u32, shared: Arc<Shared>, inbox: async_channel::Receiver<Job>) -> Result<(), String> {
+async fn core_main(
+    id: u32,
+    shared: Arc<Shared>,
+    inbox: async_channel::Receiver<Job>,
+) -> Result<(), String> {
     let mut shards = HashMap::new();
     for s in (0..shared.shard_count).filter(|s| s % shared.executors == id) {
         let path = crate::meta::shard_path(&shared.data_dir, s);
-        let shard = Rc::new(MetaShard::open(s, &path, shared.config.metadata.group_commit_max)?);
+        let shard = Rc::new(MetaShard::open(
+            s,
+            &path,
+            shared.config.metadata.group_commit_max,
+        )?);
         shards.insert(s, shard);
     }
     let core = Rc::new(Core {
@@ -205,14 +237,25 @@ async fn core_main(id: u32, shared: Arc<Shared>, inbox: async_channel::Receiver<
         }
     })
     .detach();
-    let listener = listen(shared.bind_addr).map_err(|e| format!("server.bind {}: {e}", shared.bind_addr))?;
+    let listener =
+        listen(shared.bind_addr).map_err(|e| format!("server.bind {}: {e}", shared.bind_addr))?;
     if id == 0 {
-        let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
-        println!("bleepstore listening on http://{addr} ({} cores, {} metadata shards, data in {})",
-            shared.executors, shared.shard_count, shared.data_dir.display());
+        let addr = listener
+            .local_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default();
+        println!(
+            "bleepstore listening on http://{addr} ({} cores, {} metadata shards, data in {})",
+            shared.executors,
+            shared.shard_count,
+            shared.data_dir.display()
+        );
         glommio::spawn_local(crate::storage::local::sweep_orphans_task(shared.clone())).detach();
     }
-    let (ttl_s, dir) = (shared.config.multipart.upload_ttl_s, shared.data_dir.clone());
+    let (ttl_s, dir) = (
+        shared.config.multipart.upload_ttl_s,
+        shared.data_dir.clone(),
+    );
     glommio::spawn_local(async move {
         loop {
             crate::s3::multipart::reap_expired(ttl_s, dir.clone()).await;
@@ -243,7 +286,9 @@ async fn core_main(id: u32, shared: Arc<Shared>, inbox: async_channel::Receiver<
             drop(stream);
             continue;
         }
-        let remote = stream.peer_addr().unwrap_or_else(|_| ([0, 0, 0, 0], 0).into());
+        let remote = stream
+            .peer_addr()
+            .unwrap_or_else(|_| ([0, 0, 0, 0], 0).into());
         core.connections.set(core.connections.get() + 1);
         crate::observe::metrics::connection_opened(id as usize);
         let service = service.clone();
@@ -267,7 +312,11 @@ const LISTEN_BACKLOG: i32 = 4096;
 fn listen(addr: std::net::SocketAddr) -> std::io::Result<glommio::net::TcpListener> {
     use socket2::{Domain, Protocol, Socket, Type};
     use std::os::unix::io::{FromRawFd, IntoRawFd};
-    let domain = if addr.is_ipv6() { Domain::IPV6 } else { Domain::IPV4 };
+    let domain = if addr.is_ipv6() {
+        Domain::IPV6
+    } else {
+        Domain::IPV4
+    };
     let sk = Socket::new(domain, Type::STREAM, Some(Protocol::TCP))?;
     sk.set_reuse_address(true)?;
     sk.set_reuse_port(true)?;
@@ -281,14 +330,22 @@ fn listen(addr: std::net::SocketAddr) -> std::io::Result<glommio::net::TcpListen
 /// port 0 becomes one concrete port shared by every core's listener.
 fn resolve_bind(bind: &str) -> Result<std::net::SocketAddr, String> {
     use socket2::{Domain, Protocol, Socket, Type};
-    let addr: std::net::SocketAddr = bind.parse().map_err(|e| format!("server.bind {bind}: {e}"))?;
-    let domain = if addr.is_ipv6() { Domain::IPV6 } else { Domain::IPV4 };
+    let addr: std::net::SocketAddr = bind
+        .parse()
+        .map_err(|e| format!("server.bind {bind}: {e}"))?;
+    let domain = if addr.is_ipv6() {
+        Domain::IPV6
+    } else {
+        Domain::IPV4
+    };
     let probe = || -> std::io::Result<std::net::SocketAddr> {
         let sk = Socket::new(domain, Type::STREAM, Some(Protocol::TCP))?;
         sk.set_reuse_address(true)?;
         sk.set_reuse_port(true)?;
         sk.bind(&addr.into())?;
-        sk.local_addr()?.as_socket().ok_or_else(|| std::io::Error::other("not an inet address"))
+        sk.local_addr()?
+            .as_socket()
+            .ok_or_else(|| std::io::Error::other("not an inet address"))
     };
     probe().map_err(|e| format!("server.bind {bind}: {e}"))
 }

@@ -7,7 +7,8 @@ use crate::s3::error::{ErrorCode, S3Error, S3Result};
 use crate::s3::users::User;
 
 pub const ALL_USERS_URI: &str = "http://acs.amazonaws.com/groups/global/AllUsers";
-pub const AUTHENTICATED_USERS_URI: &str = "http://acs.amazonaws.com/groups/global/AuthenticatedUsers";
+pub const AUTHENTICATED_USERS_URI: &str =
+    "http://acs.amazonaws.com/groups/global/AuthenticatedUsers";
 pub const LOG_DELIVERY_URI: &str = "http://acs.amazonaws.com/groups/s3/LogDelivery";
 
 /// Grants beyond this per ACL are refused (bounded records).
@@ -40,7 +41,10 @@ pub fn require(owner_id: &str, acl: &Acl, caller: Option<&User>, perm: Permissio
 }
 
 fn grant(grantee: Grantee, permission: Permission) -> Grant {
-    Grant { grantee, permission }
+    Grant {
+        grantee,
+        permission,
+    }
 }
 
 /// The grants a canned ACL stands for (the owner's FULL_CONTROL is implicit).
@@ -49,7 +53,10 @@ pub fn canned(name: &str, bucket_owner: Option<&str>) -> S3Result<Acl> {
         "private" => vec![],
         "public-read" => vec![grant(Grantee::AllUsers, Permission::Read)],
         "public-read-write" => {
-            vec![grant(Grantee::AllUsers, Permission::Read), grant(Grantee::AllUsers, Permission::Write)]
+            vec![
+                grant(Grantee::AllUsers, Permission::Read),
+                grant(Grantee::AllUsers, Permission::Write),
+            ]
         }
         "authenticated-read" => vec![grant(Grantee::AuthenticatedUsers, Permission::Read)],
         "aws-exec-read" => vec![],
@@ -61,10 +68,19 @@ pub fn canned(name: &str, bucket_owner: Option<&str>) -> S3Result<Acl> {
             .map(|o| vec![grant(Grantee::User { id: o.to_string() }, Permission::Read)])
             .unwrap_or_default(),
         "bucket-owner-full-control" => bucket_owner
-            .map(|o| vec![grant(Grantee::User { id: o.to_string() }, Permission::FullControl)])
+            .map(|o| {
+                vec![grant(
+                    Grantee::User { id: o.to_string() },
+                    Permission::FullControl,
+                )]
+            })
             .unwrap_or_default(),
         other => {
-            return Err(S3Error::invalid_argument("Invalid canned ACL", "x-amz-acl", other));
+            return Err(S3Error::invalid_argument(
+                "Invalid canned ACL",
+                "x-amz-acl",
+                other,
+            ));
         }
     };
     Ok(Acl { grants })
@@ -112,8 +128,13 @@ fn parse_grantee(item: &str) -> S3Result<Grantee> {
     match kind.trim().to_ascii_lowercase().as_str() {
         "id" => Ok(Grantee::User { id: value }),
         "emailaddress" => Ok(Grantee::Email(value)),
-        "uri" => group(&value).ok_or_else(|| S3Error::invalid_argument("Invalid group uri", "uri", &value)),
-        _ => Err(S3Error::invalid_argument("Invalid grant", "x-amz-grant", item)),
+        "uri" => group(&value)
+            .ok_or_else(|| S3Error::invalid_argument("Invalid group uri", "uri", &value)),
+        _ => Err(S3Error::invalid_argument(
+            "Invalid grant",
+            "x-amz-grant",
+            item,
+        )),
     }
 }
 
@@ -140,7 +161,12 @@ mod tests {
     use super::*;
 
     fn user(id: &str) -> User {
-        User { access_key: id.into(), secret_key: "s".into(), id: id.into(), display_name: id.into() }
+        User {
+            access_key: id.into(),
+            secret_key: "s".into(),
+            id: id.into(),
+            display_name: id.into(),
+        }
     }
 
     #[test]
@@ -161,7 +187,12 @@ mod tests {
 
     #[test]
     fn full_control_grant_covers_everything() {
-        let acl = Acl { grants: vec![grant(Grantee::User { id: "b".into() }, Permission::FullControl)] };
+        let acl = Acl {
+            grants: vec![grant(
+                Grantee::User { id: "b".into() },
+                Permission::FullControl,
+            )],
+        };
         assert!(allowed("a", &acl, Some(&user("b")), Permission::WriteAcp));
     }
 }

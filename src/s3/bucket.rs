@@ -2,9 +2,10 @@
 
 use crate::http::conn::Request;
 use crate::http::response::Response;
+use crate::meta::commands::MetaCmd;
 use crate::meta::tables;
 use crate::meta::types::{Acl, BucketMeta, Permission};
-use crate::runtime::{on_all_cores, on_shard, shard_for_bucket};
+use crate::runtime::{apply_for_bucket, on_all_cores, on_shard, shard_for_bucket};
 use crate::s3::acl;
 use crate::s3::error::{ErrorCode, S3Error, S3Result};
 use crate::s3::service::Ctx;
@@ -34,7 +35,11 @@ pub fn valid_bucket_name(name: &str) -> bool {
     if name.parse::<std::net::Ipv4Addr>().is_ok() {
         return false;
     }
-    !(name.starts_with("xn--") || name.starts_with("sthree-") || name.starts_with("amzn-s3-demo-") || name.ends_with("-s3alias") || name.ends_with("--ol-s3"))
+    !(name.starts_with("xn--")
+        || name.starts_with("sthree-")
+        || name.starts_with("amzn-s3-demo-")
+        || name.ends_with("-s3alias")
+        || name.ends_with("--ol-s3"))
 }
 
 pub fn now_ms() -> u64 {
@@ -46,7 +51,8 @@ pub fn now_ms() -> u64 {
 
 /// Reads a small request body whole (XML configuration), refusing more than `max`.
 pub async fn read_small_body(req: &mut Request<'_>, ctx: &Ctx, max: usize) -> S3Result<Vec<u8>> {
-    let mut payload = crate::s3::payload::PayloadReader::new(&mut req.body, &ctx.payload, &req.head, &[])?;
+    let mut payload =
+        crate::s3::payload::PayloadReader::new(&mut req.body, &ctx.payload, &req.head, &[])?;
     let mut out = Vec::new();
     let mut buf = vec![0u8; 16 * 1024];
     loop {
@@ -82,7 +88,9 @@ pub async fn authorize_bucket(ctx: &Ctx, perm: Permission) -> S3Result<BucketMet
 }
 
 pub fn require_signed(ctx: &Ctx) -> S3Result<&crate::s3::users::User> {
-    ctx.caller.as_ref().ok_or_else(|| S3Error::new(ErrorCode::AccessDenied))
+    ctx.caller
+        .as_ref()
+        .ok_or_else(|| S3Error::new(ErrorCode::AccessDenied))
 }
 
 pub async fn list_buckets(ctx: &Ctx) -> S3Result<Response> {
@@ -97,7 +105,10 @@ pub async fn list_buckets(ctx: &Ctx) -> S3Result<Response> {
                 let txn = shard.read()?;
                 for b in tables::list_buckets(&txn)? {
                     if b.owner_id == owner_id {
-                        out.push(xml::BucketEntry { name: b.name, creation_ms: b.created_ms });
+                        out.push(xml::BucketEntry {
+                            name: b.name,
+                            creation_ms: b.created_ms,
+                        });
                     }
                 }
             }
@@ -110,7 +121,10 @@ pub async fn list_buckets(ctx: &Ctx) -> S3Result<Response> {
         buckets.extend(r?);
     }
     buckets.sort_by(|a, b| a.name.cmp(&b.name));
-    let owner = xml::Owner { id: user.id.clone(), display_name: Some(user.display_name.clone()) };
+    let owner = xml::Owner {
+        id: user.id.clone(),
+        display_name: Some(user.display_name.clone()),
+    };
     Ok(Response::xml(200, xml::list_buckets(&owner, &buckets)))
 }
 
@@ -132,23 +146,14 @@ pub async fn create_bucket(ctx: &Ctx, req: &mut Request<'_>) -> S3Result<Respons
             ));
         }
     }
-    let meta = BucketMeta { name: name.clone(), owner_id: user.id.clone(), created_ms: now_ms(), region, acl };
-    let shard = shard_for_bucket(&name);
-    on_shard(shard, move |s| async move {
-        s.write(Vec::new(), move |txn| {
-            if let Some(existing) = tables::w_get_bucket(txn, &meta.name)? {
-                let code = if existing.owner_id == meta.owner_id {
-                    ErrorCode::BucketAlreadyOwnedByYou
-                } else {
-                    ErrorCode::BucketAlreadyExists
-                };
-                return Err(S3Error::new(code).with("BucketName", &meta.name));
-            }
-            tables::w_put_bucket(txn, &meta)
-        })
-        .await
-    })
-    .await?;
+    let meta = BucketMeta {
+        name: name.clone(),
+        owner_id: user.id.clone(),
+        created_ms: now_ms(),
+        region,
+        acl,
+    };
+    apply_for_bucket(&name, MetaCmd::CreateBucket(meta), Vec::new()).await?;
     let mut r = Response::new(200);
     r.header("location", format!("/{name}"));
     Ok(r)
@@ -161,9 +166,11 @@ pub async fn delete_bucket(ctx: &Ctx) -> S3Result<Response> {
         return Err(S3Error::new(ErrorCode::AccessDenied));
     }
     let name = ctx.bucket().to_string();
-    on_shard(shard_for_bucket(&name), move |s| async move {
-        s.write(Vec::new(), move |txn| tables::w_delete_bucket(txn, &name)).await
-    })
+    apply_for_bucket(
+        &name,
+        MetaCmd::DeleteBucket { name: name.clone() },
+        Vec::new(),
+    )
     .await?;
     Ok(Response::new(204))
 }
@@ -181,7 +188,11 @@ pub async fn get_location(ctx: &Ctx) -> S3Result<Response> {
     if ctx.caller_id() != Some(b.owner_id.as_str()) {
         return Err(S3Error::new(ErrorCode::AccessDenied));
     }
-    let loc = if b.region == "us-east-1" { None } else { Some(b.region.as_str()) };
+    let loc = if b.region == "us-east-1" {
+        None
+    } else {
+        Some(b.region.as_str())
+    };
     Ok(Response::xml(200, xml::location(loc)))
 }
 
@@ -196,21 +207,36 @@ pub async fn get_versioning(ctx: &Ctx) -> S3Result<Response> {
 /// Renders an ACL as AccessControlPolicy XML, the owner's FULL_CONTROL first.
 pub fn acl_xml(ctx: &Ctx, owner_id: &str, acl: &Acl) -> String {
     let users = &ctx.shared.users;
-    let owner = xml::Owner { id: owner_id.to_string(), display_name: Some(users.display_name(owner_id)) };
+    let owner = xml::Owner {
+        id: owner_id.to_string(),
+        display_name: Some(users.display_name(owner_id)),
+    };
     let mut grants = vec![xml::Grant {
-        grantee: xml::Grantee::CanonicalUser { id: owner.id.clone(), display_name: owner.display_name.clone() },
+        grantee: xml::Grantee::CanonicalUser {
+            id: owner.id.clone(),
+            display_name: owner.display_name.clone(),
+        },
         permission: xml::Permission::FullControl,
     }];
     for g in &acl.grants {
         use crate::meta::types::Grantee as G;
         let grantee = match &g.grantee {
-            G::User { id } => xml::Grantee::CanonicalUser { id: id.clone(), display_name: Some(users.display_name(id)) },
+            G::User { id } => xml::Grantee::CanonicalUser {
+                id: id.clone(),
+                display_name: Some(users.display_name(id)),
+            },
             G::Email(e) => xml::Grantee::Email(e.clone()),
             other => xml::Grantee::Group(acl::group_uri(other).unwrap_or_default().to_string()),
         };
-        grants.push(xml::Grant { grantee, permission: perm_to_xml(g.permission) });
+        grants.push(xml::Grant {
+            grantee,
+            permission: perm_to_xml(g.permission),
+        });
     }
-    xml::access_control_policy(&xml::AccessControlPolicy { owner: Some(owner), grants })
+    xml::access_control_policy(&xml::AccessControlPolicy {
+        owner: Some(owner),
+        grants,
+    })
 }
 
 fn perm_to_xml(p: Permission) -> xml::Permission {
@@ -255,10 +281,14 @@ pub async fn requested_acl(ctx: &Ctx, req: &mut Request<'_>, owner_id: &str) -> 
                 G::User { id }
             }
             xml::Grantee::Email(e) => G::Email(e),
-            xml::Grantee::Group(uri) => acl::group(&uri)
-                .ok_or_else(|| S3Error::msg(ErrorCode::MalformedACLError, format!("Unknown group {uri}")))?,
+            xml::Grantee::Group(uri) => acl::group(&uri).ok_or_else(|| {
+                S3Error::msg(ErrorCode::MalformedACLError, format!("Unknown group {uri}"))
+            })?,
         };
-        grants.push(Grant { grantee, permission: perm_from_xml(g.permission) });
+        grants.push(Grant {
+            grantee,
+            permission: perm_from_xml(g.permission),
+        });
     }
     Ok(Acl { grants })
 }
@@ -272,14 +302,14 @@ pub async fn put_bucket_acl(ctx: &Ctx, req: &mut Request<'_>) -> S3Result<Respon
     let b = authorize_bucket(ctx, Permission::WriteAcp).await?;
     let acl = requested_acl(ctx, req, &b.owner_id).await?;
     let name = ctx.bucket().to_string();
-    on_shard(shard_for_bucket(&name), move |s| async move {
-        s.write(Vec::new(), move |txn| {
-            let mut meta = tables::w_require_bucket(txn, &name)?;
-            meta.acl = acl;
-            tables::w_put_bucket(txn, &meta)
-        })
-        .await
-    })
+    apply_for_bucket(
+        &name,
+        MetaCmd::SetBucketAcl {
+            name: name.clone(),
+            acl,
+        },
+        Vec::new(),
+    )
     .await?;
     Ok(Response::new(200))
 }

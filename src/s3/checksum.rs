@@ -16,7 +16,13 @@ pub enum Algo {
     Sha256,
 }
 
-pub const ALL_ALGOS: [Algo; 5] = [Algo::Crc32, Algo::Crc32c, Algo::Crc64Nvme, Algo::Sha1, Algo::Sha256];
+pub const ALL_ALGOS: [Algo; 5] = [
+    Algo::Crc32,
+    Algo::Crc32c,
+    Algo::Crc64Nvme,
+    Algo::Sha1,
+    Algo::Sha256,
+];
 
 impl Algo {
     pub fn parse(s: &str) -> Option<Algo> {
@@ -114,7 +120,10 @@ impl Hashers {
                 extra.push((*a, State::new(*a)));
             }
         }
-        Hashers { md5: Md5::new(), extra }
+        Hashers {
+            md5: Md5::new(),
+            extra,
+        }
     }
     pub fn update(&mut self, data: &[u8]) {
         self.md5.update(data);
@@ -124,7 +133,11 @@ impl Hashers {
     }
     pub fn finish(self) -> Digests {
         let md5: [u8; 16] = self.md5.finalize().into();
-        let checksums = self.extra.into_iter().map(|(a, s)| (a, b64(&s.finish()))).collect();
+        let checksums = self
+            .extra
+            .into_iter()
+            .map(|(a, s)| (a, b64(&s.finish())))
+            .collect();
         Digests { md5, checksums }
     }
 }
@@ -190,12 +203,18 @@ mod tests {
         // crc32c("hello world") = 0xc99465aa
         assert_eq!(get(Algo::Crc32c), b64(&0xc99465aau32.to_be_bytes()));
         assert_eq!(get(Algo::Sha1), "Kq5sNclPz7QV2+lfQIuc6R7oRu0=");
-        assert_eq!(get(Algo::Sha256), "uU0nuZNNPgilLlLX2n2r+sSE7+N6U4DukIj3rOLvzek=");
+        assert_eq!(
+            get(Algo::Sha256),
+            "uU0nuZNNPgilLlLX2n2r+sSE7+N6U4DukIj3rOLvzek="
+        );
     }
 
     #[test]
     fn content_md5_must_be_16_bytes() {
         assert!(parse_content_md5("XrY7u+Ae7tCTyyK7j1rNww==").is_ok());
-        assert_eq!(parse_content_md5("abc").unwrap_err().code, ErrorCode::InvalidDigest);
+        assert_eq!(
+            parse_content_md5("abc").unwrap_err().code,
+            ErrorCode::InvalidDigest
+        );
     }
 }

@@ -9,7 +9,9 @@ use crate::s3::acl;
 use crate::s3::bucket::{authorize_bucket, now_ms};
 use crate::s3::checksum::{Algo, Hashers};
 use crate::s3::error::{ErrorCode, S3Error, S3Result};
-use crate::s3::object::{attrs_from_head, commit_object, etag_matches, load_bucket_and_object, WriteConditions};
+use crate::s3::object::{
+    attrs_from_head, commit_object, etag_matches, load_bucket_and_object, write_cond,
+};
 use crate::s3::service::Ctx;
 use crate::s3::xml;
 use crate::storage::{local, ByteSource};
@@ -20,16 +22,26 @@ pub fn parse_copy_source(v: &str) -> S3Result<(String, String)> {
     let (path, query) = v.split_once('?').unwrap_or((v, ""));
     if let Some(version) = query.strip_prefix("versionId=") {
         if version != "null" {
-            return Err(S3Error::invalid_argument("Invalid version id specified", "x-amz-copy-source", v));
+            return Err(S3Error::invalid_argument(
+                "Invalid version id specified",
+                "x-amz-copy-source",
+                v,
+            ));
         }
     }
     let decoded = percent_encoding::percent_decode_str(path)
         .decode_utf8()
-        .map_err(|_| S3Error::invalid_argument("Invalid copy source encoding", "x-amz-copy-source", v))?;
+        .map_err(|_| {
+            S3Error::invalid_argument("Invalid copy source encoding", "x-amz-copy-source", v)
+        })?;
     let trimmed = decoded.strip_prefix('/').unwrap_or(&decoded);
     match trimmed.split_once('/') {
         Some((b, k)) if !b.is_empty() && !k.is_empty() => Ok((b.to_string(), k.to_string())),
-        _ => Err(S3Error::invalid_argument("Invalid copy source object key", "x-amz-copy-source", v)),
+        _ => Err(S3Error::invalid_argument(
+            "Invalid copy source object key",
+            "x-amz-copy-source",
+            v,
+        )),
     }
 }
 
@@ -94,7 +106,9 @@ impl ObjectSource {
                 Err(e) => return Err(S3Error::internal(format!("reading copy source: {e}"))),
             }
         }
-        let Some((chunk, off)) = self.pending.as_mut() else { return Ok(0) };
+        let Some((chunk, off)) = self.pending.as_mut() else {
+            return Ok(0);
+        };
         let n = (chunk.len() - *off).min(dst.len());
         dst[..n].copy_from_slice(&chunk[*off..*off + n]);
         self.hashers.update(&dst[..n]);
@@ -112,12 +126,27 @@ impl ByteSource for ObjectSource {
     }
 }
 
-type Copied = (DataLoc, [u8; 16], crate::meta::types::Checksums, Option<std::path::PathBuf>);
+type Copied = (
+    DataLoc,
+    [u8; 16],
+    crate::meta::types::Checksums,
+    Option<std::path::PathBuf>,
+);
 
 /// Copies bytes `[start, end)` of `m` into new storage (a data file when `to_file`, else
 /// like the source); returns location, md5 and the source's checksum kinds recomputed.
-async fn copy_range(ctx: &Ctx, m: &ObjectMeta, start: u64, end: u64, to_file: bool) -> S3Result<Copied> {
-    let algos: Vec<Algo> = crate::s3::checksum::ALL_ALGOS.iter().copied().filter(|a| crate::s3::checksum::get(&m.checksums, *a).is_some()).collect();
+async fn copy_range(
+    ctx: &Ctx,
+    m: &ObjectMeta,
+    start: u64,
+    end: u64,
+    to_file: bool,
+) -> S3Result<Copied> {
+    let algos: Vec<Algo> = crate::s3::checksum::ALL_ALGOS
+        .iter()
+        .copied()
+        .filter(|a| crate::s3::checksum::get(&m.checksums, *a).is_some())
+        .collect();
     match &m.data {
         DataLoc::Inline(bytes) => {
             let slice = &bytes[start as usize..end as usize];
@@ -125,15 +154,30 @@ async fn copy_range(ctx: &Ctx, m: &ObjectMeta, start: u64, end: u64, to_file: bo
             h.update(slice);
             let d = h.finish();
             if !to_file {
-                return Ok((DataLoc::Inline(slice.to_vec()), d.md5, to_checksums(d.checksums), None));
+                return Ok((
+                    DataLoc::Inline(slice.to_vec()),
+                    d.md5,
+                    to_checksums(d.checksums),
+                    None,
+                ));
             }
-            let written = local::write_file(&ctx.shared.data_dir, &mut SliceSource(slice), slice.len() as u64).await?;
+            let written = local::write_file(
+                &ctx.shared.data_dir,
+                &mut SliceSource(slice),
+                slice.len() as u64,
+            )
+            .await?;
             let loc = DataLoc::Files(vec![written.segment(None)]);
             Ok((loc, d.md5, to_checksums(d.checksums), Some(written.dir)))
         }
         DataLoc::Files(segs) => {
-            let stream = local::FileStream::new(ctx.shared.data_dir.clone(), segs, start, end, None);
-            let mut src = ObjectSource { stream, pending: None, hashers: Hashers::new(&algos) };
+            let stream =
+                local::FileStream::new(ctx.shared.data_dir.clone(), segs, start, end, None);
+            let mut src = ObjectSource {
+                stream,
+                pending: None,
+                hashers: Hashers::new(&algos),
+            };
             let written = local::write_file(&ctx.shared.data_dir, &mut src, end - start).await?;
             if written.len != end - start {
                 local::remove_files_later(&ctx.shared.data_dir, vec![written.file_id]);
@@ -162,7 +206,13 @@ pub async fn copy_object(ctx: &Ctx, req: &mut Request<'_>) -> S3Result<Response>
     let replace = match head.header("x-amz-metadata-directive") {
         None | Some("COPY") => false,
         Some("REPLACE") => true,
-        Some(v) => return Err(S3Error::invalid_argument("Unknown metadata directive.", "x-amz-metadata-directive", v)),
+        Some(v) => {
+            return Err(S3Error::invalid_argument(
+                "Unknown metadata directive.",
+                "x-amz-metadata-directive",
+                v,
+            ))
+        }
     };
     let new_acl = acl::from_headers(&head, Some(&dest_bucket.owner_id))?;
     let same = sb == ctx.bucket() && sk == ctx.key();
@@ -180,7 +230,11 @@ pub async fn copy_object(ctx: &Ctx, req: &mut Request<'_>) -> S3Result<Response>
         let a = attrs_from_head(&head, ctx.shared.config.limits.metadata_bytes_max)?;
         (a.content_type, a.headers, a.user_meta)
     } else {
-        (src.content_type.clone(), src.headers.clone(), src.user_meta.clone())
+        (
+            src.content_type.clone(),
+            src.headers.clone(),
+            src.user_meta.clone(),
+        )
     };
     let meta = ObjectMeta {
         size: src.size,
@@ -197,7 +251,7 @@ pub async fn copy_object(ctx: &Ctx, req: &mut Request<'_>) -> S3Result<Response>
     };
     let (etag, lm) = (meta.etag.clone(), meta.last_modified_ms);
     let new_files = meta.file_ids();
-    let conditions = WriteConditions::from_head(&head)?;
+    let conditions = write_cond(&head)?;
     match commit_object(ctx.bucket(), ctx.key(), meta, conditions, dir).await {
         Ok(old) => local::remove_files_later(&ctx.shared.data_dir, old),
         Err(e) => {
@@ -206,12 +260,17 @@ pub async fn copy_object(ctx: &Ctx, req: &mut Request<'_>) -> S3Result<Response>
         }
     }
     let xml_checksums = crate::s3::multipart::to_xml_checksums(&checksums);
-    Ok(Response::xml(200, xml::copy_object_result(&etag, lm, &xml_checksums)))
+    Ok(Response::xml(
+        200,
+        xml::copy_object_result(&etag, lm, &xml_checksums),
+    ))
 }
 
 /// `x-amz-copy-source-range: bytes=a-b` (both bounds required, inside the object).
 fn parse_source_range(v: &str, size: u64) -> S3Result<(u64, u64)> {
-    let bad = || S3Error::invalid_argument("The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy", "x-amz-copy-source-range", v);
+    let bad = || {
+        S3Error::invalid_argument("The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy", "x-amz-copy-source-range", v)
+    };
     let spec = v.trim().strip_prefix("bytes=").ok_or_else(bad)?;
     let (a, b) = spec.split_once('-').ok_or_else(bad)?;
     let a: u64 = a.trim().parse().map_err(|_| bad())?;
@@ -220,12 +279,19 @@ fn parse_source_range(v: &str, size: u64) -> S3Result<(u64, u64)> {
         return Err(bad());
     }
     if b >= size {
-        return Err(S3Error::new(ErrorCode::InvalidRange).with("ActualObjectSize", size.to_string()));
+        return Err(
+            S3Error::new(ErrorCode::InvalidRange).with("ActualObjectSize", size.to_string())
+        );
     }
     Ok((a, b + 1))
 }
 
-pub async fn upload_part_copy(ctx: &Ctx, req: &mut Request<'_>, upload_id: &str, part_number: &str) -> S3Result<Response> {
+pub async fn upload_part_copy(
+    ctx: &Ctx,
+    req: &mut Request<'_>,
+    upload_id: &str,
+    part_number: &str,
+) -> S3Result<Response> {
     let part_number = crate::s3::multipart::parse_part_number(part_number)?;
     authorize_bucket(ctx, Permission::Write).await?;
     crate::s3::multipart::load_upload(ctx, upload_id).await?;
@@ -240,7 +306,9 @@ pub async fn upload_part_copy(ctx: &Ctx, req: &mut Request<'_>, upload_id: &str,
     }
     // Parts always live in files: completion references them without copying.
     let (data, md5, checksums, dir) = copy_range(ctx, &src, start, end, true).await?;
-    let DataLoc::Files(segs) = data else { return Err(S3Error::internal("part copy produced inline data")) };
+    let DataLoc::Files(segs) = data else {
+        return Err(S3Error::internal("part copy produced inline data"));
+    };
     let seg = &segs[0];
     let part = PartMeta {
         size: seg.len,
@@ -254,7 +322,10 @@ pub async fn upload_part_copy(ctx: &Ctx, req: &mut Request<'_>, upload_id: &str,
     let dir = dir.ok_or_else(|| S3Error::internal("part copy without a data directory"))?;
     crate::s3::multipart::commit_part(ctx, upload_id, part_number, part, dir).await?;
     let xml_checksums = crate::s3::multipart::to_xml_checksums(&checksums);
-    Ok(Response::xml(200, xml::copy_part_result(&etag, lm, &xml_checksums)))
+    Ok(Response::xml(
+        200,
+        xml::copy_part_result(&etag, lm, &xml_checksums),
+    ))
 }
 
 /// Feeds an in-memory slice to a writer.
@@ -275,8 +346,14 @@ mod tests {
 
     #[test]
     fn copy_source_forms() {
-        assert_eq!(parse_copy_source("/b/k%20x").unwrap(), ("b".into(), "k x".into()));
-        assert_eq!(parse_copy_source("b/a/b/c?versionId=null").unwrap(), ("b".into(), "a/b/c".into()));
+        assert_eq!(
+            parse_copy_source("/b/k%20x").unwrap(),
+            ("b".into(), "k x".into())
+        );
+        assert_eq!(
+            parse_copy_source("b/a/b/c?versionId=null").unwrap(),
+            ("b".into(), "a/b/c".into())
+        );
         assert!(parse_copy_source("b").is_err());
         assert!(parse_copy_source("b/k?versionId=abc").is_err());
     }
@@ -285,6 +362,9 @@ mod tests {
     fn source_range_bounds() {
         assert_eq!(parse_source_range("bytes=0-9", 100).unwrap(), (0, 10));
         assert!(parse_source_range("bytes=5-", 100).is_err());
-        assert_eq!(parse_source_range("bytes=0-100", 100).unwrap_err().code, ErrorCode::InvalidRange);
+        assert_eq!(
+            parse_source_range("bytes=0-100", 100).unwrap_err().code,
+            ErrorCode::InvalidRange
+        );
     }
 }

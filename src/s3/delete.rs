@@ -3,9 +3,9 @@
 
 use crate::http::conn::Request;
 use crate::http::response::Response;
-use crate::meta::tables;
+use crate::meta::commands::MetaCmd;
 use crate::meta::types::Permission;
-use crate::runtime::{on_shard, shard_for_bucket};
+use crate::runtime::apply_for_bucket;
 use crate::s3::bucket::{authorize_bucket, read_small_body};
 use crate::s3::error::{ErrorCode, S3Error, S3Result};
 use crate::s3::service::Ctx;
@@ -22,25 +22,23 @@ pub async fn delete_object(ctx: &Ctx) -> S3Result<Response> {
 /// Deletes keys in one transaction; returns each key's freed data files. Absent keys are
 /// not errors (S3 answers 204 / Deleted for them too).
 async fn delete_keys(bucket: &str, keys: Vec<String>) -> S3Result<Vec<Vec<u128>>> {
-    let b = bucket.to_string();
-    on_shard(shard_for_bucket(bucket), move |s| async move {
-        s.write(Vec::new(), move |txn| {
-            tables::w_require_bucket(txn, &b)?;
-            let mut out = Vec::with_capacity(keys.len());
-            for k in &keys {
-                out.push(tables::w_delete_object(txn, &b, k)?.map(|m| m.file_ids()).unwrap_or_default());
-            }
-            Ok(out)
-        })
-        .await
-    })
-    .await
+    let cmd = MetaCmd::DeleteObjects {
+        bucket: bucket.to_string(),
+        keys,
+    };
+    Ok(apply_for_bucket(bucket, cmd, Vec::new())
+        .await?
+        .per_key_freed)
 }
 
 pub async fn delete_objects(ctx: &Ctx, req: &mut Request<'_>) -> S3Result<Response> {
     authorize_bucket(ctx, Permission::Write).await?;
     let has_integrity = req.head.header("content-md5").is_some()
-        || req.head.headers.iter().any(|(n, _)| n.starts_with("x-amz-checksum-") || n == "x-amz-sdk-checksum-algorithm" || n == "x-amz-trailer");
+        || req.head.headers.iter().any(|(n, _)| {
+            n.starts_with("x-amz-checksum-")
+                || n == "x-amz-sdk-checksum-algorithm"
+                || n == "x-amz-trailer"
+        });
     if !has_integrity {
         return Err(S3Error::msg(
             ErrorCode::InvalidRequest,
@@ -68,8 +66,14 @@ pub async fn delete_objects(ctx: &Ctx, req: &mut Request<'_>) -> S3Result<Respon
     let deleted: Vec<xml::DeletedEntry> = if request.quiet {
         Vec::new()
     } else {
-        valid.into_iter().map(|key| xml::DeletedEntry { key }).collect()
+        valid
+            .into_iter()
+            .map(|key| xml::DeletedEntry { key })
+            .collect()
     };
     let url = ctx.route.param("encoding-type") == Some("url");
-    Ok(Response::xml(200, xml::delete_result(&deleted, &errors, url)))
+    Ok(Response::xml(
+        200,
+        xml::delete_result(&deleted, &errors, url),
+    ))
 }

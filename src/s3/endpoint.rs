@@ -30,11 +30,23 @@ pub enum Endpoint {
     GetObjectAcl,
     PutObjectAcl,
     CreateMultipartUpload,
-    UploadPart { upload_id: String, part_number: String },
-    UploadPartCopy { upload_id: String, part_number: String },
-    CompleteMultipartUpload { upload_id: String },
-    AbortMultipartUpload { upload_id: String },
-    ListParts { upload_id: String },
+    UploadPart {
+        upload_id: String,
+        part_number: String,
+    },
+    UploadPartCopy {
+        upload_id: String,
+        part_number: String,
+    },
+    CompleteMultipartUpload {
+        upload_id: String,
+    },
+    AbortMultipartUpload {
+        upload_id: String,
+    },
+    ListParts {
+        upload_id: String,
+    },
     /// An S3 operation this server knows but does not implement (answered 501).
     NotImplemented(&'static str),
 }
@@ -77,37 +89,244 @@ impl Endpoint {
 /// Bucket subresources we recognise but do not implement, with their operation names
 /// (GET, PUT, DELETE).
 const BUCKET_SUBRESOURCES: &[(&str, &str, &str, &str)] = &[
-    ("policy", "GetBucketPolicy", "PutBucketPolicy", "DeleteBucketPolicy"),
+    (
+        "policy",
+        "GetBucketPolicy",
+        "PutBucketPolicy",
+        "DeleteBucketPolicy",
+    ),
     ("cors", "GetBucketCors", "PutBucketCors", "DeleteBucketCors"),
-    ("lifecycle", "GetBucketLifecycleConfiguration", "PutBucketLifecycleConfiguration", "DeleteBucketLifecycle"),
-    ("tagging", "GetBucketTagging", "PutBucketTagging", "DeleteBucketTagging"),
-    ("website", "GetBucketWebsite", "PutBucketWebsite", "DeleteBucketWebsite"),
-    ("logging", "GetBucketLogging", "PutBucketLogging", "PutBucketLogging"),
-    ("notification", "GetBucketNotificationConfiguration", "PutBucketNotificationConfiguration", "PutBucketNotificationConfiguration"),
-    ("replication", "GetBucketReplication", "PutBucketReplication", "DeleteBucketReplication"),
-    ("encryption", "GetBucketEncryption", "PutBucketEncryption", "DeleteBucketEncryption"),
-    ("object-lock", "GetObjectLockConfiguration", "PutObjectLockConfiguration", "PutObjectLockConfiguration"),
-    ("ownershipControls", "GetBucketOwnershipControls", "PutBucketOwnershipControls", "DeleteBucketOwnershipControls"),
-    ("publicAccessBlock", "GetPublicAccessBlock", "PutPublicAccessBlock", "DeletePublicAccessBlock"),
-    ("accelerate", "GetBucketAccelerateConfiguration", "PutBucketAccelerateConfiguration", "PutBucketAccelerateConfiguration"),
-    ("requestPayment", "GetBucketRequestPayment", "PutBucketRequestPayment", "PutBucketRequestPayment"),
-    ("analytics", "GetBucketAnalyticsConfiguration", "PutBucketAnalyticsConfiguration", "DeleteBucketAnalyticsConfiguration"),
-    ("metrics", "GetBucketMetricsConfiguration", "PutBucketMetricsConfiguration", "DeleteBucketMetricsConfiguration"),
-    ("inventory", "GetBucketInventoryConfiguration", "PutBucketInventoryConfiguration", "DeleteBucketInventoryConfiguration"),
-    ("intelligent-tiering", "GetBucketIntelligentTieringConfiguration", "PutBucketIntelligentTieringConfiguration", "DeleteBucketIntelligentTieringConfiguration"),
-    ("policyStatus", "GetBucketPolicyStatus", "GetBucketPolicyStatus", "GetBucketPolicyStatus"),
-    ("versioning", "GetBucketVersioning", "PutBucketVersioning", "PutBucketVersioning"),
+    (
+        "lifecycle",
+        "GetBucketLifecycleConfiguration",
+        "PutBucketLifecycleConfiguration",
+        "DeleteBucketLifecycle",
+    ),
+    (
+        "tagging",
+        "GetBucketTagging",
+        "PutBucketTagging",
+        "DeleteBucketTagging",
+    ),
+    (
+        "website",
+        "GetBucketWebsite",
+        "PutBucketWebsite",
+        "DeleteBucketWebsite",
+    ),
+    (
+        "logging",
+        "GetBucketLogging",
+        "PutBucketLogging",
+        "PutBucketLogging",
+    ),
+    (
+        "notification",
+        "GetBucketNotificationConfiguration",
+        "PutBucketNotificationConfiguration",
+        "PutBucketNotificationConfiguration",
+    ),
+    (
+        "replication",
+        "GetBucketReplication",
+        "PutBucketReplication",
+        "DeleteBucketReplication",
+    ),
+    (
+        "encryption",
+        "GetBucketEncryption",
+        "PutBucketEncryption",
+        "DeleteBucketEncryption",
+    ),
+    (
+        "object-lock",
+        "GetObjectLockConfiguration",
+        "PutObjectLockConfiguration",
+        "PutObjectLockConfiguration",
+    ),
+    (
+        "ownershipControls",
+        "GetBucketOwnershipControls",
+        "PutBucketOwnershipControls",
+        "DeleteBucketOwnershipControls",
+    ),
+    (
+        "publicAccessBlock",
+        "GetPublicAccessBlock",
+        "PutPublicAccessBlock",
+        "DeletePublicAccessBlock",
+    ),
+    (
+        "accelerate",
+        "GetBucketAccelerateConfiguration",
+        "PutBucketAccelerateConfiguration",
+        "PutBucketAccelerateConfiguration",
+    ),
+    (
+        "requestPayment",
+        "GetBucketRequestPayment",
+        "PutBucketRequestPayment",
+        "PutBucketRequestPayment",
+    ),
+    (
+        "analytics",
+        "GetBucketAnalyticsConfiguration",
+        "PutBucketAnalyticsConfiguration",
+        "DeleteBucketAnalyticsConfiguration",
+    ),
+    (
+        "metrics",
+        "GetBucketMetricsConfiguration",
+        "PutBucketMetricsConfiguration",
+        "DeleteBucketMetricsConfiguration",
+    ),
+    (
+        "inventory",
+        "GetBucketInventoryConfiguration",
+        "PutBucketInventoryConfiguration",
+        "DeleteBucketInventoryConfiguration",
+    ),
+    (
+        "intelligent-tiering",
+        "GetBucketIntelligentTieringConfiguration",
+        "PutBucketIntelligentTieringConfiguration",
+        "DeleteBucketIntelligentTieringConfiguration",
+    ),
+    (
+        "policyStatus",
+        "GetBucketPolicyStatus",
+        "GetBucketPolicyStatus",
+        "GetBucketPolicyStatus",
+    ),
+    (
+        "versioning",
+        "GetBucketVersioning",
+        "PutBucketVersioning",
+        "PutBucketVersioning",
+    ),
 ];
 
 const OBJECT_SUBRESOURCES: &[(&str, &str, &str, &str)] = &[
-    ("tagging", "GetObjectTagging", "PutObjectTagging", "DeleteObjectTagging"),
-    ("retention", "GetObjectRetention", "PutObjectRetention", "PutObjectRetention"),
-    ("legal-hold", "GetObjectLegalHold", "PutObjectLegalHold", "PutObjectLegalHold"),
-    ("attributes", "GetObjectAttributes", "GetObjectAttributes", "GetObjectAttributes"),
-    ("torrent", "GetObjectTorrent", "GetObjectTorrent", "GetObjectTorrent"),
+    (
+        "tagging",
+        "GetObjectTagging",
+        "PutObjectTagging",
+        "DeleteObjectTagging",
+    ),
+    (
+        "retention",
+        "GetObjectRetention",
+        "PutObjectRetention",
+        "PutObjectRetention",
+    ),
+    (
+        "legal-hold",
+        "GetObjectLegalHold",
+        "PutObjectLegalHold",
+        "PutObjectLegalHold",
+    ),
+    (
+        "attributes",
+        "GetObjectAttributes",
+        "GetObjectAttributes",
+        "GetObjectAttributes",
+    ),
+    (
+        "torrent",
+        "GetObjectTorrent",
+        "GetObjectTorrent",
+        "GetObjectTorrent",
+    ),
     ("restore", "RestoreObject", "RestoreObject", "RestoreObject"),
-    ("select", "SelectObjectContent", "SelectObjectContent", "SelectObjectContent"),
+    (
+        "select",
+        "SelectObjectContent",
+        "SelectObjectContent",
+        "SelectObjectContent",
+    ),
 ];
+
+/// Every operation name the router can produce (implemented or answered 501), for the
+/// OpenAPI document's completeness test.
+pub fn operation_names() -> Vec<&'static str> {
+    let s = String::new;
+    let samples = [
+        Endpoint::ListBuckets,
+        Endpoint::CreateBucket,
+        Endpoint::DeleteBucket,
+        Endpoint::HeadBucket,
+        Endpoint::GetBucketLocation,
+        Endpoint::GetBucketAcl,
+        Endpoint::PutBucketAcl,
+        Endpoint::GetBucketVersioning,
+        Endpoint::ListObjects,
+        Endpoint::ListObjectsV2,
+        Endpoint::ListObjectVersions,
+        Endpoint::ListMultipartUploads,
+        Endpoint::DeleteObjects,
+        Endpoint::PutObject,
+        Endpoint::CopyObject,
+        Endpoint::GetObject,
+        Endpoint::HeadObject,
+        Endpoint::DeleteObject,
+        Endpoint::GetObjectAcl,
+        Endpoint::PutObjectAcl,
+        Endpoint::CreateMultipartUpload,
+        Endpoint::UploadPart {
+            upload_id: s(),
+            part_number: s(),
+        },
+        Endpoint::UploadPartCopy {
+            upload_id: s(),
+            part_number: s(),
+        },
+        Endpoint::CompleteMultipartUpload { upload_id: s() },
+        Endpoint::AbortMultipartUpload { upload_id: s() },
+        Endpoint::ListParts { upload_id: s() },
+        Endpoint::NotImplemented("PostObject"),
+    ];
+    // Adding a variant must extend `samples`: this match stops compiling until it is listed.
+    for e in &samples {
+        match e {
+            Endpoint::ListBuckets
+            | Endpoint::CreateBucket
+            | Endpoint::DeleteBucket
+            | Endpoint::HeadBucket
+            | Endpoint::GetBucketLocation
+            | Endpoint::GetBucketAcl
+            | Endpoint::PutBucketAcl
+            | Endpoint::GetBucketVersioning
+            | Endpoint::ListObjects
+            | Endpoint::ListObjectsV2
+            | Endpoint::ListObjectVersions
+            | Endpoint::ListMultipartUploads
+            | Endpoint::DeleteObjects
+            | Endpoint::PutObject
+            | Endpoint::CopyObject
+            | Endpoint::GetObject
+            | Endpoint::HeadObject
+            | Endpoint::DeleteObject
+            | Endpoint::GetObjectAcl
+            | Endpoint::PutObjectAcl
+            | Endpoint::CreateMultipartUpload
+            | Endpoint::UploadPart { .. }
+            | Endpoint::UploadPartCopy { .. }
+            | Endpoint::CompleteMultipartUpload { .. }
+            | Endpoint::AbortMultipartUpload { .. }
+            | Endpoint::ListParts { .. }
+            | Endpoint::NotImplemented(_) => {}
+        }
+    }
+    let mut names: Vec<&'static str> = samples.iter().map(Endpoint::name).collect();
+    for table in [BUCKET_SUBRESOURCES, OBJECT_SUBRESOURCES] {
+        for (_, get, put, delete) in table {
+            names.extend([*get, *put, *delete]);
+        }
+    }
+    names.sort_unstable();
+    names.dedup();
+    names
+}
 
 #[derive(Debug, Clone)]
 pub struct Route {
@@ -120,7 +339,10 @@ pub struct Route {
 
 impl Route {
     pub fn param(&self, name: &str) -> Option<&str> {
-        self.query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.query
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
     pub fn has(&self, name: &str) -> bool {
         self.query.iter().any(|(k, _)| k == name)
@@ -166,7 +388,11 @@ pub fn locate(head: &RequestHead, domain: &str) -> S3Result<(Option<String>, Opt
 
 fn strip_port(host: &str) -> &str {
     if host.starts_with('[') {
-        return host.split(']').next().map(|h| &host[..h.len() + 1]).unwrap_or(host);
+        return host
+            .split(']')
+            .next()
+            .map(|h| &host[..h.len() + 1])
+            .unwrap_or(host);
     }
     host.rsplit_once(':').map(|(h, _)| h).unwrap_or(host)
 }
@@ -176,13 +402,23 @@ fn decode_path(s: &str) -> S3Result<String> {
     percent_encoding::percent_decode_str(s)
         .decode_utf8()
         .map(|c| c.into_owned())
-        .map_err(|_| S3Error::msg(ErrorCode::InvalidURI, "Object key or bucket is not valid UTF-8."))
+        .map_err(|_| {
+            S3Error::msg(
+                ErrorCode::InvalidURI,
+                "Object key or bucket is not valid UTF-8.",
+            )
+        })
 }
 
 pub fn route(head: &RequestHead, domain: &str) -> S3Result<Route> {
     let (bucket, key) = locate(head, domain)?;
     let query = head.query_pairs();
-    let mut r = Route { bucket, key, endpoint: Endpoint::ListBuckets, query };
+    let mut r = Route {
+        bucket,
+        key,
+        endpoint: Endpoint::ListBuckets,
+        query,
+    };
     r.endpoint = match (&r.bucket, &r.key) {
         (None, _) => match head.method {
             Method::Get => Endpoint::ListBuckets,
@@ -194,7 +430,11 @@ pub fn route(head: &RequestHead, domain: &str) -> S3Result<Route> {
     Ok(r)
 }
 
-fn subresource(r: &Route, table: &'static [(&'static str, &'static str, &'static str, &'static str)], method: Method) -> Option<&'static str> {
+fn subresource(
+    r: &Route,
+    table: &'static [(&'static str, &'static str, &'static str, &'static str)],
+    method: Method,
+) -> Option<&'static str> {
     for (name, get, put, delete) in table {
         if r.has(name) {
             let op = match method {
@@ -245,9 +485,15 @@ fn object_endpoint(head: &RequestHead, r: &Route) -> S3Result<Endpoint> {
         (Method::Put, Some(upload_id)) => {
             let part_number = r.param("partNumber").unwrap_or("").to_string();
             if copy {
-                Endpoint::UploadPartCopy { upload_id, part_number }
+                Endpoint::UploadPartCopy {
+                    upload_id,
+                    part_number,
+                }
             } else {
-                Endpoint::UploadPart { upload_id, part_number }
+                Endpoint::UploadPart {
+                    upload_id,
+                    part_number,
+                }
             }
         }
         (Method::Get, Some(upload_id)) => Endpoint::ListParts { upload_id },
@@ -290,32 +536,57 @@ mod tests {
     }
 
     fn ep(method: &str, target: &str, extra: &[(&str, &str)]) -> Endpoint {
-        route(&head(method, target, "localhost:9000", extra), "s3.local").unwrap().endpoint
+        route(&head(method, target, "localhost:9000", extra), "s3.local")
+            .unwrap()
+            .endpoint
     }
 
     #[test]
     fn routes_bucket_operations() {
         assert_eq!(ep("GET", "/", &[]), Endpoint::ListBuckets);
         assert_eq!(ep("PUT", "/b", &[]), Endpoint::CreateBucket);
-        assert_eq!(ep("GET", "/b?list-type=2&prefix=a", &[]), Endpoint::ListObjectsV2);
+        assert_eq!(
+            ep("GET", "/b?list-type=2&prefix=a", &[]),
+            Endpoint::ListObjectsV2
+        );
         assert_eq!(ep("GET", "/b/", &[]), Endpoint::ListObjects);
         assert_eq!(ep("GET", "/b?location", &[]), Endpoint::GetBucketLocation);
         assert_eq!(ep("POST", "/b?delete", &[]), Endpoint::DeleteObjects);
         assert_eq!(ep("GET", "/b?uploads", &[]), Endpoint::ListMultipartUploads);
-        assert_eq!(ep("PUT", "/b?policy", &[]), Endpoint::NotImplemented("PutBucketPolicy"));
+        assert_eq!(
+            ep("PUT", "/b?policy", &[]),
+            Endpoint::NotImplemented("PutBucketPolicy")
+        );
     }
 
     #[test]
     fn routes_object_operations() {
         assert_eq!(ep("PUT", "/b/k", &[]), Endpoint::PutObject);
-        assert_eq!(ep("PUT", "/b/k", &[("x-amz-copy-source", "/a/b")]), Endpoint::CopyObject);
-        assert_eq!(ep("POST", "/b/k?uploads", &[]), Endpoint::CreateMultipartUpload);
+        assert_eq!(
+            ep("PUT", "/b/k", &[("x-amz-copy-source", "/a/b")]),
+            Endpoint::CopyObject
+        );
+        assert_eq!(
+            ep("POST", "/b/k?uploads", &[]),
+            Endpoint::CreateMultipartUpload
+        );
         assert_eq!(
             ep("PUT", "/b/k?partNumber=3&uploadId=u", &[]),
-            Endpoint::UploadPart { upload_id: "u".into(), part_number: "3".into() }
+            Endpoint::UploadPart {
+                upload_id: "u".into(),
+                part_number: "3".into()
+            }
         );
-        assert_eq!(ep("POST", "/b/k?uploadId=u", &[]), Endpoint::CompleteMultipartUpload { upload_id: "u".into() });
-        assert_eq!(ep("GET", "/b/k?tagging", &[]), Endpoint::NotImplemented("GetObjectTagging"));
+        assert_eq!(
+            ep("POST", "/b/k?uploadId=u", &[]),
+            Endpoint::CompleteMultipartUpload {
+                upload_id: "u".into()
+            }
+        );
+        assert_eq!(
+            ep("GET", "/b/k?tagging", &[]),
+            Endpoint::NotImplemented("GetObjectTagging")
+        );
     }
 
     #[test]
@@ -330,7 +601,11 @@ mod tests {
 
     #[test]
     fn virtual_hosted_style() {
-        let r = route(&head("GET", "/photos/x.jpg", "mybucket.s3.local:9000", &[]), "s3.local").unwrap();
+        let r = route(
+            &head("GET", "/photos/x.jpg", "mybucket.s3.local:9000", &[]),
+            "s3.local",
+        )
+        .unwrap();
         assert_eq!(r.bucket.as_deref(), Some("mybucket"));
         assert_eq!(r.key.as_deref(), Some("photos/x.jpg"));
         let r = route(&head("GET", "/", "s3.local:9000", &[]), "s3.local").unwrap();
@@ -340,7 +615,15 @@ mod tests {
     #[test]
     fn long_keys_and_bad_methods_are_errors() {
         let long = format!("/b/{}", "k".repeat(1025));
-        assert_eq!(route(&head("GET", &long, "h", &[]), "").unwrap_err().code, ErrorCode::KeyTooLongError);
-        assert_eq!(route(&head("PATCH", "/b/k", "h", &[]), "").unwrap_err().code, ErrorCode::MethodNotAllowed);
+        assert_eq!(
+            route(&head("GET", &long, "h", &[]), "").unwrap_err().code,
+            ErrorCode::KeyTooLongError
+        );
+        assert_eq!(
+            route(&head("PATCH", "/b/k", "h", &[]), "")
+                .unwrap_err()
+                .code,
+            ErrorCode::MethodNotAllowed
+        );
     }
 }

@@ -24,7 +24,13 @@ pub fn max_keys(ctx: &Ctx, name: &str) -> S3Result<usize> {
             .ok()
             .filter(|n| *n >= 0)
             .map(|n| (n as usize).min(LIST_KEYS_MAX))
-            .ok_or_else(|| S3Error::invalid_argument("Provided max-keys not an integer or within integer range", name, v)),
+            .ok_or_else(|| {
+                S3Error::invalid_argument(
+                    "Provided max-keys not an integer or within integer range",
+                    name,
+                    v,
+                )
+            }),
     }
 }
 
@@ -40,12 +46,27 @@ fn encoding_url(ctx: &Ctx) -> S3Result<bool> {
     match ctx.route.param("encoding-type") {
         None => Ok(false),
         Some(v) if v.eq_ignore_ascii_case("url") => Ok(true),
-        Some(v) => Err(S3Error::invalid_argument("Invalid Encoding Method specified in Request", "encoding-type", v)),
+        Some(v) => Err(S3Error::invalid_argument(
+            "Invalid Encoding Method specified in Request",
+            "encoding-type",
+            v,
+        )),
     }
 }
 
-pub async fn scan(bucket: &str, prefix: &str, after: &str, delimiter: &str, max: usize) -> S3Result<ListPage> {
-    let (b, p, a, d) = (bucket.to_string(), prefix.to_string(), after.to_string(), delimiter.to_string());
+pub async fn scan(
+    bucket: &str,
+    prefix: &str,
+    after: &str,
+    delimiter: &str,
+    max: usize,
+) -> S3Result<ListPage> {
+    let (b, p, a, d) = (
+        bucket.to_string(),
+        prefix.to_string(),
+        after.to_string(),
+        delimiter.to_string(),
+    );
     on_shard(shard_for_bucket(bucket), move |s| async move {
         let txn = s.read()?;
         tables::list_objects(&txn, &b, &p, &a, &d, max)
@@ -57,9 +78,13 @@ fn entries(ctx: &Ctx, page: &ListPage, with_owner: bool) -> Vec<xml::ObjectEntry
     page.objects
         .iter()
         .map(|(k, m)| {
-            let mut e = xml::ObjectEntry::new(k.clone(), m.last_modified_ms, m.etag.clone(), m.size);
+            let mut e =
+                xml::ObjectEntry::new(k.clone(), m.last_modified_ms, m.etag.clone(), m.size);
             if with_owner {
-                e.owner = Some(xml::Owner { id: m.owner_id.clone(), display_name: Some(ctx.shared.users.display_name(&m.owner_id)) });
+                e.owner = Some(xml::Owner {
+                    id: m.owner_id.clone(),
+                    display_name: Some(ctx.shared.users.display_name(&m.owner_id)),
+                });
             }
             e.checksum_algorithm = crate::s3::checksum::ALL_ALGOS
                 .iter()
@@ -94,7 +119,11 @@ pub async fn list_objects_v2(ctx: &Ctx) -> S3Result<Response> {
         is_truncated: page.truncated,
         key_count: page.objects.len() + page.prefixes.len(),
         continuation_token: token,
-        next_continuation_token: if page.truncated { page.last.as_deref().map(encode_token) } else { None },
+        next_continuation_token: if page.truncated {
+            page.last.as_deref().map(encode_token)
+        } else {
+            None
+        },
         start_after: (!start_after.is_empty()).then_some(start_after),
         contents,
         common_prefixes: page.prefixes,
@@ -116,7 +145,11 @@ pub async fn list_objects_v1(ctx: &Ctx) -> S3Result<Response> {
         prefix,
         marker,
         // S3 returns NextMarker only with a delimiter; clients fall back to the last key.
-        next_marker: if page.truncated && !delimiter.is_empty() { page.last.clone() } else { None },
+        next_marker: if page.truncated && !delimiter.is_empty() {
+            page.last.clone()
+        } else {
+            None
+        },
         delimiter: (!delimiter.is_empty()).then_some(delimiter),
         max_keys: max as u32,
         encoding_type_url: url,
@@ -134,7 +167,10 @@ pub async fn list_object_versions(ctx: &Ctx) -> S3Result<Response> {
     let key_marker = arg(ctx, "key-marker")?;
     let version_id_marker = arg(ctx, "version-id-marker")?;
     if !version_id_marker.is_empty() && key_marker.is_empty() {
-        return Err(S3Error::msg(ErrorCode::InvalidArgument, "A version-id marker cannot be specified without a key marker."));
+        return Err(S3Error::msg(
+            ErrorCode::InvalidArgument,
+            "A version-id marker cannot be specified without a key marker.",
+        ));
     }
     let max = max_keys(ctx, "max-keys")?;
     let url = encoding_url(ctx)?;
@@ -168,5 +204,11 @@ fn decode_token(t: &str) -> S3Result<String> {
         .decode(t)
         .ok()
         .and_then(|b| String::from_utf8(b).ok())
-        .ok_or_else(|| S3Error::invalid_argument("The continuation token provided is incorrect", "continuation-token", t))
+        .ok_or_else(|| {
+            S3Error::invalid_argument(
+                "The continuation token provided is incorrect",
+                "continuation-token",
+                t,
+            )
+        })
 }

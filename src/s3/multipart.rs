@@ -4,20 +4,20 @@
 
 use crate::http::conn::Request;
 use crate::http::response::Response;
+use crate::meta::commands::{CompleteUpload, MetaCmd};
 use crate::meta::tables;
-use crate::meta::types::{Checksums, DataLoc, ObjectMeta, PartMeta, Permission, Segment, UploadMeta};
-use crate::runtime::{on_shard, shard_for_bucket};
+use crate::meta::types::{Checksums, PartMeta, Permission, UploadMeta};
+use crate::runtime::{apply_for_bucket, on_shard, shard_for_bucket};
 use crate::s3::acl;
 use crate::s3::bucket::{authorize_bucket, now_ms, read_small_body};
-use crate::s3::checksum::{self, Algo};
+use crate::s3::checksum::Algo;
 use crate::s3::error::{ErrorCode, S3Error, S3Result};
-use crate::s3::object::{attrs_from_head, checksum_headers, etag_header, WriteConditions};
+use crate::s3::object::{attrs_from_head, checksum_headers, etag_header, write_cond};
 use crate::s3::payload::PayloadReader;
 use crate::s3::service::Ctx;
 use crate::s3::xml;
 use crate::storage::local;
 use base64::Engine;
-use md5::{Digest, Md5};
 
 /// S3's limits on parts.
 pub const PART_NUMBER_MAX: u32 = 10_000;
@@ -28,9 +28,16 @@ const LIST_PAGE_MAX: usize = 1000;
 const UPLOAD_SCAN_MAX: usize = 100_000;
 
 pub fn parse_part_number(s: &str) -> S3Result<u32> {
-    s.parse::<u32>().ok().filter(|n| (1..=PART_NUMBER_MAX).contains(n)).ok_or_else(|| {
-        S3Error::invalid_argument("Part number must be an integer between 1 and 10000, inclusive", "partNumber", s)
-    })
+    s.parse::<u32>()
+        .ok()
+        .filter(|n| (1..=PART_NUMBER_MAX).contains(n))
+        .ok_or_else(|| {
+            S3Error::invalid_argument(
+                "Part number must be an integer between 1 and 10000, inclusive",
+                "partNumber",
+                s,
+            )
+        })
 }
 
 fn new_upload_id() -> String {
@@ -49,7 +56,13 @@ pub async fn create(ctx: &Ctx, req: &mut Request<'_>) -> S3Result<Response> {
     let checksum_algorithm = match req.head.header("x-amz-checksum-algorithm") {
         Some(v) => Some(
             Algo::parse(v)
-                .ok_or_else(|| S3Error::invalid_argument("Checksum algorithm not supported", "x-amz-checksum-algorithm", v))?
+                .ok_or_else(|| {
+                    S3Error::invalid_argument(
+                        "Checksum algorithm not supported",
+                        "x-amz-checksum-algorithm",
+                        v,
+                    )
+                })?
                 .name()
                 .to_string(),
         ),
@@ -68,14 +81,7 @@ pub async fn create(ctx: &Ctx, req: &mut Request<'_>) -> S3Result<Response> {
         checksum_algorithm: checksum_algorithm.clone(),
     };
     let id = upload.upload_id.clone();
-    on_shard(shard_for_bucket(ctx.bucket()), move |s| async move {
-        s.write(Vec::new(), move |txn| {
-            tables::w_require_bucket(txn, &upload.bucket)?;
-            tables::w_put_upload(txn, &upload)
-        })
-        .await
-    })
-    .await?;
+    apply_for_bucket(ctx.bucket(), MetaCmd::CreateUpload(upload), Vec::new()).await?;
     let mut r = Response::xml(200, xml::initiate_multipart(ctx.bucket(), ctx.key(), &id));
     if let Some(a) = checksum_algorithm {
         r.header("x-amz-checksum-algorithm", a);
@@ -85,7 +91,11 @@ pub async fn create(ctx: &Ctx, req: &mut Request<'_>) -> S3Result<Response> {
 
 /// Loads an upload, or NoSuchUpload.
 pub async fn load_upload(ctx: &Ctx, upload_id: &str) -> S3Result<UploadMeta> {
-    let (b, k, u) = (ctx.bucket().to_string(), ctx.key().to_string(), upload_id.to_string());
+    let (b, k, u) = (
+        ctx.bucket().to_string(),
+        ctx.key().to_string(),
+        upload_id.to_string(),
+    );
     on_shard(shard_for_bucket(ctx.bucket()), move |s| async move {
         let txn = s.read()?;
         if tables::get_bucket(&txn, &b)?.is_none() {
@@ -97,20 +107,24 @@ pub async fn load_upload(ctx: &Ctx, upload_id: &str) -> S3Result<UploadMeta> {
 }
 
 /// Records a part (replacing a same-numbered one) once its file is durable.
-pub async fn commit_part(ctx: &Ctx, upload_id: &str, part_number: u32, part: PartMeta, dir: std::path::PathBuf) -> S3Result<()> {
-    let (b, k, u) = (ctx.bucket().to_string(), ctx.key().to_string(), upload_id.to_string());
+pub async fn commit_part(
+    ctx: &Ctx,
+    upload_id: &str,
+    part_number: u32,
+    part: PartMeta,
+    dir: std::path::PathBuf,
+) -> S3Result<()> {
     let new_file = part.file_id;
-    let result = on_shard(shard_for_bucket(ctx.bucket()), move |s| async move {
-        s.write(vec![dir], move |txn| {
-            tables::w_get_upload(txn, &b, &k, &u)?.ok_or_else(|| no_such_upload(&u))?;
-            tables::w_put_part(txn, &u, part_number, &part)
-        })
-        .await
-    })
-    .await;
-    match result {
-        Ok(old) => {
-            local::remove_files_later(&ctx.shared.data_dir, old.map(|p| vec![p.file_id]).unwrap_or_default());
+    let cmd = MetaCmd::PutPart {
+        bucket: ctx.bucket().to_string(),
+        key: ctx.key().to_string(),
+        upload_id: upload_id.to_string(),
+        part_number,
+        part,
+    };
+    match apply_for_bucket(ctx.bucket(), cmd, vec![dir]).await {
+        Ok(reply) => {
+            local::remove_files_later(&ctx.shared.data_dir, reply.freed);
             Ok(())
         }
         Err(e) => {
@@ -120,12 +134,22 @@ pub async fn commit_part(ctx: &Ctx, upload_id: &str, part_number: u32, part: Par
     }
 }
 
-pub async fn upload_part(ctx: &Ctx, req: &mut Request<'_>, upload_id: &str, part_number: &str) -> S3Result<Response> {
+pub async fn upload_part(
+    ctx: &Ctx,
+    req: &mut Request<'_>,
+    upload_id: &str,
+    part_number: &str,
+) -> S3Result<Response> {
     let part_number = parse_part_number(part_number)?;
     authorize_bucket(ctx, Permission::Write).await?;
     let upload = load_upload(ctx, upload_id).await?;
     let head = req.head.clone();
-    let extra: Vec<Algo> = upload.checksum_algorithm.as_deref().and_then(Algo::parse).into_iter().collect();
+    let extra: Vec<Algo> = upload
+        .checksum_algorithm
+        .as_deref()
+        .and_then(Algo::parse)
+        .into_iter()
+        .collect();
     let mut payload = PayloadReader::new(&mut req.body, &ctx.payload, &head, &extra)?;
     let declared = payload.declared_len();
     if declared.is_none() && head.header("transfer-encoding").is_none() {
@@ -134,7 +158,8 @@ pub async fn upload_part(ctx: &Ctx, req: &mut Request<'_>, upload_id: &str, part
     if declared.map(|n| n > PART_SIZE_MAX_BYTES).unwrap_or(false) {
         return Err(S3Error::new(ErrorCode::EntityTooLarge));
     }
-    let written = local::write_file(&ctx.shared.data_dir, &mut payload, PART_SIZE_MAX_BYTES).await?;
+    let written =
+        local::write_file(&ctx.shared.data_dir, &mut payload, PART_SIZE_MAX_BYTES).await?;
     crate::observe::metrics::direct_written(written.len);
     let verified = match payload.finish() {
         Ok(v) => v,
@@ -159,31 +184,9 @@ pub async fn upload_part(ctx: &Ctx, req: &mut Request<'_>, upload_id: &str, part
     Ok(r)
 }
 
-/// The multipart ETag: MD5 of the concatenated binary part MD5s, then `-N`.
-pub fn multipart_etag(part_etags: &[&str]) -> String {
-    let mut h = Md5::new();
-    for e in part_etags {
-        if let Ok(bytes) = hex::decode(e) {
-            h.update(&bytes);
-        }
-    }
-    format!("{}-{}", hex::encode(h.finalize()), part_etags.len())
-}
-
-/// A composite checksum: the algorithm over the concatenated binary part checksums.
-fn composite_checksum(algo: Algo, parts: &[&PartMeta]) -> Option<String> {
-    let mut h = checksum::Hashers::new(&[algo]);
-    for p in parts {
-        let v = checksum::get(&p.checksums, algo)?;
-        let raw = base64::engine::general_purpose::STANDARD.decode(v).ok()?;
-        h.update(&raw);
-    }
-    h.finish().checksums.into_iter().next().map(|(_, v)| v)
-}
-
 pub async fn complete(ctx: &Ctx, req: &mut Request<'_>, upload_id: &str) -> S3Result<Response> {
     authorize_bucket(ctx, Permission::Write).await?;
-    let conditions = WriteConditions::from_head(&req.head)?;
+    let conditions = write_cond(&req.head)?;
     let body = read_small_body(req, ctx, xml::MAX_XML_BODY_BYTES).await?;
     let requested = xml::parse_complete_multipart(&body)?;
     for w in requested.windows(2) {
@@ -191,41 +194,44 @@ pub async fn complete(ctx: &Ctx, req: &mut Request<'_>, upload_id: &str) -> S3Re
             return Err(S3Error::new(ErrorCode::InvalidPartOrder));
         }
     }
-    let (b, k, u) = (ctx.bucket().to_string(), ctx.key().to_string(), upload_id.to_string());
-    let part_size_min = ctx.shared.config.multipart.part_size_min;
-    let outcome = on_shard(shard_for_bucket(ctx.bucket()), move |s| async move {
-        s.write(Vec::new(), move |txn| {
-            tables::w_require_bucket(txn, &b)?;
-            let Some(upload) = tables::w_get_upload(txn, &b, &k, &u)? else {
-                // A retried Complete after success answers as the first one did.
-                return match tables::w_get_object(txn, &b, &k)? {
-                    Some(o) if o.upload_id.as_deref() == Some(u.as_str()) => Ok((o.etag, o.checksums, Vec::new())),
-                    _ => Err(no_such_upload(&u)),
-                };
-            };
-            let stored = tables::w_all_parts(txn, &u)?;
-            let meta = assemble(&upload, &stored, &requested, part_size_min)?;
-            let existing = tables::w_get_object(txn, &b, &k)?;
-            conditions.check(existing.as_ref())?;
-            let used: Vec<u128> = meta.file_ids();
-            let removed = tables::w_delete_upload(txn, &upload)?;
-            let old = tables::w_put_object(txn, &b, &k, &meta)?;
-            let mut freed: Vec<u128> = removed.iter().map(|(_, p)| p.file_id).filter(|id| !used.contains(id)).collect();
-            freed.extend(old.map(|o| o.file_ids()).unwrap_or_default().into_iter().filter(|id| !used.contains(id)));
-            Ok((meta.etag, meta.checksums, freed))
-        })
-        .await
-    })
-    .await?;
-    let (etag, checksums, freed) = outcome;
-    local::remove_files_later(&ctx.shared.data_dir, freed);
-    let location = format!("/{}/{}", ctx.bucket(), crate::auth::sigv4::uri_encode(ctx.key(), false));
+    let cmd = MetaCmd::CompleteUpload(CompleteUpload {
+        bucket: ctx.bucket().to_string(),
+        key: ctx.key().to_string(),
+        upload_id: upload_id.to_string(),
+        parts: requested
+            .into_iter()
+            .map(|p| (p.part_number, p.etag))
+            .collect(),
+        part_size_min: ctx.shared.config.multipart.part_size_min,
+        cond: conditions,
+        now_ms: now_ms(),
+    });
+    let reply = apply_for_bucket(ctx.bucket(), cmd, Vec::new()).await?;
+    local::remove_files_later(&ctx.shared.data_dir, reply.freed);
+    let etag = reply.etag.unwrap_or_default();
+    let checksums = reply.checksums.unwrap_or_default();
+    let location = format!(
+        "/{}/{}",
+        ctx.bucket(),
+        crate::auth::sigv4::uri_encode(ctx.key(), false)
+    );
     let xml_checksums = to_xml_checksums(&checksums);
-    Ok(Response::xml(200, xml::complete_multipart(&location, ctx.bucket(), ctx.key(), &etag, &xml_checksums)))
+    Ok(Response::xml(
+        200,
+        xml::complete_multipart(&location, ctx.bucket(), ctx.key(), &etag, &xml_checksums),
+    ))
 }
 
 pub fn to_xml_checksums(c: &Checksums) -> xml::Checksums {
-    let suffix = |v: &Option<String>| v.as_ref().map(|s| if c.composite_parts > 0 { format!("{s}-{}", c.composite_parts) } else { s.clone() });
+    let suffix = |v: &Option<String>| {
+        v.as_ref().map(|s| {
+            if c.composite_parts > 0 {
+                format!("{s}-{}", c.composite_parts)
+            } else {
+                s.clone()
+            }
+        })
+    };
     xml::Checksums {
         crc32: suffix(&c.crc32),
         crc32c: suffix(&c.crc32c),
@@ -235,86 +241,32 @@ pub fn to_xml_checksums(c: &Checksums) -> xml::Checksums {
     }
 }
 
-/// Validates the client's part list against the stored parts and builds the object record.
-fn assemble(
-    upload: &UploadMeta,
-    stored: &[(u32, PartMeta)],
-    requested: &[xml::CompletedPart],
-    part_size_min: u64,
-) -> S3Result<ObjectMeta> {
-    let mut chosen: Vec<&PartMeta> = Vec::with_capacity(requested.len());
-    for (i, rp) in requested.iter().enumerate() {
-        let found = stored
-            .binary_search_by_key(&rp.part_number, |(n, _)| *n)
-            .ok()
-            .map(|idx| &stored[idx].1)
-            .filter(|p| p.etag == rp.etag.trim_matches('"'))
-            .ok_or_else(|| {
-                S3Error::new(ErrorCode::InvalidPart)
-                    .with("UploadId", &upload.upload_id)
-                    .with("PartNumber", rp.part_number.to_string())
-                    .with("ETag", &rp.etag)
-            })?;
-        let last = i + 1 == requested.len();
-        if !last && found.size < part_size_min {
-            return Err(S3Error::new(ErrorCode::EntityTooSmall)
-                .with("ProposedSize", found.size.to_string())
-                .with("MinSizeAllowed", part_size_min.to_string())
-                .with("PartNumber", rp.part_number.to_string())
-                .with("ETag", &rp.etag));
-        }
-        chosen.push(found);
-    }
-    let etags: Vec<&str> = chosen.iter().map(|p| p.etag.as_str()).collect();
-    let mut checksums = Checksums { composite_parts: chosen.len() as u32, ..Default::default() };
-    if let Some(algo) = upload.checksum_algorithm.as_deref().and_then(Algo::parse) {
-        if let Some(v) = composite_checksum(algo, &chosen) {
-            checksum::set(&mut checksums, algo, v);
-        }
-    }
-    let segments = chosen
-        .iter()
-        .map(|p| Segment { file_id: p.file_id, len: p.size, part_etag: Some(p.etag.clone()), chunk_crc32c: p.chunk_crc32c.clone() })
-        .collect();
-    Ok(ObjectMeta {
-        size: chosen.iter().map(|p| p.size).sum(),
-        etag: multipart_etag(&etags),
-        last_modified_ms: now_ms(),
-        owner_id: upload.owner_id.clone(),
-        content_type: upload.content_type.clone(),
-        headers: upload.headers.clone(),
-        user_meta: upload.user_meta.clone(),
-        checksums,
-        acl: upload.acl.clone(),
-        data: DataLoc::Files(segments),
-        upload_id: Some(upload.upload_id.clone()),
-    })
-}
-
 pub async fn abort(ctx: &Ctx, upload_id: &str) -> S3Result<Response> {
     authorize_bucket(ctx, Permission::Write).await?;
-    let (b, k, u) = (ctx.bucket().to_string(), ctx.key().to_string(), upload_id.to_string());
-    let freed = on_shard(shard_for_bucket(ctx.bucket()), move |s| async move {
-        s.write(Vec::new(), move |txn| {
-            let upload = tables::w_get_upload(txn, &b, &k, &u)?.ok_or_else(|| no_such_upload(&u))?;
-            Ok(tables::w_delete_upload(txn, &upload)?.into_iter().map(|(_, p)| p.file_id).collect::<Vec<_>>())
-        })
-        .await
-    })
-    .await?;
-    local::remove_files_later(&ctx.shared.data_dir, freed);
+    let cmd = MetaCmd::AbortUpload {
+        bucket: ctx.bucket().to_string(),
+        key: ctx.key().to_string(),
+        upload_id: upload_id.to_string(),
+    };
+    let reply = apply_for_bucket(ctx.bucket(), cmd, Vec::new()).await?;
+    local::remove_files_later(&ctx.shared.data_dir, reply.freed);
     Ok(Response::new(204))
 }
 
 fn owner(ctx: &Ctx, id: &str) -> xml::Owner {
-    xml::Owner { id: id.to_string(), display_name: Some(ctx.shared.users.display_name(id)) }
+    xml::Owner {
+        id: id.to_string(),
+        display_name: Some(ctx.shared.users.display_name(id)),
+    }
 }
 
 pub async fn list_parts(ctx: &Ctx, upload_id: &str) -> S3Result<Response> {
     authorize_bucket(ctx, Permission::Read).await?;
     let upload = load_upload(ctx, upload_id).await?;
     let marker = match ctx.route.param("part-number-marker") {
-        Some(v) => v.parse::<u32>().map_err(|_| S3Error::invalid_argument("Invalid part-number-marker", "part-number-marker", v))?,
+        Some(v) => v.parse::<u32>().map_err(|_| {
+            S3Error::invalid_argument("Invalid part-number-marker", "part-number-marker", v)
+        })?,
         None => 0,
     };
     let max = crate::s3::list::max_keys(ctx, "max-parts")?.min(LIST_PAGE_MAX);
@@ -355,10 +307,19 @@ pub async fn list_uploads(ctx: &Ctx) -> S3Result<Response> {
     let prefix = ctx.route.param("prefix").unwrap_or("").to_string();
     let delimiter = ctx.route.param("delimiter").unwrap_or("").to_string();
     let key_marker = ctx.route.param("key-marker").unwrap_or("").to_string();
-    let id_marker = ctx.route.param("upload-id-marker").unwrap_or("").to_string();
+    let id_marker = ctx
+        .route
+        .param("upload-id-marker")
+        .unwrap_or("")
+        .to_string();
     let max = crate::s3::list::max_keys(ctx, "max-uploads")?.min(LIST_PAGE_MAX);
     let url = ctx.route.param("encoding-type") == Some("url");
-    let (b, p, km, im) = (ctx.bucket().to_string(), prefix.clone(), key_marker.clone(), id_marker.clone());
+    let (b, p, km, im) = (
+        ctx.bucket().to_string(),
+        prefix.clone(),
+        key_marker.clone(),
+        id_marker.clone(),
+    );
     let scanned = on_shard(shard_for_bucket(ctx.bucket()), move |s| async move {
         let txn = s.read()?;
         tables::list_uploads(&txn, &b, &p, &km, &im, UPLOAD_SCAN_MAX)
@@ -370,7 +331,11 @@ pub async fn list_uploads(ctx: &Ctx) -> S3Result<Response> {
     let mut next: Option<(String, String)> = None;
     for up in scanned {
         let rolled = (!delimiter.is_empty())
-            .then(|| up.key[prefix.len()..].find(&delimiter).map(|i| up.key[..prefix.len() + i + delimiter.len()].to_string()))
+            .then(|| {
+                up.key[prefix.len()..]
+                    .find(&delimiter)
+                    .map(|i| up.key[..prefix.len() + i + delimiter.len()].to_string())
+            })
             .flatten();
         if let Some(cp) = &rolled {
             if prefixes.last() == Some(cp) {
@@ -399,8 +364,16 @@ pub async fn list_uploads(ctx: &Ctx) -> S3Result<Response> {
         bucket: ctx.bucket().to_string(),
         key_marker,
         upload_id_marker: id_marker,
-        next_key_marker: if truncated { next.as_ref().map(|n| n.0.clone()) } else { None },
-        next_upload_id_marker: if truncated { next.as_ref().map(|n| n.1.clone()) } else { None },
+        next_key_marker: if truncated {
+            next.as_ref().map(|n| n.0.clone())
+        } else {
+            None
+        },
+        next_upload_id_marker: if truncated {
+            next.as_ref().map(|n| n.1.clone())
+        } else {
+            None
+        },
         prefix: (!prefix.is_empty()).then_some(prefix),
         delimiter: (!delimiter.is_empty()).then_some(delimiter),
         max_uploads: max as u32,
@@ -418,7 +391,10 @@ pub async fn reap_expired(ttl_s: u64, data_dir: std::path::PathBuf) {
     let core = crate::runtime::core();
     let cutoff = now_ms().saturating_sub(ttl_s.saturating_mul(1000));
     for shard in core.shards.values() {
-        let expired = match shard.read().and_then(|t| tables::all_uploads_before(&t, cutoff)) {
+        let expired = match shard
+            .read()
+            .and_then(|t| tables::all_uploads_before(&t, cutoff))
+        {
             Ok(v) => v,
             Err(e) => {
                 tracing::error!(error = %e, "multipart reaper: cannot scan uploads");
@@ -429,19 +405,17 @@ pub async fn reap_expired(ttl_s: u64, data_dir: std::path::PathBuf) {
             continue;
         }
         let count = expired.len();
-        let freed = shard
-            .write(Vec::new(), move |txn| {
-                let mut freed = Vec::new();
-                for u in &expired {
-                    freed.extend(tables::w_delete_upload(txn, u)?.into_iter().map(|(_, p)| p.file_id));
-                }
-                Ok(freed)
-            })
-            .await;
-        match freed {
-            Ok(ids) => {
+        let uploads = expired
+            .into_iter()
+            .map(|u| (u.bucket, u.key, u.upload_id))
+            .collect();
+        match shard
+            .apply(MetaCmd::DropUploads { uploads }, Vec::new())
+            .await
+        {
+            Ok(reply) => {
                 tracing::info!(uploads = count, "reaped expired multipart uploads");
-                local::remove_files_later(&data_dir, ids);
+                local::remove_files_later(&data_dir, reply.freed);
             }
             Err(e) => tracing::error!(error = %e, "multipart reaper: commit failed"),
         }
@@ -451,17 +425,6 @@ pub async fn reap_expired(ttl_s: u64, data_dir: std::path::PathBuf) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn multipart_etag_matches_aws_formula() {
-        // Two parts whose MD5s are those of "a" and "b".
-        let a = "0cc175b9c0f1b6a831c399e269772661";
-        let b = "92eb5ffee6ae2fec3ad71c777531578f";
-        let mut h = Md5::new();
-        h.update(hex::decode(a).unwrap());
-        h.update(hex::decode(b).unwrap());
-        assert_eq!(multipart_etag(&[a, b]), format!("{}-2", hex::encode(h.finalize())));
-    }
 
     #[test]
     fn part_numbers_are_bounded() {

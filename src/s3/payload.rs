@@ -35,7 +35,12 @@ pub struct Verified {
 
 impl<'r, 'c> PayloadReader<'r, 'c> {
     /// `extra_algos`: checksums to compute even if the client did not announce them.
-    pub fn new(body: &'r mut BodyReader<'c>, mode: &PayloadMode, head: &RequestHead, extra_algos: &[Algo]) -> S3Result<Self> {
+    pub fn new(
+        body: &'r mut BodyReader<'c>,
+        mode: &PayloadMode,
+        head: &RequestHead,
+        extra_algos: &[Algo],
+    ) -> S3Result<Self> {
         let aws = AwsChunkedDecoder::from_payload(mode);
         let expect_sha256 = match mode {
             PayloadMode::Sha256(h) => Some(*h),
@@ -44,12 +49,19 @@ impl<'r, 'c> PayloadReader<'r, 'c> {
         let announced = announced_checksums(head, aws.is_some())?;
         let mut algos: Vec<Algo> = announced.iter().map(|(a, _)| *a).collect();
         algos.extend_from_slice(extra_algos);
-        let content_md5 = head.header("content-md5").map(checksum::parse_content_md5).transpose()?;
+        let content_md5 = head
+            .header("content-md5")
+            .map(checksum::parse_content_md5)
+            .transpose()?;
         let declared_len = if aws.is_some() {
             let v = head.header("x-amz-decoded-content-length");
             match v {
                 Some(v) => Some(v.parse::<u64>().map_err(|_| {
-                    S3Error::invalid_argument("Invalid x-amz-decoded-content-length", "x-amz-decoded-content-length", v)
+                    S3Error::invalid_argument(
+                        "Invalid x-amz-decoded-content-length",
+                        "x-amz-decoded-content-length",
+                        v,
+                    )
                 })?),
                 None => None,
             }
@@ -94,7 +106,9 @@ impl<'r, 'c> PayloadReader<'r, 'c> {
         }
         let n = loop {
             let raw = self.body.read(dst).await?;
-            let Some(aws) = self.aws.as_mut() else { break raw };
+            let Some(aws) = self.aws.as_mut() else {
+                break raw;
+            };
             if raw == 0 {
                 aws.finish()?;
                 break 0;
@@ -151,37 +165,63 @@ impl<'r, 'c> PayloadReader<'r, 'c> {
     /// Verifies everything and returns the digests. Reads nothing more; call once.
     pub fn finish(&mut self) -> S3Result<Verified> {
         self.verify_end()?;
-        let digests = self.hashers.take().map(|h| h.finish()).ok_or_else(|| S3Error::internal("payload finished twice"))?;
+        let digests = self
+            .hashers
+            .take()
+            .map(|h| h.finish())
+            .ok_or_else(|| S3Error::internal("payload finished twice"))?;
         if let Some(md5) = self.content_md5 {
             if md5 != digests.md5 {
                 return Err(S3Error::new(ErrorCode::BadDigest));
             }
         }
-        let trailers: Vec<(String, String)> = self.aws.as_ref().map(|a| a.trailers().to_vec()).unwrap_or_default();
+        let trailers: Vec<(String, String)> = self
+            .aws
+            .as_ref()
+            .map(|a| a.trailers().to_vec())
+            .unwrap_or_default();
         let mut out = Checksums::default();
         for (algo, header_value) in &self.announced {
             let expected = match header_value {
                 Some(v) => Some(v.clone()),
-                None => trailers.iter().find(|(n, _)| n == algo.header()).map(|(_, v)| v.clone()),
+                None => trailers
+                    .iter()
+                    .find(|(n, _)| n == algo.header())
+                    .map(|(_, v)| v.clone()),
             };
-            let computed = digests.checksums.iter().find(|(a, _)| a == algo).map(|(_, v)| v.clone()).unwrap_or_default();
+            let computed = digests
+                .checksums
+                .iter()
+                .find(|(a, _)| a == algo)
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default();
             if let Some(exp) = expected {
                 if exp != computed {
                     return Err(S3Error::msg(
                         ErrorCode::BadDigest,
-                        format!("The {} you specified did not match the calculated checksum.", algo.name()),
+                        format!(
+                            "The {} you specified did not match the calculated checksum.",
+                            algo.name()
+                        ),
                     ));
                 }
             }
             checksum::set(&mut out, *algo, computed);
         }
-        Ok(Verified { len: self.len, md5: digests.md5, checksums: out })
+        Ok(Verified {
+            len: self.len,
+            md5: digests.md5,
+            checksums: out,
+        })
     }
 }
 
 /// The checksums a request announces: `x-amz-checksum-*` headers (with values), names in
 /// `x-amz-trailer` (values come later), or `x-amz-sdk-checksum-algorithm` (compute only).
-fn announced_checksums(head: &RequestHead, streaming: bool) -> S3Result<Vec<(Algo, Option<String>)>> {
+fn announced_checksums(
+    head: &RequestHead,
+    streaming: bool,
+) -> S3Result<Vec<(Algo, Option<String>)>> {
     let mut out: Vec<(Algo, Option<String>)> = Vec::new();
     for a in ALL_ALGOS {
         if let Some(v) = head.header(a.header()) {
@@ -191,28 +231,43 @@ fn announced_checksums(head: &RequestHead, streaming: bool) -> S3Result<Vec<(Alg
     }
     if let Some(t) = head.header("x-amz-trailer") {
         if !streaming {
-            return Err(S3Error::msg(ErrorCode::InvalidRequest, "x-amz-trailer requires an aws-chunked body"));
+            return Err(S3Error::msg(
+                ErrorCode::InvalidRequest,
+                "x-amz-trailer requires an aws-chunked body",
+            ));
         }
         for name in t.split(',').map(str::trim) {
             let algo = name
                 .strip_prefix("x-amz-checksum-")
                 .and_then(Algo::parse)
-                .ok_or_else(|| S3Error::invalid_argument("Unsupported trailer", "x-amz-trailer", name))?;
+                .ok_or_else(|| {
+                    S3Error::invalid_argument("Unsupported trailer", "x-amz-trailer", name)
+                })?;
             if !out.iter().any(|(a, _)| *a == algo) {
                 out.push((algo, None));
             }
         }
     }
-    if let Some(v) = head.header("x-amz-sdk-checksum-algorithm").or(head.header("x-amz-checksum-algorithm")) {
+    if let Some(v) = head
+        .header("x-amz-sdk-checksum-algorithm")
+        .or(head.header("x-amz-checksum-algorithm"))
+    {
         let algo = Algo::parse(v).ok_or_else(|| {
-            S3Error::invalid_argument("Checksum algorithm not supported", "x-amz-sdk-checksum-algorithm", v)
+            S3Error::invalid_argument(
+                "Checksum algorithm not supported",
+                "x-amz-sdk-checksum-algorithm",
+                v,
+            )
         })?;
         if !out.iter().any(|(a, _)| *a == algo) {
             out.push((algo, None));
         }
     }
     if out.len() > 1 && out.iter().filter(|(_, v)| v.is_some()).count() > 1 {
-        return Err(S3Error::msg(ErrorCode::InvalidRequest, "Expecting a single x-amz-checksum- header"));
+        return Err(S3Error::msg(
+            ErrorCode::InvalidRequest,
+            "Expecting a single x-amz-checksum- header",
+        ));
     }
     Ok(out)
 }

@@ -43,7 +43,11 @@ pub struct S3Service {
 
 impl S3Service {
     pub fn new(shared: Arc<Shared>, core_id: u32) -> S3Service {
-        S3Service { shared, seq: Cell::new(0), core_id }
+        S3Service {
+            shared,
+            seq: Cell::new(0),
+            core_id,
+        }
     }
 
     fn request_id(&self) -> String {
@@ -55,7 +59,12 @@ impl S3Service {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs())
             .unwrap_or(0);
-        format!("{:08X}{:02X}{:06X}", boot as u32, self.core_id as u8, n & 0xFF_FFFF)
+        format!(
+            "{:08X}{:02X}{:06X}",
+            boot as u32,
+            self.core_id as u8,
+            n & 0xFF_FFFF
+        )
     }
 
     async fn handle(&self, req: &mut Request<'_>) -> Response {
@@ -74,7 +83,12 @@ impl S3Service {
         resp
     }
 
-    async fn dispatch(&self, req: &mut Request<'_>, request_id: &str, label: &mut &'static str) -> S3Result<Response> {
+    async fn dispatch(
+        &self,
+        req: &mut Request<'_>,
+        request_id: &str,
+        label: &mut &'static str,
+    ) -> S3Result<Response> {
         if let Some(resp) = crate::observe::endpoints::serve(&self.shared, &req.head).await {
             *label = "Operational";
             return Ok(resp);
@@ -84,7 +98,12 @@ impl S3Service {
         let auth = {
             let core = crate::runtime::core();
             let mut cache = core.key_cache.borrow_mut();
-            crate::auth::sigv4::authenticate(&req.head, &self.shared.users, &mut cache, std::time::SystemTime::now())?
+            crate::auth::sigv4::authenticate(
+                &req.head,
+                &self.shared.users,
+                &mut cache,
+                std::time::SystemTime::now(),
+            )?
         };
         let caller = match auth.access_key {
             Some(ak) => Some(
@@ -97,11 +116,18 @@ impl S3Service {
             None => None,
         };
         if let Some(b) = &route.bucket {
-            if route.endpoint != Endpoint::CreateBucket && !crate::s3::bucket::valid_bucket_name(b) {
+            if route.endpoint != Endpoint::CreateBucket && !crate::s3::bucket::valid_bucket_name(b)
+            {
                 return Err(S3Error::no_such_bucket(b));
             }
         }
-        let ctx = Ctx { shared: self.shared.clone(), caller, payload: auth.payload, route, request_id: request_id.to_string() };
+        let ctx = Ctx {
+            shared: self.shared.clone(),
+            caller,
+            payload: auth.payload,
+            route,
+            request_id: request_id.to_string(),
+        };
         dispatch_endpoint(&ctx, req).await
     }
 }
@@ -130,16 +156,23 @@ async fn dispatch_endpoint(ctx: &Ctx, req: &mut Request<'_>) -> S3Result<Respons
         Endpoint::GetObjectAcl => object::get_object_acl(ctx).await,
         Endpoint::PutObjectAcl => object::put_object_acl(ctx, req).await,
         Endpoint::CreateMultipartUpload => multipart::create(ctx, req).await,
-        Endpoint::UploadPart { upload_id, part_number } => multipart::upload_part(ctx, req, upload_id, part_number).await,
-        Endpoint::UploadPartCopy { upload_id, part_number } => {
-            crate::s3::copy::upload_part_copy(ctx, req, upload_id, part_number).await
+        Endpoint::UploadPart {
+            upload_id,
+            part_number,
+        } => multipart::upload_part(ctx, req, upload_id, part_number).await,
+        Endpoint::UploadPartCopy {
+            upload_id,
+            part_number,
+        } => crate::s3::copy::upload_part_copy(ctx, req, upload_id, part_number).await,
+        Endpoint::CompleteMultipartUpload { upload_id } => {
+            multipart::complete(ctx, req, upload_id).await
         }
-        Endpoint::CompleteMultipartUpload { upload_id } => multipart::complete(ctx, req, upload_id).await,
         Endpoint::AbortMultipartUpload { upload_id } => multipart::abort(ctx, upload_id).await,
         Endpoint::ListParts { upload_id } => multipart::list_parts(ctx, upload_id).await,
-        Endpoint::NotImplemented(op) => {
-            Err(S3Error::msg(ErrorCode::NotImplemented, format!("{op} is not implemented by this server.")))
-        }
+        Endpoint::NotImplemented(op) => Err(S3Error::msg(
+            ErrorCode::NotImplemented,
+            format!("{op} is not implemented by this server."),
+        )),
     }
 }
 
@@ -157,8 +190,14 @@ pub fn error_response(e: &S3Error, resource: &str, request_id: &str) -> Response
 
 fn common_headers(resp: &mut Response, request_id: &str) {
     resp.header("x-amz-request-id", request_id.to_string());
-    resp.header("x-amz-id-2", crate::s3::checksum::b64(request_id.as_bytes()));
-    resp.header("date", httpdate::fmt_http_date(std::time::SystemTime::now()));
+    resp.header(
+        "x-amz-id-2",
+        crate::s3::checksum::b64(request_id.as_bytes()),
+    );
+    resp.header(
+        "date",
+        httpdate::fmt_http_date(std::time::SystemTime::now()),
+    );
     resp.header("server", "BleepStore");
 }
 
@@ -179,7 +218,14 @@ impl Service for S3Service {
     fn finished(&self, d: &Finished<'_>) {
         let method: &'static str = d.head.method.as_str();
         let elapsed = d.started.elapsed();
-        crate::observe::metrics::request_finished(method, d.label, d.status, d.bytes_in, d.bytes_out, elapsed);
+        crate::observe::metrics::request_finished(
+            method,
+            d.label,
+            d.status,
+            d.bytes_in,
+            d.bytes_out,
+            elapsed,
+        );
         tracing::info!(
             target: "access",
             remote = %d.remote,
@@ -198,6 +244,9 @@ impl Service for S3Service {
 /// unsigned GETs, so a bucket called "metrics" stays reachable with a signed request.
 pub fn is_operational(head: &RequestHead) -> bool {
     head.method == Method::Get
-        && head.header("authorization").map(|a| a.starts_with("Bearer ")).unwrap_or(true)
+        && head
+            .header("authorization")
+            .map(|a| a.starts_with("Bearer "))
+            .unwrap_or(true)
         && !head.query.contains("X-Amz-Algorithm")
 }

@@ -25,17 +25,38 @@ impl Users {
         let mut by_key = HashMap::new();
         let main = std::iter::once((auth.access_key.as_str(), auth.secret_key.as_str(), "", ""));
         let others = auth.users.iter().map(|u| {
-            (u.access_key.as_str(), u.secret_key.as_str(), u.id.as_str(), u.display_name.as_str())
+            (
+                u.access_key.as_str(),
+                u.secret_key.as_str(),
+                u.id.as_str(),
+                u.display_name.as_str(),
+            )
         });
         for (ak, sk, id, name) in main.chain(others) {
-            let id = if id.is_empty() { hex::encode(Sha256::digest(ak.as_bytes())) } else { id.to_string() };
-            let display_name = if name.is_empty() { ak.to_string() } else { name.to_string() };
+            let id = if id.is_empty() {
+                hex::encode(Sha256::digest(ak.as_bytes()))
+            } else {
+                id.to_string()
+            };
+            let display_name = if name.is_empty() {
+                ak.to_string()
+            } else {
+                name.to_string()
+            };
             by_key.insert(
                 ak.to_string(),
-                User { access_key: ak.to_string(), secret_key: sk.to_string(), id, display_name },
+                User {
+                    access_key: ak.to_string(),
+                    secret_key: sk.to_string(),
+                    id,
+                    display_name,
+                },
             );
         }
-        Users { by_key, region: region.to_string() }
+        Users {
+            by_key,
+            region: region.to_string(),
+        }
     }
 
     pub fn get(&self, access_key: &str) -> Option<&User> {
@@ -47,7 +68,9 @@ impl Users {
     }
 
     pub fn display_name(&self, id: &str) -> String {
-        self.by_id(id).map(|u| u.display_name.clone()).unwrap_or_else(|| id.to_string())
+        self.by_id(id)
+            .map(|u| u.display_name.clone())
+            .unwrap_or_else(|| id.to_string())
     }
 }
 

@@ -23,7 +23,15 @@ pub struct ChunkCache {
 
 impl ChunkCache {
     pub fn new(capacity_bytes: usize) -> ChunkCache {
-        ChunkCache { map: HashMap::new(), lru: BTreeMap::new(), tick: 0, bytes: 0, capacity_bytes, hits: 0, misses: 0 }
+        ChunkCache {
+            map: HashMap::new(),
+            lru: BTreeMap::new(),
+            tick: 0,
+            bytes: 0,
+            capacity_bytes,
+            hits: 0,
+            misses: 0,
+        }
     }
 
     pub fn get(&mut self, key: ChunkKey) -> Option<ReadResult> {
@@ -49,7 +57,9 @@ impl ChunkCache {
             return;
         }
         while self.bytes + data.len() > self.capacity_bytes {
-            let Some((_, old)) = self.lru.pop_first() else { break };
+            let Some((_, old)) = self.lru.pop_first() else {
+                break;
+            };
             if let Some((d, _)) = self.map.remove(&old) {
                 self.bytes -= d.len();
             }

@@ -72,12 +72,21 @@ pub struct Written {
 impl Written {
     /// The object segment this file is (`part_etag` for multipart parts).
     pub fn segment(&self, part_etag: Option<String>) -> Segment {
-        Segment { file_id: self.file_id, len: self.len, part_etag, chunk_crc32c: self.chunk_crc32c.clone() }
+        Segment {
+            file_id: self.file_id,
+            len: self.len,
+            part_etag,
+            chunk_crc32c: self.chunk_crc32c.clone(),
+        }
     }
 }
 
 /// Streams `src` into a new data file. Fails with EntityTooLarge past `len_max` bytes.
-pub async fn write_file(data_dir: &Path, src: &mut dyn ByteSource, len_max: u64) -> S3Result<Written> {
+pub async fn write_file(
+    data_dir: &Path,
+    src: &mut dyn ByteSource,
+    len_max: u64,
+) -> S3Result<Written> {
     let id = new_file_id();
     let path = file_path(data_dir, id);
     let file = Rc::new(DmaFile::create(&path).await.map_err(io_err)?);
@@ -90,7 +99,12 @@ pub async fn write_file(data_dir: &Path, src: &mut dyn ByteSource, len_max: u64)
     match result {
         Ok(len) => {
             let _ = Rc::try_unwrap(file).map(|f| f.close());
-            Ok(Written { file_id: id, len, dir: file_dir(data_dir, id), chunk_crc32c: crcs })
+            Ok(Written {
+                file_id: id,
+                len,
+                dir: file_dir(data_dir, id),
+                chunk_crc32c: crcs,
+            })
         }
         Err(e) => {
             drop(file);
@@ -100,7 +114,12 @@ pub async fn write_file(data_dir: &Path, src: &mut dyn ByteSource, len_max: u64)
     }
 }
 
-async fn write_all(file: &Rc<DmaFile>, src: &mut dyn ByteSource, len_max: u64, crcs: &mut Vec<u32>) -> S3Result<u64> {
+async fn write_all(
+    file: &Rc<DmaFile>,
+    src: &mut dyn ByteSource,
+    len_max: u64,
+    crcs: &mut Vec<u32>,
+) -> S3Result<u64> {
     let mut pos: u64 = 0;
     let mut inflight: VecDeque<JoinHandle<glommio::Result<usize, ()>>> = VecDeque::new();
     loop {
@@ -185,19 +204,25 @@ pub fn remove_files_later(data_dir: &Path, ids: Vec<u128>) {
 }
 
 /// Opens a segment's file; None when it is gone (the object was replaced meanwhile).
+///
+/// glommio's `DmaFile::open` calls `statfs(path)` after opening and panics if the path
+/// vanished in between, which a concurrent overwrite can cause. So the inode is pinned
+/// first with a plain open (a missing file is an ordinary `None` here), and glommio opens
+/// it through `/proc/self/fd/N`, a path that stays valid while we hold the pin whatever
+/// happens to the file's name.
 pub async fn open_segment(data_dir: &Path, seg: &Segment) -> S3Result<Option<DmaFile>> {
-    match DmaFile::open(file_path(data_dir, seg.file_id)).await {
-        Ok(f) => Ok(Some(f)),
-        Err(glommio::GlommioError::IoError(e)) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => {
-            let text = e.to_string();
-            if text.contains("No such file") {
-                Ok(None)
-            } else {
-                Err(S3Error::internal(text))
-            }
-        }
-    }
+    use std::os::unix::io::AsRawFd;
+    let pin = match std::fs::File::open(file_path(data_dir, seg.file_id)) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(S3Error::internal(e)),
+    };
+    let via_proc = format!("/proc/self/fd/{}", pin.as_raw_fd());
+    let file = DmaFile::open(&via_proc)
+        .await
+        .map_err(|e| S3Error::internal(format!("open data file: {e}")))?;
+    drop(pin);
+    Ok(Some(file))
 }
 
 /// Streams bytes `[start, end)` of an object made of `segments`, reading ahead.
@@ -231,7 +256,13 @@ enum PendingRead {
 
 impl FileStream {
     /// `first` is the already opened file of the first segment in the range.
-    pub fn new(data_dir: PathBuf, segments: &[Segment], start: u64, end: u64, first: Option<DmaFile>) -> FileStream {
+    pub fn new(
+        data_dir: PathBuf,
+        segments: &[Segment],
+        start: u64,
+        end: u64,
+        first: Option<DmaFile>,
+    ) -> FileStream {
         let mut plan = VecDeque::new();
         let mut base = 0u64;
         for s in segments {
@@ -244,7 +275,14 @@ impl FileStream {
             let to = end.min(s1) - s0;
             plan.push_back((s.clone(), from, to - from));
         }
-        let mut fs = FileStream { data_dir, plan, current: None, reads: VecDeque::new(), next_pos: 0, left: 0 };
+        let mut fs = FileStream {
+            data_dir,
+            plan,
+            current: None,
+            reads: VecDeque::new(),
+            next_pos: 0,
+            left: 0,
+        };
         if let Some(f) = first {
             if let Some((seg, from, len)) = fs.plan.pop_front() {
                 fs.current = Some((Rc::new(f), seg));
@@ -256,7 +294,9 @@ impl FileStream {
     }
 
     fn issue_reads(&mut self) {
-        let Some((file, seg)) = self.current.clone() else { return };
+        let Some((file, seg)) = self.current.clone() else {
+            return;
+        };
         let chunk = IO_CHUNK_BYTES as u64;
         while self.reads.len() < READ_AHEAD && self.left > 0 {
             let idx = self.next_pos / chunk;
@@ -266,13 +306,22 @@ impl FileStream {
             let take = self.left.min(chunk_len - off);
             let key = (seg.file_id, idx);
             if let Some(hit) = super::cache::get(key) {
-                let part = glommio::io::ReadResult::slice(&hit, off as usize, take as usize).unwrap_or_default();
+                let part = glommio::io::ReadResult::slice(&hit, off as usize, take as usize)
+                    .unwrap_or_default();
                 self.reads.push_back(PendingRead::Ready(part));
             } else {
                 let f = file.clone();
-                let task = glommio::spawn_local(async move { f.read_at(chunk_start, chunk_len as usize).await }).detach();
+                let task = glommio::spawn_local(async move {
+                    f.read_at(chunk_start, chunk_len as usize).await
+                })
+                .detach();
                 let crc32c = seg.chunk_crc32c.get(idx as usize).copied();
-                self.reads.push_back(PendingRead::Io { task, cache: key, crc32c, slice: (off as usize, take as usize) });
+                self.reads.push_back(PendingRead::Io {
+                    task,
+                    cache: key,
+                    crc32c,
+                    slice: (off as usize, take as usize),
+                });
             }
             self.next_pos += take;
             self.left -= take;
@@ -280,7 +329,9 @@ impl FileStream {
     }
 
     async fn advance_segment(&mut self) -> std::io::Result<bool> {
-        let Some((seg, from, len)) = self.plan.pop_front() else { return Ok(false) };
+        let Some((seg, from, len)) = self.plan.pop_front() else {
+            return Ok(false);
+        };
         let file = open_segment(&self.data_dir, &seg)
             .await
             .map_err(|e| std::io::Error::other(e.to_string()))?
@@ -297,14 +348,28 @@ impl FileStream {
             if let Some(r) = self.reads.pop_front() {
                 let data = match r {
                     PendingRead::Ready(d) => d,
-                    PendingRead::Io { task, cache, crc32c, slice } => {
-                        let res = task.await.ok_or_else(|| std::io::Error::other("read cancelled"))?;
+                    PendingRead::Io {
+                        task,
+                        cache,
+                        crc32c,
+                        slice,
+                    } => {
+                        let res = task
+                            .await
+                            .ok_or_else(|| std::io::Error::other("read cancelled"))?;
                         let whole = res.map_err(|e| std::io::Error::other(e.to_string()))?;
                         crate::observe::metrics::direct_read(whole.len() as u64);
                         if let Some(expected) = crc32c {
                             if crc32c::crc32c(&whole) != expected {
-                                tracing::error!(file = format!("{:032x}", cache.0), chunk = cache.1, "data file chunk fails its CRC32C: corrupted on disk");
-                                return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "data corrupted on disk"));
+                                tracing::error!(
+                                    file = format!("{:032x}", cache.0),
+                                    chunk = cache.1,
+                                    "data file chunk fails its CRC32C: corrupted on disk"
+                                );
+                                return Err(std::io::Error::new(
+                                    std::io::ErrorKind::InvalidData,
+                                    "data corrupted on disk",
+                                ));
                             }
                         }
                         super::cache::insert(cache, whole.clone());
@@ -346,7 +411,10 @@ impl BodyStream for FileStream {
 pub async fn sweep_orphans_task(shared: std::sync::Arc<crate::runtime::Shared>) {
     let mut referenced: std::collections::HashSet<u128> = std::collections::HashSet::new();
     for shard in 0..shared.shard_count {
-        let ids = crate::runtime::on_shard(shard, |s| async move { crate::meta::tables::referenced_files(&s) }).await;
+        let ids = crate::runtime::on_shard(shard, |s| async move {
+            crate::meta::tables::referenced_files(&s)
+        })
+        .await;
         match ids {
             Ok(ids) => referenced.extend(ids),
             Err(e) => {
@@ -363,21 +431,37 @@ pub async fn sweep_orphans_task(shared: std::sync::Arc<crate::runtime::Shared>) 
     if removed > 0 {
         tracing::info!(removed, "orphan sweep removed unreferenced data files");
     }
-    shared.recovered.store(true, std::sync::atomic::Ordering::Release);
+    shared
+        .recovered
+        .store(true, std::sync::atomic::Ordering::Release);
 }
 
-fn sweep_dir(data_dir: &Path, referenced: &std::collections::HashSet<u128>, cutoff: std::time::SystemTime) -> usize {
+fn sweep_dir(
+    data_dir: &Path,
+    referenced: &std::collections::HashSet<u128>,
+    cutoff: std::time::SystemTime,
+) -> usize {
     let mut removed = 0;
-    let Ok(dirs) = std::fs::read_dir(objects_dir(data_dir)) else { return 0 };
+    let Ok(dirs) = std::fs::read_dir(objects_dir(data_dir)) else {
+        return 0;
+    };
     for d in dirs.flatten() {
-        let Ok(files) = std::fs::read_dir(d.path()) else { continue };
+        let Ok(files) = std::fs::read_dir(d.path()) else {
+            continue;
+        };
         for f in files.flatten() {
             let name = f.file_name();
-            let Some(id) = name.to_str().and_then(|n| u128::from_str_radix(n, 16).ok()) else { continue };
+            let Some(id) = name.to_str().and_then(|n| u128::from_str_radix(n, 16).ok()) else {
+                continue;
+            };
             if referenced.contains(&id) {
                 continue;
             }
-            let old = f.metadata().and_then(|m| m.modified()).map(|t| t < cutoff).unwrap_or(false);
+            let old = f
+                .metadata()
+                .and_then(|m| m.modified())
+                .map(|t| t < cutoff)
+                .unwrap_or(false);
             if old && std::fs::remove_file(f.path()).is_ok() {
                 removed += 1;
             }

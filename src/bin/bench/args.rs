@@ -68,10 +68,13 @@ pub struct Cli {
     /// Server as HOST:PORT or http://HOST:PORT.
     #[arg(long, default_value = "127.0.0.1:9000")]
     pub host: String,
+    /// SigV4 access key.
     #[arg(long = "access-key", default_value = "bleepstore")]
     pub access_key: String,
+    /// SigV4 secret key.
     #[arg(long = "secret-key", default_value = "bleepstore-secret")]
     pub secret_key: String,
+    /// SigV4 region.
     #[arg(long, default_value = "us-east-1")]
     pub region: String,
     /// Connections, each with one request in flight (1..=10000).
@@ -95,7 +98,8 @@ pub struct Cli {
     /// Bucket to use; created when absent.
     #[arg(long, default_value = "bleepstore-bench")]
     pub bucket: String,
-    /// Key prefix of everything this tool writes.
+    /// Key prefix of everything this tool writes. Cleanup deletes every key under it (with
+    /// --no-prepare only the put/, new/ and mp/ keys a measured phase writes).
     #[arg(long, default_value = "bench")]
     pub prefix: String,
     /// Part size for the multipart workload (the object is --obj.size).
@@ -131,7 +135,11 @@ pub struct Cli {
     /// Sign the payload's SHA-256 instead of UNSIGNED-PAYLOAD (header auth only).
     #[arg(long)]
     pub sha256: bool,
-    /// Longest wait for connect, or for any read or write of one request.
+    /// Prepare, then print a presigned GET URL (valid 7 days) of the first prepared object
+    /// and exit: for replaying with wrk or curl. Nothing is measured or cleaned up.
+    #[arg(long = "print-url")]
+    pub print_url: bool,
+    /// Longest wait for a connection, and for one whole request and its response.
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
     pub timeout: Duration,
 }

@@ -123,10 +123,6 @@ impl Conn {
             .map_err(|e| HttpError::Connect(e.into()))?;
         s.set_nodelay(true)
             .map_err(|e| HttpError::Connect(e.into()))?;
-        s.set_read_timeout(Some(self.timeout))
-            .map_err(|e| HttpError::Connect(e.into()))?;
-        s.set_write_timeout(Some(self.timeout))
-            .map_err(|e| HttpError::Connect(e.into()))?;
         self.stream = Some(s);
         self.start = 0;
         self.end = 0;
@@ -161,15 +157,23 @@ impl Conn {
         loop {
             attempt += 1;
             let reused = self.stream.is_some() && self.served > 0;
-            let r = self
-                .exchange(
-                    head_buf,
-                    if inline { &[] } else { body },
-                    response_has_no_body,
-                    want_etag,
-                    sink,
-                )
-                .await;
+            // One executor timer per request: far cheaper than socket read / write timeouts,
+            // which cost an io_uring timeout and its cancellation on every wait.
+            let timeout = self.timeout;
+            let exchange = self.exchange(
+                head_buf,
+                if inline { &[] } else { body },
+                response_has_no_body,
+                want_etag,
+                sink,
+            );
+            let r = match glommio::timer::timeout(timeout, async { Ok(exchange.await) }).await {
+                Ok(r) => r,
+                Err(_) => Err(HttpError::Io(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "request timed out",
+                ))),
+            };
             match r {
                 Ok(resp) => {
                     head_buf.truncate(head_len);

@@ -1,0 +1,413 @@
+//! Metadata writes as data. Every change to a shard is one `MetaCmd`: serializable, and
+//! applied deterministically (timestamps and ids travel inside the command, nothing is read
+//! from the clock or a RNG while applying). Today a batch of commands is applied and
+//! committed locally by the shard's group committer; in cluster mode the same batch is what
+//! a Raft leader (openraft) would append to its log and every replica would apply.
+
+use super::tables::{self as t};
+use super::types::{
+    Acl, BucketMeta, Checksums, DataLoc, ObjectMeta, PartMeta, Segment, UploadMeta,
+};
+use crate::s3::error::{ErrorCode, S3Error, S3Result};
+use redb::WriteTransaction;
+use serde::{Deserialize, Serialize};
+
+/// Conditions a write is subject to, checked against the current record inside the commit.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct WriteCond {
+    /// `If-None-Match: *`: only if the key does not exist.
+    pub if_none_match_any: bool,
+    /// `If-Match`: only if the current ETag matches (header syntax, may list several).
+    pub if_match: Option<String>,
+}
+
+impl WriteCond {
+    pub fn check(&self, key: &str, existing: Option<&ObjectMeta>) -> S3Result<()> {
+        if self.if_none_match_any && existing.is_some() {
+            return Err(
+                S3Error::new(ErrorCode::PreconditionFailed).with("Condition", "If-None-Match")
+            );
+        }
+        if let Some(want) = &self.if_match {
+            match existing {
+                None => return Err(S3Error::no_such_key(key)),
+                Some(m) if !etag_matches(want, &m.etag) => {
+                    return Err(
+                        S3Error::new(ErrorCode::PreconditionFailed).with("Condition", "If-Match")
+                    )
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Compares a header ETag list (`"a", "b"`, or `*`) with a stored bare ETag.
+pub fn etag_matches(header: &str, etag: &str) -> bool {
+    header
+        .split(',')
+        .map(|t| t.trim().trim_start_matches("W/").trim_matches('"'))
+        .any(|t| t == "*" || t == etag)
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum MetaCmd {
+    CreateBucket(BucketMeta),
+    DeleteBucket {
+        name: String,
+    },
+    SetBucketAcl {
+        name: String,
+        acl: Acl,
+    },
+    PutObject {
+        bucket: String,
+        key: String,
+        meta: ObjectMeta,
+        cond: WriteCond,
+    },
+    SetObjectAcl {
+        bucket: String,
+        key: String,
+        acl: Acl,
+    },
+    DeleteObjects {
+        bucket: String,
+        keys: Vec<String>,
+    },
+    CreateUpload(UploadMeta),
+    PutPart {
+        bucket: String,
+        key: String,
+        upload_id: String,
+        part_number: u32,
+        part: PartMeta,
+    },
+    CompleteUpload(CompleteUpload),
+    AbortUpload {
+        bucket: String,
+        key: String,
+        upload_id: String,
+    },
+    /// Drops uploads (expired ones, found by the reaper) with their parts.
+    DropUploads {
+        uploads: Vec<(String, String, String)>,
+    },
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CompleteUpload {
+    pub bucket: String,
+    pub key: String,
+    pub upload_id: String,
+    /// (part number, ETag) as the client listed them, already checked to ascend.
+    pub parts: Vec<(u32, String)>,
+    pub part_size_min: u64,
+    pub cond: WriteCond,
+    pub now_ms: u64,
+}
+
+/// What applying a command produced. `freed` lists data files no record names any more:
+/// the caller deletes them once the commit is durable.
+#[derive(Debug, Clone, Default)]
+pub struct MetaReply {
+    pub freed: Vec<u128>,
+    /// Per key, for DeleteObjects: whether a record was removed (in request order).
+    pub per_key_freed: Vec<Vec<u128>>,
+    /// For CompleteUpload: the object's ETag and checksums.
+    pub etag: Option<String>,
+    pub checksums: Option<Checksums>,
+}
+
+fn no_such_upload(id: &str) -> S3Error {
+    S3Error::new(ErrorCode::NoSuchUpload).with("UploadId", id)
+}
+
+impl MetaCmd {
+    /// Applies the command inside `txn`. Validation happens before any write, so an S3 error
+    /// leaves the transaction as it was (only storage errors may leave it half-applied, and
+    /// those abandon the whole batch).
+    pub fn apply(self, txn: &WriteTransaction) -> S3Result<MetaReply> {
+        let done = MetaReply::default();
+        match self {
+            MetaCmd::CreateBucket(meta) => {
+                if let Some(existing) = t::w_get_bucket(txn, &meta.name)? {
+                    let code = if existing.owner_id == meta.owner_id {
+                        ErrorCode::BucketAlreadyOwnedByYou
+                    } else {
+                        ErrorCode::BucketAlreadyExists
+                    };
+                    return Err(S3Error::new(code).with("BucketName", &meta.name));
+                }
+                t::w_put_bucket(txn, &meta)?;
+                Ok(done)
+            }
+            MetaCmd::DeleteBucket { name } => t::w_delete_bucket(txn, &name).map(|_| done),
+            MetaCmd::SetBucketAcl { name, acl } => {
+                let mut meta = t::w_require_bucket(txn, &name)?;
+                meta.acl = acl;
+                t::w_put_bucket(txn, &meta).map(|_| done)
+            }
+            MetaCmd::PutObject {
+                bucket,
+                key,
+                meta,
+                cond,
+            } => {
+                t::w_require_bucket(txn, &bucket)?;
+                let existing = t::w_get_object(txn, &bucket, &key)?;
+                cond.check(&key, existing.as_ref())?;
+                let keep = meta.file_ids();
+                let old = t::w_put_object(txn, &bucket, &key, &meta)?;
+                Ok(MetaReply {
+                    freed: freed_by(old.as_ref(), &keep),
+                    ..done
+                })
+            }
+            MetaCmd::SetObjectAcl { bucket, key, acl } => {
+                let mut cur = t::w_get_object(txn, &bucket, &key)?
+                    .ok_or_else(|| S3Error::no_such_key(&key))?;
+                cur.acl = acl;
+                t::w_put_object(txn, &bucket, &key, &cur).map(|_| done)
+            }
+            MetaCmd::DeleteObjects { bucket, keys } => {
+                t::w_require_bucket(txn, &bucket)?;
+                let mut per_key = Vec::with_capacity(keys.len());
+                for k in &keys {
+                    per_key.push(
+                        t::w_delete_object(txn, &bucket, k)?
+                            .map(|m| m.file_ids())
+                            .unwrap_or_default(),
+                    );
+                }
+                Ok(MetaReply {
+                    per_key_freed: per_key,
+                    ..done
+                })
+            }
+            MetaCmd::CreateUpload(upload) => {
+                t::w_require_bucket(txn, &upload.bucket)?;
+                t::w_put_upload(txn, &upload).map(|_| done)
+            }
+            MetaCmd::PutPart {
+                bucket,
+                key,
+                upload_id,
+                part_number,
+                part,
+            } => {
+                t::w_get_upload(txn, &bucket, &key, &upload_id)?
+                    .ok_or_else(|| no_such_upload(&upload_id))?;
+                let old = t::w_put_part(txn, &upload_id, part_number, &part)?;
+                Ok(MetaReply {
+                    freed: old.map(|p| vec![p.file_id]).unwrap_or_default(),
+                    ..done
+                })
+            }
+            MetaCmd::CompleteUpload(c) => complete(txn, c),
+            MetaCmd::AbortUpload {
+                bucket,
+                key,
+                upload_id,
+            } => {
+                let upload = t::w_get_upload(txn, &bucket, &key, &upload_id)?
+                    .ok_or_else(|| no_such_upload(&upload_id))?;
+                let freed = t::w_delete_upload(txn, &upload)?
+                    .into_iter()
+                    .map(|(_, p)| p.file_id)
+                    .collect();
+                Ok(MetaReply { freed, ..done })
+            }
+            MetaCmd::DropUploads { uploads } => {
+                let mut freed = Vec::new();
+                for (b, k, u) in &uploads {
+                    if let Some(upload) = t::w_get_upload(txn, b, k, u)? {
+                        freed.extend(
+                            t::w_delete_upload(txn, &upload)?
+                                .into_iter()
+                                .map(|(_, p)| p.file_id),
+                        );
+                    }
+                }
+                Ok(MetaReply { freed, ..done })
+            }
+        }
+    }
+}
+
+/// Files of `old` that the new record does not reuse.
+fn freed_by(old: Option<&ObjectMeta>, keep: &[u128]) -> Vec<u128> {
+    old.map(|o| {
+        o.file_ids()
+            .into_iter()
+            .filter(|id| !keep.contains(id))
+            .collect()
+    })
+    .unwrap_or_default()
+}
+
+fn complete(txn: &WriteTransaction, c: CompleteUpload) -> S3Result<MetaReply> {
+    t::w_require_bucket(txn, &c.bucket)?;
+    let Some(upload) = t::w_get_upload(txn, &c.bucket, &c.key, &c.upload_id)? else {
+        // A retried Complete after success answers as the first one did.
+        return match t::w_get_object(txn, &c.bucket, &c.key)? {
+            Some(o) if o.upload_id.as_deref() == Some(c.upload_id.as_str()) => Ok(MetaReply {
+                etag: Some(o.etag),
+                checksums: Some(o.checksums),
+                ..Default::default()
+            }),
+            _ => Err(no_such_upload(&c.upload_id)),
+        };
+    };
+    let stored = t::w_all_parts(txn, &c.upload_id)?;
+    let meta = assemble(&upload, &stored, &c)?;
+    let existing = t::w_get_object(txn, &c.bucket, &c.key)?;
+    c.cond.check(&c.key, existing.as_ref())?;
+    let used = meta.file_ids();
+    let removed = t::w_delete_upload(txn, &upload)?;
+    let old = t::w_put_object(txn, &c.bucket, &c.key, &meta)?;
+    let mut freed: Vec<u128> = removed
+        .iter()
+        .map(|(_, p)| p.file_id)
+        .filter(|id| !used.contains(id))
+        .collect();
+    freed.extend(freed_by(old.as_ref(), &used));
+    Ok(MetaReply {
+        freed,
+        etag: Some(meta.etag),
+        checksums: Some(meta.checksums),
+        ..Default::default()
+    })
+}
+
+/// The multipart ETag: MD5 of the concatenated binary part MD5s, then `-N`.
+pub fn multipart_etag(part_etags: &[&str]) -> String {
+    use md5::{Digest, Md5};
+    let mut h = Md5::new();
+    for e in part_etags {
+        if let Ok(bytes) = hex::decode(e) {
+            h.update(&bytes);
+        }
+    }
+    format!("{}-{}", hex::encode(h.finalize()), part_etags.len())
+}
+
+/// A composite checksum: the algorithm over the concatenated binary part checksums.
+fn composite_checksum(algo: crate::s3::checksum::Algo, parts: &[&PartMeta]) -> Option<String> {
+    use base64::Engine;
+    let mut h = crate::s3::checksum::Hashers::new(&[algo]);
+    for p in parts {
+        let v = crate::s3::checksum::get(&p.checksums, algo)?;
+        let raw = base64::engine::general_purpose::STANDARD.decode(v).ok()?;
+        h.update(&raw);
+    }
+    h.finish().checksums.into_iter().next().map(|(_, v)| v)
+}
+
+/// Validates the client's part list against the stored parts and builds the object record.
+fn assemble(
+    upload: &UploadMeta,
+    stored: &[(u32, PartMeta)],
+    c: &CompleteUpload,
+) -> S3Result<ObjectMeta> {
+    let mut chosen: Vec<&PartMeta> = Vec::with_capacity(c.parts.len());
+    for (i, (number, etag)) in c.parts.iter().enumerate() {
+        let found = stored
+            .binary_search_by_key(number, |(n, _)| *n)
+            .ok()
+            .map(|idx| &stored[idx].1)
+            .filter(|p| p.etag == etag.trim_matches('"'))
+            .ok_or_else(|| {
+                S3Error::new(ErrorCode::InvalidPart)
+                    .with("UploadId", &upload.upload_id)
+                    .with("PartNumber", number.to_string())
+                    .with("ETag", etag)
+            })?;
+        let last = i + 1 == c.parts.len();
+        if !last && found.size < c.part_size_min {
+            return Err(S3Error::new(ErrorCode::EntityTooSmall)
+                .with("ProposedSize", found.size.to_string())
+                .with("MinSizeAllowed", c.part_size_min.to_string())
+                .with("PartNumber", number.to_string())
+                .with("ETag", etag));
+        }
+        chosen.push(found);
+    }
+    let etags: Vec<&str> = chosen.iter().map(|p| p.etag.as_str()).collect();
+    let mut checksums = Checksums {
+        composite_parts: chosen.len() as u32,
+        ..Default::default()
+    };
+    if let Some(algo) = upload
+        .checksum_algorithm
+        .as_deref()
+        .and_then(crate::s3::checksum::Algo::parse)
+    {
+        if let Some(v) = composite_checksum(algo, &chosen) {
+            crate::s3::checksum::set(&mut checksums, algo, v);
+        }
+    }
+    let segments = chosen
+        .iter()
+        .map(|p| Segment {
+            file_id: p.file_id,
+            len: p.size,
+            part_etag: Some(p.etag.clone()),
+            chunk_crc32c: p.chunk_crc32c.clone(),
+        })
+        .collect();
+    Ok(ObjectMeta {
+        size: chosen.iter().map(|p| p.size).sum(),
+        etag: multipart_etag(&etags),
+        last_modified_ms: c.now_ms,
+        owner_id: upload.owner_id.clone(),
+        content_type: upload.content_type.clone(),
+        headers: upload.headers.clone(),
+        user_meta: upload.user_meta.clone(),
+        checksums,
+        acl: upload.acl.clone(),
+        data: DataLoc::Files(segments),
+        upload_id: Some(upload.upload_id.clone()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commands_serialize_for_a_log() {
+        let cmd = MetaCmd::DeleteObjects {
+            bucket: "b".into(),
+            keys: vec!["k".into()],
+        };
+        let bytes = bincode::serialize(&cmd).unwrap();
+        let back: MetaCmd = bincode::deserialize(&bytes).unwrap();
+        assert!(
+            matches!(back, MetaCmd::DeleteObjects { ref keys, .. } if keys == &["k".to_string()])
+        );
+    }
+
+    #[test]
+    fn multipart_etag_matches_aws_formula() {
+        use md5::{Digest, Md5};
+        let a = "0cc175b9c0f1b6a831c399e269772661";
+        let b = "92eb5ffee6ae2fec3ad71c777531578f";
+        let mut h = Md5::new();
+        h.update(hex::decode(a).unwrap());
+        h.update(hex::decode(b).unwrap());
+        assert_eq!(
+            multipart_etag(&[a, b]),
+            format!("{}-2", hex::encode(h.finalize()))
+        );
+    }
+
+    #[test]
+    fn etag_lists_match() {
+        assert!(etag_matches("\"abc\"", "abc"));
+        assert!(etag_matches("\"x\", \"abc\"", "abc"));
+        assert!(etag_matches("*", "abc"));
+        assert!(!etag_matches("\"abd\"", "abc"));
+    }
+}
