@@ -46,6 +46,8 @@ pub trait Service {
 /// What happened to one request, for metrics and the access log.
 pub struct Finished<'a> {
     pub head: &'a RequestHead,
+    /// The response's `x-amz-request-id`, for the access log.
+    pub request_id: String,
     pub remote: SocketAddr,
     pub status: u16,
     pub label: &'static str,
@@ -224,6 +226,12 @@ pub async fn serve(stream: TcpStream, remote: SocketAddr, limits: &Limits, servi
         let bytes_in = req.body.received;
         let Request { head, .. } = req;
         let (status, label) = (resp.status, resp.label);
+        let request_id = resp
+            .headers
+            .iter()
+            .find(|(n, _)| n == "x-amz-request-id")
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default();
         let is_head = head.method == Method::Head;
         if interim_continue
             && io
@@ -237,6 +245,7 @@ pub async fn serve(stream: TcpStream, remote: SocketAddr, limits: &Limits, servi
         let bytes_out = io.bytes_out;
         service.finished(&Finished {
             head: &head,
+            request_id,
             remote,
             status,
             label,

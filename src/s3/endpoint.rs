@@ -388,11 +388,12 @@ pub fn locate(head: &RequestHead, domain: &str) -> S3Result<(Option<String>, Opt
 
 fn strip_port(host: &str) -> &str {
     if host.starts_with('[') {
-        return host
-            .split(']')
-            .next()
-            .map(|h| &host[..h.len() + 1])
-            .unwrap_or(host);
+        // An IPv6 literal: keep through the closing bracket (a bracket never closed is
+        // kept whole; it names no bucket either way).
+        return match host.find(']') {
+            Some(end) => &host[..end + 1],
+            None => host,
+        };
     }
     host.rsplit_once(':').map(|(h, _)| h).unwrap_or(host)
 }
@@ -610,6 +611,16 @@ mod tests {
         assert_eq!(r.key.as_deref(), Some("photos/x.jpg"));
         let r = route(&head("GET", "/", "s3.local:9000", &[]), "s3.local").unwrap();
         assert_eq!(r.endpoint, Endpoint::ListBuckets);
+    }
+
+    #[test]
+    fn odd_host_headers_do_not_panic() {
+        for host in ["[", "[::1", "[::1]:9000", ":", ""] {
+            assert!(
+                route(&head("GET", "/", host, &[]), "s3.local").is_ok(),
+                "{host}"
+            );
+        }
     }
 
     #[test]

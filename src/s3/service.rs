@@ -228,6 +228,7 @@ impl Service for S3Service {
         );
         tracing::info!(
             target: "access",
+            request_id = %d.request_id,
             remote = %d.remote,
             method,
             operation = d.label,
