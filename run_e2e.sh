@@ -6,7 +6,10 @@
 #   ./run_e2e.sh                                  # the whole suite
 #   ./run_e2e.sh tests/e2e/test_objects.py        # one file (any pytest path/node id)
 #   ./run_e2e.sh -k multipart -x                  # any pytest options pass through
-#   ./run_e2e.sh --backend local ...              # storage backend (only "local" for now)
+#   ./run_e2e.sh --backend aws|gcp|azure ...      # the suite through a gateway backend: the
+#                                                 # upstream (a second bleepstore, fake-gcs-server,
+#                                                 # Azurite) is installed and started by
+#                                                 # tests/e2e/upstreams/start_<backend>.sh
 #
 # Environment: BLEEPSTORE_SKIP_BUILD=1 skips `cargo build --release`;
 # BLEEPSTORE_KEEP=1 keeps the temp dir (data, config, log) after the run.
@@ -29,8 +32,8 @@ while (($#)); do
     esac
 done
 case "$backend" in
-    local) ;;
-    *) echo "run_e2e.sh: unsupported backend '$backend' (supported: local)" >&2; exit 2 ;;
+    local|aws|gcp|azure) ;;
+    *) echo "run_e2e.sh: unsupported backend '$backend' (supported: local, aws, gcp, azure)" >&2; exit 2 ;;
 esac
 
 log() { printf '[run_e2e] %s\n' "$*" >&2; }
@@ -80,28 +83,6 @@ mkdir -p "$DATA"
 PORT="$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')"
 ENDPOINT="http://127.0.0.1:$PORT"
 
-cat >"$CONFIG" <<EOF
-server:
-  domain: "s3.local"
-  region: "us-east-1"
-auth:
-  access_key: "bleepstore"
-  secret_key: "bleepstore-secret"
-  users:
-    - access_key: "alice"
-      secret_key: "alice-secret"
-      display_name: "alice"
-      id: "alice-id"
-    - access_key: "bob"
-      secret_key: "bob-secret"
-      display_name: "bob"
-      id: "bob-id"
-storage:
-  backend: "$backend"
-multipart:
-  part_size_min: 5242880
-EOF
-
 SERVER_PID=""
 status=1
 tail_log() {
@@ -121,6 +102,10 @@ cleanup() {
         kill -9 "$SERVER_PID" 2>/dev/null || true
         wait "$SERVER_PID" 2>/dev/null || true
     fi
+    if [[ -n "${UPSTREAM_PID:-}" ]]; then
+        pkill -9 -P "$UPSTREAM_PID" 2>/dev/null || true
+        kill -9 "$UPSTREAM_PID" 2>/dev/null || true
+    fi
     if ((rc != 0)); then
         tail_log
         if [[ -f "$SERVER_LOG" ]] && mkdir -p "$ROOT/target" 2>/dev/null; then
@@ -137,6 +122,44 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+
+# ---- upstream (gateway backends) ---------------------------------------------------------
+UPSTREAM_PID=""
+upstream_yaml=""
+if [[ "$backend" != "local" ]]; then
+    UP_DIR="$TMP/upstream"
+    mkdir -p "$UP_DIR"
+    log "starting the $backend upstream"
+    upstream_yaml="$(BIN="$BIN" UP_DIR="$UP_DIR" PY="$PY" ROOT="$ROOT" \
+        bash "$ROOT/tests/e2e/upstreams/start_$backend.sh")" || {
+        log "could not start the $backend upstream"; exit 1; }
+    UPSTREAM_PID="$(cat "$UP_DIR/upstream.pid")"
+    export BLEEPSTORE_UPSTREAM_PID="$UPSTREAM_PID"
+fi
+
+cat >"$CONFIG" <<EOF
+server:
+  domain: "s3.local"
+  region: "us-east-1"
+auth:
+  access_key: "bleepstore"
+  secret_key: "bleepstore-secret"
+  users:
+    - access_key: "alice"
+      secret_key: "alice-secret"
+      display_name: "alice"
+      id: "alice-id"
+    - access_key: "bob"
+      secret_key: "bob-secret"
+      display_name: "bob"
+      id: "bob-id"
+storage:
+  backend: "$backend"
+$upstream_yaml
+multipart:
+  part_size_min: 5242880
+EOF
+
 
 log "starting $BIN on $ENDPOINT (data $DATA)"
 NO_COLOR=1 "$BIN" --bind "127.0.0.1:$PORT" --data-dir "$DATA" --config "$CONFIG" \
@@ -189,6 +212,7 @@ fi
 log "server ready (pid $SERVER_PID)"
 
 export BLEEPSTORE_ENDPOINT="$ENDPOINT"
+export BLEEPSTORE_BACKEND="$backend"
 export BLEEPSTORE_BIN="$BIN"
 export BLEEPSTORE_CONFIG="$CONFIG"
 export BLEEPSTORE_DATA_DIR="$DATA"

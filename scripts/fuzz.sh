@@ -42,9 +42,10 @@ JOBS=${FUZZ_JOBS:-$(nproc 2>/dev/null || echo 1)}
 TRIPLE=$(rustc -vV | sed -n 's/^host: //p')
 BIN="$FUZZ/target/$TRIPLE/release"
 
+start=$(date +%s)
 if ! cargo fuzz --version >/dev/null 2>&1; then
-    echo "== installing cargo-fuzz"
-    cargo install cargo-fuzz --locked || exit 1
+    echo "== installing cargo-fuzz (from crates.io; about 1-2 min)"
+    cargo install cargo-fuzz --version "^0.13" --locked || exit 1
 fi
 
 if (($# > 0)); then
@@ -53,7 +54,7 @@ else
     mapfile -t TARGETS < <(cd "$FUZZ" && cargo fuzz list)
 fi
 
-start=$(date +%s)
+bstart=$(date +%s)
 echo "== building ${#TARGETS[@]} targets (sanitizer: $SANITIZER)"
 LOGS="$FUZZ/logs"
 mkdir -p "$LOGS"
@@ -70,7 +71,7 @@ if ((!built)); then
     echo "== build FAILED (log: $LOGS/build.log)"
     exit 1
 fi
-echo "== built in $(($(date +%s) - start)) s"
+echo "== built in $(($(date +%s) - bstart)) s"
 
 failed=0
 
@@ -83,6 +84,7 @@ for t in "${TARGETS[@]}"; do
     else
         echo "regressions $t: FAILED (see $LOGS/$t.regressions.log)"
         grep -a -m3 -E "panicked at|ERROR: AddressSanitizer|Running: " "$LOGS/$t.regressions.log" | sed 's/^/    /'
+        grep -a -A1 -m1 -E "panicked at" "$LOGS/$t.regressions.log" | tail -1 | sed 's/^/    /'
         failed=1
     fi
 done
@@ -129,6 +131,8 @@ for t in "${TARGETS[@]}"; do
         grep -a -m1 -E "panicked at|ERROR: AddressSanitizer|ERROR: libFuzzer" "$log" | sed 's/^/    /'
         grep -a -A1 -m1 -E "panicked at" "$log" | tail -1 | sed 's/^/    /'
         grep -a -m1 "Test unit written to" "$log" | sed 's/^/    /'
+        # The input itself, so a crash in CI (whose artifacts are not kept) can be reproduced.
+        grep -a -m1 "^Base64: " "$log" | sed 's/^/    /'
         echo "    log: $log"
     fi
 done

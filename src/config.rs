@@ -17,6 +17,32 @@ pub struct Config {
     pub multipart: MultipartConfig,
     pub cache: CacheConfig,
     pub cluster: ClusterConfig,
+    pub gateway: GatewayConfig,
+}
+
+/// The tokio pool that runs gateway backends' upstream HTTP clients.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GatewayConfig {
+    /// Worker threads of the gateway's tokio runtime.
+    pub threads: usize,
+    /// Connect timeout for upstream connections.
+    pub connect_timeout_ms: u64,
+    /// Longest wait for an upstream answer (headers) or between body bytes.
+    pub read_timeout_ms: u64,
+    /// Idle pooled upstream connections kept per host.
+    pub pool_idle_per_host_max: usize,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        GatewayConfig {
+            threads: 2,
+            connect_timeout_ms: 5_000,
+            read_timeout_ms: 60_000,
+            pool_idle_per_host_max: 64,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -90,12 +116,71 @@ pub struct StorageConfig {
     pub backend: Backend,
     pub data_dir: PathBuf,
     pub inline_bytes_max: u64,
+    pub aws: AwsConfig,
+    pub gcp: GcpConfig,
+    pub azure: AzureConfig,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum Backend {
     Local,
+    Aws,
+    Gcp,
+    Azure,
+}
+
+impl Backend {
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Local => "local",
+            Backend::Aws => "aws",
+            Backend::Gcp => "gcp",
+            Backend::Azure => "azure",
+        }
+    }
+}
+
+/// `storage.aws`: an S3 (or S3-compatible) bucket holding the object bytes. Credentials
+/// left empty are taken from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AwsConfig {
+    pub bucket: String,
+    pub region: String,
+    pub endpoint_url: String,
+    pub use_path_style: bool,
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    pub session_token: String,
+    pub prefix: String,
+}
+
+/// `storage.gcp`: a Cloud Storage bucket. `credentials_file` (or
+/// GOOGLE_APPLICATION_CREDENTIALS) names a service-account JSON; with neither, requests go
+/// unauthenticated (emulators).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GcpConfig {
+    pub bucket: String,
+    pub project: String,
+    pub endpoint_url: String,
+    pub credentials_file: String,
+    pub prefix: String,
+}
+
+/// `storage.azure`: a Blob Storage container; Shared Key (`account_key`), a connection
+/// string, or a SAS token.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AzureConfig {
+    pub container: String,
+    pub account: String,
+    pub endpoint_url: String,
+    pub account_key: String,
+    pub connection_string: String,
+    pub sas_token: String,
+    pub prefix: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -162,6 +247,9 @@ impl Default for StorageConfig {
             backend: Backend::Local,
             data_dir: PathBuf::from("./data"),
             inline_bytes_max: 64 * 1024,
+            aws: AwsConfig::default(),
+            gcp: GcpConfig::default(),
+            azure: AzureConfig::default(),
         }
     }
 }

@@ -5,7 +5,7 @@
 
 use bleepstore::http::head::parse_query;
 use bleepstore::s3::endpoint::{route, Endpoint, KEY_BYTES_MAX};
-use bleepstore_fuzz::{head_from_text, skip_known_bugs};
+use bleepstore_fuzz::head_from_text;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -14,13 +14,6 @@ fuzz_target!(|data: &[u8]| {
     let (domain, headers) = rest.split_once('\n').unwrap_or((rest, ""));
     let domain = domain.trim();
     let head = head_from_text(&format!("{first}\n{headers}"));
-    if skip_known_bugs() {
-        // Known bug 1 (README.md): `Host: [` without `]` panics in strip_port.
-        let host = head.header("host").unwrap_or("");
-        if host.starts_with('[') && !host.contains(']') {
-            return;
-        }
-    }
     let Ok(r) = route(&head, domain) else { return };
 
     assert_eq!(r.query, parse_query(&head.query));

@@ -1,8 +1,10 @@
 //! `s3::xml::parse_complete_multipart` on raw bytes: a successful parse has 1..=10000 parts,
-//! each numbered 1..=10000, with trimmed non-empty checksums.
+//! each numbered 1..=10000, with trimmed non-empty checksums; ETags and checksums hold only
+//! characters XML 1.0 allows.
 #![no_main]
 
 use bleepstore::s3::xml::{parse_complete_multipart, MAX_PARTS};
+use bleepstore_fuzz::is_xml_text;
 use libfuzzer_sys::fuzz_target;
 
 fn trimmed(v: &Option<String>) -> bool {
@@ -33,6 +35,8 @@ fuzz_target!(|data: &[u8]| {
             &p.checksum_sha256,
         ] {
             assert!(trimmed(c), "checksum {c:?}");
+            assert!(c.as_deref().is_none_or(is_xml_text), "checksum {c:?}");
         }
+        assert!(is_xml_text(&p.etag), "etag {:?}", p.etag);
     }
 });

@@ -1,8 +1,9 @@
 //! `s3::xml::parse_create_bucket_configuration` on raw bytes: a location constraint, when
-//! there is one, is trimmed and non-empty.
+//! there is one, is trimmed, non-empty, and holds only characters XML 1.0 allows.
 #![no_main]
 
 use bleepstore::s3::xml::parse_create_bucket_configuration;
+use bleepstore_fuzz::is_xml_text;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -19,5 +20,6 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(Some(location)) = parsed {
         assert!(!location.is_empty());
         assert_eq!(location.trim_matches([' ', '\t', '\r', '\n']), location);
+        assert!(is_xml_text(&location), "location {location:?}");
     }
 });

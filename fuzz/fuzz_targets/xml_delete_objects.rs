@@ -1,7 +1,9 @@
-//! `s3::xml::parse_delete_objects` on raw bytes: a successful parse has 1..=1000 objects.
+//! `s3::xml::parse_delete_objects` on raw bytes: a successful parse has 1..=1000 objects,
+//! whose keys and version ids hold only characters XML 1.0 allows.
 #![no_main]
 
 use bleepstore::s3::xml::{parse_delete_objects, MAX_DELETE_OBJECTS};
+use bleepstore_fuzz::is_xml_text;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -16,5 +18,11 @@ fuzz_target!(|data: &[u8]| {
     // A body is at most this many bytes, so no key can be longer.
     for o in &req.objects {
         assert!(o.key.len() <= data.len());
+        assert!(is_xml_text(&o.key), "key {:?}", o.key);
+        assert!(
+            o.version_id.as_deref().is_none_or(is_xml_text),
+            "version id {:?}",
+            o.version_id
+        );
     }
 });

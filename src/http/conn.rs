@@ -261,8 +261,11 @@ pub async fn serve(stream: TcpStream, remote: SocketAddr, limits: &Limits, servi
 
 async fn read_head(io: &mut Io, limits: &Limits) -> HeadOutcome {
     let idle = Duration::from_millis(limits.idle_timeout_ms);
-    let header_deadline =
-        std::time::Instant::now() + Duration::from_millis(limits.header_timeout_ms);
+    let header_timeout = Duration::from_millis(limits.header_timeout_ms);
+    // The header deadline runs from the head's first byte, not from the start of the wait:
+    // a keep-alive connection may idle (up to `idle`) before its next request begins.
+    let started = |io: &Io| (io.end > io.start).then(std::time::Instant::now);
+    let mut header_deadline = started(io).map(|t| t + header_timeout);
     loop {
         if io.end > io.start {
             match parse_head(io.buffered(), limits) {
@@ -282,17 +285,20 @@ async fn read_head(io: &mut Io, limits: &Limits) -> HeadOutcome {
         }
         // Before the first byte the idle timeout applies; once a head has begun, the
         // (shorter) header deadline does, so a trickling client cannot hold the slot.
-        let wait = if io.end == io.start {
-            idle
-        } else {
-            header_deadline.saturating_duration_since(std::time::Instant::now())
+        let wait = match header_deadline {
+            None => idle,
+            Some(d) => d.saturating_duration_since(std::time::Instant::now()),
         };
         if wait.is_zero() {
             return HeadOutcome::Invalid(S3Error::new(ErrorCode::RequestTimeout));
         }
         match io.fill(wait).await {
             Ok(0) => return HeadOutcome::Closed,
-            Ok(_) => {}
+            Ok(_) => {
+                if header_deadline.is_none() {
+                    header_deadline = started(io).map(|t| t + header_timeout);
+                }
+            }
             Err(e) if e.kind() == std::io::ErrorKind::TimedOut && io.end > io.start => {
                 return HeadOutcome::Invalid(S3Error::new(ErrorCode::RequestTimeout));
             }
@@ -475,7 +481,7 @@ mod tests {
     #[test]
     fn oversized_and_malformed_heads_are_errors() {
         let mut big = b"GET / HTTP/1.1\r\nX: ".to_vec();
-        big.extend(std::iter::repeat(b'a').take(20 * 1024));
+        big.extend(std::iter::repeat_n(b'a', 20 * 1024));
         assert_eq!(
             parse_head(&big, &limits()).unwrap_err().code,
             ErrorCode::RequestHeaderSectionTooLarge

@@ -106,6 +106,10 @@ pub struct CompleteUpload {
     pub part_size_min: u64,
     pub cond: WriteCond,
     pub now_ms: u64,
+    /// The parts were assembled in a gateway's upstream: the object is `DataLoc::Upstream`.
+    /// (Its upstream version; the segments carry it as their `file_id`.)
+    #[serde(default)]
+    pub upstream: Option<u128>,
 }
 
 /// What applying a command produced. `freed` lists data files no record names any more:
@@ -306,7 +310,7 @@ fn composite_checksum(algo: crate::s3::checksum::Algo, parts: &[&PartMeta]) -> O
 }
 
 /// Validates the client's part list against the stored parts and builds the object record.
-fn assemble(
+pub fn assemble(
     upload: &UploadMeta,
     stored: &[(u32, PartMeta)],
     c: &CompleteUpload,
@@ -348,7 +352,7 @@ fn assemble(
             crate::s3::checksum::set(&mut checksums, algo, v);
         }
     }
-    let segments = chosen
+    let segments: Vec<Segment> = chosen
         .iter()
         .map(|p| Segment {
             file_id: p.file_id,
@@ -367,7 +371,18 @@ fn assemble(
         user_meta: upload.user_meta.clone(),
         checksums,
         acl: upload.acl.clone(),
-        data: DataLoc::Files(segments),
+        data: match c.upstream {
+            Some(version) => DataLoc::Upstream(
+                segments
+                    .into_iter()
+                    .map(|s| Segment {
+                        file_id: version,
+                        ..s
+                    })
+                    .collect(),
+            ),
+            None => DataLoc::Files(segments),
+        },
         upload_id: Some(upload.upload_id.clone()),
     })
 }

@@ -29,8 +29,8 @@ pub fn init(db: &Database) -> Result<(), Box<redb::Error>> {
     Ok(())
 }
 
-fn ie(e: impl std::fmt::Display) -> S3Error {
-    S3Error::internal(e)
+fn ie<E: std::error::Error + 'static>(e: E) -> S3Error {
+    S3Error::internal_error(&e)
 }
 
 fn dec<T: for<'de> serde::Deserialize<'de>>(bytes: &[u8]) -> S3Result<T> {
@@ -400,19 +400,6 @@ pub fn w_info_put(txn: &WriteTransaction, name: &str, value: &[u8]) -> S3Result<
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn successor_is_past_every_extension() {
-        assert_eq!(successor("a/").as_deref(), Some("a0"));
-        let s = successor("photos/").unwrap();
-        assert!(s.as_str() > "photos/\u{10FFFF}zzz");
-        assert!(s.as_str() <= "photos0");
-    }
-}
-
 /// Every data file the shard's records name (objects and uploaded parts), for the sweep.
 pub fn referenced_files(shard: &super::shard::MetaShard) -> S3Result<Vec<u128>> {
     let txn = shard.read()?;
@@ -452,4 +439,17 @@ pub fn all_uploads_before(txn: &ReadTransaction, cutoff_ms: u64) -> S3Result<Vec
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn successor_is_past_every_extension() {
+        assert_eq!(successor("a/").as_deref(), Some("a0"));
+        let s = successor("photos/").unwrap();
+        assert!(s.as_str() > "photos/\u{10FFFF}zzz");
+        assert!(s.as_str() <= "photos0");
+    }
 }

@@ -47,6 +47,10 @@ pub struct BucketMeta {
 pub enum DataLoc {
     Inline(Vec<u8>),
     Files(Vec<Segment>),
+    /// In the gateway's upstream (see `Gateway::object_name`); each segment's `file_id` is
+    /// the upstream version, and the segments (no CRCs) record part boundaries for
+    /// GET ?partNumber.
+    Upstream(Vec<Segment>),
 }
 
 /// One data file holding a contiguous run of the object (a whole object, or one part).
@@ -97,7 +101,11 @@ pub struct ObjectMeta {
 impl ObjectMeta {
     pub fn parts_count(&self) -> Option<usize> {
         match &self.data {
-            DataLoc::Files(segs) if segs.iter().any(|s| s.part_etag.is_some()) => Some(segs.len()),
+            DataLoc::Files(segs) | DataLoc::Upstream(segs)
+                if segs.iter().any(|s| s.part_etag.is_some()) =>
+            {
+                Some(segs.len())
+            }
             _ => None,
         }
     }
@@ -105,6 +113,8 @@ impl ObjectMeta {
         match &self.data {
             DataLoc::Inline(_) => Vec::new(),
             DataLoc::Files(segs) => segs.iter().map(|s| s.file_id).collect(),
+            // Every segment of an upstream object names the same version.
+            DataLoc::Upstream(segs) => segs.first().map(|s| s.file_id).into_iter().collect(),
         }
     }
 }

@@ -31,7 +31,12 @@ pub async fn serve(shared: &Shared, head: &RequestHead) -> Option<Response> {
                 shards.push((s, ok));
             }
             let storage_ok = crate::storage::local::objects_dir(&shared.data_dir).is_dir();
-            let (status, body) = super::health::health_json(&shards, storage_ok, shared.is_ready());
+            let (status, body) = super::health::health_json(
+                &shards,
+                storage_ok,
+                shared.is_ready(),
+                shared.gateway.as_deref(),
+            );
             Some(text(status, "application/json", body))
         }
         "/metrics" => {

@@ -5,14 +5,34 @@ use crate::runtime::Shared;
 pub fn readyz(shared: &Shared) -> (u16, &'static str) {
     if shared.is_ready() {
         (200, "ready\n")
+    } else if shared.gateway.as_ref().is_some_and(|g| !g.is_healthy()) {
+        (503, "upstream unreachable\n")
     } else {
         (503, "starting\n")
     }
 }
 
 /// `/health`: each shard's metadata store answers a read; the storage directory is present.
-pub fn health_json(shard_ok: &[(u32, bool)], storage_ok: bool, ready: bool) -> (u16, String) {
-    let all_ok = shard_ok.iter().all(|(_, ok)| *ok) && storage_ok && ready;
+pub fn health_json(
+    shard_ok: &[(u32, bool)],
+    storage_ok: bool,
+    ready: bool,
+    gateway: Option<&crate::storage::gateway::bridge::Gateway>,
+) -> (u16, String) {
+    let gateway_json = match gateway {
+        None => serde_json::json!({"status": "not configured"}),
+        Some(g) => {
+            let (ok, probes, err) = g.status();
+            serde_json::json!({
+                "status": if ok {"ok"} else {"unreachable"},
+                "upstream": g.kind(),
+                "probes": probes,
+                "error": err,
+            })
+        }
+    };
+    let gateway_ok = gateway.map(|g| g.is_healthy()).unwrap_or(true);
+    let all_ok = shard_ok.iter().all(|(_, ok)| *ok) && storage_ok && ready && gateway_ok;
     let shards: Vec<serde_json::Value> = shard_ok
         .iter()
         .map(|(id, ok)| serde_json::json!({"shard": id, "status": if *ok {"ok"} else {"error"}}))
@@ -21,8 +41,11 @@ pub fn health_json(shard_ok: &[(u32, bool)], storage_ok: bool, ready: bool) -> (
         "status": if all_ok {"ok"} else {"degraded"},
         "ready": ready,
         "metadata": shards,
-        "storage": {"backend": "local", "status": if storage_ok {"ok"} else {"error"}},
-        "gateway": {"status": "not configured"},
+        "storage": {
+            "backend": gateway.map(|g| g.kind()).unwrap_or("local"),
+            "status": if storage_ok && gateway_ok {"ok"} else {"error"},
+        },
+        "gateway": gateway_json,
     });
     (if all_ok { 200 } else { 503 }, body.to_string())
 }

@@ -5,6 +5,8 @@
 //! boxed closure) to that core's inbox and the answer comes back on a oneshot channel, so the
 //! request path holds no Mutex or RwLock.
 
+pub mod key_lock;
+
 use crate::config::Config;
 use crate::meta::shard::MetaShard;
 use crate::s3::users::Users;
@@ -42,11 +44,19 @@ pub struct Shared {
     pub cores_ready: AtomicUsize,
     /// Start-up recovery (sweeps) finished.
     pub recovered: AtomicBool,
+    /// The upstream holding object bytes, for gateway backends (None: local disk).
+    pub gateway: Option<Arc<crate::storage::gateway::bridge::Gateway>>,
 }
 
 impl Shared {
+    /// Every core is listening and, for a gateway, the upstream answers.
     pub fn is_ready(&self) -> bool {
         self.cores_ready.load(Ordering::Acquire) == self.executors as usize
+            && self
+                .gateway
+                .as_ref()
+                .map(|g| g.is_healthy())
+                .unwrap_or(true)
     }
 }
 
@@ -165,6 +175,7 @@ pub fn run(config: Config) -> Result<(), String> {
         .map_err(|e| format!("shard count in {}: {e}", data_dir.display()))?;
     let users = Users::from_config(&config.auth, &config.server.region);
     let bind_addr = resolve_bind(&config.server.bind)?;
+    let gateway = crate::storage::gateway::start(&config)?;
     let mut receivers = Vec::new();
     let mut inboxes = Vec::new();
     for _ in 0..executors {
@@ -183,6 +194,7 @@ pub fn run(config: Config) -> Result<(), String> {
         inboxes,
         cores_ready: AtomicUsize::new(0),
         recovered: AtomicBool::new(false),
+        gateway,
     });
     crate::observe::metrics::init(executors as usize);
     let mut handles = Vec::new();
@@ -252,13 +264,14 @@ async fn core_main(
         );
         glommio::spawn_local(crate::storage::local::sweep_orphans_task(shared.clone())).detach();
     }
-    let (ttl_s, dir) = (
+    let (ttl_s, dir, gateway) = (
         shared.config.multipart.upload_ttl_s,
         shared.data_dir.clone(),
+        shared.gateway.clone(),
     );
     glommio::spawn_local(async move {
         loop {
-            crate::s3::multipart::reap_expired(ttl_s, dir.clone()).await;
+            crate::s3::multipart::reap_expired(ttl_s, dir.clone(), gateway.clone()).await;
             glommio::timer::sleep(REAP_INTERVAL).await;
         }
     })

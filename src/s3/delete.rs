@@ -10,12 +10,13 @@ use crate::s3::bucket::{authorize_bucket, read_small_body};
 use crate::s3::error::{ErrorCode, S3Error, S3Result};
 use crate::s3::service::Ctx;
 use crate::s3::xml;
-use crate::storage::local;
 
 pub async fn delete_object(ctx: &Ctx) -> S3Result<Response> {
     authorize_bucket(ctx, Permission::Write).await?;
+    let _turn = crate::s3::object::gateway_write_turn(ctx, ctx.key()).await?;
     let ids = delete_keys(ctx.bucket(), vec![ctx.key().to_string()]).await?;
-    local::remove_files_later(&ctx.shared.data_dir, ids.into_iter().flatten().collect());
+    let ids = ids.into_iter().flatten().collect();
+    crate::s3::object::free_data(ctx, ctx.bucket(), ctx.key(), ids);
     Ok(Response::new(204))
 }
 
@@ -61,8 +62,15 @@ pub async fn delete_objects(ctx: &Ctx, req: &mut Request<'_>) -> S3Result<Respon
             valid.push(k);
         }
     }
+    let _turns = if ctx.shared.gateway.is_some() {
+        crate::runtime::key_lock::lock_many(ctx.bucket(), &valid).await?
+    } else {
+        Vec::new()
+    };
     let freed = delete_keys(ctx.bucket(), valid.clone()).await?;
-    local::remove_files_later(&ctx.shared.data_dir, freed.into_iter().flatten().collect());
+    for (key, ids) in valid.iter().zip(freed) {
+        crate::s3::object::free_data(ctx, ctx.bucket(), key, ids);
+    }
     let deleted: Vec<xml::DeletedEntry> = if request.quiet {
         Vec::new()
     } else {

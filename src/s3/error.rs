@@ -85,6 +85,9 @@ pub struct S3Error {
     pub message: String,
     /// Extra elements of the error XML (`BucketName`, `Key`, `ArgumentName`, ...).
     pub extra: Vec<(&'static str, String)>,
+    /// What went wrong underneath, outermost first ("commit: io: No space left..."): logged
+    /// with the request id, never sent to the client.
+    pub cause: Option<String>,
 }
 
 impl S3Error {
@@ -93,6 +96,7 @@ impl S3Error {
             code,
             message: code.default_message().to_string(),
             extra: Vec::new(),
+            cause: None,
         }
     }
     pub fn msg(code: ErrorCode, message: impl Into<String>) -> Self {
@@ -100,6 +104,7 @@ impl S3Error {
             code,
             message: message.into(),
             extra: Vec::new(),
+            cause: None,
         }
     }
     pub fn with(mut self, name: &'static str, value: impl Into<String>) -> Self {
@@ -109,10 +114,19 @@ impl S3Error {
     pub fn status(&self) -> u16 {
         self.code.status()
     }
-    /// An internal failure: the cause is logged by the caller, the client sees InternalError.
+    /// An internal failure: the client sees InternalError; the cause is kept for the log
+    /// line the request ends with.
     pub fn internal(cause: impl fmt::Display) -> Self {
-        tracing::error!(cause = %cause, "internal error");
-        S3Error::new(ErrorCode::InternalError)
+        S3Error::new(ErrorCode::InternalError).caused_by(cause)
+    }
+    /// An internal failure from an error value: its whole `source()` chain is kept.
+    pub fn internal_error(e: &(dyn std::error::Error + 'static)) -> Self {
+        S3Error::internal(crate::observe::error_chain(e))
+    }
+    /// Records the underlying cause (replacing a previous one).
+    pub fn caused_by(mut self, cause: impl fmt::Display) -> Self {
+        self.cause = Some(cause.to_string());
+        self
     }
     pub fn no_such_bucket(bucket: &str) -> Self {
         S3Error::new(ErrorCode::NoSuchBucket).with("BucketName", bucket)
@@ -135,7 +149,11 @@ impl From<ErrorCode> for S3Error {
 
 impl fmt::Display for S3Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.code.as_str(), self.message)
+        write!(f, "{}: {}", self.code.as_str(), self.message)?;
+        match &self.cause {
+            Some(c) => write!(f, " (cause: {c})"),
+            None => Ok(()),
+        }
     }
 }
 

@@ -6,6 +6,7 @@ use crate::http::conn::Request;
 use crate::http::response::Response;
 use crate::meta::commands::{CompleteUpload, MetaCmd};
 use crate::meta::tables;
+use crate::meta::types::DataLoc;
 use crate::meta::types::{Checksums, PartMeta, Permission, UploadMeta};
 use crate::runtime::{apply_for_bucket, on_shard, shard_for_bucket};
 use crate::s3::acl;
@@ -16,6 +17,8 @@ use crate::s3::object::{attrs_from_head, checksum_headers, etag_header, write_co
 use crate::s3::payload::PayloadReader;
 use crate::s3::service::Ctx;
 use crate::s3::xml;
+use crate::storage::gateway::bridge::PutTarget;
+use crate::storage::gateway::upload_version;
 use crate::storage::local;
 use base64::Engine;
 
@@ -112,7 +115,7 @@ pub async fn commit_part(
     upload_id: &str,
     part_number: u32,
     part: PartMeta,
-    dir: std::path::PathBuf,
+    dir: Option<std::path::PathBuf>,
 ) -> S3Result<()> {
     let new_file = part.file_id;
     let cmd = MetaCmd::PutPart {
@@ -122,13 +125,13 @@ pub async fn commit_part(
         part_number,
         part,
     };
-    match apply_for_bucket(ctx.bucket(), cmd, vec![dir]).await {
+    match apply_for_bucket(ctx.bucket(), cmd, dir.into_iter().collect()).await {
         Ok(reply) => {
-            local::remove_files_later(&ctx.shared.data_dir, reply.freed);
+            crate::s3::object::free_data(ctx, ctx.bucket(), ctx.key(), reply.freed);
             Ok(())
         }
         Err(e) => {
-            local::remove_files_later(&ctx.shared.data_dir, vec![new_file]);
+            crate::s3::object::free_data(ctx, ctx.bucket(), ctx.key(), vec![new_file]);
             Err(e)
         }
     }
@@ -158,6 +161,38 @@ pub async fn upload_part(
     if declared.map(|n| n > PART_SIZE_MAX_BYTES).unwrap_or(false) {
         return Err(S3Error::new(ErrorCode::EntityTooLarge));
     }
+    if let Some(gw) = &ctx.shared.gateway {
+        let lock_name = format!("{}\0{upload_id}\0{part_number}", ctx.key());
+        let _turn = crate::s3::object::gateway_write_turn(ctx, &lock_name).await?;
+        let target = PutTarget::Part {
+            dst: gw.object_name(ctx.bucket(), ctx.key(), upload_version(upload_id)),
+            upload_id: upload_id.to_string(),
+            part_number,
+        };
+        let verified = crate::s3::object::gateway_put(
+            ctx,
+            gw,
+            target,
+            &mut payload,
+            declared,
+            PART_SIZE_MAX_BYTES,
+        )
+        .await?;
+        let part = PartMeta {
+            size: verified.len,
+            etag: hex::encode(verified.md5),
+            last_modified_ms: now_ms(),
+            file_id: 0,
+            checksums: verified.checksums.clone(),
+            chunk_crc32c: Vec::new(),
+        };
+        let etag = part.etag.clone();
+        commit_part(ctx, upload_id, part_number, part, None).await?;
+        let mut r = Response::new(200);
+        r.header("etag", etag_header(&etag));
+        checksum_headers(&mut r, &verified.checksums);
+        return Ok(r);
+    }
     let written =
         local::write_file(&ctx.shared.data_dir, &mut payload, PART_SIZE_MAX_BYTES).await?;
     crate::observe::metrics::direct_written(written.len);
@@ -177,7 +212,7 @@ pub async fn upload_part(
         chunk_crc32c: written.chunk_crc32c.clone(),
     };
     let etag = part.etag.clone();
-    commit_part(ctx, upload_id, part_number, part, written.dir).await?;
+    commit_part(ctx, upload_id, part_number, part, Some(written.dir)).await?;
     let mut r = Response::new(200);
     r.header("etag", etag_header(&etag));
     checksum_headers(&mut r, &verified.checksums);
@@ -194,7 +229,7 @@ pub async fn complete(ctx: &Ctx, req: &mut Request<'_>, upload_id: &str) -> S3Re
             return Err(S3Error::new(ErrorCode::InvalidPartOrder));
         }
     }
-    let cmd = MetaCmd::CompleteUpload(CompleteUpload {
+    let mut c = CompleteUpload {
         bucket: ctx.bucket().to_string(),
         key: ctx.key().to_string(),
         upload_id: upload_id.to_string(),
@@ -205,9 +240,15 @@ pub async fn complete(ctx: &Ctx, req: &mut Request<'_>, upload_id: &str) -> S3Re
         part_size_min: ctx.shared.config.multipart.part_size_min,
         cond: conditions,
         now_ms: now_ms(),
-    });
+        upstream: None,
+    };
+    let _turn = crate::s3::object::gateway_write_turn(ctx, ctx.key()).await?;
+    if ctx.shared.gateway.is_some() {
+        assemble_upstream(ctx, &mut c).await?;
+    }
+    let cmd = MetaCmd::CompleteUpload(c);
     let reply = apply_for_bucket(ctx.bucket(), cmd, Vec::new()).await?;
-    local::remove_files_later(&ctx.shared.data_dir, reply.freed);
+    crate::s3::object::free_data(ctx, ctx.bucket(), ctx.key(), reply.freed);
     let etag = reply.etag.unwrap_or_default();
     let checksums = reply.checksums.unwrap_or_default();
     let location = format!(
@@ -220,6 +261,59 @@ pub async fn complete(ctx: &Ctx, req: &mut Request<'_>, upload_id: &str) -> S3Re
         200,
         xml::complete_multipart(&location, ctx.bucket(), ctx.key(), &etag, &xml_checksums),
     ))
+}
+
+/// Gateway backends: validates the part list as the commit will, then assembles the
+/// parts upstream into the object, so the commit only records what already exists.
+/// (An upload already completed is left to the commit, which answers a retry.)
+async fn assemble_upstream(ctx: &Ctx, c: &mut CompleteUpload) -> S3Result<()> {
+    c.upstream = Some(upload_version(&c.upload_id));
+    let gw = crate::s3::object::gateway(ctx)?;
+    let (b, k, u) = (c.bucket.clone(), c.key.clone(), c.upload_id.clone());
+    let found = on_shard(shard_for_bucket(&b), move |s| async move {
+        let txn = s.read()?;
+        let Some(upload) = tables::get_upload(&txn, &b, &k, &u)? else {
+            return Ok(None);
+        };
+        let (parts, _) = tables::list_parts(&txn, &u, 0, PART_NUMBER_MAX as usize + 1)?;
+        Ok::<_, S3Error>(Some((upload, parts)))
+    })
+    .await?;
+    let Some((upload, parts)) = found else {
+        return Ok(());
+    };
+    let existing = crate::s3::object::load_object_meta(&c.bucket, &c.key).await?;
+    c.cond.check(&c.key, existing.as_ref())?;
+    let meta = crate::meta::commands::assemble(&upload, &parts, c)?;
+    let DataLoc::Upstream(segs) = &meta.data else {
+        return Err(S3Error::internal("upstream assembly of a local upload"));
+    };
+    let chosen: Vec<(u32, u64)> = c
+        .parts
+        .iter()
+        .zip(segs.iter())
+        .map(|((n, _), s)| (*n, s.len))
+        .collect();
+    gw.complete(
+        gw.object_name(&c.bucket, &c.key, upload_version(&c.upload_id)),
+        c.upload_id.clone(),
+        chosen,
+    )
+    .await
+}
+
+/// Gateway backends: discards an upload's parts upstream (after its record is gone).
+async fn discard_upstream_parts(ctx: &Ctx, upload_id: &str, part_numbers: Vec<u32>) {
+    if let Some(gw) = &ctx.shared.gateway {
+        let dst = gw.object_name(ctx.bucket(), ctx.key(), upload_version(upload_id));
+        if let Err(e) = gw.abort(dst, upload_id.to_string(), part_numbers).await {
+            tracing::warn!(
+                upload_id,
+                code = e.code.as_str(),
+                "gateway: discarding parts failed"
+            );
+        }
+    }
 }
 
 pub fn to_xml_checksums(c: &Checksums) -> xml::Checksums {
@@ -243,13 +337,25 @@ pub fn to_xml_checksums(c: &Checksums) -> xml::Checksums {
 
 pub async fn abort(ctx: &Ctx, upload_id: &str) -> S3Result<Response> {
     authorize_bucket(ctx, Permission::Write).await?;
+    let part_numbers = if ctx.shared.gateway.is_some() {
+        let u = upload_id.to_string();
+        on_shard(shard_for_bucket(ctx.bucket()), move |s| async move {
+            let txn = s.read()?;
+            let (parts, _) = tables::list_parts(&txn, &u, 0, PART_NUMBER_MAX as usize + 1)?;
+            Ok::<_, S3Error>(parts.into_iter().map(|(n, _)| n).collect())
+        })
+        .await?
+    } else {
+        Vec::new()
+    };
     let cmd = MetaCmd::AbortUpload {
         bucket: ctx.bucket().to_string(),
         key: ctx.key().to_string(),
         upload_id: upload_id.to_string(),
     };
     let reply = apply_for_bucket(ctx.bucket(), cmd, Vec::new()).await?;
-    local::remove_files_later(&ctx.shared.data_dir, reply.freed);
+    crate::s3::object::free_data(ctx, ctx.bucket(), ctx.key(), reply.freed);
+    discard_upstream_parts(ctx, upload_id, part_numbers).await;
     Ok(Response::new(204))
 }
 
@@ -387,7 +493,11 @@ pub async fn list_uploads(ctx: &Ctx) -> S3Result<Response> {
 
 /// Deletes uploads older than `ttl_s` on this core's shards: records first (one commit per
 /// shard), files after, so a crash in between leaves only orphans for the start-up sweep.
-pub async fn reap_expired(ttl_s: u64, data_dir: std::path::PathBuf) {
+pub async fn reap_expired(
+    ttl_s: u64,
+    data_dir: std::path::PathBuf,
+    gateway: Option<std::sync::Arc<crate::storage::gateway::bridge::Gateway>>,
+) {
     let core = crate::runtime::core();
     let cutoff = now_ms().saturating_sub(ttl_s.saturating_mul(1000));
     for shard in core.shards.values() {
@@ -405,6 +515,22 @@ pub async fn reap_expired(ttl_s: u64, data_dir: std::path::PathBuf) {
             continue;
         }
         let count = expired.len();
+        let mut upstream_parts = Vec::new();
+        if let Some(gw) = &gateway {
+            for u in &expired {
+                let parts = shard.read().and_then(|t| {
+                    tables::list_parts(&t, &u.upload_id, 0, PART_NUMBER_MAX as usize + 1)
+                });
+                if let Ok((parts, _)) = parts {
+                    let numbers: Vec<u32> = parts.into_iter().map(|(n, _)| n).collect();
+                    upstream_parts.push((
+                        gw.object_name(&u.bucket, &u.key, upload_version(&u.upload_id)),
+                        u.upload_id.clone(),
+                        numbers,
+                    ));
+                }
+            }
+        }
         let uploads = expired
             .into_iter()
             .map(|u| (u.bucket, u.key, u.upload_id))
@@ -416,6 +542,16 @@ pub async fn reap_expired(ttl_s: u64, data_dir: std::path::PathBuf) {
             Ok(reply) => {
                 tracing::info!(uploads = count, "reaped expired multipart uploads");
                 local::remove_files_later(&data_dir, reply.freed);
+                if let Some(gw) = &gateway {
+                    for (dst, upload_id, numbers) in upstream_parts {
+                        if let Err(e) = gw.abort(dst, upload_id, numbers).await {
+                            tracing::warn!(
+                                code = e.code.as_str(),
+                                "reaper: discarding upstream parts failed"
+                            );
+                        }
+                    }
+                }
             }
             Err(e) => tracing::error!(error = %e, "multipart reaper: commit failed"),
         }

@@ -14,6 +14,7 @@ use crate::s3::checksum::{self, ALL_ALGOS};
 use crate::s3::error::{ErrorCode, S3Error, S3Result};
 use crate::s3::payload::PayloadReader;
 use crate::s3::service::Ctx;
+use crate::storage::gateway::bridge::PutTarget;
 use crate::storage::local;
 
 /// Representation headers stored with an object and returned on GET/HEAD.
@@ -151,6 +152,7 @@ pub async fn put_object(ctx: &Ctx, req: &mut Request<'_>) -> S3Result<Response> 
     let acl = acl::from_headers(&req.head, Some(&bucket.owner_id))?.unwrap_or_default();
     let conditions = write_cond(&req.head)?;
     let head = req.head.clone();
+    let _turn = gateway_write_turn(ctx, ctx.key()).await?;
     let mut payload = PayloadReader::new(&mut req.body, &ctx.payload, &head, &[])?;
     let declared = payload.declared_len();
     if declared.is_none() && !req_is_framed(&head) {
@@ -163,13 +165,11 @@ pub async fn put_object(ctx: &Ctx, req: &mut Request<'_>) -> S3Result<Response> 
         return Err(S3Error::new(ErrorCode::EntityTooLarge)
             .with("MaxSizeAllowed", cfg.limits.object_size_max.to_string()));
     }
-    if conditions.if_none_match_any {
-        // Fail fast before the body streams in; the commit checks again atomically.
-        if load_object_meta(ctx.bucket(), ctx.key()).await?.is_some() {
-            return Err(
-                S3Error::new(ErrorCode::PreconditionFailed).with("Condition", "If-None-Match")
-            );
-        }
+    if conditions.if_none_match_any || ctx.shared.gateway.is_some() {
+        // Fail fast before the body streams in; the commit checks again atomically. A
+        // gateway writes the key's upstream object in place, so it must check first.
+        let existing = load_object_meta(ctx.bucket(), ctx.key()).await?;
+        conditions.check(ctx.key(), existing.as_ref())?;
     }
     let (data, verified, sync_dir) =
         receive_payload(ctx, &mut payload, declared, cfg.limits.object_size_max).await?;
@@ -189,9 +189,9 @@ pub async fn put_object(ctx: &Ctx, req: &mut Request<'_>) -> S3Result<Response> 
     let etag = meta.etag.clone();
     let new_files = meta.file_ids();
     match commit_object(ctx.bucket(), ctx.key(), meta, conditions, sync_dir).await {
-        Ok(old_files) => local::remove_files_later(&ctx.shared.data_dir, old_files),
+        Ok(old_files) => free_data(ctx, ctx.bucket(), ctx.key(), old_files),
         Err(e) => {
-            local::remove_files_later(&ctx.shared.data_dir, new_files);
+            free_data(ctx, ctx.bucket(), ctx.key(), new_files);
             return Err(e);
         }
     }
@@ -217,6 +217,17 @@ pub async fn receive_payload(
     crate::s3::payload::Verified,
     Option<std::path::PathBuf>,
 )> {
+    if let Some(gw) = &ctx.shared.gateway {
+        let version = local::new_file_id();
+        let target = PutTarget::Object(gw.object_name(ctx.bucket(), ctx.key(), version));
+        let verified = gateway_put(ctx, gw, target, payload, declared, len_max).await?;
+        let len = verified.len;
+        return Ok((
+            DataLoc::Upstream(vec![upstream_segment(version, len, None)]),
+            verified,
+            None,
+        ));
+    }
     let inline_max = ctx.shared.config.storage.inline_bytes_max;
     if let Some(n) = declared.filter(|n| *n <= inline_max) {
         let mut buf = vec![0u8; n as usize];
@@ -240,6 +251,67 @@ pub async fn receive_payload(
             local::remove_files_later(&ctx.shared.data_dir, vec![written.file_id]);
             Err(e)
         }
+    }
+}
+
+/// Streams a verified payload to the gateway's upstream. Upstreams need the length up
+/// front; a body of unknown length (chunked, no decoded length) is spooled to a local data
+/// file first (never memory) and sent from there.
+pub async fn gateway_put(
+    ctx: &Ctx,
+    gw: &crate::storage::gateway::bridge::Gateway,
+    target: PutTarget,
+    payload: &mut PayloadReader<'_, '_>,
+    declared: Option<u64>,
+    len_max: u64,
+) -> S3Result<crate::s3::payload::Verified> {
+    if let Some(len) = declared {
+        if len > len_max {
+            return Err(S3Error::new(ErrorCode::EntityTooLarge));
+        }
+        let pending = gw.put(target, payload, len).await?;
+        return match payload.finish() {
+            Ok(v) => {
+                pending.commit().await?;
+                Ok(v)
+            }
+            Err(e) => {
+                pending.abort().await;
+                Err(e)
+            }
+        };
+    }
+    let data_dir = &ctx.shared.data_dir;
+    let spool = local::write_file(data_dir, payload, len_max).await?;
+    let result = async {
+        let verified = payload.finish()?;
+        let seg = spool.segment(None);
+        let stream = local::FileStream::new(data_dir.clone(), &[seg], 0, spool.len, None);
+        let mut src = crate::storage::StreamSource::new(Box::new(stream));
+        gw.put(target, &mut src, spool.len).await?.commit().await?;
+        Ok(verified)
+    }
+    .await;
+    local::remove_files_later(data_dir, vec![spool.file_id]);
+    result
+}
+
+/// Frees the data a commit no longer references: local data files, or upstream versions
+/// of `bucket/key` on a gateway. Runs off the request path.
+pub fn free_data(ctx: &Ctx, bucket: &str, key: &str, ids: Vec<u128>) {
+    match &ctx.shared.gateway {
+        Some(gw) => gw.free_versions(bucket, key, &ids),
+        None => local::remove_files_later(&ctx.shared.data_dir, ids),
+    }
+}
+
+/// A segment of an object whose bytes live upstream (no local file, no chunk CRCs).
+pub fn upstream_segment(version: u128, len: u64, part_etag: Option<String>) -> Segment {
+    Segment {
+        file_id: version,
+        len,
+        part_etag,
+        chunk_crc32c: Vec::new(),
     }
 }
 
@@ -434,6 +506,14 @@ pub async fn load_readable_object(ctx: &Ctx) -> S3Result<(BucketMeta, ObjectMeta
 }
 
 pub async fn get_object(ctx: &Ctx, req: &mut Request<'_>, head_only: bool) -> S3Result<Response> {
+    // A gateway reads the key's upstream object in place: no writer may replace it between
+    // reading the record and opening the upstream stream.
+    let _turn = match (&ctx.shared.gateway, head_only) {
+        (Some(_), false) => {
+            Some(crate::runtime::key_lock::lock_shared(ctx.bucket(), ctx.key()).await?)
+        }
+        _ => None,
+    };
     for _ in 0..OPEN_RETRIES_MAX {
         let (_bucket, m) = load_readable_object(ctx).await?;
         acl::require(&m.owner_id, &m.acl, ctx.caller.as_ref(), Permission::Read)?;
@@ -480,7 +560,7 @@ async fn answer_get(
                 )
             })?;
         match (&m.data, m.parts_count()) {
-            (DataLoc::Files(segs), Some(count)) => {
+            (DataLoc::Files(segs) | DataLoc::Upstream(segs), Some(count)) => {
                 if n > count {
                     return Err(S3Error::new(ErrorCode::InvalidPartNumber)
                         .with("PartNumberRequested", n.to_string())
@@ -535,6 +615,18 @@ async fn answer_get(
         DataLoc::Inline(bytes) => {
             resp.body = Body::Bytes(bytes[start as usize..end as usize].to_vec());
         }
+        DataLoc::Upstream(segs) => {
+            if end > start {
+                let gw = gateway(ctx)?;
+                let version = segs.first().map(|s| s.file_id).unwrap_or(0);
+                let name = gw.object_name(ctx.bucket(), ctx.key(), version);
+                let stream = gw.get(name, start, end, m.size).await?;
+                resp.body = Body::Stream {
+                    len: end - start,
+                    stream: Box::new(stream),
+                };
+            }
+        }
         DataLoc::Files(segs) => {
             if end > start {
                 let first = first_segment(segs, start);
@@ -549,6 +641,9 @@ async fn answer_get(
                     end,
                     Some(file),
                 );
+                if stream.vanished() {
+                    return Ok(None); // replaced meanwhile: answer from the new record
+                }
                 if let Err(e) = stream.prefetch().await {
                     return Err(if e.kind() == std::io::ErrorKind::InvalidData {
                         S3Error::msg(
@@ -567,6 +662,29 @@ async fn answer_get(
         }
     }
     Ok(Some(resp))
+}
+
+/// Gateway backends write a key's upstream bytes in place, so writers of one key (or one
+/// part: `lock_name`) take turns from before the upstream write to after the commit.
+pub async fn gateway_write_turn(
+    ctx: &Ctx,
+    lock_name: &str,
+) -> S3Result<Option<crate::runtime::key_lock::KeyGuard>> {
+    if ctx.shared.gateway.is_none() {
+        return Ok(None);
+    }
+    crate::runtime::key_lock::lock(ctx.bucket(), lock_name)
+        .await
+        .map(Some)
+}
+
+/// The gateway that holds an upstream object's bytes (an error if the server was restarted
+/// on the local backend over a gateway's metadata).
+pub fn gateway(ctx: &Ctx) -> S3Result<&crate::storage::gateway::bridge::Gateway> {
+    ctx.shared
+        .gateway
+        .as_deref()
+        .ok_or_else(|| S3Error::internal("object bytes are upstream but no gateway is configured"))
 }
 
 fn first_segment(segs: &[Segment], start: u64) -> usize {

@@ -74,7 +74,10 @@ impl S3Service {
         let mut label = "Unknown";
         let mut resp = match self.dispatch(req, &request_id, &mut label).await {
             Ok(r) => r,
-            Err(e) => error_response(&e, &resource, &request_id),
+            Err(e) => {
+                log_failure(&e, &request_id);
+                error_response(&e, &resource, &request_id)
+            }
         };
         if resp.label.is_empty() {
             resp.label = label;
@@ -173,6 +176,17 @@ async fn dispatch_endpoint(ctx: &Ctx, req: &mut Request<'_>) -> S3Result<Respons
             ErrorCode::NotImplemented,
             format!("{op} is not implemented by this server."),
         )),
+    }
+}
+
+/// Server-side failures are logged with their cause chain and the request id the client
+/// saw; client errors only at debug level (they are in the access log already).
+fn log_failure(e: &S3Error, request_id: &str) {
+    let cause = e.cause.as_deref().unwrap_or("");
+    if e.status() >= 500 {
+        tracing::error!(request_id, code = e.code.as_str(), cause, "request failed");
+    } else {
+        tracing::debug!(request_id, code = e.code.as_str(), cause, "request refused");
     }
 }
 

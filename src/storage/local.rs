@@ -51,10 +51,10 @@ pub fn prepare_data_dir(data_dir: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
-fn io_err(e: impl std::fmt::Display) -> S3Error {
-    let text = e.to_string();
+fn io_err<E: std::error::Error + 'static>(e: E) -> S3Error {
+    let text = crate::observe::error_chain(&e);
     if text.contains("No space left") || text.contains("os error 28") {
-        return S3Error::new(ErrorCode::InsufficientStorage);
+        return S3Error::new(ErrorCode::InsufficientStorage).caused_by(text);
     }
     S3Error::internal(text)
 }
@@ -139,7 +139,19 @@ async fn write_all(
         }
         let f = file.clone();
         let at = pos;
-        inflight.push_back(glommio::spawn_local(async move { f.write_at(buf, at).await }).detach());
+        let want = buf.len();
+        inflight.push_back(
+            glommio::spawn_local(async move {
+                // A short O_DIRECT write means the filesystem ran out of room mid-buffer.
+                match f.write_at(buf, at).await {
+                    Ok(n) if n < want => Err(glommio::GlommioError::IoError(
+                        std::io::Error::from_raw_os_error(libc::ENOSPC),
+                    )),
+                    other => other,
+                }
+            })
+            .detach(),
+        );
         pos += n as u64;
         if inflight.len() > WRITE_BEHIND {
             await_write(inflight.pop_front()).await?;
@@ -211,19 +223,36 @@ pub fn remove_files_later(data_dir: &Path, ids: Vec<u128>) {
 /// it through `/proc/self/fd/N`, a path that stays valid while we hold the pin whatever
 /// happens to the file's name.
 pub async fn open_segment(data_dir: &Path, seg: &Segment) -> S3Result<Option<DmaFile>> {
-    use std::os::unix::io::AsRawFd;
-    let pin = match std::fs::File::open(file_path(data_dir, seg.file_id)) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(S3Error::internal(e)),
+    let pin = match pin_segment(data_dir, seg) {
+        Ok(Some(f)) => f,
+        Ok(None) => return Ok(None),
+        Err(e) => return Err(S3Error::internal_error(&e)),
     };
-    let via_proc = format!("/proc/self/fd/{}", pin.as_raw_fd());
-    let file = DmaFile::open(&via_proc)
-        .await
-        .map_err(|e| S3Error::internal(format!("open data file: {e}")))?;
-    drop(pin);
-    Ok(Some(file))
+    open_pinned(&pin).await.map(Some)
 }
+
+/// Holds a segment's inode with a plain open (None when the file is gone already).
+fn pin_segment(data_dir: &Path, seg: &Segment) -> std::io::Result<Option<std::fs::File>> {
+    match std::fs::File::open(file_path(data_dir, seg.file_id)) {
+        Ok(f) => Ok(Some(f)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Opens a pinned file for O_DIRECT I/O through `/proc/self/fd/N` (see `open_segment`).
+async fn open_pinned(pin: &std::fs::File) -> S3Result<DmaFile> {
+    use std::os::unix::io::AsRawFd;
+    let via_proc = format!("/proc/self/fd/{}", pin.as_raw_fd());
+    DmaFile::open(&via_proc)
+        .await
+        .map_err(|e| S3Error::internal(format!("open data file: {e}")))
+}
+
+/// Segments of one read whose files are pinned up front. A GET streams the version it
+/// started on even if an overwrite frees that version's part files meanwhile; past this
+/// many segments, files are opened as the stream reaches them.
+pub const PINNED_SEGMENTS_MAX: usize = 1024;
 
 /// Streams bytes `[start, end)` of an object made of `segments`, reading ahead.
 ///
@@ -233,8 +262,10 @@ pub async fn open_segment(data_dir: &Path, seg: &Segment) -> S3Result<Option<Dma
 /// serving unverified bytes.)
 pub struct FileStream {
     data_dir: PathBuf,
-    /// (segment, offset within segment to start, bytes to send from it)
-    plan: VecDeque<(Segment, u64, u64)>,
+    /// (segment, offset within segment to start, bytes to send from it, its pinned file)
+    plan: VecDeque<(Segment, u64, u64, Option<std::fs::File>)>,
+    /// A segment's file was already gone when the stream was planned (object replaced).
+    vanished: bool,
     current: Option<(Rc<DmaFile>, Segment)>,
     reads: VecDeque<PendingRead>,
     /// Next byte to fetch in the current segment, and bytes left to fetch.
@@ -265,6 +296,7 @@ impl FileStream {
     ) -> FileStream {
         let mut plan = VecDeque::new();
         let mut base = 0u64;
+        let mut vanished = false;
         for s in segments {
             let (s0, s1) = (base, base + s.len);
             base = s1;
@@ -273,18 +305,32 @@ impl FileStream {
             }
             let from = start.max(s0) - s0;
             let to = end.min(s1) - s0;
-            plan.push_back((s.clone(), from, to - from));
+            let needs_pin = !(plan.is_empty() && first.is_some());
+            let pin = if needs_pin && plan.len() < PINNED_SEGMENTS_MAX {
+                match pin_segment(&data_dir, s) {
+                    Ok(Some(f)) => Some(f),
+                    Ok(None) => {
+                        vanished = true;
+                        None
+                    }
+                    Err(_) => None, // reported when the stream reaches it
+                }
+            } else {
+                None
+            };
+            plan.push_back((s.clone(), from, to - from, pin));
         }
         let mut fs = FileStream {
             data_dir,
             plan,
+            vanished,
             current: None,
             reads: VecDeque::new(),
             next_pos: 0,
             left: 0,
         };
         if let Some(f) = first {
-            if let Some((seg, from, len)) = fs.plan.pop_front() {
+            if let Some((seg, from, len, _)) = fs.plan.pop_front() {
                 fs.current = Some((Rc::new(f), seg));
                 fs.next_pos = from;
                 fs.left = len;
@@ -328,12 +374,21 @@ impl FileStream {
         }
     }
 
+    /// Whether a file of the planned range was gone already: the record read was stale,
+    /// so the caller should read it again rather than start a stream it cannot finish.
+    pub fn vanished(&self) -> bool {
+        self.vanished
+    }
+
     async fn advance_segment(&mut self) -> std::io::Result<bool> {
-        let Some((seg, from, len)) = self.plan.pop_front() else {
+        let Some((seg, from, len, pin)) = self.plan.pop_front() else {
             return Ok(false);
         };
-        let file = open_segment(&self.data_dir, &seg)
-            .await
+        let opened = match pin {
+            Some(pin) => open_pinned(&pin).await.map(Some),
+            None => open_segment(&self.data_dir, &seg).await,
+        };
+        let file = opened
             .map_err(|e| std::io::Error::other(e.to_string()))?
             .ok_or_else(|| std::io::Error::other("data file vanished (object replaced)"))?;
         self.current = Some((Rc::new(file), seg));

@@ -57,8 +57,30 @@ ALICE = Creds("alice", "alice-secret", "alice-id", "alice")
 BOB = Creds("bob", "bob-secret", "bob-id", "bob")
 
 
+BACKEND = os.environ.get("BLEEPSTORE_BACKEND", "local")
+
+
+def gateway_storage() -> dict | None:
+    """The `storage` section of the suite's gateway config (None on the local backend).
+
+    run_e2e.sh --backend X writes it into BLEEPSTORE_CONFIG; servers a test starts
+    itself use the same upstream, each under its own prefix."""
+    if BACKEND == "local":
+        return None
+    with open(os.environ["BLEEPSTORE_CONFIG"]) as f:
+        return yaml.safe_load(f)["storage"]
+
+
 def base_config() -> dict:
     """The configuration the suite runs against (run_e2e.sh writes the same)."""
+    cfg = _base_config()
+    storage = gateway_storage()
+    if storage is not None:
+        cfg["storage"] = storage
+    return cfg
+
+
+def _base_config() -> dict:
     return {
         "server": {"domain": "s3.local", "region": REGION},
         "auth": {
@@ -637,6 +659,10 @@ class ServerInstance:
         self.use_config = use_config
         self.log_args = list(log_args)
         self.config = deep_merge(base_config(), config_overrides)
+        section = self.config.get("storage", {}).get(BACKEND)
+        if isinstance(section, dict):
+            # One upstream bucket serves every test server: keep their names apart.
+            section["prefix"] = f"{section.get('prefix', '')}{self.workdir.name}-{uuid.uuid4().hex[:8]}/"
         self.config_path.write_text(yaml.safe_dump(self.config, sort_keys=False))
 
     @property

@@ -618,13 +618,39 @@ impl Worker {
         if resp.is_some() {
             return;
         }
-        // Already ours is fine; anything else stops the run.
+        // Already ours is fine; anything else stops the run. Some servers (s3s-fs, for one)
+        // answer BucketAlreadyExists to the bucket's own owner: usable if HeadBucket
+        // succeeds with our credentials.
+        let exists = {
+            let stats = self.core.stats.borrow();
+            stats
+                .get(Op::Put)
+                .error_labels
+                .keys()
+                .all(|l| l.contains("BucketAlreadyExists"))
+        };
+        let usable = exists && {
+            self.path = plan.bucket_path();
+            self.call(
+                Op::Stat,
+                "HEAD",
+                "",
+                &[],
+                plan.payload_hash_empty(),
+                &[],
+                None,
+                Keep::Errors,
+                false,
+            )
+            .await
+            .is_some()
+        };
         let stats = self.core.stats.borrow();
         let s = stats.get(Op::Put);
-        let mine = s
-            .error_labels
-            .keys()
-            .all(|l| l.contains("BucketAlreadyOwnedByYou"));
+        let mine = usable
+            || s.error_labels
+                .keys()
+                .all(|l| l.contains("BucketAlreadyOwnedByYou"));
         if !mine {
             let labels: Vec<String> = s.error_labels.keys().cloned().collect();
             *self.core.fatal.borrow_mut() = Some(format!(

@@ -5,7 +5,10 @@
 //! and on close (with the element's text when it had no child elements). It enforces the limits
 //! (size, depth, element count), rejects DOCTYPEs (so no entity is ever declared, let alone
 //! expanded: undeclared entity references are errors), invalid UTF-8, unclosed or mismatched
-//! tags, several roots and text outside the root.
+//! tags, several roots and text outside the root, and characters XML 1.0 does not allow
+//! (see [`is_xml_char`]), whether raw or written as character references.
+
+use std::borrow::Cow;
 
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::Reader;
@@ -64,6 +67,39 @@ fn is_blank(s: &str) -> bool {
     s.chars().all(is_xml_ws)
 }
 
+/// A character XML 1.0 allows anywhere in a document (production [2] `Char`):
+/// `#x9 | #xA | #xD | [#x20-#xD7FF] | [#xE000-#xFFFD] | [#x10000-#x10FFFF]`. Neither raw nor as
+/// a character reference (`&#0;`, `&#x1;`, `&#xFFFE;`) may a document carry anything else
+/// (well-formedness constraint "Legal Character"), so such a body is malformed, even where
+/// the value is legal in S3 (a key may hold any UTF-8, controls included): what XML cannot
+/// carry, no response could render back either.
+fn is_xml_char(c: char) -> bool {
+    matches!(c,
+        '\t' | '\n' | '\r'
+        | '\u{20}'..='\u{D7FF}'
+        | '\u{E000}'..='\u{FFFD}'
+        | '\u{10000}'..='\u{10FFFF}')
+}
+
+/// Fails unless every character of `s` is an XML 1.0 [`Char`](is_xml_char).
+fn check_chars(s: &str) -> PResult<()> {
+    if s.chars().all(is_xml_char) {
+        Ok(())
+    } else {
+        Err(Fail::Malformed)
+    }
+}
+
+/// Passes a resolved value on, unless resolving references brought in a character XML 1.0
+/// forbids. Only an owned value can hold one: a borrowed one is raw text of the document,
+/// checked as a whole.
+fn check_unescaped(s: Cow<'_, str>) -> PResult<Cow<'_, str>> {
+    if let Cow::Owned(owned) = &s {
+        check_chars(owned)?;
+    }
+    Ok(s)
+}
+
 /// Runs `h` over every element of `body`.
 fn drive<H: Handler>(body: &[u8], max_bytes: usize, h: &mut H) -> PResult<()> {
     if body.len() > max_bytes {
@@ -71,6 +107,8 @@ fn drive<H: Handler>(body: &[u8], max_bytes: usize, h: &mut H) -> PResult<()> {
     }
     let src = std::str::from_utf8(body).map_err(malformed)?;
     let src = src.strip_prefix('\u{feff}').unwrap_or(src);
+    // Raw characters, everywhere: text, CDATA, attribute values, names, comments, PIs.
+    check_chars(src)?;
     let mut reader = Reader::from_str(src);
     {
         let cfg = reader.config_mut();
@@ -95,7 +133,7 @@ fn drive<H: Handler>(body: &[u8], max_bytes: usize, h: &mut H) -> PResult<()> {
             }
             Event::End(_) => close_element(h, &mut path, &mut frames)?,
             Event::Text(t) => {
-                let s = t.unescape().map_err(malformed)?;
+                let s = check_unescaped(t.unescape().map_err(malformed)?)?;
                 add_text(&mut frames, &s)?;
             }
             Event::CData(c) => {
@@ -137,9 +175,12 @@ fn open_element<H: Handler>(
     if *elements > MAX_XML_ELEMENTS {
         return Err(Fail::Malformed);
     }
-    // Attribute syntax is only checked when iterated: reject `<a b>`, duplicates, etc.
+    // Attribute syntax is only checked when iterated: reject `<a b>`, duplicates, etc. Values
+    // are resolved too, so an undeclared entity or a forbidden character reference in any
+    // attribute (read or not) makes the document malformed.
     for a in e.attributes() {
-        a.map_err(malformed)?;
+        let a = a.map_err(malformed)?;
+        check_unescaped(a.unescape_value().map_err(malformed)?)?;
     }
     let name = std::str::from_utf8(e.local_name().into_inner()).map_err(malformed)?;
     path.push(name.to_owned());
@@ -774,13 +815,13 @@ mod tests {
 
     #[test]
     fn delete_keys_are_exact() {
-        let body = "<Delete><Object><Key>  spaced  </Key></Object><Object><Key>a&amp;b&lt;c&gt;&quot;&apos;&#x1;&#xD;\u{e9}</Key></Object><Object><Key></Key></Object><Object><Key/></Object><Object><Key><![CDATA[<raw>&]]></Key></Object></Delete>";
+        let body = "<Delete><Object><Key>  spaced  </Key></Object><Object><Key>a&amp;b&lt;c&gt;&quot;&apos;&#x9;&#xD;\u{e9}</Key></Object><Object><Key></Key></Object><Object><Key/></Object><Object><Key><![CDATA[<raw>&]]></Key></Object></Delete>";
         let req = parse_delete_objects(body.as_bytes()).unwrap();
         assert!(!req.quiet);
         let keys: Vec<&str> = req.objects.iter().map(|o| o.key.as_str()).collect();
         assert_eq!(
             keys,
-            ["  spaced  ", "a&b<c>\"'\u{1}\r\u{e9}", "", "", "<raw>&"]
+            ["  spaced  ", "a&b<c>\"'\t\r\u{e9}", "", "", "<raw>&"]
         );
     }
 
@@ -825,6 +866,254 @@ mod tests {
         )
         .unwrap();
         assert!(ok.quiet);
+    }
+
+    // --- Characters XML 1.0 forbids -------------------------------------------------------
+
+    /// Insertions that make a document not well-formed XML 1.0: forbidden characters raw
+    /// (in text, CDATA, comments, PIs) or as character references, and references to no
+    /// character at all.
+    const FORBIDDEN: &[&str] = &[
+        "\0",
+        "&#0;",
+        "&#x0;",
+        "&#00;",
+        "&#x1;",
+        "&#1;",
+        "\u{1}",
+        "\u{8}",
+        "\u{B}",
+        "\u{C}",
+        "\u{1F}",
+        "&#x8;",
+        "&#xb;",
+        "&#12;",
+        "&#x1F;",
+        "&#31;",
+        "\u{FFFE}",
+        "\u{FFFF}",
+        "&#xFFFE;",
+        "&#65535;",
+        "&#xD800;",
+        "&#xDFFF;",
+        "&#x110000;",
+        "<![CDATA[\0]]>",
+        "<![CDATA[a\u{2}b]]>",
+        "<!-- \u{3} -->",
+        "<?pi \u{4}?>",
+    ];
+
+    /// Insertions that are fine, with the text they stand for: the three whitespace controls
+    /// (raw or as references), DEL and C1 controls (allowed, if discouraged), the edges of
+    /// the allowed ranges, and characters beyond the BMP.
+    const ALLOWED: &[(&str, &str)] = &[
+        ("\t", "\t"),
+        ("\n", "\n"),
+        ("&#9;", "\t"),
+        ("&#x9;", "\t"),
+        ("&#10;", "\n"),
+        ("&#xA;", "\n"),
+        ("&#13;", "\r"),
+        ("&#xD;", "\r"),
+        ("&#x20;", " "),
+        ("\u{7F}", "\u{7F}"),
+        ("\u{85}", "\u{85}"),
+        ("&#x9F;", "\u{9F}"),
+        ("\u{e9}t\u{e9}", "\u{e9}t\u{e9}"),
+        ("&#xE9;", "\u{e9}"),
+        ("\u{65e5}\u{672c}", "\u{65e5}\u{672c}"),
+        ("\u{D7FF}", "\u{D7FF}"),
+        ("\u{E000}", "\u{E000}"),
+        ("\u{FFFD}", "\u{FFFD}"),
+        ("&#xFFFD;", "\u{FFFD}"),
+        ("\u{10000}", "\u{10000}"),
+        ("\u{1F600}", "\u{1F600}"),
+        ("&#x1F600;", "\u{1F600}"),
+        ("&#128512;", "\u{1F600}"),
+        ("\u{10FFFF}", "\u{10FFFF}"),
+        ("&#x10FFFF;", "\u{10FFFF}"),
+        ("<![CDATA[\t\n]]>", "\t\n"),
+        ("<!-- \t -->", ""),
+    ];
+
+    /// Checks one parser: `body(x)` is a valid document with `x` inside a value (between
+    /// other characters, so trimming keeps it), `value` gets that value back from a parse.
+    fn check_xml_chars<T: std::fmt::Debug>(
+        parse: impl Fn(&[u8]) -> S3Result<T>,
+        body: impl Fn(&str) -> String,
+        value: impl Fn(T) -> String,
+        malformed: ErrorCode,
+    ) {
+        for x in FORBIDDEN {
+            let b = body(x);
+            assert_eq!(code(parse(b.as_bytes())), malformed, "{b:?}");
+        }
+        for (x, want) in ALLOWED {
+            let b = body(x);
+            let got = value(parse(b.as_bytes()).unwrap_or_else(|e| panic!("{b:?}: {e:?}")));
+            assert_eq!(got, format!("v{want}v"), "{b:?}");
+        }
+        // Attribute values too, on the root, read or not.
+        let b = body("");
+        let (open, rest) = b.split_once('>').unwrap();
+        for x in ["\0", "\u{1}", "&#0;", "&#x1;", "&#xFFFF;", "&undeclared;"] {
+            let bad = format!("{open} a=\"{x}\">{rest}");
+            assert_eq!(code(parse(bad.as_bytes())), malformed, "{bad:?}");
+        }
+        for x in ["\t", "&#x9;", "&#10;", "&amp;\u{e9}", "&#x1F600;"] {
+            let good = format!("{open} a=\"{x}\">{rest}");
+            assert!(parse(good.as_bytes()).is_ok(), "{good:?}");
+        }
+        // Outside the root: after it, in whitespace, in the declaration.
+        for bad in [
+            format!("{b}\0"),
+            format!("{b}\n\u{1}"),
+            format!("{b}<!--\u{1}-->"),
+            format!("\u{1}{b}"),
+            format!("<?xml version=\"1.0\u{1}\"?>{b}"),
+        ] {
+            assert_eq!(code(parse(bad.as_bytes())), malformed, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn complete_rejects_characters_xml_forbids() {
+        check_xml_chars(
+            parse_complete_multipart,
+            |x| {
+                format!("<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>v{x}v</ETag></Part></CompleteMultipartUpload>")
+            },
+            |parts| parts[0].etag.clone(),
+            ErrorCode::MalformedXML,
+        );
+        // In a part number the same as anywhere: malformed, before any range check.
+        for x in ["\0", "&#0;", "&#x1;"] {
+            let b = format!("<CompleteMultipartUpload><Part><PartNumber>1{x}</PartNumber><ETag>e</ETag></Part></CompleteMultipartUpload>");
+            assert_eq!(
+                code(parse_complete_multipart(b.as_bytes())),
+                ErrorCode::MalformedXML,
+                "{b:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn delete_rejects_characters_xml_forbids() {
+        check_xml_chars(
+            parse_delete_objects,
+            |x| format!("<Delete><Object><Key>v{x}v</Key></Object></Delete>"),
+            |req| req.objects[0].key.clone(),
+            ErrorCode::MalformedXML,
+        );
+        // Also in a VersionId, and in an unknown element the parser otherwise ignores.
+        for b in [
+            "<Delete><Object><Key>k</Key><VersionId>&#x1;</VersionId></Object></Delete>",
+            "<Delete><Object><Key>k</Key><ETag>\0</ETag></Object></Delete>",
+            "<Delete><Object><Key>k</Key></Object><Unknown>&#0;</Unknown></Delete>",
+        ] {
+            assert_eq!(
+                code(parse_delete_objects(b.as_bytes())),
+                ErrorCode::MalformedXML,
+                "{b:?}"
+            );
+        }
+    }
+
+    /// A key may hold any UTF-8, C0 controls included, but an XML 1.0 body cannot name such a
+    /// key, raw or escaped: the whole request is MalformedXML, never a delete of some other
+    /// key. Such keys are deleted with DeleteObject (clients such as minio-go already send a
+    /// single DELETE for a key with characters XML cannot carry).
+    #[test]
+    fn delete_keys_with_control_characters_cannot_be_named() {
+        for c in (0u32..0x20).filter(|c| ![0x9, 0xA, 0xD].contains(c)) {
+            let raw = char::from_u32(c).unwrap();
+            for key in [
+                format!("a{raw}b"),
+                format!("a&#{c};b"),
+                format!("a&#x{c:x};b"),
+            ] {
+                let b = format!("<Delete><Object><Key>ok</Key></Object><Object><Key>{key}</Key></Object></Delete>");
+                assert_eq!(
+                    code(parse_delete_objects(b.as_bytes())),
+                    ErrorCode::MalformedXML,
+                    "{b:?}"
+                );
+            }
+        }
+        // The three whitespace controls can be named, by reference at least.
+        let req = parse_delete_objects(
+            b"<Delete><Object><Key>a&#9;b&#xA;c&#13;d</Key></Object></Delete>",
+        )
+        .unwrap();
+        assert_eq!(req.objects[0].key, "a\tb\nc\rd");
+    }
+
+    #[test]
+    fn acl_rejects_characters_xml_forbids() {
+        check_xml_chars(
+            parse_access_control_policy,
+            |x| format!("<AccessControlPolicy><Owner><ID>v{x}v</ID></Owner></AccessControlPolicy>"),
+            |acp| acp.owner.unwrap().id,
+            ErrorCode::MalformedACLError,
+        );
+        check_xml_chars(
+            parse_access_control_policy,
+            |x| {
+                format!("<AccessControlPolicy><AccessControlList><Grant><Grantee><URI>v{x}v</URI></Grantee><Permission>READ</Permission></Grant></AccessControlList></AccessControlPolicy>")
+            },
+            |acp| match &acp.grants[0].grantee {
+                Grantee::Group(uri) => uri.clone(),
+                g => panic!("{g:?}"),
+            },
+            ErrorCode::MalformedACLError,
+        );
+        // In xsi:type (an attribute the parser reads) and in a permission.
+        let xsi = r#"xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance""#;
+        for b in [
+            format!(r#"<AccessControlPolicy><AccessControlList><Grant><Grantee {xsi} xsi:type="Group&#x1;"><URI>u</URI></Grantee><Permission>READ</Permission></Grant></AccessControlList></AccessControlPolicy>"#),
+            "<AccessControlPolicy><AccessControlList><Grant><Grantee><URI>u</URI></Grantee><Permission>READ&#0;</Permission></Grant></AccessControlList></AccessControlPolicy>".into(),
+        ] {
+            assert_eq!(code(parse_access_control_policy(b.as_bytes())), ErrorCode::MalformedACLError, "{b:?}");
+        }
+    }
+
+    /// The fuzz regression `fuzz/regressions/xml_acl/nul_in_id`: a NUL in an owner ID was
+    /// accepted, then rendered as `&#x0;`, which no parser takes back.
+    #[test]
+    fn acl_nul_in_id_regression() {
+        let body = b"<AccessControlPolicy><Owner><ID>\0</ID></Owner></AccessControlPolicy>";
+        assert_eq!(
+            code(parse_access_control_policy(body)),
+            ErrorCode::MalformedACLError
+        );
+        // What is accepted renders back to a policy that parses the same.
+        let body = "<AccessControlPolicy><Owner><ID>a&#x9;\u{e9}\u{10FFFF}b</ID><DisplayName>&#xD;x</DisplayName></Owner></AccessControlPolicy>";
+        let acp = parse_access_control_policy(body.as_bytes()).unwrap();
+        let rendered = crate::s3::xml::access_control_policy(&acp);
+        assert_eq!(
+            parse_access_control_policy(rendered.as_bytes()).unwrap(),
+            acp
+        );
+    }
+
+    #[test]
+    fn create_bucket_rejects_characters_xml_forbids() {
+        check_xml_chars(
+            parse_create_bucket_configuration,
+            |x| {
+                format!("<CreateBucketConfiguration><LocationConstraint>v{x}v</LocationConstraint></CreateBucketConfiguration>")
+            },
+            |loc| loc.unwrap(),
+            ErrorCode::MalformedXML,
+        );
+        // A body of controls alone is not the blank body that means "no configuration".
+        for b in [&b"\0"[..], b" \x01 ", b"\x0b", b"\x0c"] {
+            assert_eq!(
+                code(parse_create_bucket_configuration(b)),
+                ErrorCode::MalformedXML,
+                "{b:?}"
+            );
+        }
     }
 
     // --- Hostile bodies ---------------------------------------------------------------------

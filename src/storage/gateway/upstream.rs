@@ -1,0 +1,201 @@
+//! The contract every gateway backend implements: a handful of blob operations on one
+//! upstream bucket/container, run on the gateway's tokio pool (so everything is `Send`).
+//!
+//! Names passed in are complete upstream object names (`{prefix}{bucket}/{key}`, already
+//! prefixed). Parts of a multipart upload are the backend's business: `put_part` stores
+//! them where it likes (AWS/GCS: `{prefix}.parts/{upload_id}/{part_number}` objects; Azure:
+//! uncommitted blocks on the destination blob) and `complete` assembles them into `dst`.
+
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use futures::stream::BoxStream;
+use std::fmt;
+
+/// A streamed body, either direction. An `Err` item from a request body means "abort": the
+/// backend must fail the upload so the upstream never stores the truncated object.
+pub type ByteStream = BoxStream<'static, Result<Bytes, UpstreamError>>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpstreamErrorKind {
+    /// 404: the object (or the upstream bucket) does not exist.
+    NotFound,
+    /// 401/403: credentials refused.
+    AccessDenied,
+    /// 416 on a ranged read.
+    InvalidRange,
+    /// 429/503 after retries: the upstream asks us to slow down.
+    Throttled,
+    /// Connection refused/reset, timeouts, 5xx after retries: the upstream is unreachable.
+    Unavailable,
+    /// The request body stream reported an error (client body failed verification).
+    Aborted,
+    /// Anything else (unexpected status, malformed answer).
+    Other,
+}
+
+#[derive(Debug, Clone)]
+pub struct UpstreamError {
+    pub kind: UpstreamErrorKind,
+    /// Upstream HTTP status, when there was one.
+    pub status: Option<u16>,
+    /// Human-readable cause chain (operation, name, upstream message).
+    pub message: String,
+}
+
+impl UpstreamError {
+    pub fn new(kind: UpstreamErrorKind, status: Option<u16>, message: impl Into<String>) -> Self {
+        UpstreamError {
+            kind,
+            status,
+            message: message.into(),
+        }
+    }
+
+    /// Classifies an upstream HTTP status that was not a success.
+    pub fn from_status(status: u16, message: impl Into<String>) -> Self {
+        let kind = match status {
+            404 => UpstreamErrorKind::NotFound,
+            401 | 403 => UpstreamErrorKind::AccessDenied,
+            416 => UpstreamErrorKind::InvalidRange,
+            429 | 503 => UpstreamErrorKind::Throttled,
+            500..=599 => UpstreamErrorKind::Unavailable,
+            _ => UpstreamErrorKind::Other,
+        };
+        UpstreamError::new(kind, Some(status), message)
+    }
+
+    /// Whether an idempotent request that failed this way is worth retrying.
+    pub fn retryable(&self) -> bool {
+        matches!(
+            self.kind,
+            UpstreamErrorKind::Throttled | UpstreamErrorKind::Unavailable
+        )
+    }
+}
+
+impl fmt::Display for UpstreamError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.status {
+            Some(s) => write!(f, "upstream {s}: {}", self.message),
+            None => write!(f, "upstream: {}", self.message),
+        }
+    }
+}
+
+impl std::error::Error for UpstreamError {}
+
+pub type UpResult<T> = Result<T, UpstreamError>;
+
+/// One upstream object store. Implementations hold their own `reqwest::Client` (pooled
+/// connections, timeouts) and retry idempotent calls with backoff (see `retry`).
+pub trait Upstream: Send + Sync + 'static {
+    /// "aws", "gcp" or "azure", for /health and logs.
+    fn kind(&self) -> &'static str;
+
+    /// Checks reachability and credentials (e.g. HEAD on the upstream bucket/container).
+    fn probe(&self) -> BoxFuture<'_, UpResult<()>>;
+
+    /// Stores `body` (exactly `len` bytes) as `name`, replacing any object of that name.
+    /// Must not leave a (partial) object behind if `body` yields an `Err`.
+    fn put<'a>(&'a self, name: &'a str, body: ByteStream, len: u64) -> BoxFuture<'a, UpResult<()>>;
+
+    /// Reads bytes `[start, end)` of `name` (`range: None` = the whole object). The answer
+    /// is the object's total size upstream and the byte stream of the requested bytes.
+    fn get<'a>(
+        &'a self,
+        name: &'a str,
+        range: Option<(u64, u64)>,
+    ) -> BoxFuture<'a, UpResult<(u64, ByteStream)>>;
+
+    /// Deletes `name`; a missing object is success.
+    fn delete<'a>(&'a self, name: &'a str) -> BoxFuture<'a, UpResult<()>>;
+
+    /// Server-side copy of the whole object `src` to `dst` (`src != dst`).
+    fn copy<'a>(&'a self, src: &'a str, dst: &'a str) -> BoxFuture<'a, UpResult<()>>;
+
+    /// Stores part `part_number` (1..=10000) of multipart upload `upload_id` whose object
+    /// will be `dst`; a re-upload of the same part number replaces it.
+    fn put_part<'a>(
+        &'a self,
+        dst: &'a str,
+        upload_id: &'a str,
+        part_number: u32,
+        body: ByteStream,
+        len: u64,
+    ) -> BoxFuture<'a, UpResult<()>>;
+
+    /// Assembles the listed parts, in order, into `dst` (replacing it), then removes the
+    /// part objects of this upload (best effort). `parts`: (part_number, len).
+    fn complete<'a>(
+        &'a self,
+        dst: &'a str,
+        upload_id: &'a str,
+        parts: &'a [(u32, u64)],
+    ) -> BoxFuture<'a, UpResult<()>>;
+
+    /// Discards the stored parts of an upload (best effort; missing parts are fine).
+    fn abort<'a>(
+        &'a self,
+        dst: &'a str,
+        upload_id: &'a str,
+        part_numbers: &'a [u32],
+    ) -> BoxFuture<'a, UpResult<()>>;
+}
+
+/// The upstream object name of a part for backends that keep parts as objects.
+pub fn part_name(prefix: &str, upload_id: &str, part_number: u32) -> String {
+    format!("{prefix}.parts/{upload_id}/{part_number}")
+}
+
+/// Attempts of an idempotent upstream call before giving up.
+pub const RETRY_ATTEMPTS_MAX: u32 = 4;
+/// First backoff; doubled per attempt (100, 200, 400 ms).
+pub const RETRY_BACKOFF_MS: u64 = 100;
+
+/// Runs an idempotent upstream call, retrying retryable failures with exponential backoff.
+pub async fn retry<T, F, Fut>(mut call: F) -> UpResult<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = UpResult<T>>,
+{
+    let mut attempt = 0;
+    loop {
+        match call().await {
+            Err(e) if e.retryable() && attempt + 1 < RETRY_ATTEMPTS_MAX => {
+                let delay_ms = RETRY_BACKOFF_MS << attempt;
+                tokio::time::sleep(std::time::Duration::from_millis(delay_ms)).await;
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Maps a reqwest transport error (no HTTP status) to an upstream error.
+pub fn transport_error(op: &str, name: &str, e: reqwest::Error) -> UpstreamError {
+    use std::error::Error;
+    let mut msg = format!("{op} {name}: {e}");
+    let mut src = e.source();
+    while let Some(s) = src {
+        msg.push_str(": ");
+        msg.push_str(&s.to_string());
+        src = s.source();
+    }
+    UpstreamError::new(UpstreamErrorKind::Unavailable, None, msg)
+}
+
+/// Reads a failed response into an upstream error (status + the start of its body).
+pub async fn status_error(op: &str, name: &str, resp: reqwest::Response) -> UpstreamError {
+    let status = resp.status().as_u16();
+    let body = resp.text().await.unwrap_or_default();
+    let body: String = body.chars().take(512).collect();
+    UpstreamError::from_status(status, format!("{op} {name}: {body}"))
+}
+
+/// Turns a reqwest response body into a `ByteStream`.
+pub fn response_stream(op: &'static str, resp: reqwest::Response) -> ByteStream {
+    use futures::StreamExt;
+    resp.bytes_stream()
+        .map(move |r| r.map_err(|e| transport_error(op, "body", e)))
+        .boxed()
+}
