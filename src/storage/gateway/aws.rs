@@ -264,12 +264,7 @@ pub fn encode_key(name: &str) -> String {
     uri_encode(&upstream_key(name), false)
 }
 
-/// The total size in a `Content-Range: bytes a-b/TOTAL` header.
-pub fn content_range_total(v: &str) -> Option<u64> {
-    let rest = v.trim().strip_prefix("bytes")?.trim_start();
-    let (_, total) = rest.rsplit_once('/')?;
-    total.trim().parse().ok()
-}
+pub use super::upstream::content_range_total;
 
 // ---------------------------------------------------------------------------------------------
 // XML

@@ -477,12 +477,7 @@ fn check_upload_id(op: &str, dst: &str, upload_id: &str) -> UpResult<()> {
     }
 }
 
-/// The total object size from `Content-Range: bytes a-b/total`.
-fn content_range_total(v: &str) -> Option<u64> {
-    let rest = v.trim().strip_prefix("bytes")?.trim_start();
-    let (_, total) = rest.split_once('/')?;
-    total.trim().parse().ok()
-}
+use super::upstream::content_range_total;
 
 fn header_str<'r>(resp: &'r reqwest::Response, name: &str) -> Option<&'r str> {
     resp.headers().get(name).and_then(|v| v.to_str().ok())

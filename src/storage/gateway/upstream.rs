@@ -192,6 +192,14 @@ pub async fn status_error(op: &str, name: &str, resp: reqwest::Response) -> Upst
     UpstreamError::from_status(status, format!("{op} {name}: {body}"))
 }
 
+/// The total size in a `Content-Range: bytes a-b/TOTAL` header (every upstream answers a
+/// ranged read with one).
+pub fn content_range_total(v: &str) -> Option<u64> {
+    let rest = v.trim().strip_prefix("bytes")?.trim_start();
+    let (_, total) = rest.rsplit_once('/')?;
+    total.trim().parse().ok()
+}
+
 /// Turns a reqwest response body into a `ByteStream`.
 pub fn response_stream(op: &'static str, resp: reqwest::Response) -> ByteStream {
     use futures::StreamExt;
