@@ -243,12 +243,16 @@ pub async fn complete(ctx: &Ctx, req: &mut Request<'_>, upload_id: &str) -> S3Re
         upstream: None,
     };
     let _turn = crate::s3::object::gateway_write_turn(ctx, ctx.key()).await?;
-    if ctx.shared.gateway.is_some() {
-        assemble_upstream(ctx, &mut c).await?;
-    }
+    let upstream_parts = if ctx.shared.gateway.is_some() {
+        assemble_upstream(ctx, &mut c).await?
+    } else {
+        Vec::new()
+    };
     let cmd = MetaCmd::CompleteUpload(c);
     let reply = apply_for_bucket(ctx.bucket(), cmd, Vec::new()).await?;
     crate::s3::object::free_data(ctx, ctx.bucket(), ctx.key(), reply.freed);
+    // Only now, with the object's record durable, may the staged parts go.
+    discard_upstream_parts(ctx, upload_id, upstream_parts).await;
     let etag = reply.etag.unwrap_or_default();
     let checksums = reply.checksums.unwrap_or_default();
     let location = format!(
@@ -265,8 +269,9 @@ pub async fn complete(ctx: &Ctx, req: &mut Request<'_>, upload_id: &str) -> S3Re
 
 /// Gateway backends: validates the part list as the commit will, then assembles the
 /// parts upstream into the object, so the commit only records what already exists.
-/// (An upload already completed is left to the commit, which answers a retry.)
-async fn assemble_upstream(ctx: &Ctx, c: &mut CompleteUpload) -> S3Result<()> {
+/// (An upload already completed is left to the commit, which answers a retry.) Returns
+/// every stored part number, for discarding the staged parts after the commit.
+async fn assemble_upstream(ctx: &Ctx, c: &mut CompleteUpload) -> S3Result<Vec<u32>> {
     c.upstream = Some(upload_version(&c.upload_id));
     let gw = crate::s3::object::gateway(ctx)?;
     let (b, k, u) = (c.bucket.clone(), c.key.clone(), c.upload_id.clone());
@@ -280,7 +285,7 @@ async fn assemble_upstream(ctx: &Ctx, c: &mut CompleteUpload) -> S3Result<()> {
     })
     .await?;
     let Some((upload, parts)) = found else {
-        return Ok(());
+        return Ok(Vec::new());
     };
     let existing = crate::s3::object::load_object_meta(&c.bucket, &c.key).await?;
     c.cond.check(&c.key, existing.as_ref())?;
@@ -294,12 +299,14 @@ async fn assemble_upstream(ctx: &Ctx, c: &mut CompleteUpload) -> S3Result<()> {
         .zip(segs.iter())
         .map(|((n, _), s)| (*n, s.len))
         .collect();
+    let stored: Vec<u32> = parts.iter().map(|(n, _)| *n).collect();
     gw.complete(
         gw.object_name(&c.bucket, &c.key, upload_version(&c.upload_id)),
         c.upload_id.clone(),
         chosen,
     )
-    .await
+    .await?;
+    Ok(stored)
 }
 
 /// Gateway backends: discards an upload's parts upstream (after its record is gone).

@@ -2,6 +2,7 @@
 configuration overrides (limits, multipart, metrics token) and log format."""
 
 import json
+import time
 
 import pytest
 
@@ -99,6 +100,11 @@ def test_json_log_format(server_factory):
     c = make_client(srv.endpoint, DEFAULT)
     c.create_bucket(Bucket="jsonlog")
     c.put_object(Bucket="jsonlog", Key="logged-key", Body=b"x")
+    # The access line is written once the response has gone out: wait for it (bounded),
+    # then kill.
+    deadline = time.monotonic() + 10
+    while "logged-key" not in srv.log_path.read_text() and time.monotonic() < deadline:
+        time.sleep(0.02)  # poll interval
     srv.kill9()
     lines = [ln for ln in srv.log_path.read_text().splitlines() if ln.startswith("{")]
     assert lines, srv.log_tail()

@@ -1281,11 +1281,8 @@ impl AwsUpstream {
             }
             segs => self.multipart(dst, upload_id, segs).await?,
         }
-        let names = parts
-            .iter()
-            .map(|&(n, _)| self.part_name(upload_id, n))
-            .collect();
-        self.delete_names("complete: delete parts", names).await;
+        // The parts stay until the caller's metadata commit: a crash before it must leave a
+        // retried Complete something to assemble. The caller discards them with `abort`.
         Ok(())
     }
 }

@@ -1092,15 +1092,11 @@ impl GcsUpstream {
             }
         }
 
-        // Intermediates always go; the parts only once they are in dst (a failed complete
-        // may be retried by the client).
-        let mut garbage = intermediates;
-        if result.is_ok() {
-            garbage.extend(sources);
-            garbage.sort();
-            garbage.dedup();
-        }
-        self.delete_best_effort("complete", garbage).await;
+        // Intermediates go; the parts stay until the caller's metadata commit (a crash before
+        // it must leave a retried Complete something to compose) and are then discarded with
+        // `abort`.
+        let _ = sources;
+        self.delete_best_effort("complete", intermediates).await;
         result
     }
 

@@ -124,8 +124,9 @@ pub trait Upstream: Send + Sync + 'static {
         len: u64,
     ) -> BoxFuture<'a, UpResult<()>>;
 
-    /// Assembles the listed parts, in order, into `dst` (replacing it), then removes the
-    /// part objects of this upload (best effort). `parts`: (part_number, len).
+    /// Assembles the listed parts, in order, into `dst` (replacing it). The parts are left
+    /// in place: the caller discards them with `abort` once its metadata commit is durable,
+    /// so a crash in between can be retried. `parts`: (part_number, len).
     fn complete<'a>(
         &'a self,
         dst: &'a str,
