@@ -25,9 +25,19 @@ struct Pending {
 /// Bound on writes waiting for the committer; beyond it writers wait (backpressure).
 const WRITE_QUEUE_MAX: usize = 8192;
 
+/// Bytes set aside next to each shard's database. A full disk that fills the metadata
+/// store itself would otherwise leave no room for the deletes that could free it: on the
+/// first out-of-space commit the reserve is released, so deletes can commit again.
+pub const RESERVE_BYTES: u64 = 16 * 1024 * 1024;
+
 pub struct MetaShard {
     pub id: u32,
-    pub db: Arc<Database>,
+    /// None only while a database that hit an I/O error is being reopened.
+    db: std::cell::RefCell<Option<Arc<Database>>>,
+    path: PathBuf,
+    /// A commit failed at the storage level: redb refuses all further writes on that handle
+    /// ("previous I/O error"), so the committer reopens the database before the next batch.
+    broken: std::cell::Cell<bool>,
     tx: async_channel::Sender<Pending>,
     rx: async_channel::Receiver<Pending>,
     group_commit_max: usize,
@@ -35,15 +45,15 @@ pub struct MetaShard {
 
 impl MetaShard {
     pub fn open(id: u32, path: &Path, group_commit_max: usize) -> Result<MetaShard, String> {
-        let db = Database::builder()
-            .set_cache_size(64 * 1024 * 1024)
-            .create(path)
-            .map_err(|e| format!("open metadata shard {}: {e}", path.display()))?;
+        let db = open_db(path)?;
         super::tables::init(&db).map_err(|e| format!("init shard {}: {e}", path.display()))?;
+        ensure_reserve(&reserve_path(path));
         let (tx, rx) = async_channel::bounded(WRITE_QUEUE_MAX);
         Ok(MetaShard {
             id,
-            db: Arc::new(db),
+            db: std::cell::RefCell::new(Some(Arc::new(db))),
+            path: path.to_path_buf(),
+            broken: std::cell::Cell::new(false),
             tx,
             rx,
             group_commit_max,
@@ -51,7 +61,40 @@ impl MetaShard {
     }
 
     pub fn read(&self) -> S3Result<ReadTransaction> {
-        self.db.begin_read().map_err(S3Error::internal)
+        match self.db.borrow().as_ref() {
+            Some(db) => db.begin_read().map_err(S3Error::internal),
+            None => Err(S3Error::new(ErrorCode::ServiceUnavailable)
+                .caused_by("metadata shard is being reopened")),
+        }
+    }
+
+    /// After a storage-level commit failure: frees the reserve (the likely cause is a full
+    /// disk) and reopens the database, whose handle redb has poisoned. Returns whether the
+    /// shard has a usable database again; if not, the next batch tries again.
+    fn recover(&self) -> bool {
+        let _ = std::fs::remove_file(reserve_path(&self.path));
+        let mut slot = self.db.borrow_mut();
+        if let Some(db) = slot.as_ref() {
+            if Arc::strong_count(db) > 1 {
+                return false; // a commit or scan still holds it: retry on the next batch
+            }
+        }
+        *slot = None; // closes the poisoned handle (redb allows one open handle per file)
+        match open_db(&self.path) {
+            Ok(db) => {
+                *slot = Some(Arc::new(db));
+                self.broken.set(false);
+                tracing::warn!(
+                    shard = self.id,
+                    "metadata shard reopened after a storage error"
+                );
+                true
+            }
+            Err(e) => {
+                tracing::error!(shard = self.id, cause = %e, "metadata shard reopen failed");
+                false
+            }
+        }
     }
 
     /// Queues a command and waits until it is durable (or failed).
@@ -83,19 +126,66 @@ impl MetaShard {
                     Err(_) => break,
                 }
             }
-            let db = self.db.clone();
+            if self.broken.get() && !self.recover() {
+                for p in batch {
+                    let _ = p.reply.send(Err(S3Error::new(ErrorCode::ServiceUnavailable)
+                        .caused_by("metadata shard is recovering from a storage error")));
+                }
+                continue;
+            }
+            let Some(db) = self.db.borrow().clone() else {
+                continue;
+            };
             let size = batch.len();
             let started = std::time::Instant::now();
-            glommio::executor()
+            let broken = glommio::executor()
                 .spawn_blocking(move || commit_batch(&db, batch))
                 .await;
+            if broken {
+                // Reopen at once: until then redb refuses reads on the poisoned handle too.
+                self.broken.set(true);
+                self.recover();
+            }
             crate::observe::metrics::record_commit(self.id, size, started.elapsed());
         }
     }
 }
 
+fn open_db(path: &Path) -> Result<Database, String> {
+    Database::builder()
+        .set_cache_size(64 * 1024 * 1024)
+        .create(path)
+        .map_err(|e| format!("open metadata shard {}: {e}", path.display()))
+}
+
+fn reserve_path(db_path: &Path) -> PathBuf {
+    db_path.with_extension("reserve")
+}
+
+/// Allocates the reserve file (real blocks, not a sparse file) when there is room for it.
+fn ensure_reserve(path: &Path) {
+    use std::os::unix::io::AsRawFd;
+    if path
+        .metadata()
+        .map(|m| m.len() == RESERVE_BYTES)
+        .unwrap_or(false)
+    {
+        return;
+    }
+    let Ok(f) = std::fs::File::create(path) else {
+        return;
+    };
+    // SAFETY: fallocate on a file descriptor we own; no memory is passed.
+    let rc = unsafe { libc::fallocate(f.as_raw_fd(), 0, 0, RESERVE_BYTES as libc::off_t) };
+    if rc != 0 {
+        drop(f);
+        let _ = std::fs::remove_file(path); // no room for it now; the next start tries again
+    }
+}
+
 /// Applies a batch in one transaction and commits it durably; then delivers every reply.
-fn commit_batch(db: &Database, batch: Vec<Pending>) {
+/// Returns true when the database handle must be reopened (a storage-level failure).
+fn commit_batch(db: &Database, batch: Vec<Pending>) -> bool {
     let mut dirs: Vec<PathBuf> = batch
         .iter()
         .flat_map(|p| p.sync_dirs.iter().cloned())
@@ -107,11 +197,11 @@ fn commit_batch(db: &Database, batch: Vec<Pending>) {
     let mut txn = match db.begin_write() {
         Ok(t) => t,
         Err(e) => {
-            let err = S3Error::internal(e);
+            let err = storage_error(&e.to_string());
             for p in batch {
                 let _ = p.reply.send(Err(err.clone()));
             }
-            return;
+            return true;
         }
     };
     txn.set_durability(Durability::Immediate);
@@ -130,20 +220,21 @@ fn commit_batch(db: &Database, batch: Vec<Pending>) {
         let _ = txn.abort();
         Err(S3Error::internal("batch abandoned after a storage error"))
     } else {
-        txn.commit().map_err(commit_error)
+        txn.commit().map_err(|e| storage_error(&e.to_string()))
     };
+    let broken = poisoned || fate.is_err();
     for (reply, r) in results {
         let _ = reply.send(fate.clone().and(r));
     }
+    broken
 }
 
 /// A failed commit: a full disk is the client-visible InsufficientStorage (507), anything
 /// else an internal error. Either way nothing of the batch became durable.
-fn commit_error(e: redb::CommitError) -> S3Error {
-    let text = e.to_string();
+fn storage_error(text: &str) -> S3Error {
     if text.contains("No space left") || text.contains("os error 28") {
         tracing::error!(error = %text, "metadata commit failed: disk full");
-        return S3Error::new(ErrorCode::InsufficientStorage);
+        return S3Error::new(ErrorCode::InsufficientStorage).caused_by(text);
     }
     S3Error::internal(text)
 }
