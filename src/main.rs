@@ -34,6 +34,12 @@ fn fail(msg: &str) -> ! {
 }
 
 fn main() {
+    // Everything the server creates (data files, metadata shards, directories) is private
+    // to its user: files 0600, directories 0700.
+    // SAFETY: umask only sets this process's file-creation mask.
+    unsafe {
+        libc::umask(0o077);
+    }
     let cli = Cli::parse();
     let mut config = match &cli.config {
         Some(path) => {

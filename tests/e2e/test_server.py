@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from s3helpers import (ALICE, DEFAULT, MiB, RawConn, ServerStartError, det_bytes, make_client,
+from s3helpers import (ALICE, BACKEND, DEFAULT, MiB, RawConn, ServerStartError, det_bytes, make_client,
                        s3_error)
 
 
@@ -167,3 +167,23 @@ def test_request_head_limit_override(server_factory):
         c.send(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"p" * 3000 + b"\r\n\r\n")
         r = c.read_response("GET")
     assert r.status == 400, r
+
+
+def test_data_dir_is_private_to_the_server_user(server_factory):
+    """The data directory is 0700 and every file the server creates is 0600 (keys and
+    bodies are readable by nobody else on the box)."""
+    import os
+    import stat
+    srv = server_factory().start()
+    c = make_client(srv.endpoint, DEFAULT)
+    c.create_bucket(Bucket="private")
+    c.put_object(Bucket="private", Key="big", Body=os.urandom(300_000))
+    c.put_object(Bucket="private", Key="small", Body=b"x")
+    assert stat.S_IMODE(srv.data_dir.stat().st_mode) == 0o700
+    files = [p for p in srv.data_dir.rglob("*") if p.is_file()]
+    assert any(p.suffix == ".redb" for p in files), files
+    if BACKEND == "local":
+        assert any("objects" in p.parts for p in files), "no data file written"
+    for p in srv.data_dir.rglob("*"):
+        mode = stat.S_IMODE(p.stat().st_mode)
+        assert mode & 0o077 == 0, f"{p} has mode {oct(mode)}"
