@@ -21,8 +21,6 @@ use std::sync::{Arc, Mutex};
 pub const BODY_CHUNK_BYTES: usize = 256 * 1024;
 /// Chunks queued per request in either direction.
 pub const BODY_CHUNKS_INFLIGHT_MAX: usize = 4;
-/// Upstream deletes in flight for one DeleteObjects request.
-pub const DELETES_CONCURRENT_MAX: usize = 16;
 /// How often the upstream is probed for /health and /readyz.
 pub const PROBE_INTERVAL_MS: u64 = 2_000;
 
@@ -158,11 +156,6 @@ impl Gateway {
         }
     }
 
-    pub async fn delete(&self, name: String) -> S3Result<()> {
-        self.call(move |up| Box::pin(async move { up.delete(&name).await }))
-            .await
-    }
-
     pub async fn copy(&self, src: String, dst: String) -> S3Result<()> {
         self.call(move |up| Box::pin(async move { up.copy(&src, &dst).await }))
             .await
@@ -182,28 +175,6 @@ impl Gateway {
     pub async fn abort(&self, dst: String, upload_id: String, parts: Vec<u32>) -> S3Result<()> {
         self.call(move |up| Box::pin(async move { up.abort(&dst, &upload_id, &parts).await }))
             .await
-    }
-
-    /// Deletes objects (a few at a time), logging failures: callers have already removed
-    /// the records, so a leftover is unreferenced, not visible.
-    pub async fn delete_many(&self, names: Vec<String>) {
-        if names.is_empty() {
-            return;
-        }
-        let up = self.upstream.clone();
-        let task = self.runtime.spawn(async move {
-            futures::stream::iter(names)
-                .for_each_concurrent(DELETES_CONCURRENT_MAX, |name| {
-                    let up = up.clone();
-                    async move {
-                        if let Err(e) = super::upstream::retry(|| up.delete(&name)).await {
-                            tracing::warn!(name = %name, cause = %e, "gateway: delete failed");
-                        }
-                    }
-                })
-                .await
-        });
-        let _ = task.await;
     }
 
     /// Streams bytes `[start, end)` of `name`; `expect_size` is the object size the metadata
