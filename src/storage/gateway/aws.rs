@@ -31,23 +31,20 @@
 //! the body ended, fails them) and copies get a generous total timeout.
 
 use super::upstream::{
-    part_name, retry, transport_error, ByteStream, UpResult, Upstream, UpstreamError,
-    UpstreamErrorKind,
+    guard_body, part_name, retry, slice_stream, transport_error, AbortSlot, ByteStream, UpResult,
+    Upstream, UpstreamError, UpstreamErrorKind,
 };
 use crate::auth::signer::{amz_date, sign_headers};
 use crate::auth::sigv4::{sha256_hex, uri_encode, EMPTY_SHA256_HEX, UNSIGNED_PAYLOAD};
 use crate::config::{AwsConfig, GatewayConfig};
 use base64::Engine as _;
-use bytes::Bytes;
 use futures::future::BoxFuture;
-use futures::stream::{self, Stream, StreamExt, TryStreamExt};
+use futures::stream::{self, StreamExt, TryStreamExt};
 use md5::{Digest as _, Md5};
 use reqwest::{Method, StatusCode};
 use std::borrow::Cow;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant, SystemTime};
 
 /// Region when the config names none.
@@ -548,123 +545,6 @@ impl Progress {
     }
 }
 
-/// An upload body of exactly `len` bytes: records the first error (or length mismatch) it
-/// passes on, marks progress, and holds the last chunk back until the source has ended so
-/// an error reported at the very end still aborts the request.
-struct UploadBody {
-    inner: ByteStream,
-    len: u64,
-    sent: u64,
-    held: Option<Bytes>,
-    ended: bool,
-    error: Arc<Mutex<Option<UpstreamError>>>,
-    progress: Arc<Progress>,
-}
-
-impl UploadBody {
-    fn new(inner: ByteStream, len: u64) -> UploadBody {
-        UploadBody {
-            inner,
-            len,
-            sent: 0,
-            held: None,
-            ended: false,
-            error: Arc::new(Mutex::new(None)),
-            progress: Progress::new(),
-        }
-    }
-
-    fn fail(&mut self, e: UpstreamError) -> Poll<Option<Result<Bytes, UpstreamError>>> {
-        self.ended = true;
-        self.held = None;
-        if let Ok(mut slot) = self.error.lock() {
-            slot.get_or_insert_with(|| e.clone());
-        }
-        Poll::Ready(Some(Err(e)))
-    }
-}
-
-impl Stream for UploadBody {
-    type Item = Result<Bytes, UpstreamError>;
-
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        loop {
-            if self.ended {
-                return Poll::Ready(None);
-            }
-            match self.inner.poll_next_unpin(cx) {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(Some(Ok(chunk))) => {
-                    self.progress.touch();
-                    if chunk.is_empty() {
-                        continue;
-                    }
-                    self.sent += chunk.len() as u64;
-                    if self.sent > self.len || self.held.is_some() {
-                        let msg = format!("request body longer than {} bytes", self.len);
-                        return self.fail(UpstreamError::new(
-                            UpstreamErrorKind::Aborted,
-                            None,
-                            msg,
-                        ));
-                    }
-                    if self.sent == self.len {
-                        // Keep it until the source says it has ended.
-                        self.held = Some(chunk);
-                        continue;
-                    }
-                    return Poll::Ready(Some(Ok(chunk)));
-                }
-                Poll::Ready(Some(Err(e))) => {
-                    self.progress.touch();
-                    return self.fail(e);
-                }
-                Poll::Ready(None) => {
-                    self.progress.touch();
-                    if self.sent < self.len {
-                        let msg = format!(
-                            "request body ended after {} of {} bytes",
-                            self.sent, self.len
-                        );
-                        return self.fail(UpstreamError::new(
-                            UpstreamErrorKind::Aborted,
-                            None,
-                            msg,
-                        ));
-                    }
-                    self.ended = true;
-                    return Poll::Ready(self.held.take().map(Ok));
-                }
-            }
-        }
-    }
-}
-
-/// Cuts bytes `[skip, skip + take)` out of a stream.
-fn slice_stream(body: ByteStream, skip: u64, take: u64) -> ByteStream {
-    body.scan((skip, take), |(skip, take), item| {
-        let out = match item {
-            _ if *take == 0 => None,
-            Err(e) => Some(Err(e)),
-            Ok(b) => {
-                let n = b.len() as u64;
-                if *skip >= n {
-                    *skip -= n;
-                    Some(Ok(Bytes::new()))
-                } else {
-                    let b = b.slice(*skip as usize..);
-                    *skip = 0;
-                    let keep = (b.len() as u64).min(*take);
-                    *take -= keep;
-                    Some(Ok(b.slice(..keep as usize)))
-                }
-            }
-        };
-        futures::future::ready(out)
-    })
-    .boxed()
-}
-
 // ---------------------------------------------------------------------------------------------
 // The upstream
 
@@ -910,9 +790,11 @@ impl AwsUpstream {
             }
             body = stream::empty().boxed();
         }
-        let upload = UploadBody::new(body, len);
-        let error = upload.error.clone();
-        let progress = upload.progress.clone();
+        let error: AbortSlot = Arc::new(Mutex::new(None));
+        let progress = Progress::new();
+        let touched = progress.clone();
+        let watched = body.inspect(move |_| touched.touch()).boxed();
+        let upload = guard_body(watched, len, error.clone());
         let call = Call::new(Method::PUT, self.object_path(name), query);
         let send = self
             .request(&self.sh.long_client, call)
@@ -1365,6 +1247,7 @@ impl Upstream for AwsUpstream {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bytes::Bytes;
     use std::collections::HashMap;
 
     const MIB: u64 = 1024 * 1024;
@@ -1824,15 +1707,17 @@ mod tests {
         stream::iter(items).boxed()
     }
 
-    fn drain(body: UploadBody) -> (Vec<UpResult<Bytes>>, Option<UpstreamError>) {
-        let error = body.error.clone();
+    fn drain(
+        (body, error): (ByteStream, AbortSlot),
+    ) -> (Vec<UpResult<Bytes>>, Option<UpstreamError>) {
         let out = futures::executor::block_on(body.collect::<Vec<_>>());
         let e = error.lock().unwrap().take();
         (out, e)
     }
 
-    fn upload_body(inner: ByteStream, len: u64) -> UploadBody {
-        UploadBody::new(inner, len)
+    fn upload_body(inner: ByteStream, len: u64) -> (ByteStream, AbortSlot) {
+        let error: AbortSlot = Arc::new(Mutex::new(None));
+        (guard_body(inner, len, error.clone()).boxed(), error)
     }
 
     #[test]

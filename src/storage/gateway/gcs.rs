@@ -13,8 +13,8 @@
 //!   credentials requests go unauthenticated (emulators such as fake-gcs-server).
 
 use super::upstream::{
-    part_name, response_stream, retry, status_error, transport_error, ByteStream, UpResult,
-    Upstream, UpstreamError, UpstreamErrorKind,
+    guard_body, part_name, response_stream, retry, slice_stream, status_error, take_abort,
+    transport_error, AbortSlot, ByteStream, UpResult, Upstream, UpstreamError, UpstreamErrorKind,
 };
 use crate::config::{GatewayConfig, GcpConfig};
 use base64::Engine;
@@ -532,122 +532,6 @@ fn resource_size(v: &serde_json::Value) -> Option<u64> {
     s.as_str()
         .and_then(|s| s.parse().ok())
         .or_else(|| s.as_u64())
-}
-
-/// Where a request body's source error is recorded, so a failed request can be told
-/// apart from an aborted body.
-type AbortSlot = Arc<StdMutex<Option<UpstreamError>>>;
-
-struct GuardState {
-    inner: ByteStream,
-    held: Option<Bytes>,
-    seen: u64,
-    len: u64,
-    abort: AbortSlot,
-    finished: bool,
-}
-
-impl GuardState {
-    fn fail(mut self, e: UpstreamError) -> Option<(Result<Bytes, UpstreamError>, Self)> {
-        if let Ok(mut slot) = self.abort.lock() {
-            slot.get_or_insert_with(|| e.clone());
-        }
-        self.finished = true;
-        self.held = None;
-        Some((Err(e), self))
-    }
-}
-
-/// Wraps an upload body: checks it is exactly `len` bytes, records a source error in
-/// `abort`, and holds back the latest chunk until the next one (or the clean end) arrives.
-/// The upstream therefore never receives the last bytes of a body whose source failed, so
-/// it cannot store the object, however the HTTP stack handles the error.
-fn guard_body(
-    inner: ByteStream,
-    len: u64,
-    abort: AbortSlot,
-) -> impl futures::Stream<Item = Result<Bytes, UpstreamError>> + Send + 'static {
-    let state = GuardState {
-        inner,
-        held: None,
-        seen: 0,
-        len,
-        abort,
-        finished: false,
-    };
-    futures::stream::unfold(state, |mut g| async move {
-        if g.finished {
-            return None;
-        }
-        loop {
-            match g.inner.next().await {
-                Some(Ok(b)) => {
-                    if b.is_empty() {
-                        continue;
-                    }
-                    g.seen += b.len() as u64;
-                    if g.seen > g.len {
-                        let msg = format!("body longer than its declared {} bytes", g.len);
-                        return g.fail(UpstreamError::new(UpstreamErrorKind::Aborted, None, msg));
-                    }
-                    if let Some(prev) = g.held.replace(b) {
-                        return Some((Ok(prev), g));
-                    }
-                }
-                Some(Err(e)) => return g.fail(e),
-                None => {
-                    if g.seen != g.len {
-                        let msg = format!("body ended after {} of {} bytes", g.seen, g.len);
-                        return g.fail(UpstreamError::new(UpstreamErrorKind::Aborted, None, msg));
-                    }
-                    g.finished = true;
-                    return g.held.take().map(|b| (Ok(b), g));
-                }
-            }
-        }
-    })
-}
-
-/// The body's recorded source error, if any, with the operation's context.
-fn take_abort(abort: &AbortSlot, op: &str, name: &str) -> Option<UpstreamError> {
-    let e = abort.lock().ok()?.take()?;
-    Some(UpstreamError::new(
-        e.kind,
-        e.status,
-        format!("{op} {name}: request body failed: {}", e.message),
-    ))
-}
-
-/// Bytes `[skip, skip + take)` of a stream (for a server that ignored our Range).
-fn slice_stream(inner: ByteStream, skip: u64, take: u64) -> ByteStream {
-    futures::stream::unfold(
-        (inner, skip, take),
-        |(mut inner, mut skip, mut take)| async move {
-            loop {
-                if take == 0 {
-                    return None;
-                }
-                match inner.next().await? {
-                    Ok(b) => {
-                        let n = b.len() as u64;
-                        if skip >= n {
-                            skip -= n;
-                            continue;
-                        }
-                        let mut b = b.slice(skip as usize..);
-                        skip = 0;
-                        if b.len() as u64 > take {
-                            b.truncate(take as usize);
-                        }
-                        take -= b.len() as u64;
-                        return Some((Ok(b), (inner, skip, take)));
-                    }
-                    Err(e) => return Some((Err(e), (inner, skip, 0))),
-                }
-            }
-        },
-    )
-    .boxed()
 }
 
 // ---------------------------------------------------------------------------------------
