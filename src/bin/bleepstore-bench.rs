@@ -1,6 +1,6 @@
 //! `bleepstore-bench`: a warp-style S3 load generator for BleepStore (or any S3 endpoint).
 //!
-//! One glommio executor per core, each driving its share of `--concurrent` keep-alive
+//! One event loop (a current-thread tokio runtime on epoll) per core, each driving its share of `--concurrent` keep-alive
 //! connections with one request in flight each; SigV4 from the project's own signer; request
 //! bodies are prefixes of one random buffer; per-core HdrHistograms merged at the end.
 //!

@@ -159,11 +159,11 @@ impl MetaCmd {
                 meta,
                 cond,
             } => {
-                t::w_require_bucket(txn, &bucket)?;
-                let existing = t::w_get_object(txn, &bucket, &key)?;
-                cond.check(&key, existing.as_ref())?;
+                if !t::w_bucket_exists(txn, &bucket)? {
+                    return Err(S3Error::no_such_bucket(&bucket));
+                }
                 let keep = meta.file_ids();
-                let old = t::w_put_object(txn, &bucket, &key, &meta)?;
+                let old = t::w_replace_object(txn, &bucket, &key, &meta, |e| cond.check(&key, e))?;
                 Ok(MetaReply {
                     freed: freed_by(old.as_ref(), &keep),
                     ..done

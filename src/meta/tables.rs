@@ -256,6 +256,13 @@ pub fn w_require_bucket(txn: &WriteTransaction, name: &str) -> S3Result<BucketMe
     w_get_bucket(txn, name)?.ok_or_else(|| S3Error::no_such_bucket(name))
 }
 
+/// Whether the bucket exists, without decoding its record (the per-object write check).
+pub fn w_bucket_exists(txn: &WriteTransaction, name: &str) -> S3Result<bool> {
+    let t = txn.open_table(BUCKETS).map_err(ie)?;
+    let found = t.get(name).map_err(ie)?.is_some();
+    Ok(found)
+}
+
 pub fn w_put_bucket(txn: &WriteTransaction, meta: &BucketMeta) -> S3Result<()> {
     let mut t = txn.open_table(BUCKETS).map_err(ie)?;
     t.insert(meta.name.as_str(), encode(meta).as_slice())
@@ -296,6 +303,27 @@ pub fn w_get_object(
     let t = txn.open_table(OBJECTS).map_err(ie)?;
     let v = t.get((bucket, key)).map_err(ie)?;
     v.map(|g| dec(g.value())).transpose()
+}
+
+/// Stores an object if `check` accepts the one it would replace, and returns that one (whose
+/// data the caller frees after commit). One table open and one decode: this is the PUT hot
+/// path, run once per object inside a group commit.
+pub fn w_replace_object(
+    txn: &WriteTransaction,
+    bucket: &str,
+    key: &str,
+    meta: &ObjectMeta,
+    check: impl FnOnce(Option<&ObjectMeta>) -> S3Result<()>,
+) -> S3Result<Option<ObjectMeta>> {
+    let mut t = txn.open_table(OBJECTS).map_err(ie)?;
+    let existing = match t.get((bucket, key)).map_err(ie)? {
+        Some(g) => Some(dec::<ObjectMeta>(g.value())?),
+        None => None,
+    };
+    check(existing.as_ref())?;
+    t.insert((bucket, key), encode(meta).as_slice())
+        .map_err(ie)?;
+    Ok(existing)
 }
 
 /// Stores an object, returning the one it replaced (whose data the caller frees after commit).

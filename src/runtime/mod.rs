@@ -6,6 +6,7 @@
 //! request path holds no Mutex or RwLock.
 
 pub mod key_lock;
+pub mod offload;
 
 use crate::config::Config;
 use crate::meta::shard::MetaShard;
@@ -197,6 +198,7 @@ pub fn run(config: Config) -> Result<(), String> {
         gateway,
     });
     crate::observe::metrics::init(executors as usize);
+    offload::remember_process_cpus();
     let mut handles = Vec::new();
     for (id, inbox) in receivers.into_iter().enumerate() {
         let shared = shared.clone();

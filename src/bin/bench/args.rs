@@ -59,7 +59,7 @@ impl Workload {
 #[command(
     name = "bleepstore-bench",
     version,
-    about = "warp-style S3 load generator: one glommio executor per core, keep-alive HTTP/1.1, SigV4"
+    about = "warp-style S3 load generator: one event loop per core, keep-alive HTTP/1.1, SigV4"
 )]
 pub struct Cli {
     /// What to measure.
@@ -80,7 +80,7 @@ pub struct Cli {
     /// Connections, each with one request in flight (1..=10000).
     #[arg(long, default_value_t = 20)]
     pub concurrent: usize,
-    /// Executors (one thread each); default: every available core, at most --concurrent.
+    /// Event loops (one thread each); default: every available core, at most --concurrent.
     #[arg(long)]
     pub cores: Option<usize>,
     /// Pin executor i to CPU i (default: let the kernel schedule).

@@ -1,11 +1,12 @@
-//! A minimal keep-alive HTTP/1.1 client on a glommio `TcpStream`: write a request, parse the
+//! A minimal keep-alive HTTP/1.1 client on a tokio `TcpStream` (epoll readiness: one
+//! `write` and usually one `read` syscall per small request, as wrk does): write a request, parse the
 //! response head with httparse, read the body (Content-Length, chunked, or to close) through
 //! one reusable buffer, keeping at most a bounded prefix of it when the caller wants it.
 
-use futures_lite::{AsyncReadExt, AsyncWriteExt};
-use glommio::net::TcpStream;
 use std::net::SocketAddr;
 use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 
 /// Read buffer per connection; also the unit in which response bodies are discarded.
 pub const READ_BUFFER_BYTES: usize = 256 * 1024;
@@ -44,12 +45,6 @@ impl HttpError {
             HttpError::Closed => "closed by server".into(),
             HttpError::Protocol(m) => format!("protocol: {m}"),
         }
-    }
-}
-
-impl From<glommio::GlommioError<()>> for HttpError {
-    fn from(e: glommio::GlommioError<()>) -> Self {
-        HttpError::Connect(e.into())
     }
 }
 
@@ -118,11 +113,16 @@ impl Conn {
         if self.stream.is_some() {
             return Ok(());
         }
-        let s = TcpStream::connect_timeout(self.addr, self.timeout)
-            .await
-            .map_err(|e| HttpError::Connect(e.into()))?;
-        s.set_nodelay(true)
-            .map_err(|e| HttpError::Connect(e.into()))?;
+        let s = match tokio::time::timeout(self.timeout, TcpStream::connect(self.addr)).await {
+            Ok(r) => r.map_err(HttpError::Connect)?,
+            Err(_) => {
+                return Err(HttpError::Connect(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "connect timed out",
+                )))
+            }
+        };
+        s.set_nodelay(true).map_err(HttpError::Connect)?;
         self.stream = Some(s);
         self.start = 0;
         self.end = 0;
@@ -157,8 +157,7 @@ impl Conn {
         loop {
             attempt += 1;
             let reused = self.stream.is_some() && self.served > 0;
-            // One executor timer per request: far cheaper than socket read / write timeouts,
-            // which cost an io_uring timeout and its cancellation on every wait.
+            // One timer-wheel entry per request (no syscall), not one per socket wait.
             let timeout = self.timeout;
             let exchange = self.exchange(
                 head_buf,
@@ -167,7 +166,7 @@ impl Conn {
                 want_etag,
                 sink,
             );
-            let r = match glommio::timer::timeout(timeout, async { Ok(exchange.await) }).await {
+            let r = match tokio::time::timeout(timeout, exchange).await {
                 Ok(r) => r,
                 Err(_) => Err(HttpError::Io(std::io::Error::new(
                     std::io::ErrorKind::TimedOut,

@@ -1,4 +1,4 @@
-//! The workloads: one glommio executor per core, each driving its share of the connections,
+//! The workloads: one event loop (a current-thread tokio runtime) per core, each driving its share of the connections,
 //! each connection with one request in flight. Phases (setup, prepare, measure, cleanup) each
 //! start their executors afresh and return per-core statistics.
 
@@ -7,7 +7,6 @@ use super::http::{BodySink, Conn, HttpError, Response};
 use super::s3::{self, Creds, EMPTY_SHA256_HEX, UNSIGNED_PAYLOAD};
 use super::stats::{Op, Stats};
 use base64::Engine;
-use glommio::{LocalExecutorBuilder, Placement};
 use md5::Digest;
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -233,15 +232,22 @@ pub fn run_phase(
     let mut handles = Vec::with_capacity(executors);
     for id in 0..executors {
         let plan = plan.clone();
-        let placement = if plan.cli.pin {
-            Placement::Fixed(id % cpus)
-        } else {
-            Placement::Unbound
-        };
-        let handle = LocalExecutorBuilder::new(placement)
-            .name(&format!("bench-{id}"))
-            .spawn(move || async move {
-                let out = core_main(plan.clone(), id, executors, conns, phase).await;
+        let pin = plan.cli.pin.then_some(id % cpus);
+        let handle = std::thread::Builder::new()
+            .name(format!("bench-{id}"))
+            .spawn(move || -> Result<CoreOutcome, String> {
+                if let Some(cpu) = pin {
+                    pin_to(cpu);
+                }
+                let out = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(|e| format!("event loop {id}: {e}"))
+                    .map(|rt| {
+                        let local = tokio::task::LocalSet::new();
+                        let main = core_main(plan.clone(), id, executors, conns, phase);
+                        local.block_on(&rt, main)
+                    });
                 plan.cores_finished.fetch_add(1, Ordering::AcqRel);
                 out
             })
@@ -263,9 +269,26 @@ pub fn run_phase(
     }
     let mut out = Vec::with_capacity(executors);
     for (id, h) in handles.into_iter().enumerate() {
-        out.push(h.join().map_err(|e| format!("executor {id} failed: {e}"))?);
+        let r = h
+            .join()
+            .map_err(|_| format!("executor {id} panicked"))
+            .and_then(|r| r);
+        out.push(r?);
     }
     Ok(out)
+}
+
+/// Pins the calling thread to `cpu` (--pin).
+fn pin_to(cpu: usize) {
+    // SAFETY: cpu_set_t is plain data; CPU_SET stays within it for cpu < CPU_SETSIZE, and
+    // sched_setaffinity only reads the set we pass.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        if cpu < libc::CPU_SETSIZE as usize {
+            libc::CPU_SET(cpu, &mut set);
+            libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+        }
+    }
 }
 
 fn print_progress(plan: &Plan, phase: Phase, began: Instant) {
@@ -346,7 +369,7 @@ async fn core_main(
     let mut tasks = Vec::new();
     for g in (id..conns).step_by(executors) {
         let core = core.clone();
-        tasks.push(glommio::spawn_local(async move {
+        tasks.push(tokio::task::spawn_local(async move {
             let mut w = Worker::new(core, g);
             match phase {
                 Phase::Setup => w.setup().await,
@@ -359,7 +382,7 @@ async fn core_main(
     }
     let mut connects = 0;
     for t in tasks {
-        connects += t.await;
+        connects += t.await.unwrap_or(0);
     }
     let stats = core.stats.replace(Stats::default());
     let fatal = core.fatal.borrow_mut().take();
@@ -531,7 +554,7 @@ impl Worker {
                     e,
                     HttpError::Connect(_) | HttpError::Io(_) | HttpError::Closed
                 ) {
-                    glommio::timer::sleep(ERROR_BACKOFF).await;
+                    tokio::time::sleep(ERROR_BACKOFF).await;
                 }
                 None
             }
@@ -683,7 +706,7 @@ impl Worker {
         while plan.ready.load(Ordering::Acquire) < plan.cli.concurrent
             && Instant::now() < wait_until
         {
-            glommio::timer::sleep(Duration::from_millis(1)).await;
+            tokio::time::sleep(Duration::from_millis(1)).await;
         }
         let start = *plan.start.get_or_init(Instant::now);
         let deadline = start + plan.cli.duration;
