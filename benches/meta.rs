@@ -59,7 +59,7 @@ fn open(dir: &tempfile::TempDir) -> MetaShard {
 const INLINE_SIZES: [(&str, usize); 2] = [("inline-4KiB", 4096), ("inline-64KiB", 65536)];
 
 fn populate(shard: &MetaShard) {
-    let mut txn = shard.db.begin_write().unwrap();
+    let mut txn = shard.database().unwrap().begin_write().unwrap();
     txn.set_durability(Durability::Immediate);
     for i in 0..POPULATION {
         w_put_object(&txn, BUCKET, &key(i), &meta(i)).unwrap();
@@ -90,7 +90,7 @@ fn single_ops(c: &mut Criterion) {
         g.bench_function(name, |b| {
             b.iter(|| {
                 n += 1;
-                let mut txn = shard.db.begin_write().unwrap();
+                let mut txn = shard.database().unwrap().begin_write().unwrap();
                 txn.set_durability(durability);
                 w_put_object(&txn, BUCKET, &key(n), &meta(n)).unwrap();
                 txn.commit().unwrap();
@@ -177,7 +177,7 @@ fn group_commit_round(
 fn group_commit(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let shard = Rc::new(open(&dir));
-    let txn = shard.db.begin_write().unwrap();
+    let txn = shard.database().unwrap().begin_write().unwrap();
     let bucket = BucketMeta {
         name: BUCKET.into(),
         owner_id: "bleepstore".into(),

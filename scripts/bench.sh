@@ -1,17 +1,19 @@
 #!/usr/bin/env bash
-# The standard benchmark: build, start a fresh release server (temp data dir, free port,
-# default configuration), run the matrix
+# The standard benchmark: build, measure the machine's baselines, start a fresh release server
+# (temp data dir, free port, default configuration), run the matrix
 #
 #     object size 4 KiB, 1 MiB, 64 MiB  x  workload put, get, mixed  x  concurrency 1, 16, 64
 #
 # with the project's load tool (target/release/bleepstore-bench), kill -9 the server (it is
-# crash-only) and print the machine and a Markdown table: ops/s, MiB/s, p50/p99 latency and
-# errors per cell. With --compare URL the same matrix also runs against another S3 endpoint,
-# cell by cell (ours, then theirs, so both see the same background load), and the table gets
-# a second column set and the ratios ours / theirs.
+# crash-only), run the cold 1 MiB GET cell on a second server, and print the machine, the
+# baselines, a Markdown table (ops/s, MiB/s, p50/p99 latency and errors per cell) and a
+# "Targets" table: every speed target of issue #6 with its measured value, MET or MISSED.
+# With --compare URL the same matrix also runs against another S3 endpoint, cell by cell
+# (ours, then theirs, so both see the same background load), and the table gets a second
+# column set and the ratios ours / theirs.
 #
-#   scripts/bench.sh                                 # full matrix, 8 s per cell (~5-6 min;
-#                                                    # about twice that with --compare)
+#   scripts/bench.sh                                 # full run, 8 s per cell (~5-7 min; the
+#                                                    # matrix about twice that with --compare)
 #   scripts/bench.sh --quick                         # smoke run: 2 s per cell, fewer objects
 #   scripts/bench.sh --duration 15s --json out.json  # longer cells, raw results kept
 #   scripts/bench.sh --compare http://127.0.0.1:9100 \
@@ -22,6 +24,22 @@
 #   mkdir -p /tmp/s3s-root && s3s-fs --host 127.0.0.1 --port 9100 \
 #       --access-key bleepstore --secret-key bleepstore-secret /tmp/s3s-root
 #
+# Phases, in order:
+#   1. Baselines, before any server runs: the disk's sequential O_DIRECT write then read
+#      bandwidth with fio on the data dir's filesystem (bs 1 MiB, 2 GiB, io_uring, falling
+#      back to libaio / psync, iodepth 8, end_fsync for the write; fio is apt-get installed
+#      when missing and we are root; --no-fio skips it), and the MD5 rate of one core
+#      (python3 hashlib over 1 GiB in 1 MiB chunks), times nproc.
+#   2. The server starts on an empty data dir: start-up to ready is the time from spawn to
+#      the first 200 from /readyz (polled every 10 ms); idle memory is its VmRSS right after,
+#      before any load (read again every 200 ms until two reads agree within 256 KiB, 3 s
+#      at most).
+#   3. The matrix (the 1 MiB get cells, 256 objects in the default 512 MiB cache, are "hot").
+#   4. The cold cell (ours only; --no-cold skips it): a second fresh server with a 64 MiB
+#      cache (--config, cache.size), 2048 x 1 MiB objects (2 GiB), get at 16 connections for
+#      the cell duration.
+#   5. The report. The wrk agreement target is checked by scripts/bench_wrk.sh.
+#
 # Latency columns: put -> PUT, get -> GET, mixed -> the slowest operation type of the mix
 # (each of p50 and p99 is the largest over GET / PUT / HEAD / DELETE; the per-operation
 # numbers are in --json). Throughput of mixed counts every operation (ops/s) and the bytes
@@ -31,17 +49,20 @@
 # one or two rounds. Every cell deletes what it wrote (the tool's cleanup).
 #
 # Exit status: 0 when every cell ran (cells with request errors still count, and show as
-# **N** ⚠ in the errors column); 1 when the build, the server, the compare endpoint or any
-# run of the load tool failed; 2 for a bad flag.
+# **N** ⚠ in the errors column; a missing or failing fio only makes its targets n/a);
+# 1 when the build, the server, the cold server, the compare endpoint or any run of the
+# load tool failed; 2 for a bad flag.
 #
 # Environment: BLEEPSTORE_SKIP_BUILD=1 is --no-build; CARGO_TARGET_DIR is honoured.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
+# shellcheck source=scripts/lib/bench_common.sh
+source "$ROOT/scripts/lib/bench_common.sh"
 
 usage() {
-    sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d' | sed 's/^# \{0,1\}//'
+    usage_header "${BASH_SOURCE[0]}"
     cat <<'EOF'
 Options:
   --duration D               measured time per cell (default 8s; e.g. 500ms, 15s, 1m)
@@ -55,6 +76,8 @@ Options:
   --workloads LIST           subset of put,get,mixed
   --concurrency LIST         subset/other levels, e.g. "1,16" (default 1,16,64)
   --no-build                 use the binaries already in target/release
+  --no-fio                   skip the fio disk baseline (its targets become n/a)
+  --no-cold                  skip the cold 1 MiB GET cell (its target becomes n/a)
   --keep                     keep the temp dir (data, server log, per-cell tool output)
   -h, --help                 this text
 EOF
@@ -78,6 +101,8 @@ workloads="put,get,mixed"
 concurrency="1,16,64"
 build=1
 keep=0
+fio_enabled=1
+cold_enabled=1
 [[ "${BLEEPSTORE_SKIP_BUILD:-0}" == "1" ]] && build=0
 OUR_AK="bleepstore"
 OUR_SK="bleepstore-secret"
@@ -106,6 +131,8 @@ while (($#)); do
         --concurrency=*) concurrency="${1#*=}"; shift ;;
         --no-build) build=0; shift ;;
         --keep) keep=1; shift ;;
+        --no-fio) fio_enabled=0; shift ;;
+        --no-cold) cold_enabled=0; shift ;;
         -h | --help) usage; exit 0 ;;
         *) bad_flag "unknown argument '$1'" ;;
     esac
@@ -120,9 +147,7 @@ if [[ -n "$compare_url" ]]; then
     compare_url="${compare_url%/}"
 fi
 if [[ -n "$json_out" ]]; then
-    mkdir -p "$(dirname "$json_out")" 2>/dev/null || true
-    : >"$json_out" 2>/dev/null || bad_flag "--json: cannot write $json_out"
-    json_out="$(cd "$(dirname "$json_out")" && pwd)/$(basename "$json_out")"
+    json_out="$(json_out_path "$json_out")" || bad_flag "--json: cannot write $json_out"
 fi
 
 IFS=', ' read -r -a SIZES <<<"$sizes"
@@ -182,49 +207,34 @@ objects_for() {
 }
 
 # ---- build ---------------------------------------------------------------------------------
-TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
-case "$TARGET_DIR" in /*) ;; *) TARGET_DIR="$ROOT/$TARGET_DIR" ;; esac
-SERVER_BIN="$TARGET_DIR/release/bleepstore"
-BENCH_BIN="$TARGET_DIR/release/bleepstore-bench"
-if ((build)); then
-    log "cargo build --release"
-    cargo build --release || die "cargo build --release failed"
-fi
-[[ -x "$SERVER_BIN" ]] || die "server binary $SERVER_BIN not found (build first)"
-[[ -x "$BENCH_BIN" ]] || die "load tool $BENCH_BIN not found (build first)"
+locate_binaries
+run_started=$SECONDS # the run's wall time (the wall-time target) leaves the build out
 
-# ---- temp dir, server ----------------------------------------------------------------------
+# ---- temp dir, helpers ---------------------------------------------------------------------
 TMP="$(mktemp -d "${TMPDIR:-/tmp}/bleepstore-bench.XXXXXX")"
 DATA="$TMP/data"
 SERVER_LOG="$TMP/server.log"
 RESULTS="$TMP/results.jsonl"
+COLD_RESULTS="$TMP/cold.jsonl"
+BASELINES="$TMP/baselines.json"
 CELLS="$TMP/cells"
+FIO_FILE="$TMP/fio.dat"
 mkdir -p "$DATA" "$CELLS"
 : >"$RESULTS"
+: >"$COLD_RESULTS"
+echo '{}' >"$BASELINES"
 SERVER_PID=""
+COLD_PID=""
 
-server_alive() {
-    [[ -n "$SERVER_PID" ]] && kill -0 "$SERVER_PID" 2>/dev/null || return 1
-    # A zombie counts as dead.
-    local state
-    state="$(awk '{sub(/.*\) /, ""); print $1}' "/proc/$SERVER_PID/stat" 2>/dev/null || echo Z)"
-    [[ "$state" != "Z" ]]
-}
-tail_server_log() {
-    if [[ -s "$SERVER_LOG" ]]; then
-        echo "----- server log (last 30 lines): $SERVER_LOG -----" >&2
-        tail -n 30 "$SERVER_LOG" >&2 || true
-        echo "----- end of server log -----" >&2
-    fi
-}
+server_alive() { pid_alive "$SERVER_PID"; }
 on_exit() {
     local rc=$?
-    if [[ -n "$SERVER_PID" ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
-        kill -9 "$SERVER_PID" 2>/dev/null || true
-        wait "$SERVER_PID" 2>/dev/null || true
-    fi
+    kill_pid "$SERVER_PID"
+    kill_pid "$COLD_PID"
+    rm -f "$FIO_FILE"
     if ((rc != 0)); then
-        tail_server_log
+        tail_log "$SERVER_LOG"
+        tail_log "$TMP/cold-server.log"
         keep=1
     fi
     if ((keep)); then
@@ -237,23 +247,169 @@ on_exit() {
 trap on_exit EXIT
 trap 'exit 130' INT TERM
 
-PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')"
+
+rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+
+# baseline KEY JSON-VALUE: merge into $BASELINES.
+baseline() {
+    python3 - "$BASELINES" "$1" "$2" <<'EOF'
+import json, sys
+path, key, value = sys.argv[1:]
+doc = json.load(open(path))
+doc[key] = json.loads(value)
+json.dump(doc, open(path, "w"))
+EOF
+}
+
+# record_row FILE TARGET URL SIZE WORKLOAD CONC OBJECTS RC T0 T1 OUT ERR CMD I N: append one
+# tool run to FILE (JSON lines) and log its one-line summary.
+record_row() {
+    python3 - "$@" <<'EOF'
+import json, sys
+(results, target, url, size, size_bytes, wl, conc, objects, rc, t0, t1, out, err, cmd,
+ i, n) = sys.argv[1:]
+report = None
+try:
+    with open(out) as f:
+        text = f.read().strip()
+    if text:
+        report = json.loads(text.splitlines()[-1])
+except (OSError, ValueError):
+    report = None
+try:
+    with open(err, errors="replace") as f:
+        stderr = f.read()
+except OSError:
+    stderr = ""
+row = {
+    "target": target, "endpoint": url, "size": size, "size_bytes": int(size_bytes),
+    "workload": wl, "concurrency": int(conc),
+    "objects": None if wl == "put" else int(objects),
+    "exit_code": int(rc), "wall_s": round(float(t1) - float(t0), 3),
+    "report": report, "stderr": stderr[-4000:],
+}
+# Keep the secret out of the saved command line.
+parts = cmd.split(" ")
+if "--secret-key" in parts:
+    parts[parts.index("--secret-key") + 1] = "***"
+row["command"] = " ".join(parts)
+with open(results, "a") as f:
+    f.write(json.dumps(row) + "\n")
+tag = f"[{int(i):>2}/{n}] {target:<6} {wl:<5} {size:>6} c={conc:<3}"
+if report is None or int(rc) != 0:
+    first = stderr.strip().splitlines()[-1] if stderr.strip() else "no output"
+    print(f"[bench] {tag} FAILED (exit {rc}): {first}", file=sys.stderr)
+else:
+    ops = report["operations"]
+    mib = sum(o["mib_per_s"] for o in ops)
+    p99 = max((o["latency_ms"]["p99"] for o in ops), default=0)
+    errs = report["total"]["errors"]
+    print(f"[bench] {tag} {report['total']['ops_per_s']:>10.1f} ops/s {mib:>8.1f} MiB/s "
+          f"p99 {p99:.2f} ms  errors {errs}  ({float(t1)-float(t0):.1f}s)", file=sys.stderr)
+EOF
+}
+
+# ---- baselines: disk (fio) and MD5 ---------------------------------------------------------
+# Before any server runs, on the data dir's filesystem.
+ensure_fio() { apt_install_if_missing fio "$TMP/apt.log"; }
+
+# fio_bw RW ENGINE: one sequential O_DIRECT pass over $FIO_FILE; prints MiB/s.
+fio_bw() {
+    local rw="$1" engine="$2" extra=()
+    [[ "$rw" == "write" ]] && extra=(--end_fsync=1)
+    timeout 300 fio --name="bleepstore-bench-$rw" --filename="$FIO_FILE" --rw="$rw" --bs=1M \
+        --size=2G --direct=1 --ioengine="$engine" --iodepth=8 --runtime=60 "${extra[@]}" \
+        --output-format=json --output="$TMP/fio-$rw.json" >"$TMP/fio-$rw.err" 2>&1 || return 1
+    python3 - "$TMP/fio-$rw.json" "$rw" <<'EOF'
+import json, sys
+text = open(sys.argv[1]).read()
+doc = json.loads(text[text.index("{"):])
+job = doc["jobs"][0]
+if job.get("error"):
+    sys.exit(1)
+bw = job[sys.argv[2]]["bw_bytes"]
+if bw <= 0:
+    sys.exit(1)
+print(f"{bw / 2**20:.1f}")
+EOF
+}
+
+fio_status="skipped (--no-fio)"
+fio_engine=""
+fio_write=""
+fio_read=""
+if ((fio_enabled)); then
+    avail_kib="$(df -k --output=avail "$TMP" | tail -n1 | tr -d ' ')"
+    if ((avail_kib < 3 * 1024 * 1024)); then
+        fio_status="skipped: less than 3 GiB free under $TMP"
+        log "WARNING: fio $fio_status; the fio-based targets are n/a"
+    elif ! ensure_fio; then
+        fio_status="skipped: fio is not installed (and could not be installed)"
+        log "WARNING: $fio_status; the fio-based targets are n/a"
+    else
+        log "fio: sequential O_DIRECT write then read, bs 1 MiB, 2 GiB, iodepth 8, on $TMP"
+        for engine in io_uring libaio psync; do
+            rm -f "$FIO_FILE"
+            if fio_write="$(fio_bw write "$engine")"; then
+                fio_engine="$engine"
+                break
+            fi
+            fio_write=""
+            log "fio: ioengine $engine failed ($(tail -n1 "$TMP/fio-write.err" 2>/dev/null || true)); next"
+        done
+        if [[ -n "$fio_engine" ]] && fio_read="$(fio_bw read "$fio_engine")"; then
+            fio_status="ok"
+            log "fio ($fio_engine): write $fio_write MiB/s, read $fio_read MiB/s"
+        else
+            fio_status="failed (every ioengine, or the read)"
+            fio_read=""
+            log "WARNING: fio $fio_status; the fio-based targets are n/a. Its output:"
+            cat "$TMP"/fio-*.err >&2 2>/dev/null || true
+        fi
+        rm -f "$FIO_FILE"
+    fi
+fi
+baseline fio "$(python3 -c 'import json,sys; a=sys.argv[1:]; f=lambda v: float(v) if v else None; print(json.dumps({"status": a[0], "ioengine": a[1] or None, "write_mib_s": f(a[2]), "read_mib_s": f(a[3]), "bs": "1M", "size": "2G", "iodepth": 8, "direct": True, "file_dir": a[4]}))' "$fio_status" "$fio_engine" "$fio_write" "$fio_read" "$TMP")"
+
+log "md5: python3 hashlib over 1 GiB in 1 MiB chunks, one thread"
+md5_mib="$(python3 - <<'EOF'
+import hashlib, os, time
+buf = os.urandom(1 << 20)
+h = hashlib.md5()
+t = time.perf_counter()
+for _ in range(1024):
+    h.update(buf)
+h.hexdigest()
+print(f"{1024 / (time.perf_counter() - t):.1f}")
+EOF
+)"
+log "md5: $md5_mib MiB/s per core x $(nproc) cores"
+baseline md5 "{\"mib_s_per_core\": $md5_mib, \"cores\": $(nproc), \"bytes\": 1073741824, \"chunk\": 1048576}"
+
+# ---- server: start-up and idle memory ------------------------------------------------------
+PORT="$(free_port)"
 OUR_URL="http://127.0.0.1:$PORT"
-log "starting $SERVER_BIN on $OUR_URL (data $DATA, default configuration)"
+log "starting $SERVER_BIN on $OUR_URL (data $DATA, empty, default configuration)"
+t_spawn=$EPOCHREALTIME
 NO_COLOR=1 "$SERVER_BIN" --bind "127.0.0.1:$PORT" --data-dir "$DATA" --log-level warn \
     >"$SERVER_LOG" 2>&1 </dev/null &
 SERVER_PID=$!
-
-# Poll /readyz until 200, the process dies, or 60 s pass.
-ready_deadline=$((SECONDS + 60))
-while :; do
-    server_alive || die "the server exited before becoming ready"
-    code="$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$OUR_URL/readyz" || true)"
-    [[ "$code" == "200" ]] && break
-    ((SECONDS < ready_deadline)) || die "the server is not ready after 60 s (last /readyz: $code)"
-    sleep 0.05 # poll interval
+startup_ms="$(wait_ready "$SERVER_PID" "$OUR_URL" "$t_spawn")" || die "our server did not become ready"
+# Idle memory, before any load: until two reads 200 ms apart agree within 256 KiB (3 s at most).
+rss_stable=0
+idle_rss_kib="$(rss_kib "$SERVER_PID")"
+for _ in $(seq 15); do
+    sleep 0.2
+    rss_next="$(rss_kib "$SERVER_PID")"
+    if ((rss_next - idle_rss_kib <= 256 && idle_rss_kib - rss_next <= 256)); then
+        idle_rss_kib="$rss_next"
+        rss_stable=1
+        break
+    fi
+    idle_rss_kib="$rss_next"
 done
-log "server ready (pid $SERVER_PID)"
+log "server ready (pid $SERVER_PID) $startup_ms ms after spawn; idle VmRSS $((idle_rss_kib / 1024)) MiB$( ((rss_stable)) || echo ' (not stable after 3 s)')"
+baseline server "{\"startup_ms\": $startup_ms, \"idle_rss_kib\": $idle_rss_kib, \"idle_rss_stable\": $( ((rss_stable)) && echo true || echo false)}"
 
 if [[ -n "$compare_url" ]]; then
     code="$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$compare_url/" || true)"
@@ -281,15 +437,25 @@ if [[ "$data_src" == /dev/* ]] && command -v lsblk >/dev/null; then
     [[ "/dev/$disk_dev" == "$data_src" ]] || disk_desc="/dev/$disk_dev${disk_model:+ $disk_model}${disk_desc:+, $disk_desc}"
     [[ "/dev/$disk_dev" == "$data_src" && -n "$disk_model" ]] && disk_desc="$disk_model${disk_desc:+, $disk_desc}"
 fi
-export M_NPROC="$(nproc)"
-export M_CPU="${cpu_model:-unknown}"
-export M_RAM="$(awk -v k="$mem_kib" 'BEGIN {printf "%.1f GiB", k/1048576}')"
-export M_KERNEL="$(uname -srm)"
-export M_DISK="$DATA on ${data_src:-?} (${data_fs:-?}, ${data_df:-?}${disk_desc:+; $disk_desc})"
-export M_LOAD_START="$(cut -d' ' -f1-3 /proc/loadavg)"
-export M_COMMIT="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$( [[ -n "$(git status --porcelain --untracked-files=no 2>/dev/null)" ]] && echo ' (working tree modified)')"
-export M_RUSTC="$(rustc --version 2>/dev/null || echo unknown)"
-export M_DATE="$(date -u '+%Y-%m-%d %H:%M UTC')"
+M_NPROC="$(nproc)"
+export M_NPROC
+M_CPU="${cpu_model:-unknown}"
+export M_CPU
+M_RAM="$(awk -v k="$mem_kib" 'BEGIN {printf "%.1f GiB", k/1048576}')"
+export M_RAM
+M_KERNEL="$(uname -srm)"
+export M_KERNEL
+M_DISK="$DATA on ${data_src:-?} (${data_fs:-?}, ${data_df:-?}${disk_desc:+; $disk_desc})"
+export M_DISK
+M_LOAD_START="$(cut -d' ' -f1-3 /proc/loadavg)"
+export M_LOAD_START
+M_COMMIT="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+[[ -n "$(git status --porcelain --untracked-files=no 2>/dev/null)" ]] && M_COMMIT+=" (working tree modified)"
+export M_COMMIT
+M_RUSTC="$(rustc --version 2>/dev/null || echo unknown)"
+export M_RUSTC
+M_DATE="$(date -u '+%Y-%m-%d %H:%M UTC')"
+export M_DATE
 
 avail_kib="$(df -k --output=avail "$DATA" | tail -n1 | tr -d ' ')"
 if ((avail_kib < 12 * 1024 * 1024)); then
@@ -329,57 +495,16 @@ for size in "${SIZES[@]}"; do
                 # in this cell (a server that does not fsync leaves it to the kernel).
                 sync
                 t0=$(date +%s.%N)
-                set +e
-                timeout --signal=KILL "$cell_limit" "$BENCH_BIN" "${args[@]}" >"$out" 2>"$err"
-                rc=$?
-                set -e
+                run_bounded "$cell_limit" "$out" "$err" "$BENCH_BIN" "${args[@]}"
+                rc=$RUN_RC
                 t1=$(date +%s.%N)
                 if [[ "$target" == "ours" ]] && ! server_alive; then
                     cat "$err" >&2
                     die "our server died during cell $cell"
                 fi
-                python3 - "$RESULTS" "$target" "$url" "$size" "$(size_bytes "$size")" "$wl" "$conc" \
+                record_row "$RESULTS" "$target" "$url" "$size" "$(size_bytes "$size")" "$wl" "$conc" \
                     "$objects" "$rc" "$t0" "$t1" "$out" "$err" "bleepstore-bench ${args[*]}" \
-                    "$i" "$n_cells" <<'EOF'
-import json, sys
-(results, target, url, size, size_bytes, wl, conc, objects, rc, t0, t1, out, err, cmd,
- i, n) = sys.argv[1:]
-report = None
-try:
-    with open(out) as f:
-        text = f.read().strip()
-    if text:
-        report = json.loads(text.splitlines()[-1])
-except (OSError, ValueError):
-    report = None
-with open(err, errors="replace") as f:
-    stderr = f.read()
-row = {
-    "target": target, "endpoint": url, "size": size, "size_bytes": int(size_bytes),
-    "workload": wl, "concurrency": int(conc),
-    "objects": None if wl == "put" else int(objects),
-    "exit_code": int(rc), "wall_s": round(float(t1) - float(t0), 3),
-    "report": report, "stderr": stderr[-4000:],
-}
-# Keep the secret out of the saved command line.
-parts = cmd.split(" ")
-if "--secret-key" in parts:
-    parts[parts.index("--secret-key") + 1] = "***"
-row["command"] = " ".join(parts)
-with open(results, "a") as f:
-    f.write(json.dumps(row) + "\n")
-tag = f"[{int(i):>2}/{n}] {target:<6} {wl:<5} {size:>6} c={conc:<3}"
-if report is None or int(rc) != 0:
-    first = stderr.strip().splitlines()[-1] if stderr.strip() else "no output"
-    print(f"[bench] {tag} FAILED (exit {rc}): {first}", file=sys.stderr)
-else:
-    ops = report["operations"]
-    mib = sum(o["mib_per_s"] for o in ops)
-    p99 = max((o["latency_ms"]["p99"] for o in ops), default=0)
-    errs = report["total"]["errors"]
-    print(f"[bench] {tag} {report['total']['ops_per_s']:>10.1f} ops/s {mib:>8.1f} MiB/s "
-          f"p99 {p99:.2f} ms  errors {errs}  ({float(t1)-float(t0):.1f}s)", file=sys.stderr)
-EOF
+                    "$i" "$n_cells"
                 if ((rc != 0)); then
                     failed_cells=$((failed_cells + 1))
                     log "tool output of $cell (stderr):"
@@ -392,25 +517,100 @@ EOF
     done
 done
 matrix_s=$((SECONDS - started))
-export M_LOAD_END="$(cut -d' ' -f1-3 /proc/loadavg)"
+M_LOAD_END="$(cut -d' ' -f1-3 /proc/loadavg)"
+export M_LOAD_END
 
 # Everything measured; the server is crash-only.
-kill -9 "$SERVER_PID" 2>/dev/null || true
-wait "$SERVER_PID" 2>/dev/null || true
+kill_pid "$SERVER_PID"
 SERVER_PID=""
 
+# ---- the cold cell -------------------------------------------------------------------------
+# A second fresh server whose cache (64 MiB) is far smaller than the working set (2048 x 1 MiB),
+# so nearly every GET reads the disk (O_DIRECT: the page cache does not help either).
+COLD_CACHE=67108864
+COLD_OBJECTS=2048
+COLD_CONC=16
+cold_status="skipped (--no-cold)"
+cold_failed=0
+if ((cold_enabled)); then
+    COLD_DATA="$TMP/cold-data"
+    COLD_LOG="$TMP/cold-server.log"
+    COLD_CONF="$TMP/cold.yaml"
+    printf 'cache:\n  size: %d\n' "$COLD_CACHE" >"$COLD_CONF"
+    mkdir -p "$COLD_DATA"
+    avail_kib="$(df -k --output=avail "$COLD_DATA" | tail -n1 | tr -d ' ')"
+    if ((avail_kib < (COLD_OBJECTS + 1024) * 1024)); then
+        cold_status="skipped: less than $(((COLD_OBJECTS + 1024) / 1024)) GiB free under $TMP"
+        log "WARNING: cold cell $cold_status"
+    else
+        cold_port="$(free_port)"
+        cold_url="http://127.0.0.1:$cold_port"
+        log "cold cell: second server on $cold_url (cache.size $COLD_CACHE, data $COLD_DATA)"
+        t_spawn=$EPOCHREALTIME
+        NO_COLOR=1 "$SERVER_BIN" --config "$COLD_CONF" --bind "127.0.0.1:$cold_port" \
+            --data-dir "$COLD_DATA" --log-level warn >"$COLD_LOG" 2>&1 </dev/null &
+        COLD_PID=$!
+        if ! cold_startup_ms="$(wait_ready "$COLD_PID" "$cold_url" "$t_spawn")"; then
+            cold_status="failed: the cold server did not become ready"
+            cold_failed=1
+            log "ERROR: cold cell $cold_status"
+        else
+            out="$CELLS/ours-cold-1MiB-get-c$COLD_CONC.json"
+            err="$CELLS/ours-cold-1MiB-get-c$COLD_CONC.stderr"
+            args=(get --host "$cold_url" --access-key "$OUR_AK" --secret-key "$OUR_SK"
+                --concurrent "$COLD_CONC" --obj.size 1MiB --objects "$COLD_OBJECTS"
+                --duration "$duration" --bucket "bleepstore-bench" --prefix "bench/cold-1MiB-get"
+                --timeout 120s --no-cleanup --json)
+            t0=$(date +%s.%N)
+            run_bounded "$cell_limit" "$out" "$err" "$BENCH_BIN" "${args[@]}"
+            rc=$RUN_RC
+            t1=$(date +%s.%N)
+            record_row "$COLD_RESULTS" "ours-cold" "$cold_url" "1MiB" "$((1 << 20))" get \
+                "$COLD_CONC" "$COLD_OBJECTS" "$rc" "$t0" "$t1" "$out" "$err" \
+                "bleepstore-bench ${args[*]}" 1 1
+            if ((rc != 0)) || ! pid_alive "$COLD_PID"; then
+                cold_status="failed (tool exit $rc$(pid_alive "$COLD_PID" || echo ', the cold server died'))"
+                cold_failed=1
+                log "tool output of the cold cell (stderr):"
+                tail -n 5 "$err" >&2 || true
+            else
+                cold_status="ok"
+                if python3 -c 'import json,sys; r=json.loads(open(sys.argv[1]).read().strip().splitlines()[-1]); sys.exit(0 if r["total"]["errors"] > 0 else 1)' "$out" 2>/dev/null; then
+                    error_cells=$((error_cells + 1))
+                fi
+            fi
+        fi
+        # Crash-only: kill -9, then drop its 2 GiB.
+        kill_pid "$COLD_PID"
+        COLD_PID=""
+    fi
+    rm -rf "$COLD_DATA"
+fi
+
 # ---- report --------------------------------------------------------------------------------
+# The wall-time target covers a default run (all cells, 8 s, baselines and the cold cell).
+default_run=0
+if [[ -z "$compare_url" && "$quick" == 0 && "$dur_s" == "8.0" && "$fio_enabled" == 1 &&
+    "$cold_enabled" == 1 && "${SIZES[*]}" == "4KiB 1MiB 64MiB" &&
+    "${WORKLOADS[*]}" == "put get mixed" && "${CONCS[*]}" == "1 16 64" ]]; then
+    default_run=1
+fi
 export S_DURATION="$duration" S_QUICK="$quick" S_COMPARE_URL="$compare_url"
 export S_COMPARE_NAME="$compare_name" S_OUR_URL="$OUR_URL" S_MATRIX_S="$matrix_s"
-export S_SERVER_BIN="$SERVER_BIN" S_BENCH_BIN="$BENCH_BIN"
-python3 - "$RESULTS" "$json_out" <<'EOF'
+export S_SERVER_BIN="$SERVER_BIN" S_BENCH_BIN="$BENCH_BIN" S_TOTAL_S="$((SECONDS - run_started))"
+export S_DEFAULT_RUN="$default_run" S_COLD_STATUS="$cold_status" S_COLD_CACHE="$COLD_CACHE"
+export S_COLD_OBJECTS="$COLD_OBJECTS" S_COLD_CONC="$COLD_CONC" S_COLD_STARTUP_MS="${cold_startup_ms:-}"
+python3 - "$RESULTS" "$json_out" "$COLD_RESULTS" "$BASELINES" <<'EOF'
 import json, os, sys
 
-results_path, json_out = sys.argv[1], sys.argv[2]
+results_path, json_out, cold_path, baselines_path = sys.argv[1:5]
 rows = [json.loads(l) for l in open(results_path) if l.strip()]
+cold_rows = [json.loads(l) for l in open(cold_path) if l.strip()]
+base = json.load(open(baselines_path))
 E = os.environ
 compare = bool(E["S_COMPARE_URL"])
 theirs_name = E["S_COMPARE_NAME"]
+MB = 1e6 / 2**20  # MiB per MB
 
 def summarize(row):
     """ops/s, MiB/s, p50, p99, errors, labels of one tool run (None when it failed)."""
@@ -458,6 +658,10 @@ def ratio(a, b):
     r = a / b
     return f"{r:.2f}×" if r >= 0.1 else f"{r:.3f}×" if r >= 0.001 else f"{r:.1e}×"
 
+def f_min_s(s):
+    s = int(s)
+    return f"{s // 60} min {s % 60} s"
+
 by_key = {}
 order = []
 for row in rows:
@@ -467,12 +671,38 @@ for row in rows:
         order.append(key)
     by_key[key][row["target"]] = row
 
+# ---- baselines
+fio = base.get("fio", {})
+fio_w, fio_r = fio.get("write_mib_s"), fio.get("read_mib_s")
+md5 = base.get("md5", {})
+md5_core, cores = md5.get("mib_s_per_core"), md5.get("cores") or int(E["M_NPROC"])
+md5_all = md5_core * cores if md5_core else None
+srv = base.get("server", {})
+startup_ms, rss_kib = srv.get("startup_ms"), srv.get("idle_rss_kib")
+put_ceiling = min(fio_w, md5_all) if fio_w and md5_all else None
+cold_row = cold_rows[0] if cold_rows else None
+cold = summarize(cold_row) if cold_row else None
+
 out = []
 p = out.append
 p(f"### BleepStore benchmark ({E['M_DATE']}, commit {E['M_COMMIT']})")
 p("")
 p(f"- Machine: {E['M_NPROC']} cores ({E['M_CPU']}), {E['M_RAM']} RAM, {E['M_KERNEL']}")
 p(f"- Disk: {E['M_DISK']}")
+if fio_w and fio_r:
+    p(f"- Disk baseline (fio, same filesystem, sequential O_DIRECT, bs 1 MiB, 2 GiB, "
+      f"{fio['ioengine']} iodepth 8): write {f_mib(fio_w)} MiB/s "
+      f"({f_mib(fio_w / MB)} MB/s, with end_fsync), read {f_mib(fio_r)} MiB/s ({f_mib(fio_r / MB)} MB/s)")
+else:
+    p(f"- Disk baseline (fio): {fio.get('status', 'not run')}")
+if md5_core:
+    p(f"- MD5 (python3 hashlib, one thread, 1 GiB in 1 MiB chunks): {f_mib(md5_core)} MiB/s per core "
+      f"× {cores} cores = {f_mib(md5_all)} MiB/s")
+if put_ceiling:
+    p(f"- PUT ceiling min(disk write, MD5 × cores) = {f_mib(put_ceiling)} MiB/s")
+p(f"- Server start-up on an empty data dir: {startup_ms:.0f} ms from spawn to the first 200 from "
+  f"/readyz (polled every 10 ms); idle VmRSS right after: {rss_kib / 1024:.1f} MiB "
+  f"({rss_kib * 1024 / 1e6:.1f} MB)" + ("" if srv.get("idle_rss_stable") else " (still moving after 3 s)"))
 p(f"- Load average (1/5/15 min) at start {E['M_LOAD_START']}, at end {E['M_LOAD_END']}; "
   "server and load tool share the machine")
 p(f"- Server: `{os.path.basename(E['S_SERVER_BIN'])}` (release, default configuration) on "
@@ -480,7 +710,8 @@ p(f"- Server: `{os.path.basename(E['S_SERVER_BIN'])}` (release, default configur
   + (" (--quick)" if E["S_QUICK"] == "1" else "") + f"; {E['M_RUSTC']}")
 if compare:
     p(f"- Compared with: {theirs_name} at {E['S_COMPARE_URL']} (cells alternate: ours, then theirs)")
-p(f"- Matrix wall time: {int(E['S_MATRIX_S']) // 60} min {int(E['S_MATRIX_S']) % 60} s")
+p(f"- Matrix wall time: {f_min_s(E['S_MATRIX_S'])}; whole run (after the build) up to this "
+  f"report: {f_min_s(E['S_TOTAL_S'])}")
 p("")
 head = ["size", "workload", "conc"]
 sub = ["ops/s", "MiB/s", "p50 ms", "p99 ms", "errors"]
@@ -521,11 +752,115 @@ p("")
 p("Latency: put → PUT, get → GET, mixed → slowest operation type of the mix "
   "(45% GET, 30% HEAD, 15% PUT, 10% DELETE); mixed MiB/s counts GET + PUT bytes."
   + (" Ratios are ours / theirs: ops/s above 1 and p99 below 1 favour ours." if compare else ""))
+p("")
+cold_desc = (f"second fresh server with cache.size {int(E['S_COLD_CACHE']) >> 20} MiB, "
+             f"{E['S_COLD_OBJECTS']} × 1 MiB objects ({int(E['S_COLD_OBJECTS']) >> 10} GiB), "
+             f"get at {E['S_COLD_CONC']} connections, {E['S_DURATION']}")
+if cold:
+    p(f"Cold 1 MiB GET ({cold_desc}): {f_ops(cold['ops'])} ops/s, {f_mib(cold['mib'])} MiB/s "
+      f"({f_mib(cold['mib'] / MB)} MB/s), p50 {f_ms(cold['p50'])} ms, p99 {f_ms(cold['p99'])} ms, "
+      f"errors {f_err(cold['errors'])}")
+    if cold["errors"]:
+        lab = ", ".join(f"{k} ×{v}" for k, v in sorted(cold["labels"].items()))
+        notes.append(f"cold 1MiB get c={E['S_COLD_CONC']}: {cold['errors']} errors: {lab}")
+else:
+    p(f"Cold 1 MiB GET ({cold_desc}): {E['S_COLD_STATUS']}")
+    if cold_row:
+        err = cold_row["stderr"].strip().splitlines()
+        notes.append(f"cold 1MiB get: tool failed, exit {cold_row['exit_code']}: "
+                     f"{err[-1] if err else 'no output'}")
 if notes:
     p("")
     p("Problems:")
     for n in notes:
         p(f"- {n}")
+
+# ---- targets (issue #6), ours only
+def ours(size_bytes, wl, conc=None):
+    """Summaries of our successful cells of that size and workload (and concurrency)."""
+    found = []
+    for row in rows:
+        if (row["target"] == "ours" and row["size_bytes"] == size_bytes and row["workload"] == wl
+                and (conc is None or row["concurrency"] == conc)):
+            s = summarize(row)
+            if s:
+                found.append((row, s))
+    return found
+
+targets = []
+def target(name, value, shown, limit, limit_shown, kind, na_reason=None, source=None):
+    """kind: 'ge' (value >= limit), 'le' (value <= limit), 'lt' (value < limit)."""
+    if value is None or limit is None:
+        status, r = "n/a", None
+    else:
+        r = value / limit if limit else None
+        ok = {"ge": value >= limit, "le": value <= limit, "lt": value < limit}[kind]
+        status = "MET" if ok else "MISSED"
+    targets.append({"target": name, "measured": value, "measured_text": shown if value is not None
+                    else (na_reason or "not run"), "limit": limit, "limit_text": limit_shown,
+                    "kind": kind, "ratio": r, "status": status, "source": source})
+
+c = ours(4096, "get", 64)
+s = c[0][1] if c else None
+target("4 KiB GET throughput, 64 conn", s and s["ops"], s and f"{f_ops(s['ops'])} ops/s", 40000,
+       "≥ 40,000 ops/s", "ge", "no 4KiB get c=64 cell", "matrix 4KiB get c=64")
+target("4 KiB GET p99, 64 conn", s and s["p99"], s and f"{f_ms(s['p99'])} ms", 5.0, "≤ 5 ms", "le",
+       "no 4KiB get c=64 cell", "matrix 4KiB get c=64")
+c = ours(4096, "put", 64)
+s = c[0][1] if c else None
+target("4 KiB PUT (durable) throughput, 64 conn", s and s["ops"], s and f"{f_ops(s['ops'])} ops/s",
+       15000, "≥ 15,000 ops/s", "ge", "no 4KiB put c=64 cell", "matrix 4KiB put c=64")
+c = ours(1 << 20, "get")
+best = max(c, key=lambda x: x[1]["mib"]) if c else None
+target("1 MiB GET, hot working set", best and best[1]["mib"] / MB,
+       best and f"{f_mib(best[1]['mib'] / MB)} MB/s (c={best[0]['concurrency']})", 2000,
+       "≥ 2,000 MB/s", "ge", "no 1MiB get cell", "best 1MiB get cell of the matrix")
+fio_na = f"fio {fio.get('status', 'not run')}"
+lim = 0.9 * fio_r if fio_r else None
+target("1 MiB GET, cold working set (≫ cache)", cold and cold["mib"],
+       cold and f"{f_mib(cold['mib'])} MiB/s ({f_mib(cold['mib'] / MB)} MB/s)", lim,
+       f"≥ 0.9 × fio read = {f_mib(lim)} MiB/s" if lim else f"≥ 0.9 × fio read ({fio_na})", "ge",
+       E["S_COLD_STATUS"], "cold cell")
+for sz, label in ((1 << 20, "1 MiB"), (64 << 20, "64 MiB")):
+    c = ours(sz, "put")
+    best = max(c, key=lambda x: x[1]["mib"]) if c else None
+    lim = 0.9 * put_ceiling if put_ceiling else None
+    target(f"{label} PUT throughput", best and best[1]["mib"],
+           best and f"{f_mib(best[1]['mib'])} MiB/s (c={best[0]['concurrency']})", lim,
+           f"≥ 0.9 × min(fio write, MD5 × cores) = {f_mib(lim)} MiB/s" if lim
+           else f"≥ 0.9 × min(fio write, MD5 × cores) ({fio_na})", "ge",
+           f"no {label.replace(' ', '')} put cell", f"best {label.replace(' ', '')} put cell of the matrix")
+target("Idle resident memory (VmRSS)", rss_kib and rss_kib * 1024 / 1e6,
+       rss_kib and f"{rss_kib * 1024 / 1e6:.1f} MB ({rss_kib / 1024:.1f} MiB)", 50.0, "< 50 MB", "lt",
+       None, "VmRSS right after ready")
+target("Start-up to ready, empty data dir", startup_ms and startup_ms / 1000,
+       startup_ms and f"{startup_ms:.0f} ms", 1.0, "< 1 s", "lt", None, "spawn → first 200 /readyz")
+total_s = int(E["S_TOTAL_S"])
+target("scripts/bench.sh run time (default run)", total_s if E["S_DEFAULT_RUN"] == "1" else None,
+       f_min_s(total_s), 600, "< 10 min", "lt",
+       f"n/a: not a default run ({f_min_s(total_s)})", "start → report")
+target("Load tool vs wrk (presigned 4 KiB GET)", None, None, None, "within 10 %", "le",
+       "not measured here: scripts/bench_wrk.sh", "scripts/bench_wrk.sh")
+
+def f_ratio(t):
+    return "–" if t["ratio"] is None else f"{t['ratio']:.2f}"
+
+p("")
+p("#### Targets (issue #6)" + (" — ours only" if compare else ""))
+p("")
+p("| target | measured | target value | ratio | status |")
+p("|---|---:|---:|---:|---|")
+for t in targets:
+    st = {"MET": "**MET**", "MISSED": "**MISSED**"}.get(t["status"], t["status"])
+    p(f"| {t['target']} | {t['measured_text']} | {t['limit_text']} | {f_ratio(t)} | {st} |")
+p("")
+p("Ratio = measured / target value: a ≥ target needs 1.00 or more, a ≤ / < limit 1.00 or less "
+  "(< strictly). MB = 10^6 bytes, MiB = 2^20. Hot 1 MiB GET: the 1 MiB get cells, whose "
+  "objects fit the default 512 MiB cache.")
+n_met = sum(t["status"] == "MET" for t in targets)
+n_missed = sum(t["status"] == "MISSED" for t in targets)
+n_na = sum(t["status"] == "n/a" for t in targets)
+p(f"Targets: {n_met} met, {n_missed} missed, {n_na} n/a.")
 print("\n".join(out))
 
 if json_out:
@@ -541,7 +876,23 @@ if json_out:
             "ours": E["S_OUR_URL"], "compare": E["S_COMPARE_URL"] or None,
             "compare_name": theirs_name if compare else None,
             "matrix_seconds": int(E["S_MATRIX_S"]),
+            "total_seconds_to_report": total_s,
+            "default_run": E["S_DEFAULT_RUN"] == "1",
         },
+        "baselines": {
+            "fio": fio,
+            "md5": dict(md5, mib_s_all_cores=md5_all),
+            "put_ceiling_mib_s": put_ceiling,
+            "server": srv,
+        },
+        "cold": {
+            "status": E["S_COLD_STATUS"],
+            "cache_bytes": int(E["S_COLD_CACHE"]), "objects": int(E["S_COLD_OBJECTS"]),
+            "object_size": 1 << 20, "concurrency": int(E["S_COLD_CONC"]),
+            "startup_ms": float(E["S_COLD_STARTUP_MS"]) if E["S_COLD_STARTUP_MS"] else None,
+            "result": cold_row,
+        },
+        "targets": targets,
         "results": rows,
     }
     with open(json_out, "w") as f:
@@ -553,7 +904,10 @@ EOF
 if ((failed_cells)); then
     die "$failed_cells of $n_cells tool runs failed (see the table and the kept temp dir)"
 fi
-if ((error_cells)); then
-    log "WARNING: $error_cells of $n_cells cells had request errors (marked ⚠ in the table)"
+if ((cold_failed)); then
+    die "cold cell $cold_status (its server log follows)"
 fi
-log "done in $((SECONDS / 60)) min $((SECONDS % 60)) s"
+if ((error_cells)); then
+    log "WARNING: $error_cells cells had request errors (marked ⚠ in the table)"
+fi
+log "done in $((SECONDS / 60)) min $((SECONDS % 60)) s ($(((SECONDS - run_started) / 60)) min $(((SECONDS - run_started) % 60)) s after the build)"

@@ -64,6 +64,12 @@ impl MetaShard {
         })
     }
 
+    /// The database handle, bypassing the committer: for benchmarks and offline tools that
+    /// own the shard, never for the request path (writes there go through `apply`).
+    pub fn database(&self) -> Option<Arc<Database>> {
+        self.db.borrow().clone()
+    }
+
     pub fn read(&self) -> S3Result<ReadTransaction> {
         match self.db.borrow().as_ref() {
             Some(db) => db.begin_read().map_err(S3Error::internal),
