@@ -45,7 +45,10 @@ pub struct BucketMeta {
 /// Where an object's bytes are: inside the record, or in data files (one per part).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum DataLoc {
-    Inline(Vec<u8>),
+    /// As bytes, not a sequence of u8: serde otherwise visits a 4 KiB object byte by byte on
+    /// every encode and decode. bincode writes both the same way (u64 length, raw bytes), so
+    /// records written before this attribute still decode.
+    Inline(#[serde(with = "serde_bytes")] Vec<u8>),
     Files(Vec<Segment>),
     /// In the gateway's upstream (see `Gateway::object_name`); each segment's `file_id` is
     /// the upstream version, and the segments (no CRCs) record part boundaries for
@@ -149,7 +152,10 @@ pub struct PartMeta {
 const RECORD_VERSION: u8 = 1;
 
 pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
-    let mut out = vec![RECORD_VERSION];
+    // Sized up front: a 4 KiB inline record would otherwise grow the Vec several times.
+    let size = bincode::serialized_size(value).unwrap_or(0) as usize;
+    let mut out = Vec::with_capacity(1 + size);
+    out.push(RECORD_VERSION);
     // Serializing plain structs into a Vec cannot fail.
     bincode::serialize_into(&mut out, value).expect("bincode serialize into Vec");
     out
@@ -194,5 +200,20 @@ mod tests {
         assert_eq!(back.etag, "abc");
         assert_eq!(back.data, m.data);
         assert!(decode::<ObjectMeta>(&[9, 1, 2]).is_err());
+    }
+
+    #[test]
+    fn inline_bytes_keep_the_record_format() {
+        // DataLoc as it was serialized before `serde_bytes`: a plain sequence of u8.
+        #[derive(Serialize)]
+        enum OldDataLoc {
+            Inline(Vec<u8>),
+        }
+        let data: Vec<u8> = (0..=255).cycle().take(4096).collect();
+        let old = bincode::serialize(&OldDataLoc::Inline(data.clone())).unwrap();
+        let new = bincode::serialize(&DataLoc::Inline(data.clone())).unwrap();
+        assert_eq!(old, new);
+        let back: DataLoc = bincode::deserialize(&old).unwrap();
+        assert_eq!(back, DataLoc::Inline(data));
     }
 }
