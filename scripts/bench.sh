@@ -387,14 +387,12 @@ log "md5: $md5_mib MiB/s per core x $(nproc) cores"
 baseline md5 "{\"mib_s_per_core\": $md5_mib, \"cores\": $(nproc), \"bytes\": 1073741824, \"chunk\": 1048576}"
 
 # ---- server: start-up and idle memory ------------------------------------------------------
-PORT="$(free_port)"
-OUR_URL="http://127.0.0.1:$PORT"
-log "starting $SERVER_BIN on $OUR_URL (data $DATA, empty, default configuration)"
-t_spawn=$EPOCHREALTIME
-NO_COLOR=1 "$SERVER_BIN" --bind "127.0.0.1:$PORT" --data-dir "$DATA" --log-level warn \
-    >"$SERVER_LOG" 2>&1 </dev/null &
-SERVER_PID=$!
-startup_ms="$(wait_ready "$SERVER_PID" "$OUR_URL" "$t_spawn")" || die "our server did not become ready"
+log "starting $SERVER_BIN (data $DATA, empty, default configuration)"
+start_server "$DATA" "$SERVER_LOG" || { SERVER_PID=$STARTED_PID; die "our server did not become ready"; }
+SERVER_PID=$STARTED_PID
+OUR_URL=$STARTED_URL
+startup_ms=$STARTED_MS
+log "server on $OUR_URL"
 # Idle memory, before any load: until two reads 200 ms apart agree within 256 KiB (3 s at most).
 rss_stable=0
 idle_rss_kib="$(rss_kib "$SERVER_PID")"
@@ -543,14 +541,13 @@ if ((cold_enabled)); then
         cold_status="skipped: less than $(((COLD_OBJECTS + 1024) / 1024)) GiB free under $TMP"
         log "WARNING: cold cell $cold_status"
     else
-        cold_port="$(free_port)"
-        cold_url="http://127.0.0.1:$cold_port"
-        log "cold cell: second server on $cold_url (cache.size $COLD_CACHE, data $COLD_DATA)"
-        t_spawn=$EPOCHREALTIME
-        NO_COLOR=1 "$SERVER_BIN" --config "$COLD_CONF" --bind "127.0.0.1:$cold_port" \
-            --data-dir "$COLD_DATA" --log-level warn >"$COLD_LOG" 2>&1 </dev/null &
-        COLD_PID=$!
-        if ! cold_startup_ms="$(wait_ready "$COLD_PID" "$cold_url" "$t_spawn")"; then
+        log "cold cell: second server (cache.size $COLD_CACHE, data $COLD_DATA)"
+        cold_ready=0
+        start_server "$COLD_DATA" "$COLD_LOG" --config "$COLD_CONF" || cold_ready=$?
+        COLD_PID=$STARTED_PID
+        cold_url=$STARTED_URL
+        cold_startup_ms=$STARTED_MS
+        if ((cold_ready != 0)); then
             cold_status="failed: the cold server did not become ready"
             cold_failed=1
             log "ERROR: cold cell $cold_status"

@@ -131,14 +131,10 @@ apt_install_if_missing wrk "$TMP/apt.log" ||
     die "wrk is not installed (and could not be installed: as root, apt-get install wrk)"
 
 # ---- server --------------------------------------------------------------------------------
-PORT="$(free_port)"
-URL="http://127.0.0.1:$PORT"
-log "starting $SERVER_BIN on $URL (data $DATA, default configuration)"
-t_spawn=$EPOCHREALTIME
-NO_COLOR=1 "$SERVER_BIN" --bind "127.0.0.1:$PORT" --data-dir "$DATA" --log-level warn \
-    >"$SERVER_LOG" 2>&1 </dev/null &
-SERVER_PID=$!
-wait_ready "$SERVER_PID" "$URL" "$t_spawn" >/dev/null || die "the server did not become ready"
+log "starting $SERVER_BIN (data $DATA, default configuration)"
+start_server "$DATA" "$SERVER_LOG" || { SERVER_PID=$STARTED_PID; die "the server did not become ready"; }
+SERVER_PID=$STARTED_PID
+URL=$STARTED_URL
 log "server ready (pid $SERVER_PID)"
 
 # ---- objects and the presigned URL ---------------------------------------------------------

@@ -124,3 +124,19 @@ while True:
     time.sleep(0.01)
 EOF
 }
+
+# start_server DATA_DIR LOG_FILE [SERVER_ARGS...]: starts the release server (SERVER_BIN) on
+# a free loopback port with DATA_DIR, and waits until /readyz answers 200. Sets STARTED_PID,
+# STARTED_URL and STARTED_MS (spawn to ready); returns non-zero if it never got ready (the
+# process is then left to the caller's exit trap via STARTED_PID).
+start_server() {
+    local data="$1" server_log="$2" port t_spawn
+    shift 2
+    port="$(free_port)"
+    STARTED_URL="http://127.0.0.1:$port"
+    t_spawn=$EPOCHREALTIME
+    NO_COLOR=1 "$SERVER_BIN" "$@" --bind "127.0.0.1:$port" --data-dir "$data" --log-level warn \
+        >"$server_log" 2>&1 </dev/null &
+    STARTED_PID=$!
+    STARTED_MS="$(wait_ready "$STARTED_PID" "$STARTED_URL" "$t_spawn")"
+}
