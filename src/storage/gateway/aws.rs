@@ -633,15 +633,8 @@ fn body_error(op: &str, name: &str, e: UpstreamError) -> UpstreamError {
 
 impl AwsUpstream {
     pub fn new(s: Settings, gw: &GatewayConfig) -> Result<AwsUpstream, String> {
-        let connect = Duration::from_millis(gw.connect_timeout_ms.max(1));
         let read_timeout = Duration::from_millis(gw.read_timeout_ms.max(1));
-        let builder = || {
-            reqwest::Client::builder()
-                .connect_timeout(connect)
-                .pool_max_idle_per_host(gw.pool_idle_per_host_max)
-                .tcp_nodelay(true)
-                .user_agent(concat!("bleepstore-gateway/", env!("CARGO_PKG_VERSION")))
-        };
+        let builder = || super::upstream::client_builder(gw);
         let client = builder()
             .read_timeout(read_timeout)
             .build()

@@ -700,14 +700,8 @@ impl AzureUpstream {
         put_blob_max: u64,
         block_size: u64,
     ) -> Result<AzureUpstream, String> {
-        let connect = Duration::from_millis(gw.connect_timeout_ms.max(1));
         let idle = Duration::from_millis(gw.read_timeout_ms.max(1));
-        let builder = || {
-            reqwest::Client::builder()
-                .connect_timeout(connect)
-                .pool_max_idle_per_host(gw.pool_idle_per_host_max)
-                .tcp_nodelay(true)
-        };
+        let builder = || super::upstream::client_builder(gw);
         let client = builder()
             .read_timeout(idle)
             .build()

@@ -565,15 +565,8 @@ impl GcsUpstream {
             }
             None => None,
         };
-        let mut builder = reqwest::Client::builder()
-            .user_agent(concat!("bleepstore/", env!("CARGO_PKG_VERSION")))
-            .pool_max_idle_per_host(gw.pool_idle_per_host_max);
-        if gw.connect_timeout_ms > 0 {
-            builder = builder.connect_timeout(Duration::from_millis(gw.connect_timeout_ms));
-        }
-        if gw.read_timeout_ms > 0 {
-            builder = builder.read_timeout(Duration::from_millis(gw.read_timeout_ms));
-        }
+        let builder = super::upstream::client_builder(gw)
+            .read_timeout(Duration::from_millis(gw.read_timeout_ms.max(1)));
         let client = builder
             .build()
             .map_err(|e| format!("storage.gcp: building the HTTP client: {e}"))?;

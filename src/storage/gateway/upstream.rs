@@ -146,6 +146,18 @@ pub trait Upstream: Send + Sync + 'static {
 }
 
 /// The upstream object name of a part for backends that keep parts as objects.
+/// The HTTP client settings every upstream shares (`gateway.*`): connect timeout, idle pool
+/// per host, TCP_NODELAY, user agent. Callers add a read timeout, or not, per client.
+pub fn client_builder(gw: &crate::config::GatewayConfig) -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        .connect_timeout(std::time::Duration::from_millis(
+            gw.connect_timeout_ms.max(1),
+        ))
+        .pool_max_idle_per_host(gw.pool_idle_per_host_max)
+        .tcp_nodelay(true)
+        .user_agent(concat!("bleepstore-gateway/", env!("CARGO_PKG_VERSION")))
+}
+
 pub fn part_name(prefix: &str, upload_id: &str, part_number: u32) -> String {
     format!("{prefix}.parts/{upload_id}/{part_number}")
 }
