@@ -324,6 +324,12 @@ impl Config {
         if self.metadata.group_commit_max == 0 {
             return Err("metadata.group_commit_max: must be positive".into());
         }
+        if self.gateway.connect_timeout_ms == 0 {
+            return Err("gateway.connect_timeout_ms: must be positive".into());
+        }
+        if self.gateway.read_timeout_ms == 0 {
+            return Err("gateway.read_timeout_ms: must be positive".into());
+        }
         if self.multipart.part_size_min == 0 {
             return Err("multipart.part_size_min: must be positive".into());
         }
@@ -369,6 +375,8 @@ mod tests {
         assert!(err.contains("server.bind"), "{err}");
         let err = Config::from_yaml("storage:\n  backend: floppy\n").unwrap_err();
         assert!(err.contains("backend"), "{err}");
+        let err = Config::from_yaml("gateway:\n  read_timeout_ms: 0\n").unwrap_err();
+        assert!(err.contains("gateway.read_timeout_ms"), "{err}");
     }
 
     #[test]

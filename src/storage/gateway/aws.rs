@@ -633,7 +633,7 @@ fn body_error(op: &str, name: &str, e: UpstreamError) -> UpstreamError {
 
 impl AwsUpstream {
     pub fn new(s: Settings, gw: &GatewayConfig) -> Result<AwsUpstream, String> {
-        let read_timeout = Duration::from_millis(gw.read_timeout_ms.max(1));
+        let read_timeout = Duration::from_millis(gw.read_timeout_ms);
         let builder = || super::upstream::client_builder(gw);
         let client = builder()
             .read_timeout(read_timeout)

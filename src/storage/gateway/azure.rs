@@ -700,7 +700,7 @@ impl AzureUpstream {
         put_blob_max: u64,
         block_size: u64,
     ) -> Result<AzureUpstream, String> {
-        let idle = Duration::from_millis(gw.read_timeout_ms.max(1));
+        let idle = Duration::from_millis(gw.read_timeout_ms);
         let builder = || super::upstream::client_builder(gw);
         let client = builder()
             .read_timeout(idle)

@@ -566,7 +566,7 @@ impl GcsUpstream {
             None => None,
         };
         let builder = super::upstream::client_builder(gw)
-            .read_timeout(Duration::from_millis(gw.read_timeout_ms.max(1)));
+            .read_timeout(Duration::from_millis(gw.read_timeout_ms));
         let client = builder
             .build()
             .map_err(|e| format!("storage.gcp: building the HTTP client: {e}"))?;

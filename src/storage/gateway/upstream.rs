@@ -150,9 +150,7 @@ pub trait Upstream: Send + Sync + 'static {
 /// per host, TCP_NODELAY, user agent. Callers add a read timeout, or not, per client.
 pub fn client_builder(gw: &crate::config::GatewayConfig) -> reqwest::ClientBuilder {
     reqwest::Client::builder()
-        .connect_timeout(std::time::Duration::from_millis(
-            gw.connect_timeout_ms.max(1),
-        ))
+        .connect_timeout(std::time::Duration::from_millis(gw.connect_timeout_ms))
         .pool_max_idle_per_host(gw.pool_idle_per_host_max)
         .tcp_nodelay(true)
         .user_agent(concat!("bleepstore-gateway/", env!("CARGO_PKG_VERSION")))
