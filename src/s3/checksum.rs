@@ -2,10 +2,11 @@
 //! and any S3 additional checksum the client asked for (CRC32, CRC32C, CRC64NVME, SHA-1,
 //! SHA-256), rendered as S3 renders them: base64 of the big-endian digest.
 
+use super::md5::Md5;
 use crate::meta::types::Checksums;
 use crate::s3::error::{ErrorCode, S3Error, S3Result};
 use base64::Engine;
-use md5::{Digest as _, Md5};
+use sha2::Digest as _;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Algo {
@@ -132,7 +133,7 @@ impl Hashers {
         }
     }
     pub fn finish(self) -> Digests {
-        let md5: [u8; 16] = self.md5.finalize().into();
+        let md5 = self.md5.finalize();
         let checksums = self
             .extra
             .into_iter()

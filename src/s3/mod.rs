@@ -8,6 +8,7 @@ pub mod delete;
 pub mod endpoint;
 pub mod error;
 pub mod list;
+pub mod md5;
 pub mod multipart;
 pub mod object;
 pub mod payload;
