@@ -287,8 +287,7 @@ fn complete(txn: &WriteTransaction, c: CompleteUpload) -> S3Result<MetaReply> {
 
 /// The multipart ETag: MD5 of the concatenated binary part MD5s, then `-N`.
 pub fn multipart_etag(part_etags: &[&str]) -> String {
-    use md5::{Digest, Md5};
-    let mut h = Md5::new();
+    let mut h = crate::s3::md5::Md5::new();
     for e in part_etags {
         if let Ok(bytes) = hex::decode(e) {
             h.update(&bytes);

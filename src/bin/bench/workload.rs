@@ -7,7 +7,6 @@ use super::http::{BodySink, Conn, HttpError, Response};
 use super::s3::{self, Creds, EMPTY_SHA256_HEX, UNSIGNED_PAYLOAD};
 use super::stats::{Op, Stats};
 use base64::Engine;
-use md5::Digest;
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::io::IsTerminal;
@@ -1077,7 +1076,7 @@ impl Worker {
                 }
                 xml.push_str("</Delete>");
                 let md5 = base64::engine::general_purpose::STANDARD
-                    .encode(md5::Md5::digest(xml.as_bytes()));
+                    .encode(bleepstore::s3::md5::Md5::digest(xml.as_bytes()));
                 let hash = if plan.cli.sha256 {
                     bleepstore::auth::sigv4::sha256_hex(xml.as_bytes())
                 } else {

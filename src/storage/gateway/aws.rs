@@ -37,10 +37,10 @@ use super::upstream::{
 use crate::auth::signer::{amz_date, sign_headers};
 use crate::auth::sigv4::{sha256_hex, uri_encode, EMPTY_SHA256_HEX, UNSIGNED_PAYLOAD};
 use crate::config::{AwsConfig, GatewayConfig};
+use crate::s3::md5::Md5;
 use base64::Engine as _;
 use futures::future::BoxFuture;
 use futures::stream::{self, StreamExt, TryStreamExt};
-use md5::{Digest as _, Md5};
 use reqwest::{Method, StatusCode};
 use std::borrow::Cow;
 use std::sync::atomic::{AtomicU64, Ordering};
