@@ -11,3 +11,5 @@ pub mod observe;
 pub mod runtime;
 pub mod s3;
 pub mod storage;
+#[cfg(test)]
+mod test_support;

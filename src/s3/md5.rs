@@ -329,15 +329,7 @@ mod tests {
     }
 
     fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
-        let mut s = seed.wrapping_mul(0x9e3779b97f4a7c15) | 1;
-        (0..len)
-            .map(|_| {
-                s ^= s << 13;
-                s ^= s >> 7;
-                s ^= s << 17;
-                s as u8
-            })
-            .collect()
+        crate::test_support::det_bytes(seed, len)
     }
 
     #[test]

@@ -1240,6 +1240,7 @@ impl Upstream for AwsUpstream {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_support::det_bytes;
     use bytes::Bytes;
     use std::collections::HashMap;
 
@@ -1783,18 +1784,6 @@ mod tests {
             session_token: String::new(),
             prefix: String::new(),
         }
-    }
-
-    fn det_bytes(seed: u64, len: usize) -> Vec<u8> {
-        let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-        (0..len)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x as u8
-            })
-            .collect()
     }
 
     fn body_of(data: &[u8], chunk: usize) -> ByteStream {
