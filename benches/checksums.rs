@@ -72,6 +72,32 @@ fn bench(c: &mut Criterion) {
         );
     }
     g.finish();
+    lanes(c);
+}
+
+/// MD5 of 1, 2, 4 and 8 independent 1 MiB streams at once through `md5_lanes`: how the
+/// per-core batcher's throughput grows with the number of PUTs hashing together.
+fn lanes(c: &mut Criterion) {
+    use bleepstore::s3::md5_lanes::{compress_lanes, LaneJob};
+    let mut g = c.benchmark_group("md5_lanes");
+    let bufs: Vec<Vec<u8>> = (0..8).map(|i| data(1024 * 1024 + i)).collect();
+    for streams in [1usize, 2, 4, 8] {
+        g.throughput(Throughput::Bytes((streams * 1024 * 1024) as u64));
+        g.bench_function(BenchmarkId::new("1MiB_streams", streams), |b| {
+            b.iter(|| {
+                let mut jobs: Vec<LaneJob> = bufs[..streams]
+                    .iter()
+                    .map(|d| LaneJob {
+                        state: [0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476],
+                        blocks: &d.as_chunks::<64>().0[..16384],
+                    })
+                    .collect();
+                compress_lanes(black_box(&mut jobs));
+                jobs[0].state
+            })
+        });
+    }
+    g.finish();
 }
 
 criterion_group! {

@@ -6,6 +6,7 @@
 //! request path holds no Mutex or RwLock.
 
 pub mod key_lock;
+pub mod md5_batch;
 pub mod offload;
 
 use crate::config::Config;
@@ -241,6 +242,7 @@ async fn core_main(
         connections: std::cell::Cell::new(0),
     });
     CORE.with(|c| *c.borrow_mut() = Some(core.clone()));
+    md5_batch::enable_on_this_thread();
     crate::storage::cache::init((shared.config.cache.size / shared.executors as u64) as usize);
     for shard in core.shards.values() {
         glommio::spawn_local(shard.clone().run_committer()).detach();

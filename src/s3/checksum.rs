@@ -132,6 +132,22 @@ impl Hashers {
             s.update(data);
         }
     }
+    /// `update`, with the MD5's whole blocks batched with other uploads on this core
+    /// (`runtime::md5_batch`).
+    ///
+    /// # Safety
+    /// As `md5_batch::compress`: the future must be polled to completion or dropped, never
+    /// leaked.
+    pub async unsafe fn update_batched(&mut self, data: &[u8]) {
+        for (_, s) in &mut self.extra {
+            s.update(data);
+        }
+        let (blocks, tail) = self.md5.absorb_head(data);
+        // SAFETY: the caller's contract.
+        unsafe { crate::runtime::md5_batch::compress(self.md5.state_mut(), blocks) }.await;
+        self.md5.absorb_tail(tail);
+    }
+
     pub fn finish(self) -> Digests {
         let md5 = self.md5.finalize();
         let checksums = self

@@ -10,9 +10,13 @@
 //! `(b & d) | (c & !d)` is written as a sum of disjoint masks, so the chain is and-add-rol-add.
 //! The portable version (other targets) is the same arithmetic in Rust. Tests check both
 //! against the md-5 crate.
+//!
+//! Concurrent uploads do better still: `md5_lanes` compresses up to eight streams in one
+//! register, and request bodies reach it through the per-core batcher `runtime::md5_batch`
+//! (split updates: `absorb_head`, `state_mut`, `absorb_tail`).
 
 /// Round constants: floor(abs(sin(i + 1)) * 2^32).
-const RC: [u32; 64] = [
+pub(crate) const RC: [u32; 64] = [
     0xd76aa478, 0xe8c7b756, 0x242070db, 0xc1bdceee, 0xf57c0faf, 0x4787c62a, 0xa8304613, 0xfd469501,
     0x698098d8, 0x8b44f7af, 0xffff5bb1, 0x895cd7be, 0x6b901122, 0xfd987193, 0xa679438e, 0x49b40821,
     0xf61e2562, 0xc040b340, 0x265e5a51, 0xe9b6c7aa, 0xd62f105d, 0x02441453, 0xd8a1e681, 0xe7d3fbc8,
@@ -23,7 +27,7 @@ const RC: [u32; 64] = [
     0x6fa87e4f, 0xfe2ce6e0, 0xa3014314, 0x4e0811a1, 0xf7537e82, 0xbd3af235, 0x2ad7d2bb, 0xeb86d391,
 ];
 
-const INIT: [u32; 4] = [0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476];
+pub(crate) const INIT: [u32; 4] = [0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476];
 
 const BLOCK_SIZE: usize = 64;
 
@@ -53,7 +57,17 @@ impl Md5 {
         }
     }
 
-    pub fn update(&mut self, mut data: &[u8]) {
+    pub fn update(&mut self, data: &[u8]) {
+        let (blocks, tail) = self.absorb_head(data);
+        compress(&mut self.state, blocks);
+        self.absorb_tail(tail);
+    }
+
+    /// The first third of an `update` whose whole blocks are compressed elsewhere (by the
+    /// per-core batcher, `runtime::md5_batch`): counts `data`, completes a pending partial
+    /// block, and returns the whole blocks that follow and the tail. The caller compresses
+    /// the blocks into `state_mut()`, then hands the tail to `absorb_tail`.
+    pub fn absorb_head<'d>(&mut self, mut data: &'d [u8]) -> (&'d [[u8; BLOCK_SIZE]], &'d [u8]) {
         self.total_len = self.total_len.wrapping_add(data.len() as u64);
         if self.pending_len > 0 {
             let take = (BLOCK_SIZE - self.pending_len).min(data.len());
@@ -61,15 +75,28 @@ impl Md5 {
             self.pending_len += take;
             data = &data[take..];
             if self.pending_len < BLOCK_SIZE {
-                return;
+                assert!(data.is_empty());
+                return (&[], &[]);
             }
             compress(&mut self.state, std::slice::from_ref(&self.pending));
             self.pending_len = 0;
         }
-        let (blocks, rest) = data.as_chunks::<BLOCK_SIZE>();
-        compress(&mut self.state, blocks);
-        self.pending[..rest.len()].copy_from_slice(rest);
-        self.pending_len = rest.len();
+        data.as_chunks::<BLOCK_SIZE>()
+    }
+
+    pub fn state_mut(&mut self) -> &mut [u32; 4] {
+        &mut self.state
+    }
+
+    /// The last third of a split `update`: keeps the tail for the next block.
+    pub fn absorb_tail(&mut self, tail: &[u8]) {
+        assert!(tail.len() < BLOCK_SIZE);
+        if tail.is_empty() {
+            return;
+        }
+        assert_eq!(self.pending_len, 0, "a tail follows whole blocks only");
+        self.pending[..tail.len()].copy_from_slice(tail);
+        self.pending_len = tail.len();
     }
 
     pub fn finalize(mut self) -> [u8; 16] {
@@ -111,7 +138,7 @@ fn words(block: &[u8; BLOCK_SIZE]) -> [u32; 16] {
 /// `rN!(a, b, c, d, word, step, shift)`.
 macro_rules! md5_compress_fn {
     () => {
-        pub(super) fn compress(state: &mut [u32; 4], blocks: &[[u8; 64]]) {
+        pub(crate) fn compress(state: &mut [u32; 4], blocks: &[[u8; 64]]) {
             let [mut a, mut b, mut c, mut d] = *state;
             for block in blocks {
                 let x = words(block);
@@ -196,12 +223,13 @@ macro_rules! md5_rounds {
         $r4!($b, $c, $d, $a, $x[9], 63, 21);
     };
 }
+pub(crate) use md5_rounds;
 
 #[cfg(target_arch = "x86_64")]
-use x86::compress;
+pub(crate) use x86::compress;
 
 #[cfg(not(target_arch = "x86_64"))]
-use portable::compress;
+pub(crate) use portable::compress;
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {

@@ -9,6 +9,7 @@ pub mod endpoint;
 pub mod error;
 pub mod list;
 pub mod md5;
+pub mod md5_lanes;
 pub mod multipart;
 pub mod object;
 pub mod payload;

@@ -7,6 +7,7 @@ use crate::auth::sigv4::PayloadMode;
 use crate::http::body::{decode_in_place, BodyReader};
 use crate::http::head::RequestHead;
 use crate::meta::types::Checksums;
+use crate::runtime::md5_batch;
 use crate::s3::checksum::{self, Algo, Hashers, ALL_ALGOS};
 use crate::s3::error::{ErrorCode, S3Error, S3Result};
 use futures::future::LocalBoxFuture;
@@ -24,6 +25,8 @@ pub struct PayloadReader<'r, 'c> {
     declared_len: Option<u64>,
     pub len: u64,
     eof: bool,
+    /// Counts this upload among those its core's MD5 batches can wait for.
+    _md5_stream: Option<md5_batch::Stream>,
 }
 
 /// What a fully read and verified payload was.
@@ -79,6 +82,7 @@ impl<'r, 'c> PayloadReader<'r, 'c> {
             declared_len,
             len: 0,
             eof: false,
+            _md5_stream: md5_batch::Stream::for_upload(declared_len),
         })
     }
 
@@ -127,7 +131,9 @@ impl<'r, 'c> PayloadReader<'r, 'c> {
         }
         let data = &dst[..n];
         if let Some(h) = self.hashers.as_mut() {
-            h.update(data);
+            // SAFETY: awaited here. The connection tasks that drive every payload are
+            // polled to completion or dropped (closed, timed out); none is ever leaked.
+            unsafe { h.update_batched(data) }.await;
         }
         if let Some(s) = self.sha.as_mut() {
             s.update(data);
