@@ -137,6 +137,7 @@ fn run_queue_unless_done(id: u64) {
                 blocks: unsafe { std::slice::from_raw_parts(j.blocks, j.blocks_count) },
             })
             .collect();
+        crate::observe::metrics::md5_batch(lane_jobs.len());
         md5_lanes::compress_lanes(&mut lane_jobs);
         let mut wakers = Vec::new();
         for (j, lj) in q.iter_mut().filter(|j| !j.done).zip(lane_jobs) {
