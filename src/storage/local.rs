@@ -34,8 +34,33 @@ pub fn file_path(data_dir: &Path, id: u128) -> PathBuf {
     file_dir(data_dir, id).join(format!("{id:032x}"))
 }
 
+/// A new data file's id: 120 random bits, and a low byte (its directory) that follows this
+/// thread's run, see `FILES_PER_DIR_RUN`.
 pub fn new_file_id() -> u128 {
-    rand::random::<u128>()
+    (rand::random::<u128>() & !0xff) | u128::from(next_run_dir())
+}
+
+/// New files go to the 256 data directories in runs: each core puts this many consecutive
+/// files in one directory, then moves to the next. Why: a metadata commit fsyncs each
+/// directory that gained a file, one after another, and a directory fsync is a few small
+/// synchronous writes plus a flush. With the directory drawn at random, a commit of 16 1 MiB
+/// PUTs (64 connections) fsynced ~16 directories, ~15 ms per commit; in runs, 2–3.
+const FILES_PER_DIR_RUN: u32 = 64;
+
+thread_local! {
+    /// (directory of the current run, files put in it so far).
+    static DIR_RUN: std::cell::Cell<(u8, u32)> = std::cell::Cell::new((rand::random(), 0));
+}
+
+fn next_run_dir() -> u8 {
+    DIR_RUN.with(|run| {
+        let (dir, used) = match run.get() {
+            (dir, used) if used >= FILES_PER_DIR_RUN => (dir.wrapping_add(1), 0),
+            current => current,
+        };
+        run.set((dir, used + 1));
+        dir
+    })
 }
 
 /// Creates the data directory tree, private to the server's user (0700).
@@ -568,6 +593,26 @@ fn sweep_dir(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn new_files_fill_one_directory_per_run() {
+        std::thread::spawn(|| {
+            let ids: Vec<u128> = (0..3 * FILES_PER_DIR_RUN).map(|_| new_file_id()).collect();
+            let dirs: Vec<u8> = ids.iter().map(|id| (id & 0xff) as u8).collect();
+            let run = FILES_PER_DIR_RUN as usize;
+            // A fresh thread: its first run starts here (in a random directory).
+            for (k, chunk) in dirs.chunks(run).enumerate() {
+                let want = dirs[0].wrapping_add(k as u8);
+                assert!(chunk.iter().all(|d| *d == want), "run {k}: {chunk:?}");
+            }
+            let mut unique = ids.clone();
+            unique.sort();
+            unique.dedup();
+            assert_eq!(unique.len(), ids.len());
+        })
+        .join()
+        .expect("test thread");
+    }
 
     #[test]
     fn data_dir_layout_and_spread_hint_on_ext4() {
