@@ -23,7 +23,7 @@ use std::pin::{pin, Pin};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-/// Below this many blocks (16 KiB, ~18 µs of scalar MD5) a yield costs more than it saves.
+/// Below this many blocks (16 KiB, ~18 µs of scalar MD5) waiting costs more than it saves.
 const JOB_BLOCKS_MIN: usize = 256;
 /// Jobs queued on one core at most; beyond that, hashing is inline.
 const JOBS_QUEUED_MAX: usize = 64;
