@@ -10,15 +10,7 @@ use std::time::Duration;
 const SIZES: [(&str, usize); 2] = [("4KiB", 4 * 1024), ("1MiB", 1024 * 1024)];
 
 fn data(n: usize) -> Vec<u8> {
-    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-    (0..n)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
+    bleepstore::test_support::det_bytes(1, n)
 }
 
 fn hashers(algos: &[Algo], buf: &[u8]) -> [u8; 16] {

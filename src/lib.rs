@@ -11,5 +11,6 @@ pub mod observe;
 pub mod runtime;
 pub mod s3;
 pub mod storage;
-#[cfg(test)]
-mod test_support;
+/// Deterministic test data, for the unit tests and the criterion benches.
+#[doc(hidden)]
+pub mod test_support;

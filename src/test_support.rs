@@ -1,4 +1,4 @@
-//! Helpers shared by unit tests.
+//! Helpers shared by the unit tests and the criterion benches.
 
 /// Deterministic pseudo-random bytes (xorshift64), different for each seed.
 pub fn det_bytes(seed: u64, len: usize) -> Vec<u8> {

@@ -57,7 +57,7 @@ impl Stream {
         (big && ENABLED.get()).then(Stream::register)
     }
 
-    pub fn register() -> Stream {
+    fn register() -> Stream {
         STREAMS.set(STREAMS.get() + 1);
         Stream(())
     }

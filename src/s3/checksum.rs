@@ -128,6 +128,10 @@ impl Hashers {
     }
     pub fn update(&mut self, data: &[u8]) {
         self.md5.update(data);
+        self.update_extra(data);
+    }
+
+    fn update_extra(&mut self, data: &[u8]) {
         for (_, s) in &mut self.extra {
             s.update(data);
         }
@@ -139,9 +143,7 @@ impl Hashers {
     /// As `md5_batch::compress`: the future must be polled to completion or dropped, never
     /// leaked.
     pub async unsafe fn update_batched(&mut self, data: &[u8]) {
-        for (_, s) in &mut self.extra {
-            s.update(data);
-        }
+        self.update_extra(data);
         let (blocks, tail) = self.md5.absorb_head(data);
         // SAFETY: the caller's contract.
         unsafe { crate::runtime::md5_batch::compress(self.md5.state_mut(), blocks) }.await;
