@@ -75,6 +75,8 @@ pub struct ServerConfig {
     pub body_timeout_ms: u64,
     pub log_level: String,
     pub log_format: LogFormat,
+    /// One line per answered request (target `access`, level INFO).
+    pub access_log: bool,
     pub metrics_token: String,
 }
 
@@ -188,6 +190,9 @@ pub struct AzureConfig {
 pub struct LimitsConfig {
     pub object_size_max: u64,
     pub metadata_bytes_max: usize,
+    /// Request bytes each core may hold whole in memory at once (XML bodies, held-back
+    /// gateway upload tails); past it requests wait briefly, then get 503 SlowDown.
+    pub buffered_body_bytes_per_core_max: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -218,6 +223,7 @@ impl Default for ServerConfig {
             body_timeout_ms: 60_000,
             log_level: "info".into(),
             log_format: LogFormat::Text,
+            access_log: true,
             metrics_token: String::new(),
         }
     }
@@ -259,6 +265,7 @@ impl Default for LimitsConfig {
         LimitsConfig {
             object_size_max: 5 * 1024 * 1024 * 1024,
             metadata_bytes_max: 2048,
+            buffered_body_bytes_per_core_max: crate::runtime::budget::BYTES_MAX_DEFAULT,
         }
     }
 }
@@ -332,6 +339,13 @@ impl Config {
         }
         if self.multipart.part_size_min == 0 {
             return Err("multipart.part_size_min: must be positive".into());
+        }
+        // One largest XML body must fit, or such a request could never be served.
+        let body_max = crate::s3::xml::MAX_XML_BODY_BYTES;
+        if self.limits.buffered_body_bytes_per_core_max < body_max {
+            return Err(format!(
+                "limits.buffered_body_bytes_per_core_max: must be at least {body_max} (the largest XML body)"
+            ));
         }
         if self.limits.object_size_max == 0 {
             return Err("limits.object_size_max: must be positive".into());

@@ -91,13 +91,29 @@ fn init_logging(config: &Config) {
                 config.server.log_level
             ))
         });
+    // Lines go through a bounded queue to one writer thread: a stalled reader of stderr
+    // drops (and counts) lines instead of stopping the cores.
+    bleepstore::observe::log::start();
+    use std::io::IsTerminal;
+    let colour = bleepstore::observe::log::use_colour(
+        std::env::var_os("NO_COLOR").as_deref(),
+        std::io::stderr().is_terminal(),
+    );
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match config.server.log_format {
-        LogFormat::Json => builder.json().init(),
-        LogFormat::Text => builder.init(),
+        .with_ansi(colour)
+        .with_writer(bleepstore::observe::log::MakeQueuedWriter);
+    let json = config.server.log_format == LogFormat::Json;
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
     }
+    // The access line is written by hand (observe::log::access), not through tracing, but
+    // it obeys the same filter: on when target `access` is enabled at INFO.
+    let access =
+        config.server.access_log && tracing::enabled!(target: "access", tracing::Level::INFO);
+    bleepstore::observe::log::set_access_log(access, json);
 }
 
 /// Every connection and open data file is a descriptor: lift the soft limit to the hard one

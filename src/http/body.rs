@@ -21,6 +21,9 @@ pub struct BodyReader<'c> {
     chunked: Option<ChunkedDecoder>,
     continue_pending: bool,
     done: bool,
+    /// A read failed (timeout, broken framing, peer gone): the rest of the body cannot be
+    /// found, so nothing more is read and the connection is not reused.
+    failed: bool,
     /// Payload bytes handed to the caller so far.
     pub received: u64,
 }
@@ -39,6 +42,7 @@ impl<'c> BodyReader<'c> {
             chunked,
             continue_pending: expect_continue,
             done,
+            failed: false,
             received: 0,
         }
     }
@@ -76,13 +80,22 @@ impl<'c> BodyReader<'c> {
                 .await
                 .map_err(|_| S3Error::new(ErrorCode::IncompleteBody))?;
         }
-        let n = match self.framing {
-            Framing::None => 0,
-            Framing::Length(_) => self.read_length(dst).await?,
-            Framing::Chunked => self.read_chunked(dst).await?,
+        if self.failed {
+            return Err(S3Error::new(ErrorCode::IncompleteBody));
+        }
+        let read = match self.framing {
+            Framing::None => Ok(0),
+            Framing::Length(_) => self.read_length(dst).await,
+            Framing::Chunked => self.read_chunked(dst).await,
         };
+        let n = read.inspect_err(|_| self.failed = true)?;
         self.received += n as u64;
         Ok(n)
+    }
+
+    /// Whether a read of this body failed; its error has been (or is being) answered.
+    pub fn failed(&self) -> bool {
+        self.failed
     }
 
     /// Fills `dst` completely unless the body ends first; returns the bytes read.
@@ -133,21 +146,39 @@ impl<'c> BodyReader<'c> {
         }
     }
 
-    /// Reads and discards what is left, up to `max_bytes`; false if more remained.
-    pub async fn drain(&mut self, max_bytes: u64) -> bool {
-        let mut scratch = vec![0u8; 16 * 1024];
-        let mut drained = 0u64;
-        while !self.done {
-            if drained > max_bytes {
+    /// Reads and discards what is left, up to `max_bytes` and for at most `wait`; false if
+    /// more remained (or the body is broken), and then the connection must close. A body
+    /// declared longer than `max_bytes` is not read at all, so an error that refuses it
+    /// (EntityTooLarge, AccessDenied) goes out at once, not after the upload.
+    pub async fn drain(&mut self, max_bytes: u64, wait: std::time::Duration) -> bool {
+        if self.failed {
+            return false;
+        }
+        if let Framing::Length(_) = self.framing {
+            if self.remaining > max_bytes {
                 return false;
             }
-            match self.read(&mut scratch).await {
-                Ok(0) => break,
-                Ok(n) => drained += n as u64,
-                Err(_) => return false,
-            }
         }
-        true
+        let drained = async {
+            let mut scratch = vec![0u8; 16 * 1024];
+            let mut drained = 0u64;
+            while !self.done {
+                if drained > max_bytes {
+                    return false;
+                }
+                match self.read(&mut scratch).await {
+                    Ok(0) => break,
+                    Ok(n) => drained += n as u64,
+                    Err(_) => return false,
+                }
+            }
+            true
+        };
+        futures_lite::future::or(drained, async {
+            glommio::timer::sleep(wait).await;
+            false
+        })
+        .await
     }
 }
 

@@ -25,6 +25,14 @@ pub struct Limits {
 /// Unread body left after a response that we still read to keep the connection; beyond
 /// this the connection is closed instead.
 const DRAIN_BYTES_MAX: u64 = 256 * 1024;
+/// How long that drain may wait for the client's bytes before the connection is closed.
+const DRAIN_WAIT: Duration = Duration::from_secs(1);
+/// After answering a request whose body we did not read, the connection is closed gently:
+/// our side is shut for writing and what the client still sends is read and dropped, for at
+/// most this long or [`LINGER_BYTES_MAX`], so its kernel does not answer our response with
+/// a reset that discards it before the client reads it.
+const LINGER_WAIT: Duration = Duration::from_secs(2);
+const LINGER_BYTES_MAX: u64 = 4 * 1024 * 1024;
 /// Read buffer: big enough for any allowed head plus some pipelined bytes.
 const READ_BUFFER_BYTES: usize = 64 * 1024;
 
@@ -131,6 +139,33 @@ impl Io {
         self.end = total;
     }
 
+    /// Shuts our side for writing, then reads and drops what the client still sends (see
+    /// [`LINGER_WAIT`]) so the response already written reaches it before the close.
+    async fn linger_close(&mut self) {
+        if self
+            .stream
+            .shutdown(std::net::Shutdown::Write)
+            .await
+            .is_err()
+        {
+            return;
+        }
+        let mut dropped = 0u64;
+        let deadline = std::time::Instant::now() + LINGER_WAIT;
+        while dropped < LINGER_BYTES_MAX {
+            let wait = deadline.saturating_duration_since(std::time::Instant::now());
+            if wait.is_zero() {
+                return;
+            }
+            self.start = 0;
+            self.end = 0;
+            match self.fill(wait).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => dropped += n as u64,
+            }
+        }
+    }
+
     pub async fn write_all(&mut self, data: &[u8]) -> std::io::Result<()> {
         with_deadline(self.body_timeout, self.stream.write_all(data)).await?;
         self.bytes_out += data.len() as u64;
@@ -221,8 +256,9 @@ pub async fn serve(stream: TcpStream, remote: SocketAddr, limits: &Limits, servi
                 keep = false;
             }
         } else if !req.body.is_done() {
-            keep = keep && req.body.drain(DRAIN_BYTES_MAX).await;
+            keep = keep && req.body.drain(DRAIN_BYTES_MAX, DRAIN_WAIT).await;
         }
+        let linger = !req.body.is_done() && !req.body.failed() && !req.body.continue_pending();
         let bytes_in = req.body.received;
         let Request { head, .. } = req;
         let (status, label) = (resp.status, resp.label);
@@ -254,6 +290,9 @@ pub async fn serve(stream: TcpStream, remote: SocketAddr, limits: &Limits, servi
             started,
         });
         if !ok || !keep {
+            if ok && linger {
+                io.linger_close().await;
+            }
             return;
         }
     }
@@ -335,6 +374,14 @@ pub fn parse_head(bytes: &[u8], limits: &Limits) -> S3Result<Option<(RequestHead
     if used > limits.head_bytes_max {
         return Err(S3Error::new(ErrorCode::RequestHeaderSectionTooLarge));
     }
+    // httparse tolerates a bare LF as a line end; a proxy in front may not, and then the two
+    // of us disagree about where the head ends (RFC 9112 §2.2 lets a server refuse it).
+    if has_bare_lf(&bytes[..used]) {
+        return Err(S3Error::msg(
+            ErrorCode::InvalidRequest,
+            "Malformed HTTP request: a line ends with LF without CR.",
+        ));
+    }
     let method_raw = req.method.unwrap_or("").to_string();
     let target = req.path.unwrap_or("");
     if !target.starts_with('/') {
@@ -367,7 +414,24 @@ pub fn parse_head(bytes: &[u8], limits: &Limits) -> S3Result<Option<(RequestHead
     )))
 }
 
+/// Whether any LF in `bytes` is not preceded by CR.
+fn has_bare_lf(bytes: &[u8]) -> bool {
+    bytes
+        .iter()
+        .enumerate()
+        .any(|(i, &b)| b == b'\n' && (i == 0 || bytes[i - 1] != b'\r'))
+}
+
+/// How the body is delimited, with RFC 9112's strict choices: one Transfer-Encoding header
+/// whose only coding is `chunked`, or one Content-Length of plain digits, never both. A
+/// front proxy that reads the head another way could otherwise smuggle a second request.
 fn framing(head: &RequestHead) -> S3Result<Framing> {
+    if head.header_all("transfer-encoding").count() > 1 {
+        return Err(S3Error::msg(
+            ErrorCode::InvalidRequest,
+            "Repeated Transfer-Encoding",
+        ));
+    }
     let te = head.header("transfer-encoding");
     let cl = head.header("content-length");
     match (te, cl) {
@@ -386,9 +450,13 @@ fn framing(head: &RequestHead) -> S3Result<Framing> {
                     "Repeated Content-Length",
                 ));
             }
-            let n: u64 = v.parse().map_err(|_| {
-                S3Error::invalid_argument("Invalid Content-Length", "Content-Length", v)
-            })?;
+            let n: u64 = v
+                .parse()
+                .ok()
+                .filter(|_| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
+                .ok_or_else(|| {
+                    S3Error::invalid_argument("Invalid Content-Length", "Content-Length", v)
+                })?;
             Ok(Framing::Length(n))
         }
         (None, None) => Ok(Framing::None),
@@ -488,6 +556,31 @@ mod tests {
         );
         assert!(parse_head(b"GET\x01 / HTTP/1.1\r\n\r\n", &limits()).is_err());
         assert!(parse_head(b"GET nopath HTTP/1.1\r\n\r\n", &limits()).is_err());
+    }
+
+    fn framing_of(raw: &[u8]) -> S3Result<Framing> {
+        let (h, _) = parse_head(raw, &limits())?.expect("complete head");
+        framing(&h)
+    }
+
+    #[test]
+    fn lenient_framing_is_refused() {
+        let bad: [&[u8]; 6] = [
+            b"PUT /b/k HTTP/1.1\r\nHost: h\r\nContent-Length: +5\r\n\r\n",
+            b"PUT /b/k HTTP/1.1\r\nHost: h\r\nContent-Length: -1\r\n\r\n",
+            b"PUT /b/k HTTP/1.1\r\nHost: h\r\nContent-Length: 0x5\r\n\r\n",
+            b"PUT /b/k HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: identity\r\n\r\n",
+            b"PUT /b/k HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n",
+            b"PUT /b/k HTTP/1.1\nHost: h\nContent-Length: 5\n\n",
+        ];
+        for raw in bad {
+            assert!(framing_of(raw).is_err(), "{}", String::from_utf8_lossy(raw));
+        }
+        let ok = framing_of(b"PUT /b/k HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\n");
+        assert!(matches!(ok, Ok(Framing::Length(5))));
+        let chunked =
+            framing_of(b"PUT /b/k HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: Chunked\r\n\r\n");
+        assert!(matches!(chunked, Ok(Framing::Chunked)));
     }
 
     #[test]

@@ -95,6 +95,14 @@ pub fn write_head(resp: &Response, keep_alive: bool, out: &mut Vec<u8>) {
     out.extend_from_slice(reason(resp.status).as_bytes());
     out.extend_from_slice(b"\r\n");
     for (n, v) in &resp.headers {
+        // The request side refuses control characters in anything echoed into a header;
+        // this is the second line: a header that still carries one is dropped, never
+        // written, so no value can end the head early or add a header of its own.
+        if !is_header_safe(n) || !is_header_safe(v) {
+            debug_assert!(false, "control character in response header {n}");
+            tracing::error!(header = %n, "response header with a control character dropped");
+            continue;
+        }
         out.extend_from_slice(n.as_bytes());
         out.extend_from_slice(b": ");
         out.extend_from_slice(v.as_bytes());
@@ -117,9 +125,39 @@ pub fn write_head(resp: &Response, keep_alive: bool, out: &mut Vec<u8>) {
     out.extend_from_slice(b"\r\n");
 }
 
+/// Whether a header name or value may be written as is: no control character but HTAB
+/// (RFC 9110 field-value; CR and LF would split the head).
+pub fn is_header_safe(s: &str) -> bool {
+    s.bytes().all(|b| b == b'\t' || (b >= 0x20 && b != 0x7f))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn header_safety() {
+        assert!(is_header_safe("text/plain; charset=utf-8"));
+        assert!(is_header_safe("a\tb"));
+        assert!(is_header_safe("caf\u{e9}"));
+        assert!(!is_header_safe("text/plain\r\nSet-Cookie: a=b"));
+        assert!(!is_header_safe("a\nb"));
+        assert!(!is_header_safe("a\u{0}b"));
+        assert!(!is_header_safe("a\u{7f}b"));
+    }
+
+    #[test]
+    #[cfg(not(debug_assertions))]
+    fn unsafe_header_is_never_written() {
+        let mut r = Response::new(200);
+        r.header("content-type", "text/plain\r\nSet-Cookie: a=b");
+        r.header("x-ok", "1");
+        let mut out = Vec::new();
+        write_head(&r, true, &mut out);
+        let s = String::from_utf8(out).unwrap();
+        assert!(!s.contains("Set-Cookie"));
+        assert!(s.contains("x-ok: 1\r\n"));
+    }
 
     #[test]
     fn head_has_length_and_close() {

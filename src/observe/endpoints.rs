@@ -41,8 +41,7 @@ pub async fn serve(shared: &Shared, head: &RequestHead) -> Option<Response> {
         }
         "/metrics" => {
             let token = &shared.config.server.metrics_token;
-            if !token.is_empty() && head.header("authorization") != Some(&format!("Bearer {token}"))
-            {
+            if !token.is_empty() && !bearer_matches(head.header("authorization"), token) {
                 return Some(text(401, "text/plain", "unauthorized\n".into()));
             }
             let cores = crate::runtime::on_all_cores(|| async { super::metrics::snapshot() }).await;
@@ -69,5 +68,31 @@ pub async fn serve(shared: &Shared, head: &RequestHead) -> Option<Response> {
         }
         p if p == "/docs" || p.starts_with("/docs/") => super::docs::serve(p),
         _ => None,
+    }
+}
+
+/// Compares the presented bearer token with the configured one in constant time, so the
+/// time to answer 401 says nothing about how many leading bytes were right.
+fn bearer_matches(authorization: Option<&str>, token: &str) -> bool {
+    use subtle::ConstantTimeEq;
+    let presented = authorization
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    // `ct_eq` on slices of different lengths is false without looking at the bytes; the
+    // length of the configured token is not a secret worth hiding.
+    bool::from(presented.as_bytes().ct_eq(token.as_bytes()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bearer_matches;
+
+    #[test]
+    fn bearer_token_must_match_exactly() {
+        assert!(bearer_matches(Some("Bearer s3cret"), "s3cret"));
+        assert!(!bearer_matches(Some("Bearer s3cre"), "s3cret"));
+        assert!(!bearer_matches(Some("Bearer s3cretX"), "s3cret"));
+        assert!(!bearer_matches(Some("s3cret"), "s3cret"));
+        assert!(!bearer_matches(None, "s3cret"));
     }
 }

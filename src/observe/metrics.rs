@@ -92,6 +92,17 @@ pub fn request_started() {
     LOCAL.with(|m| m.borrow_mut().in_flight += 1);
 }
 
+/// A request refused before it could be routed (malformed head, framing): counted among
+/// the requests, but it never entered `in_flight`.
+pub fn request_rejected(status: u16) {
+    LOCAL.with(|m| {
+        *m.borrow_mut()
+            .requests
+            .entry(("OTHER", "BadRequest", status))
+            .or_insert(0) += 1;
+    });
+}
+
 pub fn request_finished(
     method: &'static str,
     op: &'static str,
@@ -304,6 +315,7 @@ pub fn render(
             &c.commit_seconds,
         );
     }
+    let _ = writeln!(out, "# HELP bleepstore_log_lines_dropped_total Log lines dropped because the reader of stderr did not keep up (logging never blocks a core).\n# TYPE bleepstore_log_lines_dropped_total counter\nbleepstore_log_lines_dropped_total {}", super::log::dropped_lines());
     process_metrics(&mut out, started_at);
     out
 }

@@ -4,6 +4,7 @@
 pub mod docs;
 pub mod endpoints;
 pub mod health;
+pub mod log;
 pub mod metrics;
 pub mod openapi;
 

@@ -5,6 +5,7 @@
 //! boxed closure) to that core's inbox and the answer comes back on a oneshot channel, so the
 //! request path holds no Mutex or RwLock.
 
+pub mod budget;
 pub mod key_lock;
 pub mod md5_batch;
 pub mod offload;
@@ -177,6 +178,7 @@ pub fn run(config: Config) -> Result<(), String> {
         .map_err(|e| format!("shard count in {}: {e}", data_dir.display()))?;
     let users = Users::from_config(&config.auth, &config.server.region);
     let bind_addr = resolve_bind(&config.server.bind)?;
+    warn_default_credentials(&config, bind_addr);
     let gateway = crate::storage::gateway::start(&config)?;
     let mut receivers = Vec::new();
     let mut inboxes = Vec::new();
@@ -243,10 +245,12 @@ async fn core_main(
     });
     CORE.with(|c| *c.borrow_mut() = Some(core.clone()));
     md5_batch::enable_on_this_thread();
+    budget::init(shared.config.limits.buffered_body_bytes_per_core_max);
     crate::storage::cache::init((shared.config.cache.size / shared.executors as u64) as usize);
     for shard in core.shards.values() {
         glommio::spawn_local(shard.clone().run_committer()).detach();
     }
+    glommio::spawn_local(crate::observe::log::access_flush_task()).detach();
     glommio::spawn_local(async move {
         while let Ok(job) = inbox.recv().await {
             glommio::spawn_local(job()).detach();
@@ -320,6 +324,20 @@ async fn core_main(
     }
 }
 
+/// Anyone who can reach a non-loopback address could sign with the credentials printed in
+/// the README: say so once at start, so an operator does not ship them by accident.
+fn warn_default_credentials(config: &Config, bind: std::net::SocketAddr) {
+    let defaults = crate::config::AuthConfig::default();
+    if !bind.ip().is_loopback()
+        && config.auth.access_key == defaults.access_key
+        && config.auth.secret_key == defaults.secret_key
+    {
+        tracing::warn!(
+            "listening on {bind} with the built-in default credentials: set auth.access_key and auth.secret_key"
+        );
+    }
+}
+
 /// Pending connections the kernel queues per core's listener before accept.
 const LISTEN_BACKLOG: i32 = 4096;
 
@@ -345,6 +363,11 @@ fn listen(addr: std::net::SocketAddr) -> std::io::Result<glommio::net::TcpListen
 
 /// Binds once up front so a port conflict is one clear error, not a failure per core, and so
 /// port 0 becomes one concrete port shared by every core's listener.
+///
+/// The probe binds *without* SO_REUSEPORT: the kernel then refuses it while any socket
+/// listens on the address, ours or a foreign process's. Our cores' listeners do use
+/// SO_REUSEPORT among themselves, so without this probe a second server started on a served
+/// address would silently share the port and split requests between two stores.
 fn resolve_bind(bind: &str) -> Result<std::net::SocketAddr, String> {
     use socket2::{Domain, Protocol, Socket, Type};
     let addr: std::net::SocketAddr = bind
@@ -358,11 +381,15 @@ fn resolve_bind(bind: &str) -> Result<std::net::SocketAddr, String> {
     let probe = || -> std::io::Result<std::net::SocketAddr> {
         let sk = Socket::new(domain, Type::STREAM, Some(Protocol::TCP))?;
         sk.set_reuse_address(true)?;
-        sk.set_reuse_port(true)?;
         sk.bind(&addr.into())?;
         sk.local_addr()?
             .as_socket()
             .ok_or_else(|| std::io::Error::other("not an inet address"))
     };
-    probe().map_err(|e| format!("server.bind {bind}: {e}"))
+    probe().map_err(|e| match e.kind() {
+        std::io::ErrorKind::AddrInUse => {
+            format!("server.bind {bind}: address in use (is another server running there?)")
+        }
+        _ => format!("server.bind {bind}: {e}"),
+    })
 }

@@ -50,11 +50,39 @@ pub fn now_ms() -> u64 {
 }
 
 /// Reads a small request body whole (XML configuration), refusing more than `max`.
-pub async fn read_small_body(req: &mut Request<'_>, ctx: &Ctx, max: usize) -> S3Result<Vec<u8>> {
+/// A request body held whole in memory, with its share of the core's budget: the share is
+/// given back when the body is dropped, after the handler is done with it.
+pub struct BufferedBody {
+    bytes: Vec<u8>,
+    _lease: crate::runtime::budget::Lease,
+}
+
+impl std::ops::Deref for BufferedBody {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.bytes
+    }
+}
+
+pub async fn read_small_body(
+    req: &mut Request<'_>,
+    ctx: &Ctx,
+    max: usize,
+) -> S3Result<BufferedBody> {
     let mut payload =
         crate::s3::payload::PayloadReader::new(&mut req.body, &ctx.payload, &req.head, &[])?;
+    const PIECE_BYTES: usize = 16 * 1024;
+    // Held whole until parsed: every byte is on the core's shared budget first (a declared
+    // length up front, so an oversized or unaffordable body is refused before it is read).
+    let mut lease = crate::runtime::budget::Lease::empty();
+    if let Some(declared) = payload.declared_len() {
+        if declared > max as u64 {
+            return Err(S3Error::new(ErrorCode::MaxMessageLengthExceeded));
+        }
+        lease.grow(declared as usize).await?;
+    }
     let mut out = Vec::new();
-    let mut buf = vec![0u8; 16 * 1024];
+    let mut buf = vec![0u8; PIECE_BYTES];
     loop {
         let n = payload.read_payload(&mut buf).await?;
         if n == 0 {
@@ -63,10 +91,18 @@ pub async fn read_small_body(req: &mut Request<'_>, ctx: &Ctx, max: usize) -> S3
         if out.len() + n > max {
             return Err(S3Error::new(ErrorCode::MaxMessageLengthExceeded));
         }
+        if out.len() + n > lease.bytes() {
+            lease
+                .grow(PIECE_BYTES.max(out.len() + n - lease.bytes()))
+                .await?;
+        }
         out.extend_from_slice(&buf[..n]);
     }
     payload.verify_end()?;
-    Ok(out)
+    Ok(BufferedBody {
+        bytes: out,
+        _lease: lease,
+    })
 }
 
 /// Loads a bucket from its shard, or NoSuchBucket.

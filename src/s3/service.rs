@@ -96,6 +96,7 @@ impl S3Service {
             *label = "Operational";
             return Ok(resp);
         }
+        refuse_control_characters(&req.head)?;
         let route = route(&req.head, &self.shared.config.server.domain)?;
         *label = route.endpoint.name();
         let auth = {
@@ -179,6 +180,25 @@ async fn dispatch_endpoint(ctx: &Ctx, req: &mut Request<'_>) -> S3Result<Respons
     }
 }
 
+/// Query parameters whose values are echoed into response headers (`response-*`
+/// overrides) must not carry control characters: a CR LF would let the URL's author write
+/// headers, or a whole second response, into our answer. Refused before anything runs.
+fn refuse_control_characters(head: &RequestHead) -> S3Result<()> {
+    if !head.query.contains("response-") {
+        return Ok(());
+    }
+    for (name, value) in head.query_pairs() {
+        if name.starts_with("response-") && !crate::http::response::is_header_safe(&value) {
+            return Err(S3Error::invalid_argument(
+                "Header values must not contain control characters.",
+                &name,
+                &value.escape_default().to_string(),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Server-side failures are logged with their cause chain and the request id the client
 /// saw; client errors only at debug level (they are in the access log already).
 fn log_failure(e: &S3Error, request_id: &str) {
@@ -221,9 +241,9 @@ impl Service for S3Service {
     }
 
     fn reject(&self, err: S3Error) -> Response {
-        crate::observe::metrics::request_started();
         let id = self.request_id();
         let mut resp = error_response(&err, "", &id);
+        crate::observe::metrics::request_rejected(resp.status);
         resp.label = "BadRequest";
         common_headers(&mut resp, &id);
         resp
@@ -240,18 +260,17 @@ impl Service for S3Service {
             d.bytes_out,
             elapsed,
         );
-        tracing::info!(
-            target: "access",
-            request_id = %d.request_id,
-            remote = %d.remote,
+        crate::observe::log::access(&crate::observe::log::AccessRecord {
+            request_id: &d.request_id,
+            remote: d.remote,
             method,
-            operation = d.label,
-            path = %d.head.path,
-            status = d.status,
-            bytes_in = d.bytes_in,
-            bytes_out = d.bytes_out,
-            duration_us = elapsed.as_micros() as u64,
-        );
+            operation: d.label,
+            path: &d.head.path,
+            status: d.status,
+            bytes_in: d.bytes_in,
+            bytes_out: d.bytes_out,
+            duration_us: elapsed.as_micros() as u64,
+        });
     }
 }
 

@@ -13,7 +13,7 @@ use futures::future::LocalBoxFuture;
 use glommio::io::DmaFile;
 use glommio::task::JoinHandle;
 use std::collections::VecDeque;
-use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
@@ -65,10 +65,10 @@ fn next_run_dir() -> u8 {
 
 /// Creates the data directory tree, private to the server's user (0700).
 pub fn prepare_data_dir(data_dir: &Path) -> std::io::Result<()> {
+    // A new data dir is private (0700); an existing one keeps the mode its operator chose.
     let mut b = std::fs::DirBuilder::new();
     b.recursive(true).mode(0o700);
     b.create(data_dir)?;
-    std::fs::set_permissions(data_dir, std::fs::Permissions::from_mode(0o700))?;
     b.create(crate::meta::meta_dir(data_dir))?;
     b.create(objects_dir(data_dir))?;
     spread_subdirectories(&objects_dir(data_dir));

@@ -233,10 +233,15 @@ impl Gateway {
             return Ok(PendingPut {
                 tx: Some(tx),
                 held: None,
+                _tail_lease: None,
                 task: None,
                 deferred: Some((self.runtime.clone(), self.upstream.clone(), target, rx)),
             });
         }
+        // The held-back last chunk waits in memory until the body is verified: it is on the
+        // core's budget for buffered request bytes, taken before the upstream is called.
+        let tail_lease =
+            crate::runtime::budget::Lease::take(BODY_CHUNK_BYTES.min(len as usize)).await?;
         let mut task = Some(self.spawn_put(target, rx.boxed(), len));
         let mut got: u64 = 0;
         let mut held: Option<Bytes> = None;
@@ -275,6 +280,7 @@ impl Gateway {
         Ok(PendingPut {
             tx: Some(tx),
             held,
+            _tail_lease: Some(tail_lease),
             task,
             deferred: None,
         })
@@ -325,6 +331,8 @@ pub enum PutTarget {
 pub struct PendingPut {
     tx: Option<mpsc::Sender<UpResult<Bytes>>>,
     held: Option<Bytes>,
+    /// `held`'s share of the core's budget for buffered request bytes.
+    _tail_lease: Option<crate::runtime::budget::Lease>,
     task: Option<tokio::task::JoinHandle<UpResult<()>>>,
     /// An empty upload not started yet (see `Gateway::put`).
     deferred: Option<DeferredPut>,
