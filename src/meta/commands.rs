@@ -122,6 +122,18 @@ pub struct MetaReply {
     /// For CompleteUpload: the object's ETag and checksums.
     pub etag: Option<String>,
     pub checksums: Option<Checksums>,
+    /// For DeleteBucket: the uploads dropped with the bucket (their files are in `freed` of
+    /// each entry, to be freed after the commit as an abort frees them).
+    pub dropped_uploads: Vec<DroppedUpload>,
+}
+
+/// An in-progress upload removed with its bucket.
+#[derive(Debug, Clone, Default)]
+pub struct DroppedUpload {
+    pub key: String,
+    pub upload_id: String,
+    pub part_numbers: Vec<u32>,
+    pub freed: Vec<u128>,
 }
 
 fn no_such_upload(id: &str) -> S3Error {
@@ -147,7 +159,22 @@ impl MetaCmd {
                 t::w_put_bucket(txn, &meta)?;
                 Ok(done)
             }
-            MetaCmd::DeleteBucket { name } => t::w_delete_bucket(txn, &name).map(|_| done),
+            MetaCmd::DeleteBucket { name } => {
+                // In-progress uploads do not keep a bucket: they go with it, in this commit.
+                let dropped_uploads = t::w_delete_bucket(txn, &name)?
+                    .into_iter()
+                    .map(|(u, parts)| DroppedUpload {
+                        key: u.key,
+                        upload_id: u.upload_id,
+                        part_numbers: parts.iter().map(|(n, _)| *n).collect(),
+                        freed: parts.iter().map(|(_, p)| p.file_id).collect(),
+                    })
+                    .collect();
+                Ok(MetaReply {
+                    dropped_uploads,
+                    ..done
+                })
+            }
             MetaCmd::SetBucketAcl { name, acl } => {
                 let mut meta = t::w_require_bucket(txn, &name)?;
                 meta.acl = acl;
