@@ -122,6 +122,18 @@ pub struct MetaReply {
     /// For CompleteUpload: the object's ETag and checksums.
     pub etag: Option<String>,
     pub checksums: Option<Checksums>,
+    /// For DeleteBucket: the uploads dropped with the bucket (their files are in `freed` of
+    /// each entry, to be freed after the commit as an abort frees them).
+    pub dropped_uploads: Vec<DroppedUpload>,
+}
+
+/// An in-progress upload removed with its bucket.
+#[derive(Debug, Clone, Default)]
+pub struct DroppedUpload {
+    pub key: String,
+    pub upload_id: String,
+    pub part_numbers: Vec<u32>,
+    pub freed: Vec<u128>,
 }
 
 fn no_such_upload(id: &str) -> S3Error {
@@ -147,7 +159,22 @@ impl MetaCmd {
                 t::w_put_bucket(txn, &meta)?;
                 Ok(done)
             }
-            MetaCmd::DeleteBucket { name } => t::w_delete_bucket(txn, &name).map(|_| done),
+            MetaCmd::DeleteBucket { name } => {
+                // In-progress uploads do not keep a bucket: they go with it, in this commit.
+                let dropped_uploads = t::w_delete_bucket(txn, &name)?
+                    .into_iter()
+                    .map(|(u, parts)| DroppedUpload {
+                        key: u.key,
+                        upload_id: u.upload_id,
+                        part_numbers: parts.iter().map(|(n, _)| *n).collect(),
+                        freed: parts.iter().map(|(_, p)| p.file_id).collect(),
+                    })
+                    .collect();
+                Ok(MetaReply {
+                    dropped_uploads,
+                    ..done
+                })
+            }
             MetaCmd::SetBucketAcl { name, acl } => {
                 let mut meta = t::w_require_bucket(txn, &name)?;
                 meta.acl = acl;
@@ -401,6 +428,117 @@ mod tests {
         assert!(
             matches!(back, MetaCmd::DeleteObjects { ref keys, .. } if keys == &["k".to_string()])
         );
+    }
+
+    fn apply(db: &redb::Database, cmd: MetaCmd) -> S3Result<MetaReply> {
+        let txn = db.begin_write().unwrap();
+        let r = cmd.apply(&txn);
+        if r.is_ok() {
+            txn.commit().unwrap();
+        }
+        r
+    }
+
+    #[test]
+    fn delete_bucket_drops_its_uploads_in_the_same_commit() {
+        use crate::meta::types::{Acl, BucketMeta};
+        let dir = tempfile::tempdir().unwrap();
+        let db = redb::Database::create(dir.path().join("m.redb")).unwrap();
+        t::init(&db).unwrap();
+        let bucket = |name: &str| {
+            MetaCmd::CreateBucket(BucketMeta {
+                name: name.into(),
+                owner_id: "o".into(),
+                created_ms: 1,
+                region: "us-east-1".into(),
+                acl: Acl::default(),
+            })
+        };
+        let upload = |b: &str, key: &str, id: &str| {
+            MetaCmd::CreateUpload(UploadMeta {
+                bucket: b.into(),
+                key: key.into(),
+                upload_id: id.into(),
+                initiated_ms: 1,
+                owner_id: "o".into(),
+                content_type: String::new(),
+                headers: vec![],
+                user_meta: vec![],
+                acl: Acl::default(),
+                checksum_algorithm: None,
+            })
+        };
+        let part = |b: &str, key: &str, id: &str, n: u32, file_id: u128| MetaCmd::PutPart {
+            bucket: b.into(),
+            key: key.into(),
+            upload_id: id.into(),
+            part_number: n,
+            part: PartMeta {
+                size: 1,
+                etag: "e".into(),
+                last_modified_ms: 1,
+                file_id,
+                checksums: Checksums::default(),
+                chunk_crc32c: vec![],
+            },
+        };
+        for cmd in [
+            bucket("a"),
+            bucket("ab"),
+            upload("a", "k", "u1"),
+            upload("a", "k2", "u2"),
+            upload("ab", "k", "u3"),
+            part("a", "k", "u1", 1, 11),
+            part("a", "k", "u1", 2, 12),
+            part("ab", "k", "u3", 1, 31),
+        ] {
+            apply(&db, cmd).unwrap();
+        }
+        let reply = apply(&db, MetaCmd::DeleteBucket { name: "a".into() }).unwrap();
+        let mut dropped: Vec<_> = reply
+            .dropped_uploads
+            .iter()
+            .map(|d| (d.key.as_str(), d.upload_id.as_str(), d.freed.clone()))
+            .collect();
+        dropped.sort();
+        assert_eq!(
+            dropped,
+            vec![("k", "u1", vec![11, 12]), ("k2", "u2", vec![])]
+        );
+        let txn = db.begin_read().unwrap();
+        assert!(t::get_bucket(&txn, "a").unwrap().is_none());
+        assert!(t::get_upload(&txn, "a", "k", "u1").unwrap().is_none());
+        assert!(t::list_parts(&txn, "u1", 0, 10).unwrap().0.is_empty());
+        // The neighbour bucket ("ab" sorts right after "a") keeps its upload and part.
+        assert!(t::get_upload(&txn, "ab", "k", "u3").unwrap().is_some());
+        assert_eq!(t::list_parts(&txn, "u3", 0, 10).unwrap().0.len(), 1);
+        drop(txn);
+        // Objects still make a bucket non-empty, and the refusal drops nothing.
+        apply(&db, upload("ab", "k2", "u4")).unwrap();
+        let obj = MetaCmd::PutObject {
+            bucket: "ab".into(),
+            key: "o".into(),
+            meta: ObjectMeta {
+                size: 0,
+                etag: "e".into(),
+                last_modified_ms: 1,
+                owner_id: "o".into(),
+                content_type: String::new(),
+                headers: vec![],
+                user_meta: vec![],
+                checksums: Checksums::default(),
+                acl: Acl::default(),
+                data: DataLoc::Inline(vec![]),
+                upload_id: None,
+            },
+            cond: WriteCond::default(),
+        };
+        apply(&db, obj).unwrap();
+        let err = apply(&db, MetaCmd::DeleteBucket { name: "ab".into() }).unwrap_err();
+        assert_eq!(err.code, ErrorCode::BucketNotEmpty);
+        let txn = db.begin_read().unwrap();
+        assert!(t::get_upload(&txn, "ab", "k2", "u4").unwrap().is_some());
+        assert_eq!(t::list_parts(&txn, "u3", 0, 10).unwrap().0.len(), 1);
     }
 
     #[test]

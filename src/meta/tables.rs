@@ -235,12 +235,7 @@ pub fn bucket_has_content(txn: &ReadTransaction, bucket: &str) -> S3Result<bool>
             return Ok(true);
         }
     }
-    let uploads = txn.open_table(UPLOADS).map_err(ie)?;
-    if let Some(item) = uploads.range((bucket, "", "")..).map_err(ie)?.next() {
-        if item.map_err(ie)?.0.value().0 == bucket {
-            return Ok(true);
-        }
-    }
+    // In-progress uploads do not count: DeleteBucket drops them with the bucket.
     Ok(false)
 }
 
@@ -270,8 +265,15 @@ pub fn w_put_bucket(txn: &WriteTransaction, meta: &BucketMeta) -> S3Result<()> {
     Ok(())
 }
 
-pub fn w_delete_bucket(txn: &WriteTransaction, name: &str) -> S3Result<()> {
+/// Removes an empty bucket (no objects) together with its in-progress uploads and their
+/// part records; returns those uploads with their parts, whose files the caller frees.
+#[allow(clippy::type_complexity)]
+pub fn w_delete_bucket(
+    txn: &WriteTransaction,
+    name: &str,
+) -> S3Result<Vec<(UploadMeta, Vec<(u32, PartMeta)>)>> {
     w_require_bucket(txn, name)?;
+    let mut pending: Vec<UploadMeta> = Vec::new();
     {
         let objects = txn.open_table(OBJECTS).map_err(ie)?;
         let mut r = objects.range((name, "")..).map_err(ie)?;
@@ -281,18 +283,22 @@ pub fn w_delete_bucket(txn: &WriteTransaction, name: &str) -> S3Result<()> {
             }
         }
         let uploads = txn.open_table(UPLOADS).map_err(ie)?;
-        let mut r = uploads.range((name, "", "")..).map_err(ie)?;
-        let pending = match r.next() {
-            Some(item) => item.map_err(ie)?.0.value().0 == name,
-            None => false,
-        };
-        if pending {
-            return Err(S3Error::new(ErrorCode::BucketNotEmpty).with("BucketName", name));
+        for item in uploads.range((name, "", "")..).map_err(ie)? {
+            let (k, v) = item.map_err(ie)?;
+            if k.value().0 != name {
+                break;
+            }
+            pending.push(dec(v.value())?);
         }
+    }
+    let mut dropped = Vec::with_capacity(pending.len());
+    for u in pending {
+        let parts = w_delete_upload(txn, &u)?;
+        dropped.push((u, parts));
     }
     let mut t = txn.open_table(BUCKETS).map_err(ie)?;
     t.remove(name).map_err(ie)?;
-    Ok(())
+    Ok(dropped)
 }
 
 pub fn w_get_object(

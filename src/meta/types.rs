@@ -17,11 +17,19 @@ pub struct Grant {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Grantee {
-    User { id: String },
+    User {
+        id: String,
+    },
     Email(String),
     AllUsers,
     AuthenticatedUsers,
     LogDelivery,
+    /// Not a grantee: marks an ACL set grant by grant (an AccessControlPolicy body or
+    /// x-amz-grant-* headers), where the owner holds only what its grants say (plus the
+    /// READ_ACP / WRITE_ACP every owner keeps). Without it (canned ACLs, records written
+    /// before it existed) the owner holds FULL_CONTROL implicitly. A new variant at the end
+    /// keeps older records decoding unchanged.
+    ExplicitOwner,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -176,6 +176,12 @@ pub const OPERATIONS: &[Op] = &[
         TAG_SERVICE,
         "List the caller's buckets",
     )
+    .params(&[
+        "max-buckets",
+        "continuation-token",
+        "prefix",
+        "bucket-region",
+    ])
     .answer(Answer::Xml("ListAllMyBucketsResult")),
     // ---- buckets ----
     op(
@@ -588,83 +594,227 @@ pub const OPERATIONS: &[Op] = &[
     .answer(Answer::Xml("ListPartsResult")),
     // ---- known, answered 501 NotImplemented ----
     nyi("PostObject", "post", "/{bucket}").body(ReqBody::Form),
-    nyi("GetBucketPolicy", "get", "/{bucket}?policy"),
+    op(
+        "GetBucketPolicy",
+        "get",
+        "/{bucket}?policy",
+        TAG_BUCKET,
+        "Never set on this server: 404 NoSuchBucketPolicy (owner only)",
+    )
+    .answer(Answer::Empty(404)),
     nyi("PutBucketPolicy", "put", "/{bucket}?policy"),
-    nyi("DeleteBucketPolicy", "delete", "/{bucket}?policy"),
-    nyi("GetBucketPolicyStatus", "get", "/{bucket}?policyStatus"),
-    nyi("GetBucketCors", "get", "/{bucket}?cors"),
+    op(
+        "DeleteBucketPolicy",
+        "delete",
+        "/{bucket}?policy",
+        TAG_BUCKET,
+        "Nothing is ever set here: 204 (owner only)",
+    )
+    .answer(Answer::Empty(204)),
+    op(
+        "GetBucketPolicyStatus",
+        "get",
+        "/{bucket}?policyStatus",
+        TAG_BUCKET,
+        "Never set on this server: 404 NoSuchBucketPolicy (owner only)",
+    )
+    .answer(Answer::Empty(404)),
+    op(
+        "GetBucketCors",
+        "get",
+        "/{bucket}?cors",
+        TAG_BUCKET,
+        "Never set on this server: 404 NoSuchCORSConfiguration (owner only)",
+    )
+    .answer(Answer::Empty(404)),
     nyi("PutBucketCors", "put", "/{bucket}?cors"),
-    nyi("DeleteBucketCors", "delete", "/{bucket}?cors"),
-    nyi(
+    op(
+        "DeleteBucketCors",
+        "delete",
+        "/{bucket}?cors",
+        TAG_BUCKET,
+        "Nothing is ever set here: 204 (owner only)",
+    )
+    .answer(Answer::Empty(204)),
+    op(
         "GetBucketLifecycleConfiguration",
         "get",
         "/{bucket}?lifecycle",
-    ),
+        TAG_BUCKET,
+        "Never set on this server: 404 NoSuchLifecycleConfiguration (owner only)",
+    )
+    .answer(Answer::Empty(404)),
     nyi(
         "PutBucketLifecycleConfiguration",
         "put",
         "/{bucket}?lifecycle",
     ),
-    nyi("DeleteBucketLifecycle", "delete", "/{bucket}?lifecycle"),
-    nyi("GetBucketTagging", "get", "/{bucket}?tagging"),
+    op(
+        "DeleteBucketLifecycle",
+        "delete",
+        "/{bucket}?lifecycle",
+        TAG_BUCKET,
+        "Nothing is ever set here: 204 (owner only)",
+    )
+    .answer(Answer::Empty(204)),
+    op(
+        "GetBucketTagging",
+        "get",
+        "/{bucket}?tagging",
+        TAG_BUCKET,
+        "Never set on this server: 404 NoSuchTagSet (owner only)",
+    )
+    .answer(Answer::Empty(404)),
     nyi("PutBucketTagging", "put", "/{bucket}?tagging"),
-    nyi("DeleteBucketTagging", "delete", "/{bucket}?tagging"),
-    nyi("GetBucketWebsite", "get", "/{bucket}?website"),
+    op(
+        "DeleteBucketTagging",
+        "delete",
+        "/{bucket}?tagging",
+        TAG_BUCKET,
+        "Nothing is ever set here: 204 (owner only)",
+    )
+    .answer(Answer::Empty(204)),
+    op(
+        "GetBucketWebsite",
+        "get",
+        "/{bucket}?website",
+        TAG_BUCKET,
+        "Never set on this server: 404 NoSuchWebsiteConfiguration (owner only)",
+    )
+    .answer(Answer::Empty(404)),
     nyi("PutBucketWebsite", "put", "/{bucket}?website"),
-    nyi("DeleteBucketWebsite", "delete", "/{bucket}?website"),
-    nyi("GetBucketLogging", "get", "/{bucket}?logging"),
+    op(
+        "DeleteBucketWebsite",
+        "delete",
+        "/{bucket}?website",
+        TAG_BUCKET,
+        "Nothing is ever set here: 204 (owner only)",
+    )
+    .answer(Answer::Empty(204)),
+    op(
+        "GetBucketLogging",
+        "get",
+        "/{bucket}?logging",
+        TAG_BUCKET,
+        "Never set on this server: the empty / default BucketLoggingStatus (owner only)",
+    )
+    .answer(Answer::Xml("BucketLoggingStatus")),
     nyi("PutBucketLogging", "put", "/{bucket}?logging"),
-    nyi(
+    op(
         "GetBucketNotificationConfiguration",
         "get",
         "/{bucket}?notification",
-    ),
+        TAG_BUCKET,
+        "Never set on this server: the empty / default NotificationConfiguration (owner only)",
+    )
+    .answer(Answer::Xml("NotificationConfiguration")),
     nyi(
         "PutBucketNotificationConfiguration",
         "put",
         "/{bucket}?notification",
     ),
-    nyi("GetBucketReplication", "get", "/{bucket}?replication"),
+    op(
+        "GetBucketReplication",
+        "get",
+        "/{bucket}?replication",
+        TAG_BUCKET,
+        "Never set on this server: 404 ReplicationConfigurationNotFoundError (owner only)",
+    )
+    .answer(Answer::Empty(404)),
     nyi("PutBucketReplication", "put", "/{bucket}?replication"),
-    nyi("DeleteBucketReplication", "delete", "/{bucket}?replication"),
-    nyi("GetBucketEncryption", "get", "/{bucket}?encryption"),
+    op(
+        "DeleteBucketReplication",
+        "delete",
+        "/{bucket}?replication",
+        TAG_BUCKET,
+        "Nothing is ever set here: 204 (owner only)",
+    )
+    .answer(Answer::Empty(204)),
+    op(
+        "GetBucketEncryption",
+        "get",
+        "/{bucket}?encryption",
+        TAG_BUCKET,
+        "Never set on this server: 404 ServerSideEncryptionConfigurationNotFoundError (owner only)",
+    )
+    .answer(Answer::Empty(404)),
     nyi("PutBucketEncryption", "put", "/{bucket}?encryption"),
-    nyi("DeleteBucketEncryption", "delete", "/{bucket}?encryption"),
-    nyi("GetObjectLockConfiguration", "get", "/{bucket}?object-lock"),
+    op(
+        "DeleteBucketEncryption",
+        "delete",
+        "/{bucket}?encryption",
+        TAG_BUCKET,
+        "Nothing is ever set here: 204 (owner only)",
+    )
+    .answer(Answer::Empty(204)),
+    op(
+        "GetObjectLockConfiguration",
+        "get",
+        "/{bucket}?object-lock",
+        TAG_BUCKET,
+        "Never set on this server: 404 ObjectLockConfigurationNotFoundError (owner only)",
+    )
+    .answer(Answer::Empty(404)),
     nyi("PutObjectLockConfiguration", "put", "/{bucket}?object-lock"),
-    nyi(
+    op(
         "GetBucketOwnershipControls",
         "get",
         "/{bucket}?ownershipControls",
-    ),
+        TAG_BUCKET,
+        "Never set on this server: 404 OwnershipControlsNotFoundError (owner only)",
+    )
+    .answer(Answer::Empty(404)),
     nyi(
         "PutBucketOwnershipControls",
         "put",
         "/{bucket}?ownershipControls",
     ),
-    nyi(
+    op(
         "DeleteBucketOwnershipControls",
         "delete",
         "/{bucket}?ownershipControls",
-    ),
-    nyi("GetPublicAccessBlock", "get", "/{bucket}?publicAccessBlock"),
+        TAG_BUCKET,
+        "Nothing is ever set here: 204 (owner only)",
+    )
+    .answer(Answer::Empty(204)),
+    op(
+        "GetPublicAccessBlock",
+        "get",
+        "/{bucket}?publicAccessBlock",
+        TAG_BUCKET,
+        "Never set on this server: 404 NoSuchPublicAccessBlockConfiguration (owner only)",
+    )
+    .answer(Answer::Empty(404)),
     nyi("PutPublicAccessBlock", "put", "/{bucket}?publicAccessBlock"),
-    nyi(
+    op(
         "DeletePublicAccessBlock",
         "delete",
         "/{bucket}?publicAccessBlock",
-    ),
-    nyi(
+        TAG_BUCKET,
+        "Nothing is ever set here: 204 (owner only)",
+    )
+    .answer(Answer::Empty(204)),
+    op(
         "GetBucketAccelerateConfiguration",
         "get",
         "/{bucket}?accelerate",
-    ),
+        TAG_BUCKET,
+        "Never set on this server: the empty / default AccelerateConfiguration (owner only)",
+    )
+    .answer(Answer::Xml("AccelerateConfiguration")),
     nyi(
         "PutBucketAccelerateConfiguration",
         "put",
         "/{bucket}?accelerate",
     ),
-    nyi("GetBucketRequestPayment", "get", "/{bucket}?requestPayment"),
+    op(
+        "GetBucketRequestPayment",
+        "get",
+        "/{bucket}?requestPayment",
+        TAG_BUCKET,
+        "Never set on this server: the empty / default RequestPaymentConfiguration (owner only)",
+    )
+    .answer(Answer::Xml("RequestPaymentConfiguration")),
     nyi("PutBucketRequestPayment", "put", "/{bucket}?requestPayment"),
     nyi(
         "GetBucketAnalyticsConfiguration",
@@ -804,6 +954,8 @@ pub const PARAMS: &[Param] = &[
     q("marker", STR, "ListObjects v1: start after this key.", "photos/a.jpg"),
     q("max-keys", COUNT, "At most this many entries (capped at 1000).", "100"),
     q("encoding-type", r#"{"type":"string","enum":["url"]}"#, "`url`: keys in the answer are URL-encoded.", "url"),
+    q("max-buckets", "{\"type\": \"integer\", \"minimum\": 1, \"maximum\": 10000}", "ListBuckets: at most this many buckets per page (1-10000); the next page's token is in ContinuationToken.", "100"),
+    q("bucket-region", STR, "ListBuckets: only buckets in this region.", "us-east-1"),
     q("continuation-token", STR, "ListObjectsV2: the NextContinuationToken of the previous page.", "cGhvdG9zL2EuanBn"),
     q("start-after", STR, "ListObjectsV2: start after this key.", "photos/a.jpg"),
     q("fetch-owner", r#"{"type":"boolean"}"#, "ListObjectsV2: include each object's Owner.", "true"),
@@ -1070,6 +1222,19 @@ fn xml_schemas(out: &mut Map<String, Value>) {
     };
     let obj = |v: Value| v.as_object().cloned().unwrap_or_default();
     out.insert("Error".into(), error_schema());
+    // Bucket configurations never set here: their GETs answer these documents, empty but
+    // for the payer.
+    for name in [
+        "BucketLoggingStatus",
+        "NotificationConfiguration",
+        "AccelerateConfiguration",
+    ] {
+        out.insert(name.into(), json!({"type": "object", "xml": s3_ns(name)}));
+    }
+    out.insert(
+        "RequestPaymentConfiguration".into(),
+        json!({"type": "object", "properties": {"Payer": s}, "xml": s3_ns("RequestPaymentConfiguration")}),
+    );
     out.insert(
         "Owner".into(),
         json!({"type": "object", "properties": {"ID": s, "DisplayName": s}}),
@@ -1080,13 +1245,15 @@ fn xml_schemas(out: &mut Map<String, Value>) {
     );
     out.insert(
         "Bucket".into(),
-        json!({"type": "object", "properties": {"Name": s, "CreationDate": time}}),
+        json!({"type": "object", "properties": {"Name": s, "CreationDate": time, "BucketRegion": s}}),
     );
     out.insert("ListAllMyBucketsResult".into(), json!({
         "type": "object", "xml": s3_ns("ListAllMyBucketsResult"),
         "properties": {
             "Owner": r("Owner"),
             "Buckets": {"type": "array", "xml": {"wrapped": true}, "items": {"$ref": "#/components/schemas/Bucket", "xml": {"name": "Bucket"}}},
+            "ContinuationToken": s,
+            "Prefix": s,
         },
     }));
     out.insert("CreateBucketConfiguration".into(), json!({

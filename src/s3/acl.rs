@@ -1,5 +1,7 @@
 //! Access control: canned ACLs, x-amz-grant-* headers, and the permission check every
-//! handler makes. The owner always holds FULL_CONTROL; grants add to it.
+//! handler makes. A canned ACL leaves the owner FULL_CONTROL and adds grants; an ACL given
+//! grant by grant (see `Grantee::ExplicitOwner`) is exactly its grants, the owner keeping
+//! only READ_ACP and WRITE_ACP beyond them.
 
 use crate::http::head::RequestHead;
 use crate::meta::types::{Acl, Grant, Grantee, Permission};
@@ -14,10 +16,28 @@ pub const LOG_DELIVERY_URI: &str = "http://acs.amazonaws.com/groups/s3/LogDelive
 /// Grants beyond this per ACL are refused (bounded records).
 const GRANTS_MAX: usize = 100;
 
+/// Whether the ACL was given grant by grant: the owner has no implicit FULL_CONTROL.
+pub fn is_explicit(acl: &Acl) -> bool {
+    acl.grants
+        .iter()
+        .any(|g| g.grantee == Grantee::ExplicitOwner)
+}
+
+/// An ACL that is exactly `grants` (the owner's own included).
+pub fn explicit(mut grants: Vec<Grant>) -> Acl {
+    grants.retain(|g| g.grantee != Grantee::ExplicitOwner);
+    grants.insert(0, grant(Grantee::ExplicitOwner, Permission::Read));
+    Acl { grants }
+}
+
 /// Whether `caller` (None = anonymous) holds `perm` on a resource owned by `owner_id`.
 pub fn allowed(owner_id: &str, acl: &Acl, caller: Option<&User>, perm: Permission) -> bool {
     if let Some(u) = caller {
-        if u.id == owner_id {
+        // The owner may always read and rewrite the ACL, so an ACL that grants nothing can
+        // still be repaired.
+        if u.id == owner_id
+            && (matches!(perm, Permission::ReadAcp | Permission::WriteAcp) || !is_explicit(acl))
+        {
             return true;
         }
     }
@@ -26,7 +46,7 @@ pub fn allowed(owner_id: &str, acl: &Acl, caller: Option<&User>, perm: Permissio
             Grantee::AllUsers => true,
             Grantee::AuthenticatedUsers => caller.is_some(),
             Grantee::User { id } => caller.map(|u| &u.id == id).unwrap_or(false),
-            Grantee::Email(_) | Grantee::LogDelivery => false,
+            Grantee::Email(_) | Grantee::LogDelivery | Grantee::ExplicitOwner => false,
         };
         who && (g.permission == perm || g.permission == Permission::FullControl)
     })
@@ -114,9 +134,37 @@ pub fn from_headers(head: &RequestHead, bucket_owner: Option<&str>) -> S3Result<
             "Specifying both Canned ACLs and Header Grants is not allowed",
         )),
         (Some(c), true) => canned(c, bucket_owner).map(Some),
-        (None, false) => Ok(Some(Acl { grants })),
+        (None, false) => {
+            resolve_grantees(&grants)?;
+            Ok(Some(explicit(grants)))
+        }
         (None, true) => Ok(None),
     }
+}
+
+/// Every user a grant names must exist: an unknown canonical id is 400 InvalidArgument, an
+/// e-mail address 400 UnresolvableGrantByEmailAddress (users here have no e-mail address).
+pub fn resolve_grantees(grants: &[Grant]) -> S3Result<()> {
+    for g in grants {
+        match &g.grantee {
+            Grantee::User { id } => {
+                let known = crate::runtime::core().shared.users.by_id(id).is_some();
+                if !known {
+                    return Err(S3Error::invalid_argument(
+                        "Invalid id",
+                        "CanonicalUser/ID",
+                        id,
+                    ));
+                }
+            }
+            Grantee::Email(e) => {
+                return Err(S3Error::new(ErrorCode::UnresolvableGrantByEmailAddress)
+                    .with("EmailAddress", e));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// `id="..."`, `uri="..."` or `emailAddress="..."`.
@@ -183,6 +231,29 @@ mod tests {
         assert!(allowed("a", &acl, None, Permission::Read));
         assert!(!allowed("a", &acl, None, Permission::Write));
         assert!(canned("bogus", None).is_err());
+    }
+
+    #[test]
+    fn explicit_acls_bind_the_owner_too() {
+        let none = explicit(vec![]);
+        let a = user("a");
+        assert!(!allowed("a", &none, Some(&a), Permission::Read));
+        assert!(!allowed("a", &none, Some(&a), Permission::Write));
+        assert!(allowed("a", &none, Some(&a), Permission::ReadAcp));
+        assert!(allowed("a", &none, Some(&a), Permission::WriteAcp));
+        let own = explicit(vec![grant(
+            Grantee::User { id: "a".into() },
+            Permission::Read,
+        )]);
+        assert!(allowed("a", &own, Some(&a), Permission::Read));
+        assert!(!allowed("a", &own, Some(&a), Permission::Write));
+        // Canned ACLs keep the owner's implicit FULL_CONTROL.
+        assert!(allowed(
+            "a",
+            &canned("public-read", None).unwrap(),
+            Some(&a),
+            Permission::Write
+        ));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Bucket operations: list, create, delete, head, location, ACL, versioning status.
 
 use crate::http::conn::Request;
+use crate::http::head::RequestHead;
 use crate::http::response::Response;
 use crate::meta::commands::MetaCmd;
 use crate::meta::tables;
@@ -129,21 +130,64 @@ pub fn require_signed(ctx: &Ctx) -> S3Result<&crate::s3::users::User> {
         .ok_or_else(|| S3Error::new(ErrorCode::AccessDenied))
 }
 
+/// Largest `max-buckets` accepted (AWS's bound).
+const MAX_BUCKETS_MAX: i64 = 10_000;
+
 pub async fn list_buckets(ctx: &Ctx) -> S3Result<Response> {
     let user = require_signed(ctx)?.clone();
+    let max = match ctx.route.param("max-buckets") {
+        None => None,
+        Some(v) => Some(
+            v.parse::<i64>()
+                .ok()
+                .filter(|n| (1..=MAX_BUCKETS_MAX).contains(n))
+                .ok_or_else(|| {
+                    S3Error::invalid_argument(
+                        "Argument max-buckets must be an integer between 1 and 10000",
+                        "max-buckets",
+                        v,
+                    )
+                })? as usize,
+        ),
+    };
+    let after = match ctx.route.param("continuation-token") {
+        None => String::new(),
+        Some(t) => crate::s3::list::decode_token(t)
+            .ok()
+            .filter(|name| !name.is_empty())
+            .ok_or_else(|| {
+                S3Error::invalid_argument(
+                    "The continuation token provided is incorrect",
+                    "continuation-token",
+                    t,
+                )
+            })?,
+    };
+    let prefix = ctx.route.param("prefix").map(str::to_string);
+    let region = ctx.route.param("bucket-region").map(str::to_string);
     let owner_id = user.id.clone();
+    let (p, r, a) = (
+        prefix.clone().unwrap_or_default(),
+        region.clone(),
+        after.clone(),
+    );
     let per_core = on_all_cores(move || {
-        let owner_id = owner_id.clone();
+        let (owner_id, p, r, a) = (owner_id.clone(), p.clone(), r.clone(), a.clone());
         async move {
             let core = crate::runtime::core();
             let mut out = Vec::new();
             for shard in core.shards.values() {
                 let txn = shard.read()?;
                 for b in tables::list_buckets(&txn)? {
-                    if b.owner_id == owner_id {
+                    if b.owner_id == owner_id
+                        && b.name.starts_with(&p)
+                        && b.name > a
+                        && r.as_deref().is_none_or(|r| r == b.region)
+                    {
                         out.push(xml::BucketEntry {
                             name: b.name,
                             creation_ms: b.created_ms,
+                            region: Some(b.region),
                         });
                     }
                 }
@@ -157,11 +201,24 @@ pub async fn list_buckets(ctx: &Ctx) -> S3Result<Response> {
         buckets.extend(r?);
     }
     buckets.sort_by(|a, b| a.name.cmp(&b.name));
+    // The token is opaque to clients: the last name of this page, encoded.
+    let next = match max {
+        Some(m) if buckets.len() > m => {
+            buckets.truncate(m);
+            buckets
+                .last()
+                .map(|b| crate::s3::list::encode_token(&b.name))
+        }
+        _ => None,
+    };
     let owner = xml::Owner {
         id: user.id.clone(),
         display_name: Some(user.display_name.clone()),
     };
-    Ok(Response::xml(200, xml::list_buckets(&owner, &buckets)))
+    Ok(Response::xml(
+        200,
+        xml::list_buckets(&owner, &buckets, next.as_deref(), prefix.as_deref()),
+    ))
 }
 
 pub async fn create_bucket(ctx: &Ctx, req: &mut Request<'_>) -> S3Result<Response> {
@@ -182,14 +239,27 @@ pub async fn create_bucket(ctx: &Ctx, req: &mut Request<'_>) -> S3Result<Respons
             ));
         }
     }
+    let legacy_region = region == "us-east-1";
     let meta = BucketMeta {
         name: name.clone(),
         owner_id: user.id.clone(),
         created_ms: now_ms(),
         region,
-        acl,
+        acl: acl.clone(),
     };
-    apply_for_bucket(&name, MetaCmd::CreateBucket(meta), Vec::new()).await?;
+    match apply_for_bucket(&name, MetaCmd::CreateBucket(meta), Vec::new()).await {
+        Ok(_) => {}
+        // AWS's legacy us-east-1 behaviour, which boto3 users rely on: creating a bucket
+        // you already own answers 200, keeps its contents and resets its ACL.
+        Err(e) if e.code == ErrorCode::BucketAlreadyOwnedByYou && legacy_region => {
+            let cmd = MetaCmd::SetBucketAcl {
+                name: name.clone(),
+                acl,
+            };
+            apply_for_bucket(&name, cmd, Vec::new()).await?;
+        }
+        Err(e) => return Err(e),
+    }
     let mut r = Response::new(200);
     r.header("location", format!("/{name}"));
     Ok(r)
@@ -202,12 +272,28 @@ pub async fn delete_bucket(ctx: &Ctx) -> S3Result<Response> {
         return Err(S3Error::new(ErrorCode::AccessDenied));
     }
     let name = ctx.bucket().to_string();
-    apply_for_bucket(
+    let reply = apply_for_bucket(
         &name,
         MetaCmd::DeleteBucket { name: name.clone() },
         Vec::new(),
     )
     .await?;
+    // The uploads went with the bucket in that commit: free their parts as an abort does
+    // (a crash before this leaves orphan files, which the start-up sweep removes).
+    for u in reply.dropped_uploads {
+        crate::s3::object::free_data(ctx, &name, &u.key, u.freed);
+        if let Some(gw) = &ctx.shared.gateway {
+            let version = crate::storage::gateway::upload_version(&u.upload_id);
+            let dst = gw.object_name(&name, &u.key, version);
+            if let Err(e) = gw.abort(dst, u.upload_id.clone(), u.part_numbers).await {
+                tracing::warn!(
+                    upload_id = u.upload_id,
+                    code = e.code.as_str(),
+                    "gateway: discarding parts of an upload dropped with its bucket failed"
+                );
+            }
+        }
+    }
     Ok(Response::new(204))
 }
 
@@ -240,23 +326,35 @@ pub async fn get_versioning(ctx: &Ctx) -> S3Result<Response> {
     ))
 }
 
-/// Renders an ACL as AccessControlPolicy XML, the owner's FULL_CONTROL first.
+/// Renders an ACL as AccessControlPolicy XML: a canned ACL with the owner's implicit
+/// FULL_CONTROL first, an explicit one exactly as given.
 pub fn acl_xml(ctx: &Ctx, owner_id: &str, acl: &Acl) -> String {
+    use crate::meta::types::Grantee as G;
     let users = &ctx.shared.users;
     let owner = xml::Owner {
         id: owner_id.to_string(),
         display_name: Some(users.display_name(owner_id)),
     };
-    let mut grants = vec![xml::Grant {
-        grantee: xml::Grantee::CanonicalUser {
-            id: owner.id.clone(),
-            display_name: owner.display_name.clone(),
-        },
-        permission: xml::Permission::FullControl,
-    }];
+    let explicit = acl::is_explicit(acl);
+    let mut grants = Vec::new();
+    if !explicit {
+        grants.push(xml::Grant {
+            grantee: xml::Grantee::CanonicalUser {
+                id: owner.id.clone(),
+                display_name: owner.display_name.clone(),
+            },
+            permission: xml::Permission::FullControl,
+        });
+    }
     for g in &acl.grants {
-        use crate::meta::types::Grantee as G;
         let grantee = match &g.grantee {
+            G::ExplicitOwner => continue,
+            // bucket-owner-full-control by the bucket's own owner: already listed.
+            G::User { id }
+                if !explicit && id == owner_id && g.permission == Permission::FullControl =>
+            {
+                continue
+            }
             G::User { id } => xml::Grantee::CanonicalUser {
                 id: id.clone(),
                 display_name: Some(users.display_name(id)),
@@ -295,10 +393,11 @@ fn perm_from_xml(p: xml::Permission) -> Permission {
     }
 }
 
-/// The ACL a PutBucketAcl / PutObjectAcl request asks for: headers or an XML body.
-/// The owner's own FULL_CONTROL grant is implicit and dropped from the stored grants.
-pub async fn requested_acl(ctx: &Ctx, req: &mut Request<'_>, owner_id: &str) -> S3Result<Acl> {
-    if let Some(acl) = acl::from_headers(&req.head, Some(owner_id))? {
+/// The ACL a PutBucketAcl / PutObjectAcl request asks for: headers or an XML body. A body
+/// replaces the ACL by exactly its grants: one with none leaves the owner only READ_ACP and
+/// WRITE_ACP. `bucket_owner` is whom the bucket-owner-* canned ACLs name.
+pub async fn requested_acl(ctx: &Ctx, req: &mut Request<'_>, bucket_owner: &str) -> S3Result<Acl> {
+    if let Some(acl) = acl::from_headers(&req.head, Some(bucket_owner))? {
         return Ok(acl);
     }
     let body = read_small_body(req, ctx, CONFIG_BODY_BYTES_MAX).await?;
@@ -310,12 +409,7 @@ pub async fn requested_acl(ctx: &Ctx, req: &mut Request<'_>, owner_id: &str) -> 
     for g in policy.grants {
         use crate::meta::types::{Grant, Grantee as G};
         let grantee = match g.grantee {
-            xml::Grantee::CanonicalUser { id, .. } => {
-                if id == owner_id && g.permission == xml::Permission::FullControl {
-                    continue;
-                }
-                G::User { id }
-            }
+            xml::Grantee::CanonicalUser { id, .. } => G::User { id },
             xml::Grantee::Email(e) => G::Email(e),
             xml::Grantee::Group(uri) => acl::group(&uri).ok_or_else(|| {
                 S3Error::msg(ErrorCode::MalformedACLError, format!("Unknown group {uri}"))
@@ -326,7 +420,8 @@ pub async fn requested_acl(ctx: &Ctx, req: &mut Request<'_>, owner_id: &str) -> 
             permission: perm_from_xml(g.permission),
         });
     }
-    Ok(Acl { grants })
+    acl::resolve_grantees(&grants)?;
+    Ok(acl::explicit(grants))
 }
 
 pub async fn get_bucket_acl(ctx: &Ctx) -> S3Result<Response> {
@@ -348,6 +443,115 @@ pub async fn put_bucket_acl(ctx: &Ctx, req: &mut Request<'_>) -> S3Result<Respon
     )
     .await?;
     Ok(Response::new(200))
+}
+
+/// `x-amz-expected-bucket-owner` (every bucket and object operation) and
+/// `x-amz-source-expected-bucket-owner` (CopyObject, UploadPartCopy): 403 AccessDenied when
+/// the bucket's owner is someone else. A missing bucket is left to the handler (NoSuchBucket).
+pub async fn check_expected_owners(ctx: &Ctx, head: &RequestHead) -> S3Result<()> {
+    use crate::s3::endpoint::Endpoint;
+    if ctx.route.bucket.is_some() && ctx.route.endpoint != Endpoint::CreateBucket {
+        if let Some(want) = head.header("x-amz-expected-bucket-owner") {
+            expect_owner(ctx.bucket(), want).await?;
+        }
+    }
+    let copies = matches!(
+        ctx.route.endpoint,
+        Endpoint::CopyObject | Endpoint::UploadPartCopy { .. }
+    );
+    if let (true, Some(want)) = (copies, head.header("x-amz-source-expected-bucket-owner")) {
+        let src = head.header("x-amz-copy-source").unwrap_or("");
+        let (sb, _) = crate::s3::copy::parse_copy_source(src)?;
+        expect_owner(&sb, want).await?;
+    }
+    Ok(())
+}
+
+async fn expect_owner(bucket: &str, want: &str) -> S3Result<()> {
+    match load_bucket(bucket).await {
+        Ok(b) if b.owner_id != want.trim() => Err(S3Error::new(ErrorCode::AccessDenied)),
+        Err(e) if e.code != ErrorCode::NoSuchBucket => Err(e),
+        _ => Ok(()),
+    }
+}
+
+/// GET of a bucket configuration this server never stores: AWS's answer for a bucket where
+/// it is not set (a NoSuch* 404, or the empty / default document). Owner only, as AWS.
+pub async fn get_unset_config(ctx: &Ctx, op: &str) -> S3Result<Response> {
+    let b = load_bucket(ctx.bucket()).await?;
+    if ctx.caller_id() != Some(b.owner_id.as_str()) {
+        return Err(S3Error::new(ErrorCode::AccessDenied));
+    }
+    let not_found = |code: ErrorCode| Err(S3Error::new(code).with("BucketName", ctx.bucket()));
+    let doc = |root: &str, inner: &str| {
+        let body = if inner.is_empty() {
+            format!("<{root} xmlns=\"{}\"/>", xml::S3_NS)
+        } else {
+            format!("<{root} xmlns=\"{}\">{inner}</{root}>", xml::S3_NS)
+        };
+        Ok(Response::xml(
+            200,
+            format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n{body}"),
+        ))
+    };
+    match op {
+        "GetBucketTagging" => not_found(ErrorCode::NoSuchTagSet),
+        "GetBucketLifecycleConfiguration" => not_found(ErrorCode::NoSuchLifecycleConfiguration),
+        "GetBucketPolicy" | "GetBucketPolicyStatus" => not_found(ErrorCode::NoSuchBucketPolicy),
+        "GetBucketCors" => not_found(ErrorCode::NoSuchCORSConfiguration),
+        "GetBucketEncryption" => {
+            not_found(ErrorCode::ServerSideEncryptionConfigurationNotFoundError)
+        }
+        "GetBucketWebsite" => not_found(ErrorCode::NoSuchWebsiteConfiguration),
+        "GetBucketReplication" => not_found(ErrorCode::ReplicationConfigurationNotFoundError),
+        "GetObjectLockConfiguration" => not_found(ErrorCode::ObjectLockConfigurationNotFoundError),
+        "GetBucketOwnershipControls" => not_found(ErrorCode::OwnershipControlsNotFoundError),
+        "GetPublicAccessBlock" => not_found(ErrorCode::NoSuchPublicAccessBlockConfiguration),
+        "GetBucketLogging" => doc("BucketLoggingStatus", ""),
+        "GetBucketNotificationConfiguration" => doc("NotificationConfiguration", ""),
+        "GetBucketAccelerateConfiguration" => doc("AccelerateConfiguration", ""),
+        "GetBucketRequestPayment" => {
+            doc("RequestPaymentConfiguration", "<Payer>BucketOwner</Payer>")
+        }
+        other => Err(S3Error::msg(
+            ErrorCode::NotImplemented,
+            format!("{other} is not implemented by this server."),
+        )),
+    }
+}
+
+/// DELETE of a configuration never stored: nothing to remove, 204 as AWS answers.
+pub async fn delete_unset_config(ctx: &Ctx) -> S3Result<Response> {
+    let b = load_bucket(ctx.bucket()).await?;
+    if ctx.caller_id() != Some(b.owner_id.as_str()) {
+        return Err(S3Error::new(ErrorCode::AccessDenied));
+    }
+    Ok(Response::new(204))
+}
+
+/// Bucket and object in one hop, for a caller about to be checked against the object's ACL.
+/// A missing key is NoSuchKey only to a caller who may list the bucket; anyone else gets
+/// AccessDenied, as for an object they may not touch, so existence is not revealed.
+pub async fn load_object_guarded(
+    caller: Option<&crate::s3::users::User>,
+    bucket: &str,
+    key: &str,
+) -> S3Result<(BucketMeta, crate::meta::types::ObjectMeta)> {
+    let (b, k) = (bucket.to_string(), key.to_string());
+    let (bm, om) = on_shard(shard_for_bucket(bucket), move |s| async move {
+        let txn = s.read()?;
+        let bm = tables::get_bucket(&txn, &b)?.ok_or_else(|| S3Error::no_such_bucket(&b))?;
+        let om = tables::get_object(&txn, &b, &k)?;
+        S3Result::Ok((bm, om))
+    })
+    .await?;
+    match om {
+        Some(om) => Ok((bm, om)),
+        None => {
+            acl::require(&bm.owner_id, &bm.acl, caller, Permission::Read)?;
+            Err(S3Error::no_such_key(key))
+        }
+    }
 }
 
 #[cfg(test)]

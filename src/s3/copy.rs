@@ -9,9 +9,7 @@ use crate::s3::acl;
 use crate::s3::bucket::{authorize_bucket, now_ms};
 use crate::s3::checksum::{Algo, Hashers};
 use crate::s3::error::{ErrorCode, S3Error, S3Result};
-use crate::s3::object::{
-    attrs_from_head, commit_object, etag_matches, load_bucket_and_object, write_cond,
-};
+use crate::s3::object::{attrs_from_head, commit_object, etag_matches, write_cond};
 use crate::s3::service::Ctx;
 use crate::s3::xml;
 use crate::storage::gateway::bridge::PutTarget;
@@ -115,7 +113,8 @@ async fn gateway_copy_turns(
 async fn load_source(ctx: &Ctx, head: &RequestHead) -> S3Result<ObjectMeta> {
     let src = head.header("x-amz-copy-source").unwrap_or("");
     let (sb, sk) = parse_copy_source(src)?;
-    let (_b, m) = load_bucket_and_object(&sb, &sk).await?;
+    // A missing source is NoSuchKey only to a caller who may list its bucket.
+    let (_b, m) = crate::s3::bucket::load_object_guarded(ctx.caller.as_ref(), &sb, &sk).await?;
     acl::require(&m.owner_id, &m.acl, ctx.caller.as_ref(), Permission::Read)?;
     check_copy_conditions(head, &m)?;
     Ok(m)

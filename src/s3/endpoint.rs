@@ -49,6 +49,11 @@ pub enum Endpoint {
     },
     /// An S3 operation this server knows but does not implement (answered 501).
     NotImplemented(&'static str),
+    /// GET of a bucket configuration this server never stores (tagging, policy, CORS, ...):
+    /// answered as AWS answers for a bucket where it is not set. Holds the operation name.
+    GetBucketConfig(&'static str),
+    /// DELETE of such a configuration: nothing is set, so there is nothing to delete (204).
+    DeleteBucketConfig(&'static str),
 }
 
 impl Endpoint {
@@ -82,6 +87,7 @@ impl Endpoint {
             Endpoint::AbortMultipartUpload { .. } => "AbortMultipartUpload",
             Endpoint::ListParts { .. } => "ListParts",
             Endpoint::NotImplemented(name) => name,
+            Endpoint::GetBucketConfig(name) | Endpoint::DeleteBucketConfig(name) => name,
         }
     }
 }
@@ -206,6 +212,39 @@ const BUCKET_SUBRESOURCES: &[(&str, &str, &str, &str)] = &[
     ),
 ];
 
+/// Bucket configurations never stored here whose GET answers AWS's "not set" answer
+/// (`bucket::get_unset_config`); their PUTs stay 501.
+pub const UNSET_BUCKET_CONFIG_GETS: &[&str] = &[
+    "GetBucketPolicy",
+    "GetBucketPolicyStatus",
+    "GetBucketCors",
+    "GetBucketLifecycleConfiguration",
+    "GetBucketTagging",
+    "GetBucketWebsite",
+    "GetBucketLogging",
+    "GetBucketNotificationConfiguration",
+    "GetBucketReplication",
+    "GetBucketEncryption",
+    "GetObjectLockConfiguration",
+    "GetBucketOwnershipControls",
+    "GetPublicAccessBlock",
+    "GetBucketAccelerateConfiguration",
+    "GetBucketRequestPayment",
+];
+
+/// DELETEs of those configurations: AWS answers 204 whether or not one was set.
+pub const UNSET_BUCKET_CONFIG_DELETES: &[&str] = &[
+    "DeleteBucketPolicy",
+    "DeleteBucketCors",
+    "DeleteBucketLifecycle",
+    "DeleteBucketTagging",
+    "DeleteBucketWebsite",
+    "DeleteBucketReplication",
+    "DeleteBucketEncryption",
+    "DeleteBucketOwnershipControls",
+    "DeletePublicAccessBlock",
+];
+
 const OBJECT_SUBRESOURCES: &[(&str, &str, &str, &str)] = &[
     (
         "tagging",
@@ -284,6 +323,8 @@ pub fn operation_names() -> Vec<&'static str> {
         Endpoint::AbortMultipartUpload { upload_id: s() },
         Endpoint::ListParts { upload_id: s() },
         Endpoint::NotImplemented("PostObject"),
+        Endpoint::GetBucketConfig("GetBucketTagging"),
+        Endpoint::DeleteBucketConfig("DeleteBucketTagging"),
     ];
     // Adding a variant must extend `samples`: this match stops compiling until it is listed.
     for e in &samples {
@@ -314,7 +355,9 @@ pub fn operation_names() -> Vec<&'static str> {
             | Endpoint::CompleteMultipartUpload { .. }
             | Endpoint::AbortMultipartUpload { .. }
             | Endpoint::ListParts { .. }
-            | Endpoint::NotImplemented(_) => {}
+            | Endpoint::NotImplemented(_)
+            | Endpoint::GetBucketConfig(_)
+            | Endpoint::DeleteBucketConfig(_) => {}
         }
     }
     let mut names: Vec<&'static str> = samples.iter().map(Endpoint::name).collect();
@@ -461,7 +504,15 @@ fn bucket_endpoint(head: &RequestHead, r: &Route) -> S3Result<Endpoint> {
         Method::Post if r.has("delete") => Endpoint::DeleteObjects,
         _ => {
             if let Some(op) = subresource(r, BUCKET_SUBRESOURCES, m) {
-                return Ok(Endpoint::NotImplemented(op));
+                return Ok(match m {
+                    Method::Get | Method::Head if UNSET_BUCKET_CONFIG_GETS.contains(&op) => {
+                        Endpoint::GetBucketConfig(op)
+                    }
+                    Method::Delete if UNSET_BUCKET_CONFIG_DELETES.contains(&op) => {
+                        Endpoint::DeleteBucketConfig(op)
+                    }
+                    _ => Endpoint::NotImplemented(op),
+                });
             }
             match m {
                 Method::Get if r.param("list-type") == Some("2") => Endpoint::ListObjectsV2,
@@ -557,6 +608,18 @@ mod tests {
         assert_eq!(
             ep("PUT", "/b?policy", &[]),
             Endpoint::NotImplemented("PutBucketPolicy")
+        );
+        assert_eq!(
+            ep("GET", "/b?policy", &[]),
+            Endpoint::GetBucketConfig("GetBucketPolicy")
+        );
+        assert_eq!(
+            ep("DELETE", "/b?tagging", &[]),
+            Endpoint::DeleteBucketConfig("DeleteBucketTagging")
+        );
+        assert_eq!(
+            ep("GET", "/b?analytics&id=x", &[]),
+            Endpoint::NotImplemented("GetBucketAnalyticsConfiguration")
         );
     }
 

@@ -76,6 +76,17 @@ error_codes! {
     SlowDown => 503, "Please reduce your request rate.";
     UnexpectedContent => 400, "This request does not support content.";
     XAmzContentSHA256Mismatch => 400, "The provided 'x-amz-content-sha256' header does not match what was computed.";
+    NoSuchTagSet => 404, "The TagSet does not exist";
+    NoSuchLifecycleConfiguration => 404, "The lifecycle configuration does not exist";
+    NoSuchBucketPolicy => 404, "The bucket policy does not exist";
+    NoSuchCORSConfiguration => 404, "The CORS configuration does not exist";
+    ServerSideEncryptionConfigurationNotFoundError => 404, "The server side encryption configuration was not found";
+    NoSuchWebsiteConfiguration => 404, "The specified bucket does not have a website configuration";
+    ReplicationConfigurationNotFoundError => 404, "The replication configuration was not found";
+    ObjectLockConfigurationNotFoundError => 404, "Object Lock configuration does not exist for this bucket";
+    OwnershipControlsNotFoundError => 404, "The bucket ownership controls were not found";
+    NoSuchPublicAccessBlockConfiguration => 404, "The public access block configuration was not found";
+    UnresolvableGrantByEmailAddress => 400, "The email address you provided does not match any account on record.";
 }
 
 /// A failed request: the code decides the status; the rest fills the error XML.

@@ -128,7 +128,7 @@ pub async fn list_objects_v2(ctx: &Ctx) -> S3Result<Response> {
         contents,
         common_prefixes: page.prefixes,
     };
-    Ok(Response::xml(200, xml::list_objects_v2(&result)))
+    listing(xml::list_objects_v2(&result))
 }
 
 pub async fn list_objects_v1(ctx: &Ctx) -> S3Result<Response> {
@@ -157,7 +157,7 @@ pub async fn list_objects_v1(ctx: &Ctx) -> S3Result<Response> {
         contents,
         common_prefixes: page.prefixes,
     };
-    Ok(Response::xml(200, xml::list_objects_v1(&result)))
+    listing(xml::list_objects_v1(&result))
 }
 
 pub async fn list_object_versions(ctx: &Ctx) -> S3Result<Response> {
@@ -191,15 +191,31 @@ pub async fn list_object_versions(ctx: &Ctx) -> S3Result<Response> {
         versions,
         common_prefixes: page.prefixes,
     };
-    Ok(Response::xml(200, xml::list_object_versions(&result)))
+    listing(xml::list_object_versions(&result))
+}
+
+/// A rendered listing as the response, unless it would carry a character XML 1.0 cannot
+/// (a key or prefix holding U+0000-U+001F other than tab, LF and CR, or U+FFFE / U+FFFF).
+/// AWS sends such documents anyway and every XML client (botocore, the Go and Java SDKs)
+/// fails to parse them; the client wins: a 400 naming the remedy, `encoding-type=url`
+/// (which boto3 always sends, and under which every key is plain ASCII).
+pub fn listing(doc: String) -> S3Result<Response> {
+    if !xml::xml_1_0_safe(&doc) {
+        return Err(S3Error::invalid_argument(
+            "The listing holds a key or prefix with characters XML 1.0 cannot carry (U+0000-U+001F other than tab, LF and CR, or U+FFFE/U+FFFF); ask for it with encoding-type=url",
+            "encoding-type",
+            "",
+        ));
+    }
+    Ok(Response::xml(200, doc))
 }
 
 /// Continuation tokens are opaque to clients: base64 of the last key returned.
-fn encode_token(last: &str) -> String {
+pub fn encode_token(last: &str) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(last.as_bytes())
 }
 
-fn decode_token(t: &str) -> S3Result<String> {
+pub fn decode_token(t: &str) -> S3Result<String> {
     base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(t)
         .ok()

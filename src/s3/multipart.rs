@@ -412,7 +412,7 @@ pub async fn list_parts(ctx: &Ctx, upload_id: &str) -> S3Result<Response> {
         storage_class: "STANDARD".into(),
         checksum_algorithm: upload.checksum_algorithm.clone(),
     };
-    Ok(Response::xml(200, xml::list_parts(&result)))
+    crate::s3::list::listing(xml::list_parts(&result))
 }
 
 pub async fn list_uploads(ctx: &Ctx) -> S3Result<Response> {
@@ -495,7 +495,7 @@ pub async fn list_uploads(ctx: &Ctx) -> S3Result<Response> {
         uploads,
         common_prefixes: prefixes,
     };
-    Ok(Response::xml(200, xml::list_multipart_uploads(&result)))
+    crate::s3::list::listing(xml::list_multipart_uploads(&result))
 }
 
 /// Deletes uploads older than `ttl_s` on this core's shards: records first (one commit per

@@ -713,14 +713,17 @@ pub async fn get_object_acl(ctx: &Ctx) -> S3Result<Response> {
 }
 
 pub async fn put_object_acl(ctx: &Ctx, req: &mut Request<'_>) -> S3Result<Response> {
-    let (_b, m) = load_bucket_and_object(ctx.bucket(), ctx.key()).await?;
+    // A missing key is NoSuchKey only to a caller who may list the bucket.
+    let (b, m) =
+        crate::s3::bucket::load_object_guarded(ctx.caller.as_ref(), ctx.bucket(), ctx.key())
+            .await?;
     acl::require(
         &m.owner_id,
         &m.acl,
         ctx.caller.as_ref(),
         Permission::WriteAcp,
     )?;
-    let new_acl: Acl = requested_acl(ctx, req, &m.owner_id).await?;
+    let new_acl: Acl = requested_acl(ctx, req, &b.owner_id).await?;
     let cmd = MetaCmd::SetObjectAcl {
         bucket: ctx.bucket().to_string(),
         key: ctx.key().to_string(),

@@ -132,6 +132,7 @@ impl S3Service {
             route,
             request_id: request_id.to_string(),
         };
+        crate::s3::bucket::check_expected_owners(&ctx, &req.head).await?;
         dispatch_endpoint(&ctx, req).await
     }
 }
@@ -173,6 +174,8 @@ async fn dispatch_endpoint(ctx: &Ctx, req: &mut Request<'_>) -> S3Result<Respons
         }
         Endpoint::AbortMultipartUpload { upload_id } => multipart::abort(ctx, upload_id).await,
         Endpoint::ListParts { upload_id } => multipart::list_parts(ctx, upload_id).await,
+        Endpoint::GetBucketConfig(op) => bucket::get_unset_config(ctx, op).await,
+        Endpoint::DeleteBucketConfig(_) => bucket::delete_unset_config(ctx).await,
         Endpoint::NotImplemented(op) => Err(S3Error::msg(
             ErrorCode::NotImplemented,
             format!("{op} is not implemented by this server."),

@@ -33,7 +33,7 @@ pub use parse::{
 pub use render::{
     access_control_policy, complete_multipart, copy_object_result, copy_part_result, delete_result,
     initiate_multipart, list_buckets, list_multipart_uploads, list_object_versions,
-    list_objects_v1, list_objects_v2, list_parts, location, url_encode_into,
+    list_objects_v1, list_objects_v2, list_parts, location, url_encode_into, xml_1_0_safe,
 };
 
 /// The namespace on every response root element.
@@ -200,6 +200,8 @@ impl Permission {
 pub struct BucketEntry {
     pub name: String,
     pub creation_ms: u64,
+    /// Rendered as `BucketRegion` when set.
+    pub region: Option<String>,
 }
 
 /// One object of a listing (`<Contents>` in ListObjects v1/v2, `<Version>` in

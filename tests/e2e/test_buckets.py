@@ -77,8 +77,9 @@ def test_create_bucket_reserved_prefix_suffix(raw, name):
 
 
 def test_create_twice_by_owner(s3, bucket):
-    with s3_error("BucketAlreadyOwnedByYou", 409):
-        s3.create_bucket(Bucket=bucket)
+    # us-east-1 (the suite's region): AWS's legacy 200; other regions answer 409
+    # BucketAlreadyOwnedByYou (test_compat_buckets.py).
+    assert s3.create_bucket(Bucket=bucket)["ResponseMetadata"]["HTTPStatusCode"] == 200
     # still there, still ours
     assert bucket in [b["Name"] for b in s3.list_buckets()["Buckets"]]
 
@@ -213,11 +214,11 @@ def test_delete_nonempty_bucket(s3, bucket):
 
 
 def test_delete_bucket_with_pending_multipart_upload(s3, bucket):
+    # As AWS: only objects make a bucket non-empty; pending uploads go with it.
     up = s3.create_multipart_upload(Bucket=bucket, Key="pending")
-    with s3_error("BucketNotEmpty", 409):
-        s3.delete_bucket(Bucket=bucket)
-    s3.abort_multipart_upload(Bucket=bucket, Key="pending", UploadId=up["UploadId"])
     assert s3.delete_bucket(Bucket=bucket)["ResponseMetadata"]["HTTPStatusCode"] == 204
+    with s3_error("NoSuchBucket", 404):
+        s3.abort_multipart_upload(Bucket=bucket, Key="pending", UploadId=up["UploadId"])
 
 
 def test_delete_bucket_by_other_user(s3, s3_alice, bucket):

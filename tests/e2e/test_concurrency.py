@@ -178,13 +178,13 @@ def test_concurrent_create_same_bucket(server_factory):
             results = list(ex.map(create, range(24)))
     finally:
         assert_alive(srv)
-    winners = [who for code, who in results if code == "ok"]
+    # One user wins. In us-east-1 (the suite's region) the winner's other attempts answer
+    # 200 as AWS's legacy re-create does; everyone else's BucketAlreadyExists.
+    winners = {who for code, who in results if code == "ok"}
     assert len(winners) == 1, results
-    owner = winners[0]
+    owner = winners.pop()
     for code, who in results:
-        if code == "ok":
-            continue
-        want = "BucketAlreadyOwnedByYou" if who == owner else "BucketAlreadyExists"
+        want = "ok" if who == owner else "BucketAlreadyExists"
         assert code == want, results
     names = [b["Name"] for b in clients[owner].list_buckets()["Buckets"]]
     assert names.count("contested") == 1

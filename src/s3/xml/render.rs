@@ -32,6 +32,21 @@ pub fn url_encode_into(out: &mut String, s: &str) {
     }
 }
 
+/// Whether a rendered document is well-formed XML 1.0 as far as characters go. Text is
+/// escaped by `escape_into`, which writes C0 controls as character references: `&#xD;` is
+/// legal, every other one it writes (U+0000-U+0008, U+000B, U+000C, U+000E-U+001F) is not,
+/// and neither are U+FFFE / U+FFFF, which pass through as they are.
+pub fn xml_1_0_safe(doc: &str) -> bool {
+    let mut rest = doc;
+    while let Some(i) = rest.find("&#x") {
+        rest = &rest[i + 3..];
+        if !rest.starts_with("D;") {
+            return false;
+        }
+    }
+    !doc.contains(['\u{FFFE}', '\u{FFFF}'])
+}
+
 /// Escaped text, with a fast path for the common case of nothing to escape.
 fn push_text(out: &mut String, s: &str) {
     if s.bytes()
@@ -205,9 +220,15 @@ fn object_fields(out: &mut String, e: &ObjectEntry, url: bool, as_version: bool)
 // Buckets
 // ---------------------------------------------------------------------------------------------
 
-/// ListBuckets: `ListAllMyBucketsResult` with Owner, then Buckets/Bucket{Name, CreationDate}.
-pub fn list_buckets(owner: &Owner, buckets: &[BucketEntry]) -> String {
-    let cap = 256 + buckets.iter().map(|b| 90 + b.name.len()).sum::<usize>();
+/// ListBuckets: `ListAllMyBucketsResult` with Owner, then Buckets/Bucket{Name, CreationDate,
+/// BucketRegion}, then the next page's `ContinuationToken` and the request's `Prefix`.
+pub fn list_buckets(
+    owner: &Owner,
+    buckets: &[BucketEntry],
+    continuation_token: Option<&str>,
+    prefix: Option<&str>,
+) -> String {
+    let cap = 512 + buckets.iter().map(|b| 130 + b.name.len()).sum::<usize>();
     let mut out = start_doc(cap, "ListAllMyBucketsResult");
     owner_el(&mut out, "Owner", owner);
     out.push_str("<Buckets>");
@@ -215,9 +236,19 @@ pub fn list_buckets(owner: &Owner, buckets: &[BucketEntry]) -> String {
         out.push_str("<Bucket>");
         text_el(&mut out, "Name", &b.name);
         time_el(&mut out, "CreationDate", b.creation_ms);
+        if let Some(r) = &b.region {
+            text_el(&mut out, "BucketRegion", r);
+        }
         out.push_str("</Bucket>");
     }
-    out.push_str("</Buckets></ListAllMyBucketsResult>");
+    out.push_str("</Buckets>");
+    if let Some(t) = continuation_token {
+        text_el(&mut out, "ContinuationToken", t);
+    }
+    if let Some(p) = prefix {
+        text_el(&mut out, "Prefix", p);
+    }
+    out.push_str("</ListAllMyBucketsResult>");
     out
 }
 
@@ -619,12 +650,16 @@ mod tests {
                 BucketEntry {
                     name: "a".into(),
                     creation_ms: 0,
+                    region: None,
                 },
                 BucketEntry {
                     name: "b".into(),
                     creation_ms: 1_255_369_830_123,
+                    region: None,
                 },
             ],
+            None,
+            None,
         );
         assert_eq!(
             xml,
@@ -637,10 +672,26 @@ mod tests {
                 display_name: None,
             },
             &[],
+            None,
+            None,
         );
         assert!(
             empty.contains("<Owner><ID>x</ID></Owner><Buckets></Buckets>"),
             "{empty}"
+        );
+        let paged = list_buckets(
+            &owner(),
+            &[BucketEntry {
+                name: "c".into(),
+                creation_ms: 0,
+                region: Some("us-east-1".into()),
+            }],
+            Some("tok"),
+            Some("c"),
+        );
+        assert!(
+            paged.contains("<BucketRegion>us-east-1</BucketRegion></Bucket></Buckets><ContinuationToken>tok</ContinuationToken><Prefix>c</Prefix></ListAllMyBucketsResult>"),
+            "{paged}"
         );
     }
 
@@ -819,6 +870,32 @@ mod tests {
         };
         let xml = list_objects_v2(&r);
         assert!(xml.contains("<Key>a&#x1;b&#xD;c\td\ne</Key>"), "{xml}");
+    }
+
+    #[test]
+    fn xml_1_0_safety_of_rendered_keys() {
+        let doc = |key: &str, url: bool| {
+            list_objects_v2(&ListObjectsV2Result {
+                name: "b".into(),
+                contents: vec![entry(key)],
+                encoding_type_url: url,
+                ..Default::default()
+            })
+        };
+        for ok in ["plain", "tab\there", "cr\rlf\n", "amp&lt<", "\u{FFFD}"] {
+            assert!(xml_1_0_safe(&doc(ok, false)), "{ok:?}");
+        }
+        for bad in [
+            "nul\0",
+            "a\u{1}b",
+            "\u{B}",
+            "\u{1F}",
+            "x\u{FFFE}",
+            "\u{FFFF}",
+        ] {
+            assert!(!xml_1_0_safe(&doc(bad, false)), "{bad:?}");
+            assert!(xml_1_0_safe(&doc(bad, true)), "{bad:?}");
+        }
     }
 
     #[test]
