@@ -717,7 +717,7 @@ fn header_claim<'a>(
         )
     })?;
     let payload = parse_payload_claim(payload_hash)?;
-    require_signed(head, &signed_headers, true)?;
+    require_signed(head, &signed_headers, &[])?;
     let claim = Claim {
         credential,
         signed_headers_raw: parts.signed_headers,
@@ -731,19 +731,26 @@ fn header_claim<'a>(
     Ok((claim, payload))
 }
 
-/// `host` must always be signed; with header auth every `x-amz-*` header present must be too,
-/// so nobody on the path can add one (as AWS requires).
-fn require_signed(head: &RequestHead, signed: &[String], all_amz: bool) -> S3Result<()> {
+/// `host` must always be signed, and so must every `x-amz-*` header present, so nobody holding
+/// or relaying a signed request can add one (as AWS requires, presigned URLs included:
+/// otherwise a URL signed for a plain PUT could carry `x-amz-copy-source` or `x-amz-acl`).
+///
+/// `exempt` names headers the server ignores for this kind of request: a presigned request
+/// takes its payload hash from the query, so an `x-amz-content-sha256` header sent along
+/// with it has no effect, and S3 tolerates it unsigned.
+fn require_signed(head: &RequestHead, signed: &[String], exempt: &[&str]) -> S3Result<()> {
     let is_signed = |name: &str| signed.iter().any(|s| s == name);
     let mut missing: Vec<&str> = Vec::new();
     if !is_signed("host") {
         missing.push("host");
     }
-    if all_amz {
-        for (name, _) in &head.headers {
-            if name.starts_with("x-amz-") && !is_signed(name) && !missing.contains(&name.as_str()) {
-                missing.push(name);
-            }
+    for (name, _) in &head.headers {
+        if name.starts_with("x-amz-")
+            && !is_signed(name)
+            && !exempt.contains(&name.as_str())
+            && !missing.contains(&name.as_str())
+        {
+            missing.push(name);
         }
     }
     if missing.is_empty() {
@@ -820,7 +827,7 @@ fn query_claim<'a>(
             "Invalid credential date. Date is not the same as X-Amz-Date.",
         ));
     }
-    require_signed(head, &signed_headers, false)?;
+    require_signed(head, &signed_headers, &["x-amz-content-sha256"])?;
     let (payload_hash, payload) = presigned_payload(query)?;
     let claim = Claim {
         credential,
@@ -1105,6 +1112,46 @@ pub(crate) mod tests {
         assert!(run(&presigned_example(), start - Duration::from_secs(900)).is_ok());
         let early = run(&presigned_example(), start - Duration::from_secs(901));
         assert_eq!(code(early), ErrorCode::RequestTimeTooSkewed);
+    }
+
+    /// A URL signed for `host` only cannot be replayed with `x-amz-*` headers that change what
+    /// the request does (a copy source, an ACL, a grant): each is named in the refusal.
+    #[test]
+    fn presigned_refuses_unsigned_amz_headers() {
+        for extra in [
+            ("x-amz-copy-source", "/other-bucket/secret"),
+            ("x-amz-acl", "public-read"),
+            ("x-amz-grant-full-control", "id=\"mallory\""),
+            ("x-amz-meta-x", "1"),
+            ("x-amz-date", "20130524T000000Z"),
+        ] {
+            let mut h = presigned_example();
+            h.headers.push((extra.0.into(), extra.1.into()));
+            let err = run(&h, example_time()).unwrap_err();
+            assert_eq!(err.code, ErrorCode::AccessDenied, "{extra:?}");
+            assert_eq!(err.status(), 403);
+            assert_eq!(err.message, NOT_SIGNED_MESSAGE);
+            assert!(err
+                .extra
+                .contains(&("HeadersNotSigned", extra.0.to_string())));
+        }
+        let mut h = presigned_example();
+        h.headers.push(("x-amz-acl".into(), "public-read".into()));
+        h.headers.push(("x-amz-copy-source".into(), "/b/k".into()));
+        let err = run(&h, example_time()).unwrap_err();
+        assert!(err.extra.contains(&(
+            "HeadersNotSigned",
+            "x-amz-acl, x-amz-copy-source".to_string()
+        )));
+        // Ignored for presigned requests (the payload hash comes from the query): tolerated.
+        let mut h = presigned_example();
+        h.headers
+            .push(("x-amz-content-sha256".into(), UNSIGNED_PAYLOAD.into()));
+        assert!(run(&h, example_time()).is_ok());
+        // Headers that are not x-amz-* stay the signer's choice, as in AWS.
+        let mut h = presigned_example();
+        h.headers.push(("content-type".into(), "text/plain".into()));
+        assert!(run(&h, example_time()).is_ok());
     }
 
     fn chunked_example(content_sha: &str, signed: &str, seed: &str) -> RequestHead {
