@@ -9,7 +9,8 @@
 //!   parameter) and must then authenticate, with the right payload mode; with one hex digit of
 //!   the signature changed it must fail with SignatureDoesNotMatch.
 //! - `P`: the head's path and query are presigned with `presign` (expiry and age picked by
-//!   the parameter) and must authenticate exactly while the URL is valid.
+//!   the parameter) and must authenticate exactly while the URL is valid and no unsigned
+//!   `x-amz-*` header rides along.
 #![no_main]
 
 use bleepstore::auth::signer::{amz_date, presign, sign_headers};
@@ -97,9 +98,9 @@ fn header_signed(head: &RequestHead, param: u8) {
 
     if parse_query(&head.query)
         .iter()
-        .any(|(n, _)| n == "X-Amz-Algorithm")
+        .any(|(n, _)| n == "X-Amz-Algorithm" || n == "AWSAccessKeyId" || n == "Signature")
     {
-        // Query and header auth together: refused, whatever the signature.
+        // Query (SigV4 or SigV2) and header auth together: refused, whatever the signature.
         assert!(result.is_err());
         return;
     }
@@ -179,7 +180,13 @@ fn presigned(head: &RequestHead, param: u8) {
     if own_params {
         return; // the fuzzed query carries auth parameters of its own: anything may happen
     }
-    let valid = expires <= PRESIGN_EXPIRES_MAX_SECS as u64 && age <= expires;
+    // Every x-amz-* header sent with a presigned URL must be signed (only host is here);
+    // x-amz-content-sha256 is ignored for presigned requests and tolerated.
+    let unsigned_amz = signed
+        .headers
+        .iter()
+        .any(|(n, _)| n.starts_with("x-amz-") && n != "x-amz-content-sha256");
+    let valid = expires <= PRESIGN_EXPIRES_MAX_SECS as u64 && age <= expires && !unsigned_amz;
     match result {
         Ok(outcome) => {
             assert!(valid, "accepted: expires {expires}, signed {age} s ago");

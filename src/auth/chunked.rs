@@ -245,7 +245,10 @@ impl AwsChunkedDecoder {
             PayloadMode::StreamingSigned(ctx) => Streaming::Signed(ctx.clone()),
             PayloadMode::StreamingSignedTrailer(ctx) => Streaming::SignedTrailer(ctx.clone()),
             PayloadMode::StreamingUnsignedTrailer => Streaming::UnsignedTrailer,
-            PayloadMode::Unsigned | PayloadMode::Sha256(_) => return None,
+            PayloadMode::Unsigned
+            | PayloadMode::Sha256(_)
+            | PayloadMode::DeferredSignature(_)
+            | PayloadMode::Buffered(_) => return None,
         };
         Some(AwsChunkedDecoder::new(streaming, AWS_CHUNK_SIZE_MAX_BYTES))
     }

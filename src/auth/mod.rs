@@ -1,9 +1,10 @@
-//! Authentication: AWS Signature Version 4 for request heads (header and presigned),
+//! Authentication: AWS Signature Version 4 and 2 for request heads (header and presigned),
 //! the `aws-chunked` body decoder that checks per-chunk signatures, and a client-side
 //! signer that shares the canonicalization code with the verifier.
 
 pub mod chunked;
 pub mod signer;
+pub mod sigv2;
 pub mod sigv4;
 
 pub use chunked::{AwsChunkedDecoder, Streaming, AWS_CHUNK_SIZE_MAX_BYTES};

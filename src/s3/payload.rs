@@ -3,12 +3,13 @@
 //! additional checksums the client announced), and all of it verified at the end.
 
 use crate::auth::chunked::AwsChunkedDecoder;
-use crate::auth::sigv4::PayloadMode;
+use crate::auth::sigv4::{DeferredSignature, PayloadMode};
 use crate::http::body::{decode_in_place, BodyReader};
 use crate::http::head::RequestHead;
 use crate::meta::types::Checksums;
 use crate::runtime::md5_batch;
 use crate::s3::checksum::{self, Algo, Hashers, ALL_ALGOS};
+use crate::s3::endpoint::Endpoint;
 use crate::s3::error::{ErrorCode, S3Error, S3Result};
 use futures::future::LocalBoxFuture;
 use sha2::{Digest, Sha256};
@@ -17,7 +18,11 @@ pub struct PayloadReader<'r, 'c> {
     body: &'r mut BodyReader<'c>,
     aws: Option<AwsChunkedDecoder>,
     expect_sha256: Option<[u8; 32]>,
+    /// A signature that covers the body's SHA-256 (checked in `verify_end`).
+    deferred: Option<Box<DeferredSignature>>,
     sha: Option<Sha256>,
+    /// A body read and verified before the handler ran, served from here.
+    buffered: Option<(Vec<u8>, usize)>,
     hashers: Option<Hashers>,
     /// Checksums to verify: (algorithm, value from a header; None = comes in a trailer).
     announced: Vec<(Algo, Option<String>)>,
@@ -49,6 +54,14 @@ impl<'r, 'c> PayloadReader<'r, 'c> {
             PayloadMode::Sha256(h) => Some(*h),
             _ => None,
         };
+        let deferred = match mode {
+            PayloadMode::DeferredSignature(d) => Some(d.clone()),
+            _ => None,
+        };
+        let buffered = match mode {
+            PayloadMode::Buffered(bytes) => Some((bytes.clone(), 0)),
+            _ => None,
+        };
         let announced = announced_checksums(head, aws.is_some())?;
         let mut algos: Vec<Algo> = announced.iter().map(|(a, _)| *a).collect();
         algos.extend_from_slice(extra_algos);
@@ -68,14 +81,19 @@ impl<'r, 'c> PayloadReader<'r, 'c> {
                 })?),
                 None => None,
             }
+        } else if let Some((bytes, _)) = &buffered {
+            Some(bytes.len() as u64)
         } else {
             body.content_length()
         };
+        let hash_body = expect_sha256.is_some() || deferred.is_some();
         Ok(PayloadReader {
             body,
             aws,
             expect_sha256,
-            sha: expect_sha256.map(|_| Sha256::new()),
+            deferred,
+            sha: hash_body.then(Sha256::new),
+            buffered,
             hashers: Some(Hashers::new(&algos)),
             announced,
             content_md5,
@@ -109,6 +127,12 @@ impl<'r, 'c> PayloadReader<'r, 'c> {
             return Ok(0);
         }
         let n = loop {
+            if let Some((bytes, pos)) = self.buffered.as_mut() {
+                let n = (bytes.len() - *pos).min(dst.len());
+                dst[..n].copy_from_slice(&bytes[*pos..*pos + n]);
+                *pos += n;
+                break n;
+            }
             let raw = self.body.read(dst).await?;
             let Some(aws) = self.aws.as_mut() else {
                 break raw;
@@ -157,13 +181,33 @@ impl<'r, 'c> PayloadReader<'r, 'c> {
                 return Err(S3Error::new(ErrorCode::IncompleteBody));
             }
         }
-        if let (Some(expected), Some(s)) = (self.expect_sha256, self.sha.take()) {
+        if let Some(expected) = self.expect_sha256 {
+            let Some(s) = self.sha.take() else {
+                return Ok(()); // verified already
+            };
             let got: [u8; 32] = s.finalize().into();
             if got != expected {
                 return Err(S3Error::new(ErrorCode::XAmzContentSHA256Mismatch)
                     .with("ClientComputedContentSHA256", hex::encode(expected))
                     .with("S3ComputedContentSHA256", hex::encode(got)));
             }
+        }
+        if let Some(deferred) = &self.deferred {
+            let consumed = match &self.buffered {
+                Some((bytes, pos)) => *pos == bytes.len(),
+                None => self.body.is_done(),
+            };
+            if !self.eof && !consumed {
+                // Only a body read to its end can be hashed: never vouch for a part of one.
+                return Err(S3Error::new(ErrorCode::IncompleteBody));
+            }
+            let got: [u8; 32] = self
+                .sha
+                .take()
+                .map(|s| s.finalize().into())
+                .ok_or_else(|| S3Error::internal("payload verified twice"))?;
+            deferred.verify(&got)?;
+            self.deferred = None;
         }
         Ok(())
     }
@@ -220,6 +264,54 @@ impl<'r, 'c> PayloadReader<'r, 'c> {
             checksums: out,
         })
     }
+}
+
+/// The most a deferred-signature body is read into memory for an operation that does not
+/// stream its body (XML documents; bodies of operations that take none).
+pub const DEFERRED_BUFFER_MAX_BYTES: usize = 8 * 1024 * 1024;
+
+/// Settles a [`PayloadMode::DeferredSignature`] before the handler runs, so no handler ever
+/// acts for a caller whose signature was not checked:
+/// - PutObject and UploadPart stream their body and verify at its end, before committing
+///   anything (`PayloadReader::verify_end`): the mode stays deferred.
+/// - Every other operation gets its body read here (at most `DEFERRED_BUFFER_MAX_BYTES`),
+///   hashed and verified; the handler then reads the same bytes from memory.
+///
+/// Any other mode is left as it is (the common path costs one match).
+pub async fn settle_deferred(
+    mode: &mut PayloadMode,
+    endpoint: &Endpoint,
+    body: &mut BodyReader<'_>,
+) -> S3Result<()> {
+    let PayloadMode::DeferredSignature(deferred) = mode else {
+        return Ok(());
+    };
+    if matches!(endpoint, Endpoint::PutObject | Endpoint::UploadPart { .. }) {
+        return Ok(());
+    }
+    let mut sha = Sha256::new();
+    let mut bytes = Vec::new();
+    let mut buf = vec![0u8; 16 * 1024];
+    // While it streams in (the slow part a trickling client controls), the body is on the
+    // core's budget for buffered request bytes; the handler's own copy takes its share then.
+    let mut lease = crate::runtime::budget::Lease::empty();
+    loop {
+        let n = body.read(&mut buf).await?;
+        if n == 0 {
+            break;
+        }
+        if bytes.len() + n > DEFERRED_BUFFER_MAX_BYTES {
+            return Err(S3Error::new(ErrorCode::MaxMessageLengthExceeded));
+        }
+        if bytes.len() + n > lease.bytes() {
+            lease.grow(buf.len()).await?;
+        }
+        sha.update(&buf[..n]);
+        bytes.extend_from_slice(&buf[..n]);
+    }
+    deferred.verify(&sha.finalize().into())?;
+    *mode = PayloadMode::Buffered(bytes);
+    Ok(())
 }
 
 /// The checksums a request announces: `x-amz-checksum-*` headers (with values), names in

@@ -102,11 +102,12 @@ impl S3Service {
         let auth = {
             let core = crate::runtime::core();
             let mut cache = core.key_cache.borrow_mut();
-            crate::auth::sigv4::authenticate(
+            crate::auth::sigv4::authenticate_in(
                 &req.head,
                 &self.shared.users,
                 &mut cache,
                 std::time::SystemTime::now(),
+                &self.shared.config.server.domain,
             )?
         };
         let caller = match auth.access_key {
@@ -125,13 +126,16 @@ impl S3Service {
                 return Err(S3Error::no_such_bucket(b));
             }
         }
-        let ctx = Ctx {
+        let mut ctx = Ctx {
             shared: self.shared.clone(),
             caller,
             payload: auth.payload,
             route,
             request_id: request_id.to_string(),
         };
+        // A signature over the body's hash is checked before any handler acts on it.
+        crate::s3::payload::settle_deferred(&mut ctx.payload, &ctx.route.endpoint, &mut req.body)
+            .await?;
         crate::s3::bucket::check_expected_owners(&ctx, &req.head).await?;
         dispatch_endpoint(&ctx, req).await
     }
@@ -286,4 +290,5 @@ pub fn is_operational(head: &RequestHead) -> bool {
             .map(|a| a.starts_with("Bearer "))
             .unwrap_or(true)
         && !head.query.contains("X-Amz-Algorithm")
+        && !head.query.contains("AWSAccessKeyId")
 }

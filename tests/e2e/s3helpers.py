@@ -857,3 +857,43 @@ def s3_error(code=None, status: int | None = None):
         assert got_code in codes, f"expected {codes}, got {got_code} ({got_status}): {exp.exc.response}"
     if status is not None:
         assert got_status == status, f"expected HTTP {status}, got {got_status} ({got_code})"
+
+
+# --------------------------------------------------------------------------------------
+# Signature Version 2 (hand-built, for requests botocore would not make)
+# --------------------------------------------------------------------------------------
+
+def sigv2_string_to_sign(method: str, resource: str, headers: dict, date: str) -> str:
+    """StringToSign of SigV2: `resource` is the CanonicalizedResource (/bucket/key plus
+    sub-resources); every x-amz-* header of `headers` is included."""
+    lower = {k.lower(): str(v).strip() for k, v in headers.items()}
+    amz = "".join(f"{k}:{lower[k]}\n" for k in sorted(lower) if k.startswith("x-amz-"))
+    return "\n".join([method, lower.get("content-md5", ""), lower.get("content-type", ""),
+                      date, amz + resource])
+
+
+def sigv2_signature(secret: str, string_to_sign: str) -> str:
+    mac = hmac.new(secret.encode(), string_to_sign.encode(), hashlib.sha1).digest()
+    return base64.b64encode(mac).decode()
+
+
+def sigv2_headers(method: str, resource: str, headers: dict, creds: Creds,
+                  date: str | None = None) -> dict:
+    """`headers` plus Date and `Authorization: AWS key:signature`."""
+    import email.utils
+    date = date or email.utils.formatdate(usegmt=True)
+    h = dict(headers)
+    h["Date"] = date
+    sts = sigv2_string_to_sign(method, resource, h, date)
+    h["Authorization"] = f"AWS {creds.access_key}:{sigv2_signature(creds.secret_key, sts)}"
+    return h
+
+
+def sigv2_presign_url(endpoint: str, method: str, path: str, creds: Creds,
+                      expires_at: int, headers: dict | None = None) -> str:
+    """A SigV2 presigned URL (path style, no sub-resources) valid until `expires_at`."""
+    sts = sigv2_string_to_sign(method, path, headers or {}, str(expires_at))
+    sig = sigv2_signature(creds.secret_key, sts)
+    q = wire_query([("AWSAccessKeyId", creds.access_key), ("Signature", sig),
+                    ("Expires", str(expires_at))])
+    return f"{endpoint}{path}?{q}"
