@@ -49,6 +49,7 @@ pub enum Endpoint {
     },
     /// An S3 operation this server knows but does not implement (answered 501).
     NotImplemented(&'static str),
+    GetObjectAttributes,
 }
 
 impl Endpoint {
@@ -82,6 +83,7 @@ impl Endpoint {
             Endpoint::AbortMultipartUpload { .. } => "AbortMultipartUpload",
             Endpoint::ListParts { .. } => "ListParts",
             Endpoint::NotImplemented(name) => name,
+            Endpoint::GetObjectAttributes => "GetObjectAttributes",
         }
     }
 }
@@ -284,6 +286,7 @@ pub fn operation_names() -> Vec<&'static str> {
         Endpoint::AbortMultipartUpload { upload_id: s() },
         Endpoint::ListParts { upload_id: s() },
         Endpoint::NotImplemented("PostObject"),
+        Endpoint::GetObjectAttributes,
     ];
     // Adding a variant must extend `samples`: this match stops compiling until it is listed.
     for e in &samples {
@@ -314,7 +317,8 @@ pub fn operation_names() -> Vec<&'static str> {
             | Endpoint::CompleteMultipartUpload { .. }
             | Endpoint::AbortMultipartUpload { .. }
             | Endpoint::ListParts { .. }
-            | Endpoint::NotImplemented(_) => {}
+            | Endpoint::NotImplemented(_)
+            | Endpoint::GetObjectAttributes => {}
         }
     }
     let mut names: Vec<&'static str> = samples.iter().map(Endpoint::name).collect();
@@ -483,6 +487,7 @@ fn object_endpoint(head: &RequestHead, r: &Route) -> S3Result<Endpoint> {
     Ok(match (m, upload_id) {
         (Method::Get, _) if r.has("acl") => Endpoint::GetObjectAcl,
         (Method::Put, _) if r.has("acl") => Endpoint::PutObjectAcl,
+        (Method::Get, None) if r.has("attributes") => Endpoint::GetObjectAttributes,
         (Method::Put, Some(upload_id)) => {
             let part_number = r.param("partNumber").unwrap_or("").to_string();
             if copy {

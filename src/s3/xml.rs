@@ -35,6 +35,7 @@ pub use render::{
     initiate_multipart, list_buckets, list_multipart_uploads, list_object_versions,
     list_objects_v1, list_objects_v2, list_parts, location, url_encode_into,
 };
+pub use render::{object_attributes, ObjectAttributes, ObjectPartsPage};
 
 /// The namespace on every response root element.
 pub const S3_NS: &str = "http://s3.amazonaws.com/doc/2006-03-01/";
