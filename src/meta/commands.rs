@@ -114,6 +114,9 @@ pub struct CompleteUpload {
     /// (algorithm name, value), checked against the one the parts make.
     #[serde(default)]
     pub expected_checksum: Option<(String, String)>,
+    /// Per listed part (same order as `parts`), the checksums the client gave for it.
+    #[serde(default)]
+    pub part_checksums: Vec<Checksums>,
 }
 
 /// What applying a command produced. `freed` lists data files no record names any more:
@@ -388,6 +391,21 @@ pub fn assemble(
                     .with("PartNumber", number.to_string())
                     .with("ETag", etag)
             })?;
+        // A part checksum the client listed must be the one stored for the part.
+        if let Some(given) = c.part_checksums.get(i) {
+            for a in crate::s3::checksum::ALL_ALGOS {
+                let (want, have) = (
+                    crate::s3::checksum::get(given, a),
+                    crate::s3::checksum::get(&found.checksums, a),
+                );
+                if want.is_some() && want != have {
+                    return Err(S3Error::new(ErrorCode::InvalidPart)
+                        .with("UploadId", &upload.upload_id)
+                        .with("PartNumber", number.to_string())
+                        .with("ETag", etag));
+                }
+            }
+        }
         let last = i + 1 == c.parts.len();
         if !last && found.size < c.part_size_min {
             return Err(S3Error::new(ErrorCode::EntityTooSmall)

@@ -228,12 +228,6 @@ const OBJECT_SUBRESOURCES: &[(&str, &str, &str, &str)] = &[
         "PutObjectLegalHold",
     ),
     (
-        "attributes",
-        "GetObjectAttributes",
-        "GetObjectAttributes",
-        "GetObjectAttributes",
-    ),
-    (
         "torrent",
         "GetObjectTorrent",
         "GetObjectTorrent",
@@ -592,6 +586,10 @@ mod tests {
         assert_eq!(
             ep("GET", "/b/k?tagging", &[]),
             Endpoint::NotImplemented("GetObjectTagging")
+        );
+        assert_eq!(
+            ep("GET", "/b/k?attributes", &[]),
+            Endpoint::GetObjectAttributes
         );
     }
 

@@ -278,6 +278,18 @@ pub async fn complete(ctx: &Ctx, req: &mut Request<'_>, upload_id: &str) -> S3Re
             return Err(S3Error::new(ErrorCode::InvalidPartOrder));
         }
     }
+    // The part checksums the client listed, checked against the stored parts' in the commit.
+    let part_checksums: Vec<Checksums> = requested
+        .iter()
+        .map(|p| Checksums {
+            crc32: p.checksum_crc32.clone(),
+            crc32c: p.checksum_crc32c.clone(),
+            crc64nvme: p.checksum_crc64nvme.clone(),
+            sha1: p.checksum_sha1.clone(),
+            sha256: p.checksum_sha256.clone(),
+            composite_parts: 0,
+        })
+        .collect();
     let mut c = CompleteUpload {
         bucket: ctx.bucket().to_string(),
         key: ctx.key().to_string(),
@@ -291,6 +303,7 @@ pub async fn complete(ctx: &Ctx, req: &mut Request<'_>, upload_id: &str) -> S3Re
         now_ms: now_ms(),
         upstream: None,
         expected_checksum: expected_checksum(&req.head)?,
+        part_checksums,
     };
     let _turn = crate::s3::object::gateway_write_turn(ctx, ctx.key()).await?;
     let upstream_parts = if ctx.shared.gateway.is_some() {

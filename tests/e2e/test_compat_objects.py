@@ -192,6 +192,11 @@ def test_put_and_get_report_checksum_type(raw, s3, bucket):
 
 def test_composite_multipart_checksum_type(s3, bucket):
     uid, parts = mpu(s3, bucket, "comp", FIVE_MIB_PARTS, ChecksumAlgorithm="CRC32")
+    # a part listed with a checksum that is not the part's: InvalidPart, upload kept
+    bad = [dict(p) for p in parts]
+    bad[1]["ChecksumCRC32"] = checksum_b64("CRC32", b"another part")
+    with s3_error("InvalidPart", 400):
+        complete(s3, bucket, "comp", uid, bad)
     r = complete(s3, bucket, "comp", uid, parts)
     assert r["ChecksumType"] == "COMPOSITE"
     assert r["ChecksumCRC32"].endswith("-3")
