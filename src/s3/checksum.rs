@@ -264,21 +264,26 @@ fn mul_mod_p(a: u64, mut b: u64, poly: u64, width: u32) -> u64 {
     p
 }
 
-/// x^(8 * len) modulo the polynomial: the operator "append `len` zero bytes" to a register.
-fn x_pow_8n(len: u64, poly: u64, width: u32) -> u64 {
-    let one = 1u64 << (width - 1);
-    // x^(2^k) for k = 3 (one byte) upwards, squared as the exponent's bits are walked.
-    let mut sq = mul_mod_p(one >> 1, one >> 1, poly, width); // x^2
+/// x^(8 * 2^k) modulo the polynomial for k = 0..64: the operators "append 2^k zero bytes".
+fn zero_byte_operators(poly: u64, width: u32) -> [u64; 64] {
+    let x = 1u64 << (width - 2);
+    let mut sq = mul_mod_p(x, x, poly, width); // x^2
     sq = mul_mod_p(sq, sq, poly, width); // x^4
-    sq = mul_mod_p(sq, sq, poly, width); // x^8
-    let (mut n, mut p) = (len, one);
-    while n != 0 {
-        if n & 1 != 0 {
-            p = mul_mod_p(sq, p, poly, width);
-        }
-        n >>= 1;
-        if n != 0 {
-            sq = mul_mod_p(sq, sq, poly, width);
+    sq = mul_mod_p(sq, sq, poly, width); // x^8: one zero byte
+    let mut ops = [0u64; 64];
+    for op in ops.iter_mut() {
+        *op = sq;
+        sq = mul_mod_p(sq, sq, poly, width);
+    }
+    ops
+}
+
+/// x^(8 * len) modulo the polynomial: the operator "append `len` zero bytes" to a register.
+fn x_pow_8n(len: u64, ops: &[u64; 64], poly: u64, width: u32) -> u64 {
+    let mut p = 1u64 << (width - 1); // x^0
+    for (k, op) in ops.iter().enumerate() {
+        if len >> k & 1 != 0 {
+            p = mul_mod_p(*op, p, poly, width);
         }
     }
     p
@@ -286,16 +291,16 @@ fn x_pow_8n(len: u64, poly: u64, width: u32) -> u64 {
 
 /// The CRC of A followed by B from crc(A), crc(B) and len(B), without the data (the zlib
 /// `crc32_combine` identity: crc(AB) = crc(A) * x^(8 len B) mod P  xor  crc(B)).
-pub fn crc_combine(algo: Algo, crc_a: u64, crc_b: u64, len_b: u64) -> Option<u64> {
-    let (poly, width) = crc_params(algo)?;
-    Some(mul_mod_p(x_pow_8n(len_b, poly, width), crc_a, poly, width) ^ crc_b)
+fn crc_combine(ops: &[u64; 64], poly: u64, width: u32, crc_a: u64, crc_b: u64, len_b: u64) -> u64 {
+    mul_mod_p(x_pow_8n(len_b, ops, poly, width), crc_a, poly, width) ^ crc_b
 }
 
 /// The whole-object CRC of consecutive pieces given as (base64 big-endian CRC, length);
 /// None when the algorithm cannot be combined or a value is malformed.
 pub fn combine_full_object(algo: Algo, pieces: &[(&str, u64)]) -> Option<String> {
-    let (_, width) = crc_params(algo)?;
+    let (poly, width) = crc_params(algo)?;
     let bytes = (width / 8) as usize;
+    let ops = zero_byte_operators(poly, width);
     // The CRC of no bytes is 0 for all three algorithms.
     let mut acc = 0u64;
     for (v, len) in pieces {
@@ -304,7 +309,7 @@ pub fn combine_full_object(algo: Algo, pieces: &[(&str, u64)]) -> Option<String>
             return None;
         }
         let crc = raw.iter().fold(0u64, |a, b| (a << 8) | u64::from(*b));
-        acc = crc_combine(algo, acc, crc, *len)?;
+        acc = crc_combine(&ops, poly, width, acc, crc, *len);
     }
     Some(b64(&acc.to_be_bytes()[8 - bytes..]))
 }
@@ -347,6 +352,22 @@ mod tests {
             }
         }
         assert_eq!(combine_full_object(Algo::Sha256, &[]), None);
+        // Lengths past 4 GiB (parts are up to 5 GiB): zeros doubled up to 2^33 bytes must
+        // agree whichever way the pieces are grouped.
+        for algo in [Algo::Crc32, Algo::Crc64Nvme] {
+            let mut z = vec![digest(algo, &[0u8])]; // z[k] = crc of 2^k zero bytes
+            for k in 0..33u32 {
+                let half = z[k as usize].clone();
+                let both = combine_full_object(algo, &[(&half, 1u64 << k), (&half, 1u64 << k)]);
+                z.push(both.unwrap());
+            }
+            let (a, b) = ((z[32].as_str(), 1u64 << 32), (z[31].as_str(), 1u64 << 31));
+            let ab = combine_full_object(algo, &[a, b]).unwrap();
+            let ba = combine_full_object(algo, &[b, a]).unwrap();
+            assert_eq!(ab, ba, "{algo:?}");
+            let three = [(z[31].as_str(), 1u64 << 31); 3];
+            assert_eq!(combine_full_object(algo, &three).unwrap(), ab, "{algo:?}");
+        }
         assert_eq!(combine_full_object(Algo::Crc32, &[("AAAA", 1)]), None);
     }
 

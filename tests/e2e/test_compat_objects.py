@@ -317,16 +317,27 @@ def test_part_number_past_the_last_part(raw, s3, bucket):
 
 # ---- #15.18 metadata bytes and Content-Encoding ------------------------------------------------
 
-def test_utf8_user_metadata_round_trips_byte_identical(raw, bucket):
+def test_utf8_user_metadata_round_trips_byte_identical(raw, s3, bucket):
     value = "café ☕ 東京"
-    r = raw.request("PUT", key_path(bucket, "meta"), body=b"m",
-                    headers={"x-amz-meta-name": value})
+    meta = {"x-amz-meta-name": value}
+    r = raw.request("PUT", key_path(bucket, "meta"), body=b"m", headers=meta)
     assert r.status == 200, r
-    for method in ("GET", "HEAD"):
-        r = raw.request(method, key_path(bucket, "meta"))
-        assert r.status == 200, r
-        # the raw reader decodes header bytes as latin-1: back to bytes, compare
-        assert r.header("x-amz-meta-name").encode("latin-1") == value.encode("utf-8"), r
+    # the same through CreateMultipartUpload and CopyObject (REPLACE)
+    r = raw.request("POST", key_path(bucket, "meta-mp"), [("uploads", "")], headers=meta)
+    assert r.status == 200, r
+    uid = xml_text(r.xml(), "UploadId")
+    part = s3.upload_part(Bucket=bucket, Key="meta-mp", UploadId=uid, PartNumber=1, Body=b"p")
+    complete(s3, bucket, "meta-mp", uid, [{"PartNumber": 1, "ETag": part["ETag"]}])
+    r = raw.request("PUT", key_path(bucket, "meta-copy"),
+                    headers={**meta, "x-amz-copy-source": f"/{bucket}/meta",
+                             "x-amz-metadata-directive": "REPLACE"})
+    assert r.status == 200, r
+    for key in ("meta", "meta-mp", "meta-copy"):
+        for method in ("GET", "HEAD"):
+            r = raw.request(method, key_path(bucket, key))
+            assert r.status == 200, r
+            # the raw reader decodes header bytes as latin-1: back to bytes, compare
+            assert r.header("x-amz-meta-name").encode("latin-1") == value.encode("utf-8"), r
 
 
 def test_content_encoding_keeps_all_but_aws_chunked(raw, s3, bucket):
