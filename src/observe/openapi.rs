@@ -1192,7 +1192,7 @@ fn xml_schemas(out: &mut Map<String, Value>) {
         "type": "object",
         "properties": {
             "Key": s, "UploadId": s, "Initiator": r("Owner"), "Owner": r("Owner"), "StorageClass": s, "Initiated": time,
-            "ChecksumAlgorithm": s,
+            "ChecksumAlgorithm": s, "ChecksumType": s,
         },
     }));
     out.insert("ListMultipartUploadsResult".into(), json!({
@@ -1290,7 +1290,7 @@ fn xml_schemas(out: &mut Map<String, Value>) {
             "Bucket": s, "Key": s, "UploadId": s, "PartNumberMarker": int, "NextPartNumberMarker": int,
             "MaxParts": int, "IsTruncated": boolean,
             "Part": list_of("Part", r("Part")),
-            "Initiator": r("Owner"), "Owner": r("Owner"), "StorageClass": s, "ChecksumAlgorithm": s,
+            "Initiator": r("Owner"), "Owner": r("Owner"), "StorageClass": s, "ChecksumAlgorithm": s, "ChecksumType": s,
         },
     }));
     out.insert("Health".into(), json!({

@@ -142,6 +142,17 @@ fn requested_checksum(head: &RequestHead) -> S3Result<(Option<Algo>, ChecksumTyp
     Ok((Some(a), t))
 }
 
+/// The checksum type of an upload with a checksum algorithm.
+fn upload_checksum_type(u: &UploadMeta) -> Option<String> {
+    u.checksum_algorithm.as_ref()?;
+    let t = if u.full_object_checksum() {
+        ChecksumType::FullObject
+    } else {
+        ChecksumType::Composite
+    };
+    Some(t.name().to_string())
+}
+
 /// Loads an upload, or NoSuchUpload.
 pub async fn load_upload(ctx: &Ctx, upload_id: &str) -> S3Result<UploadMeta> {
     let (b, k, u) = (
@@ -499,6 +510,7 @@ pub async fn list_parts(ctx: &Ctx, upload_id: &str) -> S3Result<Response> {
         owner: owner(ctx, &upload.owner_id),
         storage_class: "STANDARD".into(),
         checksum_algorithm: upload.checksum_algo_name().map(str::to_string),
+        checksum_type: upload_checksum_type(&upload),
     };
     Ok(Response::xml(200, xml::list_parts(&result)))
 }
@@ -558,6 +570,7 @@ pub async fn list_uploads(ctx: &Ctx) -> S3Result<Response> {
                 storage_class: "STANDARD".into(),
                 initiated_ms: up.initiated_ms,
                 checksum_algorithm: up.checksum_algo_name().map(str::to_string),
+                checksum_type: upload_checksum_type(&up),
             }),
         }
     }

@@ -327,6 +327,8 @@ pub struct ListPartsResult {
     /// Usually `"STANDARD"`; left empty (the `Default`), `STANDARD` is rendered.
     pub storage_class: Cow<'static, str>,
     pub checksum_algorithm: Option<String>,
+    /// `COMPOSITE` / `FULL_OBJECT`, with `checksum_algorithm`.
+    pub checksum_type: Option<String>,
 }
 
 /// One upload of ListMultipartUploads.
@@ -340,6 +342,8 @@ pub struct UploadEntry {
     pub storage_class: Cow<'static, str>,
     pub initiated_ms: u64,
     pub checksum_algorithm: Option<String>,
+    /// `COMPOSITE` / `FULL_OBJECT`, with `checksum_algorithm`.
+    pub checksum_type: Option<String>,
 }
 
 /// ListMultipartUploads (`GET /bucket?uploads`).

@@ -222,6 +222,10 @@ def test_full_object_multipart_checksum(s3, bucket, algo):
     assert created["ChecksumAlgorithm"] == algo
     assert created["ChecksumType"] == "FULL_OBJECT"
     uid = created["UploadId"]
+    listed = s3.list_parts(Bucket=bucket, Key=key, UploadId=uid)
+    assert (listed["ChecksumAlgorithm"], listed["ChecksumType"]) == (algo, "FULL_OBJECT")
+    up = [u for u in s3.list_multipart_uploads(Bucket=bucket)["Uploads"] if u["UploadId"] == uid]
+    assert (up[0]["ChecksumAlgorithm"], up[0]["ChecksumType"]) == (algo, "FULL_OBJECT")
     parts = []
     for n, data in enumerate(FIVE_MIB_PARTS, 1):
         r = s3.upload_part(Bucket=bucket, Key=key, UploadId=uid, PartNumber=n, Body=data,

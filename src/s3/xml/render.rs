@@ -505,7 +505,7 @@ pub fn object_attributes(a: &ObjectAttributes) -> String {
 
 /// ListParts: Bucket, Key, UploadId, PartNumberMarker, NextPartNumberMarker?, MaxParts,
 /// IsTruncated, Part* {PartNumber, LastModified, ETag, checksums, Size}, Initiator, Owner,
-/// StorageClass, ChecksumAlgorithm?.
+/// StorageClass, ChecksumAlgorithm?, ChecksumType?.
 pub fn list_parts(r: &ListPartsResult) -> String {
     let cap = 768 + r.key.len() + r.upload_id.len() + r.parts.len() * 200;
     let mut out = start_doc(cap, "ListPartsResult");
@@ -536,6 +536,9 @@ pub fn list_parts(r: &ListPartsResult) -> String {
     storage_class_el(&mut out, &r.storage_class);
     if let Some(alg) = &r.checksum_algorithm {
         text_el(&mut out, "ChecksumAlgorithm", alg);
+    }
+    if let Some(t) = &r.checksum_type {
+        text_el(&mut out, "ChecksumType", t);
     }
     out.push_str("</ListPartsResult>");
     out
@@ -585,6 +588,9 @@ pub fn list_multipart_uploads(r: &ListUploadsResult) -> String {
         time_el(&mut out, "Initiated", u.initiated_ms);
         if let Some(alg) = &u.checksum_algorithm {
             text_el(&mut out, "ChecksumAlgorithm", alg);
+        }
+        if let Some(t) = &u.checksum_type {
+            text_el(&mut out, "ChecksumType", t);
         }
         out.push_str("</Upload>");
     }
@@ -1061,10 +1067,11 @@ mod tests {
             owner: owner(),
             storage_class: Default::default(),
             checksum_algorithm: Some("CRC32C".into()),
+            checksum_type: Some("COMPOSITE".into()),
         };
         let xml = list_parts(&r);
         element_names(&xml);
-        assert_eq!(xml, format!("{HEAD}<ListPartsResult xmlns=\"{S3_NS}\"><Bucket>bucket</Bucket><Key>key</Key><UploadId>up</UploadId><PartNumberMarker>1</PartNumberMarker><NextPartNumberMarker>3</NextPartNumberMarker><MaxParts>2</MaxParts><IsTruncated>true</IsTruncated><Part><PartNumber>2</PartNumber><LastModified>2010-11-10T20:48:34.000Z</LastModified><ETag>&quot;7778aef83f66abc1fa1e8477f296d394&quot;</ETag><ChecksumCRC32C>c==</ChecksumCRC32C><Size>10485760</Size></Part><Initiator><ID>arn:aws:iam::1:user/u</ID><DisplayName>u</DisplayName></Initiator><Owner><ID>abc123</ID><DisplayName>me</DisplayName></Owner><StorageClass>STANDARD</StorageClass><ChecksumAlgorithm>CRC32C</ChecksumAlgorithm></ListPartsResult>"));
+        assert_eq!(xml, format!("{HEAD}<ListPartsResult xmlns=\"{S3_NS}\"><Bucket>bucket</Bucket><Key>key</Key><UploadId>up</UploadId><PartNumberMarker>1</PartNumberMarker><NextPartNumberMarker>3</NextPartNumberMarker><MaxParts>2</MaxParts><IsTruncated>true</IsTruncated><Part><PartNumber>2</PartNumber><LastModified>2010-11-10T20:48:34.000Z</LastModified><ETag>&quot;7778aef83f66abc1fa1e8477f296d394&quot;</ETag><ChecksumCRC32C>c==</ChecksumCRC32C><Size>10485760</Size></Part><Initiator><ID>arn:aws:iam::1:user/u</ID><DisplayName>u</DisplayName></Initiator><Owner><ID>abc123</ID><DisplayName>me</DisplayName></Owner><StorageClass>STANDARD</StorageClass><ChecksumAlgorithm>CRC32C</ChecksumAlgorithm><ChecksumType>COMPOSITE</ChecksumType></ListPartsResult>"));
     }
 
     #[test]
@@ -1088,6 +1095,7 @@ mod tests {
                 storage_class: "STANDARD".into(),
                 initiated_ms: 1_289_422_113_000,
                 checksum_algorithm: None,
+                checksum_type: None,
             }],
             common_prefixes: vec!["my dir/".into()],
         };
