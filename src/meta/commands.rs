@@ -110,6 +110,13 @@ pub struct CompleteUpload {
     /// (Its upstream version; the segments carry it as their `file_id`.)
     #[serde(default)]
     pub upstream: Option<u128>,
+    /// The whole object's checksum the client sent with Complete (`x-amz-checksum-*`):
+    /// (algorithm name, value), checked against the one the parts make.
+    #[serde(default)]
+    pub expected_checksum: Option<(String, String)>,
+    /// Per listed part (same order as `parts`), the checksums the client gave for it.
+    #[serde(default)]
+    pub part_checksums: Vec<Checksums>,
 }
 
 /// What applying a command produced. `freed` lists data files no record names any more:
@@ -335,6 +342,63 @@ fn composite_checksum(algo: crate::s3::checksum::Algo, parts: &[&PartMeta]) -> O
     h.finish().checksums.into_iter().next().map(|(_, v)| v)
 }
 
+/// The completed object's checksum: a composite of the parts' checksums (`value-N`), or for
+/// a FULL_OBJECT upload the parts' CRCs combined into the CRC of the whole object. Checked
+/// against the value the client sent with Complete, if any.
+fn object_checksums(
+    upload: &UploadMeta,
+    chosen: &[&PartMeta],
+    c: &CompleteUpload,
+) -> S3Result<Checksums> {
+    use crate::s3::checksum::{self, Algo};
+    let full = upload.full_object_checksum();
+    let mut checksums = Checksums {
+        composite_parts: if full { 0 } else { chosen.len() as u32 },
+        ..Default::default()
+    };
+    let algo = upload.checksum_algo_name().and_then(Algo::parse);
+    if let Some(algo) = algo {
+        let value = if full {
+            let pieces: Option<Vec<(&str, u64)>> = chosen
+                .iter()
+                .map(|p| checksum::get(&p.checksums, algo).map(|v| (v.as_str(), p.size)))
+                .collect();
+            pieces.and_then(|p| checksum::combine_full_object(algo, &p))
+        } else {
+            composite_checksum(algo, chosen)
+        };
+        if let Some(v) = value {
+            checksum::set(&mut checksums, algo, v);
+        }
+    }
+    if let Some((name, want)) = &c.expected_checksum {
+        let Some(got) = algo
+            .filter(|a| a.name() == name)
+            .and_then(|a| checksum::get(&checksums, a))
+        else {
+            return Err(S3Error::msg(
+                ErrorCode::InvalidRequest,
+                format!(
+                    "The upload was created using {} checksum algorithm, but the complete request carries a {name} checksum.",
+                    upload.checksum_algo_name().unwrap_or("no")
+                ),
+            ));
+        };
+        // A composite value may be sent with its `-N` suffix.
+        let want_bare = match want.rsplit_once('-') {
+            Some((v, n)) if !full && n.parse::<u32>().is_ok() => v,
+            _ => want.as_str(),
+        };
+        if want_bare != got {
+            return Err(S3Error::msg(
+                ErrorCode::BadDigest,
+                format!("The {name} you specified did not match the calculated checksum."),
+            ));
+        }
+    }
+    Ok(checksums)
+}
+
 /// Validates the client's part list against the stored parts and builds the object record.
 pub fn assemble(
     upload: &UploadMeta,
@@ -354,6 +418,21 @@ pub fn assemble(
                     .with("PartNumber", number.to_string())
                     .with("ETag", etag)
             })?;
+        // A part checksum the client listed must be the one stored for the part.
+        if let Some(given) = c.part_checksums.get(i) {
+            for a in crate::s3::checksum::ALL_ALGOS {
+                let (want, have) = (
+                    crate::s3::checksum::get(given, a),
+                    crate::s3::checksum::get(&found.checksums, a),
+                );
+                if want.is_some() && want != have {
+                    return Err(S3Error::new(ErrorCode::InvalidPart)
+                        .with("UploadId", &upload.upload_id)
+                        .with("PartNumber", number.to_string())
+                        .with("ETag", etag));
+                }
+            }
+        }
         let last = i + 1 == c.parts.len();
         if !last && found.size < c.part_size_min {
             return Err(S3Error::new(ErrorCode::EntityTooSmall)
@@ -365,19 +444,7 @@ pub fn assemble(
         chosen.push(found);
     }
     let etags: Vec<&str> = chosen.iter().map(|p| p.etag.as_str()).collect();
-    let mut checksums = Checksums {
-        composite_parts: chosen.len() as u32,
-        ..Default::default()
-    };
-    if let Some(algo) = upload
-        .checksum_algorithm
-        .as_deref()
-        .and_then(crate::s3::checksum::Algo::parse)
-    {
-        if let Some(v) = composite_checksum(algo, &chosen) {
-            crate::s3::checksum::set(&mut checksums, algo, v);
-        }
-    }
+    let checksums = object_checksums(upload, &chosen, c)?;
     let segments: Vec<Segment> = chosen
         .iter()
         .map(|p| Segment {

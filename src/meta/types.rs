@@ -145,6 +145,26 @@ pub struct UploadMeta {
     pub checksum_algorithm: Option<String>,
 }
 
+/// Suffix of `UploadMeta::checksum_algorithm` for a full-object checksum (`CRC32:FULL_OBJECT`).
+/// Kept inside the one field so upload records written before stay readable.
+pub const FULL_OBJECT_SUFFIX: &str = ":FULL_OBJECT";
+
+impl UploadMeta {
+    /// The checksum algorithm's name (`CRC32`), without the checksum type.
+    pub fn checksum_algo_name(&self) -> Option<&str> {
+        self.checksum_algorithm
+            .as_deref()
+            .map(|a| a.strip_suffix(FULL_OBJECT_SUFFIX).unwrap_or(a))
+    }
+    /// Whether Complete combines the parts' CRCs into one of the whole object (else composite).
+    pub fn full_object_checksum(&self) -> bool {
+        self.checksum_algorithm
+            .as_deref()
+            .map(|a| a.ends_with(FULL_OBJECT_SUFFIX))
+            .unwrap_or(false)
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PartMeta {
     pub size: u64,

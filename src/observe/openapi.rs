@@ -501,9 +501,10 @@ pub const OPERATIONS: &[Op] = &[
         "x-amz-storage-class",
         "x-amz-meta-*",
         "x-amz-checksum-algorithm",
+        "x-amz-checksum-type",
     ])
     .answer(Answer::Xml("InitiateMultipartUploadResult"))
-    .headers(&["x-amz-checksum-algorithm"]),
+    .headers(&["x-amz-checksum-algorithm", "x-amz-checksum-type"]),
     op(
         "UploadPart",
         "put",
@@ -592,6 +593,21 @@ pub const OPERATIONS: &[Op] = &[
     )
     .params(&["uploadId!", "max-parts", "part-number-marker"])
     .answer(Answer::Xml("ListPartsResult")),
+    op(
+        "GetObjectAttributes",
+        "get",
+        "/{bucket}/{key}?attributes",
+        TAG_OBJECT,
+        "Selected attributes of an object (ETag, checksum, parts, storage class, size)",
+    )
+    .params(&[
+        "x-amz-object-attributes!",
+        "x-amz-max-parts",
+        "x-amz-part-number-marker",
+        "versionId",
+    ])
+    .answer(Answer::Xml("GetObjectAttributesResponse"))
+    .headers(&["Last-Modified"]),
     // ---- known, answered 501 NotImplemented ----
     nyi("PostObject", "post", "/{bucket}").body(ReqBody::Form),
     op(
@@ -886,7 +902,6 @@ pub const OPERATIONS: &[Op] = &[
     nyi("PutObjectRetention", "put", "/{bucket}/{key}?retention"),
     nyi("GetObjectLegalHold", "get", "/{bucket}/{key}?legal-hold"),
     nyi("PutObjectLegalHold", "put", "/{bucket}/{key}?legal-hold"),
-    nyi("GetObjectAttributes", "get", "/{bucket}/{key}?attributes"),
     nyi("GetObjectTorrent", "get", "/{bucket}/{key}?torrent"),
     nyi("RestoreObject", "post", "/{bucket}/{key}?restore"),
     nyi(
@@ -1005,6 +1020,10 @@ pub const PARAMS: &[Param] = &[
     h("x-amz-checksum-crc64nvme", B64, "Base64 CRC64NVME of the body; checked.", "AAAAAAAAAAA="),
     h("x-amz-checksum-sha1", B64, "Base64 SHA-1 of the body; checked.", "2jmj7l5rSw0yVb/vlWAYkK/YBwk="),
     h("x-amz-checksum-sha256", B64, "Base64 SHA-256 of the body; checked.", "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="),
+    h("x-amz-checksum-type", r#"{"type":"string","enum":["COMPOSITE","FULL_OBJECT"]}"#, "CreateMultipartUpload: COMPOSITE (checksum of the parts' checksums) or FULL_OBJECT (a CRC of the whole object, combined from the parts' CRCs).", "FULL_OBJECT"),
+    h("x-amz-object-attributes", STR, "GetObjectAttributes: comma-separated ETag, Checksum, ObjectParts, StorageClass, ObjectSize.", "ETag,ObjectSize"),
+    h("x-amz-max-parts", COUNT, "GetObjectAttributes: at most this many parts (capped at 1000).", "100"),
+    h("x-amz-part-number-marker", COUNT, "GetObjectAttributes: start after this part number.", "2"),
     h("x-amz-checksum-mode", r#"{"type":"string","enum":["ENABLED"]}"#, "Return the stored x-amz-checksum-* headers.", "ENABLED"),
     h("x-amz-copy-source", r#"{"type":"string","minLength":1}"#, "Source object: `bucket/key` or `/bucket/key`, URL-encoded, optionally `?versionId=null`.", "/srcbucket/photos/cat.jpg"),
     h("x-amz-copy-source-range", r#"{"type":"string","pattern":"^bytes=\\d+-\\d+$"}"#, "UploadPartCopy: the source bytes, `bytes=first-last`.", "bytes=0-5242879"),
@@ -1032,6 +1051,7 @@ const RESPONSE_HEADERS: &[(&str, &str, &str)] = &[
     ("x-amz-checksum-crc64nvme", B64, "Stored CRC64NVME."),
     ("x-amz-checksum-sha1", B64, "Stored SHA-1."),
     ("x-amz-checksum-sha256", B64, "Stored SHA-256."),
+    ("x-amz-checksum-type", r#"{"type":"string","enum":["COMPOSITE","FULL_OBJECT"]}"#, "How the checksum covers the object."),
 ];
 
 /// An operational endpoint (unsigned GET, served before S3 routing).
@@ -1339,7 +1359,7 @@ fn xml_schemas(out: &mut Map<String, Value>) {
         "type": "object",
         "properties": {
             "Key": s, "UploadId": s, "Initiator": r("Owner"), "Owner": r("Owner"), "StorageClass": s, "Initiated": time,
-            "ChecksumAlgorithm": s,
+            "ChecksumAlgorithm": s, "ChecksumType": s,
         },
     }));
     out.insert("ListMultipartUploadsResult".into(), json!({
@@ -1412,13 +1432,32 @@ fn xml_schemas(out: &mut Map<String, Value>) {
         "type": "object",
         "properties": checksums(obj(json!({"PartNumber": int, "LastModified": time, "ETag": s, "Size": int}))),
     }));
+    out.insert(
+        "ObjectPart".into(),
+        json!({
+            "type": "object",
+            "properties": {"PartNumber": int, "Size": int},
+        }),
+    );
+    out.insert("GetObjectAttributesResponse".into(), json!({
+        "type": "object", "xml": s3_ns("GetObjectAttributesResponse"),
+        "properties": {
+            "ETag": {"type": "string", "description": "Unquoted."},
+            "Checksum": {"type": "object", "properties": checksums(obj(json!({"ChecksumType": s})))},
+            "ObjectParts": {"type": "object", "properties": {
+                "IsTruncated": boolean, "MaxParts": int, "NextPartNumberMarker": int,
+                "PartNumberMarker": int, "Part": list_of("Part", r("ObjectPart")), "PartsCount": int,
+            }},
+            "StorageClass": s, "ObjectSize": int,
+        },
+    }));
     out.insert("ListPartsResult".into(), json!({
         "type": "object", "xml": s3_ns("ListPartsResult"),
         "properties": {
             "Bucket": s, "Key": s, "UploadId": s, "PartNumberMarker": int, "NextPartNumberMarker": int,
             "MaxParts": int, "IsTruncated": boolean,
             "Part": list_of("Part", r("Part")),
-            "Initiator": r("Owner"), "Owner": r("Owner"), "StorageClass": s, "ChecksumAlgorithm": s,
+            "Initiator": r("Owner"), "Owner": r("Owner"), "StorageClass": s, "ChecksumAlgorithm": s, "ChecksumType": s,
         },
     }));
     out.insert("Health".into(), json!({

@@ -205,9 +205,171 @@ pub fn get(c: &Checksums, algo: Algo) -> Option<&String> {
     }
 }
 
+/// How an object's checksum covers it: one checksum of all its bytes, or (multipart) a
+/// checksum of the parts' checksums, rendered `value-N`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChecksumType {
+    FullObject,
+    Composite,
+}
+
+impl ChecksumType {
+    pub fn parse(s: &str) -> Option<ChecksumType> {
+        match s.to_ascii_uppercase().as_str() {
+            "FULL_OBJECT" => Some(ChecksumType::FullObject),
+            "COMPOSITE" => Some(ChecksumType::Composite),
+            _ => None,
+        }
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            ChecksumType::FullObject => "FULL_OBJECT",
+            ChecksumType::Composite => "COMPOSITE",
+        }
+    }
+}
+
+/// The type of a stored object's checksum, None when it has none.
+pub fn stored_type(c: &Checksums) -> Option<ChecksumType> {
+    ALL_ALGOS.iter().find(|a| get(c, **a).is_some())?;
+    Some(if c.composite_parts > 0 {
+        ChecksumType::Composite
+    } else {
+        ChecksumType::FullObject
+    })
+}
+
+/// Reflected polynomial and width of the CRCs whose values can be combined. All three start
+/// from all-ones and end with an all-ones xor, which is what makes `crc_combine` hold.
+fn crc_params(algo: Algo) -> Option<(u64, u32)> {
+    match algo {
+        Algo::Crc32 => Some((0xEDB8_8320, 32)),
+        Algo::Crc32c => Some((0x82F6_3B78, 32)),
+        Algo::Crc64Nvme => Some((0x9A6C_9329_AC4B_C9B5, 64)),
+        _ => None,
+    }
+}
+
+/// a * b modulo the CRC polynomial, in the reflected bit order CRC registers use.
+fn mul_mod_p(a: u64, mut b: u64, poly: u64, width: u32) -> u64 {
+    let mut m = 1u64 << (width - 1);
+    let mut p = 0u64;
+    while m != 0 {
+        if a & m != 0 {
+            p ^= b;
+        }
+        m >>= 1;
+        b = if b & 1 != 0 { (b >> 1) ^ poly } else { b >> 1 };
+    }
+    p
+}
+
+/// x^(8 * 2^k) modulo the polynomial for k = 0..64: the operators "append 2^k zero bytes".
+fn zero_byte_operators(poly: u64, width: u32) -> [u64; 64] {
+    let x = 1u64 << (width - 2);
+    let mut sq = mul_mod_p(x, x, poly, width); // x^2
+    sq = mul_mod_p(sq, sq, poly, width); // x^4
+    sq = mul_mod_p(sq, sq, poly, width); // x^8: one zero byte
+    let mut ops = [0u64; 64];
+    for op in ops.iter_mut() {
+        *op = sq;
+        sq = mul_mod_p(sq, sq, poly, width);
+    }
+    ops
+}
+
+/// x^(8 * len) modulo the polynomial: the operator "append `len` zero bytes" to a register.
+fn x_pow_8n(len: u64, ops: &[u64; 64], poly: u64, width: u32) -> u64 {
+    let mut p = 1u64 << (width - 1); // x^0
+    for (k, op) in ops.iter().enumerate() {
+        if len >> k & 1 != 0 {
+            p = mul_mod_p(*op, p, poly, width);
+        }
+    }
+    p
+}
+
+/// The CRC of A followed by B from crc(A), crc(B) and len(B), without the data (the zlib
+/// `crc32_combine` identity: crc(AB) = crc(A) * x^(8 len B) mod P  xor  crc(B)).
+fn crc_combine(ops: &[u64; 64], poly: u64, width: u32, crc_a: u64, crc_b: u64, len_b: u64) -> u64 {
+    mul_mod_p(x_pow_8n(len_b, ops, poly, width), crc_a, poly, width) ^ crc_b
+}
+
+/// The whole-object CRC of consecutive pieces given as (base64 big-endian CRC, length);
+/// None when the algorithm cannot be combined or a value is malformed.
+pub fn combine_full_object(algo: Algo, pieces: &[(&str, u64)]) -> Option<String> {
+    let (poly, width) = crc_params(algo)?;
+    let bytes = (width / 8) as usize;
+    let ops = zero_byte_operators(poly, width);
+    // The CRC of no bytes is 0 for all three algorithms.
+    let mut acc = 0u64;
+    for (v, len) in pieces {
+        let raw = base64::engine::general_purpose::STANDARD.decode(v).ok()?;
+        if raw.len() != bytes {
+            return None;
+        }
+        let crc = raw.iter().fold(0u64, |a, b| (a << 8) | u64::from(*b));
+        acc = crc_combine(&ops, poly, width, acc, crc, *len);
+    }
+    Some(b64(&acc.to_be_bytes()[8 - bytes..]))
+}
+
+/// Whether the algorithm supports `FULL_OBJECT` multipart checksums.
+pub fn combinable(algo: Algo) -> bool {
+    crc_params(algo).is_some()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn digest(algo: Algo, data: &[u8]) -> String {
+        let mut h = Hashers::new(&[algo]);
+        h.update(data);
+        h.finish().checksums[0].1.clone()
+    }
+
+    #[test]
+    fn crc_combination_equals_crc_of_the_concatenation() {
+        let data: Vec<u8> = (0..100_000u32).map(|i| (i * 7919 % 251) as u8).collect();
+        for algo in [Algo::Crc32, Algo::Crc32c, Algo::Crc64Nvme] {
+            for cuts in [
+                vec![0usize, 100_000],
+                vec![0, 1, 100_000],
+                vec![0, 0, 5, 5, 70_001, 100_000],
+                vec![0, 65_536, 99_999, 100_000],
+            ] {
+                let pieces: Vec<(String, u64)> = cuts
+                    .windows(2)
+                    .map(|w| (digest(algo, &data[w[0]..w[1]]), (w[1] - w[0]) as u64))
+                    .collect();
+                let refs: Vec<(&str, u64)> = pieces.iter().map(|(v, n)| (v.as_str(), *n)).collect();
+                assert_eq!(
+                    combine_full_object(algo, &refs).unwrap(),
+                    digest(algo, &data),
+                    "{algo:?} {cuts:?}"
+                );
+            }
+        }
+        assert_eq!(combine_full_object(Algo::Sha256, &[]), None);
+        // Lengths past 4 GiB (parts are up to 5 GiB): zeros doubled up to 2^33 bytes must
+        // agree whichever way the pieces are grouped.
+        for algo in [Algo::Crc32, Algo::Crc64Nvme] {
+            let mut z = vec![digest(algo, &[0u8])]; // z[k] = crc of 2^k zero bytes
+            for k in 0..33u32 {
+                let half = z[k as usize].clone();
+                let both = combine_full_object(algo, &[(&half, 1u64 << k), (&half, 1u64 << k)]);
+                z.push(both.unwrap());
+            }
+            let (a, b) = ((z[32].as_str(), 1u64 << 32), (z[31].as_str(), 1u64 << 31));
+            let ab = combine_full_object(algo, &[a, b]).unwrap();
+            let ba = combine_full_object(algo, &[b, a]).unwrap();
+            assert_eq!(ab, ba, "{algo:?}");
+            let three = [(z[31].as_str(), 1u64 << 31); 3];
+            assert_eq!(combine_full_object(algo, &three).unwrap(), ab, "{algo:?}");
+        }
+        assert_eq!(combine_full_object(Algo::Crc32, &[("AAAA", 1)]), None);
+    }
 
     #[test]
     fn known_digests() {

@@ -54,6 +54,7 @@ pub enum Endpoint {
     GetBucketConfig(&'static str),
     /// DELETE of such a configuration: nothing is set, so there is nothing to delete (204).
     DeleteBucketConfig(&'static str),
+    GetObjectAttributes,
 }
 
 impl Endpoint {
@@ -88,6 +89,7 @@ impl Endpoint {
             Endpoint::ListParts { .. } => "ListParts",
             Endpoint::NotImplemented(name) => name,
             Endpoint::GetBucketConfig(name) | Endpoint::DeleteBucketConfig(name) => name,
+            Endpoint::GetObjectAttributes => "GetObjectAttributes",
         }
     }
 }
@@ -265,12 +267,6 @@ const OBJECT_SUBRESOURCES: &[(&str, &str, &str, &str)] = &[
         "PutObjectLegalHold",
     ),
     (
-        "attributes",
-        "GetObjectAttributes",
-        "GetObjectAttributes",
-        "GetObjectAttributes",
-    ),
-    (
         "torrent",
         "GetObjectTorrent",
         "GetObjectTorrent",
@@ -325,6 +321,7 @@ pub fn operation_names() -> Vec<&'static str> {
         Endpoint::NotImplemented("PostObject"),
         Endpoint::GetBucketConfig("GetBucketTagging"),
         Endpoint::DeleteBucketConfig("DeleteBucketTagging"),
+        Endpoint::GetObjectAttributes,
     ];
     // Adding a variant must extend `samples`: this match stops compiling until it is listed.
     for e in &samples {
@@ -357,7 +354,8 @@ pub fn operation_names() -> Vec<&'static str> {
             | Endpoint::ListParts { .. }
             | Endpoint::NotImplemented(_)
             | Endpoint::GetBucketConfig(_)
-            | Endpoint::DeleteBucketConfig(_) => {}
+            | Endpoint::DeleteBucketConfig(_)
+            | Endpoint::GetObjectAttributes => {}
         }
     }
     let mut names: Vec<&'static str> = samples.iter().map(Endpoint::name).collect();
@@ -534,6 +532,7 @@ fn object_endpoint(head: &RequestHead, r: &Route) -> S3Result<Endpoint> {
     Ok(match (m, upload_id) {
         (Method::Get, _) if r.has("acl") => Endpoint::GetObjectAcl,
         (Method::Put, _) if r.has("acl") => Endpoint::PutObjectAcl,
+        (Method::Get, None) if r.has("attributes") => Endpoint::GetObjectAttributes,
         (Method::Put, Some(upload_id)) => {
             let part_number = r.param("partNumber").unwrap_or("").to_string();
             if copy {
@@ -650,6 +649,10 @@ mod tests {
         assert_eq!(
             ep("GET", "/b/k?tagging", &[]),
             Endpoint::NotImplemented("GetObjectTagging")
+        );
+        assert_eq!(
+            ep("GET", "/b/k?attributes", &[]),
+            Endpoint::GetObjectAttributes
         );
     }
 

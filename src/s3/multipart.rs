@@ -3,15 +3,17 @@
 //! files as its segments, so no byte is copied and a 10,000-part complete is one commit.
 
 use crate::http::conn::Request;
+use crate::http::head::RequestHead;
 use crate::http::response::Response;
 use crate::meta::commands::{CompleteUpload, MetaCmd};
 use crate::meta::tables;
 use crate::meta::types::DataLoc;
+use crate::meta::types::FULL_OBJECT_SUFFIX;
 use crate::meta::types::{Checksums, PartMeta, Permission, UploadMeta};
 use crate::runtime::{apply_for_bucket, on_shard, shard_for_bucket};
 use crate::s3::acl;
 use crate::s3::bucket::{authorize_bucket, now_ms, read_small_body};
-use crate::s3::checksum::Algo;
+use crate::s3::checksum::{self, Algo, ChecksumType};
 use crate::s3::error::{ErrorCode, S3Error, S3Result};
 use crate::s3::object::{attrs_from_head, checksum_headers, etag_header, write_cond};
 use crate::s3::payload::PayloadReader;
@@ -56,21 +58,12 @@ pub async fn create(ctx: &Ctx, req: &mut Request<'_>) -> S3Result<Response> {
     let bucket = authorize_bucket(ctx, Permission::Write).await?;
     let attrs = attrs_from_head(&req.head, ctx.shared.config.limits.metadata_bytes_max)?;
     let acl = acl::from_headers(&req.head, Some(&bucket.owner_id))?.unwrap_or_default();
-    let checksum_algorithm = match req.head.header("x-amz-checksum-algorithm") {
-        Some(v) => Some(
-            Algo::parse(v)
-                .ok_or_else(|| {
-                    S3Error::invalid_argument(
-                        "Checksum algorithm not supported",
-                        "x-amz-checksum-algorithm",
-                        v,
-                    )
-                })?
-                .name()
-                .to_string(),
-        ),
-        None => None,
-    };
+    let (algo, checksum_type) = requested_checksum(&req.head)?;
+    // Stored as `ALGO` (composite) or `ALGO:FULL_OBJECT`; see `UploadMeta::checksum_algo_name`.
+    let checksum_algorithm = algo.map(|a| match checksum_type {
+        ChecksumType::FullObject => format!("{}{FULL_OBJECT_SUFFIX}", a.name()),
+        ChecksumType::Composite => a.name().to_string(),
+    });
     let upload = UploadMeta {
         bucket: ctx.bucket().to_string(),
         key: ctx.key().to_string(),
@@ -81,15 +74,83 @@ pub async fn create(ctx: &Ctx, req: &mut Request<'_>) -> S3Result<Response> {
         headers: attrs.headers,
         user_meta: attrs.user_meta,
         acl,
-        checksum_algorithm: checksum_algorithm.clone(),
+        checksum_algorithm,
     };
     let id = upload.upload_id.clone();
     apply_for_bucket(ctx.bucket(), MetaCmd::CreateUpload(upload), Vec::new()).await?;
     let mut r = Response::xml(200, xml::initiate_multipart(ctx.bucket(), ctx.key(), &id));
-    if let Some(a) = checksum_algorithm {
-        r.header("x-amz-checksum-algorithm", a);
+    if let Some(a) = algo {
+        r.header("x-amz-checksum-algorithm", a.name());
+        r.header("x-amz-checksum-type", checksum_type.name());
     }
     Ok(r)
+}
+
+/// CreateMultipartUpload's `x-amz-checksum-algorithm` and `x-amz-checksum-type`. As AWS:
+/// CRC64NVME is always FULL_OBJECT, the others default to COMPOSITE, FULL_OBJECT needs a CRC,
+/// and a type needs an algorithm.
+fn requested_checksum(head: &RequestHead) -> S3Result<(Option<Algo>, ChecksumType)> {
+    let algo = match head.header("x-amz-checksum-algorithm") {
+        Some(v) => Some(Algo::parse(v).ok_or_else(|| {
+            S3Error::invalid_argument(
+                "Checksum algorithm not supported",
+                "x-amz-checksum-algorithm",
+                v,
+            )
+        })?),
+        None => None,
+    };
+    let requested = match head.header("x-amz-checksum-type") {
+        Some(v) => Some(ChecksumType::parse(v).ok_or_else(|| {
+            S3Error::invalid_argument(
+                "Value for x-amz-checksum-type header is invalid.",
+                "x-amz-checksum-type",
+                v,
+            )
+        })?),
+        None => None,
+    };
+    let Some(a) = algo else {
+        if requested.is_some() {
+            return Err(S3Error::msg(
+                ErrorCode::InvalidRequest,
+                "The x-amz-checksum-type header can only be used with the x-amz-checksum-algorithm header.",
+            ));
+        }
+        return Ok((None, ChecksumType::Composite));
+    };
+    let default = if a == Algo::Crc64Nvme {
+        ChecksumType::FullObject
+    } else {
+        ChecksumType::Composite
+    };
+    let t = requested.unwrap_or(default);
+    let ok = match t {
+        ChecksumType::FullObject => checksum::combinable(a),
+        ChecksumType::Composite => a != Algo::Crc64Nvme,
+    };
+    if !ok {
+        return Err(S3Error::msg(
+            ErrorCode::InvalidRequest,
+            format!(
+                "The {} checksum type cannot be used with the {} checksum algorithm.",
+                t.name(),
+                a.name().to_ascii_lowercase()
+            ),
+        ));
+    }
+    Ok((Some(a), t))
+}
+
+/// The checksum type of an upload with a checksum algorithm.
+fn upload_checksum_type(u: &UploadMeta) -> Option<String> {
+    u.checksum_algorithm.as_ref()?;
+    let t = if u.full_object_checksum() {
+        ChecksumType::FullObject
+    } else {
+        ChecksumType::Composite
+    };
+    Some(t.name().to_string())
 }
 
 /// Loads an upload, or NoSuchUpload.
@@ -148,8 +209,7 @@ pub async fn upload_part(
     let upload = load_upload(ctx, upload_id).await?;
     let head = req.head.clone();
     let extra: Vec<Algo> = upload
-        .checksum_algorithm
-        .as_deref()
+        .checksum_algo_name()
         .and_then(Algo::parse)
         .into_iter()
         .collect();
@@ -229,6 +289,18 @@ pub async fn complete(ctx: &Ctx, req: &mut Request<'_>, upload_id: &str) -> S3Re
             return Err(S3Error::new(ErrorCode::InvalidPartOrder));
         }
     }
+    // The part checksums the client listed, checked against the stored parts' in the commit.
+    let part_checksums: Vec<Checksums> = requested
+        .iter()
+        .map(|p| Checksums {
+            crc32: p.checksum_crc32.clone(),
+            crc32c: p.checksum_crc32c.clone(),
+            crc64nvme: p.checksum_crc64nvme.clone(),
+            sha1: p.checksum_sha1.clone(),
+            sha256: p.checksum_sha256.clone(),
+            composite_parts: 0,
+        })
+        .collect();
     let mut c = CompleteUpload {
         bucket: ctx.bucket().to_string(),
         key: ctx.key().to_string(),
@@ -241,6 +313,8 @@ pub async fn complete(ctx: &Ctx, req: &mut Request<'_>, upload_id: &str) -> S3Re
         cond: conditions,
         now_ms: now_ms(),
         upstream: None,
+        expected_checksum: expected_checksum(&req.head)?,
+        part_checksums,
     };
     let _turn = crate::s3::object::gateway_write_turn(ctx, ctx.key()).await?;
     let upstream_parts = if ctx.shared.gateway.is_some() {
@@ -261,10 +335,35 @@ pub async fn complete(ctx: &Ctx, req: &mut Request<'_>, upload_id: &str) -> S3Re
         crate::auth::sigv4::uri_encode(ctx.key(), false)
     );
     let xml_checksums = to_xml_checksums(&checksums);
+    let checksum_type = checksum::stored_type(&checksums).map(ChecksumType::name);
     Ok(Response::xml(
         200,
-        xml::complete_multipart(&location, ctx.bucket(), ctx.key(), &etag, &xml_checksums),
+        xml::complete_multipart(
+            &location,
+            ctx.bucket(),
+            ctx.key(),
+            &etag,
+            &xml_checksums,
+            checksum_type,
+        ),
     ))
+}
+
+/// The whole object's checksum sent with CompleteMultipartUpload (at most one algorithm).
+fn expected_checksum(head: &RequestHead) -> S3Result<Option<(String, String)>> {
+    let mut found = None;
+    for a in checksum::ALL_ALGOS {
+        if let Some(v) = head.header(a.header()) {
+            if found.is_some() {
+                return Err(S3Error::msg(
+                    ErrorCode::InvalidRequest,
+                    "Expecting a single x-amz-checksum- header",
+                ));
+            }
+            found = Some((a.name().to_string(), v.to_string()));
+        }
+    }
+    Ok(found)
 }
 
 /// Gateway backends: validates the part list as the commit will, then assembles the
@@ -410,7 +509,8 @@ pub async fn list_parts(ctx: &Ctx, upload_id: &str) -> S3Result<Response> {
         initiator: owner(ctx, &upload.owner_id),
         owner: owner(ctx, &upload.owner_id),
         storage_class: "STANDARD".into(),
-        checksum_algorithm: upload.checksum_algorithm.clone(),
+        checksum_algorithm: upload.checksum_algo_name().map(str::to_string),
+        checksum_type: upload_checksum_type(&upload),
     };
     crate::s3::list::listing(xml::list_parts(&result))
 }
@@ -469,7 +569,8 @@ pub async fn list_uploads(ctx: &Ctx) -> S3Result<Response> {
                 owner: owner(ctx, &up.owner_id),
                 storage_class: "STANDARD".into(),
                 initiated_ms: up.initiated_ms,
-                checksum_algorithm: up.checksum_algorithm.clone(),
+                checksum_algorithm: up.checksum_algo_name().map(str::to_string),
+                checksum_type: upload_checksum_type(&up),
             }),
         }
     }

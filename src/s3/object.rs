@@ -41,15 +41,11 @@ pub fn attrs_from_head(head: &RequestHead, metadata_bytes_max: usize) -> S3Resul
     let mut headers = Vec::new();
     for h in STORED_HEADERS {
         if let Some(v) = head.header(h) {
-            // aws-chunked is transfer framing, not the object's encoding.
+            // aws-chunked is transfer framing, not the object's encoding: drop that token
+            // only, and keep the rest of the list as sent.
             if h == "content-encoding" {
-                let rest: Vec<&str> = v
-                    .split(',')
-                    .map(str::trim)
-                    .filter(|e| !e.eq_ignore_ascii_case("aws-chunked") && !e.is_empty())
-                    .collect();
-                if !rest.is_empty() {
-                    headers.push((h.to_string(), rest.join(",")));
+                if let Some(rest) = without_aws_chunked(v) {
+                    headers.push((h.to_string(), rest));
                 }
                 continue;
             }
@@ -90,6 +86,21 @@ pub fn attrs_from_head(head: &RequestHead, metadata_bytes_max: usize) -> S3Resul
         headers,
         user_meta,
     })
+}
+
+/// A Content-Encoding value without its `aws-chunked` token (None when nothing is left).
+/// A list without that token is kept verbatim.
+fn without_aws_chunked(v: &str) -> Option<String> {
+    let is_chunked = |e: &str| e.trim().eq_ignore_ascii_case("aws-chunked");
+    if !v.split(',').any(is_chunked) {
+        return (!v.trim().is_empty()).then(|| v.to_string());
+    }
+    let rest: Vec<&str> = v
+        .split(',')
+        .filter(|e| !is_chunked(e) && !e.trim().is_empty())
+        .map(str::trim)
+        .collect();
+    (!rest.is_empty()).then(|| rest.join(", "))
 }
 
 /// Write-side conditions from `If-None-Match: *` and `If-Match`, checked in the commit.
@@ -145,6 +156,14 @@ pub fn checksum_headers(resp: &mut Response, c: &Checksums) {
     }
 }
 
+/// `x-amz-checksum-type` of an object's stored checksum (PutObject, GET/HEAD with checksum
+/// mode), as AWS sends it beside the checksum.
+pub fn checksum_type_header(resp: &mut Response, c: &Checksums) {
+    if let Some(t) = checksum::stored_type(c) {
+        resp.header("x-amz-checksum-type", t.name());
+    }
+}
+
 pub async fn put_object(ctx: &Ctx, req: &mut Request<'_>) -> S3Result<Response> {
     let bucket = authorize_bucket(ctx, Permission::Write).await?;
     let cfg = &ctx.shared.config;
@@ -165,7 +184,8 @@ pub async fn put_object(ctx: &Ctx, req: &mut Request<'_>) -> S3Result<Response> 
         return Err(S3Error::new(ErrorCode::EntityTooLarge)
             .with("MaxSizeAllowed", cfg.limits.object_size_max.to_string()));
     }
-    if conditions.if_none_match_any || ctx.shared.gateway.is_some() {
+    if conditions.if_none_match_any || conditions.if_match.is_some() || ctx.shared.gateway.is_some()
+    {
         // Fail fast before the body streams in; the commit checks again atomically. A
         // gateway writes the key's upstream object in place, so it must check first.
         let existing = load_object_meta(ctx.bucket(), ctx.key()).await?;
@@ -198,6 +218,7 @@ pub async fn put_object(ctx: &Ctx, req: &mut Request<'_>) -> S3Result<Response> 
     let mut r = Response::new(200);
     r.header("etag", etag_header(&etag));
     checksum_headers(&mut r, &verified.checksums);
+    checksum_type_header(&mut r, &verified.checksums);
     Ok(r)
 }
 
@@ -605,6 +626,7 @@ async fn answer_get(
             .unwrap_or(false)
     {
         checksum_headers(&mut resp, &m.checksums);
+        checksum_type_header(&mut resp, &m.checksums);
     }
     resp.header("content-length", (end - start).to_string());
     if head_only {
@@ -698,6 +720,115 @@ fn first_segment(segs: &[Segment], start: u64) -> usize {
     segs.len().saturating_sub(1)
 }
 
+/// Attribute names `x-amz-object-attributes` may list.
+const OBJECT_ATTRIBUTES: [&str; 5] = [
+    "ETag",
+    "Checksum",
+    "ObjectParts",
+    "StorageClass",
+    "ObjectSize",
+];
+/// Parts in one GetObjectAttributes page, at most (and by default).
+const ATTRIBUTE_PARTS_MAX: u32 = 1000;
+
+/// GetObjectAttributes (`GET /{key}?attributes`): the requested attributes of an object
+/// without its data. Parts are numbered 1..=N in object order, as `?partNumber` reads them.
+pub async fn get_object_attributes(ctx: &Ctx, head: &RequestHead) -> S3Result<Response> {
+    if let Some(v) = ctx.route.param("versionId") {
+        if v != "null" {
+            return Err(S3Error::invalid_argument(
+                "Invalid version id specified",
+                "versionId",
+                v,
+            ));
+        }
+    }
+    let mut wanted: Vec<&str> = Vec::new();
+    for v in head.header_all("x-amz-object-attributes") {
+        for name in v.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+            let known = OBJECT_ATTRIBUTES
+                .iter()
+                .find(|a| a.eq_ignore_ascii_case(name))
+                .ok_or_else(|| {
+                    S3Error::invalid_argument(
+                        "Invalid attribute name specified.",
+                        "x-amz-object-attributes",
+                        name,
+                    )
+                })?;
+            wanted.push(known);
+        }
+    }
+    if wanted.is_empty() {
+        return Err(S3Error::invalid_argument(
+            "The x-amz-object-attributes header specifying the attributes to be retrieved is either missing or empty",
+            "x-amz-object-attributes",
+            "",
+        ));
+    }
+    let number = |h: &str, max: u32| -> S3Result<Option<u32>> {
+        match head.header(h) {
+            None => Ok(None),
+            Some(v) => v
+                .parse::<u32>()
+                .ok()
+                .filter(|n| *n <= max)
+                .map(Some)
+                .ok_or_else(|| S3Error::invalid_argument(format!("Invalid {h}"), h, v)),
+        }
+    };
+    let marker = number("x-amz-part-number-marker", u32::MAX)?.unwrap_or(0);
+    let max_parts = number("x-amz-max-parts", u32::MAX)?
+        .unwrap_or(ATTRIBUTE_PARTS_MAX)
+        .min(ATTRIBUTE_PARTS_MAX);
+    let (_b, m) = load_readable_object(ctx).await?;
+    acl::require(&m.owner_id, &m.acl, ctx.caller.as_ref(), Permission::Read)?;
+    let has = |a: &str| wanted.contains(&a);
+    let mut attrs = crate::s3::xml::ObjectAttributes::default();
+    if has("ETag") {
+        attrs.etag = Some(m.etag.clone());
+    }
+    if has("Checksum") {
+        if let Some(t) = checksum::stored_type(&m.checksums) {
+            attrs.checksum = Some((
+                crate::s3::multipart::to_xml_checksums(&m.checksums),
+                t.name().to_string(),
+            ));
+        }
+    }
+    if has("ObjectParts") {
+        if let (DataLoc::Files(segs) | DataLoc::Upstream(segs), Some(count)) =
+            (&m.data, m.parts_count())
+        {
+            let page: Vec<(u32, u64)> = segs
+                .iter()
+                .enumerate()
+                .map(|(i, s)| (i as u32 + 1, s.len))
+                .filter(|(n, _)| *n > marker)
+                .take(max_parts as usize)
+                .collect();
+            let last = page.last().map(|(n, _)| *n);
+            attrs.parts = Some(crate::s3::xml::ObjectPartsPage {
+                parts_count: count as u32,
+                part_number_marker: marker,
+                next_part_number_marker: last,
+                max_parts,
+                is_truncated: last.map(|n| (n as usize) < count).unwrap_or(false),
+                parts: page,
+            });
+        }
+    }
+    if has("StorageClass") {
+        attrs.storage_class = Some("STANDARD".into());
+    }
+    if has("ObjectSize") {
+        attrs.object_size = Some(m.size);
+    }
+    let mut r = Response::xml(200, crate::s3::xml::object_attributes(&attrs));
+    r.header("last-modified", http_date_ms(m.last_modified_ms));
+    Ok(r)
+}
+
 pub async fn get_object_acl(ctx: &Ctx) -> S3Result<Response> {
     let (_b, m) = load_readable_object(ctx).await?;
     acl::require(
@@ -736,6 +867,24 @@ pub async fn put_object_acl(ctx: &Ctx, req: &mut Request<'_>) -> S3Result<Respon
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn content_encoding_drops_only_aws_chunked() {
+        assert_eq!(without_aws_chunked("aws-chunked"), None);
+        assert_eq!(
+            without_aws_chunked("aws-chunked, gzip").as_deref(),
+            Some("gzip")
+        );
+        assert_eq!(
+            without_aws_chunked("gzip,aws-chunked").as_deref(),
+            Some("gzip")
+        );
+        assert_eq!(
+            without_aws_chunked("AWS-CHUNKED, gzip, br").as_deref(),
+            Some("gzip, br")
+        );
+        assert_eq!(without_aws_chunked("gzip,br").as_deref(), Some("gzip,br"));
+    }
 
     #[test]
     fn ranges_follow_rfc_9110() {

@@ -184,6 +184,7 @@ async fn dispatch_endpoint(ctx: &Ctx, req: &mut Request<'_>) -> S3Result<Respons
             ErrorCode::NotImplemented,
             format!("{op} is not implemented by this server."),
         )),
+        Endpoint::GetObjectAttributes => object::get_object_attributes(ctx, &req.head).await,
     }
 }
 

@@ -35,6 +35,7 @@ pub use render::{
     initiate_multipart, list_buckets, list_multipart_uploads, list_object_versions,
     list_objects_v1, list_objects_v2, list_parts, location, url_encode_into, xml_1_0_safe,
 };
+pub use render::{object_attributes, ObjectAttributes, ObjectPartsPage};
 
 /// The namespace on every response root element.
 pub const S3_NS: &str = "http://s3.amazonaws.com/doc/2006-03-01/";
@@ -328,6 +329,8 @@ pub struct ListPartsResult {
     /// Usually `"STANDARD"`; left empty (the `Default`), `STANDARD` is rendered.
     pub storage_class: Cow<'static, str>,
     pub checksum_algorithm: Option<String>,
+    /// `COMPOSITE` / `FULL_OBJECT`, with `checksum_algorithm`.
+    pub checksum_type: Option<String>,
 }
 
 /// One upload of ListMultipartUploads.
@@ -341,6 +344,8 @@ pub struct UploadEntry {
     pub storage_class: Cow<'static, str>,
     pub initiated_ms: u64,
     pub checksum_algorithm: Option<String>,
+    /// `COMPOSITE` / `FULL_OBJECT`, with `checksum_algorithm`.
+    pub checksum_type: Option<String>,
 }
 
 /// ListMultipartUploads (`GET /bucket?uploads`).

@@ -163,14 +163,14 @@ def test_cli_cp_1gib_download_identical(gib_object, aws_cli, scratch):
 
 
 def test_get_part_number_past_last_part(gib_object, s3, raw):
-    """GET ?partNumber=N with N in 1..10000 but past the object's last part: AWS answers
-    416 with code InvalidPartNumber ("The requested partnumber is not satisfiable")."""
+    """GET ?partNumber=N with N in 1..10000 but past the object's last part: 400 with code
+    InvalidPartNumber (issue #15.17: not 416)."""
     bucket, key, f = gib_object
     r = raw.request("GET", key_path(bucket, key), [("partNumber", "129")])
-    assert r.status == 416, r
+    assert r.status == 400, r
     assert r.error_code == "InvalidPartNumber", r
     r = raw.request("HEAD", key_path(bucket, key), [("partNumber", "129")])
-    assert r.status == 416, r
+    assert r.status == 400, r
 
 
 # --------------------------------------------------------------------------------------
@@ -470,7 +470,7 @@ def test_10000_part_upload_completes_under_one_second(server_factory):
         assert r["ETag"] == want_etag
         assert r["Body"].read() == parts[n - 1], n
     # 10,001 is no part number at all: 400 InvalidArgument (past the last part of an
-    # object with fewer parts is 416 InvalidPartNumber, checked on the 1 GiB object)
+    # object with fewer parts is 400 InvalidPartNumber, checked on the 1 GiB object)
     r = raw.request("GET", path, [("partNumber", str(N_PARTS + 1))])
     assert r.status == 400, r
     assert r.error_code == "InvalidArgument", r

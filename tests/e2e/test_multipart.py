@@ -313,7 +313,7 @@ def test_get_by_part_number(s3, completed_mpu, three_parts):
         assert head["PartsCount"] == 3
         assert head["ContentLength"] == len(data)
         offset += len(data)
-    with s3_error(None, 416):
+    with s3_error("InvalidPartNumber", 400):
         s3.get_object(Bucket=bucket, Key="parts", PartNumber=4)
 
 

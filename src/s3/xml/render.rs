@@ -450,6 +450,7 @@ pub fn complete_multipart(
     key: &str,
     etag: &str,
     checksums: &Checksums,
+    checksum_type: Option<&str>,
 ) -> String {
     let cap = 512 + location.len() + bucket.len() + key.len();
     let mut out = start_doc(cap, "CompleteMultipartUploadResult");
@@ -458,13 +459,84 @@ pub fn complete_multipart(
     text_el(&mut out, "Key", key);
     etag_el(&mut out, etag);
     checksums_el(&mut out, checksums);
+    if let Some(t) = checksum_type {
+        text_el(&mut out, "ChecksumType", t);
+    }
     out.push_str("</CompleteMultipartUploadResult>");
+    out
+}
+
+/// GetObjectAttributes: what `x-amz-object-attributes` asked for (None = not asked).
+#[derive(Debug, Clone, Default)]
+pub struct ObjectAttributes {
+    /// Bare, and rendered bare: this document's ETag carries no quotes.
+    pub etag: Option<String>,
+    pub checksum: Option<(Checksums, String)>,
+    pub parts: Option<ObjectPartsPage>,
+    pub storage_class: Option<String>,
+    pub object_size: Option<u64>,
+}
+
+/// One page of a multipart object's parts (numbered 1..=parts_count).
+#[derive(Debug, Clone, Default)]
+pub struct ObjectPartsPage {
+    pub parts_count: u32,
+    pub part_number_marker: u32,
+    pub next_part_number_marker: Option<u32>,
+    pub max_parts: u32,
+    pub is_truncated: bool,
+    /// (part number, size).
+    pub parts: Vec<(u32, u64)>,
+}
+
+/// GetObjectAttributes: `GetObjectAttributesResponse` with ETag?, Checksum?, ObjectParts?,
+/// StorageClass?, ObjectSize?, in AWS's order.
+pub fn object_attributes(a: &ObjectAttributes) -> String {
+    let n = a.parts.as_ref().map(|p| p.parts.len()).unwrap_or(0);
+    let mut out = start_doc(512 + n * 80, "GetObjectAttributesResponse");
+    if let Some(e) = &a.etag {
+        text_el(&mut out, "ETag", e.trim_matches('"'));
+    }
+    if let Some((c, t)) = &a.checksum {
+        open(&mut out, "Checksum");
+        checksums_el(&mut out, c);
+        text_el(&mut out, "ChecksumType", t);
+        close(&mut out, "Checksum");
+    }
+    if let Some(p) = &a.parts {
+        open(&mut out, "ObjectParts");
+        bool_el(&mut out, "IsTruncated", p.is_truncated);
+        u64_el(&mut out, "MaxParts", u64::from(p.max_parts));
+        if let Some(m) = p.next_part_number_marker {
+            u64_el(&mut out, "NextPartNumberMarker", u64::from(m));
+        }
+        u64_el(
+            &mut out,
+            "PartNumberMarker",
+            u64::from(p.part_number_marker),
+        );
+        for (number, size) in &p.parts {
+            open(&mut out, "Part");
+            u64_el(&mut out, "PartNumber", u64::from(*number));
+            u64_el(&mut out, "Size", *size);
+            close(&mut out, "Part");
+        }
+        u64_el(&mut out, "PartsCount", u64::from(p.parts_count));
+        close(&mut out, "ObjectParts");
+    }
+    if let Some(sc) = &a.storage_class {
+        text_el(&mut out, "StorageClass", sc);
+    }
+    if let Some(size) = a.object_size {
+        u64_el(&mut out, "ObjectSize", size);
+    }
+    out.push_str("</GetObjectAttributesResponse>");
     out
 }
 
 /// ListParts: Bucket, Key, UploadId, PartNumberMarker, NextPartNumberMarker?, MaxParts,
 /// IsTruncated, Part* {PartNumber, LastModified, ETag, checksums, Size}, Initiator, Owner,
-/// StorageClass, ChecksumAlgorithm?.
+/// StorageClass, ChecksumAlgorithm?, ChecksumType?.
 pub fn list_parts(r: &ListPartsResult) -> String {
     let cap = 768 + r.key.len() + r.upload_id.len() + r.parts.len() * 200;
     let mut out = start_doc(cap, "ListPartsResult");
@@ -495,6 +567,9 @@ pub fn list_parts(r: &ListPartsResult) -> String {
     storage_class_el(&mut out, &r.storage_class);
     if let Some(alg) = &r.checksum_algorithm {
         text_el(&mut out, "ChecksumAlgorithm", alg);
+    }
+    if let Some(t) = &r.checksum_type {
+        text_el(&mut out, "ChecksumType", t);
     }
     out.push_str("</ListPartsResult>");
     out
@@ -544,6 +619,9 @@ pub fn list_multipart_uploads(r: &ListUploadsResult) -> String {
         time_el(&mut out, "Initiated", u.initiated_ms);
         if let Some(alg) = &u.checksum_algorithm {
             text_el(&mut out, "ChecksumAlgorithm", alg);
+        }
+        if let Some(t) = &u.checksum_type {
+            text_el(&mut out, "ChecksumType", t);
         }
         out.push_str("</Upload>");
     }
@@ -1001,9 +1079,42 @@ mod tests {
             "a&b",
             "3858f62230ac3c915f300c664312c11f-9",
             &all,
+            Some("COMPOSITE"),
         );
-        assert_eq!(xml, format!("{HEAD}<CompleteMultipartUploadResult xmlns=\"{S3_NS}\"><Location>http://host/bucket/a%26b</Location><Bucket>bucket</Bucket><Key>a&amp;b</Key><ETag>&quot;3858f62230ac3c915f300c664312c11f-9&quot;</ETag><ChecksumCRC32>1</ChecksumCRC32><ChecksumCRC32C>2</ChecksumCRC32C><ChecksumCRC64NVME>3</ChecksumCRC64NVME><ChecksumSHA1>4</ChecksumSHA1><ChecksumSHA256>5</ChecksumSHA256></CompleteMultipartUploadResult>"));
+        assert_eq!(xml, format!("{HEAD}<CompleteMultipartUploadResult xmlns=\"{S3_NS}\"><Location>http://host/bucket/a%26b</Location><Bucket>bucket</Bucket><Key>a&amp;b</Key><ETag>&quot;3858f62230ac3c915f300c664312c11f-9&quot;</ETag><ChecksumCRC32>1</ChecksumCRC32><ChecksumCRC32C>2</ChecksumCRC32C><ChecksumCRC64NVME>3</ChecksumCRC64NVME><ChecksumSHA1>4</ChecksumSHA1><ChecksumSHA256>5</ChecksumSHA256><ChecksumType>COMPOSITE</ChecksumType></CompleteMultipartUploadResult>"));
         element_names(&xml);
+    }
+
+    #[test]
+    fn object_attributes_shape() {
+        let a = ObjectAttributes {
+            etag: Some("abc-2".into()),
+            checksum: Some((
+                Checksums {
+                    crc32: Some("AAAAAA==".into()),
+                    ..Default::default()
+                },
+                "FULL_OBJECT".into(),
+            )),
+            parts: Some(ObjectPartsPage {
+                parts_count: 2,
+                part_number_marker: 1,
+                next_part_number_marker: Some(2),
+                max_parts: 1,
+                is_truncated: false,
+                parts: vec![(2, 7)],
+            }),
+            storage_class: Some("STANDARD".into()),
+            object_size: Some(12),
+        };
+        let xml = object_attributes(&a);
+        element_names(&xml);
+        assert_eq!(xml, format!("{HEAD}<GetObjectAttributesResponse xmlns=\"{S3_NS}\"><ETag>abc-2</ETag><Checksum><ChecksumCRC32>AAAAAA==</ChecksumCRC32><ChecksumType>FULL_OBJECT</ChecksumType></Checksum><ObjectParts><IsTruncated>false</IsTruncated><MaxParts>1</MaxParts><NextPartNumberMarker>2</NextPartNumberMarker><PartNumberMarker>1</PartNumberMarker><Part><PartNumber>2</PartNumber><Size>7</Size></Part><PartsCount>2</PartsCount></ObjectParts><StorageClass>STANDARD</StorageClass><ObjectSize>12</ObjectSize></GetObjectAttributesResponse>"));
+        let only_size = object_attributes(&ObjectAttributes {
+            object_size: Some(0),
+            ..Default::default()
+        });
+        assert!(only_size.ends_with("<ObjectSize>0</ObjectSize></GetObjectAttributesResponse>"));
     }
 
     #[test]
@@ -1033,10 +1144,11 @@ mod tests {
             owner: owner(),
             storage_class: Default::default(),
             checksum_algorithm: Some("CRC32C".into()),
+            checksum_type: Some("COMPOSITE".into()),
         };
         let xml = list_parts(&r);
         element_names(&xml);
-        assert_eq!(xml, format!("{HEAD}<ListPartsResult xmlns=\"{S3_NS}\"><Bucket>bucket</Bucket><Key>key</Key><UploadId>up</UploadId><PartNumberMarker>1</PartNumberMarker><NextPartNumberMarker>3</NextPartNumberMarker><MaxParts>2</MaxParts><IsTruncated>true</IsTruncated><Part><PartNumber>2</PartNumber><LastModified>2010-11-10T20:48:34.000Z</LastModified><ETag>&quot;7778aef83f66abc1fa1e8477f296d394&quot;</ETag><ChecksumCRC32C>c==</ChecksumCRC32C><Size>10485760</Size></Part><Initiator><ID>arn:aws:iam::1:user/u</ID><DisplayName>u</DisplayName></Initiator><Owner><ID>abc123</ID><DisplayName>me</DisplayName></Owner><StorageClass>STANDARD</StorageClass><ChecksumAlgorithm>CRC32C</ChecksumAlgorithm></ListPartsResult>"));
+        assert_eq!(xml, format!("{HEAD}<ListPartsResult xmlns=\"{S3_NS}\"><Bucket>bucket</Bucket><Key>key</Key><UploadId>up</UploadId><PartNumberMarker>1</PartNumberMarker><NextPartNumberMarker>3</NextPartNumberMarker><MaxParts>2</MaxParts><IsTruncated>true</IsTruncated><Part><PartNumber>2</PartNumber><LastModified>2010-11-10T20:48:34.000Z</LastModified><ETag>&quot;7778aef83f66abc1fa1e8477f296d394&quot;</ETag><ChecksumCRC32C>c==</ChecksumCRC32C><Size>10485760</Size></Part><Initiator><ID>arn:aws:iam::1:user/u</ID><DisplayName>u</DisplayName></Initiator><Owner><ID>abc123</ID><DisplayName>me</DisplayName></Owner><StorageClass>STANDARD</StorageClass><ChecksumAlgorithm>CRC32C</ChecksumAlgorithm><ChecksumType>COMPOSITE</ChecksumType></ListPartsResult>"));
     }
 
     #[test]
@@ -1060,6 +1172,7 @@ mod tests {
                 storage_class: "STANDARD".into(),
                 initiated_ms: 1_289_422_113_000,
                 checksum_algorithm: None,
+                checksum_type: None,
             }],
             common_prefixes: vec!["my dir/".into()],
         };
