@@ -178,19 +178,19 @@ pub fn error_xml(err: &S3Error, resource: &str, request_id: &str) -> String {
     out.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>");
     out.push_str(err.code.as_str());
     out.push_str("</Code><Message>");
-    escape_into(&mut out, &err.message);
+    escape_lossy_into(&mut out, &err.message);
     out.push_str("</Message>");
     for (name, value) in &err.extra {
         out.push('<');
         out.push_str(name);
         out.push('>');
-        escape_into(&mut out, value);
+        escape_lossy_into(&mut out, value);
         out.push_str("</");
         out.push_str(name);
         out.push('>');
     }
     out.push_str("<Resource>");
-    escape_into(&mut out, resource);
+    escape_lossy_into(&mut out, resource);
     out.push_str("</Resource><RequestId>");
     out.push_str(request_id);
     out.push_str("</RequestId></Error>");
@@ -215,9 +215,37 @@ pub fn escape_into(out: &mut String, s: &str) {
     }
 }
 
+/// Escapes like [`escape_into`], for documents that echo a key back but are not listings
+/// (errors, multipart results): a character XML 1.0 cannot carry at all (C0 controls but
+/// tab, LF and CR; U+FFFE, U+FFFF) becomes U+FFFD, so every client's parser reads the
+/// document. Listings instead keep such keys exact behind `encoding-type=url`.
+pub fn escape_lossy_into(out: &mut String, s: &str) {
+    for c in s.chars() {
+        match c {
+            '\r' => out.push_str("&#xD;"),
+            c if ((c as u32) < 0x20 && c != '\t' && c != '\n')
+                || c == '\u{FFFE}'
+                || c == '\u{FFFF}' =>
+            {
+                out.push('\u{FFFD}')
+            }
+            c => escape_into(out, c.encode_utf8(&mut [0u8; 4])),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lossy_escaping_keeps_documents_xml_1_0() {
+        let mut out = String::new();
+        escape_lossy_into(&mut out, "a\u{0}b\u{1}<\r\n\t\u{FFFF}&");
+        assert_eq!(out, "a\u{FFFD}b\u{FFFD}&lt;&#xD;\n\t\u{FFFD}&amp;");
+        let doc = error_xml(&S3Error::no_such_key("k\u{1}"), "/b/k\u{1}", "R");
+        assert!(!doc.contains("&#x1;"), "{doc}");
+    }
 
     #[test]
     fn error_xml_has_code_message_resource_and_extra() {

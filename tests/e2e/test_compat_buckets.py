@@ -15,7 +15,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from s3helpers import (ALICE, BACKEND, BOB, DEFAULT, client_config, s3_error, unique_name,
+from s3helpers import (ALICE, BACKEND, BOB, DEFAULT, client_config, key_path, s3_error, unique_name,
                        xml_findall, xml_text)
 
 
@@ -424,3 +424,25 @@ def test_bucket_owner_canned_acls_on_objects(s3_alice, s3_bob, bucket_factory):
                               ("CanonicalUser", ALICE.user_id, "READ")}
     for k in ("read", "full", "later"):
         s3_bob.delete_object(Bucket=name, Key=k)
+
+
+def test_keys_xml_cannot_carry_still_give_parseable_answers(s3, raw, bucket):
+    """Responses that echo a key outside a listing (multipart results, error bodies) stay
+    XML 1.0: a character XML cannot carry comes back as U+FFFD there, so clients parse them
+    (AWS sends `&#x1;`, which botocore cannot read). The key itself is stored exactly."""
+    key = "up\x01load"
+    created = s3.create_multipart_upload(Bucket=bucket, Key=key)
+    assert created["Key"] == "up\ufffdload"
+    uid = created["UploadId"]
+    part = s3.upload_part(Bucket=bucket, Key=key, UploadId=uid, PartNumber=1, Body=b"abc")
+    done = s3.complete_multipart_upload(
+        Bucket=bucket, Key=key, UploadId=uid,
+        MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": part["ETag"]}]})
+    assert done["Key"] == "up\ufffdload"
+    assert s3.get_object(Bucket=bucket, Key=key)["Body"].read() == b"abc"
+    listed = s3.list_objects_v2(Bucket=bucket)["Contents"]
+    assert [o["Key"] for o in listed] == [key]
+    missing = raw.request("GET", key_path(bucket, "no\x02such"))
+    assert missing.status == 404
+    doc = ET.fromstring(missing.body)  # raises on invalid XML 1.0
+    assert doc.findtext("Code") == "NoSuchKey"

@@ -89,6 +89,13 @@ fn text_el(out: &mut String, tag: &str, value: &str) {
     close(out, tag);
 }
 
+/// A key echoed back outside a listing: characters XML 1.0 cannot carry become U+FFFD.
+fn lossy_text_el(out: &mut String, tag: &str, value: &str) {
+    open(out, tag);
+    crate::s3::error::escape_lossy_into(out, value);
+    close(out, tag);
+}
+
 /// A key-like value: percent-encoded under `encoding-type=url`, escaped otherwise.
 fn key_el(out: &mut String, tag: &str, value: &str, url: bool) {
     open(out, tag);
@@ -436,7 +443,7 @@ pub fn initiate_multipart(bucket: &str, key: &str, upload_id: &str) -> String {
         "InitiateMultipartUploadResult",
     );
     text_el(&mut out, "Bucket", bucket);
-    text_el(&mut out, "Key", key);
+    lossy_text_el(&mut out, "Key", key);
     text_el(&mut out, "UploadId", upload_id);
     out.push_str("</InitiateMultipartUploadResult>");
     out
@@ -456,7 +463,7 @@ pub fn complete_multipart(
     let mut out = start_doc(cap, "CompleteMultipartUploadResult");
     text_el(&mut out, "Location", location);
     text_el(&mut out, "Bucket", bucket);
-    text_el(&mut out, "Key", key);
+    lossy_text_el(&mut out, "Key", key);
     etag_el(&mut out, etag);
     checksums_el(&mut out, checksums);
     if let Some(t) = checksum_type {
