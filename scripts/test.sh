@@ -4,6 +4,7 @@
 # against a freshly built release server, then a short fuzz run (scripts/fuzz.sh --ci:
 # replays the committed regressions and seed corpora and fuzzes each target for
 # 20 s; about 7-9 min from a clean clone on 2 cores, the cargo-fuzz install included).
+# The end-to-end suite runs once per storage
 # backend: local, then through each gateway (aws, gcp, azure) against a local
 # upstream that run_e2e.sh starts. All steps always run; the exit status is
 # non-zero if any failed. Extra arguments go to run_e2e.sh (and from there to pytest).
