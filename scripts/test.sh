@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# The one command that runs every test: Rust unit + integration tests, the
-# end-to-end suite against a freshly built release server, then a short fuzz run
-# (scripts/fuzz.sh --ci: replays the committed regressions and seed corpora and
-# fuzzes each target for 20 s; about 7-9 min from a clean clone on 2 cores, the
-# cargo-fuzz install included). The end-to-end suite runs once per storage
+# The one command that runs every test: Rust unit + integration tests, README's run
+# command in a fresh clone (must answer /readyz on :9000), the end-to-end suite
+# against a freshly built release server, then a short fuzz run (scripts/fuzz.sh --ci:
+# replays the committed regressions and seed corpora and fuzzes each target for
+# 20 s; about 7-9 min from a clean clone on 2 cores, the cargo-fuzz install included).
+# The end-to-end suite runs once per storage
 # backend: local, then through each gateway (aws, gcp, azure) against a local
 # upstream that run_e2e.sh starts. All steps always run; the exit status is
 # non-zero if any failed. Extra arguments go to run_e2e.sh (and from there to pytest).
@@ -16,6 +17,50 @@ cd "$(dirname "$0")/.."
 echo "== cargo test --release"
 cargo_status=0
 cargo test --release || cargo_status=$?
+
+# README's run command, exactly as written, in a fresh clone (issue #15.1): a new user's
+# first command must start a server that answers /readyz. The target dir is shared, so
+# only the bleepstore crate itself is compiled again.
+echo "== README run command in a fresh clone"
+readme_status=0
+readme_run() {
+    local cmd tmp pid ready=0 deadline repo="$PWD"
+    cmd=$(grep -m1 -E '^    cargo run' README.md | sed -e 's/^    //') || true
+    if [[ -z "$cmd" ]]; then
+        echo "no indented 'cargo run' line in README.md"
+        return 1
+    fi
+    if python3 -c 'import socket,sys; s=socket.socket(); s.settimeout(1); sys.exit(s.connect_ex(("127.0.0.1",9000)))' 2>/dev/null; then
+        echo "port 9000 is already in use: cannot run the README command here"
+        return 1
+    fi
+    tmp=$(mktemp -d)
+    git clone -q "$PWD" "$tmp/clone"
+    echo "running: $cmd (in $tmp/clone)"
+    # Own session, so the whole group (cargo and the server it runs) is stopped at the end.
+    (cd "$tmp/clone" && CARGO_TARGET_DIR="$repo/target" exec setsid bash -c "$cmd" \
+        >"$tmp/run.log" 2>&1) &
+    pid=$!
+    deadline=$((SECONDS + ${BLEEPSTORE_README_RUN_TIMEOUT:-300}))
+    while ((SECONDS < deadline)) && kill -0 "$pid" 2>/dev/null; do
+        if python3 -c 'import sys,urllib.request; sys.exit(0 if urllib.request.urlopen("http://127.0.0.1:9000/readyz", timeout=2).status == 200 else 1)' 2>/dev/null; then
+            ready=1
+            break
+        fi
+        sleep 1  # poll interval
+    done
+    kill -- "-$pid" 2>/dev/null || kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    if ((ready)); then
+        echo "README run command answered /readyz 200"
+    else
+        echo "README run command never answered /readyz 200; its output:"
+        tail -n 30 "$tmp/run.log"
+    fi
+    rm -rf "$tmp"
+    ((ready))
+}
+readme_run || readme_status=$?
 
 echo "== end-to-end suite (local backend)"
 e2e_status=0
@@ -41,7 +86,7 @@ else
     bash scripts/fuzz.sh --ci || fuzz_status=$?
 fi
 
-echo "== summary: cargo test exit ${cargo_status}, end-to-end exit ${e2e_status} (gateways:${gateway_status}), fuzz exit ${fuzz_status}"
-if ((cargo_status != 0 || e2e_status != 0)) || [[ "$fuzz_status" != 0 && "$fuzz_status" != skipped ]]; then
+echo "== summary: cargo test exit ${cargo_status}, README run command exit ${readme_status}, end-to-end exit ${e2e_status} (gateways:${gateway_status}), fuzz exit ${fuzz_status}"
+if ((cargo_status != 0 || readme_status != 0 || e2e_status != 0)) || [[ "$fuzz_status" != 0 && "$fuzz_status" != skipped ]]; then
     exit 1
 fi

@@ -72,6 +72,10 @@ pub struct CoreMetrics {
     pub direct_bytes_read: u64,
     pub md5_batches: u64,
     pub md5_batched_jobs: u64,
+    /// runtime::budget of this core: bytes held, bytes allowed, requests refused.
+    pub buffered_body_bytes: u64,
+    pub buffered_body_bytes_max: u64,
+    pub buffered_body_refused: u64,
 }
 
 thread_local! {
@@ -155,7 +159,12 @@ pub fn direct_read(bytes: u64) {
 }
 
 pub fn snapshot() -> CoreMetrics {
-    LOCAL.with(|m| m.borrow().clone())
+    let mut m = LOCAL.with(|m| m.borrow().clone());
+    let (used, max, refused) = crate::runtime::budget::snapshot();
+    m.buffered_body_bytes = used as u64;
+    m.buffered_body_bytes_max = max as u64;
+    m.buffered_body_refused = refused;
+    m
 }
 
 fn hist(out: &mut String, name: &str, labels: &str, bounds: &[f64], h: &Histogram) {
@@ -249,7 +258,7 @@ pub fn render(
     let _ = writeln!(out, "# HELP bleepstore_bytes_sent_total Response bytes sent.\n# TYPE bleepstore_bytes_sent_total counter\nbleepstore_bytes_sent_total {bytes_out}");
     let _ = writeln!(out, "# HELP bleepstore_buckets_total Buckets.\n# TYPE bleepstore_buckets_total gauge\nbleepstore_buckets_total {buckets}");
     let _ = writeln!(out, "# HELP bleepstore_objects_total Objects.\n# TYPE bleepstore_objects_total gauge\nbleepstore_objects_total {objects}");
-    let per_core: [PerCoreGauge; 8] = [
+    let per_core: [PerCoreGauge; 11] = [
         (
             "bleepstore_open_connections",
             "gauge",
@@ -297,6 +306,24 @@ pub fn render(
             "counter",
             "Request-body pieces hashed by the batcher (jobs / batches = mean uploads per run; from 3 up they share the 8-lane kernel).",
             |c| c.md5_batched_jobs as f64,
+        ),
+        (
+            "bleepstore_buffered_body_bytes",
+            "gauge",
+            "Request bytes held whole in memory (XML bodies, held-back gateway upload tails).",
+            |c| c.buffered_body_bytes as f64,
+        ),
+        (
+            "bleepstore_buffered_body_bytes_max",
+            "gauge",
+            "The core's budget for those bytes (limits.buffered_body_bytes_per_core_max).",
+            |c| c.buffered_body_bytes_max as f64,
+        ),
+        (
+            "bleepstore_buffered_body_refused_total",
+            "counter",
+            "Requests answered 503 SlowDown because the core's body budget stayed spent.",
+            |c| c.buffered_body_refused as f64,
         ),
     ];
     for (name, kind, help, get) in per_core {

@@ -741,6 +741,30 @@ class ServerInstance:
     def stop(self):
         self.kill9()
 
+    def start_custom(self, host: str = "127.0.0.1", env: dict | None = None,
+                     stdout=None, stderr=None) -> "ServerInstance":
+        """start() with another bind host, environment or stdio (default: the log file,
+        NO_COLOR=1). Used by the tests of logging and start-up behaviour."""
+        if self.running:
+            raise RuntimeError("already running")
+        self.starts += 1
+        cmd = [str(self.binary), "--bind", f"{host}:{self.port}", "--data-dir",
+               str(self.data_dir)]
+        if self.use_config:
+            cmd += ["--config", str(self.config_path)]
+        cmd += [*self.log_args, *self.extra_args]
+        log = open(self.log_path, "ab")
+        log.write(f"\n===== start #{self.starts}: {' '.join(cmd)}\n".encode())
+        log.flush()
+        self.proc = subprocess.Popen(
+            cmd, stdout=log if stdout is None else stdout,
+            stderr=subprocess.STDOUT if stderr is None else stderr,
+            env=dict(os.environ, NO_COLOR="1") if env is None else env,
+            stdin=subprocess.DEVNULL, cwd=self.workdir)
+        log.close()
+        self.wait_ready()
+        return self
+
 
 # --------------------------------------------------------------------------------------
 # boto3 helpers
