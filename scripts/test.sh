@@ -19,8 +19,10 @@ cargo_status=0
 cargo test --release || cargo_status=$?
 
 # README's run command, exactly as written, in a fresh clone (issue #15.1): a new user's
-# first command must start a server that answers /readyz. The target dir is shared, so
-# only the bleepstore crate itself is compiled again.
+# first command must start a server that answers /readyz. CI's checkout is itself a fresh
+# clone (CI=true), so there it runs in place and reuses the release build `cargo test`
+# just made; elsewhere it runs in a temporary clone of HEAD sharing the target dir (the
+# bleepstore crate is then compiled once more, for the clone's path).
 echo "== README run command in a fresh clone"
 readme_status=0
 readme_run() {
@@ -35,10 +37,15 @@ readme_run() {
         return 1
     fi
     tmp=$(mktemp -d)
-    git clone -q "$PWD" "$tmp/clone"
-    echo "running: $cmd (in $tmp/clone)"
+    local dir="$tmp/clone"
+    if [[ "${CI:-}" == true ]]; then
+        dir="$repo"
+    else
+        git clone -q "$repo" "$dir"
+    fi
+    echo "running: $cmd (in $dir)"
     # Own session, so the whole group (cargo and the server it runs) is stopped at the end.
-    (cd "$tmp/clone" && CARGO_TARGET_DIR="$repo/target" exec setsid bash -c "$cmd" \
+    (cd "$dir" && CARGO_TARGET_DIR="$repo/target" exec setsid bash -c "$cmd" \
         >"$tmp/run.log" 2>&1) &
     pid=$!
     deadline=$((SECONDS + ${BLEEPSTORE_README_RUN_TIMEOUT:-300}))
