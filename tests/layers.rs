@@ -138,9 +138,6 @@ const KNOWN_DEBT: &[(&str, &str, &str)] = &[
         "auth",
         "gateway/aws.rs: sign_headers, uri_encode, sha256_hex",
     ),
-    // S3Error and MD5 still live under s3/.
-    ("http", "s3", "http imports s3::error"),
-    ("storage", "s3", "storage imports s3::error and s3::md5"),
     // config reads the XML body limit from its owner.
     ("config", "s3", "MAX_XML_BODY_BYTES"),
     ("config", "runtime", "the default body budget"),

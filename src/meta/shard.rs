@@ -8,7 +8,7 @@
 //! leader would propose in cluster mode (see `commands`).
 
 use super::commands::{MetaCmd, MetaReply};
-use crate::s3::error::{ErrorCode, S3Error, S3Result};
+use crate::error::{ErrorCode, S3Error, S3Result};
 use redb::{Database, Durability, ReadTransaction};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

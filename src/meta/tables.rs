@@ -4,7 +4,7 @@
 //! uploads by (bucket, key, upload id), parts by (upload id, part number).
 
 use super::types::{decode, encode, BucketMeta, ObjectMeta, PartMeta, UploadMeta};
-use crate::s3::error::{ErrorCode, S3Error, S3Result};
+use crate::error::{ErrorCode, S3Error, S3Result};
 use redb::{
     Database, ReadTransaction, ReadableTable, ReadableTableMetadata, TableDefinition,
     WriteTransaction,

@@ -6,9 +6,9 @@
 //! `READ_AHEAD` reads in flight so one large object is not bound by one I/O at a time.
 
 use super::ByteSource;
+use crate::error::{ErrorCode, S3Error, S3Result};
 use crate::http::response::{BodyStream, Chunk};
 use crate::meta::types::Segment;
-use crate::s3::error::{ErrorCode, S3Error, S3Result};
 use futures::future::LocalBoxFuture;
 use glommio::io::DmaFile;
 use glommio::task::JoinHandle;
@@ -117,7 +117,7 @@ fn inode_flags(f: &std::fs::File) -> Option<libc::c_int> {
 }
 
 fn io_err<E: std::error::Error + 'static>(e: E) -> S3Error {
-    let text = crate::observe::error_chain(&e);
+    let text = crate::error::error_chain(&e);
     if text.contains("No space left") || text.contains("os error 28") {
         return S3Error::new(ErrorCode::InsufficientStorage).caused_by(text);
     }
