@@ -48,7 +48,7 @@ pub async fn serve(shared: &Shared, head: &RequestHead) -> Option<Response> {
             let (mut buckets, mut objects) = (0, 0);
             for s in 0..shared.shard_count {
                 if let Ok((b, o)) = crate::runtime::on_shard(s, |shard| async move {
-                    crate::meta::tables::counts(&shard)
+                    crate::meta::tables::counts(&shard.read()?)
                 })
                 .await
                 {
