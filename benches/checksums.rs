@@ -70,7 +70,7 @@ fn bench(c: &mut Criterion) {
 /// MD5 of 1, 2, 4 and 8 independent 1 MiB streams at once through `md5_lanes`: how the
 /// per-core batcher's throughput grows with the number of PUTs hashing together.
 fn lanes(c: &mut Criterion) {
-    use bleepstore::s3::md5_lanes::{compress_lanes, LaneJob};
+    use bleepstore::hash::md5_lanes::{compress_lanes, LaneJob};
     let mut g = c.benchmark_group("md5_lanes");
     let bufs: Vec<Vec<u8>> = (0..8).map(|i| data(1024 * 1024 + i)).collect();
     for streams in [1usize, 2, 4, 8] {

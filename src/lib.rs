@@ -5,6 +5,8 @@
 
 pub mod auth;
 pub mod config;
+pub mod error;
+pub mod hash;
 pub mod http;
 pub mod meta;
 pub mod observe;

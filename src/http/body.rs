@@ -6,7 +6,7 @@
 
 use super::chunked::{ChunkedDecoder, Step};
 use super::conn::Io;
-use crate::s3::error::{ErrorCode, S3Error, S3Result};
+use crate::error::{ErrorCode, S3Error, S3Result};
 
 pub enum Framing {
     None,

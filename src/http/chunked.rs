@@ -9,7 +9,7 @@
 //! Only chunk-size lines and trailer lines are buffered, and both are bounded, because every
 //! byte of a body comes from the network and may be hostile.
 
-use crate::s3::error::{ErrorCode, S3Error, S3Result};
+use crate::error::{ErrorCode, S3Error, S3Result};
 use std::ops::Range;
 
 /// Longest chunk-size line (size, extensions and CRLF) we buffer.

@@ -5,7 +5,7 @@
 use super::body::{BodyReader, Framing};
 use super::head::{Method, RequestHead};
 use super::response::{write_head, Body, Response};
-use crate::s3::error::{ErrorCode, S3Error, S3Result};
+use crate::error::{ErrorCode, S3Error, S3Result};
 use futures::future::LocalBoxFuture;
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::TcpStream;

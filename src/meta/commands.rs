@@ -8,7 +8,7 @@ use super::tables::{self as t};
 use super::types::{
     Acl, BucketMeta, Checksums, DataLoc, ObjectMeta, PartMeta, Segment, UploadMeta,
 };
-use crate::s3::error::{ErrorCode, S3Error, S3Result};
+use crate::error::{ErrorCode, S3Error, S3Result};
 use redb::WriteTransaction;
 use serde::{Deserialize, Serialize};
 
@@ -321,7 +321,7 @@ fn complete(txn: &WriteTransaction, c: CompleteUpload) -> S3Result<MetaReply> {
 
 /// The multipart ETag: MD5 of the concatenated binary part MD5s, then `-N`.
 pub fn multipart_etag(part_etags: &[&str]) -> String {
-    let mut h = crate::s3::md5::Md5::new();
+    let mut h = crate::hash::md5::Md5::new();
     for e in part_etags {
         if let Ok(bytes) = hex::decode(e) {
             h.update(&bytes);

@@ -8,7 +8,7 @@
 //! leader would propose in cluster mode (see `commands`).
 
 use super::commands::{MetaCmd, MetaReply};
-use crate::s3::error::{ErrorCode, S3Error, S3Result};
+use crate::error::{ErrorCode, S3Error, S3Result};
 use redb::{Database, Durability, ReadTransaction};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -138,14 +138,20 @@ impl MetaShard {
                     Err(_) => break,
                 }
             }
-            if self.broken.get() && !self.recover() {
+            assert!(!batch.is_empty() && batch.len() <= self.group_commit_max.max(1));
+            let db = if self.broken.get() && !self.recover() {
+                None
+            } else {
+                self.db.borrow().clone()
+            };
+            let Some(db) = db else {
+                // Every op is answered: a dropped batch would read as a committer crash.
                 for p in batch {
                     let _ = p.reply.send(Err(S3Error::new(ErrorCode::ServiceUnavailable)
                         .caused_by("metadata shard is recovering from a storage error")));
                 }
-                continue;
-            }
-            let Some(db) = self.db.borrow().clone() else {
+                // Only a failed reopen leaves no handle, and it leaves the shard `broken`.
+                assert!(self.broken.get(), "shard {}: no database handle", self.id);
                 continue;
             };
             let size = batch.len();
@@ -215,13 +221,16 @@ fn commit_batch(db: &Database, batch: Vec<Pending>) -> bool {
         }
     };
     txn.set_durability(Durability::Immediate);
-    let mut results = Vec::with_capacity(batch.len());
+    let size = batch.len();
+    let mut results = Vec::with_capacity(size);
     let mut poisoned = false;
     for p in batch {
         let r = p.cmd.apply(&txn);
         poisoned |= matches!(&r, Err(e) if e.code == ErrorCode::InternalError);
         results.push((p.reply, r));
     }
+    // One result per op, before anything commits: each reply below answers exactly one write.
+    assert_eq!(results.len(), size);
     let fate = if let Err(e) = dir_result {
         let _ = txn.abort();
         Err(S3Error::internal(format!("fsync data directory: {e}")))
@@ -233,9 +242,14 @@ fn commit_batch(db: &Database, batch: Vec<Pending>) -> bool {
         txn.commit().map_err(|e| storage_error(&e.to_string()))
     };
     let broken = poisoned || fate.is_err();
+    // A poisoned batch never commits: an acknowledged write is one that is durable.
+    assert!(!(poisoned && fate.is_ok()));
+    let mut answered = 0;
     for (reply, r) in results {
         let _ = reply.send(fate.clone().and(r));
+        answered += 1;
     }
+    assert_eq!(answered, size);
     broken
 }
 

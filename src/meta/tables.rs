@@ -4,7 +4,7 @@
 //! uploads by (bucket, key, upload id), parts by (upload id, part number).
 
 use super::types::{decode, encode, BucketMeta, ObjectMeta, PartMeta, UploadMeta};
-use crate::s3::error::{ErrorCode, S3Error, S3Result};
+use crate::error::{ErrorCode, S3Error, S3Result};
 use redb::{
     Database, ReadTransaction, ReadableTable, ReadableTableMetadata, TableDefinition,
     WriteTransaction,
@@ -435,8 +435,7 @@ pub fn w_info_put(txn: &WriteTransaction, name: &str, value: &[u8]) -> S3Result<
 }
 
 /// Every data file the shard's records name (objects and uploaded parts), for the sweep.
-pub fn referenced_files(shard: &super::shard::MetaShard) -> S3Result<Vec<u128>> {
-    let txn = shard.read()?;
+pub fn referenced_files(txn: &ReadTransaction) -> S3Result<Vec<u128>> {
     let mut out = Vec::new();
     let objects = txn.open_table(OBJECTS).map_err(ie)?;
     for item in objects.iter().map_err(ie)? {
@@ -454,8 +453,7 @@ pub fn referenced_files(shard: &super::shard::MetaShard) -> S3Result<Vec<u128>> 
 }
 
 /// Counts for the metrics endpoint: (buckets, objects).
-pub fn counts(shard: &super::shard::MetaShard) -> S3Result<(u64, u64)> {
-    let txn = shard.read()?;
+pub fn counts(txn: &ReadTransaction) -> S3Result<(u64, u64)> {
     let b = txn.open_table(BUCKETS).map_err(ie)?.len().map_err(ie)?;
     let o = txn.open_table(OBJECTS).map_err(ie)?.len().map_err(ie)?;
     Ok((b, o))

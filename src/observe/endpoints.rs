@@ -44,11 +44,19 @@ pub async fn serve(shared: &Shared, head: &RequestHead) -> Option<Response> {
             if !token.is_empty() && !bearer_matches(head.header("authorization"), token) {
                 return Some(text(401, "text/plain", "unauthorized\n".into()));
             }
-            let cores = crate::runtime::on_all_cores(|| async { super::metrics::snapshot() }).await;
+            let cores = crate::runtime::on_all_cores(|| async {
+                let mut m = super::metrics::snapshot();
+                let (used, max, refused) = crate::runtime::budget::snapshot();
+                m.buffered_body_bytes = used as u64;
+                m.buffered_body_bytes_max = max as u64;
+                m.buffered_body_refused = refused;
+                m
+            })
+            .await;
             let (mut buckets, mut objects) = (0, 0);
             for s in 0..shared.shard_count {
                 if let Ok((b, o)) = crate::runtime::on_shard(s, |shard| async move {
-                    crate::meta::tables::counts(&shard)
+                    crate::meta::tables::counts(&shard.read()?)
                 })
                 .await
                 {

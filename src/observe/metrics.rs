@@ -158,13 +158,10 @@ pub fn direct_read(bytes: u64) {
     LOCAL.with(|m| m.borrow_mut().direct_bytes_read += bytes);
 }
 
+/// This core's counters. The body-budget fields are the caller's to fill (the budget lives
+/// in `runtime`, a layer above telemetry).
 pub fn snapshot() -> CoreMetrics {
-    let mut m = LOCAL.with(|m| m.borrow().clone());
-    let (used, max, refused) = crate::runtime::budget::snapshot();
-    m.buffered_body_bytes = used as u64;
-    m.buffered_body_bytes_max = max as u64;
-    m.buffered_body_refused = refused;
-    m
+    LOCAL.with(|m| m.borrow().clone())
 }
 
 fn hist(out: &mut String, name: &str, labels: &str, bounds: &[f64], h: &Histogram) {

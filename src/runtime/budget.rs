@@ -7,7 +7,7 @@
 //! [`Lease`] on its core's budget before it grows; when the budget is spent the request
 //! waits up to [`WAIT_MAX`] for others to finish, then gets 503 SlowDown.
 
-use crate::s3::error::{ErrorCode, S3Error, S3Result};
+use crate::error::{ErrorCode, S3Error, S3Result};
 use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::marker::PhantomData;

@@ -7,8 +7,8 @@
 //! before its upstream write until after its metadata commit. The local backend never
 //! needs this: each write goes to a fresh file and the commit alone decides.
 
+use crate::error::{ErrorCode, S3Error, S3Result};
 use crate::runtime::{on_shard, shard_for_bucket};
-use crate::s3::error::{ErrorCode, S3Error, S3Result};
 use futures::channel::oneshot;
 use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};

@@ -1,4 +1,4 @@
-//! Per-core batching of MD5 work across concurrent uploads, so `s3::md5_lanes` can hash
+//! Per-core batching of MD5 work across concurrent uploads, so `hash::md5_lanes` can hash
 //! several streams in one register.
 //!
 //! How: an upload with whole blocks to hash queues a job (its chaining state and a pointer
@@ -15,8 +15,8 @@
 //! Only a thread that called `enable_on_this_thread` batches: a glommio core, whose tasks
 //! never move to another thread. Anywhere else hashing is inline.
 
-use crate::s3::md5;
-use crate::s3::md5_lanes::{self, LaneJob};
+use crate::hash::md5;
+use crate::hash::md5_lanes::{self, LaneJob};
 use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::pin::{pin, Pin};

@@ -121,7 +121,7 @@ pub async fn apply_for_bucket(
     bucket: &str,
     cmd: crate::meta::commands::MetaCmd,
     sync_dirs: Vec<PathBuf>,
-) -> crate::s3::error::S3Result<crate::meta::commands::MetaReply> {
+) -> crate::error::S3Result<crate::meta::commands::MetaReply> {
     on_shard(shard_for_bucket(bucket), move |s| async move {
         s.apply(cmd, sync_dirs).await
     })

@@ -6,9 +6,9 @@
 //! `READ_AHEAD` reads in flight so one large object is not bound by one I/O at a time.
 
 use super::ByteSource;
+use crate::error::{ErrorCode, S3Error, S3Result};
 use crate::http::response::{BodyStream, Chunk};
 use crate::meta::types::Segment;
-use crate::s3::error::{ErrorCode, S3Error, S3Result};
 use futures::future::LocalBoxFuture;
 use glommio::io::DmaFile;
 use glommio::task::JoinHandle;
@@ -117,7 +117,7 @@ fn inode_flags(f: &std::fs::File) -> Option<libc::c_int> {
 }
 
 fn io_err<E: std::error::Error + 'static>(e: E) -> S3Error {
-    let text = crate::observe::error_chain(&e);
+    let text = crate::error::error_chain(&e);
     if text.contains("No space left") || text.contains("os error 28") {
         return S3Error::new(ErrorCode::InsufficientStorage).caused_by(text);
     }
@@ -158,12 +158,23 @@ pub async fn write_file(
     let mut crcs = Vec::new();
     let result = write_all(&file, src, len_max, &mut crcs).await;
     let result = match result {
-        Ok(len) => finish(&file, len).await.map(|_| len),
+        Ok(len) => {
+            // Before the bytes become durable: within the limit, one CRC per chunk written.
+            assert!(len <= len_max);
+            assert_eq!(crcs.len() as u64, len.div_ceil(IO_CHUNK_BYTES as u64));
+            finish(&file, len).await.map(|_| len)
+        }
         Err(e) => Err(e),
     };
     match result {
         Ok(len) => {
-            let _ = Rc::try_unwrap(file).map(|f| f.close());
+            // Every write task was joined, so this is the last handle. The bytes are durable
+            // (fdatasync above): a failing close loses nothing, so it is logged, not returned.
+            if let Ok(f) = Rc::try_unwrap(file) {
+                if let Err(e) = f.close().await {
+                    tracing::warn!(error = %e, "closing a written data file failed");
+                }
+            }
             Ok(Written {
                 file_id: id,
                 len,
@@ -346,6 +357,8 @@ enum PendingRead {
         task: JoinHandle<glommio::Result<glommio::io::ReadResult, ()>>,
         cache: (u128, u64),
         crc32c: Option<u32>,
+        /// Bytes the chunk holds on disk.
+        chunk_len: u64,
         slice: (usize, usize),
     },
 }
@@ -414,7 +427,10 @@ impl FileStream {
             let chunk_start = idx * chunk;
             let chunk_len = chunk.min(seg.len - chunk_start);
             let off = self.next_pos - chunk_start;
+            // The plan stays inside the segment the metadata describes.
+            assert!(off < chunk_len && chunk_len <= chunk);
             let take = self.left.min(chunk_len - off);
+            assert!(take > 0);
             let key = (seg.file_id, idx);
             if let Some(hit) = super::cache::get(key) {
                 let part = glommio::io::ReadResult::slice(&hit, off as usize, take as usize)
@@ -431,6 +447,7 @@ impl FileStream {
                     task,
                     cache: key,
                     crc32c,
+                    chunk_len,
                     slice: (off as usize, take as usize),
                 });
             }
@@ -472,6 +489,7 @@ impl FileStream {
                         task,
                         cache,
                         crc32c,
+                        chunk_len,
                         slice,
                     } => {
                         let res = task
@@ -491,6 +509,8 @@ impl FileStream {
                                     "data corrupted on disk",
                                 ));
                             }
+                            // Read back intact: the chunk is exactly what was written.
+                            assert_eq!(whole.len() as u64, chunk_len);
                         }
                         super::cache::insert(cache, whole.clone());
                         glommio::io::ReadResult::slice(&whole, slice.0, slice.1).unwrap_or_default()
@@ -532,7 +552,7 @@ pub async fn sweep_orphans_task(shared: std::sync::Arc<crate::runtime::Shared>) 
     let mut referenced: std::collections::HashSet<u128> = std::collections::HashSet::new();
     for shard in 0..shared.shard_count {
         let ids = crate::runtime::on_shard(shard, |s| async move {
-            crate::meta::tables::referenced_files(&s)
+            crate::meta::tables::referenced_files(&s.read()?)
         })
         .await;
         match ids {

@@ -5,7 +5,7 @@ pub mod cache;
 pub mod gateway;
 pub mod local;
 
-use crate::s3::error::S3Result;
+use crate::error::S3Result;
 use futures::future::LocalBoxFuture;
 
 /// Where a writer pulls payload from (the decoded, hashed request body).
@@ -33,7 +33,7 @@ impl StreamSource {
             match self.stream.next_chunk().await {
                 Ok(Some(c)) => self.pending = Some((c, 0)),
                 Ok(None) => return Ok(0),
-                Err(e) => return Err(crate::s3::error::S3Error::internal_error(&e)),
+                Err(e) => return Err(crate::error::S3Error::internal_error(&e)),
             }
         }
         let Some((chunk, off)) = self.pending.as_mut() else {

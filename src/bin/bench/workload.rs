@@ -1076,7 +1076,7 @@ impl Worker {
                 }
                 xml.push_str("</Delete>");
                 let md5 = base64::engine::general_purpose::STANDARD
-                    .encode(bleepstore::s3::md5::Md5::digest(xml.as_bytes()));
+                    .encode(bleepstore::hash::md5::Md5::digest(xml.as_bytes()));
                 let hash = if plan.cli.sha256 {
                     bleepstore::auth::sigv4::sha256_hex(xml.as_bytes())
                 } else {

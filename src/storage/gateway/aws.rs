@@ -37,7 +37,7 @@ use super::upstream::{
 use crate::auth::signer::{amz_date, sign_headers};
 use crate::auth::sigv4::{sha256_hex, uri_encode, EMPTY_SHA256_HEX, UNSIGNED_PAYLOAD};
 use crate::config::{AwsConfig, GatewayConfig};
-use crate::s3::md5::Md5;
+use crate::hash::md5::Md5;
 use base64::Engine as _;
 use futures::future::BoxFuture;
 use futures::stream::{self, StreamExt, TryStreamExt};

@@ -7,8 +7,8 @@
 //! slow upstream (or a client that stops reading a GET) pushes back instead of piling up.
 
 use super::upstream::{ByteStream, UpResult, Upstream, UpstreamError, UpstreamErrorKind};
+use crate::error::{ErrorCode, S3Error, S3Result};
 use crate::http::response::{BodyStream, Chunk};
-use crate::s3::error::{ErrorCode, S3Error, S3Result};
 use crate::storage::ByteSource;
 use bytes::{Bytes, BytesMut};
 use futures::channel::mpsc;

@@ -1,5 +1,8 @@
 //! S3 errors: one code enum carrying its HTTP status, rendered as S3 error XML.
 //!
+//! At the bottom of the layers (see tests/layers.rs): every layer reports failures with
+//! these types, so this module imports nothing of the crate. `crate::s3::error` re-exports it.
+//!
 //! Every failure a client can cause ends up here, so the wire shape of an error
 //! (status, `Code`, `Message`, `Resource`, `RequestId`) is decided in one place.
 
@@ -132,7 +135,7 @@ impl S3Error {
     }
     /// An internal failure from an error value: its whole `source()` chain is kept.
     pub fn internal_error(e: &(dyn std::error::Error + 'static)) -> Self {
-        S3Error::internal(crate::observe::error_chain(e))
+        S3Error::internal(error_chain(e))
     }
     /// Records the underlying cause (replacing a previous one).
     pub fn caused_by(mut self, cause: impl fmt::Display) -> Self {
@@ -234,6 +237,22 @@ pub fn escape_lossy_into(out: &mut String, s: &str) {
     }
 }
 
+/// An error and its `source()` chain on one line, outermost first: "a: b: c".
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut next = e.source();
+    while let Some(s) = next {
+        let text = s.to_string();
+        // Many errors repeat their source's text in their own; print each cause once.
+        if !out.ends_with(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        next = s.source();
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -264,5 +283,33 @@ mod tests {
         assert_eq!(ErrorCode::NotImplemented.status(), 501);
         assert_eq!(ErrorCode::SignatureDoesNotMatch.status(), 403);
         assert_eq!(ErrorCode::MissingContentLength.status(), 411);
+    }
+
+    #[derive(Debug)]
+    struct Wrap(&'static str, Option<Box<dyn std::error::Error + 'static>>);
+    impl std::fmt::Display for Wrap {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(self.0)
+        }
+    }
+    impl std::error::Error for Wrap {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            self.1.as_deref()
+        }
+    }
+
+    #[test]
+    fn error_chain_lists_every_cause_once() {
+        let io = std::io::Error::other("No space left on device");
+        let e = Wrap(
+            "commit failed",
+            Some(Box::new(Wrap("redb", Some(Box::new(io))))),
+        );
+        assert_eq!(
+            error_chain(&e),
+            "commit failed: redb: No space left on device"
+        );
+        let dup = Wrap("io: disk", Some(Box::new(Wrap("disk", None))));
+        assert_eq!(error_chain(&dup), "io: disk");
     }
 }

@@ -109,7 +109,7 @@ pub fn simd_available() -> bool {
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     use super::LANES;
-    use crate::s3::md5::{md5_rounds, RC};
+    use crate::hash::md5::{md5_rounds, RC};
     use std::arch::x86_64::*;
 
     // Each step: a = b + rotl(a + (X[k] + RC[i]) + f(b, c, d), s), on eight lanes at once.
@@ -238,7 +238,7 @@ mod x86 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::s3::md5::INIT;
+    use crate::hash::md5::INIT;
     use crate::test_support::det_bytes;
 
     /// Runs `data` through `compress_lanes` as one batch and checks each stream's state
