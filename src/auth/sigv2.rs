@@ -87,23 +87,13 @@ pub fn sign(secret: &str, string_to_sign: &str) -> String {
         .encode(hmac_sha1(secret.as_bytes(), string_to_sign.as_bytes()))
 }
 
-fn strip_port(host: &str) -> &str {
-    if host.starts_with('[') {
-        return match host.find(']') {
-            Some(end) => &host[..end + 1],
-            None => host,
-        };
-    }
-    host.rsplit_once(':').map(|(h, _)| h).unwrap_or(host)
-}
-
 /// The bucket a virtual-hosted request names in its Host header, if any (as the router
 /// decides it: `<bucket>.<domain>`).
 fn vhost_bucket<'a>(head: &'a RequestHead, domain: &str) -> Option<&'a str> {
     if domain.is_empty() {
         return None;
     }
-    let host = strip_port(head.header("host")?);
+    let host = crate::http::head::strip_port(head.header("host")?);
     if host.len() <= domain.len() + 1 {
         return None;
     }

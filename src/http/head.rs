@@ -77,6 +77,18 @@ impl RequestHead {
     }
 }
 
+/// The host of a Host header value without its port; an IPv6 literal keeps its brackets
+/// (a bracket never closed is kept whole: it names no bucket either way).
+pub fn strip_port(host: &str) -> &str {
+    if host.starts_with('[') {
+        return match host.find(']') {
+            Some(end) => &host[..end + 1],
+            None => host,
+        };
+    }
+    host.rsplit_once(':').map(|(h, _)| h).unwrap_or(host)
+}
+
 /// Splits and percent-decodes a query string (`+` is a space, as in form encoding).
 pub fn parse_query(query: &str) -> Vec<(String, String)> {
     query

@@ -394,7 +394,7 @@ impl Route {
 /// or the path (path style). The key is percent-decoded exactly once and kept as data.
 pub fn locate(head: &RequestHead, domain: &str) -> S3Result<(Option<String>, Option<String>)> {
     let host = head.header("host").unwrap_or("");
-    let host_name = strip_port(host);
+    let host_name = crate::http::head::strip_port(host);
     let vhost_bucket = if !domain.is_empty() && host_name.len() > domain.len() + 1 {
         host_name
             .strip_suffix(domain)
@@ -425,18 +425,6 @@ pub fn locate(head: &RequestHead, domain: &str) -> S3Result<(Option<String>, Opt
         _ => None,
     };
     Ok((bucket, key))
-}
-
-fn strip_port(host: &str) -> &str {
-    if host.starts_with('[') {
-        // An IPv6 literal: keep through the closing bracket (a bracket never closed is
-        // kept whole; it names no bucket either way).
-        return match host.find(']') {
-            Some(end) => &host[..end + 1],
-            None => host,
-        };
-    }
-    host.rsplit_once(':').map(|(h, _)| h).unwrap_or(host)
 }
 
 /// Percent-decodes a path segment. `+` stays `+` (it is only a space in query strings).

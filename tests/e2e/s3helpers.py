@@ -693,26 +693,7 @@ class ServerInstance:
             raise RuntimeError("already running")
         if extra_args is not None:
             self.extra_args = list(extra_args)
-        if not self.binary.exists():
-            raise ServerStartError(f"server binary {self.binary} not found (cargo build --release)")
-        if self.starts and os.environ.get("BLEEPSTORE_E2E_RESTART_NEW_PORT") == "1":
-            # diagnostic knob only: a restarted server must be able to rebind its port
-            self.port = free_port()
-        self.starts += 1
-        cmd = [str(self.binary), "--bind", f"127.0.0.1:{self.port}", "--data-dir",
-               str(self.data_dir)]
-        if self.use_config:
-            cmd += ["--config", str(self.config_path)]
-        cmd += [*self.log_args, *self.extra_args]
-        log = open(self.log_path, "ab")
-        log.write(f"\n===== start #{self.starts}: {' '.join(cmd)}\n".encode())
-        log.flush()
-        self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
-                                     env=dict(os.environ, NO_COLOR="1"),
-                                     stdin=subprocess.DEVNULL, cwd=self.workdir)
-        log.close()
-        self.wait_ready()
-        return self
+        return self.start_custom()
 
     def wait_ready(self):
         deadline = time.monotonic() + self.ready_timeout
@@ -743,10 +724,16 @@ class ServerInstance:
 
     def start_custom(self, host: str = "127.0.0.1", env: dict | None = None,
                      stdout=None, stderr=None) -> "ServerInstance":
-        """start() with another bind host, environment or stdio (default: the log file,
-        NO_COLOR=1). Used by the tests of logging and start-up behaviour."""
+        """Starts the server and waits for /readyz. By default it binds 127.0.0.1, logs to
+        the log file and runs with NO_COLOR=1; the tests of logging and start-up behaviour
+        pass another bind host, environment or stdio."""
         if self.running:
             raise RuntimeError("already running")
+        if not self.binary.exists():
+            raise ServerStartError(f"server binary {self.binary} not found (cargo build --release)")
+        if self.starts and os.environ.get("BLEEPSTORE_E2E_RESTART_NEW_PORT") == "1":
+            # diagnostic knob only: a restarted server must be able to rebind its port
+            self.port = free_port()
         self.starts += 1
         cmd = [str(self.binary), "--bind", f"{host}:{self.port}", "--data-dir",
                str(self.data_dir)]
@@ -764,7 +751,6 @@ class ServerInstance:
         log.close()
         self.wait_ready()
         return self
-
 
 # --------------------------------------------------------------------------------------
 # boto3 helpers
