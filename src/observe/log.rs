@@ -227,8 +227,9 @@ fn second_stamp(secs: i64) -> String {
     )
 }
 
-/// Formats one line the way `tracing_subscriber`'s text / JSON formats show an INFO event
-/// of target `access`, so log tooling sees one shape for every line.
+/// Formats one line exactly as `tracing_subscriber`'s text / JSON formats showed the
+/// `info!(target: "access", ...)` event it replaces (string fields quoted, Display fields
+/// bare), so tooling that reads the access log sees the same lines as before.
 fn format_access(out: &mut Vec<u8>, stamp: &str, micros: u32, json: bool, r: &AccessRecord<'_>) {
     if json {
         let _ = write!(
@@ -250,7 +251,7 @@ fn format_access(out: &mut Vec<u8>, stamp: &str, micros: u32, json: bool, r: &Ac
     } else {
         let _ = writeln!(
             out,
-            "{stamp}.{micros:06}Z  INFO access: request_id={} remote={} method={} operation={} path={} status={} bytes_in={} bytes_out={} duration_us={}",
+            "{stamp}.{micros:06}Z  INFO access: request_id={} remote={} method=\"{}\" operation=\"{}\" path={} status={} bytes_in={} bytes_out={} duration_us={}",
             r.request_id,
             r.remote,
             r.method,
@@ -312,8 +313,8 @@ mod tests {
         assert_eq!(
             line,
             "2026-12-02T01:02:03.000042Z  INFO access: request_id=ABC remote=127.0.0.1:5000 \
-             method=GET operation=GetObject path=/b/k status=200 bytes_in=0 bytes_out=4096 \
-             duration_us=87\n"
+             method=\"GET\" operation=\"GetObject\" path=/b/k status=200 bytes_in=0 \
+             bytes_out=4096 duration_us=87\n"
         );
     }
 

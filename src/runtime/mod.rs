@@ -364,15 +364,22 @@ fn listen(addr: std::net::SocketAddr) -> std::io::Result<glommio::net::TcpListen
 /// Binds once up front so a port conflict is one clear error, not a failure per core, and so
 /// port 0 becomes one concrete port shared by every core's listener.
 ///
-/// The probe binds *without* SO_REUSEPORT: the kernel then refuses it while any socket
-/// listens on the address, ours or a foreign process's. Our cores' listeners do use
-/// SO_REUSEPORT among themselves, so without this probe a second server started on a served
-/// address would silently share the port and split requests between two stores.
+/// Our cores' listeners use SO_REUSEPORT among themselves, so the kernel would also let a
+/// second server of the same user join the port and split requests between two stores.
+/// Before binding, the address is therefore asked for `/healthz`: if an HTTP server answers
+/// there, start-up stops. (Binding without SO_REUSEPORT would detect it too, but is also
+/// refused for a while by the listening socket of a `kill -9`ed predecessor, and crash-only
+/// restarts must not wait for it.)
 fn resolve_bind(bind: &str) -> Result<std::net::SocketAddr, String> {
     use socket2::{Domain, Protocol, Socket, Type};
     let addr: std::net::SocketAddr = bind
         .parse()
         .map_err(|e| format!("server.bind {bind}: {e}"))?;
+    if addr.port() != 0 && someone_answers(addr) {
+        return Err(format!(
+            "server.bind {bind}: address in use (another server answers there)"
+        ));
+    }
     let domain = if addr.is_ipv6() {
         Domain::IPV6
     } else {
@@ -381,6 +388,7 @@ fn resolve_bind(bind: &str) -> Result<std::net::SocketAddr, String> {
     let probe = || -> std::io::Result<std::net::SocketAddr> {
         let sk = Socket::new(domain, Type::STREAM, Some(Protocol::TCP))?;
         sk.set_reuse_address(true)?;
+        sk.set_reuse_port(true)?;
         sk.bind(&addr.into())?;
         sk.local_addr()?
             .as_socket()
@@ -392,4 +400,34 @@ fn resolve_bind(bind: &str) -> Result<std::net::SocketAddr, String> {
         }
         _ => format!("server.bind {bind}: {e}"),
     })
+}
+
+/// Whether an HTTP server answers at `addr` now (a wildcard address is dialled on loopback).
+/// A TCP connect alone is not enough: for a moment after a `kill -9` the dead server's
+/// listening socket still completes handshakes (its io_uring is torn down asynchronously),
+/// but nothing answers a request on it.
+fn someone_answers(addr: std::net::SocketAddr) -> bool {
+    use std::io::{Read, Write};
+    const DIAL_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(500);
+    const ANSWER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+    let mut target = addr;
+    if target.ip().is_unspecified() {
+        target.set_ip(if addr.is_ipv6() {
+            std::net::Ipv6Addr::LOCALHOST.into()
+        } else {
+            std::net::Ipv4Addr::LOCALHOST.into()
+        });
+    }
+    let Ok(mut conn) = std::net::TcpStream::connect_timeout(&target, DIAL_TIMEOUT) else {
+        return false;
+    };
+    let _ = conn.set_read_timeout(Some(ANSWER_TIMEOUT));
+    let _ = conn.set_write_timeout(Some(ANSWER_TIMEOUT));
+    let request =
+        b"GET /healthz HTTP/1.1\r\nHost: bleepstore-start-probe\r\nConnection: close\r\n\r\n";
+    if conn.write_all(request).is_err() {
+        return false;
+    }
+    let mut answer = [0u8; 5];
+    conn.read_exact(&mut answer).is_ok() && &answer == b"HTTP/"
 }
