@@ -40,6 +40,7 @@ fuzz_target!(|data: &[u8]| {
             | Endpoint::CompleteMultipartUpload { .. }
             | Endpoint::AbortMultipartUpload { .. }
             | Endpoint::ListParts { .. }
+            | Endpoint::GetObjectAttributes
     );
     match (&r.bucket, &r.key) {
         (None, _) => assert_eq!(r.endpoint, Endpoint::ListBuckets),
