@@ -227,7 +227,7 @@ for a in "${pytest_args[@]+"${pytest_args[@]}"}"; do
 done
 
 set +e
-"$PY" -m pytest "${targets[@]+"${targets[@]}"}" -q -p no:cacheprovider \
+"$PY" -m pytest "${targets[@]+"${targets[@]}"}" -q -p no:cacheprovider --durations=12 \
     "${pytest_args[@]+"${pytest_args[@]}"}"
 status=$?
 set -e

@@ -14,7 +14,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-echo "== cargo test --release"
+# Each step's heading carries the time since the start, so a slow step shows in CI's log.
+say() { echo "== [+${SECONDS}s] $*"; }
+
+say "cargo test --release"
 cargo_status=0
 cargo test --release || cargo_status=$?
 
@@ -23,7 +26,7 @@ cargo test --release || cargo_status=$?
 # clone (CI=true), so there it runs in place and reuses the release build `cargo test`
 # just made; elsewhere it runs in a temporary clone of HEAD sharing the target dir (the
 # bleepstore crate is then compiled once more, for the clone's path).
-echo "== README run command in a fresh clone"
+say "README run command in a fresh clone"
 readme_status=0
 readme_run() {
     local cmd tmp pid ready=0 deadline repo="$PWD"
@@ -69,13 +72,13 @@ readme_run() {
 }
 readme_run || readme_status=$?
 
-echo "== end-to-end suite (local backend)"
+say "end-to-end suite (local backend)"
 e2e_status=0
 bash ./run_e2e.sh "$@" || e2e_status=$?
 
 gateway_status=""
 for backend in ${BLEEPSTORE_GATEWAYS:-aws gcp azure}; do
-    echo "== end-to-end suite through the $backend gateway"
+    say "end-to-end suite through the $backend gateway"
     status=0
     BLEEPSTORE_SKIP_BUILD=1 bash ./run_e2e.sh --backend "$backend" "$@" || status=$?
     gateway_status+=" $backend=$status"
@@ -86,14 +89,14 @@ done
 
 fuzz_status=0
 if [[ "${BLEEPSTORE_SKIP_FUZZ:-}" == 1 ]]; then
-    echo "== fuzz: skipped (BLEEPSTORE_SKIP_FUZZ=1)"
+    say "fuzz: skipped (BLEEPSTORE_SKIP_FUZZ=1)"
     fuzz_status=skipped
 else
-    echo "== fuzz (scripts/fuzz.sh --ci)"
+    say "fuzz (scripts/fuzz.sh --ci)"
     bash scripts/fuzz.sh --ci || fuzz_status=$?
 fi
 
-echo "== summary: cargo test exit ${cargo_status}, README run command exit ${readme_status}, end-to-end exit ${e2e_status} (gateways:${gateway_status}), fuzz exit ${fuzz_status}"
+echo "== [+${SECONDS}s] summary: cargo test exit ${cargo_status}, README run command exit ${readme_status}, end-to-end exit ${e2e_status} (gateways:${gateway_status}), fuzz exit ${fuzz_status}"
 if ((cargo_status != 0 || readme_status != 0 || e2e_status != 0)) || [[ "$fuzz_status" != 0 && "$fuzz_status" != skipped ]]; then
     exit 1
 fi
