@@ -76,11 +76,20 @@ say "end-to-end suite (local backend)"
 e2e_status=0
 bash ./run_e2e.sh "$@" || e2e_status=$?
 
+# The gateway passes leave out the files that test only the front end (authentication, HTTP
+# framing, start-up, the operational endpoints): no byte of theirs reaches a backend, so a
+# gateway pass would repeat the local pass (about 2 of its 11 minutes).
+front_end_only=(test_observe test_startup test_auth test_auth_compat test_http test_security_presigned)
+gateway_ignores=()
+for f in "${front_end_only[@]}"; do
+    gateway_ignores+=("--ignore=tests/e2e/$f.py")
+done
 gateway_status=""
 for backend in ${BLEEPSTORE_GATEWAYS:-aws gcp azure}; do
     say "end-to-end suite through the $backend gateway"
     status=0
-    BLEEPSTORE_SKIP_BUILD=1 bash ./run_e2e.sh --backend "$backend" "$@" || status=$?
+    BLEEPSTORE_SKIP_BUILD=1 bash ./run_e2e.sh --backend "$backend" "${gateway_ignores[@]}" "$@" ||
+        status=$?
     gateway_status+=" $backend=$status"
     if ((status != 0)); then
         e2e_status=1
