@@ -260,12 +260,21 @@ impl Default for StorageConfig {
     }
 }
 
+/// Largest CompleteMultipartUpload or Delete body accepted (8 MiB). 10,000 parts with all
+/// checksums, or 1,000 maximal (1,024-byte, heavily escaped) keys, fit comfortably. Owned
+/// here because the body budget below must hold one; `s3::xml` re-exports it.
+pub const MAX_XML_BODY_BYTES: usize = 8 * 1024 * 1024;
+
+/// The default budget of buffered request bodies per core when none is configured (unit
+/// tests, tools); `runtime::budget` re-exports it as `BYTES_MAX_DEFAULT`.
+pub const BUFFERED_BODY_BYTES_PER_CORE_MAX_DEFAULT: usize = 64 * 1024 * 1024;
+
 impl Default for LimitsConfig {
     fn default() -> Self {
         LimitsConfig {
             object_size_max: 5 * 1024 * 1024 * 1024,
             metadata_bytes_max: 2048,
-            buffered_body_bytes_per_core_max: crate::runtime::budget::BYTES_MAX_DEFAULT,
+            buffered_body_bytes_per_core_max: BUFFERED_BODY_BYTES_PER_CORE_MAX_DEFAULT,
         }
     }
 }
@@ -341,7 +350,7 @@ impl Config {
             return Err("multipart.part_size_min: must be positive".into());
         }
         // One largest XML body must fit, or such a request could never be served.
-        let body_max = crate::s3::xml::MAX_XML_BODY_BYTES;
+        let body_max = MAX_XML_BODY_BYTES;
         if self.limits.buffered_body_bytes_per_core_max < body_max {
             return Err(format!(
                 "limits.buffered_body_bytes_per_core_max: must be at least {body_max} (the largest XML body)"

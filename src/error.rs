@@ -7,6 +7,7 @@
 //! (status, `Code`, `Message`, `Resource`, `RequestId`) is decided in one place.
 
 use std::fmt;
+use std::sync::Arc;
 
 macro_rules! error_codes {
     ($( $name:ident => $status:expr, $msg:expr; )*) => {
@@ -92,6 +93,45 @@ error_codes! {
     UnresolvableGrantByEmailAddress => 400, "The email address you provided does not match any account on record.";
 }
 
+/// The kind of failure underneath an error, for code that must act on it (a full disk, a
+/// batch that must not commit); decisions read this, never the log text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// Local disk I/O failed.
+    Io,
+    /// The metadata database failed: a write transaction it happened in may be half-applied.
+    Db,
+    /// A stored record or value does not decode: the data is corrupt.
+    Corrupt,
+}
+
+/// A redb failure, flattened to what outlives it: its text and its I/O error, if it had one
+/// (redb's own errors expose no `source()`).
+#[derive(Debug)]
+pub struct DbError {
+    text: String,
+    io: Option<std::io::Error>,
+}
+
+impl fmt::Display for DbError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl std::error::Error for DbError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.io
+            .as_ref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
+
+/// Whether an I/O error means the file system is full.
+pub fn is_out_of_space(e: &std::io::Error) -> bool {
+    e.raw_os_error() == Some(libc::ENOSPC) || e.kind() == std::io::ErrorKind::StorageFull
+}
+
 /// A failed request: the code decides the status; the rest fills the error XML.
 #[derive(Debug, Clone)]
 pub struct S3Error {
@@ -102,16 +142,15 @@ pub struct S3Error {
     /// What went wrong underneath, outermost first ("commit: io: No space left..."): logged
     /// with the request id, never sent to the client.
     pub cause: Option<String>,
+    /// The kind of the underlying failure, when it is one the callers act on.
+    fault: Option<Fault>,
+    /// The underlying error value (shared: an error answers every write of a batch).
+    source: Option<Arc<dyn std::error::Error + Send + Sync>>,
 }
 
 impl S3Error {
     pub fn new(code: ErrorCode) -> Self {
-        S3Error {
-            code,
-            message: code.default_message().to_string(),
-            extra: Vec::new(),
-            cause: None,
-        }
+        S3Error::msg(code, code.default_message())
     }
     pub fn msg(code: ErrorCode, message: impl Into<String>) -> Self {
         S3Error {
@@ -119,6 +158,8 @@ impl S3Error {
             message: message.into(),
             extra: Vec::new(),
             cause: None,
+            fault: None,
+            source: None,
         }
     }
     pub fn with(mut self, name: &'static str, value: impl Into<String>) -> Self {
@@ -137,10 +178,63 @@ impl S3Error {
     pub fn internal_error(e: &(dyn std::error::Error + 'static)) -> Self {
         S3Error::internal(error_chain(e))
     }
-    /// Records the underlying cause (replacing a previous one).
+    /// A local I/O failure: InsufficientStorage (507) when the disk is full, else
+    /// InternalError; the error stays reachable through `source()`.
+    pub fn from_io(e: std::io::Error) -> Self {
+        let code = if is_out_of_space(&e) {
+            ErrorCode::InsufficientStorage
+        } else {
+            ErrorCode::InternalError
+        };
+        S3Error::new(code)
+            .caused_by(error_chain(&e))
+            .with_source(Fault::Io, Arc::new(e))
+    }
+    /// A metadata database failure: InsufficientStorage (507) when its I/O error is a full
+    /// disk, else InternalError. Marked [`Fault::Db`]: the transaction may be half-applied.
+    pub fn from_db<E: Into<redb::Error> + fmt::Display>(e: E) -> Self {
+        let text = e.to_string();
+        let io = match e.into() {
+            redb::Error::Io(io) => Some(io),
+            _ => None,
+        };
+        let code = match &io {
+            Some(io) if is_out_of_space(io) => ErrorCode::InsufficientStorage,
+            _ => ErrorCode::InternalError,
+        };
+        S3Error::new(code)
+            .caused_by(&text)
+            .with_source(Fault::Db, Arc::new(DbError { text, io }))
+    }
+    /// Stored data that does not decode (a record, a stored ETag): InternalError, marked
+    /// [`Fault::Corrupt`] so no write transaction that read it commits.
+    pub fn corrupt(cause: impl fmt::Display) -> Self {
+        let mut e = S3Error::internal(cause);
+        e.fault = Some(Fault::Corrupt);
+        e
+    }
+    fn with_source(
+        mut self,
+        fault: Fault,
+        source: Arc<dyn std::error::Error + Send + Sync>,
+    ) -> Self {
+        self.fault = Some(fault);
+        self.source = Some(source);
+        self
+    }
+    /// Records the underlying cause's text (replacing a previous one); a typed source stays.
     pub fn caused_by(mut self, cause: impl fmt::Display) -> Self {
         self.cause = Some(cause.to_string());
         self
+    }
+    /// The kind of the underlying failure, if it is one callers act on.
+    pub fn fault(&self) -> Option<Fault> {
+        self.fault
+    }
+    /// Whether a write transaction this error happened in may be half-applied (or read
+    /// corrupt data), so nothing of its batch may commit.
+    pub fn poisons_transaction(&self) -> bool {
+        matches!(self.fault, Some(Fault::Db | Fault::Corrupt))
     }
     pub fn no_such_bucket(bucket: &str) -> Self {
         S3Error::new(ErrorCode::NoSuchBucket).with("BucketName", bucket)
@@ -171,7 +265,13 @@ impl fmt::Display for S3Error {
     }
 }
 
-impl std::error::Error for S3Error {}
+impl std::error::Error for S3Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
 
 pub type S3Result<T> = Result<T, S3Error>;
 
@@ -311,5 +411,54 @@ mod tests {
         );
         let dup = Wrap("io: disk", Some(Box::new(Wrap("disk", None))));
         assert_eq!(error_chain(&dup), "io: disk");
+    }
+
+    #[test]
+    fn a_full_disk_is_insufficient_storage() {
+        let enospc = std::io::Error::from_raw_os_error(libc::ENOSPC);
+        let e = S3Error::from_io(enospc);
+        assert_eq!(e.code, ErrorCode::InsufficientStorage);
+        assert_eq!(e.status(), 507);
+        assert_eq!(e.fault(), Some(Fault::Io));
+        assert!(!e.poisons_transaction());
+        let full = std::io::Error::from(std::io::ErrorKind::StorageFull);
+        assert_eq!(S3Error::from_io(full).code, ErrorCode::InsufficientStorage);
+        let other = std::io::Error::from_raw_os_error(libc::EIO);
+        assert_eq!(S3Error::from_io(other).code, ErrorCode::InternalError);
+        // Text that merely looks like a full disk is not one.
+        let lookalike = std::io::Error::other("No space left on device (os error 28)");
+        assert_eq!(S3Error::from_io(lookalike).code, ErrorCode::InternalError);
+    }
+
+    #[test]
+    fn db_errors_keep_their_io_error_as_source() {
+        use std::error::Error as _;
+        let enospc = std::io::Error::from_raw_os_error(libc::ENOSPC);
+        let e = S3Error::from_db(redb::StorageError::Io(enospc));
+        assert_eq!(e.code, ErrorCode::InsufficientStorage);
+        assert!(e.poisons_transaction());
+        let db = e.source().expect("the redb error");
+        assert!(db.is::<DbError>());
+        let io = db.source().expect("its io error");
+        assert_eq!(
+            io.downcast_ref::<std::io::Error>()
+                .and_then(|e| e.raw_os_error()),
+            Some(libc::ENOSPC)
+        );
+        assert!(
+            error_chain(&e).starts_with("InsufficientStorage: "),
+            "{}",
+            error_chain(&e)
+        );
+        let corrupted = S3Error::from_db(redb::StorageError::Corrupted("x".into()));
+        assert_eq!(corrupted.code, ErrorCode::InternalError);
+        assert!(corrupted.source().unwrap().source().is_none());
+        assert!(S3Error::corrupt("bad record").poisons_transaction());
+        assert!(!S3Error::internal("x").poisons_transaction());
+        // The log text is the one the untyped cause carried.
+        assert_eq!(
+            S3Error::from_db(redb::StorageError::Corrupted("x".into())).cause,
+            corrupted.cause
+        );
     }
 }

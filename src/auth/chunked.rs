@@ -10,8 +10,8 @@
 //! not commit anything (make an object visible) before that.
 
 use crate::auth::sigv4::{hmac_sha256, ChunkSigningContext, PayloadMode, EMPTY_SHA256_HEX};
+use crate::error::{ErrorCode, S3Error, S3Result};
 use crate::http::chunked::{ChunkFraming, ChunkObserver, Step};
-use crate::s3::error::{ErrorCode, S3Error, S3Result};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
@@ -228,6 +228,14 @@ impl ChunkObserver for AwsRules {
 pub struct AwsChunkedDecoder {
     framing: ChunkFraming,
     rules: AwsRules,
+}
+
+/// The http body reader drives this decoder like its own chunked one; the impl lives here,
+/// above the trait, so the wire layer never names auth.
+impl crate::http::body::FramingDecoder for AwsChunkedDecoder {
+    fn feed(&mut self, input: &[u8]) -> S3Result<Step> {
+        AwsChunkedDecoder::feed(self, input)
+    }
 }
 
 impl AwsChunkedDecoder {

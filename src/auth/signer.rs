@@ -1,126 +1,14 @@
 //! Client-side SigV4 signing (for tools, tests and replication), built on exactly the
 //! canonicalization the server verifies with, so the two cannot drift apart.
 
-use crate::auth::sigv4::{
-    canonical_headers, canonical_query, canonical_request, canonical_uri, derive_signing_key,
-    format_amz_date, hmac_sha256, scope, string_to_sign, unix_secs, uri_encode, CanonicalParts,
-    ALGORITHM, UNSIGNED_PAYLOAD,
-};
-use std::time::SystemTime;
-
-/// The `x-amz-date` value for `now` (`YYYYMMDDTHHMMSSZ`); send this exact value with a request
-/// signed by [`sign_headers`] at the same `now`.
-pub fn amz_date(now: SystemTime) -> String {
-    format_amz_date(unix_secs(now))
-}
-
-/// Signs with the key of the scope's day and returns the hex signature.
-fn signature(
-    secret_key: &str,
-    date_time: &str,
-    region: &str,
-    service: &str,
-    canonical: &str,
-) -> String {
-    let date = date_time.get(..8).unwrap_or_default();
-    let key = derive_signing_key(secret_key, date, region, service);
-    let to_sign = string_to_sign(date_time, &scope(date, region, service), canonical);
-    hex::encode(hmac_sha256(&key, to_sign.as_bytes()))
-}
-
-/// The `Authorization` header value for a request. Every header in `headers` is signed; the
-/// caller must already have added `host`, `x-amz-date` (= [`amz_date`]`(now)`) and
-/// `x-amz-content-sha256` (= `payload_hash`). `path` and `query` are raw (percent-encoded) as
-/// they will be sent.
-///
-/// The argument list mirrors the SigV4 inputs one to one, which is clearer at call sites than
-/// a parameter struct.
-#[allow(clippy::too_many_arguments)]
-pub fn sign_headers(
-    method: &str,
-    path: &str,
-    query: &str,
-    headers: &[(String, String)],
-    payload_hash: &str,
-    access_key: &str,
-    secret_key: &str,
-    region: &str,
-    service: &str,
-    now: SystemTime,
-) -> String {
-    let date_time = amz_date(now);
-    let lowered: Vec<(String, String)> = headers
-        .iter()
-        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.clone()))
-        .collect();
-    let mut names: Vec<&str> = lowered.iter().map(|(n, _)| n.as_str()).collect();
-    names.sort_unstable();
-    names.dedup();
-    let signed_headers = names.join(";");
-    let canonical = canonical_request(&CanonicalParts {
-        method,
-        uri: &canonical_uri(path),
-        query: &canonical_query(query, false),
-        headers: &canonical_headers(&names, &lowered),
-        signed_headers: &signed_headers,
-        payload_hash,
-    });
-    let sig = signature(secret_key, &date_time, region, service, &canonical);
-    let scope = scope(date_time.get(..8).unwrap_or_default(), region, service);
-    format!(
-        "{ALGORITHM} Credential={access_key}/{scope}, SignedHeaders={signed_headers}, \
-         Signature={sig}"
-    )
-}
-
-/// A presigned S3 URL target (`path?query`) valid for `expires_s` seconds from `now`; only
-/// `host` is signed and the payload is `UNSIGNED-PAYLOAD`. `query_extra` is a raw query
-/// (e.g. `partNumber=1&uploadId=...`) to include, or empty.
-#[allow(clippy::too_many_arguments)]
-pub fn presign(
-    method: &str,
-    host: &str,
-    path: &str,
-    query_extra: &str,
-    access_key: &str,
-    secret_key: &str,
-    region: &str,
-    now: SystemTime,
-    expires_s: u64,
-) -> String {
-    const SERVICE: &str = "s3";
-    let date_time = amz_date(now);
-    let scope = scope(date_time.get(..8).unwrap_or_default(), region, SERVICE);
-    let credential = uri_encode(&format!("{access_key}/{scope}"), true);
-    let mut query = String::with_capacity(query_extra.len() + 256);
-    if !query_extra.is_empty() {
-        query.push_str(query_extra);
-        query.push('&');
-    }
-    query.push_str(&format!(
-        "X-Amz-Algorithm={ALGORITHM}&X-Amz-Credential={credential}&X-Amz-Date={date_time}\
-         &X-Amz-Expires={expires_s}&X-Amz-SignedHeaders=host"
-    ));
-    let path = if path.is_empty() { "/" } else { path };
-    let headers = [("host".to_string(), host.to_string())];
-    let canonical = canonical_request(&CanonicalParts {
-        method,
-        uri: &canonical_uri(path),
-        query: &canonical_query(&query, false),
-        headers: &canonical_headers(&["host"], &headers),
-        signed_headers: "host",
-        payload_hash: UNSIGNED_PAYLOAD,
-    });
-    let sig = signature(secret_key, &date_time, region, SERVICE, &canonical);
-    format!("{path}?{query}&X-Amz-Signature={sig}")
-}
+pub use crate::hash::sigv4::{amz_date, presign, sign_headers};
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::auth::sigv4::tests::{at, example_time, head, OneKey, AK, SECRET};
     use crate::auth::sigv4::{authenticate, sha256_hex, PayloadMode, SigningKeyCache};
-    use crate::s3::error::ErrorCode;
+    use crate::error::ErrorCode;
     use std::time::Duration;
 
     fn owned(headers: &[(&str, &str)]) -> Vec<(String, String)> {

@@ -13,8 +13,8 @@ use crate::auth::sigv4::{
     parse_payload_claim_v2, too_skewed, unix_secs_to_iso8601, AuthOutcome, SecretLookup,
     CLOCK_SKEW_MAX_SECS,
 };
+use crate::error::{ErrorCode, S3Error, S3Result};
 use crate::http::head::RequestHead;
-use crate::s3::error::{ErrorCode, S3Error, S3Result};
 use base64::Engine;
 use hmac::{Hmac, Mac};
 use sha1::Sha1;
@@ -396,7 +396,7 @@ pub fn authenticate_query(
 mod tests {
     use crate::auth::sigv4::tests::{example_time, head, OneKey, AK};
     use crate::auth::sigv4::{authenticate_in, AuthOutcome, PayloadMode, SigningKeyCache};
-    use crate::s3::error::{ErrorCode, S3Result};
+    use crate::error::{ErrorCode, S3Result};
     use std::time::{Duration, SystemTime};
 
     // Signatures below were made by botocore 1.44 (`HmacV1Auth`, `HmacV1QueryAuth`) with the

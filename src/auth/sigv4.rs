@@ -1,33 +1,32 @@
 //! Server-side AWS Signature Version 4 verification (Authorization header and presigned URLs).
 //!
-//! The canonicalization functions here are also what `auth::signer` signs with, so client and
-//! server can never disagree about what a canonical request is.
+//! The canonicalization is `hash::sigv4`, which `auth::signer` and the AWS gateway sign with,
+//! so client and server can never disagree about what a canonical request is.
 //!
 //! Everything a request carries is hostile until the signature matches: parsing never panics,
 //! errors name the S3 code AWS would answer with, and error details never contain a secret.
 
+use crate::error::{ErrorCode, S3Error, S3Result};
 use crate::http::head::RequestHead;
-use crate::s3::error::{ErrorCode, S3Error, S3Result};
-use hmac::{Hmac, Mac};
-use sha2::{Digest, Sha256};
+// The signing primitives live below storage (the AWS gateway signs with them); re-exported
+// here where the verifier and its callers have always found them.
+use crate::hash::sigv4::format_iso8601;
+pub use crate::hash::sigv4::{
+    canonical_headers, canonical_query, canonical_request, canonical_uri, derive_signing_key,
+    format_amz_date, hmac_sha256, scope, sha256_hex, string_to_sign, unix_secs, uri_encode,
+    CanonicalParts, ALGORITHM, EMPTY_SHA256_HEX, TERMINATOR, UNSIGNED_PAYLOAD,
+};
 use std::collections::HashMap;
 use std::fmt;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 use subtle::ConstantTimeEq;
 
-/// The only signing algorithm accepted.
-pub const ALGORITHM: &str = "AWS4-HMAC-SHA256";
-/// `x-amz-content-sha256` value: the body is not covered by the signature.
-pub const UNSIGNED_PAYLOAD: &str = "UNSIGNED-PAYLOAD";
 /// `x-amz-content-sha256` value: aws-chunked body, every chunk signed.
 pub const STREAMING_SIGNED: &str = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD";
 /// `x-amz-content-sha256` value: aws-chunked body, chunks and trailers signed.
 pub const STREAMING_SIGNED_TRAILER: &str = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER";
 /// `x-amz-content-sha256` value: aws-chunked body with trailers, nothing signed.
 pub const STREAMING_UNSIGNED_TRAILER: &str = "STREAMING-UNSIGNED-PAYLOAD-TRAILER";
-/// Hex SHA-256 of the empty string (part of every chunk string-to-sign).
-pub const EMPTY_SHA256_HEX: &str =
-    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 /// How far a request's clock may be from ours (AWS allows 15 minutes).
 pub const CLOCK_SKEW_MAX_SECS: i64 = 15 * 60;
 /// The longest lifetime of a presigned URL (AWS: seven days).
@@ -36,7 +35,6 @@ pub const PRESIGN_EXPIRES_MAX_SECS: i64 = 7 * 24 * 3600;
 pub const SIGNING_KEY_CACHE_MAX_ENTRIES: usize = 1024;
 
 const SERVICE: &str = "s3";
-const TERMINATOR: &str = "aws4_request";
 const NOT_SIGNED_MESSAGE: &str = "There were headers present in the request which were not signed";
 const ALGORITHM_MESSAGE: &str =
     "The authorization mechanism you have provided is not supported. Please use AWS4-HMAC-SHA256.";
@@ -159,216 +157,9 @@ pub struct AuthOutcome {
     pub payload: PayloadMode,
 }
 
-// ---------------------------------------------------------------------------------------------
-// Primitives
-// ---------------------------------------------------------------------------------------------
-
-pub fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
-    // HMAC accepts keys of any length; `new_from_slice` only returns a Result because of the
-    // trait it implements, so this cannot fail whatever the input.
-    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes keys of any length");
-    mac.update(data);
-    mac.finalize().into_bytes().into()
-}
-
-pub fn sha256_hex(data: &[u8]) -> String {
-    hex::encode(Sha256::digest(data))
-}
-
-/// `kSigning` of the SigV4 key-derivation chain.
-pub fn derive_signing_key(secret: &str, date: &str, region: &str, service: &str) -> [u8; 32] {
-    let k_secret = format!("AWS4{secret}");
-    let k_date = hmac_sha256(k_secret.as_bytes(), date.as_bytes());
-    let k_region = hmac_sha256(&k_date, region.as_bytes());
-    let k_service = hmac_sha256(&k_region, service.as_bytes());
-    hmac_sha256(&k_service, TERMINATOR.as_bytes())
-}
-
-/// AWS `UriEncode`: unreserved bytes stay, everything else becomes `%XX` (upper-case hex);
-/// `/` stays only when `encode_slash` is false (object paths).
-pub fn uri_encode(s: &str, encode_slash: bool) -> String {
-    uri_encode_bytes(s.as_bytes(), encode_slash)
-}
-
-fn uri_encode_bytes(bytes: &[u8], encode_slash: bool) -> String {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    let mut out = String::with_capacity(bytes.len() + bytes.len() / 2);
-    for &b in bytes {
-        let unreserved = b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~');
-        if unreserved || (b == b'/' && !encode_slash) {
-            out.push(char::from(b));
-        } else {
-            out.push('%');
-            out.push(char::from(HEX[usize::from(b >> 4)]));
-            out.push(char::from(HEX[usize::from(b & 0x0f)]));
-        }
-    }
-    out
-}
-
-/// Percent-decodes to raw bytes (never lossy, so the re-encoding is exact).
-fn percent_decode_bytes(s: &str) -> Vec<u8> {
-    percent_encoding::percent_decode_str(s).collect()
-}
-
-// ---------------------------------------------------------------------------------------------
-// Canonical request (shared with the signer)
-// ---------------------------------------------------------------------------------------------
-
-/// The canonical URI of a raw path: each `/`-separated segment is decoded and re-encoded,
-/// so `$` and `%24` sign the same, while an encoded `%2F` stays distinct from a real `/`.
-/// S3 does not normalize `.`/`..` segments and does not double-encode.
-pub fn canonical_uri(raw_path: &str) -> String {
-    if raw_path.is_empty() {
-        return "/".to_string();
-    }
-    raw_path
-        .split('/')
-        .map(|segment| uri_encode_bytes(&percent_decode_bytes(segment), true))
-        .collect::<Vec<_>>()
-        .join("/")
-}
-
-/// Decodes one raw query component the way the router reads it (`+` is a space) and
-/// re-encodes it with `UriEncode`.
-fn canonical_query_component(raw: &str) -> String {
-    let spaced = raw.replace('+', " ");
-    uri_encode_bytes(&percent_decode_bytes(&spaced), true)
-}
-
-/// The canonical query string: encoded pairs sorted by name then value (byte order of the
-/// encoded form, as AWS specifies); `X-Amz-Signature` is left out for presigned requests.
-pub fn canonical_query(raw_query: &str, skip_signature: bool) -> String {
-    let mut pairs: Vec<(String, String)> = raw_query
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|pair| {
-            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-            (
-                canonical_query_component(name),
-                canonical_query_component(value),
-            )
-        })
-        .filter(|(name, _)| !(skip_signature && name == "X-Amz-Signature"))
-        .collect();
-    pairs.sort();
-    let mut out = String::with_capacity(raw_query.len() + 16);
-    for (i, (name, value)) in pairs.iter().enumerate() {
-        if i > 0 {
-            out.push('&');
-        }
-        out.push_str(name);
-        out.push('=');
-        out.push_str(value);
-    }
-    out
-}
-
-/// Trims a header value and collapses inner whitespace runs to one space (AWS `Trimall`).
-fn canonical_header_value(value: &str, out: &mut String) {
-    for (i, word) in value.split_ascii_whitespace().enumerate() {
-        if i > 0 {
-            out.push(' ');
-        }
-        out.push_str(word);
-    }
-}
-
-/// `name:value\n` for every signed header, in the order of `signed`; repeated headers are
-/// joined with `,`. `headers` names must be lower-case; a signed header that is absent gets an
-/// empty value (which then simply fails to match).
-pub fn canonical_headers(signed: &[&str], headers: &[(String, String)]) -> String {
-    let mut out = String::with_capacity(256);
-    for name in signed {
-        out.push_str(name);
-        out.push(':');
-        let values = headers.iter().filter(|(n, _)| n == name);
-        for (i, (_, value)) in values.enumerate() {
-            if i > 0 {
-                out.push(',');
-            }
-            canonical_header_value(value, &mut out);
-        }
-        out.push('\n');
-    }
-    out
-}
-
-/// The parts a canonical request is made of, already canonicalized.
-pub struct CanonicalParts<'a> {
-    pub method: &'a str,
-    pub uri: &'a str,
-    pub query: &'a str,
-    pub headers: &'a str,
-    pub signed_headers: &'a str,
-    pub payload_hash: &'a str,
-}
-
-pub fn canonical_request(p: &CanonicalParts<'_>) -> String {
-    format!(
-        "{}\n{}\n{}\n{}\n{}\n{}",
-        p.method, p.uri, p.query, p.headers, p.signed_headers, p.payload_hash
-    )
-}
-
-/// `date/region/service/aws4_request`.
-pub fn scope(date: &str, region: &str, service: &str) -> String {
-    format!("{date}/{region}/{service}/{TERMINATOR}")
-}
-
-pub fn string_to_sign(amz_date: &str, scope: &str, canonical_request: &str) -> String {
-    format!(
-        "{ALGORITHM}\n{amz_date}\n{scope}\n{}",
-        sha256_hex(canonical_request.as_bytes())
-    )
-}
-
-// ---------------------------------------------------------------------------------------------
-// Time
-// ---------------------------------------------------------------------------------------------
-
-/// Seconds since the epoch (negative before it); never panics.
-pub fn unix_secs(t: SystemTime) -> i64 {
-    match t.duration_since(UNIX_EPOCH) {
-        Ok(d) => i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
-        Err(e) => i64::try_from(e.duration().as_secs()).map_or(i64::MIN, |s| -s),
-    }
-}
-
-fn utc(secs: i64) -> time::OffsetDateTime {
-    time::OffsetDateTime::from_unix_timestamp(secs).unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
-}
-
-/// `YYYYMMDDTHHMMSSZ`.
-pub fn format_amz_date(secs: i64) -> String {
-    let t = utc(secs);
-    format!(
-        "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
-}
-
 /// `YYYY-MM-DDTHH:MM:SSZ`, the form AWS uses in error details.
 pub(crate) fn unix_secs_to_iso8601(secs: i64) -> String {
     format_iso8601(secs)
-}
-
-fn format_iso8601(secs: i64) -> String {
-    let t = utc(secs);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
 }
 
 /// Parses `YYYYMMDDTHHMMSSZ`; `None` for anything else.
@@ -1077,7 +868,8 @@ fn has_body(head: &RequestHead) -> bool {
 pub(crate) mod tests {
     use super::*;
     use crate::http::head::Method;
-    use std::time::Duration;
+    use sha2::{Digest, Sha256};
+    use std::time::{Duration, UNIX_EPOCH};
 
     pub(crate) const AK: &str = "AKIAIOSFODNN7EXAMPLE";
     pub(crate) const SECRET: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";

@@ -5,7 +5,7 @@
 //! kernel into the O_DIRECT buffer and nowhere else. Chunked bodies are decoded in place.
 
 use super::chunked::{ChunkedDecoder, Step};
-use super::conn::Io;
+use super::io::Io;
 use crate::error::{ErrorCode, S3Error, S3Result};
 
 pub enum Framing {
@@ -100,15 +100,7 @@ impl<'c> BodyReader<'c> {
 
     /// Fills `dst` completely unless the body ends first; returns the bytes read.
     pub async fn read_full(&mut self, dst: &mut [u8]) -> S3Result<usize> {
-        let mut filled = 0;
-        while filled < dst.len() {
-            let n = self.read(&mut dst[filled..]).await?;
-            if n == 0 {
-                break;
-            }
-            filled += n;
-        }
-        Ok(filled)
+        fill_from(dst, async |d: &mut [u8]| self.read(d).await).await
     }
 
     async fn read_length(&mut self, dst: &mut [u8]) -> S3Result<usize> {
@@ -182,6 +174,26 @@ impl<'c> BodyReader<'c> {
     }
 }
 
+/// Fills `dst` from `read` (which returns 0 only at the end of its input) unless the input
+/// ends first; returns the bytes read. The one read-until-full loop of the crate: request
+/// bodies, payload decoders, data-file writers and gateway uploads all read through it.
+pub async fn fill_from(
+    dst: &mut [u8],
+    mut read: impl AsyncFnMut(&mut [u8]) -> S3Result<usize>,
+) -> S3Result<usize> {
+    let mut filled = 0;
+    while filled < dst.len() {
+        let n = read(&mut dst[filled..]).await?;
+        if n == 0 {
+            break;
+        }
+        // A reader never claims more than it was given room for.
+        assert!(n <= dst.len() - filled);
+        filled += n;
+    }
+    Ok(filled)
+}
+
 /// A streaming framing decoder (HTTP chunked, aws-chunked): consumes input, points at payload.
 pub trait FramingDecoder {
     fn feed(&mut self, input: &[u8]) -> S3Result<Step>;
@@ -190,12 +202,6 @@ pub trait FramingDecoder {
 impl FramingDecoder for ChunkedDecoder {
     fn feed(&mut self, input: &[u8]) -> S3Result<Step> {
         ChunkedDecoder::feed(self, input)
-    }
-}
-
-impl FramingDecoder for crate::auth::chunked::AwsChunkedDecoder {
-    fn feed(&mut self, input: &[u8]) -> S3Result<Step> {
-        crate::auth::chunked::AwsChunkedDecoder::feed(self, input)
     }
 }
 

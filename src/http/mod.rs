@@ -4,4 +4,5 @@ pub mod body;
 pub mod chunked;
 pub mod conn;
 pub mod head;
+pub mod io;
 pub mod response;

@@ -9,6 +9,7 @@ use super::types::{
     Acl, BucketMeta, Checksums, DataLoc, ObjectMeta, PartMeta, Segment, UploadMeta,
 };
 use crate::error::{ErrorCode, S3Error, S3Result};
+use crate::hash::checksum::{self, Algo};
 use redb::WriteTransaction;
 use serde::{Deserialize, Serialize};
 
@@ -155,7 +156,7 @@ impl MetaCmd {
         let done = MetaReply::default();
         match self {
             MetaCmd::CreateBucket(meta) => {
-                if let Some(existing) = t::w_get_bucket(txn, &meta.name)? {
+                if let Some(existing) = t::get_bucket(txn, &meta.name)? {
                     let code = if existing.owner_id == meta.owner_id {
                         ErrorCode::BucketAlreadyOwnedByYou
                     } else {
@@ -204,8 +205,8 @@ impl MetaCmd {
                 })
             }
             MetaCmd::SetObjectAcl { bucket, key, acl } => {
-                let mut cur = t::w_get_object(txn, &bucket, &key)?
-                    .ok_or_else(|| S3Error::no_such_key(&key))?;
+                let mut cur =
+                    t::get_object(txn, &bucket, &key)?.ok_or_else(|| S3Error::no_such_key(&key))?;
                 cur.acl = acl;
                 t::w_put_object(txn, &bucket, &key, &cur).map(|_| done)
             }
@@ -235,7 +236,7 @@ impl MetaCmd {
                 part_number,
                 part,
             } => {
-                t::w_get_upload(txn, &bucket, &key, &upload_id)?
+                t::get_upload(txn, &bucket, &key, &upload_id)?
                     .ok_or_else(|| no_such_upload(&upload_id))?;
                 let old = t::w_put_part(txn, &upload_id, part_number, &part)?;
                 Ok(MetaReply {
@@ -249,7 +250,7 @@ impl MetaCmd {
                 key,
                 upload_id,
             } => {
-                let upload = t::w_get_upload(txn, &bucket, &key, &upload_id)?
+                let upload = t::get_upload(txn, &bucket, &key, &upload_id)?
                     .ok_or_else(|| no_such_upload(&upload_id))?;
                 let freed = t::w_delete_upload(txn, &upload)?
                     .into_iter()
@@ -260,7 +261,7 @@ impl MetaCmd {
             MetaCmd::DropUploads { uploads } => {
                 let mut freed = Vec::new();
                 for (b, k, u) in &uploads {
-                    if let Some(upload) = t::w_get_upload(txn, b, k, u)? {
+                    if let Some(upload) = t::get_upload(txn, b, k, u)? {
                         freed.extend(
                             t::w_delete_upload(txn, &upload)?
                                 .into_iter()
@@ -287,9 +288,9 @@ fn freed_by(old: Option<&ObjectMeta>, keep: &[u128]) -> Vec<u128> {
 
 fn complete(txn: &WriteTransaction, c: CompleteUpload) -> S3Result<MetaReply> {
     t::w_require_bucket(txn, &c.bucket)?;
-    let Some(upload) = t::w_get_upload(txn, &c.bucket, &c.key, &c.upload_id)? else {
+    let Some(upload) = t::get_upload(txn, &c.bucket, &c.key, &c.upload_id)? else {
         // A retried Complete after success answers as the first one did.
-        return match t::w_get_object(txn, &c.bucket, &c.key)? {
+        return match t::get_object(txn, &c.bucket, &c.key)? {
             Some(o) if o.upload_id.as_deref() == Some(c.upload_id.as_str()) => Ok(MetaReply {
                 etag: Some(o.etag),
                 checksums: Some(o.checksums),
@@ -300,7 +301,7 @@ fn complete(txn: &WriteTransaction, c: CompleteUpload) -> S3Result<MetaReply> {
     };
     let stored = t::w_all_parts(txn, &c.upload_id)?;
     let meta = assemble(&upload, &stored, &c)?;
-    let existing = t::w_get_object(txn, &c.bucket, &c.key)?;
+    let existing = t::get_object(txn, &c.bucket, &c.key)?;
     c.cond.check(&c.key, existing.as_ref())?;
     let used = meta.file_ids();
     let removed = t::w_delete_upload(txn, &upload)?;
@@ -320,26 +321,42 @@ fn complete(txn: &WriteTransaction, c: CompleteUpload) -> S3Result<MetaReply> {
 }
 
 /// The multipart ETag: MD5 of the concatenated binary part MD5s, then `-N`.
-pub fn multipart_etag(part_etags: &[&str]) -> String {
+///
+/// Every part ETag was computed here as a hex MD5 when the part was stored, so one that does
+/// not decode to 16 bytes is a corrupt record: refused, never skipped (skipping would give
+/// the object a wrong ETag).
+pub fn multipart_etag(part_etags: &[&str]) -> S3Result<String> {
     let mut h = crate::hash::md5::Md5::new();
     for e in part_etags {
-        if let Ok(bytes) = hex::decode(e) {
-            h.update(&bytes);
-        }
+        let bytes = match hex::decode(e) {
+            Ok(b) if b.len() == 16 => b,
+            _ => {
+                debug_assert!(false, "stored part ETag {e:?} is not a hex MD5");
+                return Err(S3Error::corrupt(format!(
+                    "stored part ETag {e:?} is not a hex MD5"
+                )));
+            }
+        };
+        h.update(&bytes);
     }
-    format!("{}-{}", hex::encode(h.finalize()), part_etags.len())
+    Ok(format!(
+        "{}-{}",
+        hex::encode(h.finalize()),
+        part_etags.len()
+    ))
 }
 
 /// A composite checksum: the algorithm over the concatenated binary part checksums.
-fn composite_checksum(algo: crate::s3::checksum::Algo, parts: &[&PartMeta]) -> Option<String> {
+fn composite_checksum(algo: Algo, parts: &[&PartMeta]) -> Option<String> {
     use base64::Engine;
-    let mut h = crate::s3::checksum::Hashers::new(&[algo]);
-    for p in parts {
-        let v = crate::s3::checksum::get(&p.checksums, algo)?;
-        let raw = base64::engine::general_purpose::STANDARD.decode(v).ok()?;
-        h.update(&raw);
-    }
-    h.finish().checksums.into_iter().next().map(|(_, v)| v)
+    let raw: Option<Vec<Vec<u8>>> = parts
+        .iter()
+        .map(|p| {
+            let v = p.checksums.get(algo)?;
+            base64::engine::general_purpose::STANDARD.decode(v).ok()
+        })
+        .collect();
+    Some(checksum::digest_b64(algo, raw?.iter().map(Vec::as_slice)))
 }
 
 /// The completed object's checksum: a composite of the parts' checksums (`value-N`), or for
@@ -350,7 +367,6 @@ fn object_checksums(
     chosen: &[&PartMeta],
     c: &CompleteUpload,
 ) -> S3Result<Checksums> {
-    use crate::s3::checksum::{self, Algo};
     let full = upload.full_object_checksum();
     let mut checksums = Checksums {
         composite_parts: if full { 0 } else { chosen.len() as u32 },
@@ -361,20 +377,20 @@ fn object_checksums(
         let value = if full {
             let pieces: Option<Vec<(&str, u64)>> = chosen
                 .iter()
-                .map(|p| checksum::get(&p.checksums, algo).map(|v| (v.as_str(), p.size)))
+                .map(|p| p.checksums.get(algo).map(|v| (v.as_str(), p.size)))
                 .collect();
             pieces.and_then(|p| checksum::combine_full_object(algo, &p))
         } else {
             composite_checksum(algo, chosen)
         };
         if let Some(v) = value {
-            checksum::set(&mut checksums, algo, v);
+            checksums.set(algo, v);
         }
     }
     if let Some((name, want)) = &c.expected_checksum {
         let Some(got) = algo
             .filter(|a| a.name() == name)
-            .and_then(|a| checksum::get(&checksums, a))
+            .and_then(|a| checksums.get(a))
         else {
             return Err(S3Error::msg(
                 ErrorCode::InvalidRequest,
@@ -420,11 +436,8 @@ pub fn assemble(
             })?;
         // A part checksum the client listed must be the one stored for the part.
         if let Some(given) = c.part_checksums.get(i) {
-            for a in crate::s3::checksum::ALL_ALGOS {
-                let (want, have) = (
-                    crate::s3::checksum::get(given, a),
-                    crate::s3::checksum::get(&found.checksums, a),
-                );
+            for a in checksum::ALL_ALGOS {
+                let (want, have) = (given.get(a), found.checksums.get(a));
                 if want.is_some() && want != have {
                     return Err(S3Error::new(ErrorCode::InvalidPart)
                         .with("UploadId", &upload.upload_id)
@@ -454,9 +467,14 @@ pub fn assemble(
             chunk_crc32c: p.chunk_crc32c.clone(),
         })
         .collect();
+    let size: u64 = chosen.iter().map(|p| p.size).sum();
+    // Before the record commits: one segment per listed part, and together they are the
+    // object (reads plan byte ranges over the segments end to end).
+    assert_eq!(segments.len(), c.parts.len());
+    assert_eq!(segments.iter().map(|s| s.len).sum::<u64>(), size);
     Ok(ObjectMeta {
-        size: chosen.iter().map(|p| p.size).sum(),
-        etag: multipart_etag(&etags),
+        size,
+        etag: multipart_etag(&etags)?,
         last_modified_ms: c.now_ms,
         owner_id: upload.owner_id.clone(),
         content_type: upload.content_type.clone(),
@@ -617,9 +635,20 @@ mod tests {
         h.update(hex::decode(a).unwrap());
         h.update(hex::decode(b).unwrap());
         assert_eq!(
-            multipart_etag(&[a, b]),
+            multipart_etag(&[a, b]).unwrap(),
             format!("{}-2", hex::encode(h.finalize()))
         );
+    }
+
+    #[test]
+    #[cfg(not(debug_assertions))]
+    fn undecodable_part_etag_is_refused_not_skipped() {
+        let a = "0cc175b9c0f1b6a831c399e269772661";
+        for bad in ["zz", "0cc175b9", ""] {
+            let e = multipart_etag(&[a, bad]).unwrap_err();
+            assert_eq!(e.code, ErrorCode::InternalError);
+            assert!(e.poisons_transaction());
+        }
     }
 
     #[test]

@@ -72,7 +72,7 @@ impl MetaShard {
 
     pub fn read(&self) -> S3Result<ReadTransaction> {
         match self.db.borrow().as_ref() {
-            Some(db) => db.begin_read().map_err(S3Error::internal),
+            Some(db) => db.begin_read().map_err(S3Error::from_db),
             None => Err(S3Error::new(ErrorCode::ServiceUnavailable)
                 .caused_by("metadata shard is being reopened")),
         }
@@ -213,7 +213,7 @@ fn commit_batch(db: &Database, batch: Vec<Pending>) -> bool {
     let mut txn = match db.begin_write() {
         Ok(t) => t,
         Err(e) => {
-            let err = storage_error(&e.to_string());
+            let err = storage_error(e);
             for p in batch {
                 let _ = p.reply.send(Err(err.clone()));
             }
@@ -226,7 +226,7 @@ fn commit_batch(db: &Database, batch: Vec<Pending>) -> bool {
     let mut poisoned = false;
     for p in batch {
         let r = p.cmd.apply(&txn);
-        poisoned |= matches!(&r, Err(e) if e.code == ErrorCode::InternalError);
+        poisoned |= matches!(&r, Err(e) if e.poisons_transaction());
         results.push((p.reply, r));
     }
     // One result per op, before anything commits: each reply below answers exactly one write.
@@ -239,7 +239,7 @@ fn commit_batch(db: &Database, batch: Vec<Pending>) -> bool {
         let _ = txn.abort();
         Err(S3Error::internal("batch abandoned after a storage error"))
     } else {
-        txn.commit().map_err(|e| storage_error(&e.to_string()))
+        txn.commit().map_err(storage_error)
     };
     let broken = poisoned || fate.is_err();
     // A poisoned batch never commits: an acknowledged write is one that is durable.
@@ -255,12 +255,13 @@ fn commit_batch(db: &Database, batch: Vec<Pending>) -> bool {
 
 /// A failed commit: a full disk is the client-visible InsufficientStorage (507), anything
 /// else an internal error. Either way nothing of the batch became durable.
-fn storage_error(text: &str) -> S3Error {
-    if text.contains("No space left") || text.contains("os error 28") {
+fn storage_error<E: Into<redb::Error> + std::fmt::Display>(e: E) -> S3Error {
+    let err = S3Error::from_db(e);
+    if err.code == ErrorCode::InsufficientStorage {
+        let text = err.cause.as_deref().unwrap_or_default();
         tracing::error!(error = %text, "metadata commit failed: disk full");
-        return S3Error::new(ErrorCode::InsufficientStorage).caused_by(text);
     }
-    S3Error::internal(text)
+    err
 }
 
 fn sync_dir(dir: &Path) -> std::io::Result<()> {

@@ -6,7 +6,7 @@
 use super::types::{decode, encode, BucketMeta, ObjectMeta, PartMeta, UploadMeta};
 use crate::error::{ErrorCode, S3Error, S3Result};
 use redb::{
-    Database, ReadTransaction, ReadableTable, ReadableTableMetadata, TableDefinition,
+    Database, Key, ReadTransaction, ReadableTable, ReadableTableMetadata, TableDefinition, Value,
     WriteTransaction,
 };
 
@@ -29,18 +29,52 @@ pub fn init(db: &Database) -> Result<(), Box<redb::Error>> {
     Ok(())
 }
 
-fn ie<E: std::error::Error + 'static>(e: E) -> S3Error {
-    S3Error::internal_error(&e)
+/// A redb failure inside a transaction (typed: it poisons a write batch).
+fn ie<E: Into<redb::Error> + std::fmt::Display>(e: E) -> S3Error {
+    S3Error::from_db(e)
 }
 
 fn dec<T: for<'de> serde::Deserialize<'de>>(bytes: &[u8]) -> S3Result<T> {
-    decode(bytes).map_err(|e| S3Error::internal(format!("corrupt metadata record: {e}")))
+    decode(bytes).map_err(|e| S3Error::corrupt(format!("corrupt metadata record: {e}")))
 }
 
 // ---- reads -------------------------------------------------------------------------------
 
-pub fn get_bucket(txn: &ReadTransaction, name: &str) -> S3Result<Option<BucketMeta>> {
-    let t = txn.open_table(BUCKETS).map_err(ie)?;
+/// A transaction the tables can be read in: a read snapshot, or the write transaction of a
+/// group commit. One getter serves both (redb's `ReadableTable`), so a read inside a commit
+/// and one outside it cannot drift apart.
+pub trait Tables {
+    type Table<'t, K: Key + 'static, V: Value + 'static>: ReadableTable<K, V>
+    where
+        Self: 't;
+    fn table<'t, K: Key + 'static, V: Value + 'static>(
+        &'t self,
+        def: TableDefinition<'_, K, V>,
+    ) -> S3Result<Self::Table<'t, K, V>>;
+}
+
+impl Tables for ReadTransaction {
+    type Table<'t, K: Key + 'static, V: Value + 'static> = redb::ReadOnlyTable<K, V>;
+    fn table<'t, K: Key + 'static, V: Value + 'static>(
+        &'t self,
+        def: TableDefinition<'_, K, V>,
+    ) -> S3Result<Self::Table<'t, K, V>> {
+        self.open_table(def).map_err(ie)
+    }
+}
+
+impl Tables for WriteTransaction {
+    type Table<'t, K: Key + 'static, V: Value + 'static> = redb::Table<'t, K, V>;
+    fn table<'t, K: Key + 'static, V: Value + 'static>(
+        &'t self,
+        def: TableDefinition<'_, K, V>,
+    ) -> S3Result<Self::Table<'t, K, V>> {
+        self.open_table(def).map_err(ie)
+    }
+}
+
+pub fn get_bucket(txn: &impl Tables, name: &str) -> S3Result<Option<BucketMeta>> {
+    let t = txn.table(BUCKETS)?;
     let v = t.get(name).map_err(ie)?;
     v.map(|g| dec(g.value())).transpose()
 }
@@ -55,19 +89,19 @@ pub fn list_buckets(txn: &ReadTransaction) -> S3Result<Vec<BucketMeta>> {
     Ok(out)
 }
 
-pub fn get_object(txn: &ReadTransaction, bucket: &str, key: &str) -> S3Result<Option<ObjectMeta>> {
-    let t = txn.open_table(OBJECTS).map_err(ie)?;
+pub fn get_object(txn: &impl Tables, bucket: &str, key: &str) -> S3Result<Option<ObjectMeta>> {
+    let t = txn.table(OBJECTS)?;
     let v = t.get((bucket, key)).map_err(ie)?;
     v.map(|g| dec(g.value())).transpose()
 }
 
 pub fn get_upload(
-    txn: &ReadTransaction,
+    txn: &impl Tables,
     bucket: &str,
     key: &str,
     upload_id: &str,
 ) -> S3Result<Option<UploadMeta>> {
-    let t = txn.open_table(UPLOADS).map_err(ie)?;
+    let t = txn.table(UPLOADS)?;
     let v = t.get((bucket, key, upload_id)).map_err(ie)?;
     v.map(|g| dec(g.value())).transpose()
 }
@@ -241,14 +275,8 @@ pub fn bucket_has_content(txn: &ReadTransaction, bucket: &str) -> S3Result<bool>
 
 // ---- writes (run inside a group-committed transaction; validate before writing) ----------
 
-pub fn w_get_bucket(txn: &WriteTransaction, name: &str) -> S3Result<Option<BucketMeta>> {
-    let t = txn.open_table(BUCKETS).map_err(ie)?;
-    let v = t.get(name).map_err(ie)?;
-    v.map(|g| dec(g.value())).transpose()
-}
-
 pub fn w_require_bucket(txn: &WriteTransaction, name: &str) -> S3Result<BucketMeta> {
-    w_get_bucket(txn, name)?.ok_or_else(|| S3Error::no_such_bucket(name))
+    get_bucket(txn, name)?.ok_or_else(|| S3Error::no_such_bucket(name))
 }
 
 /// Whether the bucket exists, without decoding its record (the per-object write check).
@@ -301,16 +329,6 @@ pub fn w_delete_bucket(
     Ok(dropped)
 }
 
-pub fn w_get_object(
-    txn: &WriteTransaction,
-    bucket: &str,
-    key: &str,
-) -> S3Result<Option<ObjectMeta>> {
-    let t = txn.open_table(OBJECTS).map_err(ie)?;
-    let v = t.get((bucket, key)).map_err(ie)?;
-    v.map(|g| dec(g.value())).transpose()
-}
-
 /// Stores an object if `check` accepts the one it would replace, and returns that one (whose
 /// data the caller frees after commit). One table open and one decode: this is the PUT hot
 /// path, run once per object inside a group commit.
@@ -354,17 +372,6 @@ pub fn w_delete_object(
     let mut t = txn.open_table(OBJECTS).map_err(ie)?;
     let old = t.remove((bucket, key)).map_err(ie)?;
     old.map(|g| dec(g.value())).transpose()
-}
-
-pub fn w_get_upload(
-    txn: &WriteTransaction,
-    bucket: &str,
-    key: &str,
-    upload_id: &str,
-) -> S3Result<Option<UploadMeta>> {
-    let t = txn.open_table(UPLOADS).map_err(ie)?;
-    let v = t.get((bucket, key, upload_id)).map_err(ie)?;
-    v.map(|g| dec(g.value())).transpose()
 }
 
 pub fn w_put_upload(txn: &WriteTransaction, u: &UploadMeta) -> S3Result<()> {

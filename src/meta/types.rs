@@ -1,6 +1,7 @@
 //! Records kept in the metadata shards. Encoded with bincode; every record carries a version
 //! byte first so the format can evolve without a migration pass at start-up.
 
+use crate::hash::checksum::Algo;
 use serde::{Deserialize, Serialize};
 
 /// Who may do what: the owner plus grants, as S3 ACLs model it.
@@ -32,13 +33,40 @@ pub enum Grantee {
     ExplicitOwner,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// One permission of an ACL; stored in records and named on the wire (`s3::xml` re-exports
+/// it). Variants are only ever appended: records encode the variant index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Permission {
     FullControl,
     Read,
     Write,
     ReadAcp,
     WriteAcp,
+}
+
+impl Permission {
+    /// The wire name: `FULL_CONTROL`, `READ`, `WRITE`, `READ_ACP`, `WRITE_ACP`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Permission::FullControl => "FULL_CONTROL",
+            Permission::Read => "READ",
+            Permission::Write => "WRITE",
+            Permission::ReadAcp => "READ_ACP",
+            Permission::WriteAcp => "WRITE_ACP",
+        }
+    }
+
+    /// Parses the wire name (exact, case-sensitive as AWS is).
+    pub fn parse(s: &str) -> Option<Permission> {
+        Some(match s {
+            "FULL_CONTROL" => Permission::FullControl,
+            "READ" => Permission::Read,
+            "WRITE" => Permission::Write,
+            "READ_ACP" => Permission::ReadAcp,
+            "WRITE_ACP" => Permission::WriteAcp,
+            _ => return None,
+        })
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -87,6 +115,30 @@ pub struct Checksums {
     /// For a composite (multipart) checksum, the number of parts (rendered `value-N`);
     /// 0 for a checksum of the full object.
     pub composite_parts: u32,
+}
+
+impl Checksums {
+    /// The stored value of `algo`, if the object has one.
+    pub fn get(&self, algo: Algo) -> Option<&String> {
+        match algo {
+            Algo::Crc32 => self.crc32.as_ref(),
+            Algo::Crc32c => self.crc32c.as_ref(),
+            Algo::Crc64Nvme => self.crc64nvme.as_ref(),
+            Algo::Sha1 => self.sha1.as_ref(),
+            Algo::Sha256 => self.sha256.as_ref(),
+        }
+    }
+
+    pub fn set(&mut self, algo: Algo, value: String) {
+        let slot = match algo {
+            Algo::Crc32 => &mut self.crc32,
+            Algo::Crc32c => &mut self.crc32c,
+            Algo::Crc64Nvme => &mut self.crc64nvme,
+            Algo::Sha1 => &mut self.sha1,
+            Algo::Sha256 => &mut self.sha256,
+        };
+        *slot = Some(value);
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

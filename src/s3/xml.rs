@@ -42,9 +42,8 @@ pub const S3_NS: &str = "http://s3.amazonaws.com/doc/2006-03-01/";
 /// The XML Schema instance namespace, bound to `xsi` on ACL grantees.
 pub const XSI_NS: &str = "http://www.w3.org/2001/XMLSchema-instance";
 
-/// Largest CompleteMultipartUpload or Delete body accepted (8 MiB). 10,000 parts with all
-/// checksums, or 1,000 maximal (1,024-byte, heavily escaped) keys, fit comfortably.
-pub const MAX_XML_BODY_BYTES: usize = 8 * 1024 * 1024;
+/// Largest CompleteMultipartUpload or Delete body accepted (owned by `config`).
+pub use crate::config::MAX_XML_BODY_BYTES;
 /// Largest AccessControlPolicy or CreateBucketConfiguration body accepted (256 KiB; an ACL
 /// holds at most [`MAX_ACL_GRANTS`] grants).
 pub const MAX_SMALL_XML_BODY_BYTES: usize = 256 * 1024;
@@ -158,39 +157,8 @@ impl Grantee {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Permission {
-    FullControl,
-    Read,
-    Write,
-    ReadAcp,
-    WriteAcp,
-}
-
-impl Permission {
-    /// The wire name: `FULL_CONTROL`, `READ`, `WRITE`, `READ_ACP`, `WRITE_ACP`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Permission::FullControl => "FULL_CONTROL",
-            Permission::Read => "READ",
-            Permission::Write => "WRITE",
-            Permission::ReadAcp => "READ_ACP",
-            Permission::WriteAcp => "WRITE_ACP",
-        }
-    }
-
-    /// Parses the wire name (exact, case-sensitive as AWS is).
-    pub fn parse(s: &str) -> Option<Permission> {
-        Some(match s {
-            "FULL_CONTROL" => Permission::FullControl,
-            "READ" => Permission::Read,
-            "WRITE" => Permission::Write,
-            "READ_ACP" => Permission::ReadAcp,
-            "WRITE_ACP" => Permission::WriteAcp,
-            _ => return None,
-        })
-    }
-}
+/// One permission of an ACL: the record type (`meta::types`), the same on the wire.
+pub use crate::meta::types::Permission;
 
 // ---------------------------------------------------------------------------------------------
 // Responses

@@ -116,12 +116,11 @@ fn inode_flags(f: &std::fs::File) -> Option<libc::c_int> {
     (rc == 0).then_some(flags)
 }
 
-fn io_err<E: std::error::Error + 'static>(e: E) -> S3Error {
+/// A failed glommio file operation: its I/O error decides the answer (a full disk is
+/// InsufficientStorage); the log keeps glommio's text, which names the operation and file.
+fn io_err(e: glommio::GlommioError<()>) -> S3Error {
     let text = crate::error::error_chain(&e);
-    if text.contains("No space left") || text.contains("os error 28") {
-        return S3Error::new(ErrorCode::InsufficientStorage).caused_by(text);
-    }
-    S3Error::internal(text)
+    S3Error::from_io(std::io::Error::from(e)).caused_by(text)
 }
 
 /// A data file written and made durable; its directory entry still needs an fsync of
@@ -168,11 +167,18 @@ pub async fn write_file(
     };
     match result {
         Ok(len) => {
-            // Every write task was joined, so this is the last handle. The bytes are durable
-            // (fdatasync above): a failing close loses nothing, so it is logged, not returned.
-            if let Ok(f) = Rc::try_unwrap(file) {
-                if let Err(e) = f.close().await {
-                    tracing::warn!(error = %e, "closing a written data file failed");
+            // Every write task was joined, so this is the last handle, and its close is
+            // awaited here. The bytes are durable (fdatasync above): a failing close loses
+            // nothing, so it is logged, not returned.
+            match Rc::try_unwrap(file) {
+                Ok(f) => {
+                    if let Err(e) = f.close().await {
+                        tracing::warn!(error = %e, "closing a written data file failed");
+                    }
+                }
+                Err(shared) => {
+                    debug_assert!(false, "a write task outlived write_all");
+                    drop(shared); // glommio's drop queues the close on the reactor
                 }
             }
             Ok(Written {
@@ -183,6 +189,9 @@ pub async fn write_file(
             })
         }
         Err(e) => {
+            // Write tasks still in flight may hold the file: the last handle dropped queues
+            // glommio's close on the reactor (no future to poll). Its bytes were never
+            // acknowledged; the name goes now, the inode with the last handle.
             drop(file);
             let _ = std::fs::remove_file(&path);
             Err(e)
@@ -262,15 +271,7 @@ async fn finish(file: &DmaFile, len: u64) -> S3Result<()> {
 }
 
 async fn fill(src: &mut dyn ByteSource, dst: &mut [u8]) -> S3Result<usize> {
-    let mut filled = 0;
-    while filled < dst.len() {
-        let n = src.read(&mut dst[filled..]).await?;
-        if n == 0 {
-            break;
-        }
-        filled += n;
-    }
-    Ok(filled)
+    crate::http::body::fill_from(dst, async |d: &mut [u8]| src.read(d).await).await
 }
 
 /// Deletes data files after the metadata no longer names them (off the request path).
@@ -398,6 +399,13 @@ impl FileStream {
             };
             plan.push_back((s.clone(), from, to - from, pin));
         }
+        // The segments tile the object end to end, and the range lies inside it (the caller
+        // checked it against the record's size, which is the sum of its segments).
+        debug_assert!(
+            start <= end && end <= base,
+            "range {start}..{end} of {base} bytes"
+        );
+        debug_assert_eq!(plan.iter().map(|p| p.2).sum::<u64>(), end - start);
         let mut fs = FileStream {
             data_dir,
             plan,

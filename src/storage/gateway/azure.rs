@@ -1536,16 +1536,6 @@ mod tests {
         assert!(check_upload_id("put_part", "k", &format!("{KEY32}x")).is_err());
     }
 
-    #[test]
-    fn content_range() {
-        assert_eq!(content_range_total("bytes 0-99/1000"), Some(1000));
-        assert_eq!(content_range_total("bytes 5-5/6"), Some(6));
-        assert_eq!(content_range_total(" bytes  0-0/1 "), Some(1));
-        assert_eq!(content_range_total("bytes 0-99/*"), None);
-        assert_eq!(content_range_total("items 0-9/10"), None);
-        assert_eq!(content_range_total("bytes 0-9"), None);
-    }
-
     fn chunks(parts: Vec<Result<&'static [u8], ()>>) -> ByteStream {
         futures::stream::iter(parts.into_iter().map(|p| {
             p.map(Bytes::from_static)

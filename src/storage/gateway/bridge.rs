@@ -402,15 +402,7 @@ async fn finish_put(task: Option<tokio::task::JoinHandle<UpResult<()>>>) -> S3Re
 }
 
 async fn fill(src: &mut dyn ByteSource, dst: &mut [u8]) -> S3Result<usize> {
-    let mut filled = 0;
-    while filled < dst.len() {
-        let n = src.read(&mut dst[filled..]).await?;
-        if n == 0 {
-            break;
-        }
-        filled += n;
-    }
-    Ok(filled)
+    crate::http::body::fill_from(dst, async |d: &mut [u8]| src.read(d).await).await
 }
 
 /// Pumps an upstream body into the bounded channel; stops when the reader goes away.

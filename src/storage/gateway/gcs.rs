@@ -13,8 +13,9 @@
 //!   credentials requests go unauthenticated (emulators such as fake-gcs-server).
 
 use super::upstream::{
-    guard_body, part_name, response_stream, retry, slice_stream, status_error, take_abort,
-    transport_error, AbortSlot, ByteStream, UpResult, Upstream, UpstreamError, UpstreamErrorKind,
+    guard_body, parse_content_range, part_name, response_stream, retry, slice_stream, status_error,
+    take_abort, transport_error, AbortSlot, ByteStream, UpResult, Upstream, UpstreamError,
+    UpstreamErrorKind,
 };
 use crate::config::{GatewayConfig, GcpConfig};
 use base64::Engine;
@@ -93,42 +94,6 @@ fn rewrite_url(endpoint: &str, bucket: &str, src: &str, dst: &str, token: Option
         u.push_str(&encode(t));
     }
     u
-}
-
-/// A parsed `Content-Range` answer header: `bytes a-b/total`, `bytes */total`,
-/// `bytes a-b/*`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct ContentRange {
-    /// First and last byte (inclusive), None for `*`.
-    range: Option<(u64, u64)>,
-    /// Complete length, None for `*`.
-    total: Option<u64>,
-}
-
-fn parse_content_range(v: &str) -> Option<ContentRange> {
-    let rest = v.trim().strip_prefix("bytes")?;
-    // "bytes" is followed by a space (RFC 9110); tolerate the '=' some servers send.
-    let rest = rest.strip_prefix('=').unwrap_or(rest).trim_start();
-    let (r, total) = rest.split_once('/')?;
-    let total = match total.trim() {
-        "*" => None,
-        t => Some(t.parse::<u64>().ok()?),
-    };
-    let range = match r.trim() {
-        "*" => None,
-        r => {
-            let (a, b) = r.split_once('-')?;
-            let (a, b) = (a.trim().parse::<u64>().ok()?, b.trim().parse::<u64>().ok()?);
-            if b < a {
-                return None;
-            }
-            Some((a, b))
-        }
-    };
-    if range.is_none() && total.is_none() {
-        return None;
-    }
-    Some(ContentRange { range, total })
 }
 
 /// One compose call: `sources` (1..=32 names, in order) into `target`.
@@ -1183,51 +1148,6 @@ O/N2fUgy6xFEVRM9L+ywkcvp
             assert_eq!(segs[10], "gw/bkt/dst key");
             let q: Vec<(String, String)> = parsed.query_pairs().into_owned().collect();
             assert_eq!(q, vec![("rewriteToken".into(), "t/k+n==".into())]);
-        }
-    }
-
-    #[test]
-    fn content_range_parsing() {
-        let cr = parse_content_range;
-        let full = |a, b, t| {
-            Some(ContentRange {
-                range: Some((a, b)),
-                total: Some(t),
-            })
-        };
-        assert_eq!(cr("bytes 0-99/1000"), full(0, 99, 1000));
-        assert_eq!(cr("bytes 5-5/6"), full(5, 5, 6));
-        assert_eq!(
-            cr("  bytes  20971510-20971519/20971520 "),
-            full(20971510, 20971519, 20971520)
-        );
-        assert_eq!(
-            cr("bytes */1000"),
-            Some(ContentRange {
-                range: None,
-                total: Some(1000)
-            })
-        );
-        assert_eq!(
-            cr("bytes 0-9/*"),
-            Some(ContentRange {
-                range: Some((0, 9)),
-                total: None
-            })
-        );
-        assert_eq!(cr("bytes=0-1/2"), full(0, 1, 2));
-        for bad in [
-            "",
-            "bytes",
-            "bytes */*",
-            "items 0-1/2",
-            "bytes 0-1",
-            "bytes 5-1/10",
-            "bytes a-b/10",
-            "bytes 0-1/x",
-            "bytes -1/10",
-        ] {
-            assert_eq!(cr(bad), None, "{bad:?}");
         }
     }
 

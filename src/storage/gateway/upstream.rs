@@ -205,12 +205,46 @@ pub async fn status_error(op: &str, name: &str, resp: reqwest::Response) -> Upst
     UpstreamError::from_status(status, format!("{op} {name}: {body}"))
 }
 
+/// A parsed `Content-Range` answer header: `bytes a-b/total`, `bytes */total`,
+/// `bytes a-b/*`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ContentRange {
+    /// First and last byte (inclusive), None for `*`.
+    pub range: Option<(u64, u64)>,
+    /// Complete length, None for `*`.
+    pub total: Option<u64>,
+}
+
+pub fn parse_content_range(v: &str) -> Option<ContentRange> {
+    let rest = v.trim().strip_prefix("bytes")?;
+    // "bytes" is followed by a space (RFC 9110); tolerate the '=' some servers send.
+    let rest = rest.strip_prefix('=').unwrap_or(rest).trim_start();
+    let (r, total) = rest.split_once('/')?;
+    let total = match total.trim() {
+        "*" => None,
+        t => Some(t.parse::<u64>().ok()?),
+    };
+    let range = match r.trim() {
+        "*" => None,
+        r => {
+            let (a, b) = r.split_once('-')?;
+            let (a, b) = (a.trim().parse::<u64>().ok()?, b.trim().parse::<u64>().ok()?);
+            if b < a {
+                return None;
+            }
+            Some((a, b))
+        }
+    };
+    if range.is_none() && total.is_none() {
+        return None;
+    }
+    Some(ContentRange { range, total })
+}
+
 /// The total size in a `Content-Range: bytes a-b/TOTAL` header (every upstream answers a
 /// ranged read with one).
 pub fn content_range_total(v: &str) -> Option<u64> {
-    let rest = v.trim().strip_prefix("bytes")?.trim_start();
-    let (_, total) = rest.rsplit_once('/')?;
-    total.trim().parse().ok()
+    parse_content_range(v)?.total
 }
 
 /// Turns a reqwest response body into a `ByteStream`.
@@ -337,4 +371,57 @@ pub fn slice_stream(inner: ByteStream, skip: u64, take: u64) -> ByteStream {
         },
     )
     .boxed()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_range_parsing() {
+        let cr = parse_content_range;
+        let full = |a, b, t| {
+            Some(ContentRange {
+                range: Some((a, b)),
+                total: Some(t),
+            })
+        };
+        assert_eq!(cr("bytes 0-99/1000"), full(0, 99, 1000));
+        assert_eq!(cr("bytes 5-5/6"), full(5, 5, 6));
+        assert_eq!(
+            cr("  bytes  20971510-20971519/20971520 "),
+            full(20971510, 20971519, 20971520)
+        );
+        assert_eq!(
+            cr("bytes */1000"),
+            Some(ContentRange {
+                range: None,
+                total: Some(1000)
+            })
+        );
+        assert_eq!(
+            cr("bytes 0-9/*"),
+            Some(ContentRange {
+                range: Some((0, 9)),
+                total: None
+            })
+        );
+        assert_eq!(cr("bytes=0-1/2"), full(0, 1, 2));
+        assert_eq!(content_range_total(" bytes 0-0/5368709120 "), Some(5 << 30));
+        assert_eq!(content_range_total("bytes */42"), Some(42));
+        assert_eq!(content_range_total("bytes 0-9/*"), None);
+        for bad in [
+            "",
+            "bytes",
+            "bytes */*",
+            "items 0-1/2",
+            "bytes 0-1",
+            "bytes 5-1/10",
+            "bytes a-b/10",
+            "bytes 0-1/x",
+            "bytes -1/10",
+        ] {
+            assert_eq!(cr(bad), None, "{bad:?}");
+        }
+    }
 }

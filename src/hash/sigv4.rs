@@ -1,0 +1,336 @@
+//! The SigV4 signing primitives: hashes, canonical request, string to sign, signature.
+//!
+//! Below every layer that signs or verifies: `auth::sigv4` verifies requests with exactly
+//! this canonicalization and the AWS gateway (`storage::gateway::aws`) signs upstream
+//! requests with it, so client and server can never disagree about a canonical request.
+
+use hmac::{Hmac, Mac};
+use sha2::{Digest, Sha256};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// The only signing algorithm accepted.
+pub const ALGORITHM: &str = "AWS4-HMAC-SHA256";
+/// `x-amz-content-sha256` value: the body is not covered by the signature.
+pub const UNSIGNED_PAYLOAD: &str = "UNSIGNED-PAYLOAD";
+/// Hex SHA-256 of the empty string (part of every chunk string-to-sign).
+pub const EMPTY_SHA256_HEX: &str =
+    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+/// The last element of every credential scope.
+pub const TERMINATOR: &str = "aws4_request";
+
+// ---------------------------------------------------------------------------------------------
+// Primitives
+// ---------------------------------------------------------------------------------------------
+
+pub fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
+    // HMAC accepts keys of any length; `new_from_slice` only returns a Result because of the
+    // trait it implements, so this cannot fail whatever the input.
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes keys of any length");
+    mac.update(data);
+    mac.finalize().into_bytes().into()
+}
+
+pub fn sha256_hex(data: &[u8]) -> String {
+    hex::encode(Sha256::digest(data))
+}
+
+/// `kSigning` of the SigV4 key-derivation chain.
+pub fn derive_signing_key(secret: &str, date: &str, region: &str, service: &str) -> [u8; 32] {
+    let k_secret = format!("AWS4{secret}");
+    let k_date = hmac_sha256(k_secret.as_bytes(), date.as_bytes());
+    let k_region = hmac_sha256(&k_date, region.as_bytes());
+    let k_service = hmac_sha256(&k_region, service.as_bytes());
+    hmac_sha256(&k_service, TERMINATOR.as_bytes())
+}
+
+/// AWS `UriEncode`: unreserved bytes stay, everything else becomes `%XX` (upper-case hex);
+/// `/` stays only when `encode_slash` is false (object paths).
+pub fn uri_encode(s: &str, encode_slash: bool) -> String {
+    uri_encode_bytes(s.as_bytes(), encode_slash)
+}
+
+fn uri_encode_bytes(bytes: &[u8], encode_slash: bool) -> String {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let mut out = String::with_capacity(bytes.len() + bytes.len() / 2);
+    for &b in bytes {
+        let unreserved = b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~');
+        if unreserved || (b == b'/' && !encode_slash) {
+            out.push(char::from(b));
+        } else {
+            out.push('%');
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 0x0f)]));
+        }
+    }
+    out
+}
+
+/// Percent-decodes to raw bytes (never lossy, so the re-encoding is exact).
+fn percent_decode_bytes(s: &str) -> Vec<u8> {
+    percent_encoding::percent_decode_str(s).collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Canonical request (shared with the signer)
+// ---------------------------------------------------------------------------------------------
+
+/// The canonical URI of a raw path: each `/`-separated segment is decoded and re-encoded,
+/// so `$` and `%24` sign the same, while an encoded `%2F` stays distinct from a real `/`.
+/// S3 does not normalize `.`/`..` segments and does not double-encode.
+pub fn canonical_uri(raw_path: &str) -> String {
+    if raw_path.is_empty() {
+        return "/".to_string();
+    }
+    raw_path
+        .split('/')
+        .map(|segment| uri_encode_bytes(&percent_decode_bytes(segment), true))
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// Decodes one raw query component the way the router reads it (`+` is a space) and
+/// re-encodes it with `UriEncode`.
+fn canonical_query_component(raw: &str) -> String {
+    let spaced = raw.replace('+', " ");
+    uri_encode_bytes(&percent_decode_bytes(&spaced), true)
+}
+
+/// The canonical query string: encoded pairs sorted by name then value (byte order of the
+/// encoded form, as AWS specifies); `X-Amz-Signature` is left out for presigned requests.
+pub fn canonical_query(raw_query: &str, skip_signature: bool) -> String {
+    let mut pairs: Vec<(String, String)> = raw_query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            (
+                canonical_query_component(name),
+                canonical_query_component(value),
+            )
+        })
+        .filter(|(name, _)| !(skip_signature && name == "X-Amz-Signature"))
+        .collect();
+    pairs.sort();
+    let mut out = String::with_capacity(raw_query.len() + 16);
+    for (i, (name, value)) in pairs.iter().enumerate() {
+        if i > 0 {
+            out.push('&');
+        }
+        out.push_str(name);
+        out.push('=');
+        out.push_str(value);
+    }
+    out
+}
+
+/// Trims a header value and collapses inner whitespace runs to one space (AWS `Trimall`).
+fn canonical_header_value(value: &str, out: &mut String) {
+    for (i, word) in value.split_ascii_whitespace().enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        out.push_str(word);
+    }
+}
+
+/// `name:value\n` for every signed header, in the order of `signed`; repeated headers are
+/// joined with `,`. `headers` names must be lower-case; a signed header that is absent gets an
+/// empty value (which then simply fails to match).
+pub fn canonical_headers(signed: &[&str], headers: &[(String, String)]) -> String {
+    let mut out = String::with_capacity(256);
+    for name in signed {
+        out.push_str(name);
+        out.push(':');
+        let values = headers.iter().filter(|(n, _)| n == name);
+        for (i, (_, value)) in values.enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            canonical_header_value(value, &mut out);
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// The parts a canonical request is made of, already canonicalized.
+pub struct CanonicalParts<'a> {
+    pub method: &'a str,
+    pub uri: &'a str,
+    pub query: &'a str,
+    pub headers: &'a str,
+    pub signed_headers: &'a str,
+    pub payload_hash: &'a str,
+}
+
+pub fn canonical_request(p: &CanonicalParts<'_>) -> String {
+    format!(
+        "{}\n{}\n{}\n{}\n{}\n{}",
+        p.method, p.uri, p.query, p.headers, p.signed_headers, p.payload_hash
+    )
+}
+
+/// `date/region/service/aws4_request`.
+pub fn scope(date: &str, region: &str, service: &str) -> String {
+    format!("{date}/{region}/{service}/{TERMINATOR}")
+}
+
+pub fn string_to_sign(amz_date: &str, scope: &str, canonical_request: &str) -> String {
+    format!(
+        "{ALGORITHM}\n{amz_date}\n{scope}\n{}",
+        sha256_hex(canonical_request.as_bytes())
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
+// Time
+// ---------------------------------------------------------------------------------------------
+
+/// Seconds since the epoch (negative before it); never panics.
+pub fn unix_secs(t: SystemTime) -> i64 {
+    match t.duration_since(UNIX_EPOCH) {
+        Ok(d) => i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+        Err(e) => i64::try_from(e.duration().as_secs()).map_or(i64::MIN, |s| -s),
+    }
+}
+
+/// The UTC calendar time of `secs` (the epoch for an out-of-range value).
+fn utc(secs: i64) -> time::OffsetDateTime {
+    time::OffsetDateTime::from_unix_timestamp(secs).unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+}
+
+/// `YYYYMMDDTHHMMSSZ`.
+pub fn format_amz_date(secs: i64) -> String {
+    format_utc(secs, "", "")
+}
+
+/// `YYYY-MM-DDTHH:MM:SSZ`, the form AWS uses in error details.
+pub fn format_iso8601(secs: i64) -> String {
+    format_utc(secs, "-", ":")
+}
+
+/// `secs` in UTC as `YYYY<d>MM<d>DDTHH<t>MM<t>SSZ`.
+fn format_utc(secs: i64, date_sep: &str, time_sep: &str) -> String {
+    let t = utc(secs);
+    let (d, c) = (date_sep, time_sep);
+    format!(
+        "{:04}{d}{:02}{d}{:02}T{:02}{c}{:02}{c}{:02}Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
+// Signing (client side: tools, tests, the AWS gateway)
+// ---------------------------------------------------------------------------------------------
+
+/// The `x-amz-date` value for `now` (`YYYYMMDDTHHMMSSZ`); send this exact value with a request
+/// signed by [`sign_headers`] at the same `now`.
+pub fn amz_date(now: SystemTime) -> String {
+    format_amz_date(unix_secs(now))
+}
+
+/// Signs with the key of the scope's day and returns the hex signature.
+fn signature(
+    secret_key: &str,
+    date_time: &str,
+    region: &str,
+    service: &str,
+    canonical: &str,
+) -> String {
+    let date = date_time.get(..8).unwrap_or_default();
+    let key = derive_signing_key(secret_key, date, region, service);
+    let to_sign = string_to_sign(date_time, &scope(date, region, service), canonical);
+    hex::encode(hmac_sha256(&key, to_sign.as_bytes()))
+}
+
+/// The `Authorization` header value for a request. Every header in `headers` is signed; the
+/// caller must already have added `host`, `x-amz-date` (= [`amz_date`]`(now)`) and
+/// `x-amz-content-sha256` (= `payload_hash`). `path` and `query` are raw (percent-encoded) as
+/// they will be sent.
+///
+/// The argument list mirrors the SigV4 inputs one to one, which is clearer at call sites than
+/// a parameter struct.
+#[allow(clippy::too_many_arguments)]
+pub fn sign_headers(
+    method: &str,
+    path: &str,
+    query: &str,
+    headers: &[(String, String)],
+    payload_hash: &str,
+    access_key: &str,
+    secret_key: &str,
+    region: &str,
+    service: &str,
+    now: SystemTime,
+) -> String {
+    let date_time = amz_date(now);
+    let lowered: Vec<(String, String)> = headers
+        .iter()
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.clone()))
+        .collect();
+    let mut names: Vec<&str> = lowered.iter().map(|(n, _)| n.as_str()).collect();
+    names.sort_unstable();
+    names.dedup();
+    let signed_headers = names.join(";");
+    let canonical = canonical_request(&CanonicalParts {
+        method,
+        uri: &canonical_uri(path),
+        query: &canonical_query(query, false),
+        headers: &canonical_headers(&names, &lowered),
+        signed_headers: &signed_headers,
+        payload_hash,
+    });
+    let sig = signature(secret_key, &date_time, region, service, &canonical);
+    let scope = scope(date_time.get(..8).unwrap_or_default(), region, service);
+    format!(
+        "{ALGORITHM} Credential={access_key}/{scope}, SignedHeaders={signed_headers}, \
+         Signature={sig}"
+    )
+}
+
+/// A presigned S3 URL target (`path?query`) valid for `expires_s` seconds from `now`; only
+/// `host` is signed and the payload is `UNSIGNED-PAYLOAD`. `query_extra` is a raw query
+/// (e.g. `partNumber=1&uploadId=...`) to include, or empty.
+#[allow(clippy::too_many_arguments)]
+pub fn presign(
+    method: &str,
+    host: &str,
+    path: &str,
+    query_extra: &str,
+    access_key: &str,
+    secret_key: &str,
+    region: &str,
+    now: SystemTime,
+    expires_s: u64,
+) -> String {
+    const SERVICE: &str = "s3";
+    let date_time = amz_date(now);
+    let scope = scope(date_time.get(..8).unwrap_or_default(), region, SERVICE);
+    let credential = uri_encode(&format!("{access_key}/{scope}"), true);
+    let mut query = String::with_capacity(query_extra.len() + 256);
+    if !query_extra.is_empty() {
+        query.push_str(query_extra);
+        query.push('&');
+    }
+    query.push_str(&format!(
+        "X-Amz-Algorithm={ALGORITHM}&X-Amz-Credential={credential}&X-Amz-Date={date_time}\
+         &X-Amz-Expires={expires_s}&X-Amz-SignedHeaders=host"
+    ));
+    let path = if path.is_empty() { "/" } else { path };
+    let headers = [("host".to_string(), host.to_string())];
+    let canonical = canonical_request(&CanonicalParts {
+        method,
+        uri: &canonical_uri(path),
+        query: &canonical_query(&query, false),
+        headers: &canonical_headers(&["host"], &headers),
+        signed_headers: "host",
+        payload_hash: UNSIGNED_PAYLOAD,
+    });
+    let sig = signature(secret_key, &date_time, region, SERVICE, &canonical);
+    format!("{path}?{query}&X-Amz-Signature={sig}")
+}
