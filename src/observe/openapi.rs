@@ -2061,6 +2061,12 @@ mod tests {
     }
 
     #[test]
+    fn checked_in_asset_is_this_document() {
+        let asset: Value = serde_json::from_str(include_str!("../server/openapi.json")).unwrap();
+        assert_eq!(asset, document());
+    }
+
+    #[test]
     fn unimplemented_operations_answer_501_only() {
         let doc = document();
         for o in OPERATIONS
