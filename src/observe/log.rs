@@ -159,12 +159,12 @@ struct AccessBuffer {
 }
 
 thread_local! {
-    static ACCESS_BUF: RefCell<AccessBuffer> = RefCell::new(AccessBuffer {
+    static ACCESS_BUF: RefCell<AccessBuffer> = const { RefCell::new(AccessBuffer {
         buf: Vec::new(),
         lines: 0,
         stamp: String::new(),
         stamp_secs: i64::MIN,
-    });
+    }) };
 }
 
 /// Appends one access line to this core's buffer (when the access log is on).

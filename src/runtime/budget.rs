@@ -30,12 +30,12 @@ struct Budget {
 }
 
 thread_local! {
-    static BUDGET: Budget = Budget {
+    static BUDGET: Budget = const { Budget {
         bytes_max: Cell::new(BYTES_MAX_DEFAULT),
         used: Cell::new(0),
         refused: Cell::new(0),
         waiters: RefCell::new(Vec::new()),
-    };
+    } };
 }
 
 /// Sets this core's budget (once, at core start).
