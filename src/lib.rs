@@ -1,7 +1,8 @@
 //! BleepStore: an S3-compatible object store, thread-per-core on io_uring.
 //!
-//! Rooms: `http` (wire), `s3` (API semantics), `auth` (SigV4), `storage` (object bytes),
-//! `meta` (redb shards), `runtime` (cores, sharding), `observe` (metrics, health, docs).
+//! Rooms: `server` (boot, router, operational endpoints), `http` (wire), `s3` (API
+//! semantics), `auth` (SigV4, users), `storage` (object bytes), `meta` (redb shards),
+//! `runtime` (cores, sharding), `observe` (metrics, log).
 
 pub mod auth;
 pub mod config;
@@ -12,6 +13,7 @@ pub mod meta;
 pub mod observe;
 pub mod runtime;
 pub mod s3;
+pub mod server;
 pub mod storage;
 /// Deterministic test data, for the unit tests and the criterion benches.
 #[doc(hidden)]

@@ -76,7 +76,7 @@ fn main() {
     }
     init_logging(&config);
     raise_fd_limit();
-    if let Err(e) = bleepstore::runtime::run(config) {
+    if let Err(e) = bleepstore::server::run(config) {
         fail(&e);
     }
 }

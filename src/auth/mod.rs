@@ -1,11 +1,12 @@
 //! Authentication: AWS Signature Version 4 and 2 for request heads (header and presigned),
-//! the `aws-chunked` body decoder that checks per-chunk signatures, and a client-side
-//! signer that shares the canonicalization code with the verifier.
+//! the `aws-chunked` body decoder that checks per-chunk signatures, a client-side signer
+//! that shares the canonicalization code with the verifier, and the configured users.
 
 pub mod chunked;
 pub mod signer;
 pub mod sigv2;
 pub mod sigv4;
+pub mod users;
 
 pub use chunked::{AwsChunkedDecoder, Streaming, AWS_CHUNK_SIZE_MAX_BYTES};
 pub use signer::{amz_date, presign, sign_headers};

@@ -1,16 +1,16 @@
 //! The S3 service: authenticate, route, dispatch to one handler per operation, and turn
-//! every outcome (errors included) into a response with S3's common headers.
+//! every outcome (errors included) into a response with S3's common headers. The server's
+//! router (`server::router`) sends it every request that is not an operational endpoint.
 
-use crate::auth::sigv4::PayloadMode;
-use crate::http::conn::{Finished, Request, Service};
-use crate::http::head::{Method, RequestHead};
+use crate::auth::sigv4::{PayloadMode, SigningKeyCache};
+use crate::auth::users::User;
+use crate::http::conn::Request;
+use crate::http::head::RequestHead;
 use crate::http::response::Response;
 use crate::runtime::Shared;
 use crate::s3::endpoint::{route, Endpoint, Route};
 use crate::s3::error::{error_xml, ErrorCode, S3Error, S3Result};
-use crate::s3::users::User;
-use futures::future::LocalBoxFuture;
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::sync::Arc;
 
 /// Everything a handler needs to know about the request beyond its head and body.
@@ -35,10 +35,13 @@ impl Ctx {
     }
 }
 
+/// One per core.
 pub struct S3Service {
     shared: Arc<Shared>,
     seq: Cell<u64>,
     core_id: u32,
+    /// SigV4 signing keys derived on this core (one HMAC chain per key, region and day).
+    key_cache: RefCell<SigningKeyCache>,
 }
 
 impl S3Service {
@@ -47,6 +50,7 @@ impl S3Service {
             shared,
             seq: Cell::new(0),
             core_id,
+            key_cache: RefCell::new(SigningKeyCache::new()),
         }
     }
 
@@ -67,22 +71,37 @@ impl S3Service {
         )
     }
 
-    async fn handle(&self, req: &mut Request<'_>) -> Response {
+    /// Counts a request in flight and gives it the id its answer carries.
+    pub fn begin(&self) -> String {
         crate::observe::metrics::request_started();
-        let request_id = self.request_id();
+        self.request_id()
+    }
+
+    /// Authenticates, routes and runs an S3 request; a failure becomes an S3 error document.
+    /// The caller adds [`common_headers`].
+    pub async fn answer(&self, req: &mut Request<'_>, request_id: &str) -> Response {
         let resource = req.head.path.clone();
         let mut label = "Unknown";
-        let mut resp = match self.dispatch(req, &request_id, &mut label).await {
+        let mut resp = match self.dispatch(req, request_id, &mut label).await {
             Ok(r) => r,
             Err(e) => {
-                log_failure(&e, &request_id);
-                error_response(&e, &resource, &request_id)
+                log_failure(&e, request_id);
+                error_response(&e, &resource, request_id)
             }
         };
         if resp.label.is_empty() {
             resp.label = label;
         }
-        common_headers(&mut resp, &request_id);
+        resp
+    }
+
+    /// The answer to a request that could not be parsed.
+    pub fn reject(&self, err: S3Error) -> Response {
+        let id = self.request_id();
+        let mut resp = error_response(&err, "", &id);
+        crate::observe::metrics::request_rejected(resp.status);
+        resp.label = "BadRequest";
+        common_headers(&mut resp, &id);
         resp
     }
 
@@ -92,16 +111,11 @@ impl S3Service {
         request_id: &str,
         label: &mut &'static str,
     ) -> S3Result<Response> {
-        if let Some(resp) = crate::observe::endpoints::serve(&self.shared, &req.head).await {
-            *label = "Operational";
-            return Ok(resp);
-        }
         refuse_control_characters(&req.head)?;
         let route = route(&req.head, &self.shared.config.server.domain)?;
         *label = route.endpoint.name();
         let auth = {
-            let core = crate::runtime::core();
-            let mut cache = core.key_cache.borrow_mut();
+            let mut cache = self.key_cache.borrow_mut();
             crate::auth::sigv4::authenticate_in(
                 &req.head,
                 &self.shared.users,
@@ -230,7 +244,8 @@ pub fn error_response(e: &S3Error, resource: &str, request_id: &str) -> Response
     resp
 }
 
-fn common_headers(resp: &mut Response, request_id: &str) {
+/// The headers every answer carries, S3 or operational.
+pub fn common_headers(resp: &mut Response, request_id: &str) {
     resp.header("x-amz-request-id", request_id.to_string());
     resp.header(
         "x-amz-id-2",
@@ -241,55 +256,4 @@ fn common_headers(resp: &mut Response, request_id: &str) {
         httpdate::fmt_http_date(std::time::SystemTime::now()),
     );
     resp.header("server", "BleepStore");
-}
-
-impl Service for S3Service {
-    fn call<'a, 'c: 'a>(&'a self, req: &'a mut Request<'c>) -> LocalBoxFuture<'a, Response> {
-        Box::pin(self.handle(req))
-    }
-
-    fn reject(&self, err: S3Error) -> Response {
-        let id = self.request_id();
-        let mut resp = error_response(&err, "", &id);
-        crate::observe::metrics::request_rejected(resp.status);
-        resp.label = "BadRequest";
-        common_headers(&mut resp, &id);
-        resp
-    }
-
-    fn finished(&self, d: &Finished<'_>) {
-        let method: &'static str = d.head.method.as_str();
-        let elapsed = d.started.elapsed();
-        crate::observe::metrics::request_finished(
-            method,
-            d.label,
-            d.status,
-            d.bytes_in,
-            d.bytes_out,
-            elapsed,
-        );
-        crate::observe::log::access(&crate::observe::log::AccessRecord {
-            request_id: &d.request_id,
-            remote: d.remote,
-            method,
-            operation: d.label,
-            path: &d.head.path,
-            status: d.status,
-            bytes_in: d.bytes_in,
-            bytes_out: d.bytes_out,
-            duration_us: elapsed.as_micros() as u64,
-        });
-    }
-}
-
-/// Whether the request names an operational endpoint rather than an S3 resource: only
-/// unsigned GETs, so a bucket called "metrics" stays reachable with a signed request.
-pub fn is_operational(head: &RequestHead) -> bool {
-    head.method == Method::Get
-        && head
-            .header("authorization")
-            .map(|a| a.starts_with("Bearer "))
-            .unwrap_or(true)
-        && !head.query.contains("X-Amz-Algorithm")
-        && !head.query.contains("AWSAccessKeyId")
 }

@@ -19,7 +19,7 @@ pub struct Asset {
     pub bytes: &'static [u8],
 }
 
-const INIT_JS: &str = r##"// Starts Swagger UI on /openapi.json (BleepStore, src/observe/docs.rs).
+const INIT_JS: &str = r##"// Starts Swagger UI on /openapi.json (BleepStore, src/server/docs.rs).
 window.addEventListener("load", function () {
   window.ui = SwaggerUIBundle({
     url: "/openapi.json",
@@ -107,11 +107,21 @@ fn page(content_type: &str, cache: &str, body: Vec<u8>) -> Response {
     r
 }
 
+/// Whether `path` names the Swagger UI page.
+pub fn is_page(path: &str) -> bool {
+    matches!(path, "/docs" | "/docs/" | "/docs/index.html")
+}
+
+/// The embedded file called `name`.
+pub fn asset(name: &str) -> Option<&'static Asset> {
+    ASSETS.iter().find(|a| a.name == name)
+}
+
 /// Answers `/docs`, `/docs/` and `/docs/<asset>`; None for any other path (an unknown
 /// `/docs/...` is an S3 request for an object in a bucket named `docs`).
 pub fn serve(path: &str) -> Option<Response> {
     match path {
-        "/docs" | "/docs/" | "/docs/index.html" => {
+        p if is_page(p) => {
             let mut r = page(
                 "text/html; charset=utf-8",
                 "no-cache",
@@ -122,8 +132,7 @@ pub fn serve(path: &str) -> Option<Response> {
             Some(r)
         }
         _ => {
-            let name = path.strip_prefix("/docs/")?;
-            let asset = ASSETS.iter().find(|a| a.name == name)?;
+            let asset = asset(path.strip_prefix("/docs/")?)?;
             Some(page(
                 asset.content_type,
                 "public, max-age=31536000, immutable",

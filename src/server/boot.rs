@@ -1,0 +1,200 @@
+//! Start-up: prepares the data directory, builds what every core shares, starts one pinned
+//! executor per core; each opens its metadata shards, starts its background tasks and
+//! accepts connections on its own listener.
+
+use crate::auth::users::Users;
+use crate::config::Config;
+use crate::meta::shard::MetaShard;
+use crate::runtime::{Core, Inbox, Shared};
+use glommio::{LocalExecutorBuilder, Placement};
+use std::cell::Cell;
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+/// How often each core looks for expired multipart uploads (also once at start-up).
+const REAP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Starts every core and serves until killed (there is no clean-shutdown path).
+pub fn run(config: Config) -> Result<(), String> {
+    let cpus = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let executors = if config.server.shards == 0 {
+        cpus
+    } else {
+        config.server.shards
+    } as u32;
+    let data_dir = config.storage.data_dir.clone();
+    crate::storage::local::prepare_data_dir(&data_dir)
+        .map_err(|e| format!("data dir {}: {e}", data_dir.display()))?;
+    let shard_count = crate::meta::shard_count(&data_dir, executors)
+        .map_err(|e| format!("shard count in {}: {e}", data_dir.display()))?;
+    let users = Users::from_config(&config.auth, &config.server.region);
+    let bind_addr = super::bind::resolve_bind(&config.server.bind)?;
+    warn_default_credentials(&config, bind_addr);
+    let gateway = crate::storage::gateway::start(&config)?;
+    let (inboxes, receivers) = crate::runtime::inboxes(executors);
+    let shared = Arc::new(Shared {
+        config,
+        users,
+        executors,
+        shard_count,
+        data_dir,
+        bind_addr,
+        started_at: std::time::SystemTime::now(),
+        inboxes,
+        cores_ready: AtomicUsize::new(0),
+        recovered: AtomicBool::new(false),
+        gateway,
+    });
+    crate::observe::metrics::init(executors as usize);
+    crate::runtime::offload::remember_process_cpus();
+    let mut handles = Vec::new();
+    for (id, inbox) in receivers.into_iter().enumerate() {
+        let shared = shared.clone();
+        let handle = LocalExecutorBuilder::new(Placement::Fixed(id % cpus))
+            .name(&format!("core-{id}"))
+            .spawn(move || async move { core_main(id as u32, shared, inbox).await })
+            .map_err(|e| format!("start core {id}: {e}"))?;
+        handles.push(handle);
+    }
+    for h in handles {
+        match h.join() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(e),
+            Err(e) => return Err(format!("core failed: {e}")),
+        }
+    }
+    Ok(())
+}
+
+async fn core_main(id: u32, shared: Arc<Shared>, inbox: Inbox) -> Result<(), String> {
+    let shards = open_shards(id, &shared)?;
+    let core = crate::runtime::enter(
+        Core {
+            id,
+            shared: shared.clone(),
+            shards,
+        },
+        inbox,
+    );
+    crate::runtime::md5_batch::enable_on_this_thread();
+    crate::runtime::budget::init(shared.config.limits.buffered_body_bytes_per_core_max);
+    crate::storage::cache::init((shared.config.cache.size / shared.executors as u64) as usize);
+    for shard in core.shards.values() {
+        glommio::spawn_local(shard.clone().run_committer()).detach();
+    }
+    glommio::spawn_local(crate::observe::log::access_flush_task()).detach();
+    let listener = super::bind::listen(shared.bind_addr)
+        .map_err(|e| format!("server.bind {}: {e}", shared.bind_addr))?;
+    if id == 0 {
+        let addr = listener
+            .local_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default();
+        println!(
+            "bleepstore listening on http://{addr} ({} cores, {} metadata shards, data in {})",
+            shared.executors,
+            shared.shard_count,
+            shared.data_dir.display()
+        );
+        glommio::spawn_local(crate::storage::local::sweep_orphans_task(shared.clone())).detach();
+    }
+    spawn_reaper(&shared);
+    shared.cores_ready.fetch_add(1, Ordering::AcqRel);
+    accept_loop(id, &shared, listener).await
+}
+
+/// The metadata shards this core owns: `s % executors == id`.
+fn open_shards(id: u32, shared: &Shared) -> Result<HashMap<u32, Rc<MetaShard>>, String> {
+    let mut shards = HashMap::new();
+    for s in (0..shared.shard_count).filter(|s| s % shared.executors == id) {
+        let path = crate::meta::shard_path(&shared.data_dir, s);
+        let shard = Rc::new(MetaShard::open(
+            s,
+            &path,
+            shared.config.metadata.group_commit_max,
+        )?);
+        shards.insert(s, shard);
+    }
+    Ok(shards)
+}
+
+/// Aborts this core's expired multipart uploads now and every [`REAP_INTERVAL`].
+fn spawn_reaper(shared: &Shared) {
+    let (ttl_s, dir, gateway) = (
+        shared.config.multipart.upload_ttl_s,
+        shared.data_dir.clone(),
+        shared.gateway.clone(),
+    );
+    glommio::spawn_local(async move {
+        loop {
+            crate::s3::multipart::reap_expired(ttl_s, dir.clone(), gateway.clone()).await;
+            glommio::timer::sleep(REAP_INTERVAL).await;
+        }
+    })
+    .detach();
+}
+
+/// Serves every connection this core's listener accepts, at most
+/// `connections_per_core_max` at once (beyond it a new connection is closed at once).
+async fn accept_loop(
+    id: u32,
+    shared: &Arc<Shared>,
+    listener: glommio::net::TcpListener,
+) -> Result<(), String> {
+    let service = Rc::new(super::router::Router::new(shared.clone(), id));
+    let limits = Rc::new(crate::http::conn::Limits {
+        head_bytes_max: shared.config.server.request_head_bytes_max,
+        header_count_max: shared.config.server.header_count_max,
+        idle_timeout_ms: shared.config.server.idle_timeout_ms,
+        header_timeout_ms: shared.config.server.header_timeout_ms,
+        body_timeout_ms: shared.config.server.body_timeout_ms,
+    });
+    let max_conns = shared.config.server.connections_per_core_max;
+    let connections = Rc::new(Cell::new(0usize));
+    loop {
+        let stream = match listener.accept().await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "accept failed");
+                glommio::timer::sleep(std::time::Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        if connections.get() >= max_conns {
+            drop(stream);
+            continue;
+        }
+        let remote = stream
+            .peer_addr()
+            .unwrap_or_else(|_| ([0, 0, 0, 0], 0).into());
+        connections.set(connections.get() + 1);
+        crate::observe::metrics::connection_opened(id as usize);
+        let service = service.clone();
+        let limits = limits.clone();
+        let connections = connections.clone();
+        glommio::spawn_local(async move {
+            crate::http::conn::serve(stream, remote, &limits, &*service).await;
+            connections.set(connections.get() - 1);
+            crate::observe::metrics::connection_closed(id as usize);
+        })
+        .detach();
+    }
+}
+
+/// Anyone who can reach a non-loopback address could sign with the credentials printed in
+/// the README: say so once at start, so an operator does not ship them by accident.
+fn warn_default_credentials(config: &Config, bind: std::net::SocketAddr) {
+    let defaults = crate::config::AuthConfig::default();
+    if !bind.ip().is_loopback()
+        && config.auth.access_key == defaults.access_key
+        && config.auth.secret_key == defaults.secret_key
+    {
+        tracing::warn!(
+            "listening on {bind} with the built-in default credentials: set auth.access_key and auth.secret_key"
+        );
+    }
+}
