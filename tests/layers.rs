@@ -95,17 +95,6 @@ const KNOWN_DEBT: &[(&str, &str, &str)] = &[
         "meta",
         "on_shard carries MetaCmd/MetaReply; boot opens the shards",
     ),
-    // The handlers are the engine today: s3 calls meta and storage directly.
-    (
-        "s3",
-        "meta",
-        "handlers call on_shard with meta::tables closures",
-    ),
-    (
-        "s3",
-        "storage",
-        "handlers pick inline/local/gateway themselves",
-    ),
     // Operational endpoints are checked inside S3 dispatch.
     (
         "s3",

@@ -49,6 +49,8 @@ pub struct Shared {
     pub recovered: AtomicBool,
     /// The upstream holding object bytes, for gateway backends (None: local disk).
     pub gateway: Option<Arc<crate::storage::gateway::bridge::Gateway>>,
+    /// Where object bytes go: chosen once at boot (the gateway's upstream, or local disk).
+    pub store: Arc<dyn crate::storage::DataStore>,
 }
 
 impl Shared {
@@ -180,6 +182,11 @@ pub fn run(config: Config) -> Result<(), String> {
     let bind_addr = resolve_bind(&config.server.bind)?;
     warn_default_credentials(&config, bind_addr);
     let gateway = crate::storage::gateway::start(&config)?;
+    let store = crate::storage::choose_store(
+        gateway.clone(),
+        data_dir.clone(),
+        config.storage.inline_bytes_max,
+    );
     let mut receivers = Vec::new();
     let mut inboxes = Vec::new();
     for _ in 0..executors {
@@ -199,6 +206,7 @@ pub fn run(config: Config) -> Result<(), String> {
         cores_ready: AtomicUsize::new(0),
         recovered: AtomicBool::new(false),
         gateway,
+        store,
     });
     crate::observe::metrics::init(executors as usize);
     offload::remember_process_cpus();
@@ -272,14 +280,10 @@ async fn core_main(
         );
         glommio::spawn_local(crate::storage::local::sweep_orphans_task(shared.clone())).detach();
     }
-    let (ttl_s, dir, gateway) = (
-        shared.config.multipart.upload_ttl_s,
-        shared.data_dir.clone(),
-        shared.gateway.clone(),
-    );
+    let ttl_s = shared.config.multipart.upload_ttl_s;
     glommio::spawn_local(async move {
         loop {
-            crate::s3::multipart::reap_expired(ttl_s, dir.clone(), gateway.clone()).await;
+            crate::s3::multipart::reap_expired(ttl_s).await;
             glommio::timer::sleep(REAP_INTERVAL).await;
         }
     })

@@ -3,7 +3,7 @@
 //! SHA-256), rendered as S3 renders them: base64 of the big-endian digest.
 
 use super::md5::Md5;
-use crate::meta::types::Checksums;
+use crate::engine::Checksums;
 use crate::s3::error::{ErrorCode, S3Error, S3Result};
 use base64::Engine;
 use sha2::Digest as _;
