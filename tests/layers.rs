@@ -80,17 +80,6 @@ const KNOWN_DEBT: &[(&str, &str, &str)] = &[
         "meta",
         "on_shard/apply_for_bucket carry MetaShard, MetaCmd/MetaReply",
     ),
-    // The handlers are the engine today: s3 calls meta and storage directly.
-    (
-        "s3",
-        "meta",
-        "handlers call on_shard with meta::tables closures",
-    ),
-    (
-        "s3",
-        "storage",
-        "handlers pick inline/local/gateway themselves",
-    ),
     // The local store reads segment types and the meta dir layout from meta.
     (
         "storage",

@@ -45,6 +45,8 @@ pub struct Shared {
     pub recovered: AtomicBool,
     /// The upstream holding object bytes, for gateway backends (None: local disk).
     pub gateway: Option<Arc<crate::storage::gateway::bridge::Gateway>>,
+    /// Where object bytes go: chosen once at boot (the gateway's upstream, or local disk).
+    pub store: Arc<dyn crate::storage::DataStore>,
 }
 
 impl Shared {

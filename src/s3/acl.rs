@@ -3,8 +3,8 @@
 //! grant by grant (see `Grantee::ExplicitOwner`) is exactly its grants, the owner keeping
 //! only READ_ACP and WRITE_ACP beyond them.
 
+use crate::engine::{Acl, Grant, Grantee, Permission};
 use crate::http::head::RequestHead;
-use crate::meta::types::{Acl, Grant, Grantee, Permission};
 use crate::s3::error::{ErrorCode, S3Error, S3Result};
 use crate::s3::users::User;
 

@@ -1,12 +1,10 @@
 //! Bucket operations: list, create, delete, head, location, ACL, versioning status.
 
+pub use crate::engine::now_ms;
+use crate::engine::{Acl, BucketMeta, ObjectMeta, Permission};
 use crate::http::conn::Request;
 use crate::http::head::RequestHead;
 use crate::http::response::Response;
-use crate::meta::commands::MetaCmd;
-use crate::meta::tables;
-use crate::meta::types::{Acl, BucketMeta, Permission};
-use crate::runtime::{apply_for_bucket, on_all_cores, on_shard, shard_for_bucket};
 use crate::s3::acl;
 use crate::s3::error::{ErrorCode, S3Error, S3Result};
 use crate::s3::service::Ctx;
@@ -41,13 +39,6 @@ pub fn valid_bucket_name(name: &str) -> bool {
         || name.starts_with("amzn-s3-demo-")
         || name.ends_with("-s3alias")
         || name.ends_with("--ol-s3"))
-}
-
-pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
 }
 
 /// Reads a small request body whole (XML configuration), refusing more than `max`.
@@ -108,13 +99,7 @@ pub async fn read_small_body(
 
 /// Loads a bucket from its shard, or NoSuchBucket.
 pub async fn load_bucket(name: &str) -> S3Result<BucketMeta> {
-    let n = name.to_string();
-    let shard = shard_for_bucket(name);
-    on_shard(shard, move |s| async move {
-        let txn = s.read()?;
-        tables::get_bucket(&txn, &n)?.ok_or_else(|| S3Error::no_such_bucket(&n))
-    })
-    .await
+    crate::engine::read::bucket(name).await
 }
 
 /// Loads a bucket and checks the caller holds `perm` on it.
@@ -171,35 +156,21 @@ pub async fn list_buckets(ctx: &Ctx) -> S3Result<Response> {
         region.clone(),
         after.clone(),
     );
-    let per_core = on_all_cores(move || {
-        let (owner_id, p, r, a) = (owner_id.clone(), p.clone(), r.clone(), a.clone());
-        async move {
-            let core = crate::runtime::core();
-            let mut out = Vec::new();
-            for shard in core.shards.values() {
-                let txn = shard.read()?;
-                for b in tables::list_buckets(&txn)? {
-                    if b.owner_id == owner_id
-                        && b.name.starts_with(&p)
-                        && b.name > a
-                        && r.as_deref().is_none_or(|r| r == b.region)
-                    {
-                        out.push(xml::BucketEntry {
-                            name: b.name,
-                            creation_ms: b.created_ms,
-                            region: Some(b.region),
-                        });
-                    }
-                }
-            }
-            S3Result::Ok(out)
-        }
+    let owned = crate::engine::read::buckets(move |b: &BucketMeta| {
+        b.owner_id == owner_id
+            && b.name.starts_with(&p)
+            && b.name > a
+            && r.as_deref().is_none_or(|r| r == b.region)
     })
-    .await;
-    let mut buckets = Vec::new();
-    for r in per_core {
-        buckets.extend(r?);
-    }
+    .await?;
+    let mut buckets: Vec<xml::BucketEntry> = owned
+        .into_iter()
+        .map(|b| xml::BucketEntry {
+            name: b.name,
+            creation_ms: b.created_ms,
+            region: Some(b.region),
+        })
+        .collect();
     buckets.sort_by(|a, b| a.name.cmp(&b.name));
     // The token is opaque to clients: the last name of this page, encoded.
     let next = match max {
@@ -247,16 +218,12 @@ pub async fn create_bucket(ctx: &Ctx, req: &mut Request<'_>) -> S3Result<Respons
         region,
         acl: acl.clone(),
     };
-    match apply_for_bucket(&name, MetaCmd::CreateBucket(meta), Vec::new()).await {
-        Ok(_) => {}
+    match crate::engine::bucket::create(meta).await {
+        Ok(()) => {}
         // AWS's legacy us-east-1 behaviour, which boto3 users rely on: creating a bucket
         // you already own answers 200, keeps its contents and resets its ACL.
         Err(e) if e.code == ErrorCode::BucketAlreadyOwnedByYou && legacy_region => {
-            let cmd = MetaCmd::SetBucketAcl {
-                name: name.clone(),
-                acl,
-            };
-            apply_for_bucket(&name, cmd, Vec::new()).await?;
+            crate::engine::bucket::set_acl(&name, acl).await?;
         }
         Err(e) => return Err(e),
     }
@@ -272,28 +239,7 @@ pub async fn delete_bucket(ctx: &Ctx) -> S3Result<Response> {
         return Err(S3Error::new(ErrorCode::AccessDenied));
     }
     let name = ctx.bucket().to_string();
-    let reply = apply_for_bucket(
-        &name,
-        MetaCmd::DeleteBucket { name: name.clone() },
-        Vec::new(),
-    )
-    .await?;
-    // The uploads went with the bucket in that commit: free their parts as an abort does
-    // (a crash before this leaves orphan files, which the start-up sweep removes).
-    for u in reply.dropped_uploads {
-        crate::s3::object::free_data(ctx, &name, &u.key, u.freed);
-        if let Some(gw) = &ctx.shared.gateway {
-            let version = crate::storage::gateway::upload_version(&u.upload_id);
-            let dst = gw.object_name(&name, &u.key, version);
-            if let Err(e) = gw.abort(dst, u.upload_id.clone(), u.part_numbers).await {
-                tracing::warn!(
-                    upload_id = u.upload_id,
-                    code = e.code.as_str(),
-                    "gateway: discarding parts of an upload dropped with its bucket failed"
-                );
-            }
-        }
-    }
+    crate::engine::bucket::delete(&name).await?;
     Ok(Response::new(204))
 }
 
@@ -329,7 +275,7 @@ pub async fn get_versioning(ctx: &Ctx) -> S3Result<Response> {
 /// Renders an ACL as AccessControlPolicy XML: a canned ACL with the owner's implicit
 /// FULL_CONTROL first, an explicit one exactly as given.
 pub fn acl_xml(ctx: &Ctx, owner_id: &str, acl: &Acl) -> String {
-    use crate::meta::types::Grantee as G;
+    use crate::engine::Grantee as G;
     let users = &ctx.shared.users;
     let owner = xml::Owner {
         id: owner_id.to_string(),
@@ -407,7 +353,7 @@ pub async fn requested_acl(ctx: &Ctx, req: &mut Request<'_>, bucket_owner: &str)
     let policy = xml::parse_access_control_policy(&body)?;
     let mut grants = Vec::new();
     for g in policy.grants {
-        use crate::meta::types::{Grant, Grantee as G};
+        use crate::engine::{Grant, Grantee as G};
         let grantee = match g.grantee {
             xml::Grantee::CanonicalUser { id, .. } => G::User { id },
             xml::Grantee::Email(e) => G::Email(e),
@@ -433,15 +379,7 @@ pub async fn put_bucket_acl(ctx: &Ctx, req: &mut Request<'_>) -> S3Result<Respon
     let b = authorize_bucket(ctx, Permission::WriteAcp).await?;
     let acl = requested_acl(ctx, req, &b.owner_id).await?;
     let name = ctx.bucket().to_string();
-    apply_for_bucket(
-        &name,
-        MetaCmd::SetBucketAcl {
-            name: name.clone(),
-            acl,
-        },
-        Vec::new(),
-    )
-    .await?;
+    crate::engine::bucket::set_acl(&name, acl).await?;
     Ok(Response::new(200))
 }
 
@@ -536,15 +474,8 @@ pub async fn load_object_guarded(
     caller: Option<&crate::s3::users::User>,
     bucket: &str,
     key: &str,
-) -> S3Result<(BucketMeta, crate::meta::types::ObjectMeta)> {
-    let (b, k) = (bucket.to_string(), key.to_string());
-    let (bm, om) = on_shard(shard_for_bucket(bucket), move |s| async move {
-        let txn = s.read()?;
-        let bm = tables::get_bucket(&txn, &b)?.ok_or_else(|| S3Error::no_such_bucket(&b))?;
-        let om = tables::get_object(&txn, &b, &k)?;
-        S3Result::Ok((bm, om))
-    })
-    .await?;
+) -> S3Result<(BucketMeta, ObjectMeta)> {
+    let (bm, om) = crate::engine::read::bucket_and_maybe_object(bucket, key).await?;
     match om {
         Some(om) => Ok((bm, om)),
         None => {

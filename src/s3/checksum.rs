@@ -7,8 +7,8 @@ use crate::error::{ErrorCode, S3Error, S3Result};
 use crate::hash::checksum::State;
 // The algorithms and the CRC arithmetic live in `hash::checksum` (the metadata layer computes
 // multipart checksums with them); re-exported here, where the handlers find them.
+use crate::engine::Checksums;
 pub use crate::hash::checksum::{b64, combinable, combine_full_object, Algo, ALL_ALGOS};
-use crate::meta::types::Checksums;
 use base64::Engine;
 
 /// Digests of one payload, fed incrementally.

@@ -1,20 +1,18 @@
-//! CopyObject and UploadPartCopy: the source is read with O_DIRECT and streamed into a new
-//! data file, hashed on the way; inline sources are copied inside the metadata record.
+//! CopyObject and UploadPartCopy: the copy source and its conditions, the metadata
+//! directive, the result documents. The engine copies the bytes (`engine::copy`).
 
+use crate::engine::copy::{CopyObject, Digester};
+use crate::engine::{Checksums, ObjectMeta, Permission};
 use crate::http::conn::Request;
 use crate::http::head::RequestHead;
-use crate::http::response::{BodyStream, Chunk, Response};
-use crate::meta::types::{DataLoc, ObjectMeta, PartMeta, Permission};
+use crate::http::response::Response;
 use crate::s3::acl;
-use crate::s3::bucket::{authorize_bucket, now_ms};
+use crate::s3::bucket::authorize_bucket;
 use crate::s3::checksum::{Algo, Hashers};
 use crate::s3::error::{ErrorCode, S3Error, S3Result};
-use crate::s3::object::{attrs_from_head, commit_object, etag_matches, write_cond};
+use crate::s3::object::{attrs_from_head, etag_matches, write_cond};
 use crate::s3::service::Ctx;
 use crate::s3::xml;
-use crate::storage::gateway::bridge::PutTarget;
-use crate::storage::{local, ByteSource};
-use futures::future::LocalBoxFuture;
 
 /// `x-amz-copy-source`: `[/]bucket/key[?versionId=null]`, URL-encoded.
 pub fn parse_copy_source(v: &str) -> S3Result<(String, String)> {
@@ -79,34 +77,15 @@ fn check_copy_conditions(head: &RequestHead, m: &ObjectMeta) -> S3Result<()> {
     Ok(())
 }
 
-/// Gateway backends: a copy reads the source's upstream object and writes the
-/// destination's in place, so it holds the source shared and the destination (`dest_lock`
-/// in the request's bucket) alone, taken in one global order so crossing copies
-/// (A→B beside B→A) cannot deadlock.
-async fn gateway_copy_turns(
+/// The turns a copy to `dest_lock` (a key, or a part's lock name, in the request's
+/// bucket) holds, from the parsed `x-amz-copy-source`.
+async fn copy_turns(
     ctx: &Ctx,
     head: &RequestHead,
     dest_lock: &str,
-) -> S3Result<Vec<crate::runtime::key_lock::KeyGuard>> {
-    use crate::runtime::key_lock::{lock, lock_shared};
-    if ctx.shared.gateway.is_none() {
-        return Ok(Vec::new());
-    }
+) -> S3Result<crate::engine::Turns> {
     let (sb, sk) = parse_copy_source(head.header("x-amz-copy-source").unwrap_or(""))?;
-    let dest = (ctx.bucket(), dest_lock);
-    let src = (sb.as_str(), sk.as_str());
-    if src == dest {
-        return Ok(vec![lock(dest.0, dest.1).await?]);
-    }
-    let mut guards = Vec::with_capacity(2);
-    if src < dest {
-        guards.push(lock_shared(src.0, src.1).await?);
-        guards.push(lock(dest.0, dest.1).await?);
-    } else {
-        guards.push(lock(dest.0, dest.1).await?);
-        guards.push(lock_shared(src.0, src.1).await?);
-    }
-    Ok(guards)
+    crate::engine::copy::turns((&sb, &sk), (ctx.bucket(), dest_lock)).await
 }
 
 /// Loads the source object and checks the caller may read it.
@@ -120,182 +99,35 @@ async fn load_source(ctx: &Ctx, head: &RequestHead) -> S3Result<ObjectMeta> {
     Ok(m)
 }
 
-/// Feeds a byte range of an object to a writer, hashing it.
-struct ObjectSource {
-    stream: Box<dyn BodyStream>,
-    pending: Option<(Chunk, usize)>,
-    hashers: Hashers,
+/// Hashes copied bytes with the source's kinds of checksum (and MD5).
+struct CopyDigester(Option<Hashers>);
+
+impl CopyDigester {
+    fn for_source(m: &ObjectMeta) -> CopyDigester {
+        let algos: Vec<Algo> = crate::s3::checksum::ALL_ALGOS
+            .iter()
+            .copied()
+            .filter(|a| crate::s3::checksum::get(&m.checksums, *a).is_some())
+            .collect();
+        CopyDigester(Some(Hashers::new(&algos)))
+    }
 }
 
-impl ObjectSource {
-    async fn read_into(&mut self, dst: &mut [u8]) -> S3Result<usize> {
-        if self.pending.is_none() {
-            match self.stream.next_chunk().await {
-                Ok(Some(c)) => self.pending = Some((c, 0)),
-                Ok(None) => return Ok(0),
-                Err(e) => return Err(S3Error::internal(format!("reading copy source: {e}"))),
-            }
+impl Digester for CopyDigester {
+    fn update(&mut self, bytes: &[u8]) {
+        if let Some(h) = self.0.as_mut() {
+            h.update(bytes);
         }
-        let Some((chunk, off)) = self.pending.as_mut() else {
-            return Ok(0);
-        };
-        let n = (chunk.len() - *off).min(dst.len());
-        dst[..n].copy_from_slice(&chunk[*off..*off + n]);
-        self.hashers.update(&dst[..n]);
-        *off += n;
-        if *off == chunk.len() {
-            self.pending = None;
-        }
-        Ok(n)
+    }
+
+    fn finish(&mut self) -> ([u8; 16], Checksums) {
+        let d = self.0.take().unwrap_or_else(|| Hashers::new(&[])).finish();
+        (d.md5, to_checksums(d.checksums))
     }
 }
 
-impl ByteSource for ObjectSource {
-    fn read<'a>(&'a mut self, dst: &'a mut [u8]) -> LocalBoxFuture<'a, S3Result<usize>> {
-        Box::pin(self.read_into(dst))
-    }
-}
-
-/// An in-memory (inline) source as a one-chunk stream.
-struct OnceStream(Option<Vec<u8>>);
-
-impl BodyStream for OnceStream {
-    fn next_chunk(&mut self) -> LocalBoxFuture<'_, std::io::Result<Option<Chunk>>> {
-        let c = self.0.take().map(|v| Box::new(v) as Chunk);
-        Box::pin(async move { Ok(c) })
-    }
-}
-
-type Copied = (
-    DataLoc,
-    [u8; 16],
-    crate::meta::types::Checksums,
-    Option<std::path::PathBuf>,
-);
-
-/// Where copied bytes go: an object (may stay inline on the local backend) or a part.
-enum CopyDest<'a> {
-    Object,
-    Part {
-        upload_id: &'a str,
-        part_number: u32,
-    },
-}
-
-/// Copies bytes `[start, end)` of `m` (object `src` = (bucket, key)) into new storage for
-/// the request's key; returns location, md5 and the source's checksum kinds recomputed.
-async fn copy_range(
-    ctx: &Ctx,
-    src: (&str, &str),
-    m: &ObjectMeta,
-    (start, end): (u64, u64),
-    dest: CopyDest<'_>,
-) -> S3Result<Copied> {
-    let algos: Vec<Algo> = crate::s3::checksum::ALL_ALGOS
-        .iter()
-        .copied()
-        .filter(|a| crate::s3::checksum::get(&m.checksums, *a).is_some())
-        .collect();
-    let len = end - start;
-    if let (DataLoc::Inline(bytes), CopyDest::Object, None) = (&m.data, &dest, &ctx.shared.gateway)
-    {
-        let slice = &bytes[start as usize..end as usize];
-        let mut h = Hashers::new(&algos);
-        h.update(slice);
-        let d = h.finish();
-        let loc = DataLoc::Inline(slice.to_vec());
-        return Ok((loc, d.md5, to_checksums(d.checksums), None));
-    }
-    let stream: Box<dyn BodyStream> = match &m.data {
-        DataLoc::Inline(bytes) => Box::new(OnceStream(Some(
-            bytes[start as usize..end as usize].to_vec(),
-        ))),
-        DataLoc::Files(segs) => {
-            let s = local::FileStream::new(ctx.shared.data_dir.clone(), segs, start, end, None);
-            if s.vanished() {
-                // The source was replaced after its record was read: SDKs retry a 503.
-                return Err(S3Error::new(ErrorCode::SlowDown)
-                    .caused_by("copy source replaced while the copy started"));
-            }
-            Box::new(s)
-        }
-        DataLoc::Upstream(segs) => {
-            let gw = crate::s3::object::gateway(ctx)?;
-            let version = segs.first().map(|s| s.file_id).unwrap_or(0);
-            let name = gw.object_name(src.0, src.1, version);
-            Box::new(gw.get(name, start, end, m.size).await?)
-        }
-    };
-    let mut source = ObjectSource {
-        stream,
-        pending: None,
-        hashers: Hashers::new(&algos),
-    };
-    if let Some(gw) = &ctx.shared.gateway {
-        let (target, version) = match dest {
-            CopyDest::Object => {
-                let version = local::new_file_id();
-                let dst = gw.object_name(ctx.bucket(), ctx.key(), version);
-                (PutTarget::Object(dst), version)
-            }
-            CopyDest::Part {
-                upload_id,
-                part_number,
-            } => {
-                let v = crate::storage::gateway::upload_version(upload_id);
-                let target = PutTarget::Part {
-                    dst: gw.object_name(ctx.bucket(), ctx.key(), v),
-                    upload_id: upload_id.to_string(),
-                    part_number,
-                };
-                (target, 0) // parts are named by upload and number, not by version
-            }
-        };
-        let pending = gw.put(target, &mut source, len).await?;
-        pending.commit().await?;
-        let d = source.hashers.finish();
-        let seg = crate::s3::object::upstream_segment(version, len, None);
-        let loc = DataLoc::Upstream(vec![seg]);
-        return Ok((loc, d.md5, to_checksums(d.checksums), None));
-    }
-    let written = local::write_file(&ctx.shared.data_dir, &mut source, len).await?;
-    if written.len != len {
-        local::remove_files_later(&ctx.shared.data_dir, vec![written.file_id]);
-        return Err(S3Error::internal("copy source shorter than its record"));
-    }
-    let d = source.hashers.finish();
-    let loc = DataLoc::Files(vec![written.segment(None)]);
-    Ok((loc, d.md5, to_checksums(d.checksums), Some(written.dir)))
-}
-
-/// A whole-object copy inside the upstream, when the bytes need no re-hashing: the source
-/// is a single-part upstream object, so its ETag (MD5) and checksums carry over as is.
-async fn server_side_copy(
-    ctx: &Ctx,
-    src: (&str, &str),
-    m: &ObjectMeta,
-) -> S3Result<Option<Copied>> {
-    let (Some(gw), DataLoc::Upstream(_), None) = (&ctx.shared.gateway, &m.data, m.parts_count())
-    else {
-        return Ok(None);
-    };
-    let Ok(md5) = <[u8; 16]>::try_from(hex::decode(&m.etag).unwrap_or_default()) else {
-        return Ok(None);
-    };
-    let DataLoc::Upstream(segs) = &m.data else {
-        return Ok(None);
-    };
-    let from = gw.object_name(src.0, src.1, segs.first().map(|s| s.file_id).unwrap_or(0));
-    let version = local::new_file_id();
-    gw.copy(from, gw.object_name(ctx.bucket(), ctx.key(), version))
-        .await?;
-    let seg = crate::s3::object::upstream_segment(version, m.size, None);
-    let loc = DataLoc::Upstream(vec![seg]);
-    Ok(Some((loc, md5, m.checksums.clone(), None)))
-}
-
-fn to_checksums(list: Vec<(Algo, String)>) -> crate::meta::types::Checksums {
-    let mut c = crate::meta::types::Checksums::default();
+fn to_checksums(list: Vec<(Algo, String)>) -> Checksums {
+    let mut c = Checksums::default();
     for (a, v) in list {
         crate::s3::checksum::set(&mut c, a, v);
     }
@@ -305,7 +137,7 @@ fn to_checksums(list: Vec<(Algo, String)>) -> crate::meta::types::Checksums {
 pub async fn copy_object(ctx: &Ctx, req: &mut Request<'_>) -> S3Result<Response> {
     let dest_bucket = authorize_bucket(ctx, Permission::Write).await?;
     let head = req.head.clone();
-    let _turns = gateway_copy_turns(ctx, &head, ctx.key()).await?;
+    let _turns = copy_turns(ctx, &head, ctx.key()).await?;
     let src = load_source(ctx, &head).await?;
     let (sb, sk) = parse_copy_source(head.header("x-amz-copy-source").unwrap_or(""))?;
     let replace = match head.header("x-amz-metadata-directive") {
@@ -330,53 +162,25 @@ pub async fn copy_object(ctx: &Ctx, req: &mut Request<'_>) -> S3Result<Response>
     if src.size > ctx.shared.config.limits.object_size_max {
         return Err(S3Error::new(ErrorCode::EntityTooLarge));
     }
-    if ctx.shared.gateway.is_some() {
-        // The upstream object is replaced in place: check conditions before touching it.
-        let existing = crate::s3::object::load_object_meta(ctx.bucket(), ctx.key()).await?;
-        write_cond(&head)?.check(ctx.key(), existing.as_ref())?;
-    }
-    let from = (sb.as_str(), sk.as_str());
-    let (data, md5, checksums, dir) = match server_side_copy(ctx, from, &src).await? {
-        Some(copied) => copied,
-        None => copy_range(ctx, from, &src, (0, src.size), CopyDest::Object).await?,
-    };
-    let (content_type, headers, user_meta) = if replace {
-        let a = attrs_from_head(&head, ctx.shared.config.limits.metadata_bytes_max)?;
-        (a.content_type, a.headers, a.user_meta)
-    } else {
-        (
-            src.content_type.clone(),
-            src.headers.clone(),
-            src.user_meta.clone(),
-        )
-    };
-    let meta = ObjectMeta {
-        size: src.size,
-        etag: hex::encode(md5),
-        last_modified_ms: now_ms(),
+    let copy = CopyObject {
+        src: (&sb, &sk),
+        dst: (ctx.bucket(), ctx.key()),
         owner_id: ctx.caller_id().unwrap_or(&dest_bucket.owner_id).to_string(),
-        content_type,
-        headers,
-        user_meta,
-        checksums: checksums.clone(),
         acl: new_acl.unwrap_or_default(),
-        data,
-        upload_id: None,
+        cond: write_cond(&head)?,
     };
-    let (etag, lm) = (meta.etag.clone(), meta.last_modified_ms);
-    let new_files = meta.file_ids();
-    let conditions = write_cond(&head)?;
-    match commit_object(ctx.bucket(), ctx.key(), meta, conditions, dir).await {
-        Ok(old) => crate::s3::object::free_data(ctx, ctx.bucket(), ctx.key(), old),
-        Err(e) => {
-            crate::s3::object::free_data(ctx, ctx.bucket(), ctx.key(), new_files);
-            return Err(e);
-        }
-    }
-    let xml_checksums = crate::s3::multipart::to_xml_checksums(&checksums);
+    let metadata_bytes_max = ctx.shared.config.limits.metadata_bytes_max;
+    let attrs = || {
+        replace
+            .then(|| attrs_from_head(&head, metadata_bytes_max))
+            .transpose()
+    };
+    let mut digester = CopyDigester::for_source(&src);
+    let done = crate::engine::copy::copy_object(copy, &src, attrs, &mut digester).await?;
+    let xml_checksums = crate::s3::multipart::to_xml_checksums(&done.checksums);
     Ok(Response::xml(
         200,
-        xml::copy_object_result(&etag, lm, &xml_checksums),
+        xml::copy_object_result(&done.etag, done.last_modified_ms, &xml_checksums),
     ))
 }
 
@@ -411,7 +215,7 @@ pub async fn upload_part_copy(
     crate::s3::multipart::load_upload(ctx, upload_id).await?;
     let head = req.head.clone();
     let lock_name = format!("{}\0{upload_id}\0{part_number}", ctx.key());
-    let _turns = gateway_copy_turns(ctx, &head, &lock_name).await?;
+    let _turns = copy_turns(ctx, &head, &lock_name).await?;
     let src = load_source(ctx, &head).await?;
     let (sb, sk) = parse_copy_source(head.header("x-amz-copy-source").unwrap_or(""))?;
     let (start, end) = match head.header("x-amz-copy-source-range") {
@@ -422,30 +226,14 @@ pub async fn upload_part_copy(
         return Err(S3Error::new(ErrorCode::EntityTooLarge));
     }
     // Parts always live in files (or upstream): completion references them without copying.
-    let dest = CopyDest::Part {
-        upload_id,
-        part_number,
-    };
-    let (data, md5, checksums, dir) = copy_range(ctx, (&sb, &sk), &src, (start, end), dest).await?;
-    let (file_id, chunk_crc32c) = match &data {
-        DataLoc::Files(segs) => (segs[0].file_id, segs[0].chunk_crc32c.clone()),
-        DataLoc::Upstream(_) => (0, Vec::new()), // parts are named by upload and number
-        DataLoc::Inline(_) => return Err(S3Error::internal("part copy produced inline data")),
-    };
-    let part = PartMeta {
-        size: end - start,
-        etag: hex::encode(md5),
-        last_modified_ms: now_ms(),
-        file_id,
-        checksums: checksums.clone(),
-        chunk_crc32c,
-    };
-    let (etag, lm) = (part.etag.clone(), part.last_modified_ms);
-    crate::s3::multipart::commit_part(ctx, upload_id, part_number, part, dir).await?;
-    let xml_checksums = crate::s3::multipart::to_xml_checksums(&checksums);
+    let dst = ((ctx.bucket(), ctx.key()), upload_id, part_number);
+    let mut digester = CopyDigester::for_source(&src);
+    let done =
+        crate::engine::copy::copy_part((&sb, &sk), &src, (start, end), dst, &mut digester).await?;
+    let xml_checksums = crate::s3::multipart::to_xml_checksums(&done.checksums);
     Ok(Response::xml(
         200,
-        xml::copy_part_result(&etag, lm, &xml_checksums),
+        xml::copy_part_result(&done.etag, done.last_modified_ms, &xml_checksums),
     ))
 }
 

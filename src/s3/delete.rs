@@ -1,11 +1,9 @@
-//! DeleteObject and DeleteObjects (batch): records go in one group-committed write per
-//! shard hop, data files are freed after the commit.
+//! DeleteObject and DeleteObjects (batch): the request and result documents; the engine
+//! deletes (`engine::delete`).
 
+use crate::engine::Permission;
 use crate::http::conn::Request;
 use crate::http::response::Response;
-use crate::meta::commands::MetaCmd;
-use crate::meta::types::Permission;
-use crate::runtime::apply_for_bucket;
 use crate::s3::bucket::{authorize_bucket, read_small_body};
 use crate::s3::error::{ErrorCode, S3Error, S3Result};
 use crate::s3::service::Ctx;
@@ -13,23 +11,8 @@ use crate::s3::xml;
 
 pub async fn delete_object(ctx: &Ctx) -> S3Result<Response> {
     authorize_bucket(ctx, Permission::Write).await?;
-    let _turn = crate::s3::object::gateway_write_turn(ctx, ctx.key()).await?;
-    let ids = delete_keys(ctx.bucket(), vec![ctx.key().to_string()]).await?;
-    let ids = ids.into_iter().flatten().collect();
-    crate::s3::object::free_data(ctx, ctx.bucket(), ctx.key(), ids);
+    crate::engine::delete::delete_object(ctx.bucket(), ctx.key()).await?;
     Ok(Response::new(204))
-}
-
-/// Deletes keys in one transaction; returns each key's freed data files. Absent keys are
-/// not errors (S3 answers 204 / Deleted for them too).
-async fn delete_keys(bucket: &str, keys: Vec<String>) -> S3Result<Vec<Vec<u128>>> {
-    let cmd = MetaCmd::DeleteObjects {
-        bucket: bucket.to_string(),
-        keys,
-    };
-    Ok(apply_for_bucket(bucket, cmd, Vec::new())
-        .await?
-        .per_key_freed)
 }
 
 pub async fn delete_objects(ctx: &Ctx, req: &mut Request<'_>) -> S3Result<Response> {
@@ -62,15 +45,7 @@ pub async fn delete_objects(ctx: &Ctx, req: &mut Request<'_>) -> S3Result<Respon
             valid.push(k);
         }
     }
-    let _turns = if ctx.shared.gateway.is_some() {
-        crate::runtime::key_lock::lock_many(ctx.bucket(), &valid).await?
-    } else {
-        Vec::new()
-    };
-    let freed = delete_keys(ctx.bucket(), valid.clone()).await?;
-    for (key, ids) in valid.iter().zip(freed) {
-        crate::s3::object::free_data(ctx, ctx.bucket(), key, ids);
-    }
+    crate::engine::delete::delete_objects(ctx.bucket(), &valid).await?;
     let deleted: Vec<xml::DeletedEntry> = if request.quiet {
         Vec::new()
     } else {

@@ -1,10 +1,8 @@
 //! ListObjects (v1), ListObjectsV2 and ListObjectVersions (unversioned buckets: every object
 //! once, version "null"). A page is one seek over the shard's ordered keys.
 
+use crate::engine::{ListPage, Permission};
 use crate::http::response::Response;
-use crate::meta::tables::{self, ListPage};
-use crate::meta::types::Permission;
-use crate::runtime::{on_shard, shard_for_bucket};
 use crate::s3::bucket::authorize_bucket;
 use crate::s3::error::{ErrorCode, S3Error, S3Result};
 use crate::s3::service::Ctx;
@@ -61,17 +59,7 @@ pub async fn scan(
     delimiter: &str,
     max: usize,
 ) -> S3Result<ListPage> {
-    let (b, p, a, d) = (
-        bucket.to_string(),
-        prefix.to_string(),
-        after.to_string(),
-        delimiter.to_string(),
-    );
-    on_shard(shard_for_bucket(bucket), move |s| async move {
-        let txn = s.read()?;
-        tables::list_objects(&txn, &b, &p, &a, &d, max)
-    })
-    .await
+    crate::engine::read::objects(bucket, prefix, after, delimiter, max).await
 }
 
 fn entries(ctx: &Ctx, page: &ListPage, with_owner: bool) -> Vec<xml::ObjectEntry> {

@@ -1,31 +1,26 @@
-//! Multipart uploads. Each part is its own data file, written, hashed and fsync'd like a
-//! PutObject body. Completion is a metadata operation: the object's record lists the part
-//! files as its segments, so no byte is copied and a 10,000-part complete is one commit.
+//! Multipart uploads: requests, checksum types, listings and result documents. The engine
+//! stores the parts and completes uploads (`engine::multipart`).
 
+use crate::engine::multipart::CompleteUpload;
+use crate::engine::{now_ms, Checksums, Permission, UploadMeta, FULL_OBJECT_SUFFIX};
 use crate::http::conn::Request;
 use crate::http::head::RequestHead;
 use crate::http::response::Response;
-use crate::meta::commands::{CompleteUpload, MetaCmd};
-use crate::meta::tables;
-use crate::meta::types::DataLoc;
-use crate::meta::types::FULL_OBJECT_SUFFIX;
-use crate::meta::types::{Checksums, PartMeta, Permission, UploadMeta};
-use crate::runtime::{apply_for_bucket, on_shard, shard_for_bucket};
 use crate::s3::acl;
-use crate::s3::bucket::{authorize_bucket, now_ms, read_small_body};
+use crate::s3::bucket::{authorize_bucket, read_small_body};
 use crate::s3::checksum::{self, Algo, ChecksumType};
 use crate::s3::error::{ErrorCode, S3Error, S3Result};
 use crate::s3::object::{attrs_from_head, checksum_headers, etag_header, write_cond};
 use crate::s3::payload::PayloadReader;
 use crate::s3::service::Ctx;
 use crate::s3::xml;
-use crate::storage::gateway::bridge::PutTarget;
-use crate::storage::gateway::upload_version;
-use crate::storage::local;
 use base64::Engine;
 
+/// The expiry reaper, for the boot (which reaches the engine through s3/ until it moves to
+/// server/).
+pub use crate::engine::multipart::reap_expired;
 /// S3's limits on parts.
-pub const PART_NUMBER_MAX: u32 = 10_000;
+pub use crate::engine::multipart::PART_NUMBER_MAX;
 pub const PART_SIZE_MAX_BYTES: u64 = 5 * 1024 * 1024 * 1024;
 /// Uploads or parts in one listing page, at most.
 const LIST_PAGE_MAX: usize = 1000;
@@ -48,10 +43,6 @@ pub fn parse_part_number(s: &str) -> S3Result<u32> {
 fn new_upload_id() -> String {
     let bytes: [u8; 24] = rand::random();
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-}
-
-fn no_such_upload(id: &str) -> S3Error {
-    S3Error::new(ErrorCode::NoSuchUpload).with("UploadId", id)
 }
 
 pub async fn create(ctx: &Ctx, req: &mut Request<'_>) -> S3Result<Response> {
@@ -77,7 +68,7 @@ pub async fn create(ctx: &Ctx, req: &mut Request<'_>) -> S3Result<Response> {
         checksum_algorithm,
     };
     let id = upload.upload_id.clone();
-    apply_for_bucket(ctx.bucket(), MetaCmd::CreateUpload(upload), Vec::new()).await?;
+    crate::engine::multipart::create(upload).await?;
     let mut r = Response::xml(200, xml::initiate_multipart(ctx.bucket(), ctx.key(), &id));
     if let Some(a) = algo {
         r.header("x-amz-checksum-algorithm", a.name());
@@ -155,47 +146,7 @@ fn upload_checksum_type(u: &UploadMeta) -> Option<String> {
 
 /// Loads an upload, or NoSuchUpload.
 pub async fn load_upload(ctx: &Ctx, upload_id: &str) -> S3Result<UploadMeta> {
-    let (b, k, u) = (
-        ctx.bucket().to_string(),
-        ctx.key().to_string(),
-        upload_id.to_string(),
-    );
-    on_shard(shard_for_bucket(ctx.bucket()), move |s| async move {
-        let txn = s.read()?;
-        if tables::get_bucket(&txn, &b)?.is_none() {
-            return Err(S3Error::no_such_bucket(&b));
-        }
-        tables::get_upload(&txn, &b, &k, &u)?.ok_or_else(|| no_such_upload(&u))
-    })
-    .await
-}
-
-/// Records a part (replacing a same-numbered one) once its file is durable.
-pub async fn commit_part(
-    ctx: &Ctx,
-    upload_id: &str,
-    part_number: u32,
-    part: PartMeta,
-    dir: Option<std::path::PathBuf>,
-) -> S3Result<()> {
-    let new_file = part.file_id;
-    let cmd = MetaCmd::PutPart {
-        bucket: ctx.bucket().to_string(),
-        key: ctx.key().to_string(),
-        upload_id: upload_id.to_string(),
-        part_number,
-        part,
-    };
-    match apply_for_bucket(ctx.bucket(), cmd, dir.into_iter().collect()).await {
-        Ok(reply) => {
-            crate::s3::object::free_data(ctx, ctx.bucket(), ctx.key(), reply.freed);
-            Ok(())
-        }
-        Err(e) => {
-            crate::s3::object::free_data(ctx, ctx.bucket(), ctx.key(), vec![new_file]);
-            Err(e)
-        }
-    }
+    crate::engine::read::upload(ctx.bucket(), ctx.key(), upload_id).await
 }
 
 pub async fn upload_part(
@@ -221,61 +172,17 @@ pub async fn upload_part(
     if declared.map(|n| n > PART_SIZE_MAX_BYTES).unwrap_or(false) {
         return Err(S3Error::new(ErrorCode::EntityTooLarge));
     }
-    if let Some(gw) = &ctx.shared.gateway {
-        let lock_name = format!("{}\0{upload_id}\0{part_number}", ctx.key());
-        let _turn = crate::s3::object::gateway_write_turn(ctx, &lock_name).await?;
-        let target = PutTarget::Part {
-            dst: gw.object_name(ctx.bucket(), ctx.key(), upload_version(upload_id)),
-            upload_id: upload_id.to_string(),
-            part_number,
-        };
-        let verified = crate::s3::object::gateway_put(
-            ctx,
-            gw,
-            target,
-            &mut payload,
-            declared,
-            PART_SIZE_MAX_BYTES,
-        )
-        .await?;
-        let part = PartMeta {
-            size: verified.len,
-            etag: hex::encode(verified.md5),
-            last_modified_ms: now_ms(),
-            file_id: 0,
-            checksums: verified.checksums.clone(),
-            chunk_crc32c: Vec::new(),
-        };
-        let etag = part.etag.clone();
-        commit_part(ctx, upload_id, part_number, part, None).await?;
-        let mut r = Response::new(200);
-        r.header("etag", etag_header(&etag));
-        checksum_headers(&mut r, &verified.checksums);
-        return Ok(r);
-    }
-    let written =
-        local::write_file(&ctx.shared.data_dir, &mut payload, PART_SIZE_MAX_BYTES).await?;
-    crate::observe::metrics::direct_written(written.len);
-    let verified = match payload.finish() {
-        Ok(v) => v,
-        Err(e) => {
-            local::remove_files_later(&ctx.shared.data_dir, vec![written.file_id]);
-            return Err(e);
-        }
-    };
-    let part = PartMeta {
-        size: verified.len,
-        etag: hex::encode(verified.md5),
-        last_modified_ms: now_ms(),
-        file_id: written.file_id,
-        checksums: verified.checksums.clone(),
-        chunk_crc32c: written.chunk_crc32c.clone(),
-    };
-    let etag = part.etag.clone();
-    commit_part(ctx, upload_id, part_number, part, Some(written.dir)).await?;
+    let done = crate::engine::multipart::upload_part(
+        (ctx.bucket(), ctx.key()),
+        upload_id,
+        part_number,
+        &mut payload,
+        PART_SIZE_MAX_BYTES,
+    )
+    .await?;
     let mut r = Response::new(200);
-    r.header("etag", etag_header(&etag));
-    checksum_headers(&mut r, &verified.checksums);
+    r.header("etag", etag_header(&done.etag));
+    checksum_headers(&mut r, &done.checksums);
     Ok(r)
 }
 
@@ -301,7 +208,7 @@ pub async fn complete(ctx: &Ctx, req: &mut Request<'_>, upload_id: &str) -> S3Re
             composite_parts: 0,
         })
         .collect();
-    let mut c = CompleteUpload {
+    let c = CompleteUpload {
         bucket: ctx.bucket().to_string(),
         key: ctx.key().to_string(),
         upload_id: upload_id.to_string(),
@@ -316,19 +223,8 @@ pub async fn complete(ctx: &Ctx, req: &mut Request<'_>, upload_id: &str) -> S3Re
         expected_checksum: expected_checksum(&req.head)?,
         part_checksums,
     };
-    let _turn = crate::s3::object::gateway_write_turn(ctx, ctx.key()).await?;
-    let upstream_parts = if ctx.shared.gateway.is_some() {
-        assemble_upstream(ctx, &mut c).await?
-    } else {
-        Vec::new()
-    };
-    let cmd = MetaCmd::CompleteUpload(c);
-    let reply = apply_for_bucket(ctx.bucket(), cmd, Vec::new()).await?;
-    crate::s3::object::free_data(ctx, ctx.bucket(), ctx.key(), reply.freed);
-    // Only now, with the object's record durable, may the staged parts go.
-    discard_upstream_parts(ctx, upload_id, upstream_parts).await;
-    let etag = reply.etag.unwrap_or_default();
-    let checksums = reply.checksums.unwrap_or_default();
+    let done = crate::engine::multipart::complete(c).await?;
+    let (etag, checksums) = (done.etag, done.checksums);
     let location = format!(
         "/{}/{}",
         ctx.bucket(),
@@ -366,62 +262,6 @@ fn expected_checksum(head: &RequestHead) -> S3Result<Option<(String, String)>> {
     Ok(found)
 }
 
-/// Gateway backends: validates the part list as the commit will, then assembles the
-/// parts upstream into the object, so the commit only records what already exists.
-/// (An upload already completed is left to the commit, which answers a retry.) Returns
-/// every stored part number, for discarding the staged parts after the commit.
-async fn assemble_upstream(ctx: &Ctx, c: &mut CompleteUpload) -> S3Result<Vec<u32>> {
-    c.upstream = Some(upload_version(&c.upload_id));
-    let gw = crate::s3::object::gateway(ctx)?;
-    let (b, k, u) = (c.bucket.clone(), c.key.clone(), c.upload_id.clone());
-    let found = on_shard(shard_for_bucket(&b), move |s| async move {
-        let txn = s.read()?;
-        let Some(upload) = tables::get_upload(&txn, &b, &k, &u)? else {
-            return Ok(None);
-        };
-        let (parts, _) = tables::list_parts(&txn, &u, 0, PART_NUMBER_MAX as usize + 1)?;
-        Ok::<_, S3Error>(Some((upload, parts)))
-    })
-    .await?;
-    let Some((upload, parts)) = found else {
-        return Ok(Vec::new());
-    };
-    let existing = crate::s3::object::load_object_meta(&c.bucket, &c.key).await?;
-    c.cond.check(&c.key, existing.as_ref())?;
-    let meta = crate::meta::commands::assemble(&upload, &parts, c)?;
-    let DataLoc::Upstream(segs) = &meta.data else {
-        return Err(S3Error::internal("upstream assembly of a local upload"));
-    };
-    let chosen: Vec<(u32, u64)> = c
-        .parts
-        .iter()
-        .zip(segs.iter())
-        .map(|((n, _), s)| (*n, s.len))
-        .collect();
-    let stored: Vec<u32> = parts.iter().map(|(n, _)| *n).collect();
-    gw.complete(
-        gw.object_name(&c.bucket, &c.key, upload_version(&c.upload_id)),
-        c.upload_id.clone(),
-        chosen,
-    )
-    .await?;
-    Ok(stored)
-}
-
-/// Gateway backends: discards an upload's parts upstream (after its record is gone).
-async fn discard_upstream_parts(ctx: &Ctx, upload_id: &str, part_numbers: Vec<u32>) {
-    if let Some(gw) = &ctx.shared.gateway {
-        let dst = gw.object_name(ctx.bucket(), ctx.key(), upload_version(upload_id));
-        if let Err(e) = gw.abort(dst, upload_id.to_string(), part_numbers).await {
-            tracing::warn!(
-                upload_id,
-                code = e.code.as_str(),
-                "gateway: discarding parts failed"
-            );
-        }
-    }
-}
-
 pub fn to_xml_checksums(c: &Checksums) -> xml::Checksums {
     let suffix = |v: &Option<String>| {
         v.as_ref().map(|s| {
@@ -443,25 +283,7 @@ pub fn to_xml_checksums(c: &Checksums) -> xml::Checksums {
 
 pub async fn abort(ctx: &Ctx, upload_id: &str) -> S3Result<Response> {
     authorize_bucket(ctx, Permission::Write).await?;
-    let part_numbers = if ctx.shared.gateway.is_some() {
-        let u = upload_id.to_string();
-        on_shard(shard_for_bucket(ctx.bucket()), move |s| async move {
-            let txn = s.read()?;
-            let (parts, _) = tables::list_parts(&txn, &u, 0, PART_NUMBER_MAX as usize + 1)?;
-            Ok::<_, S3Error>(parts.into_iter().map(|(n, _)| n).collect())
-        })
-        .await?
-    } else {
-        Vec::new()
-    };
-    let cmd = MetaCmd::AbortUpload {
-        bucket: ctx.bucket().to_string(),
-        key: ctx.key().to_string(),
-        upload_id: upload_id.to_string(),
-    };
-    let reply = apply_for_bucket(ctx.bucket(), cmd, Vec::new()).await?;
-    crate::s3::object::free_data(ctx, ctx.bucket(), ctx.key(), reply.freed);
-    discard_upstream_parts(ctx, upload_id, part_numbers).await;
+    crate::engine::multipart::abort(ctx.bucket(), ctx.key(), upload_id).await?;
     Ok(Response::new(204))
 }
 
@@ -482,12 +304,8 @@ pub async fn list_parts(ctx: &Ctx, upload_id: &str) -> S3Result<Response> {
         None => 0,
     };
     let max = crate::s3::list::max_keys(ctx, "max-parts")?.min(LIST_PAGE_MAX);
-    let u = upload_id.to_string();
-    let (parts, truncated) = on_shard(shard_for_bucket(ctx.bucket()), move |s| async move {
-        let txn = s.read()?;
-        tables::list_parts(&txn, &u, marker, max)
-    })
-    .await?;
+    let (parts, truncated) =
+        crate::engine::read::parts(ctx.bucket(), upload_id, marker, max).await?;
     let result = xml::ListPartsResult {
         bucket: ctx.bucket().to_string(),
         key: ctx.key().to_string(),
@@ -527,16 +345,13 @@ pub async fn list_uploads(ctx: &Ctx) -> S3Result<Response> {
         .to_string();
     let max = crate::s3::list::max_keys(ctx, "max-uploads")?.min(LIST_PAGE_MAX);
     let url = ctx.route.param("encoding-type") == Some("url");
-    let (b, p, km, im) = (
-        ctx.bucket().to_string(),
-        prefix.clone(),
-        key_marker.clone(),
-        id_marker.clone(),
-    );
-    let scanned = on_shard(shard_for_bucket(ctx.bucket()), move |s| async move {
-        let txn = s.read()?;
-        tables::list_uploads(&txn, &b, &p, &km, &im, UPLOAD_SCAN_MAX)
-    })
+    let scanned = crate::engine::read::uploads(
+        ctx.bucket(),
+        &prefix,
+        &key_marker,
+        &id_marker,
+        UPLOAD_SCAN_MAX,
+    )
     .await?;
     let mut uploads = Vec::new();
     let mut prefixes: Vec<String> = Vec::new();
@@ -597,73 +412,6 @@ pub async fn list_uploads(ctx: &Ctx) -> S3Result<Response> {
         common_prefixes: prefixes,
     };
     crate::s3::list::listing(xml::list_multipart_uploads(&result))
-}
-
-/// Deletes uploads older than `ttl_s` on this core's shards: records first (one commit per
-/// shard), files after, so a crash in between leaves only orphans for the start-up sweep.
-pub async fn reap_expired(
-    ttl_s: u64,
-    data_dir: std::path::PathBuf,
-    gateway: Option<std::sync::Arc<crate::storage::gateway::bridge::Gateway>>,
-) {
-    let core = crate::runtime::core();
-    let cutoff = now_ms().saturating_sub(ttl_s.saturating_mul(1000));
-    for shard in core.shards.values() {
-        let expired = match shard
-            .read()
-            .and_then(|t| tables::all_uploads_before(&t, cutoff))
-        {
-            Ok(v) => v,
-            Err(e) => {
-                tracing::error!(error = %e, "multipart reaper: cannot scan uploads");
-                continue;
-            }
-        };
-        if expired.is_empty() {
-            continue;
-        }
-        let count = expired.len();
-        let mut upstream_parts = Vec::new();
-        if let Some(gw) = &gateway {
-            for u in &expired {
-                let parts = shard.read().and_then(|t| {
-                    tables::list_parts(&t, &u.upload_id, 0, PART_NUMBER_MAX as usize + 1)
-                });
-                if let Ok((parts, _)) = parts {
-                    let numbers: Vec<u32> = parts.into_iter().map(|(n, _)| n).collect();
-                    upstream_parts.push((
-                        gw.object_name(&u.bucket, &u.key, upload_version(&u.upload_id)),
-                        u.upload_id.clone(),
-                        numbers,
-                    ));
-                }
-            }
-        }
-        let uploads = expired
-            .into_iter()
-            .map(|u| (u.bucket, u.key, u.upload_id))
-            .collect();
-        match shard
-            .apply(MetaCmd::DropUploads { uploads }, Vec::new())
-            .await
-        {
-            Ok(reply) => {
-                tracing::info!(uploads = count, "reaped expired multipart uploads");
-                local::remove_files_later(&data_dir, reply.freed);
-                if let Some(gw) = &gateway {
-                    for (dst, upload_id, numbers) in upstream_parts {
-                        if let Err(e) = gw.abort(dst, upload_id, numbers).await {
-                            tracing::warn!(
-                                code = e.code.as_str(),
-                                "reaper: discarding upstream parts failed"
-                            );
-                        }
-                    }
-                }
-            }
-            Err(e) => tracing::error!(error = %e, "multipart reaper: commit failed"),
-        }
-    }
 }
 
 #[cfg(test)]

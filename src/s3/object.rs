@@ -1,21 +1,18 @@
 //! PutObject, GetObject, HeadObject, and object ACLs.
 
+pub use crate::engine::object::ObjectAttrs;
+use crate::engine::object::{Opened, PutObject};
+pub use crate::engine::{etag_matches, WriteCond};
+use crate::engine::{Acl, BucketMeta, Checksums, DataLoc, ObjectMeta, Permission};
 use crate::http::conn::Request;
 use crate::http::head::RequestHead;
-use crate::http::response::{Body, Response};
-use crate::meta::commands::MetaCmd;
-pub use crate::meta::commands::{etag_matches, WriteCond};
-use crate::meta::tables;
-use crate::meta::types::{Acl, BucketMeta, Checksums, DataLoc, ObjectMeta, Permission, Segment};
-use crate::runtime::{apply_for_bucket, on_shard, shard_for_bucket};
+use crate::http::response::Response;
 use crate::s3::acl;
-use crate::s3::bucket::{authorize_bucket, now_ms, requested_acl};
+use crate::s3::bucket::{authorize_bucket, requested_acl};
 use crate::s3::checksum::{self, ALL_ALGOS};
 use crate::s3::error::{ErrorCode, S3Error, S3Result};
 use crate::s3::payload::PayloadReader;
 use crate::s3::service::Ctx;
-use crate::storage::gateway::bridge::PutTarget;
-use crate::storage::local;
 
 /// Representation headers stored with an object and returned on GET/HEAD.
 pub const STORED_HEADERS: [&str; 5] = [
@@ -25,13 +22,6 @@ pub const STORED_HEADERS: [&str; 5] = [
     "content-language",
     "expires",
 ];
-
-/// The parts of a PUT / CreateMultipartUpload / CopyObject(REPLACE) that describe the object.
-pub struct ObjectAttrs {
-    pub content_type: String,
-    pub headers: Vec<(String, String)>,
-    pub user_meta: Vec<(String, String)>,
-}
 
 pub fn attrs_from_head(head: &RequestHead, metadata_bytes_max: usize) -> S3Result<ObjectAttrs> {
     let content_type = head
@@ -118,27 +108,6 @@ pub fn write_cond(head: &RequestHead) -> S3Result<WriteCond> {
     })
 }
 
-/// Commits a new object version, returning the replaced one's data files for deletion.
-pub async fn commit_object(
-    bucket: &str,
-    key: &str,
-    meta: ObjectMeta,
-    cond: WriteCond,
-    sync_dir: Option<std::path::PathBuf>,
-) -> S3Result<Vec<u128>> {
-    let cmd = MetaCmd::PutObject {
-        bucket: bucket.to_string(),
-        key: key.to_string(),
-        meta,
-        cond,
-    };
-    Ok(
-        apply_for_bucket(bucket, cmd, sync_dir.into_iter().collect())
-            .await?
-            .freed,
-    )
-}
-
 pub fn etag_header(etag: &str) -> String {
     format!("\"{etag}\"")
 }
@@ -169,9 +138,8 @@ pub async fn put_object(ctx: &Ctx, req: &mut Request<'_>) -> S3Result<Response> 
     let cfg = &ctx.shared.config;
     let attrs = attrs_from_head(&req.head, cfg.limits.metadata_bytes_max)?;
     let acl = acl::from_headers(&req.head, Some(&bucket.owner_id))?.unwrap_or_default();
-    let conditions = write_cond(&req.head)?;
+    let cond = write_cond(&req.head)?;
     let head = req.head.clone();
-    let _turn = gateway_write_turn(ctx, ctx.key()).await?;
     let mut payload = PayloadReader::new(&mut req.body, &ctx.payload, &head, &[])?;
     let declared = payload.declared_len();
     if declared.is_none() && !req_is_framed(&head) {
@@ -184,181 +152,25 @@ pub async fn put_object(ctx: &Ctx, req: &mut Request<'_>) -> S3Result<Response> 
         return Err(S3Error::new(ErrorCode::EntityTooLarge)
             .with("MaxSizeAllowed", cfg.limits.object_size_max.to_string()));
     }
-    if conditions.if_none_match_any || conditions.if_match.is_some() || ctx.shared.gateway.is_some()
-    {
-        // Fail fast before the body streams in; the commit checks again atomically. A
-        // gateway writes the key's upstream object in place, so it must check first.
-        let existing = load_object_meta(ctx.bucket(), ctx.key()).await?;
-        conditions.check(ctx.key(), existing.as_ref())?;
-    }
-    let (data, verified, sync_dir) =
-        receive_payload(ctx, &mut payload, declared, cfg.limits.object_size_max).await?;
-    let meta = ObjectMeta {
-        size: verified.len,
-        etag: hex::encode(verified.md5),
-        last_modified_ms: now_ms(),
+    let put = PutObject {
+        bucket: ctx.bucket(),
+        key: ctx.key(),
         owner_id: ctx.caller_id().unwrap_or(&bucket.owner_id).to_string(),
-        content_type: attrs.content_type,
-        headers: attrs.headers,
-        user_meta: attrs.user_meta,
-        checksums: verified.checksums.clone(),
+        attrs,
         acl,
-        data,
-        upload_id: None,
+        cond,
+        len_max: cfg.limits.object_size_max,
     };
-    let etag = meta.etag.clone();
-    let new_files = meta.file_ids();
-    match commit_object(ctx.bucket(), ctx.key(), meta, conditions, sync_dir).await {
-        Ok(old_files) => free_data(ctx, ctx.bucket(), ctx.key(), old_files),
-        Err(e) => {
-            free_data(ctx, ctx.bucket(), ctx.key(), new_files);
-            return Err(e);
-        }
-    }
+    let done = crate::engine::object::put(put, &mut payload).await?;
     let mut r = Response::new(200);
-    r.header("etag", etag_header(&etag));
-    checksum_headers(&mut r, &verified.checksums);
-    checksum_type_header(&mut r, &verified.checksums);
+    r.header("etag", etag_header(&done.etag));
+    checksum_headers(&mut r, &done.checksums);
+    checksum_type_header(&mut r, &done.checksums);
     Ok(r)
 }
 
 fn req_is_framed(head: &RequestHead) -> bool {
     head.header("transfer-encoding").is_some()
-}
-
-/// Reads a whole payload: small ones into the record (inline), others into a data file.
-/// Returns where the bytes are, the verified digests, and a directory to fsync.
-pub async fn receive_payload(
-    ctx: &Ctx,
-    payload: &mut PayloadReader<'_, '_>,
-    declared: Option<u64>,
-    len_max: u64,
-) -> S3Result<(
-    DataLoc,
-    crate::s3::payload::Verified,
-    Option<std::path::PathBuf>,
-)> {
-    if let Some(gw) = &ctx.shared.gateway {
-        let version = local::new_file_id();
-        let target = PutTarget::Object(gw.object_name(ctx.bucket(), ctx.key(), version));
-        let verified = gateway_put(ctx, gw, target, payload, declared, len_max).await?;
-        let len = verified.len;
-        return Ok((
-            DataLoc::Upstream(vec![upstream_segment(version, len, None)]),
-            verified,
-            None,
-        ));
-    }
-    let inline_max = ctx.shared.config.storage.inline_bytes_max;
-    if let Some(n) = declared.filter(|n| *n <= inline_max) {
-        let mut buf = vec![0u8; n as usize];
-        let got = payload.read_full(&mut buf).await?;
-        let mut probe = [0u8; 1];
-        if got != buf.len() || payload.read_payload(&mut probe).await? != 0 {
-            return Err(S3Error::new(ErrorCode::IncompleteBody));
-        }
-        let verified = payload.finish()?;
-        return Ok((DataLoc::Inline(buf), verified, None));
-    }
-    let written = local::write_file(&ctx.shared.data_dir, payload, len_max).await?;
-    crate::observe::metrics::direct_written(written.len);
-    match payload.finish() {
-        Ok(v) => Ok((
-            DataLoc::Files(vec![written.segment(None)]),
-            v,
-            Some(written.dir),
-        )),
-        Err(e) => {
-            local::remove_files_later(&ctx.shared.data_dir, vec![written.file_id]);
-            Err(e)
-        }
-    }
-}
-
-/// Streams a verified payload to the gateway's upstream. Upstreams need the length up
-/// front; a body of unknown length (chunked, no decoded length) is spooled to a local data
-/// file first (never memory) and sent from there.
-pub async fn gateway_put(
-    ctx: &Ctx,
-    gw: &crate::storage::gateway::bridge::Gateway,
-    target: PutTarget,
-    payload: &mut PayloadReader<'_, '_>,
-    declared: Option<u64>,
-    len_max: u64,
-) -> S3Result<crate::s3::payload::Verified> {
-    if let Some(len) = declared {
-        if len > len_max {
-            return Err(S3Error::new(ErrorCode::EntityTooLarge));
-        }
-        let pending = gw.put(target, payload, len).await?;
-        return match payload.finish() {
-            Ok(v) => {
-                pending.commit().await?;
-                Ok(v)
-            }
-            Err(e) => {
-                pending.abort().await;
-                Err(e)
-            }
-        };
-    }
-    let data_dir = &ctx.shared.data_dir;
-    let spool = local::write_file(data_dir, payload, len_max).await?;
-    let result = async {
-        let verified = payload.finish()?;
-        let seg = spool.segment(None);
-        let stream = local::FileStream::new(data_dir.clone(), &[seg], 0, spool.len, None);
-        let mut src = crate::storage::StreamSource::new(Box::new(stream));
-        gw.put(target, &mut src, spool.len).await?.commit().await?;
-        Ok(verified)
-    }
-    .await;
-    local::remove_files_later(data_dir, vec![spool.file_id]);
-    result
-}
-
-/// Frees the data a commit no longer references: local data files, or upstream versions
-/// of `bucket/key` on a gateway. Runs off the request path.
-pub fn free_data(ctx: &Ctx, bucket: &str, key: &str, ids: Vec<u128>) {
-    match &ctx.shared.gateway {
-        Some(gw) => gw.free_versions(bucket, key, &ids),
-        None => local::remove_files_later(&ctx.shared.data_dir, ids),
-    }
-}
-
-/// A segment of an object whose bytes live upstream (no local file, no chunk CRCs).
-pub fn upstream_segment(version: u128, len: u64, part_etag: Option<String>) -> Segment {
-    Segment {
-        file_id: version,
-        len,
-        part_etag,
-        chunk_crc32c: Vec::new(),
-    }
-}
-
-/// Reads an object's record (None when absent; NoSuchBucket when the bucket is).
-pub async fn load_object_meta(bucket: &str, key: &str) -> S3Result<Option<ObjectMeta>> {
-    let (b, k) = (bucket.to_string(), key.to_string());
-    on_shard(shard_for_bucket(bucket), move |s| async move {
-        let txn = s.read()?;
-        if tables::get_bucket(&txn, &b)?.is_none() {
-            return Err(S3Error::no_such_bucket(&b));
-        }
-        tables::get_object(&txn, &b, &k)
-    })
-    .await
-}
-
-/// Bucket and object in one hop to the owning shard.
-pub async fn load_bucket_and_object(bucket: &str, key: &str) -> S3Result<(BucketMeta, ObjectMeta)> {
-    let (b, k) = (bucket.to_string(), key.to_string());
-    on_shard(shard_for_bucket(bucket), move |s| async move {
-        let txn = s.read()?;
-        let bm = tables::get_bucket(&txn, &b)?.ok_or_else(|| S3Error::no_such_bucket(&b))?;
-        let om = tables::get_object(&txn, &b, &k)?.ok_or_else(|| S3Error::no_such_key(&k))?;
-        Ok((bm, om))
-    })
-    .await
 }
 
 /// A byte range resolved against an object size: `[start, end)`.
@@ -516,9 +328,9 @@ const OPEN_RETRIES_MAX: usize = 3;
 /// Like `load_bucket_and_object`, but a missing key is AccessDenied for a caller who may not
 /// list the bucket (S3 does not reveal which keys exist to those who cannot list them).
 pub async fn load_readable_object(ctx: &Ctx) -> S3Result<(BucketMeta, ObjectMeta)> {
-    match load_bucket_and_object(ctx.bucket(), ctx.key()).await {
+    match crate::engine::read::bucket_and_object(ctx.bucket(), ctx.key()).await {
         Err(e) if e.code == ErrorCode::NoSuchKey => {
-            let b = crate::s3::bucket::load_bucket(ctx.bucket()).await?;
+            let b = crate::engine::read::bucket(ctx.bucket()).await?;
             acl::require(&b.owner_id, &b.acl, ctx.caller.as_ref(), Permission::Read)?;
             Err(e)
         }
@@ -527,13 +339,11 @@ pub async fn load_readable_object(ctx: &Ctx) -> S3Result<(BucketMeta, ObjectMeta
 }
 
 pub async fn get_object(ctx: &Ctx, req: &mut Request<'_>, head_only: bool) -> S3Result<Response> {
-    // A gateway reads the key's upstream object in place: no writer may replace it between
-    // reading the record and opening the upstream stream.
-    let _turn = match (&ctx.shared.gateway, head_only) {
-        (Some(_), false) => {
-            Some(crate::runtime::key_lock::lock_shared(ctx.bucket(), ctx.key()).await?)
-        }
-        _ => None,
+    // A store that reads a key's bytes in place keeps writers out until the data is open.
+    let _turn = if head_only {
+        Vec::new()
+    } else {
+        crate::engine::object::read_turn(ctx.bucket(), ctx.key()).await?
     };
     for _ in 0..OPEN_RETRIES_MAX {
         let (_bucket, m) = load_readable_object(ctx).await?;
@@ -633,91 +443,12 @@ async fn answer_get(
         resp.head_only = true;
         return Ok(Some(resp));
     }
-    match &m.data {
-        DataLoc::Inline(bytes) => {
-            resp.body = Body::Bytes(bytes[start as usize..end as usize].to_vec());
-        }
-        DataLoc::Upstream(segs) => {
-            if end > start {
-                let gw = gateway(ctx)?;
-                let version = segs.first().map(|s| s.file_id).unwrap_or(0);
-                let name = gw.object_name(ctx.bucket(), ctx.key(), version);
-                let stream = gw.get(name, start, end, m.size).await?;
-                resp.body = Body::Stream {
-                    len: end - start,
-                    stream: Box::new(stream),
-                };
-            }
-        }
-        DataLoc::Files(segs) => {
-            if end > start {
-                let first = first_segment(segs, start);
-                let Some(file) = local::open_segment(&ctx.shared.data_dir, &segs[first]).await?
-                else {
-                    return Ok(None);
-                };
-                let mut stream = local::FileStream::new(
-                    ctx.shared.data_dir.clone(),
-                    segs,
-                    start,
-                    end,
-                    Some(file),
-                );
-                if stream.vanished() {
-                    return Ok(None); // replaced meanwhile: answer from the new record
-                }
-                if let Err(e) = stream.prefetch().await {
-                    return Err(if e.kind() == std::io::ErrorKind::InvalidData {
-                        S3Error::msg(
-                            ErrorCode::InternalError,
-                            "The object's stored data failed its integrity check.",
-                        )
-                    } else {
-                        S3Error::internal(e)
-                    });
-                }
-                resp.body = Body::Stream {
-                    len: end - start,
-                    stream: Box::new(stream),
-                };
-            }
-        }
+    match crate::engine::object::open(ctx.bucket(), ctx.key(), m, (start, end)).await? {
+        Opened::Body(body) => resp.body = body,
+        Opened::Nothing => {}
+        Opened::Vanished => return Ok(None),
     }
     Ok(Some(resp))
-}
-
-/// Gateway backends write a key's upstream bytes in place, so writers of one key (or one
-/// part: `lock_name`) take turns from before the upstream write to after the commit.
-pub async fn gateway_write_turn(
-    ctx: &Ctx,
-    lock_name: &str,
-) -> S3Result<Option<crate::runtime::key_lock::KeyGuard>> {
-    if ctx.shared.gateway.is_none() {
-        return Ok(None);
-    }
-    crate::runtime::key_lock::lock(ctx.bucket(), lock_name)
-        .await
-        .map(Some)
-}
-
-/// The gateway that holds an upstream object's bytes (an error if the server was restarted
-/// on the local backend over a gateway's metadata).
-pub fn gateway(ctx: &Ctx) -> S3Result<&crate::storage::gateway::bridge::Gateway> {
-    ctx.shared
-        .gateway
-        .as_deref()
-        .ok_or_else(|| S3Error::internal("object bytes are upstream but no gateway is configured"))
-}
-
-fn first_segment(segs: &[Segment], start: u64) -> usize {
-    let mut base = 0;
-    for (i, s) in segs.iter().enumerate() {
-        if start < base + s.len {
-            return i;
-        }
-        base += s.len;
-    }
-    segs.len().saturating_sub(1)
 }
 
 /// Attribute names `x-amz-object-attributes` may list.
@@ -855,12 +586,7 @@ pub async fn put_object_acl(ctx: &Ctx, req: &mut Request<'_>) -> S3Result<Respon
         Permission::WriteAcp,
     )?;
     let new_acl: Acl = requested_acl(ctx, req, &b.owner_id).await?;
-    let cmd = MetaCmd::SetObjectAcl {
-        bucket: ctx.bucket().to_string(),
-        key: ctx.key().to_string(),
-        acl: new_acl,
-    };
-    apply_for_bucket(ctx.bucket(), cmd, Vec::new()).await?;
+    crate::engine::object::set_acl(ctx.bucket(), ctx.key(), new_acl).await?;
     Ok(Response::new(200))
 }
 

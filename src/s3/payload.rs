@@ -4,9 +4,9 @@
 
 use crate::auth::chunked::AwsChunkedDecoder;
 use crate::auth::sigv4::{DeferredSignature, PayloadMode};
+use crate::engine::Checksums;
 use crate::http::body::{decode_in_place, BodyReader};
 use crate::http::head::RequestHead;
-use crate::meta::types::Checksums;
 use crate::runtime::md5_batch;
 use crate::s3::checksum::{self, Algo, Hashers, ALL_ALGOS};
 use crate::s3::endpoint::Endpoint;
@@ -34,12 +34,7 @@ pub struct PayloadReader<'r, 'c> {
     _md5_stream: Option<md5_batch::Stream>,
 }
 
-/// What a fully read and verified payload was.
-pub struct Verified {
-    pub len: u64,
-    pub md5: [u8; 16],
-    pub checksums: Checksums,
-}
+pub use crate::engine::Verified;
 
 impl<'r, 'c> PayloadReader<'r, 'c> {
     /// `extra_algos`: checksums to compute even if the client did not announce them.
@@ -370,8 +365,18 @@ fn announced_checksums(
     Ok(out)
 }
 
-impl crate::storage::ByteSource for PayloadReader<'_, '_> {
+impl crate::engine::ByteSource for PayloadReader<'_, '_> {
     fn read<'a>(&'a mut self, dst: &'a mut [u8]) -> LocalBoxFuture<'a, S3Result<usize>> {
         Box::pin(self.read_payload(dst))
+    }
+}
+
+impl crate::engine::Payload for PayloadReader<'_, '_> {
+    fn declared_len(&self) -> Option<u64> {
+        self.declared_len
+    }
+
+    fn finish(&mut self) -> S3Result<Verified> {
+        PayloadReader::finish(self)
     }
 }

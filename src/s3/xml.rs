@@ -157,8 +157,8 @@ impl Grantee {
     }
 }
 
-/// One permission of an ACL: the record type (`meta::types`), the same on the wire.
-pub use crate::meta::types::Permission;
+/// One permission of an ACL: the record type, the same on the wire.
+pub use crate::engine::Permission;
 
 // ---------------------------------------------------------------------------------------------
 // Responses

@@ -35,6 +35,11 @@ pub fn run(config: Config) -> Result<(), String> {
     let bind_addr = super::bind::resolve_bind(&config.server.bind)?;
     warn_default_credentials(&config, bind_addr);
     let gateway = crate::storage::gateway::start(&config)?;
+    let store = crate::storage::choose_store(
+        gateway.clone(),
+        data_dir.clone(),
+        config.storage.inline_bytes_max,
+    );
     let (inboxes, receivers) = crate::runtime::inboxes(executors);
     let shared = Arc::new(Shared {
         config,
@@ -48,6 +53,7 @@ pub fn run(config: Config) -> Result<(), String> {
         cores_ready: AtomicUsize::new(0),
         recovered: AtomicBool::new(false),
         gateway,
+        store,
     });
     crate::observe::metrics::init(executors as usize);
     crate::runtime::offload::remember_process_cpus();
@@ -124,14 +130,10 @@ fn open_shards(id: u32, shared: &Shared) -> Result<HashMap<u32, Rc<MetaShard>>, 
 
 /// Aborts this core's expired multipart uploads now and every [`REAP_INTERVAL`].
 fn spawn_reaper(shared: &Shared) {
-    let (ttl_s, dir, gateway) = (
-        shared.config.multipart.upload_ttl_s,
-        shared.data_dir.clone(),
-        shared.gateway.clone(),
-    );
+    let ttl_s = shared.config.multipart.upload_ttl_s;
     glommio::spawn_local(async move {
         loop {
-            crate::s3::multipart::reap_expired(ttl_s, dir.clone(), gateway.clone()).await;
+            crate::engine::multipart::reap_expired(ttl_s).await;
             glommio::timer::sleep(REAP_INTERVAL).await;
         }
     })

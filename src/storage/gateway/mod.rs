@@ -9,6 +9,7 @@ pub mod aws;
 pub mod azure;
 pub mod bridge;
 pub mod gcs;
+pub mod store;
 pub mod upstream;
 
 use crate::config::{Backend, Config};

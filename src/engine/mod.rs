@@ -1,0 +1,36 @@
+//! The storage engine: objects, copies, multipart uploads, deletes, buckets' records,
+//! listings and ACL storage. It is the only caller of `meta` (metadata shards) and `storage`
+//! (object bytes); `s3/` parses requests, calls it and renders the answers.
+//!
+//! Every metadata change goes through [`log::MetaLog`]; reads go to the owning shard through
+//! [`read`]. Object bytes go through the boot-chosen [`crate::storage::DataStore`].
+
+pub mod bucket;
+pub mod copy;
+pub mod delete;
+pub mod log;
+pub mod multipart;
+pub mod object;
+pub mod read;
+
+/// Record types the API layer renders, as engine types.
+pub use crate::meta::commands::{etag_matches, WriteCond};
+pub use crate::meta::tables::ListPage;
+pub use crate::meta::types::{
+    Acl, BucketMeta, Checksums, DataLoc, Grant, Grantee, ObjectMeta, PartMeta, Permission,
+    UploadMeta, FULL_OBJECT_SUFFIX,
+};
+pub use crate::storage::{ByteSource, Payload, Turns, Verified};
+
+/// Milliseconds since the Unix epoch (0 if the clock is before it).
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// The boot-chosen store of object bytes.
+fn store() -> std::sync::Arc<dyn crate::storage::DataStore> {
+    crate::runtime::core().shared.store.clone()
+}

@@ -1,0 +1,158 @@
+//! Objects: PutObject's write and commit, the bytes a GET answers with, object ACLs.
+
+use super::log::submit_for_bucket;
+use super::{now_ms, read, store};
+use crate::error::S3Result;
+use crate::http::response::Body;
+use crate::meta::commands::{MetaCmd, WriteCond};
+use crate::meta::types::{Acl, Checksums, DataLoc, ObjectMeta};
+use crate::storage::{Payload, ReadFor, Turns, WriteTo};
+
+/// The parts of a PUT / CreateMultipartUpload / CopyObject(REPLACE) that describe the object.
+pub struct ObjectAttrs {
+    pub content_type: String,
+    pub headers: Vec<(String, String)>,
+    pub user_meta: Vec<(String, String)>,
+}
+
+/// A PutObject, parsed.
+pub struct PutObject<'a> {
+    pub bucket: &'a str,
+    pub key: &'a str,
+    pub owner_id: String,
+    pub attrs: ObjectAttrs,
+    pub acl: Acl,
+    pub cond: WriteCond,
+    pub len_max: u64,
+}
+
+/// What a stored object's response names.
+pub struct PutDone {
+    pub etag: String,
+    pub checksums: Checksums,
+}
+
+/// Writes the payload, then commits it as the key's new version (the replaced version's
+/// data is freed after the commit; the new data if the commit fails).
+pub async fn put(p: PutObject<'_>, payload: &mut dyn Payload) -> S3Result<PutDone> {
+    let store = store();
+    let _turn = store.write_turn(p.bucket, p.key).await?;
+    if p.cond.if_none_match_any || p.cond.if_match.is_some() || store.checks_before_write() {
+        // Fail fast before the body streams in; the commit checks again atomically.
+        let existing = read::object(p.bucket, p.key).await?;
+        p.cond.check(p.key, existing.as_ref())?;
+    }
+    let to = WriteTo::Object {
+        bucket: p.bucket,
+        key: p.key,
+        inline: true,
+    };
+    let stored = store.write(to, payload, p.len_max).await?;
+    crate::observe::metrics::direct_written(stored.direct_bytes);
+    let verified = stored.verified;
+    let meta = ObjectMeta {
+        size: verified.len,
+        etag: hex::encode(verified.md5),
+        last_modified_ms: now_ms(),
+        owner_id: p.owner_id,
+        content_type: p.attrs.content_type,
+        headers: p.attrs.headers,
+        user_meta: p.attrs.user_meta,
+        checksums: verified.checksums.clone(),
+        acl: p.acl,
+        data: stored.data,
+        upload_id: None,
+    };
+    let etag = meta.etag.clone();
+    commit(p.bucket, p.key, meta, p.cond, stored.sync_dir).await?;
+    Ok(PutDone {
+        etag,
+        checksums: verified.checksums,
+    })
+}
+
+/// Commits a new object version and frees the data it replaced (or, if the commit fails,
+/// its own).
+pub async fn commit(
+    bucket: &str,
+    key: &str,
+    meta: ObjectMeta,
+    cond: WriteCond,
+    sync_dir: Option<std::path::PathBuf>,
+) -> S3Result<()> {
+    let new_files = meta.file_ids();
+    let cmd = MetaCmd::PutObject {
+        bucket: bucket.to_string(),
+        key: key.to_string(),
+        meta,
+        cond,
+    };
+    match submit_for_bucket(bucket, cmd, sync_dir.into_iter().collect()).await {
+        Ok(reply) => {
+            store().free(bucket, key, reply.freed);
+            Ok(())
+        }
+        Err(e) => {
+            store().free(bucket, key, new_files);
+            Err(e)
+        }
+    }
+}
+
+/// The turn a GET of `bucket/key` holds from reading the record to opening the data.
+pub async fn read_turn(bucket: &str, key: &str) -> S3Result<Turns> {
+    store().read_turn(bucket, key).await
+}
+
+/// A GET's body, opened.
+pub enum Opened {
+    Body(Body),
+    /// An empty range of stored (not inline) data: no body.
+    Nothing,
+    /// The data was replaced after the record was read: read the record again.
+    Vanished,
+}
+
+/// Opens bytes `[start, end)` of object `bucket/key` described by `m`.
+pub async fn open(
+    bucket: &str,
+    key: &str,
+    m: &ObjectMeta,
+    (start, end): (u64, u64),
+) -> S3Result<Opened> {
+    if let DataLoc::Inline(bytes) = &m.data {
+        return Ok(Opened::Body(Body::Bytes(
+            bytes[start as usize..end as usize].to_vec(),
+        )));
+    }
+    if end <= start {
+        return Ok(Opened::Nothing);
+    }
+    let stream = store()
+        .open(
+            (bucket, key),
+            &m.data,
+            (start, end),
+            m.size,
+            ReadFor::Response,
+        )
+        .await?;
+    Ok(match stream {
+        Some(stream) => Opened::Body(Body::Stream {
+            len: end - start,
+            stream,
+        }),
+        None => Opened::Vanished,
+    })
+}
+
+/// Replaces an object's ACL.
+pub async fn set_acl(bucket: &str, key: &str, acl: Acl) -> S3Result<()> {
+    let cmd = MetaCmd::SetObjectAcl {
+        bucket: bucket.to_string(),
+        key: key.to_string(),
+        acl,
+    };
+    submit_for_bucket(bucket, cmd, Vec::new()).await?;
+    Ok(())
+}

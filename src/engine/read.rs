@@ -1,0 +1,153 @@
+//! Metadata reads: each runs on a read transaction of the shard that owns the bucket.
+
+use crate::error::{ErrorCode, S3Error, S3Result};
+use crate::meta::tables::{self, ListPage};
+use crate::meta::types::{BucketMeta, ObjectMeta, PartMeta, UploadMeta};
+use redb::ReadTransaction;
+
+/// Runs `f` on a read transaction of the shard that owns `bucket`.
+pub async fn on_bucket_shard<R, F>(bucket: &str, f: F) -> S3Result<R>
+where
+    R: Send + 'static,
+    F: FnOnce(&ReadTransaction) -> S3Result<R> + Send + 'static,
+{
+    let shard = crate::runtime::shard_for_bucket(bucket);
+    crate::runtime::on_shard(shard, move |s| async move {
+        let txn = s.read()?;
+        f(&txn)
+    })
+    .await
+}
+
+pub fn no_such_upload(id: &str) -> S3Error {
+    S3Error::new(ErrorCode::NoSuchUpload).with("UploadId", id)
+}
+
+/// A bucket's record, or NoSuchBucket.
+pub async fn bucket(name: &str) -> S3Result<BucketMeta> {
+    let n = name.to_string();
+    on_bucket_shard(name, move |txn| {
+        tables::get_bucket(txn, &n)?.ok_or_else(|| S3Error::no_such_bucket(&n))
+    })
+    .await
+}
+
+/// An object's record (None when absent; NoSuchBucket when the bucket is).
+pub async fn object(bucket: &str, key: &str) -> S3Result<Option<ObjectMeta>> {
+    let (b, k) = (bucket.to_string(), key.to_string());
+    on_bucket_shard(bucket, move |txn| {
+        if tables::get_bucket(txn, &b)?.is_none() {
+            return Err(S3Error::no_such_bucket(&b));
+        }
+        tables::get_object(txn, &b, &k)
+    })
+    .await
+}
+
+/// Bucket and object in one hop (NoSuchBucket, NoSuchKey).
+pub async fn bucket_and_object(bucket: &str, key: &str) -> S3Result<(BucketMeta, ObjectMeta)> {
+    let (bm, om) = bucket_and_maybe_object(bucket, key).await?;
+    Ok((bm, om.ok_or_else(|| S3Error::no_such_key(key))?))
+}
+
+/// Bucket and, if present, object in one hop (NoSuchBucket).
+pub async fn bucket_and_maybe_object(
+    bucket: &str,
+    key: &str,
+) -> S3Result<(BucketMeta, Option<ObjectMeta>)> {
+    let (b, k) = (bucket.to_string(), key.to_string());
+    on_bucket_shard(bucket, move |txn| {
+        let bm = tables::get_bucket(txn, &b)?.ok_or_else(|| S3Error::no_such_bucket(&b))?;
+        let om = tables::get_object(txn, &b, &k)?;
+        Ok((bm, om))
+    })
+    .await
+}
+
+/// An upload's record (NoSuchBucket, NoSuchUpload).
+pub async fn upload(bucket: &str, key: &str, upload_id: &str) -> S3Result<UploadMeta> {
+    let (b, k, u) = (bucket.to_string(), key.to_string(), upload_id.to_string());
+    on_bucket_shard(bucket, move |txn| {
+        if tables::get_bucket(txn, &b)?.is_none() {
+            return Err(S3Error::no_such_bucket(&b));
+        }
+        tables::get_upload(txn, &b, &k, &u)?.ok_or_else(|| no_such_upload(&u))
+    })
+    .await
+}
+
+/// A page of an upload's parts after `marker`, and whether more follow.
+pub async fn parts(
+    bucket: &str,
+    upload_id: &str,
+    marker: u32,
+    max: usize,
+) -> S3Result<(Vec<(u32, PartMeta)>, bool)> {
+    let u = upload_id.to_string();
+    on_bucket_shard(bucket, move |txn| tables::list_parts(txn, &u, marker, max)).await
+}
+
+/// Uploads of `bucket` under `prefix` after (`key_marker`, `id_marker`), at most `max`.
+pub async fn uploads(
+    bucket: &str,
+    prefix: &str,
+    key_marker: &str,
+    id_marker: &str,
+    max: usize,
+) -> S3Result<Vec<UploadMeta>> {
+    let (b, p, km, im) = (
+        bucket.to_string(),
+        prefix.to_string(),
+        key_marker.to_string(),
+        id_marker.to_string(),
+    );
+    on_bucket_shard(bucket, move |txn| {
+        tables::list_uploads(txn, &b, &p, &km, &im, max)
+    })
+    .await
+}
+
+/// A page of keys (and delimiter roll-ups) of `bucket` under `prefix`, after `after`.
+pub async fn objects(
+    bucket: &str,
+    prefix: &str,
+    after: &str,
+    delimiter: &str,
+    max: usize,
+) -> S3Result<ListPage> {
+    let (b, p, a, d) = (
+        bucket.to_string(),
+        prefix.to_string(),
+        after.to_string(),
+        delimiter.to_string(),
+    );
+    on_bucket_shard(bucket, move |txn| {
+        tables::list_objects(txn, &b, &p, &a, &d, max)
+    })
+    .await
+}
+
+/// Buckets, from every shard on every core, that `keep` accepts (unsorted).
+pub async fn buckets<F>(keep: F) -> S3Result<Vec<BucketMeta>>
+where
+    F: Fn(&BucketMeta) -> bool + Send + Sync + Clone + 'static,
+{
+    let per_core = crate::runtime::on_all_cores(move || {
+        let keep = keep.clone();
+        async move {
+            let core = crate::runtime::core();
+            let mut out = Vec::new();
+            for shard in core.shards.values() {
+                let txn = shard.read()?;
+                out.extend(tables::list_buckets(&txn)?.into_iter().filter(|b| keep(b)));
+            }
+            S3Result::Ok(out)
+        }
+    })
+    .await;
+    let mut all = Vec::new();
+    for r in per_core {
+        all.extend(r?);
+    }
+    Ok(all)
+}
