@@ -2,13 +2,14 @@
 //! signing-key cache warm, as on the server, and cold), and one signed aws-chunked 64 KiB
 //! chunk through `AwsChunkedDecoder`.
 
+use bleepstore::auth::authenticate;
 use bleepstore::auth::chunked::{
     chunk_signature, AwsChunkedDecoder, Streaming, AWS_CHUNK_SIZE_MAX_BYTES,
 };
 use bleepstore::auth::signer::{amz_date, presign, sign_headers};
 use bleepstore::auth::sigv4::{
-    authenticate, derive_signing_key, scope, sha256_hex, ChunkSigningContext, PayloadMode,
-    SecretLookup, SigningKeyCache, UNSIGNED_PAYLOAD,
+    derive_signing_key, scope, sha256_hex, ChunkSigningContext, PayloadMode, SecretLookup,
+    SigningKeyCache, UNSIGNED_PAYLOAD,
 };
 use bleepstore::http::head::{Method, RequestHead};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};

@@ -266,7 +266,7 @@ impl Default for StorageConfig {
 pub const MAX_XML_BODY_BYTES: usize = 8 * 1024 * 1024;
 
 /// The default budget of buffered request bodies per core when none is configured (unit
-/// tests, tools); `runtime::budget` re-exports it as `BYTES_MAX_DEFAULT`.
+/// tests, tools).
 pub const BUFFERED_BODY_BYTES_PER_CORE_MAX_DEFAULT: usize = 64 * 1024 * 1024;
 
 impl Default for LimitsConfig {

@@ -73,13 +73,9 @@ const KNOWN_DEBT: &[(&str, &str, &str)] = &[
         "auth",
         "Shared.users: the handlers read ctx.shared.users",
     ),
-    // `on_shard` carries MetaShard and MetaCmd/MetaReply: the commit hop is the future
-    // `MetaLog` (engine).
-    (
-        "runtime",
-        "meta",
-        "on_shard/apply_for_bucket carry MetaShard, MetaCmd/MetaReply",
-    ),
+    // `on_shard` hands the owning core's `MetaShard` to the job it runs there (the engine's
+    // `MetaLog` and reads go through it).
+    ("runtime", "meta", "on_shard hands the job its MetaShard"),
     // The local store reads segment types and the meta dir layout from meta.
     (
         "storage",

@@ -13,9 +13,10 @@
 //!   authenticate; with none and no Content-Type / Content-MD5 it must.
 #![no_main]
 
+use bleepstore::auth::authenticate_in;
 use bleepstore::auth::signer::presign;
 use bleepstore::auth::sigv2;
-use bleepstore::auth::sigv4::{authenticate_in, AuthOutcome, PayloadMode, SigningKeyCache};
+use bleepstore::auth::sigv4::{AuthOutcome, PayloadMode, SigningKeyCache};
 use bleepstore::http::head::{parse_query, RequestHead};
 use bleepstore::s3::error::{ErrorCode, S3Result};
 use bleepstore_fuzz::{head_from_text, now, token, OneKey, AK, NOW_SECS, REGION, SECRET};

@@ -1,4 +1,4 @@
-//! `auth::sigv4::authenticate` over request heads built from text (see
+//! `auth::authenticate` over request heads built from text (see
 //! `bleepstore_fuzz::head_from_text`), with one fixed access key and "now" fixed at
 //! 2013-05-24T00:00:00Z.
 //!
@@ -13,11 +13,11 @@
 //!   `x-amz-*` header rides along.
 #![no_main]
 
+use bleepstore::auth::authenticate;
 use bleepstore::auth::signer::{amz_date, presign, sign_headers};
 use bleepstore::auth::sigv4::{
-    authenticate, AuthOutcome, PayloadMode, SigningKeyCache, EMPTY_SHA256_HEX,
-    PRESIGN_EXPIRES_MAX_SECS, STREAMING_SIGNED, STREAMING_SIGNED_TRAILER,
-    STREAMING_UNSIGNED_TRAILER, UNSIGNED_PAYLOAD,
+    AuthOutcome, PayloadMode, SigningKeyCache, EMPTY_SHA256_HEX, PRESIGN_EXPIRES_MAX_SECS,
+    STREAMING_SIGNED, STREAMING_SIGNED_TRAILER, STREAMING_UNSIGNED_TRAILER, UNSIGNED_PAYLOAD,
 };
 use bleepstore::http::head::{parse_query, RequestHead};
 use bleepstore::s3::error::{ErrorCode, S3Result};

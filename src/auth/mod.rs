@@ -7,10 +7,12 @@ pub mod signer;
 pub mod sigv2;
 pub mod sigv4;
 pub mod users;
+pub mod verify;
 
 pub use chunked::{AwsChunkedDecoder, Streaming, AWS_CHUNK_SIZE_MAX_BYTES};
 pub use signer::{amz_date, presign, sign_headers};
 pub use sigv4::{
-    authenticate, derive_signing_key, hmac_sha256, sha256_hex, uri_encode, AuthOutcome,
-    ChunkSigningContext, PayloadMode, SecretLookup, SigningKeyCache,
+    derive_signing_key, hmac_sha256, sha256_hex, uri_encode, AuthOutcome, ChunkSigningContext,
+    PayloadMode, SecretLookup, SigningKeyCache,
 };
+pub use verify::{authenticate, authenticate_in};

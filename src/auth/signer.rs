@@ -7,7 +7,8 @@ pub use crate::hash::sigv4::{amz_date, presign, sign_headers};
 mod tests {
     use super::*;
     use crate::auth::sigv4::tests::{at, example_time, head, OneKey, AK, SECRET};
-    use crate::auth::sigv4::{authenticate, sha256_hex, PayloadMode, SigningKeyCache};
+    use crate::auth::sigv4::{sha256_hex, PayloadMode, SigningKeyCache};
+    use crate::auth::verify::authenticate;
     use crate::error::ErrorCode;
     use std::time::Duration;
 

@@ -395,7 +395,8 @@ pub fn authenticate_query(
 #[cfg(test)]
 mod tests {
     use crate::auth::sigv4::tests::{example_time, head, OneKey, AK};
-    use crate::auth::sigv4::{authenticate_in, AuthOutcome, PayloadMode, SigningKeyCache};
+    use crate::auth::sigv4::{AuthOutcome, PayloadMode, SigningKeyCache};
+    use crate::auth::verify::authenticate_in;
     use crate::error::{ErrorCode, S3Result};
     use std::time::{Duration, SystemTime};
 

@@ -18,7 +18,6 @@ pub use crate::hash::sigv4::{
 };
 use std::collections::HashMap;
 use std::fmt;
-use std::time::SystemTime;
 use subtle::ConstantTimeEq;
 
 /// `x-amz-content-sha256` value: aws-chunked body, every chunk signed.
@@ -345,7 +344,7 @@ struct AuthHeaderParts<'a> {
     signature: &'a str,
 }
 
-fn malformed_header(detail: &str) -> S3Error {
+pub(super) fn malformed_header(detail: &str) -> S3Error {
     S3Error::msg(
         ErrorCode::AuthorizationHeaderMalformed,
         format!("The authorization header is malformed; {detail}"),
@@ -491,67 +490,34 @@ fn payload_mode(claim: PayloadClaim, ctx: Option<ChunkSigningContext>) -> S3Resu
 // Authentication
 // ---------------------------------------------------------------------------------------------
 
-/// Authenticates a request head: anonymous, Authorization header, or presigned query.
-///
-/// On success the caller reads the body as `payload` says; for streaming modes the head is
-/// authenticated but each chunk still has to pass the aws-chunked decoder.
-pub fn authenticate(
+/// Verifies a SigV4 `Authorization` header (the dispatch between SigV4, SigV2 and anonymous
+/// requests is `auth::verify`).
+pub(super) fn authenticate_header(
     head: &RequestHead,
+    value: &str,
     lookup: &dyn SecretLookup,
     cache: &mut SigningKeyCache,
-    now: SystemTime,
+    now_secs: i64,
 ) -> S3Result<AuthOutcome> {
-    authenticate_in(head, lookup, cache, now, "")
+    let (claim, payload) = header_claim(head, value, now_secs)?;
+    verified_outcome(head, &claim, payload, lookup, cache)
 }
 
-/// [`authenticate`] for a server that also answers virtual-hosted requests under `domain`
-/// (SigV2 signs the bucket of the Host header as part of the resource).
-pub fn authenticate_in(
+/// Verifies a SigV4 presigned query (`X-Amz-Algorithm`, `X-Amz-Credential`, ...).
+pub(super) fn authenticate_query(
     head: &RequestHead,
+    query: &[(String, String)],
     lookup: &dyn SecretLookup,
     cache: &mut SigningKeyCache,
-    now: SystemTime,
-    domain: &str,
+    now_secs: i64,
 ) -> S3Result<AuthOutcome> {
-    let query = head.query_pairs();
-    let has_query_auth = query.iter().any(|(n, _)| n == "X-Amz-Algorithm");
-    let mut auth_headers = head.header_all("authorization");
-    let header = auth_headers.next();
-    if auth_headers.next().is_some() {
-        return Err(malformed_header(
-            "only one Authorization header is allowed.",
-        ));
-    }
-    let now_secs = unix_secs(now);
-    let has_v2_query = !has_query_auth && super::sigv2::has_v2_query(&query);
-    match (header, has_query_auth || has_v2_query) {
-        (Some(_), true) => Err(S3Error::invalid_argument(
-            "Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, \
-             Signature query string parameter or the Authorization header should be specified",
-            "Authorization",
-            header.unwrap_or_default(),
-        )),
-        (Some(value), false) if super::sigv2::is_v2_header(value) => {
-            super::sigv2::authenticate_header(head, value, lookup, now_secs, domain)
-        }
-        (Some(value), false) => {
-            let (claim, payload) = header_claim(head, value, now_secs)?;
-            verified_outcome(head, &claim, payload, lookup, cache)
-        }
-        (None, true) if has_v2_query => {
-            super::sigv2::authenticate_query(head, &query, lookup, now_secs, domain)
-        }
-        (None, true) => {
-            let (claim, payload) = query_claim(head, &query, now_secs)?;
-            verified_outcome(head, &claim, payload, lookup, cache)
-        }
-        (None, false) => anonymous(head),
-    }
+    let (claim, payload) = query_claim(head, query, now_secs)?;
+    verified_outcome(head, &claim, payload, lookup, cache)
 }
 
 /// An unsigned request. A body hash or an unsigned aws-chunked body is still honoured so the
 /// body is read and checked correctly; signed chunks cannot be checked without a signature.
-fn anonymous(head: &RequestHead) -> S3Result<AuthOutcome> {
+pub(super) fn anonymous(head: &RequestHead) -> S3Result<AuthOutcome> {
     let claim = match head.header("x-amz-content-sha256") {
         Some(v) => parse_payload_claim(v)?,
         None => PayloadClaim::Unsigned,
@@ -867,9 +833,10 @@ fn has_body(head: &RequestHead) -> bool {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::auth::verify::authenticate;
     use crate::http::head::Method;
     use sha2::{Digest, Sha256};
-    use std::time::{Duration, UNIX_EPOCH};
+    use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
     pub(crate) const AK: &str = "AKIAIOSFODNN7EXAMPLE";
     pub(crate) const SECRET: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";

@@ -4,7 +4,7 @@
 
 use super::body::{BodyReader, Framing};
 use super::head::{Method, RequestHead};
-pub use super::io::Io;
+use super::io::Io;
 use super::response::{write_head, Body, Response};
 use crate::error::{ErrorCode, S3Error, S3Result};
 use futures::future::LocalBoxFuture;

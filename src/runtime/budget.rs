@@ -20,7 +20,7 @@ use std::time::Duration;
 pub const WAIT_MAX: Duration = Duration::from_millis(500);
 
 /// The default budget per core when none is configured (unit tests, tools).
-pub use crate::config::BUFFERED_BODY_BYTES_PER_CORE_MAX_DEFAULT as BYTES_MAX_DEFAULT;
+use crate::config::BUFFERED_BODY_BYTES_PER_CORE_MAX_DEFAULT;
 
 struct Budget {
     bytes_max: Cell<usize>,
@@ -32,7 +32,7 @@ struct Budget {
 thread_local! {
     static BUDGET: Budget = const {
         Budget {
-            bytes_max: Cell::new(BYTES_MAX_DEFAULT),
+            bytes_max: Cell::new(BUFFERED_BODY_BYTES_PER_CORE_MAX_DEFAULT),
             used: Cell::new(0),
             refused: Cell::new(0),
             waiters: RefCell::new(Vec::new()),

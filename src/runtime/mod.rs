@@ -150,18 +150,6 @@ where
     rx.await.expect("owner core dropped a shard job")
 }
 
-/// Applies a metadata command on the shard that owns `bucket`, durably.
-pub async fn apply_for_bucket(
-    bucket: &str,
-    cmd: crate::meta::commands::MetaCmd,
-    sync_dirs: Vec<PathBuf>,
-) -> crate::error::S3Result<crate::meta::commands::MetaReply> {
-    on_shard(shard_for_bucket(bucket), move |s| async move {
-        s.apply(cmd, sync_dirs).await
-    })
-    .await
-}
-
 /// Runs `f` on every core and collects the results (ListBuckets, metrics scrapes).
 pub async fn on_all_cores<R, F, Fut>(f: F) -> Vec<R>
 where

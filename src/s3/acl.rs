@@ -3,10 +3,10 @@
 //! grant by grant (see `Grantee::ExplicitOwner`) is exactly its grants, the owner keeping
 //! only READ_ACP and WRITE_ACP beyond them.
 
+use crate::auth::users::User;
 use crate::engine::{Acl, Grant, Grantee, Permission};
 use crate::http::head::RequestHead;
 use crate::s3::error::{ErrorCode, S3Error, S3Result};
-use crate::s3::users::User;
 
 pub const ALL_USERS_URI: &str = "http://acs.amazonaws.com/groups/global/AllUsers";
 pub const AUTHENTICATED_USERS_URI: &str =

@@ -109,7 +109,7 @@ pub async fn authorize_bucket(ctx: &Ctx, perm: Permission) -> S3Result<BucketMet
     Ok(b)
 }
 
-pub fn require_signed(ctx: &Ctx) -> S3Result<&crate::s3::users::User> {
+pub fn require_signed(ctx: &Ctx) -> S3Result<&crate::auth::users::User> {
     ctx.caller
         .as_ref()
         .ok_or_else(|| S3Error::new(ErrorCode::AccessDenied))
@@ -310,33 +310,13 @@ pub fn acl_xml(ctx: &Ctx, owner_id: &str, acl: &Acl) -> String {
         };
         grants.push(xml::Grant {
             grantee,
-            permission: perm_to_xml(g.permission),
+            permission: g.permission,
         });
     }
     xml::access_control_policy(&xml::AccessControlPolicy {
         owner: Some(owner),
         grants,
     })
-}
-
-fn perm_to_xml(p: Permission) -> xml::Permission {
-    match p {
-        Permission::FullControl => xml::Permission::FullControl,
-        Permission::Read => xml::Permission::Read,
-        Permission::Write => xml::Permission::Write,
-        Permission::ReadAcp => xml::Permission::ReadAcp,
-        Permission::WriteAcp => xml::Permission::WriteAcp,
-    }
-}
-
-fn perm_from_xml(p: xml::Permission) -> Permission {
-    match p {
-        xml::Permission::FullControl => Permission::FullControl,
-        xml::Permission::Read => Permission::Read,
-        xml::Permission::Write => Permission::Write,
-        xml::Permission::ReadAcp => Permission::ReadAcp,
-        xml::Permission::WriteAcp => Permission::WriteAcp,
-    }
 }
 
 /// The ACL a PutBucketAcl / PutObjectAcl request asks for: headers or an XML body. A body
@@ -363,7 +343,7 @@ pub async fn requested_acl(ctx: &Ctx, req: &mut Request<'_>, bucket_owner: &str)
         };
         grants.push(Grant {
             grantee,
-            permission: perm_from_xml(g.permission),
+            permission: g.permission,
         });
     }
     acl::resolve_grantees(&grants)?;
@@ -471,7 +451,7 @@ pub async fn delete_unset_config(ctx: &Ctx) -> S3Result<Response> {
 /// A missing key is NoSuchKey only to a caller who may list the bucket; anyone else gets
 /// AccessDenied, as for an object they may not touch, so existence is not revealed.
 pub async fn load_object_guarded(
-    caller: Option<&crate::s3::users::User>,
+    caller: Option<&crate::auth::users::User>,
     bucket: &str,
     key: &str,
 ) -> S3Result<(BucketMeta, ObjectMeta)> {

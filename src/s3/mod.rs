@@ -11,7 +11,6 @@ pub mod multipart;
 pub mod object;
 pub mod payload;
 pub mod service;
-pub mod users;
 pub mod xml;
 
 // Moved below the s3 layer (see tests/layers.rs); the old paths keep working.

@@ -116,7 +116,7 @@ impl S3Service {
         *label = route.endpoint.name();
         let auth = {
             let mut cache = self.key_cache.borrow_mut();
-            crate::auth::sigv4::authenticate_in(
+            crate::auth::verify::authenticate_in(
                 &req.head,
                 &self.shared.users,
                 &mut cache,

@@ -221,7 +221,8 @@ mod tests {
 
     /// What the server does with our heads: parse, then authenticate.
     fn server_accepts(head: &[u8]) -> Result<(), String> {
-        use bleepstore::auth::sigv4::{authenticate, SigningKeyCache};
+        use bleepstore::auth::authenticate;
+        use bleepstore::auth::sigv4::SigningKeyCache;
         let limits = bleepstore::http::conn::Limits {
             head_bytes_max: 16 * 1024,
             header_count_max: 64,
