@@ -12,6 +12,7 @@ pub mod log;
 pub mod multipart;
 pub mod object;
 pub mod read;
+pub mod recovery;
 
 /// Record types the API layer renders, as engine types.
 pub use crate::meta::commands::{etag_matches, WriteCond};
@@ -30,7 +31,20 @@ pub fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
+/// Where object bytes go, set once by boot before any core starts.
+static STORE: std::sync::OnceLock<std::sync::Arc<dyn crate::storage::DataStore>> =
+    std::sync::OnceLock::new();
+
+/// Makes `store` the store of object bytes for the rest of the process (boot calls it once,
+/// before the cores start). A second call changes nothing and answers false.
+pub fn install_store(store: std::sync::Arc<dyn crate::storage::DataStore>) -> bool {
+    STORE.set(store).is_ok()
+}
+
 /// The boot-chosen store of object bytes.
 fn store() -> std::sync::Arc<dyn crate::storage::DataStore> {
-    crate::runtime::core().shared.store.clone()
+    STORE
+        .get()
+        .expect("engine::store() before boot installed the store")
+        .clone()
 }

@@ -195,7 +195,7 @@ pub async fn abort(bucket: &str, key: &str, upload_id: &str) -> S3Result<()> {
 /// shard), data after, so a crash in between leaves only orphans for the start-up sweep.
 pub async fn reap_expired(ttl_s: u64) {
     let core = crate::runtime::core();
-    let store = core.shared.store.clone();
+    let store = super::store();
     let cutoff = now_ms().saturating_sub(ttl_s.saturating_mul(1000));
     for (id, shard) in core.shards.iter() {
         let expired = match shard

@@ -43,21 +43,12 @@ pub struct Shared {
     pub cores_ready: AtomicUsize,
     /// Start-up recovery (sweeps) finished.
     pub recovered: AtomicBool,
-    /// The upstream holding object bytes, for gateway backends (None: local disk).
-    pub gateway: Option<Arc<crate::storage::gateway::bridge::Gateway>>,
-    /// Where object bytes go: chosen once at boot (the gateway's upstream, or local disk).
-    pub store: Arc<dyn crate::storage::DataStore>,
 }
 
 impl Shared {
-    /// Every core is listening and, for a gateway, the upstream answers.
-    pub fn is_ready(&self) -> bool {
+    /// Every core has opened its shards and is listening.
+    pub fn all_cores_ready(&self) -> bool {
         self.cores_ready.load(Ordering::Acquire) == self.executors as usize
-            && self
-                .gateway
-                .as_ref()
-                .map(|g| g.is_healthy())
-                .unwrap_or(true)
     }
 }
 

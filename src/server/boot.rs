@@ -6,6 +6,7 @@ use crate::auth::users::Users;
 use crate::config::Config;
 use crate::meta::shard::MetaShard;
 use crate::runtime::{Core, Inbox, Shared};
+use crate::storage::gateway::bridge::Gateway;
 use glommio::{LocalExecutorBuilder, Placement};
 use std::cell::Cell;
 use std::collections::HashMap;
@@ -35,11 +36,11 @@ pub fn run(config: Config) -> Result<(), String> {
     let bind_addr = super::bind::resolve_bind(&config.server.bind)?;
     warn_default_credentials(&config, bind_addr);
     let gateway = crate::storage::gateway::start(&config)?;
-    let store = crate::storage::choose_store(
+    crate::engine::install_store(crate::storage::choose_store(
         gateway.clone(),
         data_dir.clone(),
         config.storage.inline_bytes_max,
-    );
+    ));
     let (inboxes, receivers) = crate::runtime::inboxes(executors);
     let shared = Arc::new(Shared {
         config,
@@ -52,17 +53,16 @@ pub fn run(config: Config) -> Result<(), String> {
         inboxes,
         cores_ready: AtomicUsize::new(0),
         recovered: AtomicBool::new(false),
-        gateway,
-        store,
     });
     crate::observe::metrics::init(executors as usize);
     crate::runtime::offload::remember_process_cpus();
     let mut handles = Vec::new();
     for (id, inbox) in receivers.into_iter().enumerate() {
         let shared = shared.clone();
+        let gateway = gateway.clone();
         let handle = LocalExecutorBuilder::new(Placement::Fixed(id % cpus))
             .name(&format!("core-{id}"))
-            .spawn(move || async move { core_main(id as u32, shared, inbox).await })
+            .spawn(move || async move { core_main(id as u32, shared, gateway, inbox).await })
             .map_err(|e| format!("start core {id}: {e}"))?;
         handles.push(handle);
     }
@@ -76,7 +76,12 @@ pub fn run(config: Config) -> Result<(), String> {
     Ok(())
 }
 
-async fn core_main(id: u32, shared: Arc<Shared>, inbox: Inbox) -> Result<(), String> {
+async fn core_main(
+    id: u32,
+    shared: Arc<Shared>,
+    gateway: Option<Arc<Gateway>>,
+    inbox: Inbox,
+) -> Result<(), String> {
     let shards = open_shards(id, &shared)?;
     let core = crate::runtime::enter(
         Core {
@@ -106,11 +111,11 @@ async fn core_main(id: u32, shared: Arc<Shared>, inbox: Inbox) -> Result<(), Str
             shared.shard_count,
             shared.data_dir.display()
         );
-        glommio::spawn_local(crate::storage::local::sweep_orphans_task(shared.clone())).detach();
+        glommio::spawn_local(crate::engine::recovery::sweep_orphans_task(shared.clone())).detach();
     }
     spawn_reaper(&shared);
     shared.cores_ready.fetch_add(1, Ordering::AcqRel);
-    accept_loop(id, &shared, listener).await
+    accept_loop(id, &shared, gateway, listener).await
 }
 
 /// The metadata shards this core owns: `s % executors == id`.
@@ -145,9 +150,10 @@ fn spawn_reaper(shared: &Shared) {
 async fn accept_loop(
     id: u32,
     shared: &Arc<Shared>,
+    gateway: Option<Arc<Gateway>>,
     listener: glommio::net::TcpListener,
 ) -> Result<(), String> {
-    let service = Rc::new(super::router::Router::new(shared.clone(), id));
+    let service = Rc::new(super::router::Router::new(shared.clone(), gateway, id));
     let limits = Rc::new(crate::http::conn::Limits {
         head_bytes_max: shared.config.server.request_head_bytes_max,
         header_count_max: shared.config.server.header_count_max,

@@ -4,6 +4,7 @@
 use crate::http::head::RequestHead;
 use crate::http::response::{Body, Response};
 use crate::runtime::Shared;
+use crate::storage::gateway::bridge::Gateway;
 
 /// An operational endpoint, named by its path.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -69,14 +70,18 @@ fn text(status: u16, content_type: &str, body: String) -> Response {
 
 /// Answers a request the router found operational (an unsigned GET), or None when its path
 /// is no operational endpoint.
-pub async fn serve(shared: &Shared, head: &RequestHead) -> Option<Response> {
+pub async fn serve(
+    shared: &Shared,
+    gateway: Option<&Gateway>,
+    head: &RequestHead,
+) -> Option<Response> {
     let resp = match Operational::of(&head.path)? {
         Operational::Healthz => text(200, "text/plain", "ok\n".into()),
         Operational::Readyz => {
-            let (status, body) = super::health::readyz(shared);
+            let (status, body) = super::health::readyz(shared, gateway);
             text(status, "text/plain", body.into())
         }
-        Operational::Health => health(shared).await,
+        Operational::Health => health(shared, gateway).await,
         Operational::Metrics => metrics(shared, head).await,
         Operational::OpenApi => {
             let mut r = Response::new(200);
@@ -91,7 +96,7 @@ pub async fn serve(shared: &Shared, head: &RequestHead) -> Option<Response> {
 }
 
 /// `/health`: every shard answers a read, the objects directory is there, the upstream too.
-async fn health(shared: &Shared) -> Response {
+async fn health(shared: &Shared, gateway: Option<&Gateway>) -> Response {
     let mut shards = Vec::new();
     for s in 0..shared.shard_count {
         let ok = crate::runtime::on_shard(s, |shard| async move { shard.read().is_ok() }).await;
@@ -101,8 +106,8 @@ async fn health(shared: &Shared) -> Response {
     let (status, body) = super::health::health_json(
         &shards,
         storage_ok,
-        shared.is_ready(),
-        shared.gateway.as_deref(),
+        super::health::is_ready(shared, gateway),
+        gateway,
     );
     text(status, "application/json", body)
 }

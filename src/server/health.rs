@@ -1,11 +1,17 @@
 //! Health probes: liveness, readiness, and a JSON status of every part.
 
 use crate::runtime::Shared;
+use crate::storage::gateway::bridge::Gateway;
 
-pub fn readyz(shared: &Shared) -> (u16, &'static str) {
-    if shared.is_ready() {
+/// Every core is listening and, for a gateway, the upstream answers.
+pub fn is_ready(shared: &Shared, gateway: Option<&Gateway>) -> bool {
+    shared.all_cores_ready() && gateway.map(|g| g.is_healthy()).unwrap_or(true)
+}
+
+pub fn readyz(shared: &Shared, gateway: Option<&Gateway>) -> (u16, &'static str) {
+    if is_ready(shared, gateway) {
         (200, "ready\n")
-    } else if shared.gateway.as_ref().is_some_and(|g| !g.is_healthy()) {
+    } else if gateway.is_some_and(|g| !g.is_healthy()) {
         (503, "upstream unreachable\n")
     } else {
         (503, "starting\n")
@@ -17,7 +23,7 @@ pub fn health_json(
     shard_ok: &[(u32, bool)],
     storage_ok: bool,
     ready: bool,
-    gateway: Option<&crate::storage::gateway::bridge::Gateway>,
+    gateway: Option<&Gateway>,
 ) -> (u16, String) {
     let gateway_json = match gateway {
         None => serde_json::json!({"status": "not configured"}),

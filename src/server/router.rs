@@ -8,20 +8,25 @@ use crate::http::response::Response;
 use crate::runtime::Shared;
 use crate::s3::error::S3Error;
 use crate::s3::service::S3Service;
+use crate::storage::gateway::bridge::Gateway;
 use futures::future::LocalBoxFuture;
 use std::sync::Arc;
 
 /// One per core.
 pub struct Router {
     shared: Arc<Shared>,
+    /// The upstream holding object bytes, for gateway backends (None: local disk): health
+    /// and readiness report on it.
+    gateway: Option<Arc<Gateway>>,
     s3: S3Service,
 }
 
 impl Router {
-    pub fn new(shared: Arc<Shared>, core_id: u32) -> Router {
+    pub fn new(shared: Arc<Shared>, gateway: Option<Arc<Gateway>>, core_id: u32) -> Router {
         Router {
             s3: S3Service::new(shared.clone(), core_id),
             shared,
+            gateway,
         }
     }
 
@@ -40,7 +45,7 @@ impl Router {
         if !is_operational(head) {
             return None;
         }
-        let mut resp = super::endpoints::serve(&self.shared, head).await?;
+        let mut resp = super::endpoints::serve(&self.shared, self.gateway.as_deref(), head).await?;
         if resp.label.is_empty() {
             resp.label = "Operational";
         }

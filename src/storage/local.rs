@@ -554,37 +554,9 @@ impl BodyStream for FileStream {
     }
 }
 
-/// Deletes data files that no metadata names. Only files older than this process are
-/// candidates: anything newer may belong to a write in flight.
-pub async fn sweep_orphans_task(shared: std::sync::Arc<crate::runtime::Shared>) {
-    let mut referenced: std::collections::HashSet<u128> = std::collections::HashSet::new();
-    for shard in 0..shared.shard_count {
-        let ids = crate::runtime::on_shard(shard, |s| async move {
-            crate::meta::tables::referenced_files(&s.read()?)
-        })
-        .await;
-        match ids {
-            Ok(ids) => referenced.extend(ids),
-            Err(e) => {
-                tracing::error!(error = %e, "orphan sweep: could not read shard; skipping sweep");
-                return;
-            }
-        }
-    }
-    let data_dir = shared.data_dir.clone();
-    let cutoff = shared.started_at;
-    let removed = glommio::executor()
-        .spawn_blocking(move || sweep_dir(&data_dir, &referenced, cutoff))
-        .await;
-    if removed > 0 {
-        tracing::info!(removed, "orphan sweep removed unreferenced data files");
-    }
-    shared
-        .recovered
-        .store(true, std::sync::atomic::Ordering::Release);
-}
-
-fn sweep_dir(
+/// Deletes the data files under `data_dir` whose id `referenced` does not hold and that were
+/// last modified before `cutoff`; answers how many it removed. Blocking: run it off the core.
+pub fn remove_unreferenced_files(
     data_dir: &Path,
     referenced: &std::collections::HashSet<u128>,
     cutoff: std::time::SystemTime,
