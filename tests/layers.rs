@@ -62,16 +62,11 @@ const LAYERS: &[&[Unit]] = &[
 /// shrinks.
 const KNOWN_DEBT: &[(&str, &str, &str)] = &[
     // `runtime::Shared` carries application state the handlers read through it
-    // (`ctx.shared.users`, `ctx.shared.gateway`): it goes when they get it another way.
+    // (`ctx.shared.gateway`): it goes when they get it another way.
     (
         "runtime",
         "storage",
         "Shared.gateway: the upstream handle the handlers read",
-    ),
-    (
-        "runtime",
-        "auth",
-        "Shared.users: the handlers read ctx.shared.users",
     ),
     // `on_shard` hands the owning core's `MetaShard` to the job it runs there (the engine's
     // `MetaLog` and reads go through it).

@@ -31,7 +31,7 @@ pub fn run(config: Config) -> Result<(), String> {
         .map_err(|e| format!("data dir {}: {e}", data_dir.display()))?;
     let shard_count = crate::meta::shard_count(&data_dir, executors)
         .map_err(|e| format!("shard count in {}: {e}", data_dir.display()))?;
-    let users = Users::from_config(&config.auth, &config.server.region);
+    let users = Arc::new(Users::from_config(&config.auth, &config.server.region));
     let bind_addr = super::bind::resolve_bind(&config.server.bind)?;
     warn_default_credentials(&config, bind_addr);
     let gateway = crate::storage::gateway::start(&config)?;
@@ -43,7 +43,6 @@ pub fn run(config: Config) -> Result<(), String> {
     let (inboxes, receivers) = crate::runtime::inboxes(executors);
     let shared = Arc::new(Shared {
         config,
-        users,
         executors,
         shard_count,
         data_dir,
@@ -60,9 +59,10 @@ pub fn run(config: Config) -> Result<(), String> {
     let mut handles = Vec::new();
     for (id, inbox) in receivers.into_iter().enumerate() {
         let shared = shared.clone();
+        let users = users.clone();
         let handle = LocalExecutorBuilder::new(Placement::Fixed(id % cpus))
             .name(&format!("core-{id}"))
-            .spawn(move || async move { core_main(id as u32, shared, inbox).await })
+            .spawn(move || async move { core_main(id as u32, shared, users, inbox).await })
             .map_err(|e| format!("start core {id}: {e}"))?;
         handles.push(handle);
     }
@@ -76,7 +76,12 @@ pub fn run(config: Config) -> Result<(), String> {
     Ok(())
 }
 
-async fn core_main(id: u32, shared: Arc<Shared>, inbox: Inbox) -> Result<(), String> {
+async fn core_main(
+    id: u32,
+    shared: Arc<Shared>,
+    users: Arc<Users>,
+    inbox: Inbox,
+) -> Result<(), String> {
     let shards = open_shards(id, &shared)?;
     let core = crate::runtime::enter(
         Core {
@@ -110,7 +115,7 @@ async fn core_main(id: u32, shared: Arc<Shared>, inbox: Inbox) -> Result<(), Str
     }
     spawn_reaper(&shared);
     shared.cores_ready.fetch_add(1, Ordering::AcqRel);
-    accept_loop(id, &shared, listener).await
+    accept_loop(id, &shared, users, listener).await
 }
 
 /// The metadata shards this core owns: `s % executors == id`.
@@ -145,9 +150,10 @@ fn spawn_reaper(shared: &Shared) {
 async fn accept_loop(
     id: u32,
     shared: &Arc<Shared>,
+    users: Arc<Users>,
     listener: glommio::net::TcpListener,
 ) -> Result<(), String> {
-    let service = Rc::new(super::router::Router::new(shared.clone(), id));
+    let service = Rc::new(super::router::Router::new(shared.clone(), users, id));
     let limits = Rc::new(crate::http::conn::Limits {
         head_bytes_max: shared.config.server.request_head_bytes_max,
         header_count_max: shared.config.server.header_count_max,
