@@ -61,13 +61,6 @@ const LAYERS: &[&[Unit]] = &[
 /// must still occur: the test fails when one is gone (delete the line), so the list only
 /// shrinks.
 const KNOWN_DEBT: &[(&str, &str, &str)] = &[
-    // `runtime::Shared` carries application state the handlers read through it
-    // (`ctx.shared.users`): it goes when they get it another way.
-    (
-        "runtime",
-        "auth",
-        "Shared.users: the handlers read ctx.shared.users",
-    ),
     // `on_shard` hands the owning core's `MetaShard` to the job it runs there (the engine's
     // `MetaLog` and reads go through it).
     ("runtime", "meta", "on_shard hands the job its MetaShard"),

@@ -10,7 +10,6 @@ pub mod key_lock;
 pub mod md5_batch;
 pub mod offload;
 
-use crate::auth::users::Users;
 use crate::config::Config;
 use crate::meta::shard::MetaShard;
 use futures::future::LocalBoxFuture;
@@ -31,7 +30,6 @@ const INBOX_MAX: usize = 4096;
 /// What every core knows; immutable after start-up except the readiness counters.
 pub struct Shared {
     pub config: Config,
-    pub users: Users,
     pub executors: u32,
     pub shard_count: u32,
     pub data_dir: PathBuf,

@@ -1,12 +1,17 @@
 //! Access control: canned ACLs, x-amz-grant-* headers, and the permission check every
 //! handler makes. A canned ACL leaves the owner FULL_CONTROL and adds grants; an ACL given
 //! grant by grant (see `Grantee::ExplicitOwner`) is exactly its grants, the owner keeping
-//! only READ_ACP and WRITE_ACP beyond them.
+//! only READ_ACP and WRITE_ACP beyond them. AccessControlPolicy documents in (PutBucketAcl,
+//! PutObjectAcl) and out (GetBucketAcl, GetObjectAcl).
 
-use crate::auth::users::User;
+use crate::auth::users::{User, Users};
 use crate::engine::{Acl, Grant, Grantee, Permission};
+use crate::http::conn::Request;
 use crate::http::head::RequestHead;
+use crate::s3::ctx::Ctx;
 use crate::s3::error::{ErrorCode, S3Error, S3Result};
+use crate::s3::request::{read_small_body, CONFIG_BODY_BYTES_MAX};
+use crate::s3::xml;
 
 pub const ALL_USERS_URI: &str = "http://acs.amazonaws.com/groups/global/AllUsers";
 pub const AUTHENTICATED_USERS_URI: &str =
@@ -115,7 +120,11 @@ const GRANT_HEADERS: [(&str, Permission); 5] = [
 ];
 
 /// The ACL a request asks for with `x-amz-acl` or `x-amz-grant-*` (not both); None if neither.
-pub fn from_headers(head: &RequestHead, bucket_owner: Option<&str>) -> S3Result<Option<Acl>> {
+pub fn from_headers(
+    head: &RequestHead,
+    bucket_owner: Option<&str>,
+    users: &Users,
+) -> S3Result<Option<Acl>> {
     let canned_name = head.header("x-amz-acl");
     let mut grants = Vec::new();
     for (h, perm) in GRANT_HEADERS {
@@ -135,7 +144,7 @@ pub fn from_headers(head: &RequestHead, bucket_owner: Option<&str>) -> S3Result<
         )),
         (Some(c), true) => canned(c, bucket_owner).map(Some),
         (None, false) => {
-            resolve_grantees(&grants)?;
+            resolve_grantees(&grants, users)?;
             Ok(Some(explicit(grants)))
         }
         (None, true) => Ok(None),
@@ -144,11 +153,11 @@ pub fn from_headers(head: &RequestHead, bucket_owner: Option<&str>) -> S3Result<
 
 /// Every user a grant names must exist: an unknown canonical id is 400 InvalidArgument, an
 /// e-mail address 400 UnresolvableGrantByEmailAddress (users here have no e-mail address).
-pub fn resolve_grantees(grants: &[Grant]) -> S3Result<()> {
+pub fn resolve_grantees(grants: &[Grant], users: &Users) -> S3Result<()> {
     for g in grants {
         match &g.grantee {
             Grantee::User { id } => {
-                let known = crate::runtime::core().shared.users.by_id(id).is_some();
+                let known = users.by_id(id).is_some();
                 if !known {
                     return Err(S3Error::invalid_argument(
                         "Invalid id",
@@ -165,6 +174,82 @@ pub fn resolve_grantees(grants: &[Grant]) -> S3Result<()> {
         }
     }
     Ok(())
+}
+
+/// Renders an ACL as AccessControlPolicy XML: a canned ACL with the owner's implicit
+/// FULL_CONTROL first, an explicit one exactly as given.
+pub fn acl_xml(ctx: &Ctx, owner_id: &str, acl: &Acl) -> String {
+    let users = &ctx.users;
+    let owner = xml::Owner {
+        id: owner_id.to_string(),
+        display_name: Some(users.display_name(owner_id)),
+    };
+    let explicit = is_explicit(acl);
+    let mut grants = Vec::new();
+    if !explicit {
+        grants.push(xml::Grant {
+            grantee: xml::Grantee::CanonicalUser {
+                id: owner.id.clone(),
+                display_name: owner.display_name.clone(),
+            },
+            permission: xml::Permission::FullControl,
+        });
+    }
+    for g in &acl.grants {
+        let grantee = match &g.grantee {
+            Grantee::ExplicitOwner => continue,
+            // bucket-owner-full-control by the bucket's own owner: already listed.
+            Grantee::User { id }
+                if !explicit && id == owner_id && g.permission == Permission::FullControl =>
+            {
+                continue
+            }
+            Grantee::User { id } => xml::Grantee::CanonicalUser {
+                id: id.clone(),
+                display_name: Some(users.display_name(id)),
+            },
+            Grantee::Email(e) => xml::Grantee::Email(e.clone()),
+            other => xml::Grantee::Group(group_uri(other).unwrap_or_default().to_string()),
+        };
+        grants.push(xml::Grant {
+            grantee,
+            permission: g.permission,
+        });
+    }
+    xml::access_control_policy(&xml::AccessControlPolicy {
+        owner: Some(owner),
+        grants,
+    })
+}
+
+/// The ACL a PutBucketAcl / PutObjectAcl request asks for: headers or an XML body. A body
+/// replaces the ACL by exactly its grants: one with none leaves the owner only READ_ACP and
+/// WRITE_ACP. `bucket_owner` is whom the bucket-owner-* canned ACLs name.
+pub async fn requested_acl(ctx: &Ctx, req: &mut Request<'_>, bucket_owner: &str) -> S3Result<Acl> {
+    if let Some(acl) = from_headers(&req.head, Some(bucket_owner), &ctx.users)? {
+        return Ok(acl);
+    }
+    let body = read_small_body(req, ctx, CONFIG_BODY_BYTES_MAX).await?;
+    if body.is_empty() {
+        return Err(S3Error::new(ErrorCode::MissingRequestBodyError));
+    }
+    let policy = xml::parse_access_control_policy(&body)?;
+    let mut grants = Vec::new();
+    for g in policy.grants {
+        let grantee = match g.grantee {
+            xml::Grantee::CanonicalUser { id, .. } => Grantee::User { id },
+            xml::Grantee::Email(e) => Grantee::Email(e),
+            xml::Grantee::Group(uri) => group(&uri).ok_or_else(|| {
+                S3Error::msg(ErrorCode::MalformedACLError, format!("Unknown group {uri}"))
+            })?,
+        };
+        grants.push(Grant {
+            grantee,
+            permission: g.permission,
+        });
+    }
+    resolve_grantees(&grants, &ctx.users)?;
+    Ok(explicit(grants))
 }
 
 /// `id="..."`, `uri="..."` or `emailAddress="..."`.

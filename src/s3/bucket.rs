@@ -1,17 +1,15 @@
 //! Bucket operations: list, create, delete, head, location, ACL, versioning status.
 
 pub use crate::engine::now_ms;
-use crate::engine::{Acl, BucketMeta, ObjectMeta, Permission};
+use crate::engine::{BucketMeta, Permission};
 use crate::http::conn::Request;
-use crate::http::head::RequestHead;
 use crate::http::response::Response;
-use crate::s3::acl;
+use crate::s3::access::{authorize_bucket, load_bucket, require_signed};
+use crate::s3::acl::{self, acl_xml, requested_acl};
+use crate::s3::ctx::Ctx;
 use crate::s3::error::{ErrorCode, S3Error, S3Result};
-use crate::s3::service::Ctx;
+use crate::s3::request::{decode_token, encode_token, read_small_body, CONFIG_BODY_BYTES_MAX};
 use crate::s3::xml;
-
-/// Bodies of bucket configuration requests (CreateBucketConfiguration, ACL XML), at most.
-pub const CONFIG_BODY_BYTES_MAX: usize = 64 * 1024;
 
 /// S3's naming rules: 3–63 chars of lowercase letters, digits, dots and hyphens, starting
 /// and ending with a letter or digit, no `..`, not shaped like an IPv4 address.
@@ -41,80 +39,6 @@ pub fn valid_bucket_name(name: &str) -> bool {
         || name.ends_with("--ol-s3"))
 }
 
-/// Reads a small request body whole (XML configuration), refusing more than `max`.
-/// A request body held whole in memory, with its share of the core's budget: the share is
-/// given back when the body is dropped, after the handler is done with it.
-pub struct BufferedBody {
-    bytes: Vec<u8>,
-    _lease: crate::runtime::budget::Lease,
-}
-
-impl std::ops::Deref for BufferedBody {
-    type Target = [u8];
-    fn deref(&self) -> &[u8] {
-        &self.bytes
-    }
-}
-
-pub async fn read_small_body(
-    req: &mut Request<'_>,
-    ctx: &Ctx,
-    max: usize,
-) -> S3Result<BufferedBody> {
-    let mut payload =
-        crate::s3::payload::PayloadReader::new(&mut req.body, &ctx.payload, &req.head, &[])?;
-    const PIECE_BYTES: usize = 16 * 1024;
-    // Held whole until parsed: every byte is on the core's shared budget first (a declared
-    // length up front, so an oversized or unaffordable body is refused before it is read).
-    let mut lease = crate::runtime::budget::Lease::empty();
-    if let Some(declared) = payload.declared_len() {
-        if declared > max as u64 {
-            return Err(S3Error::new(ErrorCode::MaxMessageLengthExceeded));
-        }
-        lease.grow(declared as usize).await?;
-    }
-    let mut out = Vec::new();
-    let mut buf = vec![0u8; PIECE_BYTES];
-    loop {
-        let n = payload.read_payload(&mut buf).await?;
-        if n == 0 {
-            break;
-        }
-        if out.len() + n > max {
-            return Err(S3Error::new(ErrorCode::MaxMessageLengthExceeded));
-        }
-        if out.len() + n > lease.bytes() {
-            lease
-                .grow(PIECE_BYTES.max(out.len() + n - lease.bytes()))
-                .await?;
-        }
-        out.extend_from_slice(&buf[..n]);
-    }
-    payload.verify_end()?;
-    Ok(BufferedBody {
-        bytes: out,
-        _lease: lease,
-    })
-}
-
-/// Loads a bucket from its shard, or NoSuchBucket.
-pub async fn load_bucket(name: &str) -> S3Result<BucketMeta> {
-    crate::engine::read::bucket(name).await
-}
-
-/// Loads a bucket and checks the caller holds `perm` on it.
-pub async fn authorize_bucket(ctx: &Ctx, perm: Permission) -> S3Result<BucketMeta> {
-    let b = load_bucket(ctx.bucket()).await?;
-    acl::require(&b.owner_id, &b.acl, ctx.caller.as_ref(), perm)?;
-    Ok(b)
-}
-
-pub fn require_signed(ctx: &Ctx) -> S3Result<&crate::auth::users::User> {
-    ctx.caller
-        .as_ref()
-        .ok_or_else(|| S3Error::new(ErrorCode::AccessDenied))
-}
-
 /// Largest `max-buckets` accepted (AWS's bound).
 const MAX_BUCKETS_MAX: i64 = 10_000;
 
@@ -137,7 +61,7 @@ pub async fn list_buckets(ctx: &Ctx) -> S3Result<Response> {
     };
     let after = match ctx.route.param("continuation-token") {
         None => String::new(),
-        Some(t) => crate::s3::list::decode_token(t)
+        Some(t) => decode_token(t)
             .ok()
             .filter(|name| !name.is_empty())
             .ok_or_else(|| {
@@ -176,9 +100,7 @@ pub async fn list_buckets(ctx: &Ctx) -> S3Result<Response> {
     let next = match max {
         Some(m) if buckets.len() > m => {
             buckets.truncate(m);
-            buckets
-                .last()
-                .map(|b| crate::s3::list::encode_token(&b.name))
+            buckets.last().map(|b| encode_token(&b.name))
         }
         _ => None,
     };
@@ -198,7 +120,7 @@ pub async fn create_bucket(ctx: &Ctx, req: &mut Request<'_>) -> S3Result<Respons
     if !valid_bucket_name(&name) {
         return Err(S3Error::new(ErrorCode::InvalidBucketName).with("BucketName", &name));
     }
-    let acl = acl::from_headers(&req.head, None)?.unwrap_or_default();
+    let acl = acl::from_headers(&req.head, None, &ctx.users)?.unwrap_or_default();
     let body = read_small_body(req, ctx, CONFIG_BODY_BYTES_MAX).await?;
     let region = ctx.shared.config.server.region.clone();
     if let Some(loc) = xml::parse_create_bucket_configuration(&body)? {
@@ -272,84 +194,6 @@ pub async fn get_versioning(ctx: &Ctx) -> S3Result<Response> {
     ))
 }
 
-/// Renders an ACL as AccessControlPolicy XML: a canned ACL with the owner's implicit
-/// FULL_CONTROL first, an explicit one exactly as given.
-pub fn acl_xml(ctx: &Ctx, owner_id: &str, acl: &Acl) -> String {
-    use crate::engine::Grantee as G;
-    let users = &ctx.shared.users;
-    let owner = xml::Owner {
-        id: owner_id.to_string(),
-        display_name: Some(users.display_name(owner_id)),
-    };
-    let explicit = acl::is_explicit(acl);
-    let mut grants = Vec::new();
-    if !explicit {
-        grants.push(xml::Grant {
-            grantee: xml::Grantee::CanonicalUser {
-                id: owner.id.clone(),
-                display_name: owner.display_name.clone(),
-            },
-            permission: xml::Permission::FullControl,
-        });
-    }
-    for g in &acl.grants {
-        let grantee = match &g.grantee {
-            G::ExplicitOwner => continue,
-            // bucket-owner-full-control by the bucket's own owner: already listed.
-            G::User { id }
-                if !explicit && id == owner_id && g.permission == Permission::FullControl =>
-            {
-                continue
-            }
-            G::User { id } => xml::Grantee::CanonicalUser {
-                id: id.clone(),
-                display_name: Some(users.display_name(id)),
-            },
-            G::Email(e) => xml::Grantee::Email(e.clone()),
-            other => xml::Grantee::Group(acl::group_uri(other).unwrap_or_default().to_string()),
-        };
-        grants.push(xml::Grant {
-            grantee,
-            permission: g.permission,
-        });
-    }
-    xml::access_control_policy(&xml::AccessControlPolicy {
-        owner: Some(owner),
-        grants,
-    })
-}
-
-/// The ACL a PutBucketAcl / PutObjectAcl request asks for: headers or an XML body. A body
-/// replaces the ACL by exactly its grants: one with none leaves the owner only READ_ACP and
-/// WRITE_ACP. `bucket_owner` is whom the bucket-owner-* canned ACLs name.
-pub async fn requested_acl(ctx: &Ctx, req: &mut Request<'_>, bucket_owner: &str) -> S3Result<Acl> {
-    if let Some(acl) = acl::from_headers(&req.head, Some(bucket_owner))? {
-        return Ok(acl);
-    }
-    let body = read_small_body(req, ctx, CONFIG_BODY_BYTES_MAX).await?;
-    if body.is_empty() {
-        return Err(S3Error::new(ErrorCode::MissingRequestBodyError));
-    }
-    let policy = xml::parse_access_control_policy(&body)?;
-    let mut grants = Vec::new();
-    for g in policy.grants {
-        use crate::engine::{Grant, Grantee as G};
-        let grantee = match g.grantee {
-            xml::Grantee::CanonicalUser { id, .. } => G::User { id },
-            xml::Grantee::Email(e) => G::Email(e),
-            xml::Grantee::Group(uri) => acl::group(&uri).ok_or_else(|| {
-                S3Error::msg(ErrorCode::MalformedACLError, format!("Unknown group {uri}"))
-            })?,
-        };
-        grants.push(Grant {
-            grantee,
-            permission: g.permission,
-        });
-    }
-    acl::resolve_grantees(&grants)?;
-    Ok(acl::explicit(grants))
-}
-
 pub async fn get_bucket_acl(ctx: &Ctx) -> S3Result<Response> {
     let b = authorize_bucket(ctx, Permission::ReadAcp).await?;
     Ok(Response::xml(200, acl_xml(ctx, &b.owner_id, &b.acl)))
@@ -361,36 +205,6 @@ pub async fn put_bucket_acl(ctx: &Ctx, req: &mut Request<'_>) -> S3Result<Respon
     let name = ctx.bucket().to_string();
     crate::engine::bucket::set_acl(&name, acl).await?;
     Ok(Response::new(200))
-}
-
-/// `x-amz-expected-bucket-owner` (every bucket and object operation) and
-/// `x-amz-source-expected-bucket-owner` (CopyObject, UploadPartCopy): 403 AccessDenied when
-/// the bucket's owner is someone else. A missing bucket is left to the handler (NoSuchBucket).
-pub async fn check_expected_owners(ctx: &Ctx, head: &RequestHead) -> S3Result<()> {
-    use crate::s3::endpoint::Endpoint;
-    if ctx.route.bucket.is_some() && ctx.route.endpoint != Endpoint::CreateBucket {
-        if let Some(want) = head.header("x-amz-expected-bucket-owner") {
-            expect_owner(ctx.bucket(), want).await?;
-        }
-    }
-    let copies = matches!(
-        ctx.route.endpoint,
-        Endpoint::CopyObject | Endpoint::UploadPartCopy { .. }
-    );
-    if let (true, Some(want)) = (copies, head.header("x-amz-source-expected-bucket-owner")) {
-        let src = head.header("x-amz-copy-source").unwrap_or("");
-        let (sb, _) = crate::s3::copy::parse_copy_source(src)?;
-        expect_owner(&sb, want).await?;
-    }
-    Ok(())
-}
-
-async fn expect_owner(bucket: &str, want: &str) -> S3Result<()> {
-    match load_bucket(bucket).await {
-        Ok(b) if b.owner_id != want.trim() => Err(S3Error::new(ErrorCode::AccessDenied)),
-        Err(e) if e.code != ErrorCode::NoSuchBucket => Err(e),
-        _ => Ok(()),
-    }
 }
 
 /// GET of a bucket configuration this server never stores: AWS's answer for a bucket where
@@ -445,24 +259,6 @@ pub async fn delete_unset_config(ctx: &Ctx) -> S3Result<Response> {
         return Err(S3Error::new(ErrorCode::AccessDenied));
     }
     Ok(Response::new(204))
-}
-
-/// Bucket and object in one hop, for a caller about to be checked against the object's ACL.
-/// A missing key is NoSuchKey only to a caller who may list the bucket; anyone else gets
-/// AccessDenied, as for an object they may not touch, so existence is not revealed.
-pub async fn load_object_guarded(
-    caller: Option<&crate::auth::users::User>,
-    bucket: &str,
-    key: &str,
-) -> S3Result<(BucketMeta, ObjectMeta)> {
-    let (bm, om) = crate::engine::read::bucket_and_maybe_object(bucket, key).await?;
-    match om {
-        Some(om) => Ok((bm, om)),
-        None => {
-            acl::require(&bm.owner_id, &bm.acl, caller, Permission::Read)?;
-            Err(S3Error::no_such_key(key))
-        }
-    }
 }
 
 #[cfg(test)]

@@ -2,45 +2,21 @@
 //! directive, the result documents. The engine copies the bytes (`engine::copy`).
 
 use crate::engine::copy::{CopyObject, Digester};
+use crate::engine::etag_matches;
 use crate::engine::{Checksums, ObjectMeta, Permission};
 use crate::http::conn::Request;
 use crate::http::head::RequestHead;
 use crate::http::response::Response;
+use crate::s3::access::{authorize_bucket, load_object_guarded, load_upload};
 use crate::s3::acl;
-use crate::s3::bucket::authorize_bucket;
 use crate::s3::checksum::{Algo, Hashers};
+use crate::s3::ctx::Ctx;
 use crate::s3::error::{ErrorCode, S3Error, S3Result};
-use crate::s3::object::{attrs_from_head, etag_matches, write_cond};
-use crate::s3::service::Ctx;
+use crate::s3::reply::to_xml_checksums;
+use crate::s3::request::{
+    attrs_from_head, parse_copy_source, parse_part_number, write_cond, PART_SIZE_MAX_BYTES,
+};
 use crate::s3::xml;
-
-/// `x-amz-copy-source`: `[/]bucket/key[?versionId=null]`, URL-encoded.
-pub fn parse_copy_source(v: &str) -> S3Result<(String, String)> {
-    let (path, query) = v.split_once('?').unwrap_or((v, ""));
-    if let Some(version) = query.strip_prefix("versionId=") {
-        if version != "null" {
-            return Err(S3Error::invalid_argument(
-                "Invalid version id specified",
-                "x-amz-copy-source",
-                v,
-            ));
-        }
-    }
-    let decoded = percent_encoding::percent_decode_str(path)
-        .decode_utf8()
-        .map_err(|_| {
-            S3Error::invalid_argument("Invalid copy source encoding", "x-amz-copy-source", v)
-        })?;
-    let trimmed = decoded.strip_prefix('/').unwrap_or(&decoded);
-    match trimmed.split_once('/') {
-        Some((b, k)) if !b.is_empty() && !k.is_empty() => Ok((b.to_string(), k.to_string())),
-        _ => Err(S3Error::invalid_argument(
-            "Invalid copy source object key",
-            "x-amz-copy-source",
-            v,
-        )),
-    }
-}
 
 /// `x-amz-copy-source-if-*`: any failure is 412 (copies never answer 304).
 fn check_copy_conditions(head: &RequestHead, m: &ObjectMeta) -> S3Result<()> {
@@ -93,7 +69,7 @@ async fn load_source(ctx: &Ctx, head: &RequestHead) -> S3Result<ObjectMeta> {
     let src = head.header("x-amz-copy-source").unwrap_or("");
     let (sb, sk) = parse_copy_source(src)?;
     // A missing source is NoSuchKey only to a caller who may list its bucket.
-    let (_b, m) = crate::s3::bucket::load_object_guarded(ctx.caller.as_ref(), &sb, &sk).await?;
+    let (_b, m) = load_object_guarded(ctx.caller.as_ref(), &sb, &sk).await?;
     acl::require(&m.owner_id, &m.acl, ctx.caller.as_ref(), Permission::Read)?;
     check_copy_conditions(head, &m)?;
     Ok(m)
@@ -151,7 +127,7 @@ pub async fn copy_object(ctx: &Ctx, req: &mut Request<'_>) -> S3Result<Response>
             ))
         }
     };
-    let new_acl = acl::from_headers(&head, Some(&dest_bucket.owner_id))?;
+    let new_acl = acl::from_headers(&head, Some(&dest_bucket.owner_id), &ctx.users)?;
     let same = sb == ctx.bucket() && sk == ctx.key();
     if same && !replace && new_acl.is_none() && head.header("x-amz-storage-class").is_none() {
         return Err(S3Error::msg(
@@ -177,7 +153,7 @@ pub async fn copy_object(ctx: &Ctx, req: &mut Request<'_>) -> S3Result<Response>
     };
     let mut digester = CopyDigester::for_source(&src);
     let done = crate::engine::copy::copy_object(copy, &src, attrs, &mut digester).await?;
-    let xml_checksums = crate::s3::multipart::to_xml_checksums(&done.checksums);
+    let xml_checksums = to_xml_checksums(&done.checksums);
     Ok(Response::xml(
         200,
         xml::copy_object_result(&done.etag, done.last_modified_ms, &xml_checksums),
@@ -210,9 +186,9 @@ pub async fn upload_part_copy(
     upload_id: &str,
     part_number: &str,
 ) -> S3Result<Response> {
-    let part_number = crate::s3::multipart::parse_part_number(part_number)?;
+    let part_number = parse_part_number(part_number)?;
     authorize_bucket(ctx, Permission::Write).await?;
-    crate::s3::multipart::load_upload(ctx, upload_id).await?;
+    load_upload(ctx, upload_id).await?;
     let head = req.head.clone();
     let lock_name = format!("{}\0{upload_id}\0{part_number}", ctx.key());
     let _turns = copy_turns(ctx, &head, &lock_name).await?;
@@ -222,7 +198,7 @@ pub async fn upload_part_copy(
         Some(r) => parse_source_range(r, src.size)?,
         None => (0, src.size),
     };
-    if end - start > crate::s3::multipart::PART_SIZE_MAX_BYTES {
+    if end - start > PART_SIZE_MAX_BYTES {
         return Err(S3Error::new(ErrorCode::EntityTooLarge));
     }
     // Parts always live in files (or upstream): completion references them without copying.
@@ -230,7 +206,7 @@ pub async fn upload_part_copy(
     let mut digester = CopyDigester::for_source(&src);
     let done =
         crate::engine::copy::copy_part((&sb, &sk), &src, (start, end), dst, &mut digester).await?;
-    let xml_checksums = crate::s3::multipart::to_xml_checksums(&done.checksums);
+    let xml_checksums = to_xml_checksums(&done.checksums);
     Ok(Response::xml(
         200,
         xml::copy_part_result(&done.etag, done.last_modified_ms, &xml_checksums),
@@ -240,20 +216,6 @@ pub async fn upload_part_copy(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn copy_source_forms() {
-        assert_eq!(
-            parse_copy_source("/b/k%20x").unwrap(),
-            ("b".into(), "k x".into())
-        );
-        assert_eq!(
-            parse_copy_source("b/a/b/c?versionId=null").unwrap(),
-            ("b".into(), "a/b/c".into())
-        );
-        assert!(parse_copy_source("b").is_err());
-        assert!(parse_copy_source("b/k?versionId=abc").is_err());
-    }
 
     #[test]
     fn source_range_bounds() {

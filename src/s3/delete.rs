@@ -4,9 +4,10 @@
 use crate::engine::Permission;
 use crate::http::conn::Request;
 use crate::http::response::Response;
-use crate::s3::bucket::{authorize_bucket, read_small_body};
+use crate::s3::access::authorize_bucket;
+use crate::s3::ctx::Ctx;
 use crate::s3::error::{ErrorCode, S3Error, S3Result};
-use crate::s3::service::Ctx;
+use crate::s3::request::read_small_body;
 use crate::s3::xml;
 
 pub async fn delete_object(ctx: &Ctx) -> S3Result<Response> {

@@ -3,34 +3,15 @@
 
 use crate::engine::{ListPage, Permission};
 use crate::http::response::Response;
-use crate::s3::bucket::authorize_bucket;
+use crate::s3::access::authorize_bucket;
+use crate::s3::ctx::Ctx;
 use crate::s3::error::{ErrorCode, S3Error, S3Result};
-use crate::s3::service::Ctx;
+use crate::s3::reply::listing;
+use crate::s3::request::{decode_token, encode_token, max_keys};
 use crate::s3::xml;
-use base64::Engine;
 
-/// Keys in one listing page, at most (S3's cap).
-pub const LIST_KEYS_MAX: usize = 1000;
 /// Longest prefix / delimiter / marker accepted (a key is at most 1024 bytes).
 const LIST_ARG_BYTES_MAX: usize = 1024;
-
-pub fn max_keys(ctx: &Ctx, name: &str) -> S3Result<usize> {
-    match ctx.route.param(name) {
-        None => Ok(LIST_KEYS_MAX),
-        Some(v) => v
-            .parse::<i64>()
-            .ok()
-            .filter(|n| *n >= 0)
-            .map(|n| (n as usize).min(LIST_KEYS_MAX))
-            .ok_or_else(|| {
-                S3Error::invalid_argument(
-                    "Provided max-keys not an integer or within integer range",
-                    name,
-                    v,
-                )
-            }),
-    }
-}
 
 fn arg(ctx: &Ctx, name: &str) -> S3Result<String> {
     let v = ctx.route.param(name).unwrap_or("").to_string();
@@ -71,7 +52,7 @@ fn entries(ctx: &Ctx, page: &ListPage, with_owner: bool) -> Vec<xml::ObjectEntry
             if with_owner {
                 e.owner = Some(xml::Owner {
                     id: m.owner_id.clone(),
-                    display_name: Some(ctx.shared.users.display_name(&m.owner_id)),
+                    display_name: Some(ctx.users.display_name(&m.owner_id)),
                 });
             }
             e.checksum_algorithm = crate::s3::checksum::ALL_ALGOS
@@ -180,39 +161,4 @@ pub async fn list_object_versions(ctx: &Ctx) -> S3Result<Response> {
         common_prefixes: page.prefixes,
     };
     listing(xml::list_object_versions(&result))
-}
-
-/// A rendered listing as the response, unless it would carry a character XML 1.0 cannot
-/// (a key or prefix holding U+0000-U+001F other than tab, LF and CR, or U+FFFE / U+FFFF).
-/// AWS sends such documents anyway and every XML client (botocore, the Go and Java SDKs)
-/// fails to parse them; the client wins: a 400 naming the remedy, `encoding-type=url`
-/// (which boto3 always sends, and under which every key is plain ASCII).
-pub fn listing(doc: String) -> S3Result<Response> {
-    if !xml::xml_1_0_safe(&doc) {
-        return Err(S3Error::invalid_argument(
-            "The listing holds a key or prefix with characters XML 1.0 cannot carry (U+0000-U+001F other than tab, LF and CR, or U+FFFE/U+FFFF); ask for it with encoding-type=url",
-            "encoding-type",
-            "",
-        ));
-    }
-    Ok(Response::xml(200, doc))
-}
-
-/// Continuation tokens are opaque to clients: base64 of the last key returned.
-pub fn encode_token(last: &str) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(last.as_bytes())
-}
-
-pub fn decode_token(t: &str) -> S3Result<String> {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(t)
-        .ok()
-        .and_then(|b| String::from_utf8(b).ok())
-        .ok_or_else(|| {
-            S3Error::invalid_argument(
-                "The continuation token provided is incorrect",
-                "continuation-token",
-                t,
-            )
-        })
 }

@@ -1,15 +1,19 @@
 //! S3 API semantics: errors, routing, XML, and one module per operation family.
 
+pub mod access;
 pub mod acl;
 pub mod bucket;
 pub mod checksum;
 pub mod copy;
+pub mod ctx;
 pub mod delete;
 pub mod endpoint;
 pub mod list;
 pub mod multipart;
 pub mod object;
 pub mod payload;
+pub mod reply;
+pub mod request;
 pub mod service;
 pub mod xml;
 

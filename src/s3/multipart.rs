@@ -6,13 +6,16 @@ use crate::engine::{now_ms, Checksums, Permission, UploadMeta, FULL_OBJECT_SUFFI
 use crate::http::conn::Request;
 use crate::http::head::RequestHead;
 use crate::http::response::Response;
+use crate::s3::access::{authorize_bucket, load_upload};
 use crate::s3::acl;
-use crate::s3::bucket::{authorize_bucket, read_small_body};
 use crate::s3::checksum::{self, Algo, ChecksumType};
+use crate::s3::ctx::Ctx;
 use crate::s3::error::{ErrorCode, S3Error, S3Result};
-use crate::s3::object::{attrs_from_head, checksum_headers, etag_header, write_cond};
 use crate::s3::payload::PayloadReader;
-use crate::s3::service::Ctx;
+use crate::s3::reply::{checksum_headers, etag_header, listing, to_xml_checksums};
+use crate::s3::request::{
+    attrs_from_head, max_keys, parse_part_number, read_small_body, write_cond, PART_SIZE_MAX_BYTES,
+};
 use crate::s3::xml;
 use base64::Engine;
 
@@ -21,24 +24,10 @@ use base64::Engine;
 pub use crate::engine::multipart::reap_expired;
 /// S3's limits on parts.
 pub use crate::engine::multipart::PART_NUMBER_MAX;
-pub const PART_SIZE_MAX_BYTES: u64 = 5 * 1024 * 1024 * 1024;
 /// Uploads or parts in one listing page, at most.
 const LIST_PAGE_MAX: usize = 1000;
 /// Upload records examined for one ListMultipartUploads page (delimiter roll-ups).
 const UPLOAD_SCAN_MAX: usize = 100_000;
-
-pub fn parse_part_number(s: &str) -> S3Result<u32> {
-    s.parse::<u32>()
-        .ok()
-        .filter(|n| (1..=PART_NUMBER_MAX).contains(n))
-        .ok_or_else(|| {
-            S3Error::invalid_argument(
-                "Part number must be an integer between 1 and 10000, inclusive",
-                "partNumber",
-                s,
-            )
-        })
-}
 
 fn new_upload_id() -> String {
     let bytes: [u8; 24] = rand::random();
@@ -48,7 +37,7 @@ fn new_upload_id() -> String {
 pub async fn create(ctx: &Ctx, req: &mut Request<'_>) -> S3Result<Response> {
     let bucket = authorize_bucket(ctx, Permission::Write).await?;
     let attrs = attrs_from_head(&req.head, ctx.shared.config.limits.metadata_bytes_max)?;
-    let acl = acl::from_headers(&req.head, Some(&bucket.owner_id))?.unwrap_or_default();
+    let acl = acl::from_headers(&req.head, Some(&bucket.owner_id), &ctx.users)?.unwrap_or_default();
     let (algo, checksum_type) = requested_checksum(&req.head)?;
     // Stored as `ALGO` (composite) or `ALGO:FULL_OBJECT`; see `UploadMeta::checksum_algo_name`.
     let checksum_algorithm = algo.map(|a| match checksum_type {
@@ -142,11 +131,6 @@ fn upload_checksum_type(u: &UploadMeta) -> Option<String> {
         ChecksumType::Composite
     };
     Some(t.name().to_string())
-}
-
-/// Loads an upload, or NoSuchUpload.
-pub async fn load_upload(ctx: &Ctx, upload_id: &str) -> S3Result<UploadMeta> {
-    crate::engine::read::upload(ctx.bucket(), ctx.key(), upload_id).await
 }
 
 pub async fn upload_part(
@@ -262,25 +246,6 @@ fn expected_checksum(head: &RequestHead) -> S3Result<Option<(String, String)>> {
     Ok(found)
 }
 
-pub fn to_xml_checksums(c: &Checksums) -> xml::Checksums {
-    let suffix = |v: &Option<String>| {
-        v.as_ref().map(|s| {
-            if c.composite_parts > 0 {
-                format!("{s}-{}", c.composite_parts)
-            } else {
-                s.clone()
-            }
-        })
-    };
-    xml::Checksums {
-        crc32: suffix(&c.crc32),
-        crc32c: suffix(&c.crc32c),
-        crc64nvme: suffix(&c.crc64nvme),
-        sha1: suffix(&c.sha1),
-        sha256: suffix(&c.sha256),
-    }
-}
-
 pub async fn abort(ctx: &Ctx, upload_id: &str) -> S3Result<Response> {
     authorize_bucket(ctx, Permission::Write).await?;
     crate::engine::multipart::abort(ctx.bucket(), ctx.key(), upload_id).await?;
@@ -290,7 +255,7 @@ pub async fn abort(ctx: &Ctx, upload_id: &str) -> S3Result<Response> {
 fn owner(ctx: &Ctx, id: &str) -> xml::Owner {
     xml::Owner {
         id: id.to_string(),
-        display_name: Some(ctx.shared.users.display_name(id)),
+        display_name: Some(ctx.users.display_name(id)),
     }
 }
 
@@ -303,7 +268,7 @@ pub async fn list_parts(ctx: &Ctx, upload_id: &str) -> S3Result<Response> {
         })?,
         None => 0,
     };
-    let max = crate::s3::list::max_keys(ctx, "max-parts")?.min(LIST_PAGE_MAX);
+    let max = max_keys(ctx, "max-parts")?.min(LIST_PAGE_MAX);
     let (parts, truncated) =
         crate::engine::read::parts(ctx.bucket(), upload_id, marker, max).await?;
     let result = xml::ListPartsResult {
@@ -330,7 +295,7 @@ pub async fn list_parts(ctx: &Ctx, upload_id: &str) -> S3Result<Response> {
         checksum_algorithm: upload.checksum_algo_name().map(str::to_string),
         checksum_type: upload_checksum_type(&upload),
     };
-    crate::s3::list::listing(xml::list_parts(&result))
+    listing(xml::list_parts(&result))
 }
 
 pub async fn list_uploads(ctx: &Ctx) -> S3Result<Response> {
@@ -343,7 +308,7 @@ pub async fn list_uploads(ctx: &Ctx) -> S3Result<Response> {
         .param("upload-id-marker")
         .unwrap_or("")
         .to_string();
-    let max = crate::s3::list::max_keys(ctx, "max-uploads")?.min(LIST_PAGE_MAX);
+    let max = max_keys(ctx, "max-uploads")?.min(LIST_PAGE_MAX);
     let url = ctx.route.param("encoding-type") == Some("url");
     let scanned = crate::engine::read::uploads(
         ctx.bucket(),
@@ -411,19 +376,5 @@ pub async fn list_uploads(ctx: &Ctx) -> S3Result<Response> {
         uploads,
         common_prefixes: prefixes,
     };
-    crate::s3::list::listing(xml::list_multipart_uploads(&result))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn part_numbers_are_bounded() {
-        assert_eq!(parse_part_number("1").unwrap(), 1);
-        assert_eq!(parse_part_number("10000").unwrap(), 10000);
-        assert!(parse_part_number("0").is_err());
-        assert!(parse_part_number("10001").is_err());
-        assert!(parse_part_number("x").is_err());
-    }
+    listing(xml::list_multipart_uploads(&result))
 }

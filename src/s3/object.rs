@@ -3,141 +3,25 @@
 pub use crate::engine::object::ObjectAttrs;
 use crate::engine::object::{Opened, PutObject};
 pub use crate::engine::{etag_matches, WriteCond};
-use crate::engine::{Acl, BucketMeta, Checksums, DataLoc, ObjectMeta, Permission};
+use crate::engine::{Acl, BucketMeta, DataLoc, ObjectMeta, Permission};
 use crate::http::conn::Request;
 use crate::http::head::RequestHead;
 use crate::http::response::Response;
+use crate::s3::access::{authorize_bucket, load_object_guarded};
 use crate::s3::acl;
-use crate::s3::bucket::{authorize_bucket, requested_acl};
-use crate::s3::checksum::{self, ALL_ALGOS};
+use crate::s3::acl::requested_acl;
+use crate::s3::checksum;
+use crate::s3::ctx::Ctx;
 use crate::s3::error::{ErrorCode, S3Error, S3Result};
 use crate::s3::payload::PayloadReader;
-use crate::s3::service::Ctx;
-
-/// Representation headers stored with an object and returned on GET/HEAD.
-pub const STORED_HEADERS: [&str; 5] = [
-    "cache-control",
-    "content-disposition",
-    "content-encoding",
-    "content-language",
-    "expires",
-];
-
-pub fn attrs_from_head(head: &RequestHead, metadata_bytes_max: usize) -> S3Result<ObjectAttrs> {
-    let content_type = head
-        .header("content-type")
-        .unwrap_or("binary/octet-stream")
-        .to_string();
-    let mut headers = Vec::new();
-    for h in STORED_HEADERS {
-        if let Some(v) = head.header(h) {
-            // aws-chunked is transfer framing, not the object's encoding: drop that token
-            // only, and keep the rest of the list as sent.
-            if h == "content-encoding" {
-                if let Some(rest) = without_aws_chunked(v) {
-                    headers.push((h.to_string(), rest));
-                }
-                continue;
-            }
-            headers.push((h.to_string(), v.to_string()));
-        }
-    }
-    let mut user_meta = Vec::new();
-    let mut size = 0usize;
-    for (n, v) in &head.headers {
-        if let Some(name) = n.strip_prefix("x-amz-meta-") {
-            size += name.len() + v.len();
-            user_meta.push((name.to_string(), v.to_string()));
-        }
-    }
-    if size > metadata_bytes_max {
-        return Err(S3Error::new(ErrorCode::MetadataTooLarge)
-            .with("MaxSizeAllowed", metadata_bytes_max.to_string()));
-    }
-    if let Some(sc) = head.header("x-amz-storage-class") {
-        const KNOWN: [&str; 8] = [
-            "STANDARD",
-            "REDUCED_REDUNDANCY",
-            "STANDARD_IA",
-            "ONEZONE_IA",
-            "INTELLIGENT_TIERING",
-            "GLACIER",
-            "DEEP_ARCHIVE",
-            "GLACIER_IR",
-        ];
-        if !KNOWN.contains(&sc) {
-            return Err(
-                S3Error::new(ErrorCode::InvalidStorageClass).with("StorageClassRequested", sc)
-            );
-        }
-    }
-    Ok(ObjectAttrs {
-        content_type,
-        headers,
-        user_meta,
-    })
-}
-
-/// A Content-Encoding value without its `aws-chunked` token (None when nothing is left).
-/// A list without that token is kept verbatim.
-fn without_aws_chunked(v: &str) -> Option<String> {
-    let is_chunked = |e: &str| e.trim().eq_ignore_ascii_case("aws-chunked");
-    if !v.split(',').any(is_chunked) {
-        return (!v.trim().is_empty()).then(|| v.to_string());
-    }
-    let rest: Vec<&str> = v
-        .split(',')
-        .filter(|e| !is_chunked(e) && !e.trim().is_empty())
-        .map(str::trim)
-        .collect();
-    (!rest.is_empty()).then(|| rest.join(", "))
-}
-
-/// Write-side conditions from `If-None-Match: *` and `If-Match`, checked in the commit.
-pub fn write_cond(head: &RequestHead) -> S3Result<WriteCond> {
-    let if_none_match_any = match head.header("if-none-match") {
-        Some("*") => true,
-        Some(_) => {
-            return Err(S3Error::new(ErrorCode::NotImplemented).with("Header", "If-None-Match"))
-        }
-        None => false,
-    };
-    Ok(WriteCond {
-        if_none_match_any,
-        if_match: head.header("if-match").map(str::to_string),
-    })
-}
-
-pub fn etag_header(etag: &str) -> String {
-    format!("\"{etag}\"")
-}
-
-pub fn checksum_headers(resp: &mut Response, c: &Checksums) {
-    for a in ALL_ALGOS {
-        if let Some(v) = checksum::get(c, a) {
-            let v = if c.composite_parts > 0 {
-                format!("{v}-{}", c.composite_parts)
-            } else {
-                v.clone()
-            };
-            resp.header(a.header(), v);
-        }
-    }
-}
-
-/// `x-amz-checksum-type` of an object's stored checksum (PutObject, GET/HEAD with checksum
-/// mode), as AWS sends it beside the checksum.
-pub fn checksum_type_header(resp: &mut Response, c: &Checksums) {
-    if let Some(t) = checksum::stored_type(c) {
-        resp.header("x-amz-checksum-type", t.name());
-    }
-}
+use crate::s3::reply::{checksum_headers, checksum_type_header, etag_header};
+use crate::s3::request::{attrs_from_head, write_cond, STORED_HEADERS};
 
 pub async fn put_object(ctx: &Ctx, req: &mut Request<'_>) -> S3Result<Response> {
     let bucket = authorize_bucket(ctx, Permission::Write).await?;
     let cfg = &ctx.shared.config;
     let attrs = attrs_from_head(&req.head, cfg.limits.metadata_bytes_max)?;
-    let acl = acl::from_headers(&req.head, Some(&bucket.owner_id))?.unwrap_or_default();
+    let acl = acl::from_headers(&req.head, Some(&bucket.owner_id), &ctx.users)?.unwrap_or_default();
     let cond = write_cond(&req.head)?;
     let head = req.head.clone();
     let mut payload = PayloadReader::new(&mut req.body, &ctx.payload, &head, &[])?;
@@ -522,7 +406,7 @@ pub async fn get_object_attributes(ctx: &Ctx, head: &RequestHead) -> S3Result<Re
     if has("Checksum") {
         if let Some(t) = checksum::stored_type(&m.checksums) {
             attrs.checksum = Some((
-                crate::s3::multipart::to_xml_checksums(&m.checksums),
+                crate::s3::reply::to_xml_checksums(&m.checksums),
                 t.name().to_string(),
             ));
         }
@@ -568,17 +452,12 @@ pub async fn get_object_acl(ctx: &Ctx) -> S3Result<Response> {
         ctx.caller.as_ref(),
         Permission::ReadAcp,
     )?;
-    Ok(Response::xml(
-        200,
-        crate::s3::bucket::acl_xml(ctx, &m.owner_id, &m.acl),
-    ))
+    Ok(Response::xml(200, acl::acl_xml(ctx, &m.owner_id, &m.acl)))
 }
 
 pub async fn put_object_acl(ctx: &Ctx, req: &mut Request<'_>) -> S3Result<Response> {
     // A missing key is NoSuchKey only to a caller who may list the bucket.
-    let (b, m) =
-        crate::s3::bucket::load_object_guarded(ctx.caller.as_ref(), ctx.bucket(), ctx.key())
-            .await?;
+    let (b, m) = load_object_guarded(ctx.caller.as_ref(), ctx.bucket(), ctx.key()).await?;
     acl::require(
         &m.owner_id,
         &m.acl,
@@ -593,24 +472,6 @@ pub async fn put_object_acl(ctx: &Ctx, req: &mut Request<'_>) -> S3Result<Respon
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn content_encoding_drops_only_aws_chunked() {
-        assert_eq!(without_aws_chunked("aws-chunked"), None);
-        assert_eq!(
-            without_aws_chunked("aws-chunked, gzip").as_deref(),
-            Some("gzip")
-        );
-        assert_eq!(
-            without_aws_chunked("gzip,aws-chunked").as_deref(),
-            Some("gzip")
-        );
-        assert_eq!(
-            without_aws_chunked("AWS-CHUNKED, gzip, br").as_deref(),
-            Some("gzip, br")
-        );
-        assert_eq!(without_aws_chunked("gzip,br").as_deref(), Some("gzip,br"));
-    }
 
     #[test]
     fn ranges_follow_rfc_9110() {

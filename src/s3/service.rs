@@ -2,42 +2,23 @@
 //! every outcome (errors included) into a response with S3's common headers. The server's
 //! router (`server::router`) sends it every request that is not an operational endpoint.
 
-use crate::auth::sigv4::{PayloadMode, SigningKeyCache};
-use crate::auth::users::User;
+use crate::auth::sigv4::SigningKeyCache;
+use crate::auth::users::Users;
 use crate::http::conn::Request;
 use crate::http::head::RequestHead;
 use crate::http::response::Response;
 use crate::runtime::Shared;
-use crate::s3::endpoint::{route, Endpoint, Route};
+use crate::s3::ctx::Ctx;
+use crate::s3::endpoint::{route, Endpoint};
 use crate::s3::error::{error_xml, ErrorCode, S3Error, S3Result};
 use std::cell::{Cell, RefCell};
 use std::sync::Arc;
 
-/// Everything a handler needs to know about the request beyond its head and body.
-pub struct Ctx {
-    pub shared: Arc<Shared>,
-    /// The authenticated user; None for anonymous requests.
-    pub caller: Option<User>,
-    pub payload: PayloadMode,
-    pub route: Route,
-    pub request_id: String,
-}
-
-impl Ctx {
-    pub fn bucket(&self) -> &str {
-        self.route.bucket.as_deref().unwrap_or("")
-    }
-    pub fn key(&self) -> &str {
-        self.route.key.as_deref().unwrap_or("")
-    }
-    pub fn caller_id(&self) -> Option<&str> {
-        self.caller.as_ref().map(|u| u.id.as_str())
-    }
-}
-
 /// One per core.
 pub struct S3Service {
     shared: Arc<Shared>,
+    /// The configured users, built once at boot.
+    users: Arc<Users>,
     seq: Cell<u64>,
     core_id: u32,
     /// SigV4 signing keys derived on this core (one HMAC chain per key, region and day).
@@ -45,9 +26,10 @@ pub struct S3Service {
 }
 
 impl S3Service {
-    pub fn new(shared: Arc<Shared>, core_id: u32) -> S3Service {
+    pub fn new(shared: Arc<Shared>, users: Arc<Users>, core_id: u32) -> S3Service {
         S3Service {
             shared,
+            users,
             seq: Cell::new(0),
             core_id,
             key_cache: RefCell::new(SigningKeyCache::new()),
@@ -118,7 +100,7 @@ impl S3Service {
             let mut cache = self.key_cache.borrow_mut();
             crate::auth::verify::authenticate_in(
                 &req.head,
-                &self.shared.users,
+                &*self.users,
                 &mut cache,
                 std::time::SystemTime::now(),
                 &self.shared.config.server.domain,
@@ -126,8 +108,7 @@ impl S3Service {
         };
         let caller = match auth.access_key {
             Some(ak) => Some(
-                self.shared
-                    .users
+                self.users
                     .get(&ak)
                     .cloned()
                     .ok_or_else(|| S3Error::new(ErrorCode::InvalidAccessKeyId))?,
@@ -142,6 +123,7 @@ impl S3Service {
         }
         let mut ctx = Ctx {
             shared: self.shared.clone(),
+            users: self.users.clone(),
             caller,
             payload: auth.payload,
             route,
@@ -150,7 +132,7 @@ impl S3Service {
         // A signature over the body's hash is checked before any handler acts on it.
         crate::s3::payload::settle_deferred(&mut ctx.payload, &ctx.route.endpoint, &mut req.body)
             .await?;
-        crate::s3::bucket::check_expected_owners(&ctx, &req.head).await?;
+        crate::s3::access::check_expected_owners(&ctx, &req.head).await?;
         dispatch_endpoint(&ctx, req).await
     }
 }

@@ -32,7 +32,7 @@ pub fn run(config: Config) -> Result<(), String> {
         .map_err(|e| format!("data dir {}: {e}", data_dir.display()))?;
     let shard_count = crate::meta::shard_count(&data_dir, executors)
         .map_err(|e| format!("shard count in {}: {e}", data_dir.display()))?;
-    let users = Users::from_config(&config.auth, &config.server.region);
+    let users = Arc::new(Users::from_config(&config.auth, &config.server.region));
     let bind_addr = super::bind::resolve_bind(&config.server.bind)?;
     warn_default_credentials(&config, bind_addr);
     let gateway = crate::storage::gateway::start(&config)?;
@@ -44,7 +44,6 @@ pub fn run(config: Config) -> Result<(), String> {
     let (inboxes, receivers) = crate::runtime::inboxes(executors);
     let shared = Arc::new(Shared {
         config,
-        users,
         executors,
         shard_count,
         data_dir,
@@ -59,10 +58,10 @@ pub fn run(config: Config) -> Result<(), String> {
     let mut handles = Vec::new();
     for (id, inbox) in receivers.into_iter().enumerate() {
         let shared = shared.clone();
-        let gateway = gateway.clone();
+        let (gateway, users) = (gateway.clone(), users.clone());
         let handle = LocalExecutorBuilder::new(Placement::Fixed(id % cpus))
             .name(&format!("core-{id}"))
-            .spawn(move || async move { core_main(id as u32, shared, gateway, inbox).await })
+            .spawn(move || async move { core_main(id as u32, shared, gateway, users, inbox).await })
             .map_err(|e| format!("start core {id}: {e}"))?;
         handles.push(handle);
     }
@@ -80,6 +79,7 @@ async fn core_main(
     id: u32,
     shared: Arc<Shared>,
     gateway: Option<Arc<Gateway>>,
+    users: Arc<Users>,
     inbox: Inbox,
 ) -> Result<(), String> {
     let shards = open_shards(id, &shared)?;
@@ -115,7 +115,7 @@ async fn core_main(
     }
     spawn_reaper(&shared);
     shared.cores_ready.fetch_add(1, Ordering::AcqRel);
-    accept_loop(id, &shared, gateway, listener).await
+    accept_loop(id, &shared, gateway, users, listener).await
 }
 
 /// The metadata shards this core owns: `s % executors == id`.
@@ -151,9 +151,10 @@ async fn accept_loop(
     id: u32,
     shared: &Arc<Shared>,
     gateway: Option<Arc<Gateway>>,
+    users: Arc<Users>,
     listener: glommio::net::TcpListener,
 ) -> Result<(), String> {
-    let service = Rc::new(super::router::Router::new(shared.clone(), gateway, id));
+    let service = Rc::new(super::router::Router::new(shared.clone(), gateway, users, id));
     let limits = Rc::new(crate::http::conn::Limits {
         head_bytes_max: shared.config.server.request_head_bytes_max,
         header_count_max: shared.config.server.header_count_max,

@@ -2,6 +2,7 @@
 //! [`super::endpoints`], everything else to the S3 service. Both kinds of answer carry the
 //! same request id and common headers, and are counted and logged alike.
 
+use crate::auth::users::Users;
 use crate::http::conn::{Finished, Request, Service};
 use crate::http::head::{Method, RequestHead};
 use crate::http::response::Response;
@@ -22,9 +23,14 @@ pub struct Router {
 }
 
 impl Router {
-    pub fn new(shared: Arc<Shared>, gateway: Option<Arc<Gateway>>, core_id: u32) -> Router {
+    pub fn new(
+        shared: Arc<Shared>,
+        gateway: Option<Arc<Gateway>>,
+        users: Arc<Users>,
+        core_id: u32,
+    ) -> Router {
         Router {
-            s3: S3Service::new(shared.clone(), core_id),
+            s3: S3Service::new(shared.clone(), users, core_id),
             shared,
             gateway,
         }

@@ -1,0 +1,32 @@
+//! The request context every handler gets: who is asking, for what, and the process's
+//! shared state.
+
+use crate::auth::sigv4::PayloadMode;
+use crate::auth::users::{User, Users};
+use crate::runtime::Shared;
+use crate::s3::endpoint::Route;
+use std::sync::Arc;
+
+/// Everything a handler needs to know about the request beyond its head and body.
+pub struct Ctx {
+    pub shared: Arc<Shared>,
+    /// The configured users (owners' display names, grantees named in ACLs).
+    pub users: Arc<Users>,
+    /// The authenticated user; None for anonymous requests.
+    pub caller: Option<User>,
+    pub payload: PayloadMode,
+    pub route: Route,
+    pub request_id: String,
+}
+
+impl Ctx {
+    pub fn bucket(&self) -> &str {
+        self.route.bucket.as_deref().unwrap_or("")
+    }
+    pub fn key(&self) -> &str {
+        self.route.key.as_deref().unwrap_or("")
+    }
+    pub fn caller_id(&self) -> Option<&str> {
+        self.caller.as_ref().map(|u| u.id.as_str())
+    }
+}
