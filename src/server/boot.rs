@@ -154,7 +154,12 @@ async fn accept_loop(
     users: Arc<Users>,
     listener: glommio::net::TcpListener,
 ) -> Result<(), String> {
-    let service = Rc::new(super::router::Router::new(shared.clone(), gateway, users, id));
+    let service = Rc::new(super::router::Router::new(
+        shared.clone(),
+        gateway,
+        users,
+        id,
+    ));
     let limits = Rc::new(crate::http::conn::Limits {
         head_bytes_max: shared.config.server.request_head_bytes_max,
         header_count_max: shared.config.server.header_count_max,
