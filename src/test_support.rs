@@ -12,3 +12,15 @@ pub fn det_bytes(seed: u64, len: usize) -> Vec<u8> {
         })
         .collect()
 }
+
+/// Runs a future to its end on a fresh glommio executor (its own thread), as the unit tests
+/// of code that needs one (timers, DMA files, spawned tasks) do.
+pub fn on_executor<F: std::future::Future<Output = ()> + 'static>(
+    f: impl FnOnce() -> F + Send + 'static,
+) {
+    glommio::LocalExecutorBuilder::default()
+        .spawn(move || async move { f().await })
+        .expect("start a test executor")
+        .join()
+        .expect("the test executor's thread");
+}

@@ -382,6 +382,35 @@ async fn send(io: &mut Io, mut resp: Response, keep_alive: bool, head_only: bool
             }
             sent == len
         }
+        Body::Chunked(mut stream) => {
+            if io.write_all(&out).await.is_err() {
+                return false;
+            }
+            if head_only {
+                return true;
+            }
+            loop {
+                match stream.next_chunk().await {
+                    Ok(Some(chunk)) if chunk.is_empty() => {}
+                    Ok(Some(chunk)) => {
+                        // One write per chunk: chunked bodies are small (keep-alive whitespace
+                        // and a closing document), so the copy costs less than three writes.
+                        let mut frame = format!("{:x}\r\n", chunk.len()).into_bytes();
+                        frame.extend_from_slice(&chunk);
+                        frame.extend_from_slice(b"\r\n");
+                        if io.write_all(&frame).await.is_err() {
+                            return false;
+                        }
+                    }
+                    Ok(None) => return io.write_all(b"0\r\n\r\n").await.is_ok(),
+                    Err(e) => {
+                        // No last chunk: the client sees the body cut short.
+                        tracing::error!(error = %e, "chunked body stream failed mid-response");
+                        return false;
+                    }
+                }
+            }
+        }
     }
 }
 

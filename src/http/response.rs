@@ -19,6 +19,9 @@ pub enum Body {
         len: u64,
         stream: Box<dyn BodyStream>,
     },
+    /// A body of unknown length, sent with `Transfer-Encoding: chunked` (HTTP/1.1 only):
+    /// an answer that starts before its end is known, e.g. one kept alive with whitespace.
+    Chunked(Box<dyn BodyStream>),
 }
 
 pub struct Response {
@@ -109,9 +112,11 @@ pub fn write_head(resp: &Response, keep_alive: bool, out: &mut Vec<u8>) {
         out.extend_from_slice(b"\r\n");
     }
     let no_body_status = resp.status == 204 || resp.status == 304 || resp.status < 200;
-    if !no_body_status && !resp.has_header("content-length") {
+    if matches!(resp.body, Body::Chunked(_)) {
+        out.extend_from_slice(b"transfer-encoding: chunked\r\n");
+    } else if !no_body_status && !resp.has_header("content-length") {
         let len = match &resp.body {
-            Body::Empty => 0,
+            Body::Empty | Body::Chunked(_) => 0,
             Body::Bytes(b) => b.len() as u64,
             Body::Stream { len, .. } => *len,
         };
@@ -172,6 +177,23 @@ mod tests {
         assert!(s.contains("content-length: 5\r\n"));
         assert!(s.contains("connection: close\r\n"));
         assert!(s.ends_with("\r\n\r\n"));
+    }
+
+    #[test]
+    fn chunked_body_is_framed_as_chunked_without_length() {
+        struct Nothing;
+        impl BodyStream for Nothing {
+            fn next_chunk(&mut self) -> LocalBoxFuture<'_, std::io::Result<Option<Chunk>>> {
+                Box::pin(async { Ok(None) })
+            }
+        }
+        let mut r = Response::new(200);
+        r.body = Body::Chunked(Box::new(Nothing));
+        let mut out = Vec::new();
+        write_head(&r, true, &mut out);
+        let s = String::from_utf8(out).unwrap();
+        assert!(s.contains("transfer-encoding: chunked\r\n"));
+        assert!(!s.contains("content-length"));
     }
 
     #[test]

@@ -12,7 +12,7 @@ use crate::s3::checksum::{self, Algo, ChecksumType};
 use crate::s3::ctx::Ctx;
 use crate::s3::error::{ErrorCode, S3Error, S3Result};
 use crate::s3::payload::PayloadReader;
-use crate::s3::reply::{checksum_headers, etag_header, listing, to_xml_checksums};
+use crate::s3::reply::{self, checksum_headers, etag_header, listing, to_xml_checksums};
 use crate::s3::request::{
     attrs_from_head, max_keys, parse_part_number, read_small_body, write_cond, PART_SIZE_MAX_BYTES,
 };
@@ -207,26 +207,32 @@ pub async fn complete(ctx: &Ctx, req: &mut Request<'_>, upload_id: &str) -> S3Re
         expected_checksum: expected_checksum(&req.head)?,
         part_checksums,
     };
-    let done = crate::engine::multipart::complete(c).await?;
-    let (etag, checksums) = (done.etag, done.checksums);
     let location = format!(
         "/{}/{}",
         ctx.bucket(),
         crate::auth::sigv4::uri_encode(ctx.key(), false)
     );
-    let xml_checksums = to_xml_checksums(&checksums);
-    let checksum_type = checksum::stored_type(&checksums).map(ChecksumType::name);
-    Ok(Response::xml(
-        200,
-        xml::complete_multipart(
-            &location,
-            ctx.bucket(),
-            ctx.key(),
-            &etag,
-            &xml_checksums,
-            checksum_type,
-        ),
-    ))
+    let (bucket, key) = (ctx.bucket().to_string(), ctx.key().to_string());
+    // A gateway upstream may take long to assemble a large object: the answer is kept
+    // alive with whitespace meanwhile, as AWS does.
+    reply::kept_alive(
+        &req.head,
+        &ctx.request_id,
+        crate::engine::multipart::complete(c),
+        move |done| {
+            let xml_checksums = to_xml_checksums(&done.checksums);
+            let checksum_type = checksum::stored_type(&done.checksums).map(ChecksumType::name);
+            xml::complete_multipart(
+                &location,
+                &bucket,
+                &key,
+                &done.etag,
+                &xml_checksums,
+                checksum_type,
+            )
+        },
+    )
+    .await
 }
 
 /// The whole object's checksum sent with CompleteMultipartUpload (at most one algorithm).

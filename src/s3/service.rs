@@ -67,7 +67,7 @@ impl S3Service {
         let mut resp = match self.dispatch(req, request_id, &mut label).await {
             Ok(r) => r,
             Err(e) => {
-                log_failure(&e, request_id);
+                crate::s3::reply::log_failure(&e, request_id);
                 error_response(&e, &resource, request_id)
             }
         };
@@ -201,17 +201,6 @@ fn refuse_control_characters(head: &RequestHead) -> S3Result<()> {
         }
     }
     Ok(())
-}
-
-/// Server-side failures are logged with their cause chain and the request id the client
-/// saw; client errors only at debug level (they are in the access log already).
-fn log_failure(e: &S3Error, request_id: &str) {
-    let cause = e.cause.as_deref().unwrap_or("");
-    if e.status() >= 500 {
-        tracing::error!(request_id, code = e.code.as_str(), cause, "request failed");
-    } else {
-        tracing::debug!(request_id, code = e.code.as_str(), cause, "request refused");
-    }
 }
 
 pub fn error_response(e: &S3Error, resource: &str, request_id: &str) -> Response {

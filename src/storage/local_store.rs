@@ -312,13 +312,7 @@ mod tests {
         out
     }
 
-    fn run<F: std::future::Future<Output = ()> + 'static>(f: impl FnOnce() -> F + Send + 'static) {
-        glommio::LocalExecutorBuilder::default()
-            .spawn(move || async move { f().await })
-            .unwrap()
-            .join()
-            .unwrap();
-    }
+    use crate::test_support::on_executor as run;
 
     const OBJECT: WriteTo<'static> = WriteTo::Object {
         bucket: "b",

@@ -575,13 +575,7 @@ mod tests {
         }
     }
 
-    fn run<F: std::future::Future<Output = ()> + 'static>(f: impl FnOnce() -> F + Send + 'static) {
-        glommio::LocalExecutorBuilder::default()
-            .spawn(move || async move { f().await })
-            .unwrap()
-            .join()
-            .unwrap();
-    }
+    use crate::test_support::on_executor as run;
 
     fn body(len: usize) -> Vec<u8> {
         (0..len).map(|i| (i * 31 % 251) as u8).collect()
