@@ -51,7 +51,9 @@ readme_run() {
     (cd "$dir" && CARGO_TARGET_DIR="$repo/target" exec setsid bash -c "$cmd" \
         >"$tmp/run.log" 2>&1) &
     pid=$!
-    deadline=$((SECONDS + ${BLEEPSTORE_README_RUN_TIMEOUT:-300}))
+    # A readiness wait, not a timed test: `cargo run` compiles the dependencies once more (the
+    # dev-dependencies give `cargo test` other feature sets), ~100 s on an idle 2-core machine.
+    deadline=$((SECONDS + ${BLEEPSTORE_README_RUN_TIMEOUT:-600}))
     while ((SECONDS < deadline)) && kill -0 "$pid" 2>/dev/null; do
         if python3 -c 'import sys,urllib.request; sys.exit(0 if urllib.request.urlopen("http://127.0.0.1:9000/readyz", timeout=2).status == 200 else 1)' 2>/dev/null; then
             ready=1

@@ -29,7 +29,7 @@ impl MetaLog for LocalLog {
         cmd: MetaCmd,
         sync_dirs: Vec<PathBuf>,
     ) -> LocalBoxFuture<'_, S3Result<MetaReply>> {
-        Box::pin(crate::runtime::on_shard(shard, move |s| async move {
+        Box::pin(super::shards::on_shard(shard, move |s| async move {
             s.apply(cmd, sync_dirs).await
         }))
     }
@@ -47,6 +47,6 @@ pub async fn submit_for_bucket(
     cmd: MetaCmd,
     sync_dirs: Vec<PathBuf>,
 ) -> S3Result<MetaReply> {
-    let shard = crate::runtime::shard_for_bucket(bucket);
+    let shard = super::shards::shard_for_bucket(bucket);
     meta_log().submit(shard, cmd, sync_dirs).await
 }

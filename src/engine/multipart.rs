@@ -194,10 +194,9 @@ pub async fn abort(bucket: &str, key: &str, upload_id: &str) -> S3Result<()> {
 /// Deletes uploads older than `ttl_s` on this core's shards: records first (one commit per
 /// shard), data after, so a crash in between leaves only orphans for the start-up sweep.
 pub async fn reap_expired(ttl_s: u64) {
-    let core = crate::runtime::core();
     let store = super::store();
     let cutoff = now_ms().saturating_sub(ttl_s.saturating_mul(1000));
-    for (id, shard) in core.shards.iter() {
+    for (id, shard) in super::shards::local() {
         let expired = match shard
             .read()
             .and_then(|t| tables::all_uploads_before(&t, cutoff))
@@ -234,7 +233,7 @@ pub async fn reap_expired(ttl_s: u64) {
             .map(|u| (u.bucket, u.key, u.upload_id))
             .collect();
         match meta_log()
-            .submit(*id, MetaCmd::DropUploads { uploads }, Vec::new())
+            .submit(id, MetaCmd::DropUploads { uploads }, Vec::new())
             .await
         {
             Ok(reply) => {

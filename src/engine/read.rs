@@ -11,8 +11,8 @@ where
     R: Send + 'static,
     F: FnOnce(&ReadTransaction) -> S3Result<R> + Send + 'static,
 {
-    let shard = crate::runtime::shard_for_bucket(bucket);
-    crate::runtime::on_shard(shard, move |s| async move {
+    let shard = super::shards::shard_for_bucket(bucket);
+    super::shards::on_shard(shard, move |s| async move {
         let txn = s.read()?;
         f(&txn)
     })
@@ -135,9 +135,8 @@ where
     let per_core = crate::runtime::on_all_cores(move || {
         let keep = keep.clone();
         async move {
-            let core = crate::runtime::core();
             let mut out = Vec::new();
-            for shard in core.shards.values() {
+            for (_, shard) in super::shards::local() {
                 let txn = shard.read()?;
                 out.extend(tables::list_buckets(&txn)?.into_iter().filter(|b| keep(b)));
             }

@@ -12,7 +12,7 @@ use std::sync::Arc;
 pub async fn sweep_orphans_task(shared: Arc<Shared>) {
     let mut referenced: HashSet<u128> = HashSet::new();
     for shard in 0..shared.shard_count {
-        let ids = crate::runtime::on_shard(shard, |s| async move {
+        let ids = super::shards::on_shard(shard, |s| async move {
             crate::meta::tables::referenced_files(&s.read()?)
         })
         .await;

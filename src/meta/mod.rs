@@ -19,20 +19,6 @@ pub fn shard_path(data_dir: &Path, shard: u32) -> PathBuf {
     meta_dir(data_dir).join(format!("shard-{shard:04}.redb"))
 }
 
-/// Stable across builds and platforms (FNV-1a), unlike std's randomized hasher.
-pub fn stable_hash(s: &str) -> u64 {
-    let mut h: u64 = 0xcbf29ce484222325;
-    for b in s.as_bytes() {
-        h ^= *b as u64;
-        h = h.wrapping_mul(0x100000001b3);
-    }
-    h
-}
-
-pub fn shard_of(bucket: &str, shard_count: u32) -> u32 {
-    (stable_hash(bucket) % shard_count as u64) as u32
-}
-
 /// Reads the recorded shard count, or records `wanted` on first start (write, fsync, rename,
 /// fsync the directory: the count must never be half-written).
 pub fn shard_count(data_dir: &Path, wanted: u32) -> std::io::Result<u32> {
@@ -66,8 +52,11 @@ pub fn shard_count(data_dir: &Path, wanted: u32) -> std::io::Result<u32> {
 mod tests {
     use super::*;
 
+    /// Where a bucket's records live is this hash of its name, recorded nowhere: it must never
+    /// change, or existing buckets vanish.
     #[test]
     fn hash_is_stable() {
+        use crate::runtime::stable_hash;
         assert_eq!(stable_hash(""), 0xcbf29ce484222325);
         assert_eq!(stable_hash("a"), 0xaf63dc4c8601ec8c);
     }

@@ -8,7 +8,7 @@
 //! needs this: each write goes to a fresh file and the commit alone decides.
 
 use crate::error::{ErrorCode, S3Error, S3Result};
-use crate::runtime::{on_shard, shard_for_bucket};
+use crate::runtime::{on_owner, shard_for_bucket};
 use futures::channel::oneshot;
 use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
@@ -50,7 +50,7 @@ impl Drop for KeyGuard {
         if let Some(key) = self.key.take() {
             let (shard, mode) = (self.shard, self.mode);
             glommio::spawn_local(async move {
-                on_shard(shard, move |_| async move { release(key, mode) }).await;
+                on_owner(shard, move || async move { release(key, mode) }).await;
             })
             .detach();
         }
@@ -70,7 +70,7 @@ pub async fn lock_shared(bucket: &str, lock_name: &str) -> S3Result<KeyGuard> {
 async fn acquire(bucket: &str, lock_name: &str, mode: Mode) -> S3Result<KeyGuard> {
     let shard = shard_for_bucket(bucket);
     let key: LockKey = (bucket.to_string(), lock_name.to_string());
-    on_shard(shard, move |_| async move {
+    on_owner(shard, move || async move {
         let waiter = LOCKS.with(|l| {
             let mut l = l.borrow_mut();
             let st = l.entry(key.clone()).or_default();

@@ -11,10 +11,8 @@ pub mod md5_batch;
 pub mod offload;
 
 use crate::config::Config;
-use crate::meta::shard::MetaShard;
 use futures::future::LocalBoxFuture;
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::future::Future;
 use std::path::PathBuf;
 use std::rc::Rc;
@@ -80,7 +78,6 @@ impl Inboxes {
 pub struct Core {
     pub id: u32,
     pub shared: Arc<Shared>,
-    pub shards: HashMap<u32, Rc<MetaShard>>,
 }
 
 thread_local! {
@@ -107,32 +104,42 @@ pub fn core() -> Rc<Core> {
         .expect("runtime::core() called outside a BleepStore executor")
 }
 
-pub fn shard_for_bucket(bucket: &str) -> u32 {
-    let c = core();
-    crate::meta::shard_of(bucket, c.shared.shard_count)
+/// Stable across builds and platforms (FNV-1a), unlike std's randomized hasher: a bucket's
+/// shard is recorded nowhere, it is this hash of its name.
+pub fn stable_hash(s: &str) -> u64 {
+    let mut h: u64 = 0xcbf29ce484222325;
+    for b in s.as_bytes() {
+        h ^= *b as u64;
+        h = h.wrapping_mul(0x100000001b3);
+    }
+    h
 }
 
-/// Runs `f` on the core that owns `shard`, with that shard, and returns its result.
-pub async fn on_shard<R, F, Fut>(shard: u32, f: F) -> R
+/// The metadata shard that holds `bucket`, of `shard_count`.
+pub fn shard_of(bucket: &str, shard_count: u32) -> u32 {
+    (stable_hash(bucket) % shard_count as u64) as u32
+}
+
+pub fn shard_for_bucket(bucket: &str) -> u32 {
+    shard_of(bucket, core().shared.shard_count)
+}
+
+/// Runs `f` on the core that owns `shard` (`shard % executors`) and returns its result.
+pub async fn on_owner<R, F, Fut>(shard: u32, f: F) -> R
 where
     R: Send + 'static,
-    F: FnOnce(Rc<MetaShard>) -> Fut + Send + 'static,
+    F: FnOnce() -> Fut + Send + 'static,
     Fut: Future<Output = R> + 'static,
 {
     let c = core();
-    if let Some(s) = c.shards.get(&shard) {
-        return f(s.clone()).await;
-    }
     let owner = (shard % c.shared.executors) as usize;
+    if owner == c.id as usize {
+        return f().await;
+    }
     let (tx, rx) = futures::channel::oneshot::channel();
     let job: Job = Box::new(move || {
         Box::pin(async move {
-            let s = core()
-                .shards
-                .get(&shard)
-                .cloned()
-                .expect("shard routed to its owner");
-            let _ = tx.send(f(s).await);
+            let _ = tx.send(f().await);
         })
     });
     c.shared.inboxes.send(owner, job).await;

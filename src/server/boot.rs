@@ -9,7 +9,7 @@ use crate::runtime::{Core, Inbox, Shared};
 use crate::storage::gateway::bridge::Gateway;
 use glommio::{LocalExecutorBuilder, Placement};
 use std::cell::Cell;
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -83,20 +83,20 @@ async fn core_main(
     inbox: Inbox,
 ) -> Result<(), String> {
     let shards = open_shards(id, &shared)?;
-    let core = crate::runtime::enter(
+    crate::runtime::enter(
         Core {
             id,
             shared: shared.clone(),
-            shards,
         },
         inbox,
     );
     crate::runtime::md5_batch::enable_on_this_thread();
     crate::runtime::budget::init(shared.config.limits.buffered_body_bytes_per_core_max);
     crate::storage::cache::init((shared.config.cache.size / shared.executors as u64) as usize);
-    for shard in core.shards.values() {
+    for shard in shards.values() {
         glommio::spawn_local(shard.clone().run_committer()).detach();
     }
+    crate::engine::shards::install(shards);
     glommio::spawn_local(crate::observe::log::access_flush_task()).detach();
     let listener = super::bind::listen(shared.bind_addr)
         .map_err(|e| format!("server.bind {}: {e}", shared.bind_addr))?;
@@ -119,8 +119,8 @@ async fn core_main(
 }
 
 /// The metadata shards this core owns: `s % executors == id`.
-fn open_shards(id: u32, shared: &Shared) -> Result<HashMap<u32, Rc<MetaShard>>, String> {
-    let mut shards = HashMap::new();
+fn open_shards(id: u32, shared: &Shared) -> Result<BTreeMap<u32, Rc<MetaShard>>, String> {
+    let mut shards = BTreeMap::new();
     for s in (0..shared.shard_count).filter(|s| s % shared.executors == id) {
         let path = crate::meta::shard_path(&shared.data_dir, s);
         let shard = Rc::new(MetaShard::open(

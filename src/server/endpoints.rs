@@ -99,7 +99,8 @@ pub async fn serve(
 async fn health(shared: &Shared, gateway: Option<&Gateway>) -> Response {
     let mut shards = Vec::new();
     for s in 0..shared.shard_count {
-        let ok = crate::runtime::on_shard(s, |shard| async move { shard.read().is_ok() }).await;
+        let ok =
+            crate::engine::shards::on_shard(s, |shard| async move { shard.read().is_ok() }).await;
         shards.push((s, ok));
     }
     let storage_ok = crate::storage::local::objects_dir(&shared.data_dir).is_dir();
@@ -129,7 +130,7 @@ async fn metrics(shared: &Shared, head: &RequestHead) -> Response {
     .await;
     let (mut buckets, mut objects) = (0, 0);
     for s in 0..shared.shard_count {
-        if let Ok((b, o)) = crate::runtime::on_shard(s, |shard| async move {
+        if let Ok((b, o)) = crate::engine::shards::on_shard(s, |shard| async move {
             crate::meta::tables::counts(&shard.read()?)
         })
         .await
