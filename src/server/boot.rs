@@ -83,6 +83,11 @@ async fn core_main(
     inbox: Inbox,
 ) -> Result<(), String> {
     let shards = open_shards(id, &shared)?;
+    for shard in shards.values() {
+        glommio::spawn_local(shard.clone().run_committer()).detach();
+    }
+    // Before `enter`: from then on other cores' jobs for these shards may arrive.
+    crate::engine::shards::install(shards);
     crate::runtime::enter(
         Core {
             id,
@@ -93,10 +98,6 @@ async fn core_main(
     crate::runtime::md5_batch::enable_on_this_thread();
     crate::runtime::budget::init(shared.config.limits.buffered_body_bytes_per_core_max);
     crate::storage::cache::init((shared.config.cache.size / shared.executors as u64) as usize);
-    for shard in shards.values() {
-        glommio::spawn_local(shard.clone().run_committer()).detach();
-    }
-    crate::engine::shards::install(shards);
     glommio::spawn_local(crate::observe::log::access_flush_task()).detach();
     let listener = super::bind::listen(shared.bind_addr)
         .map_err(|e| format!("server.bind {}: {e}", shared.bind_addr))?;
