@@ -749,9 +749,11 @@ fn server_canonical_request(head: &RequestHead, claim: &Claim<'_>, payload_hash:
 ///   UTF-8, so a wire byte 0xE9 was signed as C3 A9. Their Trimall is python's
 ///   `' '.join(v.split())`, whose whitespace also includes U+0085 and U+00A0.
 ///
-/// Accepting both is unambiguous: latin-1 → UTF-8 is one-to-one, so whichever matches, the
-/// client signed exactly the bytes that are stored. A head whose values are all UTF-8 has
-/// only the first reading (None here).
+/// Accepting both is unambiguous: latin-1 → UTF-8 is one-to-one, and a value that is not
+/// UTF-8 never canonicalises to the same bytes as one that is, so whichever matches, the
+/// client signed the bytes that are stored (up to whitespace: a 0xA0 or 0x85 may stand for a
+/// space, as runs of spaces already do under AWS's own Trimall). A head whose values are all
+/// UTF-8 has only the first reading (None here).
 fn python_reading(head: &RequestHead) -> Option<RequestHead> {
     let mut reading = head.latin1_reading()?;
     for (_, value) in &mut reading.headers {
