@@ -29,6 +29,7 @@ fn head(method: &str, target: &str, host: &str, extra: &[(&str, &str)]) -> Reque
         path: path.to_string(),
         query: query.to_string(),
         headers,
+        opaque: Vec::new(),
         version_minor: 1,
     }
 }

@@ -39,6 +39,7 @@ fn head(method: &str, target: &str, headers: &[(String, String)]) -> RequestHead
             .iter()
             .map(|(n, v)| (n.to_ascii_lowercase(), v.trim().to_string()))
             .collect(),
+        opaque: Vec::new(),
         version_minor: 1,
     }
 }

@@ -43,7 +43,14 @@ fn check(data: &[u8], limits: &Limits) {
                     !name.bytes().any(|b| b.is_ascii_uppercase()),
                     "name {name:?}"
                 );
-                assert_eq!(value.trim(), value, "value not trimmed");
+                assert_eq!(value.trim_matches([' ', '\t']), value, "value not trimmed");
+            }
+            // Only user metadata may carry a value that is not UTF-8.
+            for o in &head.opaque {
+                assert!(o.name.starts_with("x-amz-meta-"), "opaque {:?}", o.name);
+                assert!(std::str::from_utf8(&o.value).is_err());
+                assert_eq!(o.value.trim_ascii(), &o.value[..], "opaque value not trimmed");
+                assert!(o.at <= head.headers.len());
             }
             // The head alone parses the same: what follows it (a body, the next pipelined
             // request) has no say in it.
@@ -55,6 +62,7 @@ fn check(data: &[u8], limits: &Limits) {
             assert_eq!(again.path, head.path);
             assert_eq!(again.query, head.query);
             assert_eq!(again.headers, head.headers);
+            assert_eq!(again.opaque, head.opaque);
             // A head that arrives in two reads: the first part must ask for more, never fail.
             for cut in [used - 1, used / 2] {
                 let r = parse_head(&data[..cut], limits);

@@ -224,6 +224,7 @@ pub fn head_from_text(text: &str) -> RequestHead {
         path: path.to_string(),
         query: query.to_string(),
         headers,
+        opaque: Vec::new(),
         version_minor: 1,
     }
 }

@@ -82,9 +82,9 @@ fn hmac_sha1(key: &[u8], data: &[u8]) -> [u8; 20] {
 }
 
 /// The base64 signature of a string to sign (what clients send).
-pub fn sign(secret: &str, string_to_sign: &str) -> String {
+pub fn sign(secret: &str, string_to_sign: impl AsRef<[u8]>) -> String {
     base64::engine::general_purpose::STANDARD
-        .encode(hmac_sha1(secret.as_bytes(), string_to_sign.as_bytes()))
+        .encode(hmac_sha1(secret.as_bytes(), string_to_sign.as_ref()))
 }
 
 /// The bucket a virtual-hosted request names in its Host header, if any (as the router
@@ -161,33 +161,44 @@ fn canonical_resource_with(head: &RequestHead, domain: &str, bucket_slash: bool)
 
 /// `name:v1,v2\n` for every `x-amz-*` header, names lower-case and sorted. For presigned
 /// URLs the `x-amz-*` query parameters count too (botocore moves the headers it signed into
-/// the query), unless a header of the same name was sent.
-fn canonical_amz_headers(head: &RequestHead, query: Option<&[(String, String)]>) -> String {
-    let mut amz: Vec<(String, Vec<&str>)> = Vec::new();
-    for (name, value) in &head.headers {
+/// the query), unless a header of the same name was sent. Values are bytes: a user metadata
+/// value may be obs-text that is not UTF-8 (see `candidates`).
+fn canonical_amz_headers(head: &RequestHead, query: Option<&[(String, String)]>) -> Vec<u8> {
+    let mut amz: Vec<(String, Vec<&[u8]>)> = Vec::new();
+    for (name, value) in head.headers_bytes() {
         if !name.starts_with("x-amz-") {
             continue;
         }
+        let value = trim_value(value);
         match amz.iter_mut().find(|(n, _)| n == name) {
-            Some((_, values)) => values.push(value.trim()),
-            None => amz.push((name.clone(), vec![value.trim()])),
+            Some((_, values)) => values.push(value),
+            None => amz.push((name.to_string(), vec![value])),
         }
     }
     for (name, value) in query.unwrap_or_default() {
         let name = name.to_ascii_lowercase();
         if name.starts_with("x-amz-") && !amz.iter().any(|(n, _)| *n == name) {
-            amz.push((name, vec![value.trim()]));
+            amz.push((name, vec![value.trim().as_bytes()]));
         }
     }
     amz.sort_by(|a, b| a.0.cmp(&b.0));
-    let mut out = String::new();
+    let mut out = Vec::new();
     for (name, values) in amz {
-        out.push_str(&name);
-        out.push(':');
-        out.push_str(&values.join(","));
-        out.push('\n');
+        out.extend_from_slice(name.as_bytes());
+        out.push(b':');
+        out.extend_from_slice(&values.join(&b","[..]));
+        out.push(b'\n');
     }
     out
+}
+
+/// A header value trimmed as botocore's `str.strip()` trims text; bytes that are not UTF-8
+/// lose ASCII whitespace only.
+fn trim_value(value: &[u8]) -> &[u8] {
+    match std::str::from_utf8(value) {
+        Ok(text) => text.trim().as_bytes(),
+        Err(_) => value.trim_ascii(),
+    }
 }
 
 /// A standard header's value for the string to sign; presigned URLs may carry it in the
@@ -208,27 +219,35 @@ fn standard_header<'a>(
 }
 
 /// The SigV2 string to sign; `date` is the Date line (empty with `x-amz-date`, the
-/// `Expires` value for presigned URLs).
+/// `Expires` value for presigned URLs). Bytes: header values are signed as received.
 pub fn string_to_sign(
     head: &RequestHead,
     date: &str,
     query: Option<&[(String, String)]>,
     domain: &str,
-) -> String {
+) -> Vec<u8> {
     string_to_sign_with(head, date, query, domain, false)
 }
 
 /// The strings a client may have signed for this request: as sent, and for a bare
-/// `/bucket` path also `/bucket/`.
+/// `/bucket` path also `/bucket/`. A head with header values that are not UTF-8 (user
+/// metadata in obs-text) adds both again with those values read as latin-1 text and signed
+/// as UTF-8: python's http.client sends `str` values latin-1 encoded while botocore's
+/// `HmacV1Auth` hashes the `str` as UTF-8 (the Go SDK and curl sign the bytes they send).
+/// latin-1 → UTF-8 is one-to-one, so either match means the stored bytes were signed.
 fn candidates(
     head: &RequestHead,
     date: &str,
     query: Option<&[(String, String)]>,
     domain: &str,
-) -> Vec<String> {
-    let mut out = vec![string_to_sign_with(head, date, query, domain, false)];
-    if bare_bucket_path(head, domain) {
-        out.push(string_to_sign_with(head, date, query, domain, true));
+) -> Vec<Vec<u8>> {
+    let latin1 = head.latin1_reading();
+    let mut out = Vec::new();
+    for h in std::iter::once(head).chain(latin1.as_ref()) {
+        out.push(string_to_sign_with(h, date, query, domain, false));
+        if bare_bucket_path(h, domain) {
+            out.push(string_to_sign_with(h, date, query, domain, true));
+        }
     }
     out
 }
@@ -239,16 +258,18 @@ fn string_to_sign_with(
     query: Option<&[(String, String)]>,
     domain: &str,
     bucket_slash: bool,
-) -> String {
-    format!(
-        "{}\n{}\n{}\n{}\n{}{}",
+) -> Vec<u8> {
+    let mut out = format!(
+        "{}\n{}\n{}\n{}\n",
         head.method_raw,
         standard_header(head, "content-md5", query),
         standard_header(head, "content-type", query),
         date,
-        canonical_amz_headers(head, query),
-        canonical_resource_with(head, domain, bucket_slash)
     )
+    .into_bytes();
+    out.extend_from_slice(&canonical_amz_headers(head, query));
+    out.extend_from_slice(canonical_resource_with(head, domain, bucket_slash).as_bytes());
+    out
 }
 
 /// Looks the secret up and compares signatures in constant time.
@@ -256,7 +277,7 @@ fn verify(
     head: &RequestHead,
     access_key: &str,
     signature: &str,
-    mut to_sign: Vec<String>,
+    mut to_sign: Vec<Vec<u8>>,
     lookup: &dyn SecretLookup,
 ) -> S3Result<AuthOutcome> {
     let secret = lookup.secret_for(access_key).ok_or_else(|| {
@@ -265,16 +286,16 @@ fn verify(
     let provided = base64::engine::general_purpose::STANDARD
         .decode(signature.trim())
         .unwrap_or_default();
-    let matches = |sts: &String| {
-        let expected = hmac_sha1(secret.as_bytes(), sts.as_bytes());
+    let matches = |sts: &Vec<u8>| {
+        let expected = hmac_sha1(secret.as_bytes(), sts);
         provided.len() == expected.len() && bool::from(expected.ct_eq(&provided[..]))
     };
     if !to_sign.iter().any(matches) {
         let to_sign = to_sign.swap_remove(0);
-        let bytes: Vec<String> = to_sign.bytes().map(|b| format!("{b:02x}")).collect();
+        let bytes: Vec<String> = to_sign.iter().map(|b| format!("{b:02x}")).collect();
         return Err(S3Error::new(ErrorCode::SignatureDoesNotMatch)
             .with("AWSAccessKeyId", access_key.to_string())
-            .with("StringToSign", to_sign)
+            .with("StringToSign", String::from_utf8_lossy(&to_sign))
             .with("SignatureProvided", signature.to_string())
             .with("StringToSignBytes", bytes.join(" ")));
     }
@@ -679,5 +700,36 @@ mod tests {
         h.headers
             .push(("authorization".into(), format!("AWS {AK}:abc")));
         assert_eq!(code(run(&h, example_time())), ErrorCode::InvalidArgument);
+    }
+
+    #[test]
+    fn obs_text_values_verify_as_sent_or_as_python_signs_them() {
+        let signed_head = |wire: &[u8], signed: &[u8]| {
+            let base = [("Host", "h"), ("Date", DATE)];
+            let mut h = head("PUT", "/bucket/k", &base);
+            h.opaque.push(crate::http::head::OpaqueHeader {
+                at: 2,
+                name: "x-amz-meta-a".into(),
+                value: signed.to_vec(),
+            });
+            let sig = super::sign(
+                crate::auth::sigv4::tests::SECRET,
+                super::string_to_sign(&h, DATE, None, "s3.local"),
+            );
+            h.opaque[0].value = wire.to_vec();
+            h.headers
+                .push(("authorization".into(), format!("AWS {AK}:{sig}")));
+            h
+        };
+        // the bytes as sent (Go, curl)
+        assert!(run(&signed_head(b"caf\xe9", b"caf\xe9"), example_time()).is_ok());
+        // botocore's HmacV1Auth: the latin-1 text signed as UTF-8, strip()-ed
+        let python = signed_head(b"caf\xe9\xa0", "café".as_bytes());
+        assert!(run(&python, example_time()).is_ok());
+        let other = signed_head(b"caf\xe9", "cafè".as_bytes());
+        assert_eq!(
+            code(run(&other, example_time())),
+            ErrorCode::SignatureDoesNotMatch
+        );
     }
 }

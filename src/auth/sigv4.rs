@@ -12,9 +12,9 @@ use crate::http::head::RequestHead;
 // here where the verifier and its callers have always found them.
 use crate::hash::sigv4::format_iso8601;
 pub use crate::hash::sigv4::{
-    canonical_headers, canonical_query, canonical_request, canonical_uri, derive_signing_key,
-    format_amz_date, hmac_sha256, scope, sha256_hex, string_to_sign, unix_secs, uri_encode,
-    CanonicalParts, ALGORITHM, EMPTY_SHA256_HEX, TERMINATOR, UNSIGNED_PAYLOAD,
+    canonical_headers, canonical_headers_bytes, canonical_query, canonical_request, canonical_uri,
+    derive_signing_key, format_amz_date, hmac_sha256, scope, sha256_hex, string_to_sign, unix_secs,
+    uri_encode, CanonicalParts, ALGORITHM, EMPTY_SHA256_HEX, TERMINATOR, UNSIGNED_PAYLOAD,
 };
 use std::collections::HashMap;
 use std::fmt;
@@ -100,8 +100,9 @@ pub enum PayloadMode {
 pub struct DeferredSignature {
     pub access_key: String,
     /// The canonical request up to and including the signed-headers line and its `\n`:
-    /// only the payload hash is missing.
-    canonical_prefix: String,
+    /// only the payload hash is missing. One per reading of the headers (see
+    /// [`python_reading`]), tried in order.
+    canonical_prefixes: Vec<Vec<u8>>,
     amz_date: String,
     scope: String,
     signing_key: [u8; 32],
@@ -122,17 +123,24 @@ impl fmt::Debug for DeferredSignature {
 impl DeferredSignature {
     /// Checks the signature against the body's SHA-256 (constant-time compare).
     pub fn verify(&self, body_sha256: &[u8; 32]) -> S3Result<()> {
-        let canonical = format!("{}{}", self.canonical_prefix, hex::encode(body_sha256));
-        let to_sign = string_to_sign(&self.amz_date, &self.scope, &canonical);
-        let expected = hmac_sha256(&self.signing_key, to_sign.as_bytes());
-        if bool::from(expected.ct_eq(&self.signature)) {
-            return Ok(());
+        let body_hash = hex::encode(body_sha256);
+        let mut first_failure = None;
+        for prefix in &self.canonical_prefixes {
+            let mut canonical = prefix.clone();
+            canonical.extend_from_slice(body_hash.as_bytes());
+            let to_sign = string_to_sign(&self.amz_date, &self.scope, &canonical);
+            let expected = hmac_sha256(&self.signing_key, to_sign.as_bytes());
+            if bool::from(expected.ct_eq(&self.signature)) {
+                return Ok(());
+            }
+            first_failure.get_or_insert((to_sign, canonical));
         }
+        let (to_sign, canonical) = first_failure.unwrap_or_default();
         Err(S3Error::new(ErrorCode::SignatureDoesNotMatch)
             .with("AWSAccessKeyId", self.access_key.clone())
             .with("StringToSign", to_sign)
             .with("SignatureProvided", self.signature_raw.clone())
-            .with("CanonicalRequest", canonical))
+            .with("CanonicalRequest", String::from_utf8_lossy(&canonical)))
     }
 }
 
@@ -581,11 +589,11 @@ fn require_signed(head: &RequestHead, signed: &[String], exempt: &[&str]) -> S3R
     if !is_signed("host") {
         missing.push("host");
     }
-    for (name, _) in &head.headers {
+    for (name, _) in head.headers_bytes() {
         if name.starts_with("x-amz-")
             && !is_signed(name)
-            && !exempt.contains(&name.as_str())
-            && !missing.contains(&name.as_str())
+            && !exempt.contains(&name)
+            && !missing.contains(&name)
         {
             missing.push(name);
         }
@@ -717,16 +725,76 @@ fn presigned_payload(query: &[(String, String)]) -> S3Result<(&str, PayloadClaim
 }
 
 /// The canonical request the server computes for a claim, ending with `payload_hash`.
-fn server_canonical_request(head: &RequestHead, claim: &Claim<'_>, payload_hash: &str) -> String {
+/// Header values are signed as the bytes received.
+fn server_canonical_request(head: &RequestHead, claim: &Claim<'_>, payload_hash: &str) -> Vec<u8> {
     let names: Vec<&str> = claim.signed_headers.iter().map(String::as_str).collect();
     canonical_request(&CanonicalParts {
         method: &head.method_raw,
         uri: &canonical_uri(&head.path),
         query: &canonical_query(&head.query, claim.presigned),
-        headers: &canonical_headers(&names, &head.headers),
+        headers: &canonical_headers_bytes(&names, head.headers_bytes()),
         signed_headers: claim.signed_headers_raw,
         payload_hash,
     })
+}
+
+/// The second reading of a head with header values that are not UTF-8 (obs-text; only
+/// `x-amz-meta-*` values get this far), tried when the bytes as sent do not match.
+///
+/// Real clients sign such a value two ways:
+/// - as the bytes they send: the Go SDK, curl `--aws-sigv4`, anything holding byte strings
+///   (the first reading, [`server_canonical_request`] of the head itself);
+/// - as text whose latin-1 encoding they send: python's http.client writes `str` header
+///   values as latin-1 while botocore's signers (and requests-aws4auth) hash that `str` as
+///   UTF-8, so a wire byte 0xE9 was signed as C3 A9. Their Trimall is python's
+///   `' '.join(v.split())`, whose whitespace also includes U+0085 and U+00A0.
+///
+/// Accepting both is unambiguous: latin-1 → UTF-8 is one-to-one, and a value that is not
+/// UTF-8 never canonicalises to the same bytes as one that is, so whichever matches, the
+/// client signed the bytes that are stored (up to whitespace: a 0xA0 or 0x85 may stand for a
+/// space, as runs of spaces already do under AWS's own Trimall). A head whose values are all
+/// UTF-8 has only the first reading (None here).
+fn python_reading(head: &RequestHead) -> Option<RequestHead> {
+    let mut reading = head.latin1_reading()?;
+    for (_, value) in &mut reading.headers {
+        if value.contains(['\u{85}', '\u{a0}']) {
+            *value = value.replace(['\u{85}', '\u{a0}'], " ");
+        }
+    }
+    Some(reading)
+}
+
+/// The signature of the first reading of `head` that matches the claim (see
+/// [`python_reading`]), or the string to sign and canonical request of the bytes as sent.
+fn matching_signature(
+    head: &RequestHead,
+    claim: &Claim<'_>,
+    payload_hash: &str,
+    key: &[u8; 32],
+    amz_date: &str,
+    scope: &str,
+) -> Result<[u8; 32], (String, Vec<u8>)> {
+    let signed = |h: &RequestHead| {
+        let canonical = server_canonical_request(h, claim, payload_hash);
+        let to_sign = string_to_sign(amz_date, scope, &canonical);
+        let expected = hmac_sha256(key, to_sign.as_bytes());
+        (
+            bool::from(expected.ct_eq(&claim.signature)),
+            expected,
+            to_sign,
+            canonical,
+        )
+    };
+    let (ok, expected, to_sign, canonical) = signed(head);
+    if ok {
+        return Ok(expected);
+    }
+    if let Some(python) = python_reading(head) {
+        if let (true, expected, ..) = signed(&python) {
+            return Ok(expected);
+        }
+    }
+    Err((to_sign, canonical))
 }
 
 /// Looks the secret up, recomputes the signature and compares it in constant time.
@@ -773,12 +841,16 @@ fn verified_outcome(
     let mut payload_hash = claim.payload_hash;
     if payload == PayloadClaim::Deferred {
         if has_body(head) {
-            let canonical = server_canonical_request(head, claim, "");
+            let python = python_reading(head);
+            let canonical_prefixes = std::iter::once(head)
+                .chain(python.as_ref())
+                .map(|h| server_canonical_request(h, claim, ""))
+                .collect();
             return Ok(AuthOutcome {
                 access_key: Some(cred.access_key.clone()),
                 payload: PayloadMode::DeferredSignature(Box::new(DeferredSignature {
                     access_key: cred.access_key.clone(),
-                    canonical_prefix: canonical,
+                    canonical_prefixes,
                     amz_date,
                     scope,
                     signing_key: key,
@@ -789,16 +861,16 @@ fn verified_outcome(
         }
         payload_hash = EMPTY_SHA256_HEX;
     }
-    let canonical = server_canonical_request(head, claim, payload_hash);
-    let to_sign = string_to_sign(&amz_date, &scope, &canonical);
-    let expected = hmac_sha256(&key, to_sign.as_bytes());
-    if !bool::from(expected.ct_eq(&claim.signature)) {
-        return Err(S3Error::new(ErrorCode::SignatureDoesNotMatch)
-            .with("AWSAccessKeyId", cred.access_key.clone())
-            .with("StringToSign", to_sign)
-            .with("SignatureProvided", claim.signature_raw)
-            .with("CanonicalRequest", canonical));
-    }
+    let expected = match matching_signature(head, claim, payload_hash, &key, &amz_date, &scope) {
+        Ok(expected) => expected,
+        Err((to_sign, canonical)) => {
+            return Err(S3Error::new(ErrorCode::SignatureDoesNotMatch)
+                .with("AWSAccessKeyId", cred.access_key.clone())
+                .with("StringToSign", to_sign)
+                .with("SignatureProvided", claim.signature_raw)
+                .with("CanonicalRequest", String::from_utf8_lossy(&canonical)))
+        }
+    };
     let ctx = ChunkSigningContext {
         signing_key: key,
         scope,
@@ -870,6 +942,7 @@ pub(crate) mod tests {
                 .iter()
                 .map(|(n, v)| (n.to_ascii_lowercase(), v.trim().to_string()))
                 .collect(),
+            opaque: Vec::new(),
             version_minor: 1,
         }
     }
@@ -1640,5 +1713,79 @@ pub(crate) mod tests {
         cache.signing_key(AK, SECRET, "20130525", "us-east-1", "s3");
         cache.signing_key(AK, SECRET, "20130526", "us-east-1", "s3");
         assert!(cache.len() <= 2);
+    }
+
+    /// A PUT whose `x-amz-meta-a` goes on the wire as `wire` (not UTF-8) while the client
+    /// signed `signed` as that header's canonical value; `signed == None` leaves it unsigned.
+    fn meta_signed(wire: &[u8], signed: Option<&[u8]>) -> RequestHead {
+        let date = crate::auth::signer::amz_date(example_time());
+        let host = "examplebucket.s3.amazonaws.com";
+        let mut names = vec!["host", "x-amz-content-sha256", "x-amz-date"];
+        let mut values: Vec<&[u8]> = vec![
+            host.as_bytes(),
+            UNSIGNED_PAYLOAD.as_bytes(),
+            date.as_bytes(),
+        ];
+        if let Some(v) = signed {
+            names.push("x-amz-meta-a");
+            values.push(v);
+        }
+        let signed_names = names.join(";");
+        let canonical = canonical_request(&CanonicalParts {
+            method: "PUT",
+            uri: "/k",
+            query: "",
+            headers: &canonical_headers_bytes(&names, names.iter().copied().zip(values)),
+            signed_headers: &signed_names,
+            payload_hash: UNSIGNED_PAYLOAD,
+        });
+        let key = derive_signing_key(SECRET, &date[..8], "us-east-1", "s3");
+        let scope = scope(&date[..8], "us-east-1", "s3");
+        let to_sign = string_to_sign(&date, &scope, &canonical);
+        let sig = hex::encode(hmac_sha256(&key, to_sign.as_bytes()));
+        let auth = format!(
+            "{ALGORITHM} Credential={AK}/{scope}, SignedHeaders={signed_names}, Signature={sig}"
+        );
+        let mut h = head(
+            "PUT",
+            "/k",
+            &[
+                ("host", host),
+                ("x-amz-content-sha256", UNSIGNED_PAYLOAD),
+                ("x-amz-date", &date),
+                ("authorization", &auth),
+            ],
+        );
+        h.opaque.push(crate::http::head::OpaqueHeader {
+            at: 2,
+            name: "x-amz-meta-a".into(),
+            value: wire.to_vec(),
+        });
+        h
+    }
+
+    #[test]
+    fn obs_text_values_verify_as_sent_or_as_python_signs_them() {
+        // Go SDK, curl --aws-sigv4: the bytes on the wire.
+        assert!(run(&meta_signed(b"caf\xe9", Some(b"caf\xe9")), example_time()).is_ok());
+        // botocore over http.client: latin-1 on the wire, the str signed as UTF-8 ...
+        let python = meta_signed(b"caf\xe9", Some("café".as_bytes()));
+        assert!(run(&python, example_time()).is_ok());
+        // ... and trimmed by python's str.split(), for which U+00A0 and U+0085 are spaces.
+        let nbsp = meta_signed(b"\xa0a\xa0\x85 b\xe9\xa0", Some("a bé".as_bytes()));
+        assert!(run(&nbsp, example_time()).is_ok());
+        // Any other value is a mismatch, and the header must be signed at all.
+        for signed in ["cafè".as_bytes(), b"caf\xe8", b"caf", b"caf\xc3"] {
+            let h = meta_signed(b"caf\xe9", Some(signed));
+            assert_eq!(
+                code(run(&h, example_time())),
+                ErrorCode::SignatureDoesNotMatch
+            );
+        }
+        let err = run(&meta_signed(b"caf\xe9", None), example_time()).unwrap_err();
+        assert_eq!(err.code, ErrorCode::AccessDenied);
+        assert!(err
+            .extra
+            .contains(&("HeadersNotSigned", "x-amz-meta-a".to_string())));
     }
 }

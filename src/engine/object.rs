@@ -12,7 +12,7 @@ use crate::storage::{Payload, ReadFor, Turns, WriteTo};
 pub struct ObjectAttrs {
     pub content_type: String,
     pub headers: Vec<(String, String)>,
-    pub user_meta: Vec<(String, String)>,
+    pub user_meta: crate::meta::types::UserMeta,
 }
 
 /// A PutObject, parsed.

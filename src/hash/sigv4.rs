@@ -124,33 +124,50 @@ pub fn canonical_query(raw_query: &str, skip_signature: bool) -> String {
 }
 
 /// Trims a header value and collapses inner whitespace runs to one space (AWS `Trimall`).
-fn canonical_header_value(value: &str, out: &mut String) {
-    for (i, word) in value.split_ascii_whitespace().enumerate() {
+/// On bytes: a value may carry obs-text that is not UTF-8, and is signed as those bytes.
+fn canonical_header_value(value: &[u8], out: &mut Vec<u8>) {
+    let words = value
+        .split(u8::is_ascii_whitespace)
+        .filter(|w| !w.is_empty());
+    for (i, word) in words.enumerate() {
         if i > 0 {
-            out.push(' ');
+            out.push(b' ');
         }
-        out.push_str(word);
+        out.extend_from_slice(word);
     }
 }
 
 /// `name:value\n` for every signed header, in the order of `signed`; repeated headers are
-/// joined with `,`. `headers` names must be lower-case; a signed header that is absent gets an
-/// empty value (which then simply fails to match).
-pub fn canonical_headers(signed: &[&str], headers: &[(String, String)]) -> String {
-    let mut out = String::with_capacity(256);
+/// joined with `,` in arrival order. `headers` names must be lower-case; a signed header that
+/// is absent gets an empty value (which then simply fails to match).
+pub fn canonical_headers_bytes<'h>(
+    signed: &[&str],
+    headers: impl Iterator<Item = (&'h str, &'h [u8])> + Clone,
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(256);
     for name in signed {
-        out.push_str(name);
-        out.push(':');
-        let values = headers.iter().filter(|(n, _)| n == name);
+        out.extend_from_slice(name.as_bytes());
+        out.push(b':');
+        let values = headers.clone().filter(|(n, _)| n == name);
         for (i, (_, value)) in values.enumerate() {
             if i > 0 {
-                out.push(',');
+                out.push(b',');
             }
             canonical_header_value(value, &mut out);
         }
-        out.push('\n');
+        out.push(b'\n');
     }
     out
+}
+
+/// [`canonical_headers_bytes`] of text headers.
+pub fn canonical_headers(signed: &[&str], headers: &[(String, String)]) -> String {
+    let bytes = canonical_headers_bytes(
+        signed,
+        headers.iter().map(|(n, v)| (n.as_str(), v.as_bytes())),
+    );
+    // Text split at ASCII bytes and joined with ASCII bytes is still text.
+    String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
 /// The parts a canonical request is made of, already canonicalized.
@@ -158,16 +175,26 @@ pub struct CanonicalParts<'a> {
     pub method: &'a str,
     pub uri: &'a str,
     pub query: &'a str,
-    pub headers: &'a str,
+    /// Bytes: a header value may be obs-text that is not UTF-8.
+    pub headers: &'a [u8],
     pub signed_headers: &'a str,
     pub payload_hash: &'a str,
 }
 
-pub fn canonical_request(p: &CanonicalParts<'_>) -> String {
-    format!(
-        "{}\n{}\n{}\n{}\n{}\n{}",
-        p.method, p.uri, p.query, p.headers, p.signed_headers, p.payload_hash
-    )
+/// The canonical request; bytes, as header values may not be UTF-8 (only its hash is signed).
+pub fn canonical_request(p: &CanonicalParts<'_>) -> Vec<u8> {
+    let mut out =
+        Vec::with_capacity(p.method.len() + p.uri.len() + p.query.len() + p.headers.len() + 128);
+    for part in [p.method, p.uri, p.query] {
+        out.extend_from_slice(part.as_bytes());
+        out.push(b'\n');
+    }
+    out.extend_from_slice(p.headers);
+    out.push(b'\n');
+    out.extend_from_slice(p.signed_headers.as_bytes());
+    out.push(b'\n');
+    out.extend_from_slice(p.payload_hash.as_bytes());
+    out
 }
 
 /// `date/region/service/aws4_request`.
@@ -175,10 +202,10 @@ pub fn scope(date: &str, region: &str, service: &str) -> String {
     format!("{date}/{region}/{service}/{TERMINATOR}")
 }
 
-pub fn string_to_sign(amz_date: &str, scope: &str, canonical_request: &str) -> String {
+pub fn string_to_sign(amz_date: &str, scope: &str, canonical_request: &[u8]) -> String {
     format!(
         "{ALGORITHM}\n{amz_date}\n{scope}\n{}",
-        sha256_hex(canonical_request.as_bytes())
+        sha256_hex(canonical_request)
     )
 }
 
@@ -240,7 +267,7 @@ fn signature(
     date_time: &str,
     region: &str,
     service: &str,
-    canonical: &str,
+    canonical: &[u8],
 ) -> String {
     let date = date_time.get(..8).unwrap_or_default();
     let key = derive_signing_key(secret_key, date, region, service);
@@ -281,7 +308,7 @@ pub fn sign_headers(
         method,
         uri: &canonical_uri(path),
         query: &canonical_query(query, false),
-        headers: &canonical_headers(&names, &lowered),
+        headers: canonical_headers(&names, &lowered).as_bytes(),
         signed_headers: &signed_headers,
         payload_hash,
     });
@@ -327,7 +354,7 @@ pub fn presign(
         method,
         uri: &canonical_uri(path),
         query: &canonical_query(&query, false),
-        headers: &canonical_headers(&["host"], &headers),
+        headers: canonical_headers(&["host"], &headers).as_bytes(),
         signed_headers: "host",
         payload_hash: UNSIGNED_PAYLOAD,
     });

@@ -3,7 +3,7 @@
 //! the read buffer for the next. Every wait has a deadline and every buffer a bound.
 
 use super::body::{BodyReader, Framing};
-use super::head::{Method, RequestHead};
+use super::head::{Method, OpaqueHeader, RequestHead};
 use super::io::Io;
 use super::response::{write_head, Body, Response};
 use crate::error::{ErrorCode, S3Error, S3Result};
@@ -263,14 +263,26 @@ pub fn parse_head(bytes: &[u8], limits: &Limits) -> S3Result<Option<(RequestHead
         None => (target.to_string(), String::new()),
     };
     let mut out_headers = Vec::with_capacity(req.headers.len());
+    let mut opaque = Vec::new();
     for h in req.headers.iter() {
-        let value = std::str::from_utf8(h.value).map_err(|_| {
-            S3Error::msg(
-                ErrorCode::InvalidArgument,
-                format!("Header {} is not valid UTF-8", h.name),
-            )
-        })?;
-        out_headers.push((h.name.to_ascii_lowercase(), value.trim().to_string()));
+        let name = h.name.to_ascii_lowercase();
+        let value = trim_ows(h.value);
+        match std::str::from_utf8(value) {
+            Ok(text) => out_headers.push((name, text.to_string())),
+            // obs-text (RFC 9110 §5.5) is allowed on the wire; user metadata keeps it as
+            // bytes. Every other header is read as text, so it is refused there.
+            Err(_) if name.starts_with("x-amz-meta-") => opaque.push(OpaqueHeader {
+                at: out_headers.len(),
+                name,
+                value: value.to_vec(),
+            }),
+            Err(_) => {
+                return Err(S3Error::msg(
+                    ErrorCode::InvalidArgument,
+                    format!("Header {} is not valid UTF-8", h.name),
+                ))
+            }
+        }
     }
     Ok(Some((
         RequestHead {
@@ -279,10 +291,23 @@ pub fn parse_head(bytes: &[u8], limits: &Limits) -> S3Result<Option<(RequestHead
             path,
             query,
             headers: out_headers,
+            opaque,
             version_minor: req.version.unwrap_or(1),
         },
         used,
     )))
+}
+
+/// A field value without the optional whitespace (SP / HTAB) around it; nothing else is
+/// trimmed, so a value's own bytes (a UTF-8 or latin-1 no-break space) are kept.
+fn trim_ows(mut v: &[u8]) -> &[u8] {
+    while let [b' ' | b'\t', rest @ ..] = v {
+        v = rest;
+    }
+    while let [rest @ .., b' ' | b'\t'] = v {
+        v = rest;
+    }
+    v
 }
 
 /// Whether any LF in `bytes` is not preceded by CR.
@@ -481,6 +506,28 @@ mod tests {
         let chunked =
             framing_of(b"PUT /b/k HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: Chunked\r\n\r\n");
         assert!(matches!(chunked, Ok(Framing::Chunked)));
+    }
+
+    #[test]
+    fn obs_text_is_kept_as_bytes_for_user_metadata_only() {
+        let raw = b"PUT /b/k HTTP/1.1\r\nHost: h\r\nx-amz-meta-a: caf\xe9 \r\n\
+                    X-Amz-Meta-B: \xc3\xa9\xc2\xa0\r\n\r\n";
+        let (h, _) = parse_head(raw, &limits()).unwrap().unwrap();
+        // valid UTF-8 stays text, with its own trailing no-break space
+        assert_eq!(h.header("x-amz-meta-b"), Some("\u{e9}\u{a0}"));
+        assert_eq!(h.header("x-amz-meta-a"), None);
+        assert_eq!(
+            h.opaque,
+            [OpaqueHeader {
+                at: 1,
+                name: "x-amz-meta-a".into(),
+                value: b"caf\xe9".to_vec(),
+            }]
+        );
+        let refused = b"PUT /b/k HTTP/1.1\r\nHost: h\r\nContent-Type: caf\xe9\r\n\r\n";
+        assert!(parse_head(refused, &limits()).is_err());
+        let control = b"PUT /b/k HTTP/1.1\r\nHost: h\r\nx-amz-meta-a: a\x01b\r\n\r\n";
+        assert!(parse_head(control, &limits()).is_err());
     }
 
     #[test]

@@ -48,13 +48,62 @@ pub struct RequestHead {
     pub path: String,
     /// The query part of the request target (without `?`), still percent-encoded.
     pub query: String,
-    /// Headers in arrival order; names lower-cased, values trimmed.
+    /// Headers in arrival order; names lower-cased, values trimmed. Only values that are valid
+    /// UTF-8; the others are in `opaque`.
     pub headers: Vec<(String, String)>,
+    /// `x-amz-meta-*` headers whose value is not valid UTF-8 (obs-text, e.g. latin-1 from
+    /// python's http.client), kept as the bytes received. Kept apart so nothing that reads a
+    /// header as text meets them; [`RequestHead::headers_bytes`] sees both lists in arrival
+    /// order (signatures and user metadata need that).
+    pub opaque: Vec<OpaqueHeader>,
     /// 0 for HTTP/1.0, 1 for HTTP/1.1.
     pub version_minor: u8,
 }
 
+/// A header whose value is not valid UTF-8.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpaqueHeader {
+    /// How many `headers` arrived before it.
+    pub at: usize,
+    /// Lower-cased.
+    pub name: String,
+    /// Trimmed of SP / HTAB.
+    pub value: Vec<u8>,
+}
+
 impl RequestHead {
+    /// Every header in arrival order with its value as bytes, opaque ones included.
+    pub fn headers_bytes(&self) -> impl Iterator<Item = (&str, &[u8])> + Clone + '_ {
+        let mut opaque = self.opaque.iter().peekable();
+        let mut text = self.headers.iter().enumerate().peekable();
+        std::iter::from_fn(move || {
+            let next_text = text.peek().map(|(i, _)| *i).unwrap_or(usize::MAX);
+            if let Some(o) = opaque.next_if(|o| o.at <= next_text) {
+                return Some((o.name.as_str(), o.value.as_slice()));
+            }
+            text.next().map(|(_, (n, v))| (n.as_str(), v.as_bytes()))
+        })
+    }
+
+    /// The head as a client that sent latin-1 but signed UTF-8 meant it (python's
+    /// http.client encodes `str` header values as latin-1 while botocore and other python
+    /// signers hash their UTF-8): every opaque value read byte by byte as U+0000–U+00FF and
+    /// put back among `headers` in arrival order. None when there is no opaque header.
+    pub fn latin1_reading(&self) -> Option<RequestHead> {
+        if self.opaque.is_empty() {
+            return None;
+        }
+        let headers = self
+            .headers_bytes()
+            .map(|(n, v)| (n.to_string(), v.iter().map(|&b| char::from(b)).collect()))
+            .collect();
+        Some(RequestHead {
+            headers,
+            opaque: Vec::new(),
+            ..self.clone()
+        })
+    }
+
     /// The first value of a header (name must be lower-case).
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
@@ -112,6 +161,48 @@ pub fn decode_component(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn opaque_headers_keep_arrival_order_and_read_as_latin1() {
+        let head = RequestHead {
+            method: Method::Put,
+            method_raw: "PUT".into(),
+            path: "/b/k".into(),
+            query: String::new(),
+            headers: vec![
+                ("host".into(), "h".into()),
+                ("x-amz-meta-a".into(), "2".into()),
+            ],
+            opaque: vec![
+                OpaqueHeader {
+                    at: 1,
+                    name: "x-amz-meta-a".into(),
+                    value: b"caf\xe9".to_vec(),
+                },
+                OpaqueHeader {
+                    at: 2,
+                    name: "x-amz-meta-z".into(),
+                    value: vec![0xff],
+                },
+            ],
+            version_minor: 1,
+        };
+        let all: Vec<(&str, &[u8])> = head.headers_bytes().collect();
+        assert_eq!(
+            all,
+            [
+                ("host", &b"h"[..]),
+                ("x-amz-meta-a", b"caf\xe9"),
+                ("x-amz-meta-a", b"2"),
+                ("x-amz-meta-z", b"\xff"),
+            ]
+        );
+        let latin1 = head.latin1_reading().unwrap();
+        assert!(latin1.opaque.is_empty());
+        let values: Vec<&str> = latin1.header_all("x-amz-meta-a").collect();
+        assert_eq!(values, ["café", "2"]);
+        assert_eq!(latin1.header("x-amz-meta-z"), Some("\u{ff}"));
+    }
 
     #[test]
     fn query_pairs_decode_and_keep_order() {

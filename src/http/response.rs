@@ -27,6 +27,9 @@ pub enum Body {
 pub struct Response {
     pub status: u16,
     pub headers: Vec<(Cow<'static, str>, String)>,
+    /// Headers whose value is bytes, not necessarily UTF-8 (user metadata as it was sent);
+    /// written after `headers`.
+    pub headers_bytes: Vec<(Cow<'static, str>, Vec<u8>)>,
     pub body: Body,
     /// HEAD: headers describe a body that is not sent (Content-Length is set by the handler).
     pub head_only: bool,
@@ -39,6 +42,7 @@ impl Response {
         Response {
             status,
             headers: Vec::new(),
+            headers_bytes: Vec::new(),
             body: Body::Empty,
             head_only: false,
             label: "",
@@ -56,6 +60,15 @@ impl Response {
         value: impl Into<String>,
     ) -> &mut Self {
         self.headers.push((name.into(), value.into()));
+        self
+    }
+    /// A header whose value is written as these exact bytes (obs-text included).
+    pub fn header_bytes(
+        &mut self,
+        name: impl Into<Cow<'static, str>>,
+        value: Vec<u8>,
+    ) -> &mut Self {
+        self.headers_bytes.push((name.into(), value));
         self
     }
     pub fn has_header(&self, name: &str) -> bool {
@@ -97,18 +110,20 @@ pub fn write_head(resp: &Response, keep_alive: bool, out: &mut Vec<u8>) {
     out.push(b' ');
     out.extend_from_slice(reason(resp.status).as_bytes());
     out.extend_from_slice(b"\r\n");
-    for (n, v) in &resp.headers {
+    let text = resp.headers.iter().map(|(n, v)| (n, v.as_bytes()));
+    let bytes = resp.headers_bytes.iter().map(|(n, v)| (n, v.as_slice()));
+    for (n, v) in text.chain(bytes) {
         // The request side refuses control characters in anything echoed into a header;
         // this is the second line: a header that still carries one is dropped, never
         // written, so no value can end the head early or add a header of its own.
-        if !is_header_safe(n) || !is_header_safe(v) {
+        if !is_header_safe(n) || !is_value_safe(v) {
             debug_assert!(false, "control character in response header {n}");
             tracing::error!(header = %n, "response header with a control character dropped");
             continue;
         }
         out.extend_from_slice(n.as_bytes());
         out.extend_from_slice(b": ");
-        out.extend_from_slice(v.as_bytes());
+        out.extend_from_slice(v);
         out.extend_from_slice(b"\r\n");
     }
     let no_body_status = resp.status == 204 || resp.status == 304 || resp.status < 200;
@@ -133,7 +148,12 @@ pub fn write_head(resp: &Response, keep_alive: bool, out: &mut Vec<u8>) {
 /// Whether a header name or value may be written as is: no control character but HTAB
 /// (RFC 9110 field-value; CR and LF would split the head).
 pub fn is_header_safe(s: &str) -> bool {
-    s.bytes().all(|b| b == b'\t' || (b >= 0x20 && b != 0x7f))
+    is_value_safe(s.as_bytes())
+}
+
+/// [`is_header_safe`] on bytes: obs-text (0x80–0xFF) is allowed, as RFC 9110 allows it.
+fn is_value_safe(v: &[u8]) -> bool {
+    v.iter().all(|&b| b == b'\t' || (b >= 0x20 && b != 0x7f))
 }
 
 #[cfg(test)]
@@ -162,6 +182,28 @@ mod tests {
         let s = String::from_utf8(out).unwrap();
         assert!(!s.contains("Set-Cookie"));
         assert!(s.contains("x-ok: 1\r\n"));
+    }
+
+    #[test]
+    fn byte_values_are_written_as_sent() {
+        let mut r = Response::new(200);
+        r.header("x-a", "1");
+        r.header_bytes("x-amz-meta-l", b"caf\xe9".to_vec());
+        r.header_bytes("x-amz-meta-u", "café".as_bytes().to_vec());
+        let mut out = Vec::new();
+        write_head(&r, true, &mut out);
+        let text = b"x-a: 1\r\nx-amz-meta-l: caf\xe9\r\nx-amz-meta-u: caf\xc3\xa9\r\n";
+        assert!(out.windows(text.len()).any(|w| w == text));
+    }
+
+    #[test]
+    #[cfg(not(debug_assertions))]
+    fn byte_values_with_control_characters_are_dropped() {
+        let mut r = Response::new(200);
+        r.header_bytes("x-amz-meta-a", b"a\r\nSet-Cookie: b".to_vec());
+        let mut out = Vec::new();
+        write_head(&r, true, &mut out);
+        assert!(!out.windows(10).any(|w| w == b"Set-Cookie"));
     }
 
     #[test]

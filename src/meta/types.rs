@@ -141,6 +141,11 @@ impl Checksums {
     }
 }
 
+/// User metadata: (name without `x-amz-meta-`, value) in arrival order. Values are bytes:
+/// HTTP allows obs-text (0x80–0xFF) in a field value and clients send latin-1 as well as
+/// UTF-8, and a GET must return exactly what the PUT sent.
+pub type UserMeta = Vec<(String, Vec<u8>)>;
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ObjectMeta {
     pub size: u64,
@@ -151,8 +156,8 @@ pub struct ObjectMeta {
     pub content_type: String,
     /// Standard representation headers stored as sent (content-encoding, cache-control, ...).
     pub headers: Vec<(String, String)>,
-    /// x-amz-meta-* with the prefix removed, names lower-case.
-    pub user_meta: Vec<(String, String)>,
+    /// x-amz-meta-* with the prefix removed, names lower-case, values the bytes received.
+    pub user_meta: UserMeta,
     pub checksums: Checksums,
     pub acl: Acl,
     pub data: DataLoc,
@@ -192,7 +197,7 @@ pub struct UploadMeta {
     pub owner_id: String,
     pub content_type: String,
     pub headers: Vec<(String, String)>,
-    pub user_meta: Vec<(String, String)>,
+    pub user_meta: UserMeta,
     pub acl: Acl,
     pub checksum_algorithm: Option<String>,
 }
@@ -228,8 +233,107 @@ pub struct PartMeta {
     pub chunk_crc32c: Vec<u32>,
 }
 
-/// Record format version; bump when a record type changes shape.
-const RECORD_VERSION: u8 = 1;
+/// Record format version; bump when a record type changes shape. Version 2: user metadata
+/// values are bytes (version 1 held them as `String`).
+const RECORD_VERSION: u8 = 2;
+
+/// A type stored in a shard. `from_v1` reads a version-1 record of it; only types whose shape
+/// changed since override it (through a frozen copy of their version-1 shape).
+pub trait Record: for<'de> Deserialize<'de> {
+    fn from_v1(body: &[u8]) -> bincode::Result<Self> {
+        bincode::deserialize(body)
+    }
+}
+
+impl Record for BucketMeta {}
+impl Record for PartMeta {}
+
+impl Record for ObjectMeta {
+    fn from_v1(body: &[u8]) -> bincode::Result<Self> {
+        bincode::deserialize::<v1::ObjectMeta>(body).map(Into::into)
+    }
+}
+
+impl Record for UploadMeta {
+    fn from_v1(body: &[u8]) -> bincode::Result<Self> {
+        bincode::deserialize::<v1::UploadMeta>(body).map(Into::into)
+    }
+}
+
+/// The record shapes of format version 1, frozen: never edit these.
+mod v1 {
+    use super::{Acl, Checksums, DataLoc};
+    use serde::Deserialize;
+
+    #[derive(Deserialize)]
+    pub struct ObjectMeta {
+        pub size: u64,
+        pub etag: String,
+        pub last_modified_ms: u64,
+        pub owner_id: String,
+        pub content_type: String,
+        pub headers: Vec<(String, String)>,
+        pub user_meta: Vec<(String, String)>,
+        pub checksums: Checksums,
+        pub acl: Acl,
+        pub data: DataLoc,
+        pub upload_id: Option<String>,
+    }
+
+    #[derive(Deserialize)]
+    pub struct UploadMeta {
+        pub bucket: String,
+        pub key: String,
+        pub upload_id: String,
+        pub initiated_ms: u64,
+        pub owner_id: String,
+        pub content_type: String,
+        pub headers: Vec<(String, String)>,
+        pub user_meta: Vec<(String, String)>,
+        pub acl: Acl,
+        pub checksum_algorithm: Option<String>,
+    }
+}
+
+/// Version-1 user metadata values were text: the same bytes.
+fn user_meta_from_v1(meta: Vec<(String, String)>) -> UserMeta {
+    meta.into_iter().map(|(n, v)| (n, v.into_bytes())).collect()
+}
+
+impl From<v1::ObjectMeta> for ObjectMeta {
+    fn from(m: v1::ObjectMeta) -> ObjectMeta {
+        ObjectMeta {
+            size: m.size,
+            etag: m.etag,
+            last_modified_ms: m.last_modified_ms,
+            owner_id: m.owner_id,
+            content_type: m.content_type,
+            headers: m.headers,
+            user_meta: user_meta_from_v1(m.user_meta),
+            checksums: m.checksums,
+            acl: m.acl,
+            data: m.data,
+            upload_id: m.upload_id,
+        }
+    }
+}
+
+impl From<v1::UploadMeta> for UploadMeta {
+    fn from(u: v1::UploadMeta) -> UploadMeta {
+        UploadMeta {
+            bucket: u.bucket,
+            key: u.key,
+            upload_id: u.upload_id,
+            initiated_ms: u.initiated_ms,
+            owner_id: u.owner_id,
+            content_type: u.content_type,
+            headers: u.headers,
+            user_meta: user_meta_from_v1(u.user_meta),
+            acl: u.acl,
+            checksum_algorithm: u.checksum_algorithm,
+        }
+    }
+}
 
 pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
     // Sized up front: a 4 KiB inline record would otherwise grow the Vec several times.
@@ -241,9 +345,10 @@ pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
     out
 }
 
-pub fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, String> {
+pub fn decode<T: Record>(bytes: &[u8]) -> Result<T, String> {
     match bytes.split_first() {
         Some((&RECORD_VERSION, rest)) => bincode::deserialize(rest).map_err(|e| e.to_string()),
+        Some((1, rest)) => T::from_v1(rest).map_err(|e| e.to_string()),
         Some((v, _)) => Err(format!("unknown record version {v}")),
         None => Err("empty record".into()),
     }
@@ -262,7 +367,7 @@ mod tests {
             owner_id: "o".into(),
             content_type: "text/plain".into(),
             headers: vec![("cache-control".into(), "no-cache".into())],
-            user_meta: vec![("k".into(), "v".into())],
+            user_meta: vec![("k".into(), b"v\xe9".to_vec())],
             checksums: Checksums {
                 crc32: Some("AAAA".into()),
                 ..Default::default()
@@ -279,7 +384,91 @@ mod tests {
         let back: ObjectMeta = decode(&encode(&m)).unwrap();
         assert_eq!(back.etag, "abc");
         assert_eq!(back.data, m.data);
+        assert_eq!(back.user_meta, m.user_meta);
         assert!(decode::<ObjectMeta>(&[9, 1, 2]).is_err());
+    }
+
+    #[test]
+    fn version_1_records_still_decode() {
+        #[derive(Serialize)]
+        struct V1Object<'a> {
+            size: u64,
+            etag: &'a str,
+            last_modified_ms: u64,
+            owner_id: &'a str,
+            content_type: &'a str,
+            headers: Vec<(String, String)>,
+            user_meta: Vec<(String, String)>,
+            checksums: Checksums,
+            acl: Acl,
+            data: DataLoc,
+            upload_id: Option<String>,
+        }
+        let old = V1Object {
+            size: 1,
+            etag: "e",
+            last_modified_ms: 2,
+            owner_id: "o",
+            content_type: "t",
+            headers: vec![],
+            user_meta: vec![("k".into(), "café".into())],
+            checksums: Checksums::default(),
+            acl: Acl::default(),
+            data: DataLoc::Inline(b"x".to_vec()),
+            upload_id: Some("u".into()),
+        };
+        let mut record = vec![1u8];
+        record.extend(bincode::serialize(&old).unwrap());
+        let back: ObjectMeta = decode(&record).unwrap();
+        assert_eq!(
+            back.user_meta,
+            [("k".to_string(), "café".as_bytes().to_vec())]
+        );
+        assert_eq!(back.upload_id.as_deref(), Some("u"));
+        assert_eq!(back.data, DataLoc::Inline(b"x".to_vec()));
+
+        #[derive(Serialize)]
+        struct V1Upload {
+            bucket: String,
+            key: String,
+            upload_id: String,
+            initiated_ms: u64,
+            owner_id: String,
+            content_type: String,
+            headers: Vec<(String, String)>,
+            user_meta: Vec<(String, String)>,
+            acl: Acl,
+            checksum_algorithm: Option<String>,
+        }
+        let old = V1Upload {
+            bucket: "b".into(),
+            key: "k".into(),
+            upload_id: "u".into(),
+            initiated_ms: 3,
+            owner_id: "o".into(),
+            content_type: "t".into(),
+            headers: vec![],
+            user_meta: vec![("n".into(), "v".into())],
+            acl: Acl::default(),
+            checksum_algorithm: Some("CRC32".into()),
+        };
+        let mut record = vec![1u8];
+        record.extend(bincode::serialize(&old).unwrap());
+        let back: UploadMeta = decode(&record).unwrap();
+        assert_eq!(back.user_meta, [("n".to_string(), b"v".to_vec())]);
+        assert_eq!(back.checksum_algorithm.as_deref(), Some("CRC32"));
+        // unchanged types read their version-1 records as they are
+        let part = PartMeta {
+            size: 1,
+            etag: "e".into(),
+            last_modified_ms: 1,
+            file_id: 7,
+            checksums: Checksums::default(),
+            chunk_crc32c: vec![],
+        };
+        let mut record = vec![1u8];
+        record.extend(bincode::serialize(&part).unwrap());
+        assert_eq!(decode::<PartMeta>(&record).unwrap().file_id, 7);
     }
 
     #[test]

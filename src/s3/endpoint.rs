@@ -570,6 +570,7 @@ mod tests {
             path: path.into(),
             query: query.into(),
             headers,
+            opaque: Vec::new(),
             version_minor: 1,
         }
     }

@@ -196,7 +196,7 @@ fn object_headers(ctx: &Ctx, m: &ObjectMeta, resp: &mut Response) -> S3Result<()
         }
     }
     for (n, v) in &m.user_meta {
-        resp.header(format!("x-amz-meta-{n}"), v.clone());
+        resp.header_bytes(format!("x-amz-meta-{n}"), v.clone());
     }
     if let Some(n) = m.parts_count() {
         resp.header("x-amz-mp-parts-count", n.to_string());

@@ -98,12 +98,13 @@ pub fn attrs_from_head(head: &RequestHead, metadata_bytes_max: usize) -> S3Resul
             headers.push((h.to_string(), v.to_string()));
         }
     }
+    // Values as the bytes received (latin-1 as well as UTF-8), sized in bytes as AWS counts.
     let mut user_meta = Vec::new();
     let mut size = 0usize;
-    for (n, v) in &head.headers {
+    for (n, v) in head.headers_bytes() {
         if let Some(name) = n.strip_prefix("x-amz-meta-") {
             size += name.len() + v.len();
-            user_meta.push((name.to_string(), v.to_string()));
+            user_meta.push((name.to_string(), v.to_vec()));
         }
     }
     if size > metadata_bytes_max {

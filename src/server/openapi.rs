@@ -171,6 +171,7 @@ mod tests {
             path,
             query: query.join("&"),
             headers,
+            opaque: Vec::new(),
             version_minor: 1,
         }
     }
@@ -182,6 +183,7 @@ mod tests {
             path: path.into(),
             query: String::new(),
             headers: vec![("host".to_string(), "127.0.0.1:9000".to_string())],
+            opaque: Vec::new(),
             version_minor: 1,
         }
     }

@@ -121,6 +121,7 @@ mod tests {
             path: "/metrics".to_string(),
             query: query.to_string(),
             headers,
+            opaque: Vec::new(),
             version_minor: 1,
         }
     }
