@@ -13,6 +13,7 @@ pub mod multipart;
 pub mod object;
 pub mod read;
 pub mod recovery;
+pub mod versions;
 
 /// Record types the API layer renders, as engine types.
 pub use crate::meta::commands::{etag_matches, WriteCond};

@@ -16,6 +16,7 @@ use crate::s3::error::{ErrorCode, S3Error, S3Result};
 use crate::s3::payload::PayloadReader;
 use crate::s3::reply::{checksum_headers, checksum_type_header, etag_header};
 use crate::s3::request::{attrs_from_head, write_cond, STORED_HEADERS};
+use crate::s3::versioning::Loaded;
 
 pub async fn put_object(ctx: &Ctx, req: &mut Request<'_>) -> S3Result<Response> {
     let bucket = authorize_bucket(ctx, Permission::Write).await?;
@@ -48,6 +49,9 @@ pub async fn put_object(ctx: &Ctx, req: &mut Request<'_>) -> S3Result<Response> 
     let done = crate::engine::object::put(put, &mut payload).await?;
     let mut r = Response::new(200);
     r.header("etag", etag_header(&done.etag));
+    if let Some(v) = done.version {
+        r.header("x-amz-version-id", crate::engine::versions::version_id(v));
+    }
     checksum_headers(&mut r, &done.checksums);
     checksum_type_header(&mut r, &done.checksums);
     Ok(r)
@@ -230,9 +234,13 @@ pub async fn get_object(ctx: &Ctx, req: &mut Request<'_>, head_only: bool) -> S3
         crate::engine::object::read_turn(ctx.bucket(), ctx.key()).await?
     };
     for _ in 0..OPEN_RETRIES_MAX {
-        let (_bucket, m) = load_readable_object(ctx).await?;
+        let (bucket, m) = match crate::s3::versioning::load_for_read(ctx, head_only).await? {
+            Loaded::Found(b, m) => (b, m),
+            Loaded::Answered(resp) => return Ok(resp),
+        };
         acl::require(&m.owner_id, &m.acl, ctx.caller.as_ref(), Permission::Read)?;
-        if let Some(resp) = answer_get(ctx, &req.head, &m, head_only).await? {
+        if let Some(mut resp) = answer_get(ctx, &req.head, &m, head_only).await? {
+            crate::s3::versioning::version_header(&mut resp, &bucket, m.version);
             return Ok(resp);
         }
     }
