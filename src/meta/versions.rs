@@ -206,20 +206,55 @@ fn next_key(
     })
 }
 
-/// Every version of one key, newest first.
-fn key_history(txn: &impl Tables, bucket: &str, key: &str) -> S3Result<Vec<VersionRecord>> {
-    let mut out = Vec::new();
+/// Appends the versions of `key` older than `older_than` (all when None), newest first,
+/// until the page holds `max`; answers whether the page filled before the key's end. Reads
+/// only what it appends (a seek past the marker, then one step per entry).
+fn push_key_versions(
+    txn: &impl Tables,
+    bucket: &str,
+    key: &str,
+    older_than: Option<u64>,
+    page: &mut VersionsPage,
+    max: usize,
+) -> S3Result<bool> {
+    let mut first = older_than.is_none();
+    let mut push = |page: &mut VersionsPage, record: VersionRecord| -> bool {
+        if page.entries.len() + page.prefixes.len() >= max {
+            page.truncated = true;
+            return false;
+        }
+        page.next = Some((key.to_string(), Some(version_id(record.stamp()))));
+        page.entries.push(VersionEntry {
+            key: key.to_string(),
+            record,
+            is_latest: std::mem::take(&mut first),
+        });
+        true
+    };
     if let Some(c) = super::tables::get_object(txn, bucket, key)? {
-        out.push(VersionRecord::Object(c));
+        if older_than.is_none_or(|s| c.version.seq < s) && !push(page, VersionRecord::Object(c)) {
+            return Ok(true);
+        }
     }
+    // Older than seq `s` is after `order_of(s)` in the table.
+    let start = match older_than {
+        None => 0,
+        Some(s) => match order_of(s).checked_add(1) {
+            Some(o) => o,
+            None => return Ok(false),
+        },
+    };
     let t = txn.table(VERSIONS)?;
     for item in t
-        .range((bucket, key, 0u64)..=(bucket, key, u64::MAX))
+        .range((bucket, key, start)..=(bucket, key, u64::MAX))
         .map_err(ie)?
     {
-        out.push(dec(item.map_err(ie)?.1.value())?);
+        let record: VersionRecord = dec(item.map_err(ie)?.1.value())?;
+        if !push(page, record) {
+            return Ok(true);
+        }
     }
-    Ok(out)
+    Ok(false)
 }
 
 /// Lists versions of keys under `prefix` from `from`, at most `max` entries and prefixes.
@@ -270,32 +305,18 @@ pub fn list_versions(
                 }
             }
         }
-        let history = key_history(txn, bucket, &key)?;
         let older_than = match (key == marker, from.version_marker) {
             (true, Some(VersionSel::Seq(s))) => Some(s),
+            // The null version's place (a scan of the key; gone: nothing of the key is left).
             (true, Some(VersionSel::Null)) => Some(
-                history
-                    .iter()
-                    .find(|r| r.stamp().null)
-                    .map(|r| r.stamp().seq)
+                find_version(txn, bucket, &key, VersionSel::Null)?
+                    .map(|(r, _)| r.stamp().seq)
                     .unwrap_or(0),
             ),
             _ => None,
         };
-        for (i, record) in history.into_iter().enumerate() {
-            if older_than.is_some_and(|s| record.stamp().seq >= s) {
-                continue;
-            }
-            if full(&page) {
-                page.truncated = true;
-                return Ok(page);
-            }
-            page.next = Some((key.clone(), Some(version_id(record.stamp()))));
-            page.entries.push(VersionEntry {
-                key: key.clone(),
-                record,
-                is_latest: i == 0,
-            });
+        if push_key_versions(txn, bucket, &key, older_than, &mut page, max)? {
+            return Ok(page);
         }
         cursor = key;
         inclusive = false;

@@ -357,15 +357,7 @@ const ATTRIBUTE_PARTS_MAX: u32 = 1000;
 /// GetObjectAttributes (`GET /{key}?attributes`): the requested attributes of an object
 /// without its data. Parts are numbered 1..=N in object order, as `?partNumber` reads them.
 pub async fn get_object_attributes(ctx: &Ctx, head: &RequestHead) -> S3Result<Response> {
-    if let Some(v) = ctx.route.param("versionId") {
-        if v != "null" {
-            return Err(S3Error::invalid_argument(
-                "Invalid version id specified",
-                "versionId",
-                v,
-            ));
-        }
-    }
+    crate::s3::versioning::requested_version(ctx)?;
     let mut wanted: Vec<&str> = Vec::new();
     for v in head.header_all("x-amz-object-attributes") {
         for name in v.split(',').map(str::trim).filter(|n| !n.is_empty()) {
@@ -404,7 +396,10 @@ pub async fn get_object_attributes(ctx: &Ctx, head: &RequestHead) -> S3Result<Re
     let max_parts = number("x-amz-max-parts", u32::MAX)?
         .unwrap_or(ATTRIBUTE_PARTS_MAX)
         .min(ATTRIBUTE_PARTS_MAX);
-    let (_b, m) = load_readable_object(ctx).await?;
+    let (b, m) = match crate::s3::versioning::load_for_read(ctx, false).await? {
+        Loaded::Found(b, m) => (b, m),
+        Loaded::Answered(resp) => return Ok(resp),
+    };
     acl::require(&m.owner_id, &m.acl, ctx.caller.as_ref(), Permission::Read)?;
     let has = |a: &str| wanted.contains(&a);
     let mut attrs = crate::s3::xml::ObjectAttributes::default();
@@ -449,18 +444,24 @@ pub async fn get_object_attributes(ctx: &Ctx, head: &RequestHead) -> S3Result<Re
     }
     let mut r = Response::xml(200, crate::s3::xml::object_attributes(&attrs));
     r.header("last-modified", http_date_ms(m.last_modified_ms));
+    crate::s3::versioning::version_header(&mut r, &b, m.version);
     Ok(r)
 }
 
 pub async fn get_object_acl(ctx: &Ctx) -> S3Result<Response> {
-    let (_b, m) = load_readable_object(ctx).await?;
+    let (b, m) = match crate::s3::versioning::load_for_read(ctx, false).await? {
+        Loaded::Found(b, m) => (b, m),
+        Loaded::Answered(resp) => return Ok(resp),
+    };
     acl::require(
         &m.owner_id,
         &m.acl,
         ctx.caller.as_ref(),
         Permission::ReadAcp,
     )?;
-    Ok(Response::xml(200, acl::acl_xml(ctx, &m.owner_id, &m.acl)))
+    let mut r = Response::xml(200, acl::acl_xml(ctx, &m.owner_id, &m.acl));
+    crate::s3::versioning::version_header(&mut r, &b, m.version);
+    Ok(r)
 }
 
 pub async fn put_object_acl(ctx: &Ctx, req: &mut Request<'_>) -> S3Result<Response> {
@@ -472,6 +473,15 @@ pub async fn put_object_acl(ctx: &Ctx, req: &mut Request<'_>) -> S3Result<Respon
         ctx.caller.as_ref(),
         Permission::WriteAcp,
     )?;
+    // Only the current version's ACL can be replaced here.
+    if let Some(sel) = crate::s3::versioning::requested_version(ctx)? {
+        if !sel.matches(m.version) {
+            return Err(S3Error::msg(
+                ErrorCode::NotImplemented,
+                "PutObjectAcl of a noncurrent version is not implemented by this server.",
+            ));
+        }
+    }
     let new_acl: Acl = requested_acl(ctx, req, &b.owner_id).await?;
     crate::engine::object::set_acl(ctx.bucket(), ctx.key(), new_acl).await?;
     Ok(Response::new(200))

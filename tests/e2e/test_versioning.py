@@ -320,3 +320,21 @@ def test_conditional_put_sees_marker_as_absent(s3, bucket):
     s3.delete_object(Bucket=bucket, Key="k")
     s3.put_object(Bucket=bucket, Key="k", Body=b"z", IfNoneMatch="*")
     assert s3.get_object(Bucket=bucket, Key="k")["Body"].read() == b"z"
+
+
+def test_acl_and_attributes_by_version(s3, bucket):
+    enable(s3, bucket)
+    v1 = s3.put_object(Bucket=bucket, Key="k", Body=b"one", ACL="public-read")["VersionId"]
+    v2 = s3.put_object(Bucket=bucket, Key="k", Body=b"three")["VersionId"]
+    old = s3.get_object_acl(Bucket=bucket, Key="k", VersionId=v1)
+    assert any(g["Grantee"].get("URI", "").endswith("AllUsers") for g in old["Grants"])
+    cur = s3.get_object_acl(Bucket=bucket, Key="k")
+    assert not any(g["Grantee"].get("URI", "").endswith("AllUsers") for g in cur["Grants"])
+    attrs = s3.get_object_attributes(Bucket=bucket, Key="k", VersionId=v1,
+                                     ObjectAttributes=["ObjectSize"])
+    assert attrs["ObjectSize"] == 3 and attrs["VersionId"] == v1
+    s3.put_object_acl(Bucket=bucket, Key="k", VersionId=v2, ACL="private")
+    with s3_error("NotImplemented", 501):
+        s3.put_object_acl(Bucket=bucket, Key="k", VersionId=v1, ACL="private")
+    with s3_error("NoSuchVersion", 404):
+        s3.get_object_acl(Bucket=bucket, Key="k", VersionId="0" * 15 + "1")
