@@ -49,6 +49,7 @@ fn meta(i: u64) -> ObjectMeta {
             chunk_crc32c: vec![0x1234_5678],
         }]),
         upload_id: None,
+        version: Default::default(),
     }
 }
 
@@ -190,6 +191,7 @@ fn committing_shard(dir: &tempfile::TempDir) -> (LocalExecutor, Rc<MetaShard>) {
         created_ms: 1_709_294_400_000,
         region: "us-east-1".into(),
         acl: Acl::default(),
+        versioning: Default::default(),
     };
     w_put_bucket(&txn, &bucket).unwrap();
     txn.commit().unwrap();

@@ -38,6 +38,8 @@ pub struct CopyDone {
     pub etag: String,
     pub last_modified_ms: u64,
     pub checksums: Checksums,
+    /// The version created (CopyObject into a versioning bucket).
+    pub version: Option<crate::meta::types::VersionStamp>,
 }
 
 /// Copies the whole of `m` (the record of `c.src`) to `c.dst` and commits it.
@@ -74,13 +76,15 @@ pub async fn copy_object(
         acl: c.acl,
         data: copied.data,
         upload_id: None,
+        version: super::versions::new_stamp(),
     };
     let (etag, last_modified_ms) = (meta.etag.clone(), meta.last_modified_ms);
-    commit(c.dst.0, c.dst.1, meta, c.cond, copied.sync_dir).await?;
+    let version = commit(c.dst.0, c.dst.1, meta, c.cond, copied.sync_dir).await?;
     Ok(CopyDone {
         etag,
         last_modified_ms,
         checksums: copied.checksums,
+        version,
     })
 }
 
@@ -116,6 +120,7 @@ pub async fn copy_part(
         etag,
         last_modified_ms,
         checksums: copied.checksums,
+        version: None,
     })
 }
 

@@ -1,38 +1,58 @@
 //! DeleteObject and DeleteObjects: records go in one group-committed write per shard hop,
-//! data is freed after the commit.
+//! data is freed after the commit. In a versioning bucket a delete without a version id
+//! adds a delete marker, and one with a version id removes that version for good
+//! (`meta::versions`).
 
 use super::log::submit_for_bucket;
-use super::store;
+use super::{now_ms, store};
 use crate::error::S3Result;
-use crate::meta::commands::MetaCmd;
+use crate::meta::commands::{DeleteVersions, MetaCmd};
+use crate::meta::versions::{DeleteOutcome, VersionSel};
 
-/// Deletes one key (absent is not an error).
-pub async fn delete_object(bucket: &str, key: &str) -> S3Result<()> {
+/// Deletes one key or key version (absent is not an error).
+pub async fn delete_object(
+    bucket: &str,
+    key: &str,
+    version: Option<VersionSel>,
+    owner_id: &str,
+) -> S3Result<DeleteOutcome> {
     let store = store();
     let _turn = store.write_turn(bucket, key).await?;
-    let ids = delete_keys(bucket, vec![key.to_string()]).await?;
-    store.free(bucket, key, ids.into_iter().flatten().collect());
-    Ok(())
+    let targets = vec![(key.to_string(), version)];
+    let mut outcomes = delete_targets(bucket, targets, owner_id).await?;
+    let outcome = outcomes.pop().unwrap_or_default();
+    store.free(bucket, key, outcome.freed.clone());
+    Ok(outcome)
 }
 
-/// Deletes keys in one transaction (absent keys are not errors: S3 answers Deleted).
-pub async fn delete_objects(bucket: &str, keys: &[String]) -> S3Result<()> {
+/// Deletes keys or key versions in one transaction (absent ones are not errors: S3 answers
+/// Deleted); one outcome per target, in order.
+pub async fn delete_objects(
+    bucket: &str,
+    targets: Vec<(String, Option<VersionSel>)>,
+    owner_id: &str,
+) -> S3Result<Vec<DeleteOutcome>> {
     let store = store();
-    let _turns = store.delete_turns(bucket, keys).await?;
-    let freed = delete_keys(bucket, keys.to_vec()).await?;
-    for (key, ids) in keys.iter().zip(freed) {
-        store.free(bucket, key, ids);
+    let keys: Vec<String> = targets.iter().map(|(k, _)| k.clone()).collect();
+    let _turns = store.delete_turns(bucket, &keys).await?;
+    let outcomes = delete_targets(bucket, targets, owner_id).await?;
+    for (key, o) in keys.iter().zip(&outcomes) {
+        store.free(bucket, key, o.freed.clone());
     }
-    Ok(())
+    Ok(outcomes)
 }
 
-/// Returns each key's freed data.
-async fn delete_keys(bucket: &str, keys: Vec<String>) -> S3Result<Vec<Vec<u128>>> {
-    let cmd = MetaCmd::DeleteObjects {
+async fn delete_targets(
+    bucket: &str,
+    targets: Vec<(String, Option<VersionSel>)>,
+    owner_id: &str,
+) -> S3Result<Vec<DeleteOutcome>> {
+    let cmd = MetaCmd::DeleteVersions(DeleteVersions {
         bucket: bucket.to_string(),
-        keys,
-    };
-    Ok(submit_for_bucket(bucket, cmd, Vec::new())
-        .await?
-        .per_key_freed)
+        targets,
+        owner_id: owner_id.to_string(),
+        now_ms: now_ms(),
+        seq: super::versions::new_stamp().seq,
+    });
+    Ok(submit_for_bucket(bucket, cmd, Vec::new()).await?.deleted)
 }

@@ -14,6 +14,7 @@ pub mod object;
 pub mod read;
 pub mod recovery;
 pub mod shards;
+pub mod versions;
 
 /// Record types the API layer renders, as engine types.
 pub use crate::meta::commands::{etag_matches, WriteCond};

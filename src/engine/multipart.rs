@@ -103,6 +103,8 @@ pub async fn upload_part(
 pub struct Completed {
     pub etag: String,
     pub checksums: Checksums,
+    /// The version created, in a versioning bucket.
+    pub version: Option<crate::meta::types::VersionStamp>,
 }
 
 /// Completes an upload: one commit turns the parts into the object (after the store
@@ -130,6 +132,7 @@ pub async fn complete(mut c: CompleteUpload) -> S3Result<Completed> {
     Ok(Completed {
         etag: reply.etag.unwrap_or_default(),
         checksums: reply.checksums.unwrap_or_default(),
+        version: reply.version,
     })
 }
 

@@ -5,7 +5,7 @@ use super::{now_ms, read, store};
 use crate::error::S3Result;
 use crate::http::response::Body;
 use crate::meta::commands::{MetaCmd, WriteCond};
-use crate::meta::types::{Acl, Checksums, DataLoc, ObjectMeta};
+use crate::meta::types::{Acl, Checksums, DataLoc, ObjectMeta, VersionStamp};
 use crate::storage::{Payload, ReadFor, Turns, WriteTo};
 
 /// The parts of a PUT / CreateMultipartUpload / CopyObject(REPLACE) that describe the object.
@@ -30,6 +30,8 @@ pub struct PutObject<'a> {
 pub struct PutDone {
     pub etag: String,
     pub checksums: Checksums,
+    /// The version created, in a versioning bucket.
+    pub version: Option<VersionStamp>,
 }
 
 /// Writes the payload, then commits it as the key's new version (the replaced version's
@@ -62,24 +64,26 @@ pub async fn put(p: PutObject<'_>, payload: &mut dyn Payload) -> S3Result<PutDon
         acl: p.acl,
         data: stored.data,
         upload_id: None,
+        version: super::versions::new_stamp(),
     };
     let etag = meta.etag.clone();
-    commit(p.bucket, p.key, meta, p.cond, stored.sync_dir).await?;
+    let version = commit(p.bucket, p.key, meta, p.cond, stored.sync_dir).await?;
     Ok(PutDone {
         etag,
         checksums: verified.checksums,
+        version,
     })
 }
 
 /// Commits a new object version and frees the data it replaced (or, if the commit fails,
-/// its own).
+/// its own). Answers the version made, in a versioning bucket.
 pub async fn commit(
     bucket: &str,
     key: &str,
     meta: ObjectMeta,
     cond: WriteCond,
     sync_dir: Option<std::path::PathBuf>,
-) -> S3Result<()> {
+) -> S3Result<Option<VersionStamp>> {
     let new_files = meta.file_ids();
     let cmd = MetaCmd::PutObject {
         bucket: bucket.to_string(),
@@ -90,7 +94,7 @@ pub async fn commit(
     match submit_for_bucket(bucket, cmd, sync_dir.into_iter().collect()).await {
         Ok(reply) => {
             store().free(bucket, key, reply.freed);
-            Ok(())
+            Ok(reply.version)
         }
         Err(e) => {
             store().free(bucket, key, new_files);

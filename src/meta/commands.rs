@@ -6,8 +6,10 @@
 
 use super::tables::{self as t};
 use super::types::{
-    Acl, BucketMeta, Checksums, DataLoc, ObjectMeta, PartMeta, Segment, UploadMeta,
+    Acl, BucketMeta, Checksums, DataLoc, ObjectMeta, PartMeta, Segment, UploadMeta, VersionStamp,
+    Versioning,
 };
+use super::versions::{self as v, DeleteOutcome, VersionSel};
 use crate::error::{ErrorCode, S3Error, S3Result};
 use crate::hash::checksum::{self, Algo};
 use redb::WriteTransaction;
@@ -95,6 +97,25 @@ pub enum MetaCmd {
     DropUploads {
         uploads: Vec<(String, String, String)>,
     },
+    /// PutBucketVersioning (`Enabled` or `Suspended`).
+    SetBucketVersioning {
+        name: String,
+        state: Versioning,
+    },
+    /// DeleteObject / DeleteObjects in any bucket state, with or without version ids.
+    DeleteVersions(DeleteVersions),
+}
+
+/// Deletes of keys or key versions (`meta::versions`). A target without a version removes
+/// the object (unversioned bucket) or adds a delete marker (versioning bucket).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeleteVersions {
+    pub bucket: String,
+    pub targets: Vec<(String, Option<VersionSel>)>,
+    pub owner_id: String,
+    pub now_ms: u64,
+    /// Proposed seq of a delete marker (raised past the key's newest version).
+    pub seq: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -133,6 +154,10 @@ pub struct MetaReply {
     /// For DeleteBucket: the uploads dropped with the bucket (their files are in `freed` of
     /// each entry, to be freed after the commit as an abort frees them).
     pub dropped_uploads: Vec<DroppedUpload>,
+    /// For writes to a versioning bucket: the version written.
+    pub version: Option<VersionStamp>,
+    /// For DeleteVersions: per target, in request order.
+    pub deleted: Vec<DeleteOutcome>,
 }
 
 /// An in-progress upload removed with its bucket.
@@ -194,8 +219,15 @@ impl MetaCmd {
                 meta,
                 cond,
             } => {
-                if !t::w_bucket_exists(txn, &bucket)? {
-                    return Err(S3Error::no_such_bucket(&bucket));
+                let state = v::w_bucket_versioning(txn, &bucket)?;
+                if state != Versioning::Unversioned {
+                    let check = |e: Option<&ObjectMeta>| cond.check(&key, e);
+                    let (stamp, freed) = v::w_install(txn, &bucket, &key, meta, state, check)?;
+                    return Ok(MetaReply {
+                        freed,
+                        version: Some(stamp),
+                        ..done
+                    });
                 }
                 let keep = meta.file_ids();
                 let old = t::w_replace_object(txn, &bucket, &key, &meta, |e| cond.check(&key, e))?;
@@ -258,6 +290,12 @@ impl MetaCmd {
                     .collect();
                 Ok(MetaReply { freed, ..done })
             }
+            MetaCmd::SetBucketVersioning { name, state } => {
+                let mut meta = t::w_require_bucket(txn, &name)?;
+                meta.versioning = state;
+                t::w_put_bucket(txn, &meta).map(|_| done)
+            }
+            MetaCmd::DeleteVersions(d) => delete_versions(txn, d),
             MetaCmd::DropUploads { uploads } => {
                 let mut freed = Vec::new();
                 for (b, k, u) in &uploads {
@@ -286,8 +324,34 @@ fn freed_by(old: Option<&ObjectMeta>, keep: &[u128]) -> Vec<u128> {
     .unwrap_or_default()
 }
 
+/// Deletes each target as the bucket's versioning state says (see `DeleteVersions`).
+fn delete_versions(txn: &WriteTransaction, d: DeleteVersions) -> S3Result<MetaReply> {
+    let state = v::w_bucket_versioning(txn, &d.bucket)?;
+    let mut deleted = Vec::with_capacity(d.targets.len());
+    for (key, sel) in &d.targets {
+        let outcome = match (sel, state) {
+            (Some(sel), _) => v::w_delete_version(txn, &d.bucket, key, *sel)?,
+            (None, Versioning::Unversioned) => DeleteOutcome {
+                freed: t::w_delete_object(txn, &d.bucket, key)?
+                    .map(|m| m.file_ids())
+                    .unwrap_or_default(),
+                ..Default::default()
+            },
+            (None, _) => {
+                let when = (d.now_ms, d.seq);
+                v::w_add_marker(txn, &d.bucket, key, state, &d.owner_id, when)?
+            }
+        };
+        deleted.push(outcome);
+    }
+    Ok(MetaReply {
+        deleted,
+        ..Default::default()
+    })
+}
+
 fn complete(txn: &WriteTransaction, c: CompleteUpload) -> S3Result<MetaReply> {
-    t::w_require_bucket(txn, &c.bucket)?;
+    let state = v::w_bucket_versioning(txn, &c.bucket)?;
     let Some(upload) = t::get_upload(txn, &c.bucket, &c.key, &c.upload_id)? else {
         // A retried Complete after success answers as the first one did.
         return match t::get_object(txn, &c.bucket, &c.key)? {
@@ -301,21 +365,30 @@ fn complete(txn: &WriteTransaction, c: CompleteUpload) -> S3Result<MetaReply> {
     };
     let stored = t::w_all_parts(txn, &c.upload_id)?;
     let meta = assemble(&upload, &stored, &c)?;
-    let existing = t::get_object(txn, &c.bucket, &c.key)?;
-    c.cond.check(&c.key, existing.as_ref())?;
+    let (etag, checksums) = (meta.etag.clone(), meta.checksums.clone());
     let used = meta.file_ids();
+    let (version, old_freed) = if state == Versioning::Unversioned {
+        let existing = t::get_object(txn, &c.bucket, &c.key)?;
+        c.cond.check(&c.key, existing.as_ref())?;
+        let old = t::w_put_object(txn, &c.bucket, &c.key, &meta)?;
+        (None, freed_by(old.as_ref(), &used))
+    } else {
+        let check = |e: Option<&ObjectMeta>| c.cond.check(&c.key, e);
+        let (stamp, freed) = v::w_install(txn, &c.bucket, &c.key, meta, state, check)?;
+        (Some(stamp), freed)
+    };
     let removed = t::w_delete_upload(txn, &upload)?;
-    let old = t::w_put_object(txn, &c.bucket, &c.key, &meta)?;
     let mut freed: Vec<u128> = removed
         .iter()
         .map(|(_, p)| p.file_id)
         .filter(|id| !used.contains(id))
         .collect();
-    freed.extend(freed_by(old.as_ref(), &used));
+    freed.extend(old_freed);
     Ok(MetaReply {
         freed,
-        etag: Some(meta.etag),
-        checksums: Some(meta.checksums),
+        etag: Some(etag),
+        checksums: Some(checksums),
+        version,
         ..Default::default()
     })
 }
@@ -495,6 +568,10 @@ pub fn assemble(
             None => DataLoc::Files(segments),
         },
         upload_id: Some(upload.upload_id.clone()),
+        version: VersionStamp {
+            seq: c.now_ms << 16,
+            null: true,
+        },
     })
 }
 
@@ -537,6 +614,7 @@ mod tests {
                 created_ms: 1,
                 region: "us-east-1".into(),
                 acl: Acl::default(),
+                versioning: Default::default(),
             })
         };
         let upload = |b: &str, key: &str, id: &str| {
@@ -615,6 +693,7 @@ mod tests {
                 acl: Acl::default(),
                 data: DataLoc::Inline(vec![]),
                 upload_id: None,
+                version: Default::default(),
             },
             cond: WriteCond::default(),
         };

@@ -8,6 +8,7 @@ pub mod commands;
 pub mod shard;
 pub mod tables;
 pub mod types;
+pub mod versions;
 
 use std::path::{Path, PathBuf};
 

@@ -3,7 +3,9 @@
 //! Keys are tuples so redb orders them the way listings need: objects by (bucket, key),
 //! uploads by (bucket, key, upload id), parts by (upload id, part number).
 
-use super::types::{decode, encode, BucketMeta, ObjectMeta, PartMeta, Record, UploadMeta};
+use super::types::{
+    decode, encode, BucketMeta, ObjectMeta, PartMeta, Record, UploadMeta, VersionRecord,
+};
 use crate::error::{ErrorCode, S3Error, S3Result};
 use redb::{
     Database, Key, ReadTransaction, ReadableTable, ReadableTableMetadata, TableDefinition, Value,
@@ -15,6 +17,9 @@ pub const OBJECTS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("
 pub const UPLOADS: TableDefinition<(&str, &str, &str), &[u8]> = TableDefinition::new("uploads");
 pub const PARTS: TableDefinition<(&str, u32), &[u8]> = TableDefinition::new("parts");
 pub const INFO: TableDefinition<&str, &[u8]> = TableDefinition::new("info");
+/// Versions other than the current object, and delete markers: (bucket, key, u64::MAX - seq),
+/// so a key's versions scan newest first (see `meta::versions`).
+pub const VERSIONS: TableDefinition<(&str, &str, u64), &[u8]> = TableDefinition::new("versions");
 
 /// Creates every table so later read transactions never meet a missing one.
 pub fn init(db: &Database) -> Result<(), Box<redb::Error>> {
@@ -25,16 +30,17 @@ pub fn init(db: &Database) -> Result<(), Box<redb::Error>> {
     open(txn.open_table(UPLOADS).map(drop))?;
     open(txn.open_table(PARTS).map(drop))?;
     open(txn.open_table(INFO).map(drop))?;
+    open(txn.open_table(VERSIONS).map(drop))?;
     txn.commit().map_err(|e| Box::new(e.into()))?;
     Ok(())
 }
 
 /// A redb failure inside a transaction (typed: it poisons a write batch).
-fn ie<E: Into<redb::Error> + std::fmt::Display>(e: E) -> S3Error {
+pub(super) fn ie<E: Into<redb::Error> + std::fmt::Display>(e: E) -> S3Error {
     S3Error::from_db(e)
 }
 
-fn dec<T: Record>(bytes: &[u8]) -> S3Result<T> {
+pub(super) fn dec<T: Record>(bytes: &[u8]) -> S3Result<T> {
     decode(bytes).map_err(|e| S3Error::corrupt(format!("corrupt metadata record: {e}")))
 }
 
@@ -207,7 +213,7 @@ pub fn list_objects(
 }
 
 /// The smallest string greater than every string that starts with `s`, if one exists.
-fn successor(s: &str) -> Option<String> {
+pub(super) fn successor(s: &str) -> Option<String> {
     let mut chars: Vec<char> = s.chars().collect();
     while let Some(c) = chars.pop() {
         let mut n = c as u32 + 1;
@@ -270,7 +276,18 @@ pub fn bucket_has_content(txn: &ReadTransaction, bucket: &str) -> S3Result<bool>
         }
     }
     // In-progress uploads do not count: DeleteBucket drops them with the bucket.
-    Ok(false)
+    has_versions(txn, bucket)
+}
+
+/// Whether `bucket` has noncurrent versions or delete markers.
+fn has_versions(txn: &impl Tables, bucket: &str) -> S3Result<bool> {
+    let t = txn.table(VERSIONS)?;
+    let mut r = t.range((bucket, "", 0u64)..).map_err(ie)?;
+    let found = match r.next() {
+        Some(item) => item.map_err(ie)?.0.value().0 == bucket,
+        None => false,
+    };
+    Ok(found)
 }
 
 // ---- writes (run inside a group-committed transaction; validate before writing) ----------
@@ -309,6 +326,9 @@ pub fn w_delete_bucket(
             if item.map_err(ie)?.0.value().0 == name {
                 return Err(S3Error::new(ErrorCode::BucketNotEmpty).with("BucketName", name));
             }
+        }
+        if has_versions(txn, name)? {
+            return Err(S3Error::new(ErrorCode::BucketNotEmpty).with("BucketName", name));
         }
         let uploads = txn.open_table(UPLOADS).map_err(ie)?;
         for item in uploads.range((name, "", "")..).map_err(ie)? {
@@ -455,6 +475,12 @@ pub fn referenced_files(txn: &ReadTransaction) -> S3Result<Vec<u128>> {
         let (_, v) = item.map_err(ie)?;
         let p: PartMeta = dec(v.value())?;
         out.push(p.file_id);
+    }
+    let versions = txn.open_table(VERSIONS).map_err(ie)?;
+    for item in versions.iter().map_err(ie)? {
+        let (_, v) = item.map_err(ie)?;
+        let r: VersionRecord = dec(v.value())?;
+        out.extend(r.file_ids());
     }
     Ok(out)
 }

@@ -76,6 +76,65 @@ pub struct BucketMeta {
     pub created_ms: u64,
     pub region: String,
     pub acl: Acl,
+    /// Record format 2: whether the bucket keeps versions (see `meta::versions`).
+    pub versioning: Versioning,
+}
+
+/// A bucket's versioning state. `Unversioned` (never enabled) keeps today's one-record-per-key
+/// model; once enabled a bucket can only be suspended, never return to `Unversioned`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub enum Versioning {
+    #[default]
+    Unversioned,
+    Enabled,
+    Suspended,
+}
+
+/// Which version an object record is: its place in the key's history (`seq`, newer is
+/// larger) and whether its id is `null` (written while unversioned or suspended). Records
+/// of format 1 are the null version with seq 0, older than any version written since.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct VersionStamp {
+    pub seq: u64,
+    pub null: bool,
+}
+
+impl VersionStamp {
+    /// The null version of an unversioned bucket's object.
+    pub const NULL: VersionStamp = VersionStamp { seq: 0, null: true };
+}
+
+/// A delete marker: a version with no data that hides the key from GET and listings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeleteMarker {
+    pub owner_id: String,
+    pub last_modified_ms: u64,
+    pub version: VersionStamp,
+}
+
+/// A record of the versions table: a noncurrent object version, or a delete marker.
+/// (Unboxed: a record is decoded, used and dropped, never kept in bulk beside markers.)
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum VersionRecord {
+    Object(ObjectMeta),
+    Marker(DeleteMarker),
+}
+
+impl VersionRecord {
+    pub fn stamp(&self) -> VersionStamp {
+        match self {
+            VersionRecord::Object(m) => m.version,
+            VersionRecord::Marker(d) => d.version,
+        }
+    }
+    /// Data files this version names (a marker names none).
+    pub fn file_ids(&self) -> Vec<u128> {
+        match self {
+            VersionRecord::Object(m) => m.file_ids(),
+            VersionRecord::Marker(_) => Vec::new(),
+        }
+    }
 }
 
 /// Where an object's bytes are: inside the record, or in data files (one per part).
@@ -164,6 +223,8 @@ pub struct ObjectMeta {
     /// The multipart upload this object was completed from (makes a retried Complete
     /// answer the same result instead of NoSuchUpload).
     pub upload_id: Option<String>,
+    /// Record format 2: which version this is (format 1: the null version, seq 0).
+    pub version: VersionStamp,
 }
 
 impl ObjectMeta {
@@ -233,40 +294,96 @@ pub struct PartMeta {
     pub chunk_crc32c: Vec<u32>,
 }
 
-/// Record format version; bump when a record type changes shape. Version 2: user metadata
-/// values are bytes (version 1 held them as `String`).
+/// Record format version; bump when a record type changes shape. Format 2: user metadata
+/// values are bytes (format 1 held them as `String`; bincode writes both alike), and
+/// `BucketMeta::versioning` and `ObjectMeta::version` were appended. Format-1 records still
+/// decode (`Record::decode_v1`), with the new fields at their defaults.
 const RECORD_VERSION: u8 = 2;
 
-/// A type stored in a shard. `from_v1` reads a version-1 record of it; only types whose shape
-/// changed since override it (through a frozen copy of their version-1 shape).
+/// A record type kept in a shard: how it decodes from each record format.
 pub trait Record: for<'de> Deserialize<'de> {
-    fn from_v1(body: &[u8]) -> bincode::Result<Self> {
-        bincode::deserialize(body)
+    /// Decodes a format-1 record (the same shape unless the type changed since).
+    fn decode_v1(bytes: &[u8]) -> Result<Self, bincode::Error> {
+        bincode::deserialize(bytes)
     }
 }
 
-impl Record for BucketMeta {}
 impl Record for PartMeta {}
+impl Record for VersionRecord {}
+
+impl Record for BucketMeta {
+    fn decode_v1(bytes: &[u8]) -> Result<Self, bincode::Error> {
+        let v1: v1::BucketMetaV1 = bincode::deserialize(bytes)?;
+        Ok(BucketMeta {
+            name: v1.name,
+            owner_id: v1.owner_id,
+            created_ms: v1.created_ms,
+            region: v1.region,
+            acl: v1.acl,
+            versioning: Versioning::default(),
+        })
+    }
+}
 
 impl Record for ObjectMeta {
-    fn from_v1(body: &[u8]) -> bincode::Result<Self> {
-        bincode::deserialize::<v1::ObjectMeta>(body).map(Into::into)
+    fn decode_v1(bytes: &[u8]) -> Result<Self, bincode::Error> {
+        let v1: v1::ObjectMetaV1 = bincode::deserialize(bytes)?;
+        Ok(ObjectMeta {
+            size: v1.size,
+            etag: v1.etag,
+            last_modified_ms: v1.last_modified_ms,
+            owner_id: v1.owner_id,
+            content_type: v1.content_type,
+            headers: v1.headers,
+            user_meta: user_meta_from_v1(v1.user_meta),
+            checksums: v1.checksums,
+            acl: v1.acl,
+            data: v1.data,
+            upload_id: v1.upload_id,
+            version: VersionStamp::NULL,
+        })
     }
 }
 
 impl Record for UploadMeta {
-    fn from_v1(body: &[u8]) -> bincode::Result<Self> {
-        bincode::deserialize::<v1::UploadMeta>(body).map(Into::into)
+    fn decode_v1(bytes: &[u8]) -> Result<Self, bincode::Error> {
+        let u: v1::UploadMetaV1 = bincode::deserialize(bytes)?;
+        Ok(UploadMeta {
+            bucket: u.bucket,
+            key: u.key,
+            upload_id: u.upload_id,
+            initiated_ms: u.initiated_ms,
+            owner_id: u.owner_id,
+            content_type: u.content_type,
+            headers: u.headers,
+            user_meta: user_meta_from_v1(u.user_meta),
+            acl: u.acl,
+            checksum_algorithm: u.checksum_algorithm,
+        })
     }
 }
 
-/// The record shapes of format version 1, frozen: never edit these.
+/// Format-1 user metadata values were text: the same bytes.
+fn user_meta_from_v1(meta: Vec<(String, String)>) -> UserMeta {
+    meta.into_iter().map(|(n, v)| (n, v.into_bytes())).collect()
+}
+
+/// Record format 1, frozen: never edit these, they are what old data directories hold.
 mod v1 {
     use super::{Acl, Checksums, DataLoc};
-    use serde::Deserialize;
+    use serde::{Deserialize, Serialize};
 
-    #[derive(Deserialize)]
-    pub struct ObjectMeta {
+    #[derive(Serialize, Deserialize)]
+    pub struct BucketMetaV1 {
+        pub name: String,
+        pub owner_id: String,
+        pub created_ms: u64,
+        pub region: String,
+        pub acl: Acl,
+    }
+
+    #[derive(Serialize, Deserialize)]
+    pub struct ObjectMetaV1 {
         pub size: u64,
         pub etag: String,
         pub last_modified_ms: u64,
@@ -280,8 +397,8 @@ mod v1 {
         pub upload_id: Option<String>,
     }
 
-    #[derive(Deserialize)]
-    pub struct UploadMeta {
+    #[derive(Serialize, Deserialize)]
+    pub struct UploadMetaV1 {
         pub bucket: String,
         pub key: String,
         pub upload_id: String,
@@ -292,46 +409,6 @@ mod v1 {
         pub user_meta: Vec<(String, String)>,
         pub acl: Acl,
         pub checksum_algorithm: Option<String>,
-    }
-}
-
-/// Version-1 user metadata values were text: the same bytes.
-fn user_meta_from_v1(meta: Vec<(String, String)>) -> UserMeta {
-    meta.into_iter().map(|(n, v)| (n, v.into_bytes())).collect()
-}
-
-impl From<v1::ObjectMeta> for ObjectMeta {
-    fn from(m: v1::ObjectMeta) -> ObjectMeta {
-        ObjectMeta {
-            size: m.size,
-            etag: m.etag,
-            last_modified_ms: m.last_modified_ms,
-            owner_id: m.owner_id,
-            content_type: m.content_type,
-            headers: m.headers,
-            user_meta: user_meta_from_v1(m.user_meta),
-            checksums: m.checksums,
-            acl: m.acl,
-            data: m.data,
-            upload_id: m.upload_id,
-        }
-    }
-}
-
-impl From<v1::UploadMeta> for UploadMeta {
-    fn from(u: v1::UploadMeta) -> UploadMeta {
-        UploadMeta {
-            bucket: u.bucket,
-            key: u.key,
-            upload_id: u.upload_id,
-            initiated_ms: u.initiated_ms,
-            owner_id: u.owner_id,
-            content_type: u.content_type,
-            headers: u.headers,
-            user_meta: user_meta_from_v1(u.user_meta),
-            acl: u.acl,
-            checksum_algorithm: u.checksum_algorithm,
-        }
     }
 }
 
@@ -348,7 +425,7 @@ pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
 pub fn decode<T: Record>(bytes: &[u8]) -> Result<T, String> {
     match bytes.split_first() {
         Some((&RECORD_VERSION, rest)) => bincode::deserialize(rest).map_err(|e| e.to_string()),
-        Some((1, rest)) => T::from_v1(rest).map_err(|e| e.to_string()),
+        Some((1, rest)) => T::decode_v1(rest).map_err(|e| e.to_string()),
         Some((v, _)) => Err(format!("unknown record version {v}")),
         None => Err("empty record".into()),
     }
@@ -380,6 +457,10 @@ mod tests {
                 chunk_crc32c: vec![7],
             }]),
             upload_id: None,
+            version: VersionStamp {
+                seq: 5,
+                null: false,
+            },
         };
         let back: ObjectMeta = decode(&encode(&m)).unwrap();
         assert_eq!(back.etag, "abc");
@@ -484,5 +565,52 @@ mod tests {
         assert_eq!(old, new);
         let back: DataLoc = bincode::deserialize(&old).unwrap();
         assert_eq!(back, DataLoc::Inline(data));
+    }
+
+    #[test]
+    fn format_1_records_still_decode() {
+        let obj = v1::ObjectMetaV1 {
+            size: 1,
+            etag: "e".into(),
+            last_modified_ms: 2,
+            owner_id: "o".into(),
+            content_type: "t".into(),
+            headers: vec![],
+            user_meta: vec![("a".into(), "b".into())],
+            checksums: Checksums::default(),
+            acl: Acl::default(),
+            data: DataLoc::Inline(vec![7]),
+            upload_id: Some("u".into()),
+        };
+        let mut bytes = vec![1u8];
+        bytes.extend(bincode::serialize(&obj).unwrap());
+        let back: ObjectMeta = decode(&bytes).unwrap();
+        assert_eq!(back.data, DataLoc::Inline(vec![7]));
+        assert_eq!(back.upload_id.as_deref(), Some("u"));
+        assert_eq!(back.version, VersionStamp::NULL);
+        let bucket = v1::BucketMetaV1 {
+            name: "b".into(),
+            owner_id: "o".into(),
+            created_ms: 3,
+            region: "r".into(),
+            acl: Acl::default(),
+        };
+        let mut bytes = vec![1u8];
+        bytes.extend(bincode::serialize(&bucket).unwrap());
+        let back: BucketMeta = decode(&bytes).unwrap();
+        assert_eq!((back.name.as_str(), back.created_ms), ("b", 3));
+        assert_eq!(back.versioning, Versioning::Unversioned);
+        // Unchanged types decode from format 1 as they are.
+        let part = PartMeta {
+            size: 1,
+            etag: "e".into(),
+            last_modified_ms: 1,
+            file_id: 4,
+            checksums: Checksums::default(),
+            chunk_crc32c: vec![],
+        };
+        let mut bytes = vec![1u8];
+        bytes.extend(bincode::serialize(&part).unwrap());
+        assert_eq!(decode::<PartMeta>(&bytes).unwrap().file_id, 4);
     }
 }

@@ -139,6 +139,7 @@ pub async fn create_bucket(ctx: &Ctx, req: &mut Request<'_>) -> S3Result<Respons
         created_ms: now_ms(),
         region,
         acl: acl.clone(),
+        versioning: Default::default(),
     };
     match crate::engine::bucket::create(meta).await {
         Ok(()) => {}
@@ -184,14 +185,6 @@ pub async fn get_location(ctx: &Ctx) -> S3Result<Response> {
         Some(b.region.as_str())
     };
     Ok(Response::xml(200, xml::location(loc)))
-}
-
-pub async fn get_versioning(ctx: &Ctx) -> S3Result<Response> {
-    authorize_bucket(ctx, Permission::Read).await?;
-    Ok(Response::xml(
-        200,
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<VersioningConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"/>".into(),
-    ))
 }
 
 pub async fn get_bucket_acl(ctx: &Ctx) -> S3Result<Response> {

@@ -64,12 +64,19 @@ async fn copy_turns(
     crate::engine::copy::turns((&sb, &sk), (ctx.bucket(), dest_lock)).await
 }
 
-/// Loads the source object and checks the caller may read it.
+/// Loads the source object (the version `?versionId=` names, if any) and checks the caller
+/// may read it.
 async fn load_source(ctx: &Ctx, head: &RequestHead) -> S3Result<ObjectMeta> {
     let src = head.header("x-amz-copy-source").unwrap_or("");
     let (sb, sk) = parse_copy_source(src)?;
+    let version = src
+        .split_once("?versionId=")
+        .and_then(|(_, v)| crate::engine::versions::parse_version_id(v));
     // A missing source is NoSuchKey only to a caller who may list its bucket.
-    let (_b, m) = load_object_guarded(ctx.caller.as_ref(), &sb, &sk).await?;
+    let (_b, m) = match version {
+        None => load_object_guarded(ctx.caller.as_ref(), &sb, &sk).await?,
+        Some(sel) => crate::s3::versioning::load_copy_source(ctx, &sb, &sk, sel).await?,
+    };
     acl::require(&m.owner_id, &m.acl, ctx.caller.as_ref(), Permission::Read)?;
     check_copy_conditions(head, &m)?;
     Ok(m)
@@ -154,10 +161,12 @@ pub async fn copy_object(ctx: &Ctx, req: &mut Request<'_>) -> S3Result<Response>
     let mut digester = CopyDigester::for_source(&src);
     let done = crate::engine::copy::copy_object(copy, &src, attrs, &mut digester).await?;
     let xml_checksums = to_xml_checksums(&done.checksums);
-    Ok(Response::xml(
+    let mut r = Response::xml(
         200,
         xml::copy_object_result(&done.etag, done.last_modified_ms, &xml_checksums),
-    ))
+    );
+    crate::s3::versioning::copy_headers(&mut r, &head, &src, done.version);
+    Ok(r)
 }
 
 /// `x-amz-copy-source-range: bytes=a-b` (both bounds required, inside the object).
@@ -207,10 +216,12 @@ pub async fn upload_part_copy(
     let done =
         crate::engine::copy::copy_part((&sb, &sk), &src, (start, end), dst, &mut digester).await?;
     let xml_checksums = to_xml_checksums(&done.checksums);
-    Ok(Response::xml(
+    let mut r = Response::xml(
         200,
         xml::copy_part_result(&done.etag, done.last_modified_ms, &xml_checksums),
-    ))
+    );
+    crate::s3::versioning::copy_headers(&mut r, &head, &src, None);
+    Ok(r)
 }
 
 #[cfg(test)]

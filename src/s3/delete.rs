@@ -1,6 +1,8 @@
 //! DeleteObject and DeleteObjects (batch): the request and result documents; the engine
-//! deletes (`engine::delete`).
+//! deletes (`engine::delete`), adding delete markers or removing versions in a versioning
+//! bucket.
 
+use crate::engine::versions::{parse_version_id, version_id, DeleteOutcome};
 use crate::engine::Permission;
 use crate::http::conn::Request;
 use crate::http::response::Response;
@@ -8,16 +10,55 @@ use crate::s3::access::authorize_bucket;
 use crate::s3::ctx::Ctx;
 use crate::s3::error::{ErrorCode, S3Error, S3Result};
 use crate::s3::request::read_small_body;
+use crate::s3::versioning::{requested_version, sel_id};
 use crate::s3::xml;
 
 pub async fn delete_object(ctx: &Ctx) -> S3Result<Response> {
-    authorize_bucket(ctx, Permission::Write).await?;
-    crate::engine::delete::delete_object(ctx.bucket(), ctx.key()).await?;
-    Ok(Response::new(204))
+    let bucket = authorize_bucket(ctx, Permission::Write).await?;
+    let sel = requested_version(ctx)?;
+    let owner = ctx.caller_id().unwrap_or(&bucket.owner_id);
+    let done = crate::engine::delete::delete_object(ctx.bucket(), ctx.key(), sel, owner).await?;
+    let mut r = Response::new(204);
+    let id = done.version.map(version_id).or(sel.map(sel_id));
+    if let Some(id) = id {
+        r.header("x-amz-version-id", id);
+    }
+    if done.delete_marker {
+        r.header("x-amz-delete-marker", "true");
+    }
+    Ok(r)
+}
+
+/// The `<Deleted>` entry of one done delete.
+fn deleted_entry(key: String, asked: Option<String>, done: &DeleteOutcome) -> xml::DeletedEntry {
+    let made = done.version.map(version_id);
+    match (asked, done.delete_marker) {
+        // A marker removed by its version id.
+        (Some(id), true) => xml::DeletedEntry {
+            key,
+            version_id: Some(id.clone()),
+            delete_marker_version_id: Some(id),
+        },
+        (Some(id), false) => xml::DeletedEntry {
+            key,
+            version_id: Some(id),
+            delete_marker_version_id: None,
+        },
+        // A marker added.
+        (None, true) => xml::DeletedEntry {
+            key,
+            version_id: None,
+            delete_marker_version_id: made,
+        },
+        (None, false) => xml::DeletedEntry {
+            key,
+            ..Default::default()
+        },
+    }
 }
 
 pub async fn delete_objects(ctx: &Ctx, req: &mut Request<'_>) -> S3Result<Response> {
-    authorize_bucket(ctx, Permission::Write).await?;
+    let bucket = authorize_bucket(ctx, Permission::Write).await?;
     let has_integrity = req.head.header("content-md5").is_some()
         || req.head.headers.iter().any(|(n, _)| {
             n.starts_with("x-amz-checksum-")
@@ -32,27 +73,40 @@ pub async fn delete_objects(ctx: &Ctx, req: &mut Request<'_>) -> S3Result<Respon
     }
     let body = read_small_body(req, ctx, xml::MAX_XML_BODY_BYTES).await?;
     let request = xml::parse_delete_objects(&body)?;
-    let keys: Vec<String> = request.objects.iter().map(|o| o.key.clone()).collect();
     let mut errors = Vec::new();
     let mut valid = Vec::new();
-    for k in keys {
-        if k.is_empty() || k.len() > crate::s3::endpoint::KEY_BYTES_MAX {
+    for o in request.objects {
+        if o.key.is_empty() || o.key.len() > crate::s3::endpoint::KEY_BYTES_MAX {
             errors.push(xml::DeleteErrorEntry {
-                key: k,
+                key: o.key,
                 code: "InvalidArgument".into(),
                 message: "Invalid key".into(),
             });
-        } else {
-            valid.push(k);
+            continue;
         }
+        let sel = match o.version_id.as_deref().map(|v| (v, parse_version_id(v))) {
+            None => None,
+            Some((_, Some(sel))) => Some(sel),
+            Some((_, None)) => {
+                errors.push(xml::DeleteErrorEntry {
+                    key: o.key,
+                    code: "NoSuchVersion".into(),
+                    message: "The specified version does not exist.".into(),
+                });
+                continue;
+            }
+        };
+        valid.push((o.key, sel));
     }
-    crate::engine::delete::delete_objects(ctx.bucket(), &valid).await?;
+    let owner = ctx.caller_id().unwrap_or(&bucket.owner_id);
+    let done = crate::engine::delete::delete_objects(ctx.bucket(), valid.clone(), owner).await?;
     let deleted: Vec<xml::DeletedEntry> = if request.quiet {
         Vec::new()
     } else {
         valid
             .into_iter()
-            .map(|key| xml::DeletedEntry { key })
+            .zip(&done)
+            .map(|((key, sel), d)| deleted_entry(key, sel.map(sel_id), d))
             .collect()
     };
     let url = ctx.route.param("encoding-type") == Some("url");

@@ -17,6 +17,7 @@ pub enum Endpoint {
     GetBucketAcl,
     PutBucketAcl,
     GetBucketVersioning,
+    PutBucketVersioning,
     ListObjects,
     ListObjectsV2,
     ListObjectVersions,
@@ -69,6 +70,7 @@ impl Endpoint {
             Endpoint::GetBucketAcl => "GetBucketAcl",
             Endpoint::PutBucketAcl => "PutBucketAcl",
             Endpoint::GetBucketVersioning => "GetBucketVersioning",
+            Endpoint::PutBucketVersioning => "PutBucketVersioning",
             Endpoint::ListObjects => "ListObjects",
             Endpoint::ListObjectsV2 => "ListObjectsV2",
             Endpoint::ListObjectVersions => "ListObjectVersions",
@@ -294,6 +296,7 @@ pub fn operation_names() -> Vec<&'static str> {
         Endpoint::GetBucketAcl,
         Endpoint::PutBucketAcl,
         Endpoint::GetBucketVersioning,
+        Endpoint::PutBucketVersioning,
         Endpoint::ListObjects,
         Endpoint::ListObjectsV2,
         Endpoint::ListObjectVersions,
@@ -334,6 +337,7 @@ pub fn operation_names() -> Vec<&'static str> {
             | Endpoint::GetBucketAcl
             | Endpoint::PutBucketAcl
             | Endpoint::GetBucketVersioning
+            | Endpoint::PutBucketVersioning
             | Endpoint::ListObjects
             | Endpoint::ListObjectsV2
             | Endpoint::ListObjectVersions
@@ -487,6 +491,7 @@ fn bucket_endpoint(head: &RequestHead, r: &Route) -> S3Result<Endpoint> {
         Method::Get if r.has("versions") => Endpoint::ListObjectVersions,
         Method::Get if r.has("versioning") => Endpoint::GetBucketVersioning,
         Method::Put if r.has("acl") => Endpoint::PutBucketAcl,
+        Method::Put if r.has("versioning") => Endpoint::PutBucketVersioning,
         Method::Post if r.has("delete") => Endpoint::DeleteObjects,
         _ => {
             if let Some(op) = subresource(r, BUCKET_SUBRESOURCES, m) {

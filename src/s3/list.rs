@@ -1,11 +1,11 @@
-//! ListObjects (v1), ListObjectsV2 and ListObjectVersions (unversioned buckets: every object
-//! once, version "null"). A page is one seek over the shard's ordered keys.
+//! ListObjects (v1) and ListObjectsV2: current objects only (ListObjectVersions is in
+//! `s3::versioning`). A page is one seek over the shard's ordered keys.
 
 use crate::engine::{ListPage, Permission};
 use crate::http::response::Response;
 use crate::s3::access::authorize_bucket;
 use crate::s3::ctx::Ctx;
-use crate::s3::error::{ErrorCode, S3Error, S3Result};
+use crate::s3::error::{S3Error, S3Result};
 use crate::s3::reply::listing;
 use crate::s3::request::{decode_token, encode_token, max_keys};
 use crate::s3::xml;
@@ -13,7 +13,7 @@ use crate::s3::xml;
 /// Longest prefix / delimiter / marker accepted (a key is at most 1024 bytes).
 const LIST_ARG_BYTES_MAX: usize = 1024;
 
-fn arg(ctx: &Ctx, name: &str) -> S3Result<String> {
+pub fn arg(ctx: &Ctx, name: &str) -> S3Result<String> {
     let v = ctx.route.param(name).unwrap_or("").to_string();
     if v.len() > LIST_ARG_BYTES_MAX {
         return Err(S3Error::invalid_argument("Argument too long", name, ""));
@@ -21,7 +21,7 @@ fn arg(ctx: &Ctx, name: &str) -> S3Result<String> {
     Ok(v)
 }
 
-fn encoding_url(ctx: &Ctx) -> S3Result<bool> {
+pub fn encoding_url(ctx: &Ctx) -> S3Result<bool> {
     match ctx.route.param("encoding-type") {
         None => Ok(false),
         Some(v) if v.eq_ignore_ascii_case("url") => Ok(true),
@@ -127,38 +127,4 @@ pub async fn list_objects_v1(ctx: &Ctx) -> S3Result<Response> {
         common_prefixes: page.prefixes,
     };
     listing(xml::list_objects_v1(&result))
-}
-
-pub async fn list_object_versions(ctx: &Ctx) -> S3Result<Response> {
-    authorize_bucket(ctx, Permission::Read).await?;
-    let prefix = arg(ctx, "prefix")?;
-    let delimiter = arg(ctx, "delimiter")?;
-    let key_marker = arg(ctx, "key-marker")?;
-    let version_id_marker = arg(ctx, "version-id-marker")?;
-    if !version_id_marker.is_empty() && key_marker.is_empty() {
-        return Err(S3Error::msg(
-            ErrorCode::InvalidArgument,
-            "A version-id marker cannot be specified without a key marker.",
-        ));
-    }
-    let max = max_keys(ctx, "max-keys")?;
-    let url = encoding_url(ctx)?;
-    let page = scan(ctx.bucket(), &prefix, &key_marker, &delimiter, max).await?;
-    let versions = entries(ctx, &page, true);
-    let truncated = page.truncated;
-    let result = xml::ListVersionsResult {
-        name: ctx.bucket().to_string(),
-        prefix,
-        key_marker,
-        version_id_marker,
-        next_key_marker: if truncated { page.last.clone() } else { None },
-        next_version_id_marker: if truncated { Some("null".into()) } else { None },
-        delimiter: (!delimiter.is_empty()).then_some(delimiter),
-        max_keys: max as u32,
-        encoding_type_url: url,
-        is_truncated: truncated,
-        versions,
-        common_prefixes: page.prefixes,
-    };
-    listing(xml::list_object_versions(&result))
 }

@@ -215,11 +215,16 @@ pub async fn complete(ctx: &Ctx, req: &mut Request<'_>, upload_id: &str) -> S3Re
     let (bucket, key) = (ctx.bucket().to_string(), ctx.key().to_string());
     // A gateway upstream may take long to assemble a large object: the answer is kept
     // alive with whitespace meanwhile, as AWS does.
-    reply::kept_alive(
+    // The version made is a header: known when the answer is made at once (the common case),
+    // not once a kept-alive answer's headers are gone.
+    let version = std::rc::Rc::new(std::cell::Cell::new(None));
+    let seen = version.clone();
+    let mut resp = reply::kept_alive(
         &req.head,
         &ctx.request_id,
         crate::engine::multipart::complete(c),
         move |done| {
+            seen.set(done.version);
             let xml_checksums = to_xml_checksums(&done.checksums);
             let checksum_type = checksum::stored_type(&done.checksums).map(ChecksumType::name);
             xml::complete_multipart(
@@ -232,7 +237,11 @@ pub async fn complete(ctx: &Ctx, req: &mut Request<'_>, upload_id: &str) -> S3Re
             )
         },
     )
-    .await
+    .await?;
+    if let Some(v) = version.get() {
+        resp.header("x-amz-version-id", crate::engine::versions::version_id(v));
+    }
+    Ok(resp)
 }
 
 /// The whole object's checksum sent with CompleteMultipartUpload (at most one algorithm).

@@ -16,6 +16,7 @@ use crate::s3::error::{ErrorCode, S3Error, S3Result};
 use crate::s3::payload::PayloadReader;
 use crate::s3::reply::{checksum_headers, checksum_type_header, etag_header};
 use crate::s3::request::{attrs_from_head, write_cond, STORED_HEADERS};
+use crate::s3::versioning::Loaded;
 
 pub async fn put_object(ctx: &Ctx, req: &mut Request<'_>) -> S3Result<Response> {
     let bucket = authorize_bucket(ctx, Permission::Write).await?;
@@ -48,6 +49,9 @@ pub async fn put_object(ctx: &Ctx, req: &mut Request<'_>) -> S3Result<Response> 
     let done = crate::engine::object::put(put, &mut payload).await?;
     let mut r = Response::new(200);
     r.header("etag", etag_header(&done.etag));
+    if let Some(v) = done.version {
+        r.header("x-amz-version-id", crate::engine::versions::version_id(v));
+    }
     checksum_headers(&mut r, &done.checksums);
     checksum_type_header(&mut r, &done.checksums);
     Ok(r)
@@ -230,9 +234,13 @@ pub async fn get_object(ctx: &Ctx, req: &mut Request<'_>, head_only: bool) -> S3
         crate::engine::object::read_turn(ctx.bucket(), ctx.key()).await?
     };
     for _ in 0..OPEN_RETRIES_MAX {
-        let (_bucket, m) = load_readable_object(ctx).await?;
+        let (bucket, m) = match crate::s3::versioning::load_for_read(ctx, head_only).await? {
+            Loaded::Found(b, m) => (b, m),
+            Loaded::Answered(resp) => return Ok(resp),
+        };
         acl::require(&m.owner_id, &m.acl, ctx.caller.as_ref(), Permission::Read)?;
-        if let Some(resp) = answer_get(ctx, &req.head, &m, head_only).await? {
+        if let Some(mut resp) = answer_get(ctx, &req.head, &m, head_only).await? {
+            crate::s3::versioning::version_header(&mut resp, &bucket, m.version);
             return Ok(resp);
         }
     }
@@ -349,15 +357,7 @@ const ATTRIBUTE_PARTS_MAX: u32 = 1000;
 /// GetObjectAttributes (`GET /{key}?attributes`): the requested attributes of an object
 /// without its data. Parts are numbered 1..=N in object order, as `?partNumber` reads them.
 pub async fn get_object_attributes(ctx: &Ctx, head: &RequestHead) -> S3Result<Response> {
-    if let Some(v) = ctx.route.param("versionId") {
-        if v != "null" {
-            return Err(S3Error::invalid_argument(
-                "Invalid version id specified",
-                "versionId",
-                v,
-            ));
-        }
-    }
+    crate::s3::versioning::requested_version(ctx)?;
     let mut wanted: Vec<&str> = Vec::new();
     for v in head.header_all("x-amz-object-attributes") {
         for name in v.split(',').map(str::trim).filter(|n| !n.is_empty()) {
@@ -396,7 +396,10 @@ pub async fn get_object_attributes(ctx: &Ctx, head: &RequestHead) -> S3Result<Re
     let max_parts = number("x-amz-max-parts", u32::MAX)?
         .unwrap_or(ATTRIBUTE_PARTS_MAX)
         .min(ATTRIBUTE_PARTS_MAX);
-    let (_b, m) = load_readable_object(ctx).await?;
+    let (b, m) = match crate::s3::versioning::load_for_read(ctx, false).await? {
+        Loaded::Found(b, m) => (b, m),
+        Loaded::Answered(resp) => return Ok(resp),
+    };
     acl::require(&m.owner_id, &m.acl, ctx.caller.as_ref(), Permission::Read)?;
     let has = |a: &str| wanted.contains(&a);
     let mut attrs = crate::s3::xml::ObjectAttributes::default();
@@ -441,18 +444,24 @@ pub async fn get_object_attributes(ctx: &Ctx, head: &RequestHead) -> S3Result<Re
     }
     let mut r = Response::xml(200, crate::s3::xml::object_attributes(&attrs));
     r.header("last-modified", http_date_ms(m.last_modified_ms));
+    crate::s3::versioning::version_header(&mut r, &b, m.version);
     Ok(r)
 }
 
 pub async fn get_object_acl(ctx: &Ctx) -> S3Result<Response> {
-    let (_b, m) = load_readable_object(ctx).await?;
+    let (b, m) = match crate::s3::versioning::load_for_read(ctx, false).await? {
+        Loaded::Found(b, m) => (b, m),
+        Loaded::Answered(resp) => return Ok(resp),
+    };
     acl::require(
         &m.owner_id,
         &m.acl,
         ctx.caller.as_ref(),
         Permission::ReadAcp,
     )?;
-    Ok(Response::xml(200, acl::acl_xml(ctx, &m.owner_id, &m.acl)))
+    let mut r = Response::xml(200, acl::acl_xml(ctx, &m.owner_id, &m.acl));
+    crate::s3::versioning::version_header(&mut r, &b, m.version);
+    Ok(r)
 }
 
 pub async fn put_object_acl(ctx: &Ctx, req: &mut Request<'_>) -> S3Result<Response> {
@@ -464,6 +473,15 @@ pub async fn put_object_acl(ctx: &Ctx, req: &mut Request<'_>) -> S3Result<Respon
         ctx.caller.as_ref(),
         Permission::WriteAcp,
     )?;
+    // Only the current version's ACL can be replaced here.
+    if let Some(sel) = crate::s3::versioning::requested_version(ctx)? {
+        if !sel.matches(m.version) {
+            return Err(S3Error::msg(
+                ErrorCode::NotImplemented,
+                "PutObjectAcl of a noncurrent version is not implemented by this server.",
+            ));
+        }
+    }
     let new_acl: Acl = requested_acl(ctx, req, &b.owner_id).await?;
     crate::engine::object::set_acl(ctx.bucket(), ctx.key(), new_acl).await?;
     Ok(Response::new(200))

@@ -169,7 +169,7 @@ pub fn write_cond(head: &RequestHead) -> S3Result<WriteCond> {
 pub fn parse_copy_source(v: &str) -> S3Result<(String, String)> {
     let (path, query) = v.split_once('?').unwrap_or((v, ""));
     if let Some(version) = query.strip_prefix("versionId=") {
-        if version != "null" {
+        if crate::engine::versions::parse_version_id(version).is_none() {
             return Err(S3Error::invalid_argument(
                 "Invalid version id specified",
                 "x-amz-copy-source",

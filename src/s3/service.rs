@@ -138,7 +138,7 @@ impl S3Service {
 }
 
 async fn dispatch_endpoint(ctx: &Ctx, req: &mut Request<'_>) -> S3Result<Response> {
-    use crate::s3::{bucket, delete, list, multipart, object};
+    use crate::s3::{bucket, delete, list, multipart, object, versioning};
     match &ctx.route.endpoint {
         Endpoint::ListBuckets => bucket::list_buckets(ctx).await,
         Endpoint::CreateBucket => bucket::create_bucket(ctx, req).await,
@@ -147,10 +147,11 @@ async fn dispatch_endpoint(ctx: &Ctx, req: &mut Request<'_>) -> S3Result<Respons
         Endpoint::GetBucketLocation => bucket::get_location(ctx).await,
         Endpoint::GetBucketAcl => bucket::get_bucket_acl(ctx).await,
         Endpoint::PutBucketAcl => bucket::put_bucket_acl(ctx, req).await,
-        Endpoint::GetBucketVersioning => bucket::get_versioning(ctx).await,
+        Endpoint::GetBucketVersioning => versioning::get_bucket_versioning(ctx).await,
+        Endpoint::PutBucketVersioning => versioning::put_bucket_versioning(ctx, req).await,
         Endpoint::ListObjects => list::list_objects_v1(ctx).await,
         Endpoint::ListObjectsV2 => list::list_objects_v2(ctx).await,
-        Endpoint::ListObjectVersions => list::list_object_versions(ctx).await,
+        Endpoint::ListObjectVersions => versioning::list_object_versions(ctx).await,
         Endpoint::ListMultipartUploads => multipart::list_uploads(ctx).await,
         Endpoint::DeleteObjects => delete::delete_objects(ctx, req).await,
         Endpoint::PutObject => object::put_object(ctx, req).await,

@@ -28,12 +28,13 @@ use super::error::S3Error;
 
 pub use parse::{
     parse_access_control_policy, parse_complete_multipart, parse_create_bucket_configuration,
-    parse_delete_objects,
+    parse_delete_objects, parse_versioning_configuration, VersioningConfiguration,
 };
 pub use render::{
     access_control_policy, complete_multipart, copy_object_result, copy_part_result, delete_result,
     initiate_multipart, list_buckets, list_multipart_uploads, list_object_versions,
-    list_objects_v1, list_objects_v2, list_parts, location, url_encode_into, xml_1_0_safe,
+    list_objects_v1, list_objects_v2, list_parts, location, url_encode_into, versioning,
+    xml_1_0_safe,
 };
 pub use render::{object_attributes, ObjectAttributes, ObjectPartsPage};
 
@@ -188,6 +189,10 @@ pub struct ObjectEntry {
     pub owner: Option<Owner>,
     /// `CRC32`, `CRC32C`, `CRC64NVME`, `SHA1` or `SHA256`, when the object has one.
     pub checksum_algorithm: Option<String>,
+    /// ListObjectVersions only: the version (id, is latest); rendered `null`, latest when
+    /// absent. A delete marker renders as `<DeleteMarker>` without ETag, size or class.
+    pub version: Option<(String, bool)>,
+    pub delete_marker: bool,
 }
 
 impl ObjectEntry {
@@ -206,6 +211,8 @@ impl ObjectEntry {
             storage_class: Cow::Borrowed("STANDARD"),
             owner: None,
             checksum_algorithm: None,
+            version: None,
+            delete_marker: false,
         }
     }
 }
@@ -339,6 +346,10 @@ pub struct ListUploadsResult {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct DeletedEntry {
     pub key: String,
+    /// The version deleted (or the delete marker made), when the request or bucket has one.
+    pub version_id: Option<String>,
+    /// `DeleteMarker` and `DeleteMarkerVersionId`: the delete made or removed a marker.
+    pub delete_marker_version_id: Option<String>,
 }
 
 /// An `<Error>` entry of DeleteResult.

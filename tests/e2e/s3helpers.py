@@ -810,6 +810,15 @@ def empty_and_delete(client, name: str):
                             pass
     except Exception:
         pass
+    try:  # a versioning bucket keeps versions and delete markers
+        for page in client.get_paginator("list_object_versions").paginate(Bucket=name):
+            for v in page.get("Versions", []) + page.get("DeleteMarkers", []):
+                try:
+                    client.delete_object(Bucket=name, Key=v["Key"], VersionId=v["VersionId"])
+                except Exception:
+                    pass
+    except Exception:
+        pass
     try:
         client.delete_bucket(Bucket=name)
     except Exception:

@@ -656,9 +656,60 @@ pub fn parse_create_bucket_configuration(body: &[u8]) -> S3Result<Option<String>
     Ok(non_empty(h.location))
 }
 
+// ---------------------------------------------------------------------------------------------
+// VersioningConfiguration
+// ---------------------------------------------------------------------------------------------
+
+const VC_ROOT: &str = "VersioningConfiguration";
+
+/// A PutBucketVersioning body: `Status` and `MfaDelete` as sent (trimmed).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct VersioningConfiguration {
+    pub status: Option<String>,
+    pub mfa_delete: Option<String>,
+}
+
+impl Handler for VersioningConfiguration {
+    fn open(&mut self, path: &[String], _: &BytesStart<'_>) -> PResult<()> {
+        check_root(path, VC_ROOT)
+    }
+
+    fn close(&mut self, path: &[String], text: Option<String>) -> PResult<()> {
+        if at(path, &[VC_ROOT, "Status"]) {
+            set_once(&mut self.status, trim_ws(&leaf(text)?).to_string())?;
+        } else if at(path, &[VC_ROOT, "MfaDelete"]) {
+            set_once(&mut self.mfa_delete, trim_ws(&leaf(text)?).to_string())?;
+        }
+        Ok(())
+    }
+}
+
+/// Parses a PutBucketVersioning body (at most [`MAX_SMALL_XML_BODY_BYTES`]); anything not
+/// well-formed or rooted elsewhere is MalformedXML.
+pub fn parse_versioning_configuration(body: &[u8]) -> S3Result<VersioningConfiguration> {
+    let mut h = VersioningConfiguration::default();
+    drive(body, MAX_SMALL_XML_BODY_BYTES, &mut h)
+        .map_err(|f| f.into_s3(ErrorCode::MalformedXML))?;
+    Ok(h)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn versioning_configuration_bodies() {
+        let body = br#"<VersioningConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Status>Enabled</Status></VersioningConfiguration>"#;
+        let c = parse_versioning_configuration(body).unwrap();
+        assert_eq!(c.status.as_deref(), Some("Enabled"));
+        assert_eq!(c.mfa_delete, None);
+        let body = b"<VersioningConfiguration><Status>Suspended</Status><MfaDelete>Enabled</MfaDelete></VersioningConfiguration>";
+        let c = parse_versioning_configuration(body).unwrap();
+        assert_eq!(c.mfa_delete.as_deref(), Some("Enabled"));
+        for bad in [&b"<VersioningConfiguration>"[..], b"<Other/>", b"", b"<VersioningConfiguration><Status>a</Status><Status>b</Status></VersioningConfiguration>"] {
+            assert_eq!(code(parse_versioning_configuration(bad)), ErrorCode::MalformedXML);
+        }
+    }
 
     fn code<T: std::fmt::Debug>(r: S3Result<T>) -> ErrorCode {
         r.expect_err("expected an error").code

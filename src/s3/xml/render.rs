@@ -202,9 +202,21 @@ fn listing_capacity(entries: &[ObjectEntry], prefixes: &[String]) -> usize {
 fn object_fields(out: &mut String, e: &ObjectEntry, url: bool, as_version: bool) {
     key_el(out, "Key", &e.key, url);
     if as_version {
-        out.push_str("<VersionId>null</VersionId><IsLatest>true</IsLatest>");
+        let (id, latest) = e
+            .version
+            .as_ref()
+            .map(|(id, latest)| (id.as_str(), *latest))
+            .unwrap_or(("null", true));
+        text_el(out, "VersionId", id);
+        bool_el(out, "IsLatest", latest);
     }
     time_el(out, "LastModified", e.last_modified_ms);
+    if as_version && e.delete_marker {
+        if let Some(owner) = &e.owner {
+            owner_el(out, "Owner", owner);
+        }
+        return;
+    }
     etag_el(out, &e.etag);
     if let Some(alg) = &e.checksum_algorithm {
         text_el(out, "ChecksumAlgorithm", alg);
@@ -404,12 +416,29 @@ pub fn list_object_versions(r: &ListVersionsResult) -> String {
     encoding_type_el(&mut out, url);
     bool_el(&mut out, "IsTruncated", r.is_truncated);
     for e in &r.versions {
-        out.push_str("<Version>");
+        let tag = if e.delete_marker {
+            "DeleteMarker"
+        } else {
+            "Version"
+        };
+        out.push('<');
+        out.push_str(tag);
+        out.push('>');
         object_fields(&mut out, e, url, true);
-        out.push_str("</Version>");
+        close(&mut out, tag);
     }
     common_prefixes_el(&mut out, &r.common_prefixes, url);
     out.push_str("</ListVersionsResult>");
+    out
+}
+
+/// GetBucketVersioning: `VersioningConfiguration`, empty for a bucket never versioned.
+pub fn versioning(status: Option<&str>) -> String {
+    let mut out = start_doc(192, "VersioningConfiguration");
+    if let Some(s) = status {
+        text_el(&mut out, "Status", s);
+    }
+    close(&mut out, "VersioningConfiguration");
     out
 }
 
@@ -655,6 +684,13 @@ pub fn delete_result(
     for d in deleted {
         out.push_str("<Deleted>");
         key_el(&mut out, "Key", &d.key, encoding_type_url);
+        if let Some(v) = &d.version_id {
+            text_el(&mut out, "VersionId", v);
+        }
+        if let Some(v) = &d.delete_marker_version_id {
+            bool_el(&mut out, "DeleteMarker", true);
+            text_el(&mut out, "DeleteMarkerVersionId", v);
+        }
         out.push_str("</Deleted>");
     }
     for e in errors {
@@ -1191,8 +1227,14 @@ mod tests {
     #[test]
     fn delete_result_shapes() {
         let deleted = [
-            DeletedEntry { key: "a b".into() },
-            DeletedEntry { key: "c<".into() },
+            DeletedEntry {
+                key: "a b".into(),
+                ..Default::default()
+            },
+            DeletedEntry {
+                key: "c<".into(),
+                ..Default::default()
+            },
         ];
         let errors = [DeleteErrorEntry::from_error(
             "d",

@@ -1,0 +1,741 @@
+//! Object versions in a shard.
+//!
+//! Model:
+//! - A bucket is `Unversioned` (never enabled), `Enabled` or `Suspended`
+//!   (`BucketMeta::versioning`). An unversioned bucket keeps today's model exactly: one
+//!   `OBJECTS` record per key, replaced in place, no other table touched.
+//! - `OBJECTS[(bucket, key)]` always holds the key's *current* version when that is an object,
+//!   so GET/HEAD/ListObjects without a version id stay one lookup / one scan. When the newest
+//!   version is a delete marker, `OBJECTS` has no record for the key.
+//! - `VERSIONS[(bucket, key, u64::MAX - seq)]` holds every other version (noncurrent objects)
+//!   and every delete marker, so a range scan yields one key's history newest first.
+//!   Invariant: if `OBJECTS` holds a key, its `seq` is larger than every `VERSIONS` entry of the
+//!   key; if it does not, the newest `VERSIONS` entry (if any) is a delete marker.
+//! - A version is identified by its `VersionStamp`: `seq` (unique per key, increasing; the
+//!   command proposes one from the clock and the apply raises it past the key's newest, so
+//!   it is deterministic) and `null` (written while unversioned or suspended). Objects from
+//!   before versioning are the null version with seq 0. At most one null version per key:
+//!   a suspended PUT or DELETE replaces it (freeing its data).
+//! - The wire version id of a non-null version is `seq` as 16 hex digits; `null` otherwise.
+
+use super::tables::{dec, ie, Tables, OBJECTS, VERSIONS};
+use super::types::{encode, DeleteMarker, ObjectMeta, VersionRecord, VersionStamp, Versioning};
+use crate::error::{S3Error, S3Result};
+use redb::{ReadableTable, WriteTransaction};
+use serde::{Deserialize, Serialize};
+
+/// The `VERSIONS` key component of `seq`: newest first in key order.
+pub fn order_of(seq: u64) -> u64 {
+    u64::MAX - seq
+}
+
+/// A version named by a request: `null`, or a non-null version's seq.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum VersionSel {
+    Null,
+    Seq(u64),
+}
+
+impl VersionSel {
+    pub fn matches(self, stamp: VersionStamp) -> bool {
+        match self {
+            VersionSel::Null => stamp.null,
+            VersionSel::Seq(s) => !stamp.null && stamp.seq == s,
+        }
+    }
+}
+
+/// The wire id of a version.
+pub fn version_id(stamp: VersionStamp) -> String {
+    if stamp.null {
+        "null".to_string()
+    } else {
+        format!("{:016x}", stamp.seq)
+    }
+}
+
+/// Parses a wire version id; None when it is not one this server could have given.
+pub fn parse_version_id(s: &str) -> Option<VersionSel> {
+    if s == "null" {
+        return Some(VersionSel::Null);
+    }
+    if s.len() != 16 || !s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        return None;
+    }
+    u64::from_str_radix(s, 16).ok().map(VersionSel::Seq)
+}
+
+// ---- reads ---------------------------------------------------------------------------------
+
+/// The newest `VERSIONS` entry of a key.
+fn newest_other(txn: &impl Tables, bucket: &str, key: &str) -> S3Result<Option<VersionRecord>> {
+    let t = txn.table(VERSIONS)?;
+    let mut r = t
+        .range((bucket, key, 0u64)..=(bucket, key, u64::MAX))
+        .map_err(ie)?;
+    let newest = match r.next() {
+        Some(item) => Some(dec(item.map_err(ie)?.1.value())?),
+        None => None,
+    };
+    Ok(newest)
+}
+
+/// The `VERSIONS` entry of a key `sel` names (a null version is found by a scan: a key has
+/// at most one).
+fn find_other(
+    txn: &impl Tables,
+    bucket: &str,
+    key: &str,
+    sel: VersionSel,
+) -> S3Result<Option<VersionRecord>> {
+    let t = txn.table(VERSIONS)?;
+    match sel {
+        VersionSel::Seq(seq) => {
+            let v = t.get((bucket, key, order_of(seq))).map_err(ie)?;
+            let r: Option<VersionRecord> = v.map(|g| dec(g.value())).transpose()?;
+            Ok(r.filter(|r| sel.matches(r.stamp())))
+        }
+        VersionSel::Null => {
+            for item in t
+                .range((bucket, key, 0u64)..=(bucket, key, u64::MAX))
+                .map_err(ie)?
+            {
+                let r: VersionRecord = dec(item.map_err(ie)?.1.value())?;
+                if r.stamp().null {
+                    return Ok(Some(r));
+                }
+            }
+            Ok(None)
+        }
+    }
+}
+
+/// The version `sel` names, and whether it is the key's newest.
+pub fn find_version(
+    txn: &impl Tables,
+    bucket: &str,
+    key: &str,
+    sel: VersionSel,
+) -> S3Result<Option<(VersionRecord, bool)>> {
+    let cur = super::tables::get_object(txn, bucket, key)?;
+    if let Some(c) = cur.as_ref().filter(|c| sel.matches(c.version)) {
+        return Ok(Some((VersionRecord::Object(c.clone()), true)));
+    }
+    let Some(found) = find_other(txn, bucket, key, sel)? else {
+        return Ok(None);
+    };
+    let latest =
+        cur.is_none() && newest_other(txn, bucket, key)?.map(|n| n.stamp()) == Some(found.stamp());
+    Ok(Some((found, latest)))
+}
+
+/// The key's newest version when that is a delete marker (why a GET without a version id
+/// finds nothing).
+pub fn latest_marker(txn: &impl Tables, bucket: &str, key: &str) -> S3Result<Option<DeleteMarker>> {
+    Ok(match newest_other(txn, bucket, key)? {
+        Some(VersionRecord::Marker(m)) => Some(m),
+        _ => None,
+    })
+}
+
+/// One entry of a ListObjectVersions page.
+#[derive(Debug, Clone)]
+pub struct VersionEntry {
+    pub key: String,
+    pub record: VersionRecord,
+    pub is_latest: bool,
+}
+
+/// A ListObjectVersions page: versions and markers newest first per key, keys in order,
+/// with delimiter roll-ups.
+#[derive(Debug, Default)]
+pub struct VersionsPage {
+    pub entries: Vec<VersionEntry>,
+    pub prefixes: Vec<String>,
+    pub truncated: bool,
+    /// Where the next page starts: (key marker, version id marker).
+    pub next: Option<(String, Option<String>)>,
+}
+
+/// Where a versions listing resumes.
+#[derive(Debug, Clone, Default)]
+pub struct VersionsFrom {
+    pub key_marker: String,
+    /// Within `key_marker`, list only versions older than this one.
+    pub version_marker: Option<VersionSel>,
+}
+
+/// The smallest key of `bucket` at or after `from` (inclusive or not) in either table.
+fn next_key(
+    txn: &impl Tables,
+    bucket: &str,
+    from: &str,
+    inclusive: bool,
+) -> S3Result<Option<String>> {
+    let objects = txn.table(OBJECTS)?;
+    let mut a = None;
+    for item in objects.range((bucket, from)..).map_err(ie)? {
+        let (k, _) = item.map_err(ie)?;
+        let (b, key) = k.value();
+        if b != bucket {
+            break;
+        }
+        if inclusive || key != from {
+            a = Some(key.to_string());
+            break;
+        }
+    }
+    let versions = txn.table(VERSIONS)?;
+    let mut start = (bucket, from, 0u64);
+    let owned_next;
+    if !inclusive {
+        owned_next = format!("{from}\0");
+        start = (bucket, owned_next.as_str(), 0u64);
+    }
+    let mut v = None;
+    if let Some(item) = versions.range(start..).map_err(ie)?.next() {
+        let (k, _) = item.map_err(ie)?;
+        let (b, key, _) = k.value();
+        if b == bucket {
+            v = Some(key.to_string());
+        }
+    }
+    Ok(match (a, v) {
+        (Some(a), Some(v)) => Some(a.min(v)),
+        (a, v) => a.or(v),
+    })
+}
+
+/// Appends the versions of `key` older than `older_than` (all when None), newest first,
+/// until the page holds `max`; answers whether the page filled before the key's end. Reads
+/// only what it appends (a seek past the marker, then one step per entry).
+fn push_key_versions(
+    txn: &impl Tables,
+    bucket: &str,
+    key: &str,
+    older_than: Option<u64>,
+    page: &mut VersionsPage,
+    max: usize,
+) -> S3Result<bool> {
+    let mut first = older_than.is_none();
+    let mut push = |page: &mut VersionsPage, record: VersionRecord| -> bool {
+        if page.entries.len() + page.prefixes.len() >= max {
+            page.truncated = true;
+            return false;
+        }
+        page.next = Some((key.to_string(), Some(version_id(record.stamp()))));
+        page.entries.push(VersionEntry {
+            key: key.to_string(),
+            record,
+            is_latest: std::mem::take(&mut first),
+        });
+        true
+    };
+    if let Some(c) = super::tables::get_object(txn, bucket, key)? {
+        if older_than.is_none_or(|s| c.version.seq < s) && !push(page, VersionRecord::Object(c)) {
+            return Ok(true);
+        }
+    }
+    // Older than seq `s` is after `order_of(s)` in the table.
+    let start = match older_than {
+        None => 0,
+        Some(s) => match order_of(s).checked_add(1) {
+            Some(o) => o,
+            None => return Ok(false),
+        },
+    };
+    let t = txn.table(VERSIONS)?;
+    for item in t
+        .range((bucket, key, start)..=(bucket, key, u64::MAX))
+        .map_err(ie)?
+    {
+        let record: VersionRecord = dec(item.map_err(ie)?.1.value())?;
+        if !push(page, record) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// Lists versions of keys under `prefix` from `from`, at most `max` entries and prefixes.
+/// Each key costs a seek in each table, so a page is O(page) whatever the bucket holds
+/// (a key's whole history is read once it is reached).
+pub fn list_versions(
+    txn: &impl Tables,
+    bucket: &str,
+    prefix: &str,
+    delimiter: &str,
+    from: &VersionsFrom,
+    max: usize,
+) -> S3Result<VersionsPage> {
+    let mut page = VersionsPage::default();
+    if max == 0 {
+        return Ok(page);
+    }
+    let marker = from.key_marker.as_str();
+    // Start at the marker key itself only when resuming inside it.
+    let (mut cursor, mut inclusive) = if marker < prefix {
+        (prefix.to_string(), true)
+    } else {
+        (marker.to_string(), from.version_marker.is_some())
+    };
+    let full = |p: &VersionsPage| p.entries.len() + p.prefixes.len() >= max;
+    while let Some(key) = next_key(txn, bucket, &cursor, inclusive)? {
+        if !key.starts_with(prefix) {
+            break;
+        }
+        if !delimiter.is_empty() {
+            if let Some(pos) = key[prefix.len()..].find(delimiter) {
+                let cp = key[..prefix.len() + pos + delimiter.len()].to_string();
+                if cp.as_str() > marker || marker.is_empty() {
+                    if full(&page) {
+                        page.truncated = true;
+                        break;
+                    }
+                    page.prefixes.push(cp.clone());
+                    page.next = Some((cp.clone(), None));
+                }
+                match super::tables::successor(&cp) {
+                    Some(n) => {
+                        cursor = n;
+                        inclusive = true;
+                        continue;
+                    }
+                    None => break,
+                }
+            }
+        }
+        let older_than = match (key == marker, from.version_marker) {
+            (true, Some(VersionSel::Seq(s))) => Some(s),
+            // The null version's place (a scan of the key; gone: nothing of the key is left).
+            (true, Some(VersionSel::Null)) => Some(
+                find_version(txn, bucket, &key, VersionSel::Null)?
+                    .map(|(r, _)| r.stamp().seq)
+                    .unwrap_or(0),
+            ),
+            _ => None,
+        };
+        if push_key_versions(txn, bucket, &key, older_than, &mut page, max)? {
+            return Ok(page);
+        }
+        cursor = key;
+        inclusive = false;
+    }
+    Ok(page)
+}
+
+// ---- writes --------------------------------------------------------------------------------
+
+/// The bucket's versioning state (NoSuchBucket).
+pub fn w_bucket_versioning(txn: &WriteTransaction, bucket: &str) -> S3Result<Versioning> {
+    Ok(super::tables::w_require_bucket(txn, bucket)?.versioning)
+}
+
+fn w_put_other(txn: &WriteTransaction, bucket: &str, key: &str, r: &VersionRecord) -> S3Result<()> {
+    let mut t = txn.open_table(VERSIONS).map_err(ie)?;
+    t.insert((bucket, key, order_of(r.stamp().seq)), encode(r).as_slice())
+        .map_err(ie)?;
+    Ok(())
+}
+
+fn w_remove_other(txn: &WriteTransaction, bucket: &str, key: &str, seq: u64) -> S3Result<()> {
+    let mut t = txn.open_table(VERSIONS).map_err(ie)?;
+    t.remove((bucket, key, order_of(seq))).map_err(ie)?;
+    Ok(())
+}
+
+/// A seq for a new version of the key: the proposal, raised past the key's newest.
+fn next_seq(
+    txn: &WriteTransaction,
+    bucket: &str,
+    key: &str,
+    cur: Option<&ObjectMeta>,
+    proposal: u64,
+) -> S3Result<u64> {
+    let newest = match cur {
+        Some(c) => Some(c.version.seq),
+        None => newest_other(txn, bucket, key)?.map(|r| r.stamp().seq),
+    };
+    Ok(match newest {
+        Some(n) => proposal.max(n.saturating_add(1)),
+        None => proposal.max(1),
+    })
+}
+
+/// Makes room for a new newest version: the current object moves to `VERSIONS`, and under
+/// `Suspended` the key's null version is removed (its data returned to be freed).
+fn w_retire_current(
+    txn: &WriteTransaction,
+    bucket: &str,
+    key: &str,
+    cur: Option<ObjectMeta>,
+    state: Versioning,
+) -> S3Result<Vec<u128>> {
+    let mut freed = Vec::new();
+    let suspended = state == Versioning::Suspended;
+    match cur {
+        Some(c) if suspended && c.version.null => freed.extend(c.file_ids()),
+        Some(c) => w_put_other(txn, bucket, key, &VersionRecord::Object(c))?,
+        None => {}
+    }
+    if suspended {
+        if let Some(old) = find_other(txn, bucket, key, VersionSel::Null)? {
+            w_remove_other(txn, bucket, key, old.stamp().seq)?;
+            freed.extend(old.file_ids());
+        }
+    }
+    Ok(freed)
+}
+
+/// Stores `meta` as the newest version of a key in a versioning (`Enabled` / `Suspended`)
+/// bucket if `check` accepts the current object; `meta.version.seq` is the proposal. Returns
+/// the stamp given and the data no version names any more.
+pub fn w_install(
+    txn: &WriteTransaction,
+    bucket: &str,
+    key: &str,
+    mut meta: ObjectMeta,
+    state: Versioning,
+    check: impl FnOnce(Option<&ObjectMeta>) -> S3Result<()>,
+) -> S3Result<(VersionStamp, Vec<u128>)> {
+    let cur = super::tables::get_object(txn, bucket, key)?;
+    check(cur.as_ref())?;
+    let seq = next_seq(txn, bucket, key, cur.as_ref(), meta.version.seq)?;
+    meta.version = VersionStamp {
+        seq,
+        null: state != Versioning::Enabled,
+    };
+    let keep = meta.file_ids();
+    let mut freed = w_retire_current(txn, bucket, key, cur, state)?;
+    freed.retain(|id| !keep.contains(id));
+    super::tables::w_put_object(txn, bucket, key, &meta)?;
+    Ok((meta.version, freed))
+}
+
+/// What one delete did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeleteOutcome {
+    /// The version removed, or the delete marker added (None in an unversioned bucket).
+    pub version: Option<VersionStamp>,
+    /// Whether that version is a delete marker.
+    pub delete_marker: bool,
+    /// Data no version names any more.
+    pub freed: Vec<u128>,
+}
+
+/// Adds a delete marker as the key's newest version (`Enabled`: a new version id;
+/// `Suspended`: the null version, replacing the old one).
+pub fn w_add_marker(
+    txn: &WriteTransaction,
+    bucket: &str,
+    key: &str,
+    state: Versioning,
+    owner_id: &str,
+    (now_ms, proposal): (u64, u64),
+) -> S3Result<DeleteOutcome> {
+    let cur = super::tables::get_object(txn, bucket, key)?;
+    let seq = next_seq(txn, bucket, key, cur.as_ref(), proposal)?;
+    if cur.is_some() {
+        super::tables::w_delete_object(txn, bucket, key)?;
+    }
+    let freed = w_retire_current(txn, bucket, key, cur, state)?;
+    let version = VersionStamp {
+        seq,
+        null: state != Versioning::Enabled,
+    };
+    let marker = DeleteMarker {
+        owner_id: owner_id.to_string(),
+        last_modified_ms: now_ms,
+        version,
+    };
+    w_put_other(txn, bucket, key, &VersionRecord::Marker(marker))?;
+    Ok(DeleteOutcome {
+        version: Some(version),
+        delete_marker: true,
+        freed,
+    })
+}
+
+/// Removes the version `sel` names for good (absent is not an error). If it was the current
+/// object, the next newest version becomes current.
+pub fn w_delete_version(
+    txn: &WriteTransaction,
+    bucket: &str,
+    key: &str,
+    sel: VersionSel,
+) -> S3Result<DeleteOutcome> {
+    let cur = super::tables::get_object(txn, bucket, key)?;
+    let removed = match cur {
+        Some(c) if sel.matches(c.version) => {
+            super::tables::w_delete_object(txn, bucket, key)?;
+            Some(VersionRecord::Object(c))
+        }
+        _ => {
+            let found = find_other(txn, bucket, key, sel)?;
+            if let Some(r) = &found {
+                w_remove_other(txn, bucket, key, r.stamp().seq)?;
+            }
+            found
+        }
+    };
+    let Some(removed) = removed else {
+        return Ok(DeleteOutcome::default());
+    };
+    w_settle(txn, bucket, key)?;
+    Ok(DeleteOutcome {
+        version: Some(removed.stamp()),
+        delete_marker: matches!(removed, VersionRecord::Marker(_)),
+        freed: removed.file_ids(),
+    })
+}
+
+/// Restores the invariant after a removal: with no current object, a newest version that
+/// is an object becomes current.
+fn w_settle(txn: &WriteTransaction, bucket: &str, key: &str) -> S3Result<()> {
+    if super::tables::get_object(txn, bucket, key)?.is_some() {
+        return Ok(());
+    }
+    if let Some(VersionRecord::Object(m)) = newest_other(txn, bucket, key)? {
+        w_remove_other(txn, bucket, key, m.version.seq)?;
+        super::tables::w_put_object(txn, bucket, key, &m)?;
+    }
+    Ok(())
+}
+
+/// A version id S3 refuses as malformed.
+pub fn invalid_version_id(v: &str) -> S3Error {
+    S3Error::invalid_argument("Invalid version id specified", "versionId", v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::meta::commands::{DeleteVersions, MetaCmd, MetaReply, WriteCond};
+    use crate::meta::tables as t;
+    use crate::meta::types::{Acl, BucketMeta, Checksums, DataLoc, Segment};
+
+    fn db() -> (tempfile::TempDir, redb::Database) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = redb::Database::create(dir.path().join("m.redb")).unwrap();
+        t::init(&db).unwrap();
+        apply(
+            &db,
+            MetaCmd::CreateBucket(BucketMeta {
+                name: "b".into(),
+                owner_id: "o".into(),
+                created_ms: 1,
+                region: "r".into(),
+                acl: Acl::default(),
+                versioning: Versioning::Unversioned,
+            }),
+        );
+        (dir, db)
+    }
+
+    fn apply(db: &redb::Database, cmd: MetaCmd) -> MetaReply {
+        let txn = db.begin_write().unwrap();
+        let r = cmd.apply(&txn).unwrap();
+        txn.commit().unwrap();
+        r
+    }
+
+    fn put(db: &redb::Database, key: &str, file_id: u128, seq: u64) -> MetaReply {
+        let meta = ObjectMeta {
+            size: 1,
+            etag: format!("e{file_id}"),
+            last_modified_ms: 1,
+            owner_id: "o".into(),
+            content_type: String::new(),
+            headers: vec![],
+            user_meta: vec![],
+            checksums: Checksums::default(),
+            acl: Acl::default(),
+            data: DataLoc::Files(vec![Segment {
+                file_id,
+                len: 1,
+                part_etag: None,
+                chunk_crc32c: vec![],
+            }]),
+            upload_id: None,
+            version: VersionStamp { seq, null: true },
+        };
+        let cmd = MetaCmd::PutObject {
+            bucket: "b".into(),
+            key: key.into(),
+            meta,
+            cond: WriteCond::default(),
+        };
+        apply(db, cmd)
+    }
+
+    fn state(db: &redb::Database, s: Versioning) {
+        let name = "b".into();
+        apply(db, MetaCmd::SetBucketVersioning { name, state: s });
+    }
+
+    fn delete(db: &redb::Database, key: &str, sel: Option<VersionSel>) -> DeleteOutcome {
+        let cmd = MetaCmd::DeleteVersions(DeleteVersions {
+            bucket: "b".into(),
+            targets: vec![(key.into(), sel)],
+            owner_id: "o".into(),
+            now_ms: 9,
+            seq: 1,
+        });
+        apply(db, cmd).deleted.remove(0)
+    }
+
+    /// (etag or "marker", version id, is latest) of every version of the bucket.
+    fn history(db: &redb::Database) -> Vec<(String, String, bool)> {
+        let txn = db.begin_read().unwrap();
+        let page = list_versions(&txn, "b", "", "", &VersionsFrom::default(), 100).unwrap();
+        page.entries
+            .into_iter()
+            .map(|e| {
+                let what = match &e.record {
+                    VersionRecord::Object(m) => m.etag.clone(),
+                    VersionRecord::Marker(_) => "marker".into(),
+                };
+                (what, version_id(e.record.stamp()), e.is_latest)
+            })
+            .collect()
+    }
+
+    fn current_etag(db: &redb::Database, key: &str) -> Option<String> {
+        let txn = db.begin_read().unwrap();
+        t::get_object(&txn, "b", key).unwrap().map(|m| m.etag)
+    }
+
+    #[test]
+    fn version_keys_scan_newest_first_and_ids_round_trip() {
+        assert!(order_of(5) < order_of(4));
+        assert!(("k", order_of(7)) < ("k", order_of(3)));
+        assert!(("k", order_of(0)) < ("k\0", order_of(u64::MAX)));
+        let stamp = VersionStamp {
+            seq: 0x1234,
+            null: false,
+        };
+        assert_eq!(version_id(stamp), "0000000000001234");
+        assert_eq!(
+            parse_version_id(&version_id(stamp)),
+            Some(VersionSel::Seq(0x1234))
+        );
+        assert_eq!(parse_version_id("null"), Some(VersionSel::Null));
+        for bad in ["", "xyz", "000000000000123", "000000000000123G", "NULL"] {
+            assert_eq!(parse_version_id(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn enabled_keeps_versions_and_deleting_the_latest_promotes_the_previous() {
+        let (_d, db) = db();
+        put(&db, "k", 1, 100); // unversioned: the null version
+        state(&db, Versioning::Enabled);
+        let r = put(&db, "k", 2, 50); // proposal below the newest: raised past it
+        assert!(r.freed.is_empty());
+        let v2 = r.version.unwrap();
+        assert!(!v2.null && v2.seq > 100);
+        let v3 = put(&db, "k", 3, 0).version.unwrap();
+        assert!(v3.seq > v2.seq);
+        assert_eq!(
+            history(&db),
+            vec![
+                ("e3".into(), version_id(v3), true),
+                ("e2".into(), version_id(v2), false),
+                ("e1".into(), "null".into(), false),
+            ]
+        );
+        // A delete adds a marker; GET finds nothing, the versions stay.
+        let d = delete(&db, "k", None);
+        assert!(d.delete_marker && d.freed.is_empty());
+        assert_eq!(current_etag(&db, "k"), None);
+        let txn = db.begin_read().unwrap();
+        assert!(latest_marker(&txn, "b", "k").unwrap().is_some());
+        drop(txn);
+        // Removing the marker makes v3 current again.
+        let marker = VersionSel::Seq(d.version.unwrap().seq);
+        assert!(delete(&db, "k", Some(marker)).delete_marker);
+        assert_eq!(current_etag(&db, "k").as_deref(), Some("e3"));
+        // Removing the current version frees its data and promotes v2.
+        let gone = delete(&db, "k", Some(VersionSel::Seq(v3.seq)));
+        assert_eq!(gone.freed, vec![3]);
+        assert_eq!(current_etag(&db, "k").as_deref(), Some("e2"));
+        // A noncurrent version goes without touching the current one.
+        assert_eq!(delete(&db, "k", Some(VersionSel::Null)).freed, vec![1]);
+        assert_eq!(current_etag(&db, "k").as_deref(), Some("e2"));
+        assert_eq!(history(&db).len(), 1);
+        // An unknown version is no error and changes nothing.
+        assert_eq!(
+            delete(&db, "k", Some(VersionSel::Seq(7))),
+            DeleteOutcome::default()
+        );
+        // The bucket is not empty while versions remain, and every file is referenced.
+        let txn = db.begin_read().unwrap();
+        assert!(t::bucket_has_content(&txn, "b").unwrap());
+        assert_eq!(t::referenced_files(&txn).unwrap(), vec![2]);
+    }
+
+    #[test]
+    fn suspended_replaces_the_null_version_and_frees_its_data() {
+        let (_d, db) = db();
+        state(&db, Versioning::Enabled);
+        let v1 = put(&db, "k", 1, 0).version.unwrap();
+        state(&db, Versioning::Suspended);
+        let r = put(&db, "k", 2, 0);
+        assert!(r.version.unwrap().null && r.freed.is_empty());
+        // A second suspended PUT replaces the null version: its data is freed.
+        let r = put(&db, "k", 3, 0);
+        assert_eq!(r.freed, vec![2]);
+        assert_eq!(
+            history(&db),
+            vec![
+                ("e3".into(), "null".into(), true),
+                ("e1".into(), version_id(v1), false),
+            ]
+        );
+        // A suspended DELETE: a null marker replacing the null version.
+        let d = delete(&db, "k", None);
+        assert!(d.delete_marker && d.version.unwrap().null);
+        assert_eq!(d.freed, vec![3]);
+        assert_eq!(
+            history(&db),
+            vec![
+                ("marker".into(), "null".into(), true),
+                ("e1".into(), version_id(v1), false),
+            ]
+        );
+        // Another PUT replaces the null marker.
+        assert!(put(&db, "k", 4, 0).freed.is_empty());
+        assert_eq!(history(&db).len(), 2);
+    }
+
+    #[test]
+    fn listing_pages_by_key_and_version_markers() {
+        let (_d, db) = db();
+        state(&db, Versioning::Enabled);
+        for (k, f) in [("a", 1), ("a", 2), ("b/x", 3), ("b/y", 4), ("c", 5)] {
+            put(&db, k, f, 0);
+        }
+        delete(&db, "c", None);
+        let txn = db.begin_read().unwrap();
+        let mut from = VersionsFrom::default();
+        let mut seen = Vec::new();
+        loop {
+            let page = list_versions(&txn, "b", "", "", &from, 2).unwrap();
+            seen.extend(page.entries.iter().map(|e| e.key.clone()));
+            if !page.truncated {
+                break;
+            }
+            let (k, v) = page.next.unwrap();
+            from = VersionsFrom {
+                key_marker: k,
+                version_marker: v.and_then(|v| parse_version_id(&v)),
+            };
+        }
+        assert_eq!(seen, ["a", "a", "b/x", "b/y", "c", "c"]);
+        let page = list_versions(&txn, "b", "", "/", &VersionsFrom::default(), 10).unwrap();
+        assert_eq!(page.prefixes, ["b/"]);
+        assert_eq!(page.entries.len(), 4);
+        let page = list_versions(&txn, "b", "b/", "", &VersionsFrom::default(), 10).unwrap();
+        assert_eq!(page.entries.len(), 2);
+    }
+}
