@@ -43,6 +43,7 @@ fn meta(i: u64) -> ObjectMeta {
             chunk_crc32c: vec![0x1234_5678],
         }]),
         upload_id: None,
+        tags: vec![],
     }
 }
 
@@ -184,6 +185,7 @@ fn group_commit(c: &mut Criterion) {
         created_ms: 1_709_294_400_000,
         region: "us-east-1".into(),
         acl: Acl::default(),
+        tags: vec![],
     };
     w_put_bucket(&txn, &bucket).unwrap();
     txn.commit().unwrap();

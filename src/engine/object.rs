@@ -5,7 +5,7 @@ use super::{now_ms, read, store};
 use crate::error::S3Result;
 use crate::http::response::Body;
 use crate::meta::commands::{MetaCmd, WriteCond};
-use crate::meta::types::{Acl, Checksums, DataLoc, ObjectMeta};
+use crate::meta::types::{Acl, Checksums, DataLoc, ObjectMeta, Tags};
 use crate::storage::{Payload, ReadFor, Turns, WriteTo};
 
 /// The parts of a PUT / CreateMultipartUpload / CopyObject(REPLACE) that describe the object.
@@ -24,6 +24,8 @@ pub struct PutObject<'a> {
     pub acl: Acl,
     pub cond: WriteCond,
     pub len_max: u64,
+    /// x-amz-tagging, validated.
+    pub tags: Tags,
 }
 
 /// What a stored object's response names.
@@ -62,6 +64,7 @@ pub async fn put(p: PutObject<'_>, payload: &mut dyn Payload) -> S3Result<PutDon
         acl: p.acl,
         data: stored.data,
         upload_id: None,
+        tags: p.tags,
     };
     let etag = meta.etag.clone();
     commit(p.bucket, p.key, meta, p.cond, stored.sync_dir).await?;

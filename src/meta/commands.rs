@@ -6,7 +6,7 @@
 
 use super::tables::{self as t};
 use super::types::{
-    Acl, BucketMeta, Checksums, DataLoc, ObjectMeta, PartMeta, Segment, UploadMeta,
+    Acl, BucketMeta, Checksums, DataLoc, ObjectMeta, PartMeta, Segment, Tags, UploadMeta,
 };
 use crate::error::{ErrorCode, S3Error, S3Result};
 use crate::hash::checksum::{self, Algo};
@@ -94,6 +94,18 @@ pub enum MetaCmd {
     /// Drops uploads (expired ones, found by the reaper) with their parts.
     DropUploads {
         uploads: Vec<(String, String, String)>,
+    },
+    /// Replaces the tag set of an object (empty: removes it). Versioning hook: a version id
+    /// joins here when objects have versions; today it is the key's current object.
+    SetObjectTags {
+        bucket: String,
+        key: String,
+        tags: Tags,
+    },
+    /// Replaces a bucket's tag set (empty: removes it).
+    SetBucketTags {
+        name: String,
+        tags: Tags,
     },
 }
 
@@ -270,6 +282,18 @@ impl MetaCmd {
                     }
                 }
                 Ok(MetaReply { freed, ..done })
+            }
+            MetaCmd::SetObjectTags { bucket, key, tags } => {
+                t::w_require_bucket(txn, &bucket)?;
+                let mut cur =
+                    t::get_object(txn, &bucket, &key)?.ok_or_else(|| S3Error::no_such_key(&key))?;
+                cur.tags = tags;
+                t::w_put_object(txn, &bucket, &key, &cur).map(|_| done)
+            }
+            MetaCmd::SetBucketTags { name, tags } => {
+                let mut meta = t::w_require_bucket(txn, &name)?;
+                meta.tags = tags;
+                t::w_put_bucket(txn, &meta).map(|_| done)
             }
         }
     }
@@ -495,6 +519,7 @@ pub fn assemble(
             None => DataLoc::Files(segments),
         },
         upload_id: Some(upload.upload_id.clone()),
+        tags: upload.tags.clone(),
     })
 }
 
@@ -537,6 +562,7 @@ mod tests {
                 created_ms: 1,
                 region: "us-east-1".into(),
                 acl: Acl::default(),
+                tags: vec![],
             })
         };
         let upload = |b: &str, key: &str, id: &str| {
@@ -551,6 +577,7 @@ mod tests {
                 user_meta: vec![],
                 acl: Acl::default(),
                 checksum_algorithm: None,
+                tags: vec![],
             })
         };
         let part = |b: &str, key: &str, id: &str, n: u32, file_id: u128| MetaCmd::PutPart {
@@ -615,6 +642,7 @@ mod tests {
                 acl: Acl::default(),
                 data: DataLoc::Inline(vec![]),
                 upload_id: None,
+                tags: vec![],
             },
             cond: WriteCond::default(),
         };
@@ -657,5 +685,73 @@ mod tests {
         assert!(etag_matches("\"x\", \"abc\"", "abc"));
         assert!(etag_matches("*", "abc"));
         assert!(!etag_matches("\"abd\"", "abc"));
+    }
+
+    #[test]
+    fn tags_are_set_in_one_command() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = redb::Database::create(dir.path().join("m.redb")).unwrap();
+        t::init(&db).unwrap();
+        let tags = vec![("k".to_string(), "v".to_string())];
+        let set_obj = |key: &str, tags: &Tags| MetaCmd::SetObjectTags {
+            bucket: "b".into(),
+            key: key.into(),
+            tags: tags.clone(),
+        };
+        let err = apply(&db, set_obj("o", &tags)).unwrap_err();
+        assert_eq!(err.code, ErrorCode::NoSuchBucket);
+        apply(
+            &db,
+            MetaCmd::CreateBucket(BucketMeta {
+                name: "b".into(),
+                owner_id: "o".into(),
+                created_ms: 1,
+                region: "us-east-1".into(),
+                acl: Acl::default(),
+                tags: vec![],
+            }),
+        )
+        .unwrap();
+        let err = apply(&db, set_obj("o", &tags)).unwrap_err();
+        assert_eq!(err.code, ErrorCode::NoSuchKey);
+        let meta = ObjectMeta {
+            size: 0,
+            etag: "e".into(),
+            last_modified_ms: 1,
+            owner_id: "o".into(),
+            content_type: String::new(),
+            headers: vec![],
+            user_meta: vec![],
+            checksums: Checksums::default(),
+            acl: Acl::default(),
+            data: DataLoc::Inline(vec![]),
+            upload_id: None,
+            tags: vec![],
+        };
+        let put = MetaCmd::PutObject {
+            bucket: "b".into(),
+            key: "o".into(),
+            meta,
+            cond: WriteCond::default(),
+        };
+        apply(&db, put).unwrap();
+        apply(&db, set_obj("o", &tags)).unwrap();
+        let bucket_tags = MetaCmd::SetBucketTags {
+            name: "b".into(),
+            tags: tags.clone(),
+        };
+        apply(&db, bucket_tags).unwrap();
+        let txn = db.begin_read().unwrap();
+        let o = t::get_object(&txn, "b", "o").unwrap().unwrap();
+        assert_eq!((o.tags, o.etag.as_str()), (tags.clone(), "e"));
+        assert_eq!(t::get_bucket(&txn, "b").unwrap().unwrap().tags, tags);
+        drop(txn);
+        apply(&db, set_obj("o", &vec![])).unwrap();
+        let txn = db.begin_read().unwrap();
+        assert!(t::get_object(&txn, "b", "o")
+            .unwrap()
+            .unwrap()
+            .tags
+            .is_empty());
     }
 }

@@ -3,7 +3,7 @@
 //! Keys are tuples so redb orders them the way listings need: objects by (bucket, key),
 //! uploads by (bucket, key, upload id), parts by (upload id, part number).
 
-use super::types::{decode, encode, BucketMeta, ObjectMeta, PartMeta, UploadMeta};
+use super::types::{decode, encode, BucketMeta, ObjectMeta, PartMeta, Record, UploadMeta};
 use crate::error::{ErrorCode, S3Error, S3Result};
 use redb::{
     Database, Key, ReadTransaction, ReadableTable, ReadableTableMetadata, TableDefinition, Value,
@@ -34,7 +34,7 @@ fn ie<E: Into<redb::Error> + std::fmt::Display>(e: E) -> S3Error {
     S3Error::from_db(e)
 }
 
-fn dec<T: for<'de> serde::Deserialize<'de>>(bytes: &[u8]) -> S3Result<T> {
+fn dec<T: Record>(bytes: &[u8]) -> S3Result<T> {
     decode(bytes).map_err(|e| S3Error::corrupt(format!("corrupt metadata record: {e}")))
 }
 

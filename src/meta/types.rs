@@ -76,7 +76,12 @@ pub struct BucketMeta {
     pub created_ms: u64,
     pub region: String,
     pub acl: Acl,
+    /// The bucket's tag set (PutBucketTagging), in the order given; empty: none set.
+    pub tags: Tags,
 }
+
+/// A tag set: (key, value) pairs with distinct keys, in the order the client gave them.
+pub type Tags = Vec<(String, String)>;
 
 /// Where an object's bytes are: inside the record, or in data files (one per part).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -159,6 +164,8 @@ pub struct ObjectMeta {
     /// The multipart upload this object was completed from (makes a retried Complete
     /// answer the same result instead of NoSuchUpload).
     pub upload_id: Option<String>,
+    /// The object's tag set (x-amz-tagging, PutObjectTagging); empty: none.
+    pub tags: Tags,
 }
 
 impl ObjectMeta {
@@ -195,6 +202,8 @@ pub struct UploadMeta {
     pub user_meta: Vec<(String, String)>,
     pub acl: Acl,
     pub checksum_algorithm: Option<String>,
+    /// x-amz-tagging of CreateMultipartUpload: the completed object's tag set.
+    pub tags: Tags,
 }
 
 /// Suffix of `UploadMeta::checksum_algorithm` for a full-object checksum (`CRC32:FULL_OBJECT`).
@@ -228,10 +237,40 @@ pub struct PartMeta {
     pub chunk_crc32c: Vec<u32>,
 }
 
-/// Record format version; bump when a record type changes shape.
-const RECORD_VERSION: u8 = 1;
+/// Record format version; bump when a record type changes shape (and teach [`Record`] to
+/// read the previous shape). Version 2 added `tags` to buckets, objects and uploads.
+const RECORD_VERSION: u8 = 2;
 
-pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+/// A record type kept in the shards, readable in every format version still on disk.
+pub trait Record: Serialize + for<'de> Deserialize<'de> {
+    /// Decodes the body of a version-1 record. A type whose shape is unchanged since then
+    /// decodes it as it is.
+    fn decode_v1(body: &[u8]) -> bincode::Result<Self> {
+        bincode::deserialize(body)
+    }
+}
+
+impl Record for PartMeta {}
+
+impl Record for BucketMeta {
+    fn decode_v1(body: &[u8]) -> bincode::Result<Self> {
+        bincode::deserialize::<v1::BucketMeta>(body).map(Into::into)
+    }
+}
+
+impl Record for ObjectMeta {
+    fn decode_v1(body: &[u8]) -> bincode::Result<Self> {
+        bincode::deserialize::<v1::ObjectMeta>(body).map(Into::into)
+    }
+}
+
+impl Record for UploadMeta {
+    fn decode_v1(body: &[u8]) -> bincode::Result<Self> {
+        bincode::deserialize::<v1::UploadMeta>(body).map(Into::into)
+    }
+}
+
+pub fn encode<T: Record>(value: &T) -> Vec<u8> {
     // Sized up front: a 4 KiB inline record would otherwise grow the Vec several times.
     let size = bincode::serialized_size(value).unwrap_or(0) as usize;
     let mut out = Vec::with_capacity(1 + size);
@@ -241,11 +280,108 @@ pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
     out
 }
 
-pub fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, String> {
-    match bytes.split_first() {
-        Some((&RECORD_VERSION, rest)) => bincode::deserialize(rest).map_err(|e| e.to_string()),
-        Some((v, _)) => Err(format!("unknown record version {v}")),
-        None => Err("empty record".into()),
+pub fn decode<T: Record>(bytes: &[u8]) -> Result<T, String> {
+    let decoded = match bytes.split_first() {
+        Some((&RECORD_VERSION, rest)) => bincode::deserialize(rest),
+        Some((1, rest)) => T::decode_v1(rest),
+        Some((v, _)) => return Err(format!("unknown record version {v}")),
+        None => return Err("empty record".into()),
+    };
+    decoded.map_err(|e| e.to_string())
+}
+
+/// The version-1 shapes of the records that changed since, frozen: never edit them. Each
+/// converts to today's shape, new fields defaulted.
+mod v1 {
+    use super::{Acl, Checksums, DataLoc};
+    use serde::{Deserialize, Serialize};
+
+    #[derive(Serialize, Deserialize)]
+    pub struct BucketMeta {
+        pub name: String,
+        pub owner_id: String,
+        pub created_ms: u64,
+        pub region: String,
+        pub acl: Acl,
+    }
+
+    #[derive(Serialize, Deserialize)]
+    pub struct ObjectMeta {
+        pub size: u64,
+        pub etag: String,
+        pub last_modified_ms: u64,
+        pub owner_id: String,
+        pub content_type: String,
+        pub headers: Vec<(String, String)>,
+        pub user_meta: Vec<(String, String)>,
+        pub checksums: Checksums,
+        pub acl: Acl,
+        pub data: DataLoc,
+        pub upload_id: Option<String>,
+    }
+
+    #[derive(Serialize, Deserialize)]
+    pub struct UploadMeta {
+        pub bucket: String,
+        pub key: String,
+        pub upload_id: String,
+        pub initiated_ms: u64,
+        pub owner_id: String,
+        pub content_type: String,
+        pub headers: Vec<(String, String)>,
+        pub user_meta: Vec<(String, String)>,
+        pub acl: Acl,
+        pub checksum_algorithm: Option<String>,
+    }
+
+    impl From<BucketMeta> for super::BucketMeta {
+        fn from(b: BucketMeta) -> Self {
+            super::BucketMeta {
+                name: b.name,
+                owner_id: b.owner_id,
+                created_ms: b.created_ms,
+                region: b.region,
+                acl: b.acl,
+                tags: Vec::new(),
+            }
+        }
+    }
+
+    impl From<ObjectMeta> for super::ObjectMeta {
+        fn from(m: ObjectMeta) -> Self {
+            super::ObjectMeta {
+                size: m.size,
+                etag: m.etag,
+                last_modified_ms: m.last_modified_ms,
+                owner_id: m.owner_id,
+                content_type: m.content_type,
+                headers: m.headers,
+                user_meta: m.user_meta,
+                checksums: m.checksums,
+                acl: m.acl,
+                data: m.data,
+                upload_id: m.upload_id,
+                tags: Vec::new(),
+            }
+        }
+    }
+
+    impl From<UploadMeta> for super::UploadMeta {
+        fn from(u: UploadMeta) -> Self {
+            super::UploadMeta {
+                bucket: u.bucket,
+                key: u.key,
+                upload_id: u.upload_id,
+                initiated_ms: u.initiated_ms,
+                owner_id: u.owner_id,
+                content_type: u.content_type,
+                headers: u.headers,
+                user_meta: u.user_meta,
+                acl: u.acl,
+                checksum_algorithm: u.checksum_algorithm,
+                tags: Vec::new(),
+            }
+        }
     }
 }
 
@@ -275,8 +411,10 @@ mod tests {
                 chunk_crc32c: vec![7],
             }]),
             upload_id: None,
+            tags: vec![("k".into(), "v".into())],
         };
         let back: ObjectMeta = decode(&encode(&m)).unwrap();
+        assert_eq!(back.tags, m.tags);
         assert_eq!(back.etag, "abc");
         assert_eq!(back.data, m.data);
         assert!(decode::<ObjectMeta>(&[9, 1, 2]).is_err());
@@ -295,5 +433,76 @@ mod tests {
         assert_eq!(old, new);
         let back: DataLoc = bincode::deserialize(&old).unwrap();
         assert_eq!(back, DataLoc::Inline(data));
+    }
+
+    #[test]
+    fn version_1_records_still_decode() {
+        let mut bytes = vec![1u8];
+        let old = v1::ObjectMeta {
+            size: 1,
+            etag: "e".into(),
+            last_modified_ms: 2,
+            owner_id: "o".into(),
+            content_type: "t".into(),
+            headers: vec![],
+            user_meta: vec![("a".into(), "b".into())],
+            checksums: Checksums::default(),
+            acl: Acl::default(),
+            data: DataLoc::Inline(vec![7]),
+            upload_id: Some("u".into()),
+        };
+        bincode::serialize_into(&mut bytes, &old).unwrap();
+        let m: ObjectMeta = decode(&bytes).unwrap();
+        assert_eq!(m.etag, "e");
+        assert_eq!(m.user_meta, vec![("a".to_string(), "b".to_string())]);
+        assert_eq!(m.data, DataLoc::Inline(vec![7]));
+        assert_eq!(m.upload_id.as_deref(), Some("u"));
+        assert!(m.tags.is_empty());
+
+        let mut bytes = vec![1u8];
+        let old = v1::BucketMeta {
+            name: "b".into(),
+            owner_id: "o".into(),
+            created_ms: 3,
+            region: "r".into(),
+            acl: Acl::default(),
+        };
+        bincode::serialize_into(&mut bytes, &old).unwrap();
+        let b: BucketMeta = decode(&bytes).unwrap();
+        assert_eq!((b.name.as_str(), b.region.as_str()), ("b", "r"));
+        assert!(b.tags.is_empty());
+
+        let mut bytes = vec![1u8];
+        let old = v1::UploadMeta {
+            bucket: "b".into(),
+            key: "k".into(),
+            upload_id: "u".into(),
+            initiated_ms: 4,
+            owner_id: "o".into(),
+            content_type: "t".into(),
+            headers: vec![],
+            user_meta: vec![],
+            acl: Acl::default(),
+            checksum_algorithm: Some("CRC32".into()),
+        };
+        bincode::serialize_into(&mut bytes, &old).unwrap();
+        let u: UploadMeta = decode(&bytes).unwrap();
+        assert_eq!(u.checksum_algorithm.as_deref(), Some("CRC32"));
+        assert!(u.tags.is_empty());
+
+        // Parts kept their shape: a version-1 part decodes as it is.
+        let part = PartMeta {
+            size: 1,
+            etag: "e".into(),
+            last_modified_ms: 5,
+            file_id: 6,
+            checksums: Checksums::default(),
+            chunk_crc32c: vec![1],
+        };
+        let mut bytes = vec![1u8];
+        bincode::serialize_into(&mut bytes, &part).unwrap();
+        assert_eq!(decode::<PartMeta>(&bytes).unwrap().file_id, 6);
+        // Today's records carry version 2.
+        assert_eq!(encode(&part)[0], 2);
     }
 }

@@ -139,6 +139,7 @@ pub async fn create_bucket(ctx: &Ctx, req: &mut Request<'_>) -> S3Result<Respons
         created_ms: now_ms(),
         region,
         acl: acl.clone(),
+        tags: Vec::new(),
     };
     match crate::engine::bucket::create(meta).await {
         Ok(()) => {}
@@ -227,7 +228,6 @@ pub async fn get_unset_config(ctx: &Ctx, op: &str) -> S3Result<Response> {
         ))
     };
     match op {
-        "GetBucketTagging" => not_found(ErrorCode::NoSuchTagSet),
         "GetBucketLifecycleConfiguration" => not_found(ErrorCode::NoSuchLifecycleConfiguration),
         "GetBucketPolicy" | "GetBucketPolicyStatus" => not_found(ErrorCode::NoSuchBucketPolicy),
         "GetBucketCors" => not_found(ErrorCode::NoSuchCORSConfiguration),

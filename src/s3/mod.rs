@@ -15,6 +15,7 @@ pub mod payload;
 pub mod reply;
 pub mod request;
 pub mod service;
+pub mod tagging;
 pub mod xml;
 
 // Moved below the s3 layer (see tests/layers.rs); the old paths keep working.
