@@ -510,7 +510,7 @@ fn bucket_endpoint(head: &RequestHead, r: &Route) -> S3Result<Endpoint> {
         Method::Get if r.has("versioning") => Endpoint::GetBucketVersioning,
         Method::Put if r.has("acl") => Endpoint::PutBucketAcl,
         Method::Post if r.has("delete") => Endpoint::DeleteObjects,
-        Method::Get if r.has("tagging") => Endpoint::GetBucketTagging,
+        Method::Get | Method::Head if r.has("tagging") => Endpoint::GetBucketTagging,
         Method::Put if r.has("tagging") => Endpoint::PutBucketTagging,
         Method::Delete if r.has("tagging") => Endpoint::DeleteBucketTagging,
         _ => {
@@ -546,7 +546,7 @@ fn object_endpoint(head: &RequestHead, r: &Route) -> S3Result<Endpoint> {
         (Method::Get, _) if r.has("acl") => Endpoint::GetObjectAcl,
         (Method::Put, _) if r.has("acl") => Endpoint::PutObjectAcl,
         (Method::Get, None) if r.has("attributes") => Endpoint::GetObjectAttributes,
-        (Method::Get, None) if r.has("tagging") => Endpoint::GetObjectTagging,
+        (Method::Get | Method::Head, None) if r.has("tagging") => Endpoint::GetObjectTagging,
         (Method::Put, None) if r.has("tagging") => Endpoint::PutObjectTagging,
         (Method::Delete, None) if r.has("tagging") => Endpoint::DeleteObjectTagging,
         (Method::Put, Some(upload_id)) => {
@@ -634,6 +634,7 @@ mod tests {
         );
         assert_eq!(ep("GET", "/b?tagging", &[]), Endpoint::GetBucketTagging);
         assert_eq!(ep("PUT", "/b?tagging", &[]), Endpoint::PutBucketTagging);
+        assert_eq!(ep("HEAD", "/b?tagging", &[]), Endpoint::GetBucketTagging);
         assert_eq!(
             ep("DELETE", "/b?cors", &[]),
             Endpoint::DeleteBucketConfig("DeleteBucketCors")
