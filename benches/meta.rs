@@ -50,6 +50,7 @@ fn meta(i: u64) -> ObjectMeta {
         }]),
         upload_id: None,
         version: Default::default(),
+        tags: vec![],
     }
 }
 
@@ -192,6 +193,7 @@ fn committing_shard(dir: &tempfile::TempDir) -> (LocalExecutor, Rc<MetaShard>) {
         region: "us-east-1".into(),
         acl: Acl::default(),
         versioning: Default::default(),
+        tags: vec![],
     };
     w_put_bucket(&txn, &bucket).unwrap();
     txn.commit().unwrap();
@@ -238,6 +240,7 @@ fn stage_upload(shard: &MetaShard, n: u64) -> CompleteUpload {
         user_meta: Vec::new(),
         acl: Acl::default(),
         checksum_algorithm: None,
+        tags: Vec::new(),
     };
     w_put_upload(&txn, &upload).unwrap();
     let mut parts = Vec::with_capacity(COMPLETE_PARTS as usize);

@@ -161,6 +161,8 @@ write("xml_delete_objects", "quiet", f'<Delete{NS}><Quiet>true</Quiet><Object><K
       '<Object><Key>c&amp;d</Key><VersionId>v1</VersionId><ETag>x</ETag></Object></Delete>')
 write("xml_delete_objects", "empty_key", '<Delete><Object><Key></Key></Object><Object><Key> </Key></Object><Quiet>0</Quiet></Delete>')
 write("xml_delete_objects", "prefixed", '<s3:Delete xmlns:s3="http://s3.amazonaws.com/doc/2006-03-01/"><s3:Object><s3:Key>&#x1F600;&lt;</s3:Key></s3:Object></s3:Delete>')
+write("xml_tagging", "boto3", f'<Tagging{NS}><TagSet><Tag><Key>a b</Key><Value>1</Value></Tag></TagSet></Tagging>')
+write("xml_tagging", "empty_set", '<Tagging><TagSet/></Tagging>')
 
 write("xml_acl", "full", f'<AccessControlPolicy{NS}><Owner><ID>owner-id</ID><DisplayName>me</DisplayName></Owner>'
       '<AccessControlList><Grant><Grantee xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:type="CanonicalUser">'

@@ -92,6 +92,8 @@ error_codes! {
     OwnershipControlsNotFoundError => 404, "The bucket ownership controls were not found";
     NoSuchPublicAccessBlockConfiguration => 404, "The public access block configuration was not found";
     UnresolvableGrantByEmailAddress => 400, "The email address you provided does not match any account on record.";
+    BadRequest => 400, "Bad Request";
+    InvalidTag => 400, "The tag provided was not a valid tag.";
 }
 
 /// The kind of failure underneath an error, for code that must act on it (a full disk, a

@@ -7,7 +7,7 @@ use super::{now_ms, read, store};
 use crate::error::{S3Error, S3Result};
 use crate::http::response::{BodyStream, Chunk};
 use crate::meta::commands::WriteCond;
-use crate::meta::types::{Acl, Checksums, DataLoc, ObjectMeta, PartMeta};
+use crate::meta::types::{Acl, Checksums, DataLoc, ObjectMeta, PartMeta, Tags};
 use crate::storage::{ByteSource, Payload, ReadFor, Turns, Verified, WriteTo};
 use futures::future::LocalBoxFuture;
 
@@ -31,6 +31,8 @@ pub struct CopyObject<'a> {
     pub owner_id: String,
     pub acl: Acl,
     pub cond: WriteCond,
+    /// The copy's tag set (x-amz-tagging-directive REPLACE); None keeps the source's.
+    pub tags: Option<Tags>,
 }
 
 /// What a copy's response names.
@@ -77,6 +79,7 @@ pub async fn copy_object(
         data: copied.data,
         upload_id: None,
         version: super::versions::new_stamp(),
+        tags: c.tags.unwrap_or_else(|| m.tags.clone()),
     };
     let (etag, last_modified_ms) = (meta.etag.clone(), meta.last_modified_ms);
     let version = commit(c.dst.0, c.dst.1, meta, c.cond, copied.sync_dir).await?;

@@ -14,13 +14,14 @@ pub mod object;
 pub mod read;
 pub mod recovery;
 pub mod shards;
+pub mod tagging;
 pub mod versions;
 
 /// Record types the API layer renders, as engine types.
 pub use crate::meta::commands::{etag_matches, WriteCond};
 pub use crate::meta::tables::ListPage;
 pub use crate::meta::types::{
-    Acl, BucketMeta, Checksums, DataLoc, Grant, Grantee, ObjectMeta, PartMeta, Permission,
+    Acl, BucketMeta, Checksums, DataLoc, Grant, Grantee, ObjectMeta, PartMeta, Permission, Tags,
     UploadMeta, FULL_OBJECT_SUFFIX,
 };
 pub use crate::storage::{ByteSource, Payload, Turns, Verified};

@@ -5,7 +5,7 @@ use super::{now_ms, read, store};
 use crate::error::S3Result;
 use crate::http::response::Body;
 use crate::meta::commands::{MetaCmd, WriteCond};
-use crate::meta::types::{Acl, Checksums, DataLoc, ObjectMeta, VersionStamp};
+use crate::meta::types::{Acl, Checksums, DataLoc, ObjectMeta, Tags, VersionStamp};
 use crate::storage::{Payload, ReadFor, Turns, WriteTo};
 
 /// The parts of a PUT / CreateMultipartUpload / CopyObject(REPLACE) that describe the object.
@@ -24,6 +24,8 @@ pub struct PutObject<'a> {
     pub acl: Acl,
     pub cond: WriteCond,
     pub len_max: u64,
+    /// x-amz-tagging, validated.
+    pub tags: Tags,
 }
 
 /// What a stored object's response names.
@@ -65,6 +67,7 @@ pub async fn put(p: PutObject<'_>, payload: &mut dyn Payload) -> S3Result<PutDon
         data: stored.data,
         upload_id: None,
         version: super::versions::new_stamp(),
+        tags: p.tags,
     };
     let etag = meta.etag.clone();
     let version = commit(p.bucket, p.key, meta, p.cond, stored.sync_dir).await?;

@@ -6,8 +6,8 @@
 
 use super::tables::{self as t};
 use super::types::{
-    Acl, BucketMeta, Checksums, DataLoc, ObjectMeta, PartMeta, Segment, UploadMeta, VersionStamp,
-    Versioning,
+    Acl, BucketMeta, Checksums, DataLoc, ObjectMeta, PartMeta, Segment, Tags, UploadMeta,
+    VersionStamp, Versioning,
 };
 use super::versions::{self as v, DeleteOutcome, VersionSel};
 use crate::error::{ErrorCode, S3Error, S3Result};
@@ -104,6 +104,17 @@ pub enum MetaCmd {
     },
     /// DeleteObject / DeleteObjects in any bucket state, with or without version ids.
     DeleteVersions(DeleteVersions),
+    /// Replaces the tag set of an object (empty: removes it): the key's current object.
+    SetObjectTags {
+        bucket: String,
+        key: String,
+        tags: Tags,
+    },
+    /// Replaces a bucket's tag set (empty: removes it).
+    SetBucketTags {
+        name: String,
+        tags: Tags,
+    },
 }
 
 /// Deletes of keys or key versions (`meta::versions`). A target without a version removes
@@ -308,6 +319,18 @@ impl MetaCmd {
                     }
                 }
                 Ok(MetaReply { freed, ..done })
+            }
+            MetaCmd::SetObjectTags { bucket, key, tags } => {
+                t::w_require_bucket(txn, &bucket)?;
+                let mut cur =
+                    t::get_object(txn, &bucket, &key)?.ok_or_else(|| S3Error::no_such_key(&key))?;
+                cur.tags = tags;
+                t::w_put_object(txn, &bucket, &key, &cur).map(|_| done)
+            }
+            MetaCmd::SetBucketTags { name, tags } => {
+                let mut meta = t::w_require_bucket(txn, &name)?;
+                meta.tags = tags;
+                t::w_put_bucket(txn, &meta).map(|_| done)
             }
         }
     }
@@ -572,6 +595,7 @@ pub fn assemble(
             seq: c.now_ms << 16,
             null: true,
         },
+        tags: upload.tags.clone(),
     })
 }
 
@@ -615,6 +639,7 @@ mod tests {
                 region: "us-east-1".into(),
                 acl: Acl::default(),
                 versioning: Default::default(),
+                tags: vec![],
             })
         };
         let upload = |b: &str, key: &str, id: &str| {
@@ -629,6 +654,7 @@ mod tests {
                 user_meta: vec![],
                 acl: Acl::default(),
                 checksum_algorithm: None,
+                tags: vec![],
             })
         };
         let part = |b: &str, key: &str, id: &str, n: u32, file_id: u128| MetaCmd::PutPart {
@@ -694,6 +720,7 @@ mod tests {
                 data: DataLoc::Inline(vec![]),
                 upload_id: None,
                 version: Default::default(),
+                tags: vec![],
             },
             cond: WriteCond::default(),
         };
@@ -736,5 +763,75 @@ mod tests {
         assert!(etag_matches("\"x\", \"abc\"", "abc"));
         assert!(etag_matches("*", "abc"));
         assert!(!etag_matches("\"abd\"", "abc"));
+    }
+
+    #[test]
+    fn tags_are_set_in_one_command() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = redb::Database::create(dir.path().join("m.redb")).unwrap();
+        t::init(&db).unwrap();
+        let tags = vec![("k".to_string(), "v".to_string())];
+        let set_obj = |key: &str, tags: &Tags| MetaCmd::SetObjectTags {
+            bucket: "b".into(),
+            key: key.into(),
+            tags: tags.clone(),
+        };
+        let err = apply(&db, set_obj("o", &tags)).unwrap_err();
+        assert_eq!(err.code, ErrorCode::NoSuchBucket);
+        apply(
+            &db,
+            MetaCmd::CreateBucket(BucketMeta {
+                name: "b".into(),
+                owner_id: "o".into(),
+                created_ms: 1,
+                region: "us-east-1".into(),
+                acl: Acl::default(),
+                versioning: Default::default(),
+                tags: vec![],
+            }),
+        )
+        .unwrap();
+        let err = apply(&db, set_obj("o", &tags)).unwrap_err();
+        assert_eq!(err.code, ErrorCode::NoSuchKey);
+        let meta = ObjectMeta {
+            size: 0,
+            etag: "e".into(),
+            last_modified_ms: 1,
+            owner_id: "o".into(),
+            content_type: String::new(),
+            headers: vec![],
+            user_meta: vec![],
+            checksums: Checksums::default(),
+            acl: Acl::default(),
+            data: DataLoc::Inline(vec![]),
+            upload_id: None,
+            version: Default::default(),
+            tags: vec![],
+        };
+        let put = MetaCmd::PutObject {
+            bucket: "b".into(),
+            key: "o".into(),
+            meta,
+            cond: WriteCond::default(),
+        };
+        apply(&db, put).unwrap();
+        apply(&db, set_obj("o", &tags)).unwrap();
+        let bucket_tags = MetaCmd::SetBucketTags {
+            name: "b".into(),
+            tags: tags.clone(),
+        };
+        apply(&db, bucket_tags).unwrap();
+        let txn = db.begin_read().unwrap();
+        let o = t::get_object(&txn, "b", "o").unwrap().unwrap();
+        assert_eq!((o.tags, o.etag.as_str()), (tags.clone(), "e"));
+        assert_eq!(t::get_bucket(&txn, "b").unwrap().unwrap().tags, tags);
+        drop(txn);
+        apply(&db, set_obj("o", &vec![])).unwrap();
+        let txn = db.begin_read().unwrap();
+        assert!(t::get_object(&txn, "b", "o")
+            .unwrap()
+            .unwrap()
+            .tags
+            .is_empty());
     }
 }

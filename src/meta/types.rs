@@ -78,6 +78,8 @@ pub struct BucketMeta {
     pub acl: Acl,
     /// Record format 2: whether the bucket keeps versions (see `meta::versions`).
     pub versioning: Versioning,
+    /// The bucket's tag set (PutBucketTagging), in the order given; empty: none set.
+    pub tags: Tags,
 }
 
 /// A bucket's versioning state. `Unversioned` (never enabled) keeps today's one-record-per-key
@@ -136,6 +138,9 @@ impl VersionRecord {
         }
     }
 }
+
+/// A tag set: (key, value) pairs with distinct keys, in the order the client gave them.
+pub type Tags = Vec<(String, String)>;
 
 /// Where an object's bytes are: inside the record, or in data files (one per part).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -225,6 +230,8 @@ pub struct ObjectMeta {
     pub upload_id: Option<String>,
     /// Record format 2: which version this is (format 1: the null version, seq 0).
     pub version: VersionStamp,
+    /// The object's tag set (x-amz-tagging, PutObjectTagging); empty: none.
+    pub tags: Tags,
 }
 
 impl ObjectMeta {
@@ -261,6 +268,8 @@ pub struct UploadMeta {
     pub user_meta: UserMeta,
     pub acl: Acl,
     pub checksum_algorithm: Option<String>,
+    /// x-amz-tagging of CreateMultipartUpload: the completed object's tag set.
+    pub tags: Tags,
 }
 
 /// Suffix of `UploadMeta::checksum_algorithm` for a full-object checksum (`CRC32:FULL_OBJECT`).
@@ -296,12 +305,13 @@ pub struct PartMeta {
 
 /// Record format version; bump when a record type changes shape. Format 2: user metadata
 /// values are bytes (format 1 held them as `String`; bincode writes both alike), and
-/// `BucketMeta::versioning` and `ObjectMeta::version` were appended. Format-1 records still
+/// `BucketMeta::versioning`, `ObjectMeta::version` and `tags` (buckets, objects, uploads)
+/// were appended. Format-1 records still
 /// decode (`Record::decode_v1`), with the new fields at their defaults.
 const RECORD_VERSION: u8 = 2;
 
 /// A record type kept in a shard: how it decodes from each record format.
-pub trait Record: for<'de> Deserialize<'de> {
+pub trait Record: Serialize + for<'de> Deserialize<'de> {
     /// Decodes a format-1 record (the same shape unless the type changed since).
     fn decode_v1(bytes: &[u8]) -> Result<Self, bincode::Error> {
         bincode::deserialize(bytes)
@@ -321,6 +331,7 @@ impl Record for BucketMeta {
             region: v1.region,
             acl: v1.acl,
             versioning: Versioning::default(),
+            tags: Vec::new(),
         })
     }
 }
@@ -341,6 +352,7 @@ impl Record for ObjectMeta {
             data: v1.data,
             upload_id: v1.upload_id,
             version: VersionStamp::NULL,
+            tags: Vec::new(),
         })
     }
 }
@@ -359,6 +371,7 @@ impl Record for UploadMeta {
             user_meta: user_meta_from_v1(u.user_meta),
             acl: u.acl,
             checksum_algorithm: u.checksum_algorithm,
+            tags: Vec::new(),
         })
     }
 }
@@ -412,7 +425,7 @@ mod v1 {
     }
 }
 
-pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+pub fn encode<T: Record>(value: &T) -> Vec<u8> {
     // Sized up front: a 4 KiB inline record would otherwise grow the Vec several times.
     let size = bincode::serialized_size(value).unwrap_or(0) as usize;
     let mut out = Vec::with_capacity(1 + size);
@@ -461,8 +474,10 @@ mod tests {
                 seq: 5,
                 null: false,
             },
+            tags: vec![("k".into(), "v".into())],
         };
         let back: ObjectMeta = decode(&encode(&m)).unwrap();
+        assert_eq!(back.tags, m.tags);
         assert_eq!(back.etag, "abc");
         assert_eq!(back.data, m.data);
         assert_eq!(back.user_meta, m.user_meta);
@@ -588,6 +603,7 @@ mod tests {
         assert_eq!(back.data, DataLoc::Inline(vec![7]));
         assert_eq!(back.upload_id.as_deref(), Some("u"));
         assert_eq!(back.version, VersionStamp::NULL);
+        assert!(back.tags.is_empty());
         let bucket = v1::BucketMetaV1 {
             name: "b".into(),
             owner_id: "o".into(),
@@ -600,6 +616,7 @@ mod tests {
         let back: BucketMeta = decode(&bytes).unwrap();
         assert_eq!((back.name.as_str(), back.created_ms), ("b", 3));
         assert_eq!(back.versioning, Versioning::Unversioned);
+        assert!(back.tags.is_empty());
         // Unchanged types decode from format 1 as they are.
         let part = PartMeta {
             size: 1,

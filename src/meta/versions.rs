@@ -527,6 +527,7 @@ mod tests {
                 region: "r".into(),
                 acl: Acl::default(),
                 versioning: Versioning::Unversioned,
+                tags: vec![],
             }),
         );
         (dir, db)
@@ -558,6 +559,7 @@ mod tests {
             }]),
             upload_id: None,
             version: VersionStamp { seq, null: true },
+            tags: vec![],
         };
         let cmd = MetaCmd::PutObject {
             bucket: "b".into(),

@@ -140,6 +140,7 @@ pub async fn create_bucket(ctx: &Ctx, req: &mut Request<'_>) -> S3Result<Respons
         region,
         acl: acl.clone(),
         versioning: Default::default(),
+        tags: Vec::new(),
     };
     match crate::engine::bucket::create(meta).await {
         Ok(()) => {}
@@ -220,7 +221,6 @@ pub async fn get_unset_config(ctx: &Ctx, op: &str) -> S3Result<Response> {
         ))
     };
     match op {
-        "GetBucketTagging" => not_found(ErrorCode::NoSuchTagSet),
         "GetBucketLifecycleConfiguration" => not_found(ErrorCode::NoSuchLifecycleConfiguration),
         "GetBucketPolicy" | "GetBucketPolicyStatus" => not_found(ErrorCode::NoSuchBucketPolicy),
         "GetBucketCors" => not_found(ErrorCode::NoSuchCORSConfiguration),

@@ -14,7 +14,8 @@ use crate::s3::ctx::Ctx;
 use crate::s3::error::{ErrorCode, S3Error, S3Result};
 use crate::s3::reply::to_xml_checksums;
 use crate::s3::request::{
-    attrs_from_head, parse_copy_source, parse_part_number, write_cond, PART_SIZE_MAX_BYTES,
+    attrs_from_head, parse_copy_source, parse_part_number, tags_from_head, write_cond,
+    PART_SIZE_MAX_BYTES,
 };
 use crate::s3::xml;
 
@@ -134,6 +135,7 @@ pub async fn copy_object(ctx: &Ctx, req: &mut Request<'_>) -> S3Result<Response>
             ))
         }
     };
+    let tags = copy_tags(&head)?;
     let new_acl = acl::from_headers(&head, Some(&dest_bucket.owner_id), &ctx.users)?;
     let same = sb == ctx.bucket() && sk == ctx.key();
     if same && !replace && new_acl.is_none() && head.header("x-amz-storage-class").is_none() {
@@ -151,6 +153,7 @@ pub async fn copy_object(ctx: &Ctx, req: &mut Request<'_>) -> S3Result<Response>
         owner_id: ctx.caller_id().unwrap_or(&dest_bucket.owner_id).to_string(),
         acl: new_acl.unwrap_or_default(),
         cond: write_cond(&head)?,
+        tags,
     };
     let metadata_bytes_max = ctx.shared.config.limits.metadata_bytes_max;
     let attrs = || {
@@ -167,6 +170,20 @@ pub async fn copy_object(ctx: &Ctx, req: &mut Request<'_>) -> S3Result<Response>
     );
     crate::s3::versioning::copy_headers(&mut r, &head, &src, done.version);
     Ok(r)
+}
+
+/// The copy's tags by `x-amz-tagging-directive`: COPY (the default) keeps the source's
+/// (None), REPLACE takes `x-amz-tagging` (no tags without it).
+fn copy_tags(head: &RequestHead) -> S3Result<Option<crate::engine::Tags>> {
+    match head.header("x-amz-tagging-directive") {
+        None | Some("COPY") => Ok(None),
+        Some("REPLACE") => tags_from_head(head).map(Some),
+        Some(v) => Err(S3Error::invalid_argument(
+            "Unknown tagging directive.",
+            "x-amz-tagging-directive",
+            v,
+        )),
+    }
 }
 
 /// `x-amz-copy-source-range: bytes=a-b` (both bounds required, inside the object).

@@ -56,6 +56,12 @@ pub enum Endpoint {
     /// DELETE of such a configuration: nothing is set, so there is nothing to delete (204).
     DeleteBucketConfig(&'static str),
     GetObjectAttributes,
+    GetObjectTagging,
+    PutObjectTagging,
+    DeleteObjectTagging,
+    GetBucketTagging,
+    PutBucketTagging,
+    DeleteBucketTagging,
 }
 
 impl Endpoint {
@@ -92,6 +98,12 @@ impl Endpoint {
             Endpoint::NotImplemented(name) => name,
             Endpoint::GetBucketConfig(name) | Endpoint::DeleteBucketConfig(name) => name,
             Endpoint::GetObjectAttributes => "GetObjectAttributes",
+            Endpoint::GetObjectTagging => "GetObjectTagging",
+            Endpoint::PutObjectTagging => "PutObjectTagging",
+            Endpoint::DeleteObjectTagging => "DeleteObjectTagging",
+            Endpoint::GetBucketTagging => "GetBucketTagging",
+            Endpoint::PutBucketTagging => "PutBucketTagging",
+            Endpoint::DeleteBucketTagging => "DeleteBucketTagging",
         }
     }
 }
@@ -223,7 +235,6 @@ pub const UNSET_BUCKET_CONFIG_GETS: &[&str] = &[
     "GetBucketPolicyStatus",
     "GetBucketCors",
     "GetBucketLifecycleConfiguration",
-    "GetBucketTagging",
     "GetBucketWebsite",
     "GetBucketLogging",
     "GetBucketNotificationConfiguration",
@@ -241,7 +252,6 @@ pub const UNSET_BUCKET_CONFIG_DELETES: &[&str] = &[
     "DeleteBucketPolicy",
     "DeleteBucketCors",
     "DeleteBucketLifecycle",
-    "DeleteBucketTagging",
     "DeleteBucketWebsite",
     "DeleteBucketReplication",
     "DeleteBucketEncryption",
@@ -322,9 +332,15 @@ pub fn operation_names() -> Vec<&'static str> {
         Endpoint::AbortMultipartUpload { upload_id: s() },
         Endpoint::ListParts { upload_id: s() },
         Endpoint::NotImplemented("PostObject"),
-        Endpoint::GetBucketConfig("GetBucketTagging"),
-        Endpoint::DeleteBucketConfig("DeleteBucketTagging"),
+        Endpoint::GetBucketConfig("GetBucketPolicy"),
+        Endpoint::DeleteBucketConfig("DeleteBucketPolicy"),
         Endpoint::GetObjectAttributes,
+        Endpoint::GetObjectTagging,
+        Endpoint::PutObjectTagging,
+        Endpoint::DeleteObjectTagging,
+        Endpoint::GetBucketTagging,
+        Endpoint::PutBucketTagging,
+        Endpoint::DeleteBucketTagging,
     ];
     // Adding a variant must extend `samples`: this match stops compiling until it is listed.
     for e in &samples {
@@ -359,7 +375,13 @@ pub fn operation_names() -> Vec<&'static str> {
             | Endpoint::NotImplemented(_)
             | Endpoint::GetBucketConfig(_)
             | Endpoint::DeleteBucketConfig(_)
-            | Endpoint::GetObjectAttributes => {}
+            | Endpoint::GetObjectAttributes
+            | Endpoint::GetObjectTagging
+            | Endpoint::PutObjectTagging
+            | Endpoint::DeleteObjectTagging
+            | Endpoint::GetBucketTagging
+            | Endpoint::PutBucketTagging
+            | Endpoint::DeleteBucketTagging => {}
         }
     }
     let mut names: Vec<&'static str> = samples.iter().map(Endpoint::name).collect();
@@ -493,6 +515,9 @@ fn bucket_endpoint(head: &RequestHead, r: &Route) -> S3Result<Endpoint> {
         Method::Put if r.has("acl") => Endpoint::PutBucketAcl,
         Method::Put if r.has("versioning") => Endpoint::PutBucketVersioning,
         Method::Post if r.has("delete") => Endpoint::DeleteObjects,
+        Method::Get | Method::Head if r.has("tagging") => Endpoint::GetBucketTagging,
+        Method::Put if r.has("tagging") => Endpoint::PutBucketTagging,
+        Method::Delete if r.has("tagging") => Endpoint::DeleteBucketTagging,
         _ => {
             if let Some(op) = subresource(r, BUCKET_SUBRESOURCES, m) {
                 return Ok(match m {
@@ -526,6 +551,9 @@ fn object_endpoint(head: &RequestHead, r: &Route) -> S3Result<Endpoint> {
         (Method::Get, _) if r.has("acl") => Endpoint::GetObjectAcl,
         (Method::Put, _) if r.has("acl") => Endpoint::PutObjectAcl,
         (Method::Get, None) if r.has("attributes") => Endpoint::GetObjectAttributes,
+        (Method::Get | Method::Head, None) if r.has("tagging") => Endpoint::GetObjectTagging,
+        (Method::Put, None) if r.has("tagging") => Endpoint::PutObjectTagging,
+        (Method::Delete, None) if r.has("tagging") => Endpoint::DeleteObjectTagging,
         (Method::Put, Some(upload_id)) => {
             let part_number = r.param("partNumber").unwrap_or("").to_string();
             if copy {
@@ -608,7 +636,14 @@ mod tests {
         );
         assert_eq!(
             ep("DELETE", "/b?tagging", &[]),
-            Endpoint::DeleteBucketConfig("DeleteBucketTagging")
+            Endpoint::DeleteBucketTagging
+        );
+        assert_eq!(ep("GET", "/b?tagging", &[]), Endpoint::GetBucketTagging);
+        assert_eq!(ep("PUT", "/b?tagging", &[]), Endpoint::PutBucketTagging);
+        assert_eq!(ep("HEAD", "/b?tagging", &[]), Endpoint::GetBucketTagging);
+        assert_eq!(
+            ep("DELETE", "/b?cors", &[]),
+            Endpoint::DeleteBucketConfig("DeleteBucketCors")
         );
         assert_eq!(
             ep("GET", "/b?analytics&id=x", &[]),
@@ -640,9 +675,16 @@ mod tests {
                 upload_id: "u".into()
             }
         );
+        assert_eq!(ep("GET", "/b/k?tagging", &[]), Endpoint::GetObjectTagging);
+        assert_eq!(ep("PUT", "/b/k?tagging", &[]), Endpoint::PutObjectTagging);
         assert_eq!(
-            ep("GET", "/b/k?tagging", &[]),
-            Endpoint::NotImplemented("GetObjectTagging")
+            ep("DELETE", "/b/k?tagging&versionId=null", &[]),
+            Endpoint::DeleteObjectTagging
+        );
+        // A PUT with x-amz-tagging is still a PutObject.
+        assert_eq!(
+            ep("PUT", "/b/k", &[("x-amz-tagging", "a=1")]),
+            Endpoint::PutObject
         );
         assert_eq!(
             ep("GET", "/b/k?attributes", &[]),

@@ -15,6 +15,7 @@ pub mod payload;
 pub mod reply;
 pub mod request;
 pub mod service;
+pub mod tagging;
 pub mod versioning;
 pub mod xml;
 

@@ -14,7 +14,8 @@ use crate::s3::error::{ErrorCode, S3Error, S3Result};
 use crate::s3::payload::PayloadReader;
 use crate::s3::reply::{self, checksum_headers, etag_header, listing, to_xml_checksums};
 use crate::s3::request::{
-    attrs_from_head, max_keys, parse_part_number, read_small_body, write_cond, PART_SIZE_MAX_BYTES,
+    attrs_from_head, max_keys, parse_part_number, read_small_body, tags_from_head, write_cond,
+    PART_SIZE_MAX_BYTES,
 };
 use crate::s3::xml;
 use base64::Engine;
@@ -39,6 +40,7 @@ pub async fn create(ctx: &Ctx, req: &mut Request<'_>) -> S3Result<Response> {
     let attrs = attrs_from_head(&req.head, ctx.shared.config.limits.metadata_bytes_max)?;
     let acl = acl::from_headers(&req.head, Some(&bucket.owner_id), &ctx.users)?.unwrap_or_default();
     let (algo, checksum_type) = requested_checksum(&req.head)?;
+    let tags = tags_from_head(&req.head)?;
     // Stored as `ALGO` (composite) or `ALGO:FULL_OBJECT`; see `UploadMeta::checksum_algo_name`.
     let checksum_algorithm = algo.map(|a| match checksum_type {
         ChecksumType::FullObject => format!("{}{FULL_OBJECT_SUFFIX}", a.name()),
@@ -55,6 +57,7 @@ pub async fn create(ctx: &Ctx, req: &mut Request<'_>) -> S3Result<Response> {
         user_meta: attrs.user_meta,
         acl,
         checksum_algorithm,
+        tags,
     };
     let id = upload.upload_id.clone();
     crate::engine::multipart::create(upload).await?;

@@ -15,7 +15,7 @@ use crate::s3::ctx::Ctx;
 use crate::s3::error::{ErrorCode, S3Error, S3Result};
 use crate::s3::payload::PayloadReader;
 use crate::s3::reply::{checksum_headers, checksum_type_header, etag_header};
-use crate::s3::request::{attrs_from_head, write_cond, STORED_HEADERS};
+use crate::s3::request::{attrs_from_head, tags_from_head, write_cond, STORED_HEADERS};
 use crate::s3::versioning::Loaded;
 
 pub async fn put_object(ctx: &Ctx, req: &mut Request<'_>) -> S3Result<Response> {
@@ -24,6 +24,7 @@ pub async fn put_object(ctx: &Ctx, req: &mut Request<'_>) -> S3Result<Response> 
     let attrs = attrs_from_head(&req.head, cfg.limits.metadata_bytes_max)?;
     let acl = acl::from_headers(&req.head, Some(&bucket.owner_id), &ctx.users)?.unwrap_or_default();
     let cond = write_cond(&req.head)?;
+    let tags = tags_from_head(&req.head)?;
     let head = req.head.clone();
     let mut payload = PayloadReader::new(&mut req.body, &ctx.payload, &head, &[])?;
     let declared = payload.declared_len();
@@ -45,6 +46,7 @@ pub async fn put_object(ctx: &Ctx, req: &mut Request<'_>) -> S3Result<Response> 
         acl,
         cond,
         len_max: cfg.limits.object_size_max,
+        tags,
     };
     let done = crate::engine::object::put(put, &mut payload).await?;
     let mut r = Response::new(200);
@@ -204,6 +206,9 @@ fn object_headers(ctx: &Ctx, m: &ObjectMeta, resp: &mut Response) -> S3Result<()
     }
     if let Some(n) = m.parts_count() {
         resp.header("x-amz-mp-parts-count", n.to_string());
+    }
+    if !m.tags.is_empty() {
+        resp.header("x-amz-tagging-count", m.tags.len().to_string());
     }
     resp.header("x-amz-storage-class", "STANDARD");
     Ok(())

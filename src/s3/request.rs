@@ -4,7 +4,8 @@
 
 use crate::engine::multipart::PART_NUMBER_MAX;
 use crate::engine::object::ObjectAttrs;
-use crate::engine::WriteCond;
+use crate::engine::tagging::{TagOwner, OBJECT_TAGS_MAX};
+use crate::engine::{Tags, WriteCond};
 use crate::http::conn::Request;
 use crate::http::head::RequestHead;
 use crate::s3::ctx::Ctx;
@@ -150,6 +151,45 @@ fn without_aws_chunked(v: &str) -> Option<String> {
     (!rest.is_empty()).then(|| rest.join(", "))
 }
 
+/// `x-amz-tagging` (PutObject, CreateMultipartUpload, CopyObject with REPLACE): URL query
+/// syntax, `k1=v1&k2=v2`, `+` a space, percent-encoded UTF-8. Empty without the header.
+/// InvalidArgument for undecodable text or a repeated key; then AWS's limits on an object's
+/// tag set (BadRequest, InvalidTag).
+pub fn tags_from_head(head: &RequestHead) -> S3Result<Tags> {
+    let Some(raw) = head.header("x-amz-tagging") else {
+        return Ok(Vec::new());
+    };
+    let invalid = || {
+        S3Error::invalid_argument(
+            "The header 'x-amz-tagging' shall be encoded as UTF-8 then URLEncoded URL query parameters without tag name duplicates.",
+            "x-amz-tagging",
+            raw,
+        )
+    };
+    let decode = |s: &str| -> S3Result<String> {
+        let spaced = s.replace('+', " ");
+        percent_encoding::percent_decode_str(&spaced)
+            .decode_utf8()
+            .map(|c| c.into_owned())
+            .map_err(|_| invalid())
+    };
+    let mut tags: Tags = Vec::new();
+    for piece in raw.split('&').filter(|p| !p.is_empty()) {
+        // Bounded before decoding: far past the limit is refused as too many.
+        if tags.len() > OBJECT_TAGS_MAX {
+            break;
+        }
+        let (k, v) = piece.split_once('=').unwrap_or((piece, ""));
+        let key = decode(k)?;
+        if tags.iter().any(|(have, _)| *have == key) {
+            return Err(invalid());
+        }
+        tags.push((key, decode(v)?));
+    }
+    crate::engine::tagging::check(&tags, TagOwner::Object)?;
+    Ok(tags)
+}
+
 /// Write-side conditions from `If-None-Match: *` and `If-Match`, checked in the commit.
 pub fn write_cond(head: &RequestHead) -> S3Result<WriteCond> {
     let if_none_match_any = match head.header("if-none-match") {
@@ -269,6 +309,52 @@ mod tests {
             Some("gzip, br")
         );
         assert_eq!(without_aws_chunked("gzip,br").as_deref(), Some("gzip,br"));
+    }
+
+    fn tagging_head(value: &str) -> RequestHead {
+        RequestHead {
+            method: crate::http::head::Method::parse("PUT"),
+            method_raw: "PUT".into(),
+            path: "/b/k".into(),
+            query: String::new(),
+            headers: vec![("x-amz-tagging".into(), value.into())],
+            opaque: Vec::new(),
+            version_minor: 1,
+        }
+    }
+
+    #[test]
+    fn tagging_header_is_a_query_string() {
+        let t = tags_from_head(&tagging_head("a=1&b+c=d%20e&&f&g=&h%3D=%C3%A9")).unwrap();
+        let want: Vec<(&str, &str)> = vec![
+            ("a", "1"),
+            ("b c", "d e"),
+            ("f", ""),
+            ("g", ""),
+            ("h=", "\u{e9}"),
+        ];
+        let got: Vec<(&str, &str)> = t.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        assert_eq!(got, want);
+        let mut no_header = tagging_head("");
+        no_header.headers.clear();
+        assert!(tags_from_head(&no_header).unwrap().is_empty());
+    }
+
+    #[test]
+    fn tagging_header_refusals() {
+        let code = |v: &str| tags_from_head(&tagging_head(v)).unwrap_err().code;
+        assert_eq!(code("a=1&a=2"), ErrorCode::InvalidArgument);
+        assert_eq!(code("a=%FF"), ErrorCode::InvalidArgument);
+        let eleven: Vec<String> = (0..11).map(|i| format!("k{i}=v")).collect();
+        assert_eq!(code(&eleven.join("&")), ErrorCode::BadRequest);
+        let many: Vec<String> = (0..100_000).map(|i| format!("k{i}")).collect();
+        assert_eq!(code(&many.join("&")), ErrorCode::BadRequest);
+        assert_eq!(code("aws%3Ax=1"), ErrorCode::InvalidTag);
+        assert_eq!(
+            code(&format!("k={}", "v".repeat(257))),
+            ErrorCode::InvalidTag
+        );
+        assert_eq!(code("a%2Ab=1"), ErrorCode::InvalidTag);
     }
 
     #[test]

@@ -138,7 +138,7 @@ impl S3Service {
 }
 
 async fn dispatch_endpoint(ctx: &Ctx, req: &mut Request<'_>) -> S3Result<Response> {
-    use crate::s3::{bucket, delete, list, multipart, object, versioning};
+    use crate::s3::{bucket, delete, list, multipart, object, tagging, versioning};
     match &ctx.route.endpoint {
         Endpoint::ListBuckets => bucket::list_buckets(ctx).await,
         Endpoint::CreateBucket => bucket::create_bucket(ctx, req).await,
@@ -182,6 +182,12 @@ async fn dispatch_endpoint(ctx: &Ctx, req: &mut Request<'_>) -> S3Result<Respons
             format!("{op} is not implemented by this server."),
         )),
         Endpoint::GetObjectAttributes => object::get_object_attributes(ctx, &req.head).await,
+        Endpoint::GetObjectTagging => tagging::get_object_tagging(ctx).await,
+        Endpoint::PutObjectTagging => tagging::put_object_tagging(ctx, req).await,
+        Endpoint::DeleteObjectTagging => tagging::delete_object_tagging(ctx).await,
+        Endpoint::GetBucketTagging => tagging::get_bucket_tagging(ctx).await,
+        Endpoint::PutBucketTagging => tagging::put_bucket_tagging(ctx, req).await,
+        Endpoint::DeleteBucketTagging => tagging::delete_bucket_tagging(ctx).await,
     }
 }
 

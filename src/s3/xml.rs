@@ -30,6 +30,8 @@ pub use parse::{
     parse_access_control_policy, parse_complete_multipart, parse_create_bucket_configuration,
     parse_delete_objects, parse_versioning_configuration, VersioningConfiguration,
 };
+pub use parse::{parse_tagging, TAGGING_TAGS_MAX};
+pub use render::tagging;
 pub use render::{
     access_control_policy, complete_multipart, copy_object_result, copy_part_result, delete_result,
     initiate_multipart, list_buckets, list_multipart_uploads, list_object_versions,

@@ -229,9 +229,10 @@ def test_unset_bucket_configuration_delete_and_put(s3, bucket):
         r = getattr(s3, method)(Bucket=bucket)
         assert r["ResponseMetadata"]["HTTPStatusCode"] == 204, method
     with s3_error("NotImplemented", 501):
-        s3.put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": [{"Key": "a", "Value": "b"}]})
-    with s3_error("NoSuchTagSet", 404):
-        s3.get_bucket_tagging(Bucket=bucket)
+        s3.put_bucket_cors(Bucket=bucket, CORSConfiguration={
+            "CORSRules": [{"AllowedMethods": ["GET"], "AllowedOrigins": ["*"]}]})
+    with s3_error("NoSuchCORSConfiguration", 404):
+        s3.get_bucket_cors(Bucket=bucket)
 
 
 # ---- control characters in listings (#15.19, #20.9) --------------------------------------------

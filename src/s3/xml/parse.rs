@@ -20,6 +20,9 @@ use super::{
 };
 use crate::s3::error::{ErrorCode, S3Error, S3Result};
 
+mod tagging;
+pub use tagging::{parse_tagging, TAGGING_TAGS_MAX};
+
 /// Why a parse failed: the body is malformed (reported with the parser's own code:
 /// MalformedXML or MalformedACLError), or a specific error.
 enum Fail {

@@ -12,6 +12,9 @@ use super::{
 };
 use crate::s3::error::escape_into;
 
+mod tagging;
+pub use tagging::tagging;
+
 const XML_DECL: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
 
 /// What `encoding-type=url` leaves alone: the unreserved characters and `/`.
