@@ -2,31 +2,32 @@
 //! documents. Tags are stored by the engine (`engine::tagging`) in the records.
 
 use crate::engine::tagging::{self, TagOwner};
-use crate::engine::{BucketMeta, Permission};
+use crate::engine::{BucketMeta, ObjectMeta, Permission};
 use crate::http::conn::Request;
 use crate::http::head::RequestHead;
 use crate::http::response::Response;
-use crate::s3::access::{authorize_bucket, load_bucket};
+use crate::s3::access::{authorize_bucket, load_bucket, load_object_guarded};
 use crate::s3::acl;
 use crate::s3::ctx::Ctx;
 use crate::s3::error::{ErrorCode, S3Error, S3Result};
-use crate::s3::object::load_readable_object;
 use crate::s3::request::read_small_body;
+use crate::s3::versioning::{self, Loaded};
 use crate::s3::xml;
 
-/// The object version a tagging request names. Versioning hook: today only the current
-/// object exists, named by no `versionId` or `versionId=null`; any other id is refused as
-/// GetObjectAttributes refuses it. Once versions exist this resolves the id (and the
-/// responses carry `x-amz-version-id`).
-fn check_version(ctx: &Ctx) -> S3Result<()> {
-    match ctx.route.param("versionId") {
-        None | Some("null") => Ok(()),
-        Some(v) => Err(S3Error::invalid_argument(
-            "Invalid version id specified",
-            "versionId",
-            v,
-        )),
+/// The key's current object for a tag change, which must be the version named, if one is
+/// (a noncurrent version's tags cannot be changed here yet: 501, as PutObjectAcl). A missing
+/// key is NoSuchKey only to a caller who may list the bucket.
+async fn current_for_change(ctx: &Ctx) -> S3Result<(BucketMeta, ObjectMeta)> {
+    let (b, m) = load_object_guarded(ctx.caller.as_ref(), ctx.bucket(), ctx.key()).await?;
+    if let Some(sel) = versioning::requested_version(ctx)? {
+        if !sel.matches(m.version) {
+            return Err(S3Error::msg(
+                ErrorCode::NotImplemented,
+                "Tagging a noncurrent version is not implemented by this server.",
+            ));
+        }
     }
+    Ok((b, m))
 }
 
 /// PutObjectTagging and PutBucketTagging require an integrity header (Content-MD5 or a
@@ -63,28 +64,36 @@ async fn read_tags(
 /// GetObjectTagging: the object's tag set (an empty one when it has none). Needs read
 /// access to the object, as GetObject does.
 pub async fn get_object_tagging(ctx: &Ctx) -> S3Result<Response> {
-    check_version(ctx)?;
-    let (_b, m) = load_readable_object(ctx).await?;
+    let (b, m) = match versioning::load_for_read(ctx, false).await? {
+        Loaded::Found(b, m) => (b, m),
+        Loaded::Answered(r) => return Ok(r),
+    };
     acl::require(&m.owner_id, &m.acl, ctx.caller.as_ref(), Permission::Read)?;
-    Ok(Response::xml(200, xml::tagging(&m.tags)))
+    let mut r = Response::xml(200, xml::tagging(&m.tags));
+    versioning::version_header(&mut r, &b, m.version);
+    Ok(r)
 }
 
 /// PutObjectTagging: replaces the object's tag set. Needs write access to the bucket, as
 /// PutObject does.
 pub async fn put_object_tagging(ctx: &Ctx, req: &mut Request<'_>) -> S3Result<Response> {
-    check_version(ctx)?;
     authorize_bucket(ctx, Permission::Write).await?;
+    let (b, m) = current_for_change(ctx).await?;
     let tags = read_tags(ctx, req, TagOwner::Object).await?;
     tagging::set_object_tags(ctx.bucket(), ctx.key(), tags).await?;
-    Ok(Response::new(200))
+    let mut r = Response::new(200);
+    versioning::version_header(&mut r, &b, m.version);
+    Ok(r)
 }
 
 /// DeleteObjectTagging: removes the object's tag set (204, as AWS).
 pub async fn delete_object_tagging(ctx: &Ctx) -> S3Result<Response> {
-    check_version(ctx)?;
     authorize_bucket(ctx, Permission::Write).await?;
+    let (b, m) = current_for_change(ctx).await?;
     tagging::set_object_tags(ctx.bucket(), ctx.key(), Vec::new()).await?;
-    Ok(Response::new(204))
+    let mut r = Response::new(204);
+    versioning::version_header(&mut r, &b, m.version);
+    Ok(r)
 }
 
 /// Bucket tagging belongs to the bucket's owner, as its other configurations do.

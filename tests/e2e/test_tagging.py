@@ -145,6 +145,36 @@ def test_object_tagging_missing_and_versions(s3, bucket):
         s3.put_object_tagging(Bucket=bucket, Key="k", VersionId="3HL4kqtJlcpXroDTDmJ", Tagging=good)
 
 
+def test_object_tagging_per_version(s3, bucket):
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    v1 = s3.put_object(Bucket=bucket, Key="k", Body=b"1", Tagging="gen=one")["VersionId"]
+    v2 = s3.put_object(Bucket=bucket, Key="k", Body=b"2", Tagging="gen=two")["VersionId"]
+    assert v1 != v2
+    # Each version keeps its own tags; the current one is read without an id.
+    assert tags_of(s3, bucket, "k") == [("gen", "two")]
+    assert tags_of(s3, bucket, "k", VersionId=v1) == [("gen", "one")]
+    got = s3.get_object_tagging(Bucket=bucket, Key="k", VersionId=v1)
+    assert got["VersionId"] == v1
+    # The current version's tags change by id or without one, and the answer names it.
+    r = s3.put_object_tagging(Bucket=bucket, Key="k", VersionId=v2,
+                              Tagging={"TagSet": tag_set([("gen", "2b")])})
+    assert r["VersionId"] == v2
+    assert tags_of(s3, bucket, "k") == [("gen", "2b")]
+    assert tags_of(s3, bucket, "k", VersionId=v1) == [("gen", "one")]
+    # Changing a noncurrent version's tags is not built: a clear 501, nothing changed.
+    with s3_error("NotImplemented", 501):
+        s3.put_object_tagging(Bucket=bucket, Key="k", VersionId=v1,
+                              Tagging={"TagSet": tag_set([("gen", "x")])})
+    assert tags_of(s3, bucket, "k", VersionId=v1) == [("gen", "one")]
+    with s3_error("NoSuchVersion", 404):
+        s3.get_object_tagging(Bucket=bucket, Key="k", VersionId="00000000000000ff")
+    # Behind a delete marker the key has no current object.
+    s3.delete_object(Bucket=bucket, Key="k")
+    with s3_error("NoSuchKey", 404):
+        s3.get_object_tagging(Bucket=bucket, Key="k")
+    assert tags_of(s3, bucket, "k", VersionId=v2) == [("gen", "2b")]
+
+
 def test_object_tagging_permissions(s3, s3_alice, bucket):
     s3.put_object(Bucket=bucket, Key="private", Body=b"x", Tagging="a=1")
     with s3_error("AccessDenied", 403):
