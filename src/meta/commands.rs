@@ -707,21 +707,7 @@ mod tests {
         let obj = MetaCmd::PutObject {
             bucket: "ab".into(),
             key: "o".into(),
-            meta: ObjectMeta {
-                size: 0,
-                etag: "e".into(),
-                last_modified_ms: 1,
-                owner_id: "o".into(),
-                content_type: String::new(),
-                headers: vec![],
-                user_meta: vec![],
-                checksums: Checksums::default(),
-                acl: Acl::default(),
-                data: DataLoc::Inline(vec![]),
-                upload_id: None,
-                version: Default::default(),
-                tags: vec![],
-            },
+            meta: ObjectMeta::test_empty("o"),
             cond: WriteCond::default(),
         };
         apply(&db, obj).unwrap();
@@ -793,21 +779,7 @@ mod tests {
         .unwrap();
         let err = apply(&db, set_obj("o", &tags)).unwrap_err();
         assert_eq!(err.code, ErrorCode::NoSuchKey);
-        let meta = ObjectMeta {
-            size: 0,
-            etag: "e".into(),
-            last_modified_ms: 1,
-            owner_id: "o".into(),
-            content_type: String::new(),
-            headers: vec![],
-            user_meta: vec![],
-            checksums: Checksums::default(),
-            acl: Acl::default(),
-            data: DataLoc::Inline(vec![]),
-            upload_id: None,
-            version: Default::default(),
-            tags: vec![],
-        };
+        let meta = ObjectMeta::test_empty("o");
         let put = MetaCmd::PutObject {
             bucket: "b".into(),
             key: "o".into(),

@@ -235,6 +235,26 @@ pub struct ObjectMeta {
 }
 
 impl ObjectMeta {
+    /// An empty inline object owned by `owner`: the record unit tests start from.
+    #[cfg(test)]
+    pub fn test_empty(owner: &str) -> ObjectMeta {
+        ObjectMeta {
+            size: 0,
+            etag: "e".into(),
+            last_modified_ms: 1,
+            owner_id: owner.into(),
+            content_type: String::new(),
+            headers: vec![],
+            user_meta: vec![],
+            checksums: Checksums::default(),
+            acl: Acl::default(),
+            data: DataLoc::Inline(vec![]),
+            upload_id: None,
+            version: VersionStamp::default(),
+            tags: vec![],
+        }
+    }
+
     pub fn parts_count(&self) -> Option<usize> {
         match &self.data {
             DataLoc::Files(segs) | DataLoc::Upstream(segs)

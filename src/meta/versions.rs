@@ -512,7 +512,7 @@ mod tests {
     use super::*;
     use crate::meta::commands::{DeleteVersions, MetaCmd, MetaReply, WriteCond};
     use crate::meta::tables as t;
-    use crate::meta::types::{Acl, BucketMeta, Checksums, DataLoc, Segment};
+    use crate::meta::types::{Acl, BucketMeta, DataLoc, Segment};
 
     fn db() -> (tempfile::TempDir, redb::Database) {
         let dir = tempfile::tempdir().unwrap();
@@ -544,22 +544,14 @@ mod tests {
         let meta = ObjectMeta {
             size: 1,
             etag: format!("e{file_id}"),
-            last_modified_ms: 1,
-            owner_id: "o".into(),
-            content_type: String::new(),
-            headers: vec![],
-            user_meta: vec![],
-            checksums: Checksums::default(),
-            acl: Acl::default(),
             data: DataLoc::Files(vec![Segment {
                 file_id,
                 len: 1,
                 part_etag: None,
                 chunk_crc32c: vec![],
             }]),
-            upload_id: None,
             version: VersionStamp { seq, null: true },
-            tags: vec![],
+            ..ObjectMeta::test_empty("o")
         };
         let cmd = MetaCmd::PutObject {
             bucket: "b".into(),
