@@ -83,10 +83,13 @@ def keys_under(s3, bucket: str, prefix: str = "") -> dict[str, int]:
 
 # ---- pyarrow ---------------------------------------------------------------------------------
 
+# request_timeout: the C++ SDK's default cuts a request after 3 s without a byte; through a
+# gateway a PUT answers only once the upstream has the bytes (Azurite / fake-gcs-server on a
+# busy 2-core box: 3-6 s seen), and each cut request's retry then queues on the key's turn.
 PYARROW_FS = """\
 import pyarrow.fs as pafs
 fs = pafs.S3FileSystem(access_key=AK, secret_key=SK, region=REGION,
-                       endpoint_override=EP, scheme="http")
+                       endpoint_override=EP, scheme="http", request_timeout=30)
 """
 
 
