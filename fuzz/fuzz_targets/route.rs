@@ -41,6 +41,9 @@ fuzz_target!(|data: &[u8]| {
             | Endpoint::AbortMultipartUpload { .. }
             | Endpoint::ListParts { .. }
             | Endpoint::GetObjectAttributes
+            | Endpoint::GetObjectTagging
+            | Endpoint::PutObjectTagging
+            | Endpoint::DeleteObjectTagging
     );
     match (&r.bucket, &r.key) {
         (None, _) => assert_eq!(r.endpoint, Endpoint::ListBuckets),
