@@ -631,17 +631,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let db = redb::Database::create(dir.path().join("m.redb")).unwrap();
         t::init(&db).unwrap();
-        let bucket = |name: &str| {
-            MetaCmd::CreateBucket(BucketMeta {
-                name: name.into(),
-                owner_id: "o".into(),
-                created_ms: 1,
-                region: "us-east-1".into(),
-                acl: Acl::default(),
-                versioning: Default::default(),
-                tags: vec![],
-            })
-        };
+        let bucket = |name: &str| MetaCmd::CreateBucket(BucketMeta::test_new(name, "o"));
         let upload = |b: &str, key: &str, id: &str| {
             MetaCmd::CreateUpload(UploadMeta {
                 bucket: b.into(),
@@ -764,19 +754,7 @@ mod tests {
         };
         let err = apply(&db, set_obj("o", &tags)).unwrap_err();
         assert_eq!(err.code, ErrorCode::NoSuchBucket);
-        apply(
-            &db,
-            MetaCmd::CreateBucket(BucketMeta {
-                name: "b".into(),
-                owner_id: "o".into(),
-                created_ms: 1,
-                region: "us-east-1".into(),
-                acl: Acl::default(),
-                versioning: Default::default(),
-                tags: vec![],
-            }),
-        )
-        .unwrap();
+        apply(&db, MetaCmd::CreateBucket(BucketMeta::test_new("b", "o"))).unwrap();
         let err = apply(&db, set_obj("o", &tags)).unwrap_err();
         assert_eq!(err.code, ErrorCode::NoSuchKey);
         let meta = ObjectMeta::test_empty("o");

@@ -234,6 +234,22 @@ pub struct ObjectMeta {
     pub tags: Tags,
 }
 
+impl BucketMeta {
+    /// A bucket owned by `owner`, never versioned, untagged: the record unit tests start from.
+    #[cfg(test)]
+    pub fn test_new(name: &str, owner: &str) -> BucketMeta {
+        BucketMeta {
+            name: name.into(),
+            owner_id: owner.into(),
+            created_ms: 1,
+            region: "us-east-1".into(),
+            acl: Acl::default(),
+            versioning: Versioning::default(),
+            tags: vec![],
+        }
+    }
+}
+
 impl ObjectMeta {
     /// An empty inline object owned by `owner`: the record unit tests start from.
     #[cfg(test)]

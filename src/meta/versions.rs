@@ -512,24 +512,13 @@ mod tests {
     use super::*;
     use crate::meta::commands::{DeleteVersions, MetaCmd, MetaReply, WriteCond};
     use crate::meta::tables as t;
-    use crate::meta::types::{Acl, BucketMeta, DataLoc, Segment};
+    use crate::meta::types::{BucketMeta, DataLoc, Segment};
 
     fn db() -> (tempfile::TempDir, redb::Database) {
         let dir = tempfile::tempdir().unwrap();
         let db = redb::Database::create(dir.path().join("m.redb")).unwrap();
         t::init(&db).unwrap();
-        apply(
-            &db,
-            MetaCmd::CreateBucket(BucketMeta {
-                name: "b".into(),
-                owner_id: "o".into(),
-                created_ms: 1,
-                region: "r".into(),
-                acl: Acl::default(),
-                versioning: Versioning::Unversioned,
-                tags: vec![],
-            }),
-        );
+        apply(&db, MetaCmd::CreateBucket(BucketMeta::test_new("b", "o")));
         (dir, db)
     }
 
