@@ -51,6 +51,7 @@ fn meta(i: u64) -> ObjectMeta {
         upload_id: None,
         version: Default::default(),
         tags: vec![],
+        lock: Default::default(),
     }
 }
 
@@ -194,6 +195,7 @@ fn committing_shard(dir: &tempfile::TempDir) -> (LocalExecutor, Rc<MetaShard>) {
         acl: Acl::default(),
         versioning: Default::default(),
         tags: vec![],
+        configs: 0,
     };
     w_put_bucket(&txn, &bucket).unwrap();
     txn.commit().unwrap();
@@ -241,6 +243,7 @@ fn stage_upload(shard: &MetaShard, n: u64) -> CompleteUpload {
         acl: Acl::default(),
         checksum_algorithm: None,
         tags: Vec::new(),
+        lock: Default::default(),
     };
     w_put_upload(&txn, &upload).unwrap();
     let mut parts = Vec::with_capacity(COMPLETE_PARTS as usize);

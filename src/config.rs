@@ -292,12 +292,12 @@ impl Default for MultipartConfig {
 const INLINE_BYTES_CEILING: u64 = 1024 * 1024;
 
 impl Config {
-    /// Parses YAML; the error names the offending key (serde_yaml reports its path).
+    /// Parses YAML; the error names the offending key (yaml_serde reports its path).
     pub fn from_yaml(text: &str) -> Result<Config, String> {
         if text.trim().is_empty() {
             return Ok(Config::default());
         }
-        let cfg: Config = serde_yaml::from_str(text).map_err(|e| e.to_string())?;
+        let cfg: Config = yaml_serde::from_str(text).map_err(|e| e.to_string())?;
         cfg.validate()?;
         Ok(cfg)
     }

@@ -80,6 +80,7 @@ pub async fn copy_object(
         upload_id: None,
         version: super::versions::new_stamp(),
         tags: c.tags.unwrap_or_else(|| m.tags.clone()),
+        lock: Default::default(),
     };
     let (etag, last_modified_ms) = (meta.etag.clone(), meta.last_modified_ms);
     let version = commit(c.dst.0, c.dst.1, meta, c.cond, copied.sync_dir).await?;

@@ -68,6 +68,7 @@ pub async fn put(p: PutObject<'_>, payload: &mut dyn Payload) -> S3Result<PutDon
         upload_id: None,
         version: super::versions::new_stamp(),
         tags: p.tags,
+        lock: Default::default(),
     };
     let etag = meta.etag.clone();
     let version = commit(p.bucket, p.key, meta, p.cond, stored.sync_dir).await?;

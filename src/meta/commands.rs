@@ -6,8 +6,8 @@
 
 use super::tables::{self as t};
 use super::types::{
-    Acl, BucketMeta, Checksums, DataLoc, ObjectMeta, PartMeta, Segment, Tags, UploadMeta,
-    VersionStamp, Versioning,
+    Acl, BucketMeta, Checksums, ConfigKind, DataLoc, ObjectMeta, PartMeta, Segment, Tags,
+    UploadMeta, VersionStamp, Versioning,
 };
 use super::versions::{self as v, DeleteOutcome, VersionSel};
 use crate::error::{ErrorCode, S3Error, S3Result};
@@ -56,7 +56,11 @@ pub fn etag_matches(header: &str, etag: &str) -> bool {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum MetaCmd {
-    CreateBucket(BucketMeta),
+    /// A new bucket with the configurations it is created with (object lock, ownership).
+    CreateBucket {
+        meta: BucketMeta,
+        configs: Vec<(ConfigKind, Vec<u8>)>,
+    },
     DeleteBucket {
         name: String,
     },
@@ -114,6 +118,12 @@ pub enum MetaCmd {
     SetBucketTags {
         name: String,
         tags: Tags,
+    },
+    /// Sets (`Some`) or removes (`None`) one of a bucket's configurations.
+    SetBucketConfig {
+        name: String,
+        kind: ConfigKind,
+        value: Option<Vec<u8>>,
     },
 }
 
@@ -191,7 +201,7 @@ impl MetaCmd {
     pub fn apply(self, txn: &WriteTransaction) -> S3Result<MetaReply> {
         let done = MetaReply::default();
         match self {
-            MetaCmd::CreateBucket(meta) => {
+            MetaCmd::CreateBucket { mut meta, configs } => {
                 if let Some(existing) = t::get_bucket(txn, &meta.name)? {
                     let code = if existing.owner_id == meta.owner_id {
                         ErrorCode::BucketAlreadyOwnedByYou
@@ -200,7 +210,11 @@ impl MetaCmd {
                     };
                     return Err(S3Error::new(code).with("BucketName", &meta.name));
                 }
+                meta.configs = 0;
                 t::w_put_bucket(txn, &meta)?;
+                for (kind, value) in configs {
+                    t::w_set_bucket_config(txn, &meta.name, kind, Some(&value))?;
+                }
                 Ok(done)
             }
             MetaCmd::DeleteBucket { name } => {
@@ -331,6 +345,9 @@ impl MetaCmd {
                 let mut meta = t::w_require_bucket(txn, &name)?;
                 meta.tags = tags;
                 t::w_put_bucket(txn, &meta).map(|_| done)
+            }
+            MetaCmd::SetBucketConfig { name, kind, value } => {
+                t::w_set_bucket_config(txn, &name, kind, value.as_deref()).map(|_| done)
             }
         }
     }
@@ -596,6 +613,7 @@ pub fn assemble(
             null: true,
         },
         tags: upload.tags.clone(),
+        lock: upload.lock.clone(),
     })
 }
 
@@ -631,7 +649,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let db = redb::Database::create(dir.path().join("m.redb")).unwrap();
         t::init(&db).unwrap();
-        let bucket = |name: &str| MetaCmd::CreateBucket(BucketMeta::test_new(name, "o"));
+        let bucket = |name: &str| MetaCmd::CreateBucket {
+            meta: BucketMeta::test_new(name, "o"),
+            configs: vec![],
+        };
         let upload = |b: &str, key: &str, id: &str| {
             MetaCmd::CreateUpload(UploadMeta {
                 bucket: b.into(),
@@ -645,6 +666,7 @@ mod tests {
                 acl: Acl::default(),
                 checksum_algorithm: None,
                 tags: vec![],
+                lock: Default::default(),
             })
         };
         let part = |b: &str, key: &str, id: &str, n: u32, file_id: u128| MetaCmd::PutPart {
@@ -754,7 +776,14 @@ mod tests {
         };
         let err = apply(&db, set_obj("o", &tags)).unwrap_err();
         assert_eq!(err.code, ErrorCode::NoSuchBucket);
-        apply(&db, MetaCmd::CreateBucket(BucketMeta::test_new("b", "o"))).unwrap();
+        apply(
+            &db,
+            MetaCmd::CreateBucket {
+                meta: BucketMeta::test_new("b", "o"),
+                configs: vec![],
+            },
+        )
+        .unwrap();
         let err = apply(&db, set_obj("o", &tags)).unwrap_err();
         assert_eq!(err.code, ErrorCode::NoSuchKey);
         let meta = ObjectMeta::test_empty("o");
@@ -783,5 +812,51 @@ mod tests {
             .unwrap()
             .tags
             .is_empty());
+    }
+
+    #[test]
+    fn bucket_configs_are_rows_flagged_in_the_bucket_record_and_go_with_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = redb::Database::create(dir.path().join("m.redb")).unwrap();
+        t::init(&db).unwrap();
+        let create = MetaCmd::CreateBucket {
+            meta: BucketMeta::test_new("b", "o"),
+            configs: vec![(ConfigKind::ObjectLock, b"lock".to_vec())],
+        };
+        apply(&db, create).unwrap();
+        let set = |kind, value: Option<&[u8]>| MetaCmd::SetBucketConfig {
+            name: "b".into(),
+            kind,
+            value: value.map(|v| v.to_vec()),
+        };
+        apply(&db, set(ConfigKind::Cors, Some(b"cors"))).unwrap();
+        let read = |kind| {
+            let txn = db.begin_read().unwrap();
+            let b = t::get_bucket(&txn, "b").unwrap().unwrap();
+            let row = t::get_bucket_config(&txn, "b", kind).unwrap();
+            (b.has_config(kind), row)
+        };
+        assert_eq!(read(ConfigKind::ObjectLock), (true, Some(b"lock".to_vec())));
+        assert_eq!(read(ConfigKind::Cors), (true, Some(b"cors".to_vec())));
+        assert_eq!(read(ConfigKind::Policy), (false, None));
+        apply(&db, set(ConfigKind::Cors, None)).unwrap();
+        assert_eq!(read(ConfigKind::Cors), (false, None));
+        let missing = apply(&db, set(ConfigKind::Cors, Some(b"x"))).map(|_| ());
+        assert!(missing.is_ok());
+        let other = MetaCmd::SetBucketConfig {
+            name: "nope".into(),
+            kind: ConfigKind::Cors,
+            value: Some(vec![1]),
+        };
+        let err = apply(&db, other).unwrap_err();
+        assert_eq!(err.code, ErrorCode::NoSuchBucket);
+        apply(&db, MetaCmd::DeleteBucket { name: "b".into() }).unwrap();
+        let recreate = MetaCmd::CreateBucket {
+            meta: BucketMeta::test_new("b", "o"),
+            configs: vec![],
+        };
+        apply(&db, recreate).unwrap();
+        assert_eq!(read(ConfigKind::ObjectLock), (false, None));
+        assert_eq!(read(ConfigKind::Cors), (false, None));
     }
 }

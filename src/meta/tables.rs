@@ -4,7 +4,7 @@
 //! uploads by (bucket, key, upload id), parts by (upload id, part number).
 
 use super::types::{
-    decode, encode, BucketMeta, ObjectMeta, PartMeta, Record, UploadMeta, VersionRecord,
+    decode, encode, BucketMeta, ConfigKind, ObjectMeta, PartMeta, Record, UploadMeta, VersionRecord,
 };
 use crate::error::{ErrorCode, S3Error, S3Result};
 use redb::{
@@ -20,6 +20,10 @@ pub const INFO: TableDefinition<&str, &[u8]> = TableDefinition::new("info");
 /// Versions other than the current object, and delete markers: (bucket, key, u64::MAX - seq),
 /// so a key's versions scan newest first (see `meta::versions`).
 pub const VERSIONS: TableDefinition<(&str, &str, u64), &[u8]> = TableDefinition::new("versions");
+/// Bucket configurations, one row per (bucket, `ConfigKind as u8`): the value is the
+/// configuration as the engine encodes it (`meta` does not read it).
+pub const BUCKET_CONFIGS: TableDefinition<(&str, u8), &[u8]> =
+    TableDefinition::new("bucket_configs");
 
 /// Creates every table so later read transactions never meet a missing one.
 pub fn init(db: &Database) -> Result<(), Box<redb::Error>> {
@@ -31,6 +35,7 @@ pub fn init(db: &Database) -> Result<(), Box<redb::Error>> {
     open(txn.open_table(PARTS).map(drop))?;
     open(txn.open_table(INFO).map(drop))?;
     open(txn.open_table(VERSIONS).map(drop))?;
+    open(txn.open_table(BUCKET_CONFIGS).map(drop))?;
     txn.commit().map_err(|e| Box::new(e.into()))?;
     Ok(())
 }
@@ -83,6 +88,17 @@ pub fn get_bucket(txn: &impl Tables, name: &str) -> S3Result<Option<BucketMeta>>
     let t = txn.table(BUCKETS)?;
     let v = t.get(name).map_err(ie)?;
     v.map(|g| dec(g.value())).transpose()
+}
+
+/// A bucket's `kind` configuration as stored, if it has one.
+pub fn get_bucket_config(
+    txn: &impl Tables,
+    bucket: &str,
+    kind: ConfigKind,
+) -> S3Result<Option<Vec<u8>>> {
+    let t = txn.table(BUCKET_CONFIGS)?;
+    let v = t.get((bucket, kind as u8)).map_err(ie)?;
+    Ok(v.map(|g| g.value().to_vec()))
 }
 
 pub fn list_buckets(txn: &ReadTransaction) -> S3Result<Vec<BucketMeta>> {
@@ -310,6 +326,30 @@ pub fn w_put_bucket(txn: &WriteTransaction, meta: &BucketMeta) -> S3Result<()> {
     Ok(())
 }
 
+/// Sets (`Some`) or removes (`None`) a bucket's `kind` configuration, and its bit in the
+/// bucket's record.
+pub fn w_set_bucket_config(
+    txn: &WriteTransaction,
+    bucket: &str,
+    kind: ConfigKind,
+    value: Option<&[u8]>,
+) -> S3Result<()> {
+    let mut meta = w_require_bucket(txn, bucket)?;
+    let mut t = txn.open_table(BUCKET_CONFIGS).map_err(ie)?;
+    match value {
+        Some(v) => {
+            t.insert((bucket, kind as u8), v).map_err(ie)?;
+            meta.configs |= kind.bit();
+        }
+        None => {
+            t.remove((bucket, kind as u8)).map_err(ie)?;
+            meta.configs &= !kind.bit();
+        }
+    }
+    drop(t);
+    w_put_bucket(txn, &meta)
+}
+
 /// Removes an empty bucket (no objects) together with its in-progress uploads and their
 /// part records; returns those uploads with their parts, whose files the caller frees.
 #[allow(clippy::type_complexity)]
@@ -343,6 +383,10 @@ pub fn w_delete_bucket(
     for u in pending {
         let parts = w_delete_upload(txn, &u)?;
         dropped.push((u, parts));
+    }
+    let mut configs = txn.open_table(BUCKET_CONFIGS).map_err(ie)?;
+    for kind in ConfigKind::ALL {
+        configs.remove((name, kind as u8)).map_err(ie)?;
     }
     let mut t = txn.open_table(BUCKETS).map_err(ie)?;
     t.remove(name).map_err(ie)?;

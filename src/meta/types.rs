@@ -80,6 +80,85 @@ pub struct BucketMeta {
     pub versioning: Versioning,
     /// The bucket's tag set (PutBucketTagging), in the order given; empty: none set.
     pub tags: Tags,
+    /// Record format 3: which `ConfigKind`s the bucket has a row for in `bucket_configs`
+    /// (bit `kind as u8`), so a request reads a configuration only when one is set.
+    pub configs: u32,
+}
+
+/// A bucket configuration kept as its own row in the `bucket_configs` table, beside the
+/// bucket's record: each is set and removed whole, and most requests never read them.
+/// Values are only ever appended (the discriminant is stored as the row's key).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[repr(u8)]
+pub enum ConfigKind {
+    ObjectLock = 0,
+    Lifecycle = 1,
+    Cors = 2,
+    Policy = 3,
+    PublicAccessBlock = 4,
+    OwnershipControls = 5,
+}
+
+impl ConfigKind {
+    pub const ALL: [ConfigKind; 6] = [
+        ConfigKind::ObjectLock,
+        ConfigKind::Lifecycle,
+        ConfigKind::Cors,
+        ConfigKind::Policy,
+        ConfigKind::PublicAccessBlock,
+        ConfigKind::OwnershipControls,
+    ];
+    /// This kind's bit in `BucketMeta::configs`.
+    pub fn bit(self) -> u32 {
+        1 << (self as u8)
+    }
+    pub fn from_u8(v: u8) -> Option<ConfigKind> {
+        ConfigKind::ALL.into_iter().find(|k| *k as u8 == v)
+    }
+}
+
+impl BucketMeta {
+    /// Whether the bucket has a `kind` configuration row (no read of the row itself).
+    pub fn has_config(&self, kind: ConfigKind) -> bool {
+        self.configs & kind.bit() != 0
+    }
+}
+
+/// Object lock state of one object version (S3 Object Lock): retention and legal hold.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectLock {
+    pub retention: Option<Retention>,
+    pub legal_hold: bool,
+}
+
+/// A retention period: the version cannot be deleted or overwritten before `until_ms`
+/// (GOVERNANCE: unless bypassed by a permitted caller; COMPLIANCE: by no one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Retention {
+    pub mode: LockMode,
+    pub until_ms: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LockMode {
+    Governance,
+    Compliance,
+}
+
+impl LockMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LockMode::Governance => "GOVERNANCE",
+            LockMode::Compliance => "COMPLIANCE",
+        }
+    }
+    pub fn parse(s: &str) -> Option<LockMode> {
+        match s {
+            "GOVERNANCE" => Some(LockMode::Governance),
+            "COMPLIANCE" => Some(LockMode::Compliance),
+            _ => None,
+        }
+    }
 }
 
 /// A bucket's versioning state. `Unversioned` (never enabled) keeps today's one-record-per-key
@@ -232,6 +311,8 @@ pub struct ObjectMeta {
     pub version: VersionStamp,
     /// The object's tag set (x-amz-tagging, PutObjectTagging); empty: none.
     pub tags: Tags,
+    /// Record format 3: this version's retention and legal hold (none before format 3).
+    pub lock: ObjectLock,
 }
 
 impl BucketMeta {
@@ -246,6 +327,7 @@ impl BucketMeta {
             acl: Acl::default(),
             versioning: Versioning::default(),
             tags: vec![],
+            configs: 0,
         }
     }
 }
@@ -268,6 +350,7 @@ impl ObjectMeta {
             upload_id: None,
             version: VersionStamp::default(),
             tags: vec![],
+            lock: ObjectLock::default(),
         }
     }
 
@@ -306,6 +389,8 @@ pub struct UploadMeta {
     pub checksum_algorithm: Option<String>,
     /// x-amz-tagging of CreateMultipartUpload: the completed object's tag set.
     pub tags: Tags,
+    /// Record format 3: the lock headers of CreateMultipartUpload, for the completed object.
+    pub lock: ObjectLock,
 }
 
 /// Suffix of `UploadMeta::checksum_algorithm` for a full-object checksum (`CRC32:FULL_OBJECT`).
@@ -339,12 +424,15 @@ pub struct PartMeta {
     pub chunk_crc32c: Vec<u32>,
 }
 
-/// Record format version; bump when a record type changes shape. Format 2: user metadata
-/// values are bytes (format 1 held them as `String`; bincode writes both alike), and
-/// `BucketMeta::versioning`, `ObjectMeta::version` and `tags` (buckets, objects, uploads)
-/// were appended. Format-1 records still
-/// decode (`Record::decode_v1`), with the new fields at their defaults.
-const RECORD_VERSION: u8 = 2;
+/// Record format version; bump when a record type changes shape.
+/// - Format 2: user metadata values are bytes (format 1 held them as `String`; bincode writes
+///   both alike), and `BucketMeta::versioning`, `ObjectMeta::version` and `tags` (buckets,
+///   objects, uploads) were appended.
+/// - Format 3: `BucketMeta::configs`, `ObjectMeta::lock` and `UploadMeta::lock` appended.
+///
+/// Older records still decode (`Record::decode_v1`, `Record::decode_v2`), the new fields at
+/// their defaults; they are rewritten in the current format when next changed.
+const RECORD_VERSION: u8 = 3;
 
 /// A record type kept in a shard: how it decodes from each record format.
 pub trait Record: Serialize + for<'de> Deserialize<'de> {
@@ -352,10 +440,22 @@ pub trait Record: Serialize + for<'de> Deserialize<'de> {
     fn decode_v1(bytes: &[u8]) -> Result<Self, bincode::Error> {
         bincode::deserialize(bytes)
     }
+    /// Decodes a format-2 record (the same shape unless the type changed since).
+    fn decode_v2(bytes: &[u8]) -> Result<Self, bincode::Error> {
+        bincode::deserialize(bytes)
+    }
 }
 
 impl Record for PartMeta {}
-impl Record for VersionRecord {}
+
+impl Record for VersionRecord {
+    fn decode_v2(bytes: &[u8]) -> Result<Self, bincode::Error> {
+        Ok(match bincode::deserialize(bytes)? {
+            v2::VersionRecordV2::Object(o) => VersionRecord::Object(o.into()),
+            v2::VersionRecordV2::Marker(m) => VersionRecord::Marker(m),
+        })
+    }
+}
 
 impl Record for BucketMeta {
     fn decode_v1(bytes: &[u8]) -> Result<Self, bincode::Error> {
@@ -368,6 +468,20 @@ impl Record for BucketMeta {
             acl: v1.acl,
             versioning: Versioning::default(),
             tags: Vec::new(),
+            configs: 0,
+        })
+    }
+    fn decode_v2(bytes: &[u8]) -> Result<Self, bincode::Error> {
+        let b: v2::BucketMetaV2 = bincode::deserialize(bytes)?;
+        Ok(BucketMeta {
+            name: b.name,
+            owner_id: b.owner_id,
+            created_ms: b.created_ms,
+            region: b.region,
+            acl: b.acl,
+            versioning: b.versioning,
+            tags: b.tags,
+            configs: 0,
         })
     }
 }
@@ -389,7 +503,12 @@ impl Record for ObjectMeta {
             upload_id: v1.upload_id,
             version: VersionStamp::NULL,
             tags: Vec::new(),
+            lock: ObjectLock::default(),
         })
+    }
+    fn decode_v2(bytes: &[u8]) -> Result<Self, bincode::Error> {
+        let o: v2::ObjectMetaV2 = bincode::deserialize(bytes)?;
+        Ok(o.into())
     }
 }
 
@@ -408,6 +527,24 @@ impl Record for UploadMeta {
             acl: u.acl,
             checksum_algorithm: u.checksum_algorithm,
             tags: Vec::new(),
+            lock: ObjectLock::default(),
+        })
+    }
+    fn decode_v2(bytes: &[u8]) -> Result<Self, bincode::Error> {
+        let u: v2::UploadMetaV2 = bincode::deserialize(bytes)?;
+        Ok(UploadMeta {
+            bucket: u.bucket,
+            key: u.key,
+            upload_id: u.upload_id,
+            initiated_ms: u.initiated_ms,
+            owner_id: u.owner_id,
+            content_type: u.content_type,
+            headers: u.headers,
+            user_meta: u.user_meta,
+            acl: u.acl,
+            checksum_algorithm: u.checksum_algorithm,
+            tags: u.tags,
+            lock: ObjectLock::default(),
         })
     }
 }
@@ -461,6 +598,86 @@ mod v1 {
     }
 }
 
+/// Record format 2, frozen: never edit these, they are what data directories of format 2 hold.
+mod v2 {
+    use super::{
+        Acl, Checksums, DataLoc, DeleteMarker, ObjectLock, ObjectMeta, Tags, UserMeta,
+        VersionStamp, Versioning,
+    };
+    use serde::{Deserialize, Serialize};
+
+    #[derive(Serialize, Deserialize)]
+    pub struct BucketMetaV2 {
+        pub name: String,
+        pub owner_id: String,
+        pub created_ms: u64,
+        pub region: String,
+        pub acl: Acl,
+        pub versioning: Versioning,
+        pub tags: Tags,
+    }
+
+    #[derive(Serialize, Deserialize)]
+    pub struct ObjectMetaV2 {
+        pub size: u64,
+        pub etag: String,
+        pub last_modified_ms: u64,
+        pub owner_id: String,
+        pub content_type: String,
+        pub headers: Vec<(String, String)>,
+        pub user_meta: UserMeta,
+        pub checksums: Checksums,
+        pub acl: Acl,
+        pub data: DataLoc,
+        pub upload_id: Option<String>,
+        pub version: VersionStamp,
+        pub tags: Tags,
+    }
+
+    impl From<ObjectMetaV2> for ObjectMeta {
+        fn from(o: ObjectMetaV2) -> ObjectMeta {
+            ObjectMeta {
+                size: o.size,
+                etag: o.etag,
+                last_modified_ms: o.last_modified_ms,
+                owner_id: o.owner_id,
+                content_type: o.content_type,
+                headers: o.headers,
+                user_meta: o.user_meta,
+                checksums: o.checksums,
+                acl: o.acl,
+                data: o.data,
+                upload_id: o.upload_id,
+                version: o.version,
+                tags: o.tags,
+                lock: ObjectLock::default(),
+            }
+        }
+    }
+
+    #[derive(Serialize, Deserialize)]
+    pub struct UploadMetaV2 {
+        pub bucket: String,
+        pub key: String,
+        pub upload_id: String,
+        pub initiated_ms: u64,
+        pub owner_id: String,
+        pub content_type: String,
+        pub headers: Vec<(String, String)>,
+        pub user_meta: UserMeta,
+        pub acl: Acl,
+        pub checksum_algorithm: Option<String>,
+        pub tags: Tags,
+    }
+
+    #[allow(clippy::large_enum_variant)]
+    #[derive(Serialize, Deserialize)]
+    pub enum VersionRecordV2 {
+        Object(ObjectMetaV2),
+        Marker(DeleteMarker),
+    }
+}
+
 pub fn encode<T: Record>(value: &T) -> Vec<u8> {
     // Sized up front: a 4 KiB inline record would otherwise grow the Vec several times.
     let size = bincode::serialized_size(value).unwrap_or(0) as usize;
@@ -475,6 +692,7 @@ pub fn decode<T: Record>(bytes: &[u8]) -> Result<T, String> {
     match bytes.split_first() {
         Some((&RECORD_VERSION, rest)) => bincode::deserialize(rest).map_err(|e| e.to_string()),
         Some((1, rest)) => T::decode_v1(rest).map_err(|e| e.to_string()),
+        Some((2, rest)) => T::decode_v2(rest).map_err(|e| e.to_string()),
         Some((v, _)) => Err(format!("unknown record version {v}")),
         None => Err("empty record".into()),
     }
@@ -511,8 +729,16 @@ mod tests {
                 null: false,
             },
             tags: vec![("k".into(), "v".into())],
+            lock: ObjectLock {
+                retention: Some(Retention {
+                    mode: LockMode::Compliance,
+                    until_ms: 99,
+                }),
+                legal_hold: true,
+            },
         };
         let back: ObjectMeta = decode(&encode(&m)).unwrap();
+        assert_eq!(back.lock, m.lock);
         assert_eq!(back.tags, m.tags);
         assert_eq!(back.etag, "abc");
         assert_eq!(back.data, m.data);
@@ -665,5 +891,54 @@ mod tests {
         let mut bytes = vec![1u8];
         bytes.extend(bincode::serialize(&part).unwrap());
         assert_eq!(decode::<PartMeta>(&bytes).unwrap().file_id, 4);
+    }
+
+    #[test]
+    fn version_2_records_still_decode() {
+        let old = v2::ObjectMetaV2 {
+            size: 1,
+            etag: "e".into(),
+            last_modified_ms: 2,
+            owner_id: "o".into(),
+            content_type: "t".into(),
+            headers: vec![],
+            user_meta: vec![("k".into(), b"\xe9".to_vec())],
+            checksums: Checksums::default(),
+            acl: Acl::default(),
+            data: DataLoc::Inline(b"x".to_vec()),
+            upload_id: None,
+            version: VersionStamp {
+                seq: 4,
+                null: false,
+            },
+            tags: vec![("t".into(), "v".into())],
+        };
+        let mut record = vec![2u8];
+        record.extend(bincode::serialize(&v2::VersionRecordV2::Object(old)).unwrap());
+        let VersionRecord::Object(back) = decode::<VersionRecord>(&record).unwrap() else {
+            panic!("a version record of an object decodes as one");
+        };
+        assert_eq!(
+            back.version,
+            VersionStamp {
+                seq: 4,
+                null: false
+            }
+        );
+        assert_eq!(back.tags, [("t".to_string(), "v".to_string())]);
+        assert_eq!(back.lock, ObjectLock::default());
+        let bucket = v2::BucketMetaV2 {
+            name: "b".into(),
+            owner_id: "o".into(),
+            created_ms: 1,
+            region: "r".into(),
+            acl: Acl::default(),
+            versioning: Versioning::Suspended,
+            tags: vec![],
+        };
+        let mut record = vec![2u8];
+        record.extend(bincode::serialize(&bucket).unwrap());
+        let back: BucketMeta = decode(&record).unwrap();
+        assert_eq!((back.versioning, back.configs), (Versioning::Suspended, 0));
     }
 }

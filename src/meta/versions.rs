@@ -518,7 +518,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let db = redb::Database::create(dir.path().join("m.redb")).unwrap();
         t::init(&db).unwrap();
-        apply(&db, MetaCmd::CreateBucket(BucketMeta::test_new("b", "o")));
+        apply(
+            &db,
+            MetaCmd::CreateBucket {
+                meta: BucketMeta::test_new("b", "o"),
+                configs: vec![],
+            },
+        );
         (dir, db)
     }
 

@@ -141,8 +141,9 @@ pub async fn create_bucket(ctx: &Ctx, req: &mut Request<'_>) -> S3Result<Respons
         acl: acl.clone(),
         versioning: Default::default(),
         tags: Vec::new(),
+        configs: 0,
     };
-    match crate::engine::bucket::create(meta).await {
+    match crate::engine::bucket::create(meta, Vec::new()).await {
         Ok(()) => {}
         // AWS's legacy us-east-1 behaviour, which boto3 users rely on: creating a bucket
         // you already own answers 200, keeps its contents and resets its ACL.

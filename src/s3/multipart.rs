@@ -58,6 +58,7 @@ pub async fn create(ctx: &Ctx, req: &mut Request<'_>) -> S3Result<Response> {
         acl,
         checksum_algorithm,
         tags,
+        lock: Default::default(),
     };
     let id = upload.upload_id.clone();
     crate::engine::multipart::create(upload).await?;
