@@ -1,7 +1,14 @@
 #!/usr/bin/env python3
-"""Listing benchmark on a 1,000,000-key bucket.
+"""Listing benchmark on a 1,000,000-key bucket (or a 1,000,000-version one).
 
     python3 scripts/list_bench.py [target/release/bleepstore] [--reuse DIR] [--dirs N]
+    python3 scripts/list_bench.py --versions 4      # 250,000 keys x 4 versions
+
+--versions V (V > 1): the bucket has versioning enabled and the fill writes each key V
+times (dirs x 1,000 versions in all, dirs x 1,000 / V keys), and the measured requests are
+ListObjectVersions: (a) the first page of 1,000 versions, (b) a page from the middle
+(key-marker = key #keys/2), (c) a page resumed inside a key (key-marker + version-id-marker
+= that key's second-newest version), (d) a delimiter listing at the root. Target: 5 ms p50.
 
 1. Starts a fresh server (its own port, data dir and config) from the given binary.
 2. Fills one bucket with 1,000,000 zero-byte keys laid out as
@@ -191,7 +198,8 @@ def read_response(sock: socket.socket, buf: bytearray) -> tuple[int, dict, bytes
 # Fill
 # --------------------------------------------------------------------------------------
 
-def fill_worker(port: int, lo: int, hi: int, conns: int, depth: int, progress, errors):
+def fill_worker(port: int, lo: int, hi: int, conns: int, depth: int, progress, errors,
+                versions: int = 1):
     host = f"127.0.0.1:{port}"
     signer = Signer(host)
     sel = selectors.DefaultSelector()
@@ -210,7 +218,8 @@ def fill_worker(port: int, lo: int, hi: int, conns: int, depth: int, progress, e
         nonlocal nxt
         st = state[s]
         while st["pending"] < depth and nxt < hi:
-            st["out"] += signer.request("PUT", f"/{BUCKET}/{quote(key_of(nxt), '/')}")
+            key = key_of(nxt // versions)
+            st["out"] += signer.request("PUT", f"/{BUCKET}/{quote(key, '/')}")
             st["pending"] += 1
             nxt += 1
         if st["out"]:
@@ -259,12 +268,14 @@ def fill_worker(port: int, lo: int, hi: int, conns: int, depth: int, progress, e
         s.close()
 
 
-def fill(port: int, n: int, procs: int, conns: int, depth: int) -> float:
+def fill(port: int, n: int, procs: int, conns: int, depth: int, versions: int = 1) -> float:
     progress = mp.Value("q", 0)
     errors = mp.Value("q", 0)
     bounds = [n * i // procs for i in range(procs + 1)]
+    # Whole keys per process: a key's versions come from one connection, in order.
+    bounds = [b - b % versions for b in bounds]
     ps = [mp.Process(target=fill_worker, args=(port, bounds[i], bounds[i + 1], conns, depth,
-                                               progress, errors), daemon=True)
+                                               progress, errors, versions), daemon=True)
           for i in range(procs)]
     t0 = time.monotonic()
     for p in ps:
@@ -435,8 +446,95 @@ def measure(port: int, reps: int, warmup: int, n: int):
     return results, problems
 
 
-def server_durations(log_path: Path, reps: int, warmup: int) -> list[list[float]]:
-    """duration_us of the ListObjectsV2 requests, in order, grouped per query."""
+def check_versions_page(name: str, body: bytes, n: int, v: int, resume_vid: str) -> str | None:
+    root = ET.fromstring(body)
+    rows = [(e.findtext(NS + "Key"), e.findtext(NS + "VersionId"), e.findtext(NS + "IsLatest"))
+            for e in root if e.tag in (NS + "Version", NS + "DeleteMarker")]
+    cps = [cp.findtext(NS + "Prefix") for cp in root.iter(NS + "CommonPrefixes")]
+    trunc = root.findtext(NS + "IsTruncated")
+    keys = n // v
+
+    def want_rows(first_key, skip):
+        out, k, i = [], first_key, skip
+        while len(out) < 1000 and k < keys:
+            out.append((key_of(k), "true" if i == 0 else "false"))
+            i += 1
+            if i == v:
+                k, i = k + 1, 0
+        return out
+    got = [(k, latest) for k, _, latest in rows]
+    if name == "a":
+        ok = got == want_rows(0, 0) and trunc == "true"
+    elif name == "b":
+        ok = got == want_rows(keys // 2 + 1, 0) and trunc == "true"
+    elif name == "c":
+        ok = got == want_rows(keys // 2 + 1, 2) and trunc == "true" and \
+            all(vid != resume_vid for _, vid, _ in rows)
+    else:
+        dirs = -(-keys // PER_DIR)
+        ok = rows == [] and cps == [f"dir{d:04d}/" for d in range(min(dirs, 1000))]
+    if ok:
+        return None
+    return (f"page {name}: {len(rows)} versions ({rows[:2]}..{rows[-1:]}), {len(cps)} prefixes,"
+            f" IsTruncated={trunc}")
+
+
+def measure_versions(port: int, reps: int, warmup: int, n: int, v: int):
+    host = f"127.0.0.1:{port}"
+    signer = Signer(host)
+    signer.amz_date()
+    path = f"/{BUCKET}"
+    keys = n // v
+    sock = socket.create_connection(("127.0.0.1", port))
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    buf = bytearray()
+    # the second-newest version of key #keys/2+1, to resume a listing inside that key
+    probe = [("versions", ""), ("prefix", key_of(keys // 2 + 1)), ("max-keys", "2")]
+    sock.sendall(f"GET {signer.presign('GET', path, probe)} HTTP/1.1\r\nHost: {host}\r\n\r\n"
+                 .encode())
+    status, _, body = read_response(sock, buf)
+    vids = [e.findtext(NS + "VersionId") for e in ET.fromstring(body) if e.tag == NS + "Version"]
+    if status != 200 or len(vids) != 2:
+        return {}, [f"probe of {key_of(keys // 2 + 1)}: HTTP {status}, {len(vids)} versions"]
+    resume = vids[1]
+    queries = {
+        "a": ("first page (1,000 versions)", [("versions", ""), ("max-keys", "1000")]),
+        "b": (f"middle page, key-marker key #{keys // 2:,}",
+              [("versions", ""), ("max-keys", "1000"), ("key-marker", key_of(keys // 2))]),
+        "c": ("resumed inside a key (version-id-marker)",
+              [("versions", ""), ("max-keys", "1000"), ("key-marker", key_of(keys // 2 + 1)),
+               ("version-id-marker", resume)]),
+        "d": ("delimiter '/' at root",
+              [("versions", ""), ("max-keys", "1000"), ("delimiter", "/")]),
+    }
+    results, problems = {}, []
+    for name, (label, params) in queries.items():
+        target = signer.presign("GET", path, params)
+        req = f"GET {target} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()
+        lat, size = [], 0
+        for i in range(warmup + reps):
+            t0 = time.perf_counter()
+            sock.sendall(req)
+            status, headers, body = read_response(sock, buf)
+            dt = time.perf_counter() - t0
+            if status != 200:
+                problems.append(f"page {name}: HTTP {status} {body[:300]!r}")
+                break
+            if i == 0:
+                err = check_versions_page(name, body, n, v, resume)
+                if err:
+                    problems.append(err)
+                size = len(body)
+            if i >= warmup:
+                lat.append(dt * 1000)
+        results[name] = (label, lat, size)
+    sock.close()
+    return results, problems
+
+
+def server_durations(log_path: Path, reps: int, warmup: int,
+                     operation: str = "ListObjectsV2", skip: int = 0) -> list[list[float]]:
+    """duration_us of the listing requests, in order, grouped per query (after `skip`)."""
     durs = []
     for line in log_path.read_text(errors="replace").splitlines():
         if not line.startswith("{"):
@@ -446,8 +544,9 @@ def server_durations(log_path: Path, reps: int, warmup: int) -> list[list[float]
         except ValueError:
             continue
         f = rec.get("fields", {})
-        if rec.get("target") == "access" and f.get("operation") == "ListObjectsV2":
+        if rec.get("target") == "access" and f.get("operation") == operation:
             durs.append(f.get("duration_us", 0) / 1000)
+    durs = durs[skip:]
     per = warmup + reps
     return [durs[i * per + warmup:(i + 1) * per] for i in range(len(durs) // per)]
 
@@ -468,8 +567,12 @@ def main():
     ap.add_argument("--reps", type=int, default=20)
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--reuse", type=Path, help="data dir to keep / reuse")
+    ap.add_argument("--versions", type=int, default=1,
+                    help="versions per key (> 1: a versioning bucket, ListObjectVersions)")
     args = ap.parse_args()
     args.keys = args.dirs * PER_DIR
+    if args.versions < 1 or args.keys % args.versions:
+        raise SystemExit("--versions must divide the version count (dirs x 1,000)")
     binary = Path(args.binary).resolve()
     workdir = Path(tempfile.mkdtemp(prefix="bleepstore-listbench-"))
     data_dir = args.reuse.resolve() if args.reuse else workdir / "data"
@@ -477,6 +580,7 @@ def main():
     print(f"server {binary} on 127.0.0.1:{srv.port}, data {data_dir}")
     try:
         marker = data_dir / ".listbench-filled"
+        filled_as = f"{args.keys}x{args.versions}" if args.versions > 1 else str(args.keys)
         srv.start("warn", "fill.log")
         if not marker.exists():
             host = f"127.0.0.1:{srv.port}"
@@ -486,12 +590,20 @@ def main():
                 st, _, body = read_response(s, bytearray())
                 if st != 200:
                     raise SystemExit(f"CreateBucket: {st} {body[:300]!r}")
-            print(f"filling {args.keys:,} zero-byte keys: {args.procs} processes x "
-                  f"{args.conns} connections x pipeline {args.depth}", flush=True)
-            el = fill(srv.port, args.keys, args.procs, args.conns, args.depth)
-            print(f"filled {args.keys:,} keys in {el:.1f}s ({args.keys / el:,.0f} PUT/s)")
-            marker.write_text(f"{args.keys}\n")
-        elif marker.read_text().strip() != str(args.keys):
+                if args.versions > 1:
+                    doc = (b'<VersioningConfiguration xmlns="http://s3.amazonaws.com/doc/'
+                           b'2006-03-01/"><Status>Enabled</Status></VersioningConfiguration>')
+                    s.sendall(sg.request("PUT", f"/{BUCKET}", "versioning=", doc))
+                    st, _, body = read_response(s, bytearray())
+                    if st != 200:
+                        raise SystemExit(f"PutBucketVersioning: {st} {body[:300]!r}")
+            print(f"filling {args.keys:,} zero-byte versions ({args.versions} per key): "
+                  f"{args.procs} processes x {args.conns} connections x pipeline {args.depth}",
+                  flush=True)
+            el = fill(srv.port, args.keys, args.procs, args.conns, args.depth, args.versions)
+            print(f"filled {args.keys:,} versions in {el:.1f}s ({args.keys / el:,.0f} PUT/s)")
+            marker.write_text(f"{filled_as}\n")
+        elif marker.read_text().strip() != filled_as:
             raise SystemExit(f"{data_dir} holds {marker.read_text().strip()} keys, not {args.keys}")
         else:
             print(f"reusing the bucket already filled in {data_dir}")
@@ -502,16 +614,23 @@ def main():
         ready = time.monotonic() - t0
         settle = srv.settle()
         print(f"restart: ready in {ready:.2f}s, idle after {settle:.1f}s more")
-        results, problems = measure(srv.port, args.reps, args.warmup, args.keys)
+        if args.versions > 1:
+            results, problems = measure_versions(srv.port, args.reps, args.warmup, args.keys,
+                                                 args.versions)
+            operation, skip, target = "ListObjectVersions", 1, 5.0
+        else:
+            results, problems = measure(srv.port, args.reps, args.warmup, args.keys)
+            operation, skip, target = "ListObjectsV2", 0, 20.0
         deadline = time.monotonic() + 5  # the access log is written asynchronously
         while True:
-            server_side = server_durations(srv.log_path, args.reps, args.warmup)
+            server_side = server_durations(srv.log_path, args.reps, args.warmup, operation, skip)
             if sum(len(x) for x in server_side) >= len(results) * args.reps \
                     or time.monotonic() > deadline:
                 break
             time.sleep(0.05)
         print()
-        print(f"ListObjectsV2 on {args.keys:,} keys, {args.reps} runs each after "
+        print(f"{operation} on {args.keys:,} {'versions' if args.versions > 1 else 'keys'}, "
+              f"{args.reps} runs each after "
               f"{args.warmup} warm-up (ms; client = send to last byte on a keep-alive "
               f"connection, server = access-log duration)")
         hdr = (f"{'':3}{'query':<52}{'bytes':>8}{'client p50':>12}{'client p95':>12}"
@@ -527,7 +646,6 @@ def main():
                       f"{pct(lat, 95):>12.2f}{sp50:>12}{sp95:>12}")
             else:
                 print(f"({name}) {label:<52}{'failed':>8}")
-        target = 20.0
         slow = [n for n, (_, lat, _) in results.items() if lat and statistics.median(lat) >= target]
         print(f"\ntarget < {target:.0f} ms per page: "
               + ("met by every query (median)" if not slow else f"missed by {', '.join(slow)}"))

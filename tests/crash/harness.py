@@ -24,7 +24,8 @@ Each cycle:
    files the metadata references: one per file-backed object (> inline limit, or a copy
    of a file-backed object), one per part of a multipart object, one per listed part of
    a pending upload. Leftover uploads are then completed or aborted, and the next cycle
-   starts from the verified state.
+   starts from the verified state. A versioning-enabled bucket takes 15 % of the load
+   (versions, delete markers, permanent deletes of one version): crash_versions.py.
 
 Which versions are allowed for a key: the pre-cycle state unless an operation on the key
 was acknowledged, plus the outcome of every operation that was acknowledged or in flight
@@ -79,6 +80,7 @@ os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
 import yaml  # noqa: E402
 from botocore.exceptions import ClientError  # noqa: E402
 
+import crash_versions as V  # noqa: E402
 from s3helpers import (DEFAULT, MiB, base_config, deep_merge, free_port,  # noqa: E402
                        make_client, server_binary)
 
@@ -475,7 +477,7 @@ class Worker:
         try:
             while not stop.is_set():
                 self.step(rng)
-        except Stop:
+        except (Stop, V.Stopped):
             return
         except Exception as e:  # noqa: BLE001
             if m.killed:
@@ -487,6 +489,8 @@ class Worker:
         self.counts[k] = self.counts.get(k, 0) + 1
 
     def step(self, rng):
+        if rng.random() < 0.15:
+            return self.h.vload.step(self, rng)
         r = rng.random()
         if self.wid == 0 and r < 0.10:
             return self.bucket_op(rng)
@@ -717,6 +721,8 @@ class Harness:
         self.keys = [f"{KEY_SHAPES[i % len(KEY_SHAPES)]}{i:02d}" for i in range(KEYS_PER_BUCKET)]
         self.targets = [(b, k) for b in DATA_BUCKETS for k in self.keys]
         self.model = Model(self.targets, SCRATCH_BUCKETS)
+        self.vmodel = V.VersionModel(lambda: self.model.killed)
+        self.vload = V.VersionLoad(self, self.vmodel)
         self.bodies = Bodies(self.seed)
         self.vlock = threading.Lock()
         self.violations: list[dict] = []
@@ -766,6 +772,7 @@ class Harness:
         c = self.client()
         for b in DATA_BUCKETS:
             c.create_bucket(Bucket=b)
+        V.setup(c)
         self.verifier = c
         self.workers = [Worker(self, i) for i in range(self.args.workers)]
 
@@ -848,6 +855,11 @@ class Harness:
             v = next(iter(m.candidates(t)))
             c.put_object(Bucket=t[0], Key=t[1], Body=b"not what was written" * 7,
                          ContentType=v.ctype, Metadata=v.meta)
+        elif what == "version-lost":
+            vid, e = next((v, e) for v, e in self.vmodel.known.items())
+            c.delete_object(Bucket=V.VERSION_BUCKET, Key=e.key, VersionId=vid)
+        elif what == "version-torn":
+            c.put_object(Bucket=V.VERSION_BUCKET, Key=V.VERSION_KEYS[0], Body=b"unannounced")
         elif what == "orphan":
             (self.server.data_dir / "objects" / "00" / ("ab" * 15 + "00")).write_bytes(b"x" * 4096)
 
@@ -963,9 +975,12 @@ class Harness:
             self.totals["acked_bucket_ops_verified"] += sum(
                 1 for o in m.ops.get(t, []) if o.status == "acked")
 
-        # 4. data files: after the sweep, exactly what the metadata references
+        # 4. the versioned bucket (crash_versions.py)
+        version_files = V.verify(self, self.vmodel, c, INLINE_MAX)
+
+        # 5. data files: after the sweep, exactly what the metadata references
         need = sum(v.nfiles for t, v in m.state.items()
-                   if t[0] != "@bucket" and v is not None) + parts_listed
+                   if t[0] != "@bucket" and v is not None) + parts_listed + version_files
         if self.totals["lost"] + self.totals["torn"] > lost0 + torn0:
             # a key failed its check: what it references is unknown, do not pile on
             files, waited = count_data_files(self.server.data_dir), 0.0
@@ -976,7 +991,7 @@ class Harness:
             self.violate(kind, f"{files} data files under {self.server.data_dir}/objects after "
                          f"{waited:.1f}s, the metadata references {need} ({files - need:+d})")
 
-        # 5. resolve leftover uploads: complete some, abort the rest
+        # 6. resolve leftover uploads: complete some, abort the rest
         self.resolve_uploads(uploads_found, crng)
         # bound the model's memory: old versions only serve diagnostics (lost vs torn)
         for t in self.targets:
@@ -1218,7 +1233,7 @@ def main(argv=None) -> int:
                          "CopyObject 500 on a multipart source replaced meanwhile) as errors")
     ap.add_argument("--keep-going", action="store_true", help="do not stop at the first violation")
     ap.add_argument("--log-level", default="warn", help="server log level (warn)")
-    ap.add_argument("--inject", choices=["lost", "torn", "orphan"],
+    ap.add_argument("--inject", choices=["lost", "torn", "orphan", "version-lost", "version-torn"],
                     help="self-test: tamper with the store after the 2nd restart; the run must fail")
     ap.add_argument("--quiet", action="store_true", help="one progress line per 10 cycles")
     args = ap.parse_args(argv)
