@@ -163,6 +163,9 @@ write("xml_delete_objects", "empty_key", '<Delete><Object><Key></Key></Object><O
 write("xml_delete_objects", "prefixed", '<s3:Delete xmlns:s3="http://s3.amazonaws.com/doc/2006-03-01/"><s3:Object><s3:Key>&#x1F600;&lt;</s3:Key></s3:Object></s3:Delete>')
 write("xml_tagging", "boto3", f'<Tagging{NS}><TagSet><Tag><Key>a b</Key><Value>1</Value></Tag></TagSet></Tagging>')
 write("xml_tagging", "empty_set", '<Tagging><TagSet/></Tagging>')
+write("xml_object_lock", "config", f'<ObjectLockConfiguration{NS}><ObjectLockEnabled>Enabled</ObjectLockEnabled><Rule><DefaultRetention><Mode>GOVERNANCE</Mode><Days>1</Days></DefaultRetention></Rule></ObjectLockConfiguration>')
+write("xml_object_lock", "retention", f'<Retention{NS}><Mode>COMPLIANCE</Mode><RetainUntilDate>2030-01-01T00:00:00.000Z</RetainUntilDate></Retention>')
+write("xml_object_lock", "legal_hold", f'<LegalHold{NS}><Status>ON</Status></LegalHold>')
 
 write("xml_acl", "full", f'<AccessControlPolicy{NS}><Owner><ID>owner-id</ID><DisplayName>me</DisplayName></Owner>'
       '<AccessControlList><Grant><Grantee xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:type="CanonicalUser">'

@@ -89,6 +89,7 @@ error_codes! {
     NoSuchWebsiteConfiguration => 404, "The specified bucket does not have a website configuration";
     ReplicationConfigurationNotFoundError => 404, "The replication configuration was not found";
     ObjectLockConfigurationNotFoundError => 404, "Object Lock configuration does not exist for this bucket";
+    NoSuchObjectLockConfiguration => 404, "The specified object does not have a ObjectLock configuration";
     OwnershipControlsNotFoundError => 404, "The bucket ownership controls were not found";
     NoSuchPublicAccessBlockConfiguration => 404, "The public access block configuration was not found";
     UnresolvableGrantByEmailAddress => 400, "The email address you provided does not match any account on record.";

@@ -44,6 +44,10 @@ fuzz_target!(|data: &[u8]| {
             | Endpoint::GetObjectTagging
             | Endpoint::PutObjectTagging
             | Endpoint::DeleteObjectTagging
+            | Endpoint::GetObjectRetention
+            | Endpoint::PutObjectRetention
+            | Endpoint::GetObjectLegalHold
+            | Endpoint::PutObjectLegalHold
     );
     match (&r.bucket, &r.key) {
         (None, _) => assert_eq!(r.endpoint, Endpoint::ListBuckets),

@@ -33,6 +33,8 @@ pub struct CopyObject<'a> {
     pub cond: WriteCond,
     /// The copy's tag set (x-amz-tagging-directive REPLACE); None keeps the source's.
     pub tags: Option<Tags>,
+    /// The copy's Object Lock parameters (the source's lock state is not copied).
+    pub lock: crate::meta::types::ObjectLock,
 }
 
 /// What a copy's response names.
@@ -80,7 +82,7 @@ pub async fn copy_object(
         upload_id: None,
         version: super::versions::new_stamp(),
         tags: c.tags.unwrap_or_else(|| m.tags.clone()),
-        lock: Default::default(),
+        lock: c.lock,
     };
     let (etag, last_modified_ms) = (meta.etag.clone(), meta.last_modified_ms);
     let version = commit(c.dst.0, c.dst.1, meta, c.cond, copied.sync_dir).await?;

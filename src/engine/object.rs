@@ -5,7 +5,7 @@ use super::{now_ms, read, store};
 use crate::error::S3Result;
 use crate::http::response::Body;
 use crate::meta::commands::{MetaCmd, WriteCond};
-use crate::meta::types::{Acl, Checksums, DataLoc, ObjectMeta, Tags, VersionStamp};
+use crate::meta::types::{Acl, Checksums, DataLoc, ObjectLock, ObjectMeta, Tags, VersionStamp};
 use crate::storage::{Payload, ReadFor, Turns, WriteTo};
 
 /// The parts of a PUT / CreateMultipartUpload / CopyObject(REPLACE) that describe the object.
@@ -39,6 +39,16 @@ pub struct PutDone {
 /// Writes the payload, then commits it as the key's new version (the replaced version's
 /// data is freed after the commit; the new data if the commit fails).
 pub async fn put(p: PutObject<'_>, payload: &mut dyn Payload) -> S3Result<PutDone> {
+    put_with_lock(p, payload, ObjectLock::default()).await
+}
+
+/// `put` of a version with the lock parameters `lock` (Object Lock headers); the bucket's
+/// default retention applies in the commit when `lock` has no retention.
+pub async fn put_with_lock(
+    p: PutObject<'_>,
+    payload: &mut dyn Payload,
+    lock: ObjectLock,
+) -> S3Result<PutDone> {
     let store = store();
     let _turn = store.write_turn(p.bucket, p.key).await?;
     if p.cond.if_none_match_any || p.cond.if_match.is_some() || store.checks_before_write() {
@@ -68,7 +78,7 @@ pub async fn put(p: PutObject<'_>, payload: &mut dyn Payload) -> S3Result<PutDon
         upload_id: None,
         version: super::versions::new_stamp(),
         tags: p.tags,
-        lock: Default::default(),
+        lock,
     };
     let etag = meta.etag.clone();
     let version = commit(p.bucket, p.key, meta, p.cond, stored.sync_dir).await?;

@@ -4,6 +4,7 @@
 //! committed locally by the shard's group committer; in cluster mode the same batch is what
 //! a Raft leader (openraft) would append to its log and every replica would apply.
 
+use super::lock::{self as lk, LockChange, LockCheck};
 use super::tables::{self as t};
 use super::types::{
     Acl, BucketMeta, Checksums, ConfigKind, DataLoc, ObjectMeta, PartMeta, Segment, Tags,
@@ -54,6 +55,8 @@ pub fn etag_matches(header: &str, etag: &str) -> bool {
         .any(|t| t == "*" || t == etag)
 }
 
+// A command is built once and moved into the log: its size is not worth a box per write.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum MetaCmd {
     /// A new bucket with the configurations it is created with (object lock, ownership).
@@ -125,6 +128,22 @@ pub enum MetaCmd {
         kind: ConfigKind,
         value: Option<Vec<u8>>,
     },
+    // ---- Object Lock (meta::lock) ----
+    /// PutObjectLockConfiguration: stores the encoded `lock::LockConfig`; only on a bucket
+    /// whose versioning is Enabled (InvalidBucketState otherwise), checked in the commit.
+    SetObjectLockConfig {
+        name: String,
+        config: Vec<u8>,
+    },
+    /// PutObjectRetention / PutObjectLegalHold on one version (the current object when
+    /// `version` is None), checked against the version's lock state in the commit.
+    SetObjectLock {
+        bucket: String,
+        key: String,
+        version: Option<VersionSel>,
+        change: LockChange,
+        check: LockCheck,
+    },
 }
 
 /// Deletes of keys or key versions (`meta::versions`). A target without a version removes
@@ -137,6 +156,10 @@ pub struct DeleteVersions {
     pub now_ms: u64,
     /// Proposed seq of a delete marker (raised past the key's newest version).
     pub seq: u64,
+    /// `x-amz-bypass-governance-retention: true` from a caller allowed to bypass: versions
+    /// under a GOVERNANCE retention may be removed (never COMPLIANCE or a legal hold).
+    #[serde(default)]
+    pub bypass_governance: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -241,10 +264,12 @@ impl MetaCmd {
             MetaCmd::PutObject {
                 bucket,
                 key,
-                meta,
+                mut meta,
                 cond,
             } => {
-                let state = v::w_bucket_versioning(txn, &bucket)?;
+                let bm = t::w_require_bucket(txn, &bucket)?;
+                let state = bm.versioning;
+                lk::w_new_version(txn, &bm, &mut meta.lock, meta.last_modified_ms)?;
                 if state != Versioning::Unversioned {
                     let check = |e: Option<&ObjectMeta>| cond.check(&key, e);
                     let (stamp, freed) = v::w_install(txn, &bucket, &key, meta, state, check)?;
@@ -317,6 +342,12 @@ impl MetaCmd {
             }
             MetaCmd::SetBucketVersioning { name, state } => {
                 let mut meta = t::w_require_bucket(txn, &name)?;
+                if state != Versioning::Enabled && lk::bucket_config(txn, &meta)?.is_some() {
+                    return Err(S3Error::msg(
+                        ErrorCode::InvalidBucketState,
+                        "An Object Lock configuration is present on this bucket, so the versioning state cannot be changed.",
+                    ));
+                }
                 meta.versioning = state;
                 t::w_put_bucket(txn, &meta).map(|_| done)
             }
@@ -349,6 +380,35 @@ impl MetaCmd {
             MetaCmd::SetBucketConfig { name, kind, value } => {
                 t::w_set_bucket_config(txn, &name, kind, value.as_deref()).map(|_| done)
             }
+            MetaCmd::SetObjectLockConfig { name, config } => {
+                let meta = t::w_require_bucket(txn, &name)?;
+                if meta.versioning != Versioning::Enabled {
+                    return Err(S3Error::msg(
+                        ErrorCode::InvalidBucketState,
+                        "Versioning must be 'Enabled' on the bucket to apply a Object Lock configuration",
+                    ));
+                }
+                let kind = ConfigKind::ObjectLock;
+                t::w_set_bucket_config(txn, &name, kind, Some(&config)).map(|_| done)
+            }
+            MetaCmd::SetObjectLock {
+                bucket,
+                key,
+                version,
+                change,
+                check,
+            } => {
+                let bm = t::w_require_bucket(txn, &bucket)?;
+                if lk::bucket_config(txn, &bm)?.is_none_or(|c| !c.enabled) {
+                    return Err(lk::missing_config());
+                }
+                let f = |m: &mut ObjectMeta| change.apply_to(&mut m.lock, check);
+                let stamp = v::w_update_version(txn, &bucket, &key, version, f)?;
+                Ok(MetaReply {
+                    version: Some(stamp),
+                    ..done
+                })
+            }
         }
     }
 }
@@ -368,9 +428,21 @@ fn freed_by(old: Option<&ObjectMeta>, keep: &[u128]) -> Vec<u128> {
 fn delete_versions(txn: &WriteTransaction, d: DeleteVersions) -> S3Result<MetaReply> {
     let state = v::w_bucket_versioning(txn, &d.bucket)?;
     let mut deleted = Vec::with_capacity(d.targets.len());
+    let check = LockCheck {
+        now_ms: d.now_ms,
+        bypass_governance: d.bypass_governance,
+    };
     for (key, sel) in &d.targets {
         let outcome = match (sel, state) {
-            (Some(sel), _) => v::w_delete_version(txn, &d.bucket, key, *sel)?,
+            // A locked version is refused before anything of it is written: that target
+            // answers AccessDenied, the others go on (DeleteObjects' per-key errors).
+            (Some(sel), _) => match v::w_delete_version(txn, &d.bucket, key, *sel, check) {
+                Err(e) if e.code == ErrorCode::AccessDenied => DeleteOutcome {
+                    refused: Some(e),
+                    ..Default::default()
+                },
+                other => other?,
+            },
             (None, Versioning::Unversioned) => DeleteOutcome {
                 freed: t::w_delete_object(txn, &d.bucket, key)?
                     .map(|m| m.file_ids())
@@ -404,7 +476,9 @@ fn complete(txn: &WriteTransaction, c: CompleteUpload) -> S3Result<MetaReply> {
         };
     };
     let stored = t::w_all_parts(txn, &c.upload_id)?;
-    let meta = assemble(&upload, &stored, &c)?;
+    let mut meta = assemble(&upload, &stored, &c)?;
+    let bm = t::w_require_bucket(txn, &c.bucket)?;
+    lk::w_new_version(txn, &bm, &mut meta.lock, c.now_ms)?;
     let (etag, checksums) = (meta.etag.clone(), meta.checksums.clone());
     let used = meta.file_ids();
     let (version, old_freed) = if state == Versioning::Unversioned {

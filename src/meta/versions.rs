@@ -18,9 +18,10 @@
 //!   a suspended PUT or DELETE replaces it (freeing its data).
 //! - The wire version id of a non-null version is `seq` as 16 hex digits; `null` otherwise.
 
+use super::lock::{deletion_refused, LockCheck};
 use super::tables::{dec, ie, Tables, OBJECTS, VERSIONS};
 use super::types::{encode, DeleteMarker, ObjectMeta, VersionRecord, VersionStamp, Versioning};
-use crate::error::{S3Error, S3Result};
+use crate::error::{ErrorCode, S3Error, S3Result};
 use redb::{ReadableTable, WriteTransaction};
 use serde::{Deserialize, Serialize};
 
@@ -379,16 +380,40 @@ fn w_retire_current(
     key: &str,
     cur: Option<ObjectMeta>,
     state: Versioning,
+    now_ms: u64,
 ) -> S3Result<Vec<u128>> {
     let mut freed = Vec::new();
     let suspended = state == Versioning::Suspended;
+    // A locked null version is not replaced (an Object Lock bucket cannot be suspended, so
+    // this only guards the rule): checked before anything is written.
+    let check = LockCheck {
+        now_ms,
+        bypass_governance: false,
+    };
+    if suspended {
+        if let Some(c) = cur.as_ref().filter(|c| c.version.null) {
+            if let Some(e) = deletion_refused(&c.lock, check) {
+                return Err(e);
+            }
+        }
+    }
+    let old_null = if suspended {
+        find_other(txn, bucket, key, VersionSel::Null)?
+    } else {
+        None
+    };
+    if let Some(VersionRecord::Object(o)) = &old_null {
+        if let Some(e) = deletion_refused(&o.lock, check) {
+            return Err(e);
+        }
+    }
     match cur {
         Some(c) if suspended && c.version.null => freed.extend(c.file_ids()),
         Some(c) => w_put_other(txn, bucket, key, &VersionRecord::Object(c))?,
         None => {}
     }
     if suspended {
-        if let Some(old) = find_other(txn, bucket, key, VersionSel::Null)? {
+        if let Some(old) = old_null {
             w_remove_other(txn, bucket, key, old.stamp().seq)?;
             freed.extend(old.file_ids());
         }
@@ -415,14 +440,14 @@ pub fn w_install(
         null: state != Versioning::Enabled,
     };
     let keep = meta.file_ids();
-    let mut freed = w_retire_current(txn, bucket, key, cur, state)?;
+    let mut freed = w_retire_current(txn, bucket, key, cur, state, meta.last_modified_ms)?;
     freed.retain(|id| !keep.contains(id));
     super::tables::w_put_object(txn, bucket, key, &meta)?;
     Ok((meta.version, freed))
 }
 
 /// What one delete did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 pub struct DeleteOutcome {
     /// The version removed, or the delete marker added (None in an unversioned bucket).
     pub version: Option<VersionStamp>,
@@ -430,6 +455,8 @@ pub struct DeleteOutcome {
     pub delete_marker: bool,
     /// Data no version names any more.
     pub freed: Vec<u128>,
+    /// The version was not removed: Object Lock refused it (AccessDenied), nothing written.
+    pub refused: Option<S3Error>,
 }
 
 /// Adds a delete marker as the key's newest version (`Enabled`: a new version id;
@@ -444,10 +471,15 @@ pub fn w_add_marker(
 ) -> S3Result<DeleteOutcome> {
     let cur = super::tables::get_object(txn, bucket, key)?;
     let seq = next_seq(txn, bucket, key, cur.as_ref(), proposal)?;
+    if state == Versioning::Suspended {
+        // Checks the null version's lock before anything is written.
+        let probe = cur.clone();
+        w_retire_check(txn, bucket, key, probe, now_ms)?;
+    }
     if cur.is_some() {
         super::tables::w_delete_object(txn, bucket, key)?;
     }
-    let freed = w_retire_current(txn, bucket, key, cur, state)?;
+    let freed = w_retire_current(txn, bucket, key, cur, state, now_ms)?;
     let version = VersionStamp {
         seq,
         null: state != Versioning::Enabled,
@@ -462,39 +494,72 @@ pub fn w_add_marker(
         version: Some(version),
         delete_marker: true,
         freed,
+        refused: None,
     })
 }
 
+/// Whether a suspended write may replace the key's null version (AccessDenied when it is
+/// locked), without writing anything.
+fn w_retire_check(
+    txn: &WriteTransaction,
+    bucket: &str,
+    key: &str,
+    cur: Option<ObjectMeta>,
+    now_ms: u64,
+) -> S3Result<()> {
+    let check = LockCheck {
+        now_ms,
+        bypass_governance: false,
+    };
+    let null = match cur.filter(|c| c.version.null) {
+        Some(c) => Some(c),
+        None => match find_other(txn, bucket, key, VersionSel::Null)? {
+            Some(VersionRecord::Object(o)) => Some(o),
+            _ => None,
+        },
+    };
+    match null.and_then(|n| deletion_refused(&n.lock, check)) {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
 /// Removes the version `sel` names for good (absent is not an error). If it was the current
-/// object, the next newest version becomes current.
+/// object, the next newest version becomes current. A version under Object Lock (retention
+/// in force, legal hold) is refused with AccessDenied before anything is written, unless
+/// `lock` allows it (`meta::lock::deletion_refused`): every path that destroys a version
+/// (DeleteObject, DeleteObjects, lifecycle) comes through here.
 pub fn w_delete_version(
     txn: &WriteTransaction,
     bucket: &str,
     key: &str,
     sel: VersionSel,
+    lock: LockCheck,
 ) -> S3Result<DeleteOutcome> {
     let cur = super::tables::get_object(txn, bucket, key)?;
-    let removed = match cur {
-        Some(c) if sel.matches(c.version) => {
-            super::tables::w_delete_object(txn, bucket, key)?;
-            Some(VersionRecord::Object(c))
-        }
-        _ => {
-            let found = find_other(txn, bucket, key, sel)?;
-            if let Some(r) = &found {
-                w_remove_other(txn, bucket, key, r.stamp().seq)?;
-            }
-            found
-        }
+    let (found, is_current) = match cur {
+        Some(c) if sel.matches(c.version) => (Some(VersionRecord::Object(c)), true),
+        _ => (find_other(txn, bucket, key, sel)?, false),
     };
-    let Some(removed) = removed else {
+    let Some(removed) = found else {
         return Ok(DeleteOutcome::default());
     };
+    if let VersionRecord::Object(o) = &removed {
+        if let Some(e) = deletion_refused(&o.lock, lock) {
+            return Err(e);
+        }
+    }
+    if is_current {
+        super::tables::w_delete_object(txn, bucket, key)?;
+    } else {
+        w_remove_other(txn, bucket, key, removed.stamp().seq)?;
+    }
     w_settle(txn, bucket, key)?;
     Ok(DeleteOutcome {
         version: Some(removed.stamp()),
         delete_marker: matches!(removed, VersionRecord::Marker(_)),
         freed: removed.file_ids(),
+        refused: None,
     })
 }
 
@@ -509,6 +574,59 @@ fn w_settle(txn: &WriteTransaction, bucket: &str, key: &str) -> S3Result<()> {
         super::tables::w_put_object(txn, bucket, key, &m)?;
     }
     Ok(())
+}
+
+/// Changes one version's record in place: the current object (`sel` None, or naming it) or a
+/// noncurrent version in `VERSIONS`. `f` edits the record (and may refuse, before anything
+/// is written); the version keeps its place and stamp. Errors as AWS answers: NoSuchKey
+/// (no current object), NoSuchVersion (no such version), MethodNotAllowed (a delete marker:
+/// the current version when `sel` is None, or the version named).
+pub fn w_update_version(
+    txn: &WriteTransaction,
+    bucket: &str,
+    key: &str,
+    sel: Option<VersionSel>,
+    f: impl FnOnce(&mut ObjectMeta) -> S3Result<()>,
+) -> S3Result<VersionStamp> {
+    let cur = super::tables::get_object(txn, bucket, key)?;
+    let marker = || S3Error::new(ErrorCode::MethodNotAllowed);
+    match (sel, cur) {
+        (None, Some(mut c)) => {
+            f(&mut c)?;
+            super::tables::w_put_object(txn, bucket, key, &c)?;
+            Ok(c.version)
+        }
+        (None, None) => match newest_other(txn, bucket, key)? {
+            Some(VersionRecord::Marker(_)) => Err(marker()),
+            _ => Err(S3Error::no_such_key(key)),
+        },
+        (Some(s), Some(mut c)) if s.matches(c.version) => {
+            f(&mut c)?;
+            super::tables::w_put_object(txn, bucket, key, &c)?;
+            Ok(c.version)
+        }
+        (Some(s), _) => match find_other(txn, bucket, key, s)? {
+            Some(VersionRecord::Object(mut o)) => {
+                f(&mut o)?;
+                let stamp = o.version;
+                w_put_other(txn, bucket, key, &VersionRecord::Object(o))?;
+                Ok(stamp)
+            }
+            Some(VersionRecord::Marker(_)) => Err(marker()),
+            None => Err(S3Error::msg(
+                ErrorCode::NoSuchVersion,
+                "The specified version does not exist.",
+            )
+            .with("Key", key)
+            .with(
+                "VersionId",
+                match s {
+                    VersionSel::Null => "null".to_string(),
+                    VersionSel::Seq(q) => format!("{q:016x}"),
+                },
+            )),
+        },
+    }
 }
 
 /// A version id S3 refuses as malformed.
@@ -578,6 +696,7 @@ mod tests {
             owner_id: "o".into(),
             now_ms: 9,
             seq: 1,
+            bypass_governance: false,
         });
         apply(db, cmd).deleted.remove(0)
     }
@@ -662,10 +781,8 @@ mod tests {
         assert_eq!(current_etag(&db, "k").as_deref(), Some("e2"));
         assert_eq!(history(&db).len(), 1);
         // An unknown version is no error and changes nothing.
-        assert_eq!(
-            delete(&db, "k", Some(VersionSel::Seq(7))),
-            DeleteOutcome::default()
-        );
+        let none = delete(&db, "k", Some(VersionSel::Seq(7)));
+        assert_eq!((none.version, none.freed.len()), (None, 0));
         // The bucket is not empty while versions remain, and every file is referenced.
         let txn = db.begin_read().unwrap();
         assert!(t::bucket_has_content(&txn, "b").unwrap());

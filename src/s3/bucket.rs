@@ -133,17 +133,37 @@ pub async fn create_bucket(ctx: &Ctx, req: &mut Request<'_>) -> S3Result<Respons
         }
     }
     let legacy_region = region == "us-east-1";
+    // `x-amz-bucket-object-lock-enabled: true`: versioning Enabled and an Object Lock
+    // configuration (no default retention), created with the bucket in one commit.
+    let object_lock = match req.head.header("x-amz-bucket-object-lock-enabled") {
+        None => false,
+        Some(v) if v.trim().eq_ignore_ascii_case("true") => true,
+        Some(v) if v.trim().eq_ignore_ascii_case("false") => false,
+        Some(v) => {
+            return Err(S3Error::invalid_argument(
+                "x-amz-bucket-object-lock-enabled must be true or false",
+                "x-amz-bucket-object-lock-enabled",
+                v,
+            ))
+        }
+    };
+    let (versioning, configs) = if object_lock {
+        let row = crate::engine::lock::enabled_config_row();
+        (crate::engine::versions::Versioning::Enabled, vec![row])
+    } else {
+        (Default::default(), Vec::new())
+    };
     let meta = BucketMeta {
         name: name.clone(),
         owner_id: user.id.clone(),
         created_ms: now_ms(),
         region,
         acl: acl.clone(),
-        versioning: Default::default(),
+        versioning,
         tags: Vec::new(),
         configs: 0,
     };
-    match crate::engine::bucket::create(meta, Vec::new()).await {
+    match crate::engine::bucket::create(meta, configs).await {
         Ok(()) => {}
         // AWS's legacy us-east-1 behaviour, which boto3 users rely on: creating a bucket
         // you already own answers 200, keeps its contents and resets its ACL.

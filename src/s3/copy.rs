@@ -136,6 +136,7 @@ pub async fn copy_object(ctx: &Ctx, req: &mut Request<'_>) -> S3Result<Response>
         }
     };
     let tags = copy_tags(&head)?;
+    let lock = crate::s3::lock::lock_for_write(&head, &dest_bucket, false).await?;
     let new_acl = acl::from_headers(&head, Some(&dest_bucket.owner_id), &ctx.users)?;
     let same = sb == ctx.bucket() && sk == ctx.key();
     if same && !replace && new_acl.is_none() && head.header("x-amz-storage-class").is_none() {
@@ -154,6 +155,7 @@ pub async fn copy_object(ctx: &Ctx, req: &mut Request<'_>) -> S3Result<Response>
         acl: new_acl.unwrap_or_default(),
         cond: write_cond(&head)?,
         tags,
+        lock,
     };
     let metadata_bytes_max = ctx.shared.config.limits.metadata_bytes_max;
     let attrs = || {

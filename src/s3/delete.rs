@@ -5,6 +5,7 @@
 use crate::engine::versions::{parse_version_id, version_id, DeleteOutcome};
 use crate::engine::Permission;
 use crate::http::conn::Request;
+use crate::http::head::RequestHead;
 use crate::http::response::Response;
 use crate::s3::access::authorize_bucket;
 use crate::s3::ctx::Ctx;
@@ -13,11 +14,15 @@ use crate::s3::request::read_small_body;
 use crate::s3::versioning::{requested_version, sel_id};
 use crate::s3::xml;
 
-pub async fn delete_object(ctx: &Ctx) -> S3Result<Response> {
+pub async fn delete_object(ctx: &Ctx, head: &RequestHead) -> S3Result<Response> {
     let bucket = authorize_bucket(ctx, Permission::Write).await?;
     let sel = requested_version(ctx)?;
     let owner = ctx.caller_id().unwrap_or(&bucket.owner_id);
-    let done = crate::engine::delete::delete_object(ctx.bucket(), ctx.key(), sel, owner).await?;
+    // A locked version is refused in the commit (AccessDenied); GOVERNANCE may be bypassed.
+    let bypass = crate::s3::lock::bypass_governance(ctx, head, &bucket);
+    let done =
+        crate::engine::delete::delete_object_bypassing(ctx.bucket(), ctx.key(), sel, owner, bypass)
+            .await?;
     let mut r = Response::new(204);
     let id = done.version.map(version_id).or(sel.map(sel_id));
     if let Some(id) = id {
@@ -99,16 +104,23 @@ pub async fn delete_objects(ctx: &Ctx, req: &mut Request<'_>) -> S3Result<Respon
         valid.push((o.key, sel));
     }
     let owner = ctx.caller_id().unwrap_or(&bucket.owner_id);
-    let done = crate::engine::delete::delete_objects(ctx.bucket(), valid.clone(), owner).await?;
-    let deleted: Vec<xml::DeletedEntry> = if request.quiet {
-        Vec::new()
-    } else {
-        valid
-            .into_iter()
-            .zip(&done)
-            .map(|((key, sel), d)| deleted_entry(key, sel.map(sel_id), d))
-            .collect()
-    };
+    let bypass = crate::s3::lock::bypass_governance(ctx, &req.head, &bucket);
+    let done =
+        crate::engine::delete::delete_objects_bypassing(ctx.bucket(), valid.clone(), owner, bypass)
+            .await?;
+    let mut deleted: Vec<xml::DeletedEntry> = Vec::new();
+    for ((key, sel), d) in valid.into_iter().zip(&done) {
+        // A version Object Lock kept is a per-key error.
+        if let Some(e) = &d.refused {
+            errors.push(xml::DeleteErrorEntry {
+                key,
+                code: e.code.as_str().into(),
+                message: e.message.clone(),
+            });
+        } else if !request.quiet {
+            deleted.push(deleted_entry(key, sel.map(sel_id), d));
+        }
+    }
     let url = ctx.route.param("encoding-type") == Some("url");
     Ok(Response::xml(
         200,

@@ -62,6 +62,12 @@ pub enum Endpoint {
     GetBucketTagging,
     PutBucketTagging,
     DeleteBucketTagging,
+    GetObjectLockConfiguration,
+    PutObjectLockConfiguration,
+    GetObjectRetention,
+    PutObjectRetention,
+    GetObjectLegalHold,
+    PutObjectLegalHold,
 }
 
 impl Endpoint {
@@ -104,6 +110,12 @@ impl Endpoint {
             Endpoint::GetBucketTagging => "GetBucketTagging",
             Endpoint::PutBucketTagging => "PutBucketTagging",
             Endpoint::DeleteBucketTagging => "DeleteBucketTagging",
+            Endpoint::GetObjectLockConfiguration => "GetObjectLockConfiguration",
+            Endpoint::PutObjectLockConfiguration => "PutObjectLockConfiguration",
+            Endpoint::GetObjectRetention => "GetObjectRetention",
+            Endpoint::PutObjectRetention => "PutObjectRetention",
+            Endpoint::GetObjectLegalHold => "GetObjectLegalHold",
+            Endpoint::PutObjectLegalHold => "PutObjectLegalHold",
         }
     }
 }
@@ -159,12 +171,6 @@ const BUCKET_SUBRESOURCES: &[(&str, &str, &str, &str)] = &[
         "GetBucketEncryption",
         "PutBucketEncryption",
         "DeleteBucketEncryption",
-    ),
-    (
-        "object-lock",
-        "GetObjectLockConfiguration",
-        "PutObjectLockConfiguration",
-        "PutObjectLockConfiguration",
     ),
     (
         "ownershipControls",
@@ -240,7 +246,6 @@ pub const UNSET_BUCKET_CONFIG_GETS: &[&str] = &[
     "GetBucketNotificationConfiguration",
     "GetBucketReplication",
     "GetBucketEncryption",
-    "GetObjectLockConfiguration",
     "GetBucketOwnershipControls",
     "GetPublicAccessBlock",
     "GetBucketAccelerateConfiguration",
@@ -265,18 +270,6 @@ const OBJECT_SUBRESOURCES: &[(&str, &str, &str, &str)] = &[
         "GetObjectTagging",
         "PutObjectTagging",
         "DeleteObjectTagging",
-    ),
-    (
-        "retention",
-        "GetObjectRetention",
-        "PutObjectRetention",
-        "PutObjectRetention",
-    ),
-    (
-        "legal-hold",
-        "GetObjectLegalHold",
-        "PutObjectLegalHold",
-        "PutObjectLegalHold",
     ),
     (
         "torrent",
@@ -341,6 +334,12 @@ pub fn operation_names() -> Vec<&'static str> {
         Endpoint::GetBucketTagging,
         Endpoint::PutBucketTagging,
         Endpoint::DeleteBucketTagging,
+        Endpoint::GetObjectLockConfiguration,
+        Endpoint::PutObjectLockConfiguration,
+        Endpoint::GetObjectRetention,
+        Endpoint::PutObjectRetention,
+        Endpoint::GetObjectLegalHold,
+        Endpoint::PutObjectLegalHold,
     ];
     // Adding a variant must extend `samples`: this match stops compiling until it is listed.
     for e in &samples {
@@ -381,7 +380,13 @@ pub fn operation_names() -> Vec<&'static str> {
             | Endpoint::DeleteObjectTagging
             | Endpoint::GetBucketTagging
             | Endpoint::PutBucketTagging
-            | Endpoint::DeleteBucketTagging => {}
+            | Endpoint::DeleteBucketTagging
+            | Endpoint::GetObjectLockConfiguration
+            | Endpoint::PutObjectLockConfiguration
+            | Endpoint::GetObjectRetention
+            | Endpoint::PutObjectRetention
+            | Endpoint::GetObjectLegalHold
+            | Endpoint::PutObjectLegalHold => {}
         }
     }
     let mut names: Vec<&'static str> = samples.iter().map(Endpoint::name).collect();
@@ -518,6 +523,8 @@ fn bucket_endpoint(head: &RequestHead, r: &Route) -> S3Result<Endpoint> {
         Method::Get | Method::Head if r.has("tagging") => Endpoint::GetBucketTagging,
         Method::Put if r.has("tagging") => Endpoint::PutBucketTagging,
         Method::Delete if r.has("tagging") => Endpoint::DeleteBucketTagging,
+        Method::Get | Method::Head if r.has("object-lock") => Endpoint::GetObjectLockConfiguration,
+        Method::Put if r.has("object-lock") => Endpoint::PutObjectLockConfiguration,
         _ => {
             if let Some(op) = subresource(r, BUCKET_SUBRESOURCES, m) {
                 return Ok(match m {
@@ -554,6 +561,10 @@ fn object_endpoint(head: &RequestHead, r: &Route) -> S3Result<Endpoint> {
         (Method::Get | Method::Head, None) if r.has("tagging") => Endpoint::GetObjectTagging,
         (Method::Put, None) if r.has("tagging") => Endpoint::PutObjectTagging,
         (Method::Delete, None) if r.has("tagging") => Endpoint::DeleteObjectTagging,
+        (Method::Get | Method::Head, None) if r.has("retention") => Endpoint::GetObjectRetention,
+        (Method::Put, None) if r.has("retention") => Endpoint::PutObjectRetention,
+        (Method::Get | Method::Head, None) if r.has("legal-hold") => Endpoint::GetObjectLegalHold,
+        (Method::Put, None) if r.has("legal-hold") => Endpoint::PutObjectLegalHold,
         (Method::Put, Some(upload_id)) => {
             let part_number = r.param("partNumber").unwrap_or("").to_string();
             if copy {
@@ -689,6 +700,30 @@ mod tests {
         assert_eq!(
             ep("GET", "/b/k?attributes", &[]),
             Endpoint::GetObjectAttributes
+        );
+        assert_eq!(
+            ep("GET", "/b/k?retention", &[]),
+            Endpoint::GetObjectRetention
+        );
+        assert_eq!(
+            ep("PUT", "/b/k?retention&versionId=null", &[]),
+            Endpoint::PutObjectRetention
+        );
+        assert_eq!(
+            ep("GET", "/b/k?legal-hold", &[]),
+            Endpoint::GetObjectLegalHold
+        );
+        assert_eq!(
+            ep("PUT", "/b/k?legal-hold", &[]),
+            Endpoint::PutObjectLegalHold
+        );
+        assert_eq!(
+            ep("GET", "/b?object-lock", &[]),
+            Endpoint::GetObjectLockConfiguration
+        );
+        assert_eq!(
+            ep("PUT", "/b?object-lock", &[]),
+            Endpoint::PutObjectLockConfiguration
         );
     }
 

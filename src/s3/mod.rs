@@ -9,6 +9,7 @@ pub mod ctx;
 pub mod delete;
 pub mod endpoint;
 pub mod list;
+pub mod lock;
 pub mod multipart;
 pub mod object;
 pub mod payload;

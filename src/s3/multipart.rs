@@ -41,6 +41,7 @@ pub async fn create(ctx: &Ctx, req: &mut Request<'_>) -> S3Result<Response> {
     let acl = acl::from_headers(&req.head, Some(&bucket.owner_id), &ctx.users)?.unwrap_or_default();
     let (algo, checksum_type) = requested_checksum(&req.head)?;
     let tags = tags_from_head(&req.head)?;
+    let lock = crate::s3::lock::lock_for_write(&req.head, &bucket, false).await?;
     // Stored as `ALGO` (composite) or `ALGO:FULL_OBJECT`; see `UploadMeta::checksum_algo_name`.
     let checksum_algorithm = algo.map(|a| match checksum_type {
         ChecksumType::FullObject => format!("{}{FULL_OBJECT_SUFFIX}", a.name()),
@@ -58,7 +59,7 @@ pub async fn create(ctx: &Ctx, req: &mut Request<'_>) -> S3Result<Response> {
         acl,
         checksum_algorithm,
         tags,
-        lock: Default::default(),
+        lock,
     };
     let id = upload.upload_id.clone();
     crate::engine::multipart::create(upload).await?;

@@ -25,6 +25,7 @@ pub async fn put_object(ctx: &Ctx, req: &mut Request<'_>) -> S3Result<Response> 
     let acl = acl::from_headers(&req.head, Some(&bucket.owner_id), &ctx.users)?.unwrap_or_default();
     let cond = write_cond(&req.head)?;
     let tags = tags_from_head(&req.head)?;
+    let lock = crate::s3::lock::lock_for_write(&req.head, &bucket, true).await?;
     let head = req.head.clone();
     let mut payload = PayloadReader::new(&mut req.body, &ctx.payload, &head, &[])?;
     let declared = payload.declared_len();
@@ -48,7 +49,7 @@ pub async fn put_object(ctx: &Ctx, req: &mut Request<'_>) -> S3Result<Response> 
         len_max: cfg.limits.object_size_max,
         tags,
     };
-    let done = crate::engine::object::put(put, &mut payload).await?;
+    let done = crate::engine::object::put_with_lock(put, &mut payload, lock).await?;
     let mut r = Response::new(200);
     r.header("etag", etag_header(&done.etag));
     if let Some(v) = done.version {
@@ -246,6 +247,7 @@ pub async fn get_object(ctx: &Ctx, req: &mut Request<'_>, head_only: bool) -> S3
         acl::require(&m.owner_id, &m.acl, ctx.caller.as_ref(), Permission::Read)?;
         if let Some(mut resp) = answer_get(ctx, &req.head, &m, head_only).await? {
             crate::s3::versioning::version_header(&mut resp, &bucket, m.version);
+            crate::s3::lock::lock_headers(&mut resp, ctx, &bucket, &m.lock);
             return Ok(resp);
         }
     }

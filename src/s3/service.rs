@@ -138,7 +138,7 @@ impl S3Service {
 }
 
 async fn dispatch_endpoint(ctx: &Ctx, req: &mut Request<'_>) -> S3Result<Response> {
-    use crate::s3::{bucket, delete, list, multipart, object, tagging, versioning};
+    use crate::s3::{bucket, delete, list, lock, multipart, object, tagging, versioning};
     match &ctx.route.endpoint {
         Endpoint::ListBuckets => bucket::list_buckets(ctx).await,
         Endpoint::CreateBucket => bucket::create_bucket(ctx, req).await,
@@ -158,7 +158,7 @@ async fn dispatch_endpoint(ctx: &Ctx, req: &mut Request<'_>) -> S3Result<Respons
         Endpoint::CopyObject => crate::s3::copy::copy_object(ctx, req).await,
         Endpoint::GetObject => object::get_object(ctx, req, false).await,
         Endpoint::HeadObject => object::get_object(ctx, req, true).await,
-        Endpoint::DeleteObject => delete::delete_object(ctx).await,
+        Endpoint::DeleteObject => delete::delete_object(ctx, &req.head).await,
         Endpoint::GetObjectAcl => object::get_object_acl(ctx).await,
         Endpoint::PutObjectAcl => object::put_object_acl(ctx, req).await,
         Endpoint::CreateMultipartUpload => multipart::create(ctx, req).await,
@@ -188,6 +188,12 @@ async fn dispatch_endpoint(ctx: &Ctx, req: &mut Request<'_>) -> S3Result<Respons
         Endpoint::GetBucketTagging => tagging::get_bucket_tagging(ctx).await,
         Endpoint::PutBucketTagging => tagging::put_bucket_tagging(ctx, req).await,
         Endpoint::DeleteBucketTagging => tagging::delete_bucket_tagging(ctx).await,
+        Endpoint::GetObjectLockConfiguration => lock::get_object_lock_configuration(ctx).await,
+        Endpoint::PutObjectLockConfiguration => lock::put_object_lock_configuration(ctx, req).await,
+        Endpoint::GetObjectRetention => lock::get_object_retention(ctx).await,
+        Endpoint::PutObjectRetention => lock::put_object_retention(ctx, req).await,
+        Endpoint::GetObjectLegalHold => lock::get_object_legal_hold(ctx).await,
+        Endpoint::PutObjectLegalHold => lock::put_object_legal_hold(ctx, req).await,
     }
 }
 

@@ -30,6 +30,10 @@ pub use parse::{
     parse_access_control_policy, parse_complete_multipart, parse_create_bucket_configuration,
     parse_delete_objects, parse_versioning_configuration, VersioningConfiguration,
 };
+pub use parse::{
+    parse_legal_hold, parse_object_lock_configuration, parse_retention, DefaultRetentionDoc,
+    LockConfigurationDoc, RetentionDoc,
+};
 pub use parse::{parse_tagging, TAGGING_TAGS_MAX};
 pub use render::tagging;
 pub use render::{
@@ -38,6 +42,7 @@ pub use render::{
     list_objects_v1, list_objects_v2, list_parts, location, url_encode_into, versioning,
     xml_1_0_safe,
 };
+pub use render::{legal_hold, object_lock_configuration, retention};
 pub use render::{object_attributes, ObjectAttributes, ObjectPartsPage};
 
 /// The namespace on every response root element.

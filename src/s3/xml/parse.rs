@@ -20,7 +20,12 @@ use super::{
 };
 use crate::s3::error::{ErrorCode, S3Error, S3Result};
 
+mod lock;
 mod tagging;
+pub use lock::{
+    parse_legal_hold, parse_object_lock_configuration, parse_retention, DefaultRetentionDoc,
+    LockConfigurationDoc, RetentionDoc,
+};
 pub use tagging::{parse_tagging, TAGGING_TAGS_MAX};
 
 /// Why a parse failed: the body is malformed (reported with the parser's own code:
