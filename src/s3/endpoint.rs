@@ -62,6 +62,56 @@ pub enum Endpoint {
     GetBucketTagging,
     PutBucketTagging,
     DeleteBucketTagging,
+    /// Bucket policy, public access block and ownership controls (`AccessOp`).
+    Access(AccessOp),
+}
+
+/// The bucket access configurations: policy (and its status), public access block,
+/// ownership controls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccessOp {
+    GetBucketPolicy,
+    PutBucketPolicy,
+    DeleteBucketPolicy,
+    GetBucketPolicyStatus,
+    GetPublicAccessBlock,
+    PutPublicAccessBlock,
+    DeletePublicAccessBlock,
+    GetBucketOwnershipControls,
+    PutBucketOwnershipControls,
+    DeleteBucketOwnershipControls,
+}
+
+impl AccessOp {
+    pub const ALL: [AccessOp; 10] = [
+        AccessOp::GetBucketPolicy,
+        AccessOp::PutBucketPolicy,
+        AccessOp::DeleteBucketPolicy,
+        AccessOp::GetBucketPolicyStatus,
+        AccessOp::GetPublicAccessBlock,
+        AccessOp::PutPublicAccessBlock,
+        AccessOp::DeletePublicAccessBlock,
+        AccessOp::GetBucketOwnershipControls,
+        AccessOp::PutBucketOwnershipControls,
+        AccessOp::DeleteBucketOwnershipControls,
+    ];
+    pub fn name(self) -> &'static str {
+        match self {
+            AccessOp::GetBucketPolicy => "GetBucketPolicy",
+            AccessOp::PutBucketPolicy => "PutBucketPolicy",
+            AccessOp::DeleteBucketPolicy => "DeleteBucketPolicy",
+            AccessOp::GetBucketPolicyStatus => "GetBucketPolicyStatus",
+            AccessOp::GetPublicAccessBlock => "GetPublicAccessBlock",
+            AccessOp::PutPublicAccessBlock => "PutPublicAccessBlock",
+            AccessOp::DeletePublicAccessBlock => "DeletePublicAccessBlock",
+            AccessOp::GetBucketOwnershipControls => "GetBucketOwnershipControls",
+            AccessOp::PutBucketOwnershipControls => "PutBucketOwnershipControls",
+            AccessOp::DeleteBucketOwnershipControls => "DeleteBucketOwnershipControls",
+        }
+    }
+    fn from_name(op: &str) -> Option<AccessOp> {
+        AccessOp::ALL.into_iter().find(|a| a.name() == op)
+    }
 }
 
 impl Endpoint {
@@ -104,6 +154,7 @@ impl Endpoint {
             Endpoint::GetBucketTagging => "GetBucketTagging",
             Endpoint::PutBucketTagging => "PutBucketTagging",
             Endpoint::DeleteBucketTagging => "DeleteBucketTagging",
+            Endpoint::Access(op) => op.name(),
         }
     }
 }
@@ -341,6 +392,7 @@ pub fn operation_names() -> Vec<&'static str> {
         Endpoint::GetBucketTagging,
         Endpoint::PutBucketTagging,
         Endpoint::DeleteBucketTagging,
+        Endpoint::Access(AccessOp::GetBucketPolicy),
     ];
     // Adding a variant must extend `samples`: this match stops compiling until it is listed.
     for e in &samples {
@@ -381,10 +433,12 @@ pub fn operation_names() -> Vec<&'static str> {
             | Endpoint::DeleteObjectTagging
             | Endpoint::GetBucketTagging
             | Endpoint::PutBucketTagging
-            | Endpoint::DeleteBucketTagging => {}
+            | Endpoint::DeleteBucketTagging
+            | Endpoint::Access(_) => {}
         }
     }
     let mut names: Vec<&'static str> = samples.iter().map(Endpoint::name).collect();
+    names.extend(AccessOp::ALL.iter().map(|a| a.name()));
     for table in [BUCKET_SUBRESOURCES, OBJECT_SUBRESOURCES] {
         for (_, get, put, delete) in table {
             names.extend([*get, *put, *delete]);
@@ -520,6 +574,10 @@ fn bucket_endpoint(head: &RequestHead, r: &Route) -> S3Result<Endpoint> {
         Method::Delete if r.has("tagging") => Endpoint::DeleteBucketTagging,
         _ => {
             if let Some(op) = subresource(r, BUCKET_SUBRESOURCES, m) {
+                let status_get = op != "GetBucketPolicyStatus" || matches!(m, Method::Get);
+                if let (Some(a), true) = (AccessOp::from_name(op), status_get) {
+                    return Ok(Endpoint::Access(a));
+                }
                 return Ok(match m {
                     Method::Get | Method::Head if UNSET_BUCKET_CONFIG_GETS.contains(&op) => {
                         Endpoint::GetBucketConfig(op)
@@ -628,11 +686,23 @@ mod tests {
         assert_eq!(ep("GET", "/b?uploads", &[]), Endpoint::ListMultipartUploads);
         assert_eq!(
             ep("PUT", "/b?policy", &[]),
-            Endpoint::NotImplemented("PutBucketPolicy")
+            Endpoint::Access(AccessOp::PutBucketPolicy)
         );
         assert_eq!(
             ep("GET", "/b?policy", &[]),
-            Endpoint::GetBucketConfig("GetBucketPolicy")
+            Endpoint::Access(AccessOp::GetBucketPolicy)
+        );
+        assert_eq!(
+            ep("GET", "/b?policyStatus", &[]),
+            Endpoint::Access(AccessOp::GetBucketPolicyStatus)
+        );
+        assert_eq!(
+            ep("DELETE", "/b?publicAccessBlock", &[]),
+            Endpoint::Access(AccessOp::DeletePublicAccessBlock)
+        );
+        assert_eq!(
+            ep("PUT", "/b?ownershipControls", &[]),
+            Endpoint::Access(AccessOp::PutBucketOwnershipControls)
         );
         assert_eq!(
             ep("DELETE", "/b?tagging", &[]),

@@ -128,6 +128,7 @@ impl S3Service {
             payload: auth.payload,
             route,
             request_id: request_id.to_string(),
+            inputs: crate::s3::access::Inputs::from_head(&req.head, req.remote.ip()),
         };
         // A signature over the body's hash is checked before any handler acts on it.
         crate::s3::payload::settle_deferred(&mut ctx.payload, &ctx.route.endpoint, &mut req.body)
@@ -188,6 +189,7 @@ async fn dispatch_endpoint(ctx: &Ctx, req: &mut Request<'_>) -> S3Result<Respons
         Endpoint::GetBucketTagging => tagging::get_bucket_tagging(ctx).await,
         Endpoint::PutBucketTagging => tagging::put_bucket_tagging(ctx, req).await,
         Endpoint::DeleteBucketTagging => tagging::delete_bucket_tagging(ctx).await,
+        Endpoint::Access(op) => crate::s3::policy::dispatch(ctx, req, *op).await,
     }
 }
 

@@ -30,6 +30,7 @@ pub use parse::{
     parse_access_control_policy, parse_complete_multipart, parse_create_bucket_configuration,
     parse_delete_objects, parse_versioning_configuration, VersioningConfiguration,
 };
+pub use parse::{parse_ownership_controls, parse_public_access_block};
 pub use parse::{parse_tagging, TAGGING_TAGS_MAX};
 pub use render::tagging;
 pub use render::{
@@ -39,6 +40,7 @@ pub use render::{
     xml_1_0_safe,
 };
 pub use render::{object_attributes, ObjectAttributes, ObjectPartsPage};
+pub use render::{ownership_controls, policy_status, public_access_block};
 
 /// The namespace on every response root element.
 pub const S3_NS: &str = "http://s3.amazonaws.com/doc/2006-03-01/";

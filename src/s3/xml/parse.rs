@@ -20,7 +20,9 @@ use super::{
 };
 use crate::s3::error::{ErrorCode, S3Error, S3Result};
 
+mod access;
 mod tagging;
+pub use access::{parse_ownership_controls, parse_public_access_block};
 pub use tagging::{parse_tagging, TAGGING_TAGS_MAX};
 
 /// Why a parse failed: the body is malformed (reported with the parser's own code:

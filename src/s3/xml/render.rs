@@ -12,7 +12,9 @@ use super::{
 };
 use crate::s3::error::escape_into;
 
+mod access;
 mod tagging;
+pub use access::{ownership_controls, policy_status, public_access_block};
 pub use tagging::tagging;
 
 const XML_DECL: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
