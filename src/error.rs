@@ -95,6 +95,9 @@ error_codes! {
     UnresolvableGrantByEmailAddress => 400, "The email address you provided does not match any account on record.";
     BadRequest => 400, "Bad Request";
     InvalidTag => 400, "The tag provided was not a valid tag.";
+    MalformedPolicy => 400, "Policies must be valid JSON and the first byte must be '{'";
+    AccessControlListNotSupported => 400, "The bucket does not allow ACLs";
+    InvalidBucketAclWithObjectOwnership => 400, "Bucket cannot have ACLs set with ObjectOwnership's BucketOwnerEnforced setting";
 }
 
 /// The kind of failure underneath an error, for code that must act on it (a full disk, a

@@ -12,6 +12,7 @@ pub mod lock;
 pub mod log;
 pub mod multipart;
 pub mod object;
+pub mod policy;
 pub mod read;
 pub mod recovery;
 pub mod shards;
@@ -22,8 +23,8 @@ pub mod versions;
 pub use crate::meta::commands::{etag_matches, WriteCond};
 pub use crate::meta::tables::ListPage;
 pub use crate::meta::types::{
-    Acl, BucketMeta, Checksums, DataLoc, Grant, Grantee, ObjectMeta, PartMeta, Permission, Tags,
-    UploadMeta, FULL_OBJECT_SUFFIX,
+    Acl, BucketMeta, Checksums, ConfigKind, DataLoc, Grant, Grantee, ObjectMeta, PartMeta,
+    Permission, Tags, UploadMeta, FULL_OBJECT_SUFFIX,
 };
 pub use crate::storage::{ByteSource, Payload, Turns, Verified};
 

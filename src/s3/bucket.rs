@@ -121,6 +121,7 @@ pub async fn create_bucket(ctx: &Ctx, req: &mut Request<'_>) -> S3Result<Respons
         return Err(S3Error::new(ErrorCode::InvalidBucketName).with("BucketName", &name));
     }
     let acl = acl::from_headers(&req.head, None, &ctx.users)?.unwrap_or_default();
+    let mut configs = crate::s3::ownership::create_bucket_configs(&req.head, &acl)?;
     let body = read_small_body(req, ctx, CONFIG_BODY_BYTES_MAX).await?;
     let region = ctx.shared.config.server.region.clone();
     if let Some(loc) = xml::parse_create_bucket_configuration(&body)? {
@@ -147,11 +148,11 @@ pub async fn create_bucket(ctx: &Ctx, req: &mut Request<'_>) -> S3Result<Respons
             ))
         }
     };
-    let (versioning, configs) = if object_lock {
-        let row = crate::engine::lock::enabled_config_row();
-        (crate::engine::versions::Versioning::Enabled, vec![row])
+    let versioning = if object_lock {
+        configs.push(crate::engine::lock::enabled_config_row());
+        crate::engine::versions::Versioning::Enabled
     } else {
-        (Default::default(), Vec::new())
+        Default::default()
     };
     let meta = BucketMeta {
         name: name.clone(),
@@ -217,6 +218,7 @@ pub async fn get_bucket_acl(ctx: &Ctx) -> S3Result<Response> {
 pub async fn put_bucket_acl(ctx: &Ctx, req: &mut Request<'_>) -> S3Result<Response> {
     let b = authorize_bucket(ctx, Permission::WriteAcp).await?;
     let acl = requested_acl(ctx, req, &b.owner_id).await?;
+    crate::s3::access::check_acl_headers(&b, &req.head, Some(&acl)).await?;
     let name = ctx.bucket().to_string();
     crate::engine::bucket::set_acl(&name, acl).await?;
     Ok(Response::new(200))

@@ -74,11 +74,11 @@ async fn load_source(ctx: &Ctx, head: &RequestHead) -> S3Result<ObjectMeta> {
         .split_once("?versionId=")
         .and_then(|(_, v)| crate::engine::versions::parse_version_id(v));
     // A missing source is NoSuchKey only to a caller who may list its bucket.
-    let (_b, m) = match version {
-        None => load_object_guarded(ctx.caller.as_ref(), &sb, &sk).await?,
+    let (b, m) = match version {
+        None => load_object_guarded(ctx, &sb, &sk).await?,
         Some(sel) => crate::s3::versioning::load_copy_source(ctx, &sb, &sk, sel).await?,
     };
-    acl::require(&m.owner_id, &m.acl, ctx.caller.as_ref(), Permission::Read)?;
+    crate::s3::access::authorize_source(ctx, &b, &sk, &m, version.is_some()).await?;
     check_copy_conditions(head, &m)?;
     Ok(m)
 }
@@ -138,6 +138,7 @@ pub async fn copy_object(ctx: &Ctx, req: &mut Request<'_>) -> S3Result<Response>
     let tags = copy_tags(&head)?;
     let lock = crate::s3::lock::lock_for_write(&head, &dest_bucket, false).await?;
     let new_acl = acl::from_headers(&head, Some(&dest_bucket.owner_id), &ctx.users)?;
+    crate::s3::access::check_acl_headers(&dest_bucket, &head, new_acl.as_ref()).await?;
     let same = sb == ctx.bucket() && sk == ctx.key();
     if same && !replace && new_acl.is_none() && head.header("x-amz-storage-class").is_none() {
         return Err(S3Error::msg(

@@ -17,6 +17,8 @@ pub struct Ctx {
     pub payload: PayloadMode,
     pub route: Route,
     pub request_id: String,
+    /// What bucket policy conditions may read about the request.
+    pub inputs: crate::s3::access::Inputs,
 }
 
 impl Ctx {

@@ -103,6 +103,28 @@ pub async fn delete_objects(ctx: &Ctx, req: &mut Request<'_>) -> S3Result<Respon
         };
         valid.push((o.key, sel));
     }
+    let valid = if crate::engine::policy::has_guards(&bucket) {
+        let asked: Vec<(String, bool)> = valid
+            .iter()
+            .map(|(k, s)| (k.clone(), s.is_some()))
+            .collect();
+        let allowed = crate::s3::access::authorize_keys(ctx, &bucket, &asked).await?;
+        let mut kept = Vec::with_capacity(valid.len());
+        for (item, ok) in valid.into_iter().zip(allowed) {
+            if ok {
+                kept.push(item);
+            } else {
+                errors.push(xml::DeleteErrorEntry {
+                    key: item.0,
+                    code: "AccessDenied".into(),
+                    message: "Access Denied".into(),
+                });
+            }
+        }
+        kept
+    } else {
+        valid
+    };
     let owner = ctx.caller_id().unwrap_or(&bucket.owner_id);
     let bypass = crate::s3::lock::bypass_governance(ctx, &req.head, &bucket);
     let done =

@@ -68,6 +68,56 @@ pub enum Endpoint {
     PutObjectRetention,
     GetObjectLegalHold,
     PutObjectLegalHold,
+    /// Bucket policy, public access block and ownership controls (`AccessOp`).
+    Access(AccessOp),
+}
+
+/// The bucket access configurations: policy (and its status), public access block,
+/// ownership controls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccessOp {
+    GetBucketPolicy,
+    PutBucketPolicy,
+    DeleteBucketPolicy,
+    GetBucketPolicyStatus,
+    GetPublicAccessBlock,
+    PutPublicAccessBlock,
+    DeletePublicAccessBlock,
+    GetBucketOwnershipControls,
+    PutBucketOwnershipControls,
+    DeleteBucketOwnershipControls,
+}
+
+impl AccessOp {
+    pub const ALL: [AccessOp; 10] = [
+        AccessOp::GetBucketPolicy,
+        AccessOp::PutBucketPolicy,
+        AccessOp::DeleteBucketPolicy,
+        AccessOp::GetBucketPolicyStatus,
+        AccessOp::GetPublicAccessBlock,
+        AccessOp::PutPublicAccessBlock,
+        AccessOp::DeletePublicAccessBlock,
+        AccessOp::GetBucketOwnershipControls,
+        AccessOp::PutBucketOwnershipControls,
+        AccessOp::DeleteBucketOwnershipControls,
+    ];
+    pub fn name(self) -> &'static str {
+        match self {
+            AccessOp::GetBucketPolicy => "GetBucketPolicy",
+            AccessOp::PutBucketPolicy => "PutBucketPolicy",
+            AccessOp::DeleteBucketPolicy => "DeleteBucketPolicy",
+            AccessOp::GetBucketPolicyStatus => "GetBucketPolicyStatus",
+            AccessOp::GetPublicAccessBlock => "GetPublicAccessBlock",
+            AccessOp::PutPublicAccessBlock => "PutPublicAccessBlock",
+            AccessOp::DeletePublicAccessBlock => "DeletePublicAccessBlock",
+            AccessOp::GetBucketOwnershipControls => "GetBucketOwnershipControls",
+            AccessOp::PutBucketOwnershipControls => "PutBucketOwnershipControls",
+            AccessOp::DeleteBucketOwnershipControls => "DeleteBucketOwnershipControls",
+        }
+    }
+    fn from_name(op: &str) -> Option<AccessOp> {
+        AccessOp::ALL.into_iter().find(|a| a.name() == op)
+    }
 }
 
 impl Endpoint {
@@ -116,6 +166,7 @@ impl Endpoint {
             Endpoint::PutObjectRetention => "PutObjectRetention",
             Endpoint::GetObjectLegalHold => "GetObjectLegalHold",
             Endpoint::PutObjectLegalHold => "PutObjectLegalHold",
+            Endpoint::Access(op) => op.name(),
         }
     }
 }
@@ -340,6 +391,7 @@ pub fn operation_names() -> Vec<&'static str> {
         Endpoint::PutObjectRetention,
         Endpoint::GetObjectLegalHold,
         Endpoint::PutObjectLegalHold,
+        Endpoint::Access(AccessOp::GetBucketPolicy),
     ];
     // Adding a variant must extend `samples`: this match stops compiling until it is listed.
     for e in &samples {
@@ -386,10 +438,12 @@ pub fn operation_names() -> Vec<&'static str> {
             | Endpoint::GetObjectRetention
             | Endpoint::PutObjectRetention
             | Endpoint::GetObjectLegalHold
-            | Endpoint::PutObjectLegalHold => {}
+            | Endpoint::PutObjectLegalHold
+            | Endpoint::Access(_) => {}
         }
     }
     let mut names: Vec<&'static str> = samples.iter().map(Endpoint::name).collect();
+    names.extend(AccessOp::ALL.iter().map(|a| a.name()));
     for table in [BUCKET_SUBRESOURCES, OBJECT_SUBRESOURCES] {
         for (_, get, put, delete) in table {
             names.extend([*get, *put, *delete]);
@@ -527,6 +581,10 @@ fn bucket_endpoint(head: &RequestHead, r: &Route) -> S3Result<Endpoint> {
         Method::Put if r.has("object-lock") => Endpoint::PutObjectLockConfiguration,
         _ => {
             if let Some(op) = subresource(r, BUCKET_SUBRESOURCES, m) {
+                let status_get = op != "GetBucketPolicyStatus" || matches!(m, Method::Get);
+                if let (Some(a), true) = (AccessOp::from_name(op), status_get) {
+                    return Ok(Endpoint::Access(a));
+                }
                 return Ok(match m {
                     Method::Get | Method::Head if UNSET_BUCKET_CONFIG_GETS.contains(&op) => {
                         Endpoint::GetBucketConfig(op)
@@ -639,11 +697,23 @@ mod tests {
         assert_eq!(ep("GET", "/b?uploads", &[]), Endpoint::ListMultipartUploads);
         assert_eq!(
             ep("PUT", "/b?policy", &[]),
-            Endpoint::NotImplemented("PutBucketPolicy")
+            Endpoint::Access(AccessOp::PutBucketPolicy)
         );
         assert_eq!(
             ep("GET", "/b?policy", &[]),
-            Endpoint::GetBucketConfig("GetBucketPolicy")
+            Endpoint::Access(AccessOp::GetBucketPolicy)
+        );
+        assert_eq!(
+            ep("GET", "/b?policyStatus", &[]),
+            Endpoint::Access(AccessOp::GetBucketPolicyStatus)
+        );
+        assert_eq!(
+            ep("DELETE", "/b?publicAccessBlock", &[]),
+            Endpoint::Access(AccessOp::DeletePublicAccessBlock)
+        );
+        assert_eq!(
+            ep("PUT", "/b?ownershipControls", &[]),
+            Endpoint::Access(AccessOp::PutBucketOwnershipControls)
         );
         assert_eq!(
             ep("DELETE", "/b?tagging", &[]),

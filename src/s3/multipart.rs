@@ -38,7 +38,9 @@ fn new_upload_id() -> String {
 pub async fn create(ctx: &Ctx, req: &mut Request<'_>) -> S3Result<Response> {
     let bucket = authorize_bucket(ctx, Permission::Write).await?;
     let attrs = attrs_from_head(&req.head, ctx.shared.config.limits.metadata_bytes_max)?;
-    let acl = acl::from_headers(&req.head, Some(&bucket.owner_id), &ctx.users)?.unwrap_or_default();
+    let acl = acl::from_headers(&req.head, Some(&bucket.owner_id), &ctx.users)?;
+    crate::s3::access::check_acl_headers(&bucket, &req.head, acl.as_ref()).await?;
+    let acl = acl.unwrap_or_default();
     let (algo, checksum_type) = requested_checksum(&req.head)?;
     let tags = tags_from_head(&req.head)?;
     let lock = crate::s3::lock::lock_for_write(&req.head, &bucket, false).await?;

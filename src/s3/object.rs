@@ -22,7 +22,9 @@ pub async fn put_object(ctx: &Ctx, req: &mut Request<'_>) -> S3Result<Response> 
     let bucket = authorize_bucket(ctx, Permission::Write).await?;
     let cfg = &ctx.shared.config;
     let attrs = attrs_from_head(&req.head, cfg.limits.metadata_bytes_max)?;
-    let acl = acl::from_headers(&req.head, Some(&bucket.owner_id), &ctx.users)?.unwrap_or_default();
+    let acl = acl::from_headers(&req.head, Some(&bucket.owner_id), &ctx.users)?;
+    crate::s3::access::check_acl_headers(&bucket, &req.head, acl.as_ref()).await?;
+    let acl = acl.unwrap_or_default();
     let cond = write_cond(&req.head)?;
     let tags = tags_from_head(&req.head)?;
     let lock = crate::s3::lock::lock_for_write(&req.head, &bucket, true).await?;
@@ -225,7 +227,7 @@ pub async fn load_readable_object(ctx: &Ctx) -> S3Result<(BucketMeta, ObjectMeta
     match crate::engine::read::bucket_and_object(ctx.bucket(), ctx.key()).await {
         Err(e) if e.code == ErrorCode::NoSuchKey => {
             let b = crate::engine::read::bucket(ctx.bucket()).await?;
-            acl::require(&b.owner_id, &b.acl, ctx.caller.as_ref(), Permission::Read)?;
+            crate::s3::access::may_list(ctx, &b).await?;
             Err(e)
         }
         other => other,
@@ -244,7 +246,7 @@ pub async fn get_object(ctx: &Ctx, req: &mut Request<'_>, head_only: bool) -> S3
             Loaded::Found(b, m) => (b, m),
             Loaded::Answered(resp) => return Ok(resp),
         };
-        acl::require(&m.owner_id, &m.acl, ctx.caller.as_ref(), Permission::Read)?;
+        crate::s3::access::authorize_object(ctx, &bucket, &m, Permission::Read).await?;
         if let Some(mut resp) = answer_get(ctx, &req.head, &m, head_only).await? {
             crate::s3::versioning::version_header(&mut resp, &bucket, m.version);
             crate::s3::lock::lock_headers(&mut resp, ctx, &bucket, &m.lock);
@@ -407,7 +409,7 @@ pub async fn get_object_attributes(ctx: &Ctx, head: &RequestHead) -> S3Result<Re
         Loaded::Found(b, m) => (b, m),
         Loaded::Answered(resp) => return Ok(resp),
     };
-    acl::require(&m.owner_id, &m.acl, ctx.caller.as_ref(), Permission::Read)?;
+    crate::s3::access::authorize_object(ctx, &b, &m, Permission::Read).await?;
     let has = |a: &str| wanted.contains(&a);
     let mut attrs = crate::s3::xml::ObjectAttributes::default();
     if has("ETag") {
@@ -460,12 +462,7 @@ pub async fn get_object_acl(ctx: &Ctx) -> S3Result<Response> {
         Loaded::Found(b, m) => (b, m),
         Loaded::Answered(resp) => return Ok(resp),
     };
-    acl::require(
-        &m.owner_id,
-        &m.acl,
-        ctx.caller.as_ref(),
-        Permission::ReadAcp,
-    )?;
+    crate::s3::access::authorize_object(ctx, &b, &m, Permission::ReadAcp).await?;
     let mut r = Response::xml(200, acl::acl_xml(ctx, &m.owner_id, &m.acl));
     crate::s3::versioning::version_header(&mut r, &b, m.version);
     Ok(r)
@@ -473,13 +470,8 @@ pub async fn get_object_acl(ctx: &Ctx) -> S3Result<Response> {
 
 pub async fn put_object_acl(ctx: &Ctx, req: &mut Request<'_>) -> S3Result<Response> {
     // A missing key is NoSuchKey only to a caller who may list the bucket.
-    let (b, m) = load_object_guarded(ctx.caller.as_ref(), ctx.bucket(), ctx.key()).await?;
-    acl::require(
-        &m.owner_id,
-        &m.acl,
-        ctx.caller.as_ref(),
-        Permission::WriteAcp,
-    )?;
+    let (b, m) = load_object_guarded(ctx, ctx.bucket(), ctx.key()).await?;
+    crate::s3::access::authorize_object(ctx, &b, &m, Permission::WriteAcp).await?;
     // Only the current version's ACL can be replaced here.
     if let Some(sel) = crate::s3::versioning::requested_version(ctx)? {
         if !sel.matches(m.version) {
@@ -490,6 +482,7 @@ pub async fn put_object_acl(ctx: &Ctx, req: &mut Request<'_>) -> S3Result<Respon
         }
     }
     let new_acl: Acl = requested_acl(ctx, req, &b.owner_id).await?;
+    crate::s3::access::check_acl_headers(&b, &req.head, Some(&new_acl)).await?;
     crate::engine::object::set_acl(ctx.bucket(), ctx.key(), new_acl).await?;
     Ok(Response::new(200))
 }

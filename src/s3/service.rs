@@ -128,6 +128,7 @@ impl S3Service {
             payload: auth.payload,
             route,
             request_id: request_id.to_string(),
+            inputs: crate::s3::access::Inputs::from_head(&req.head, req.remote.ip()),
         };
         // A signature over the body's hash is checked before any handler acts on it.
         crate::s3::payload::settle_deferred(&mut ctx.payload, &ctx.route.endpoint, &mut req.body)
@@ -194,6 +195,7 @@ async fn dispatch_endpoint(ctx: &Ctx, req: &mut Request<'_>) -> S3Result<Respons
         Endpoint::PutObjectRetention => lock::put_object_retention(ctx, req).await,
         Endpoint::GetObjectLegalHold => lock::get_object_legal_hold(ctx).await,
         Endpoint::PutObjectLegalHold => lock::put_object_legal_hold(ctx, req).await,
+        Endpoint::Access(op) => crate::s3::policy::dispatch(ctx, req, *op).await,
     }
 }
 

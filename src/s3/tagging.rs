@@ -7,7 +7,6 @@ use crate::http::conn::Request;
 use crate::http::head::RequestHead;
 use crate::http::response::Response;
 use crate::s3::access::{authorize_bucket, load_bucket, load_object_guarded};
-use crate::s3::acl;
 use crate::s3::ctx::Ctx;
 use crate::s3::error::{ErrorCode, S3Error, S3Result};
 use crate::s3::request::read_small_body;
@@ -18,7 +17,7 @@ use crate::s3::xml;
 /// (a noncurrent version's tags cannot be changed here yet: 501, as PutObjectAcl). A missing
 /// key is NoSuchKey only to a caller who may list the bucket.
 async fn current_for_change(ctx: &Ctx) -> S3Result<(BucketMeta, ObjectMeta)> {
-    let (b, m) = load_object_guarded(ctx.caller.as_ref(), ctx.bucket(), ctx.key()).await?;
+    let (b, m) = load_object_guarded(ctx, ctx.bucket(), ctx.key()).await?;
     if let Some(sel) = versioning::requested_version(ctx)? {
         if !sel.matches(m.version) {
             return Err(S3Error::msg(
@@ -68,7 +67,7 @@ pub async fn get_object_tagging(ctx: &Ctx) -> S3Result<Response> {
         Loaded::Found(b, m) => (b, m),
         Loaded::Answered(r) => return Ok(r),
     };
-    acl::require(&m.owner_id, &m.acl, ctx.caller.as_ref(), Permission::Read)?;
+    crate::s3::access::authorize_object(ctx, &b, &m, Permission::Read).await?;
     let mut r = Response::xml(200, xml::tagging(&m.tags));
     versioning::version_header(&mut r, &b, m.version);
     Ok(r)

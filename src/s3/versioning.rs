@@ -11,7 +11,6 @@ use crate::engine::{BucketMeta, ObjectMeta, Permission};
 use crate::http::conn::Request;
 use crate::http::response::Response;
 use crate::s3::access::{authorize_bucket, load_bucket};
-use crate::s3::acl;
 use crate::s3::ctx::Ctx;
 use crate::s3::error::{ErrorCode, S3Error, S3Result};
 use crate::s3::list::{arg, encoding_url};
@@ -120,7 +119,7 @@ pub async fn load_for_read(ctx: &Ctx, head_only: bool) -> S3Result<Loaded> {
     match found {
         Some((VersionRecord::Object(m), _)) => Ok(Loaded::Found(b, m)),
         Some((VersionRecord::Marker(m), _)) => {
-            acl::require(&b.owner_id, &b.acl, ctx.caller.as_ref(), Permission::Read)?;
+            crate::s3::access::may_list(ctx, &b).await?;
             let mut r = marker_answer(
                 ctx,
                 S3Error::new(ErrorCode::MethodNotAllowed),
@@ -135,7 +134,7 @@ pub async fn load_for_read(ctx: &Ctx, head_only: bool) -> S3Result<Loaded> {
         }
         None => {
             // Which versions exist is only told to those who may list the bucket.
-            acl::require(&b.owner_id, &b.acl, ctx.caller.as_ref(), Permission::Read)?;
+            crate::s3::access::may_list(ctx, &b).await?;
             Err(no_such_version(ctx, sel))
         }
     }
@@ -255,7 +254,7 @@ pub async fn load_copy_source(
     sel: VersionSel,
 ) -> S3Result<(BucketMeta, ObjectMeta)> {
     let (b, found) = crate::engine::versions::bucket_and_version(bucket, key, sel).await?;
-    acl::require(&b.owner_id, &b.acl, ctx.caller.as_ref(), Permission::Read)?;
+    crate::s3::access::may_list(ctx, &b).await?;
     match found {
         Some((VersionRecord::Object(m), _)) => Ok((b, m)),
         Some((VersionRecord::Marker(_), _)) => Err(S3Error::msg(

@@ -34,6 +34,7 @@ pub use parse::{
     parse_legal_hold, parse_object_lock_configuration, parse_retention, DefaultRetentionDoc,
     LockConfigurationDoc, RetentionDoc,
 };
+pub use parse::{parse_ownership_controls, parse_public_access_block};
 pub use parse::{parse_tagging, TAGGING_TAGS_MAX};
 pub use render::tagging;
 pub use render::{
@@ -44,6 +45,7 @@ pub use render::{
 };
 pub use render::{legal_hold, object_lock_configuration, retention};
 pub use render::{object_attributes, ObjectAttributes, ObjectPartsPage};
+pub use render::{ownership_controls, policy_status, public_access_block};
 
 /// The namespace on every response root element.
 pub const S3_NS: &str = "http://s3.amazonaws.com/doc/2006-03-01/";

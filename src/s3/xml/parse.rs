@@ -26,6 +26,8 @@ pub use lock::{
     parse_legal_hold, parse_object_lock_configuration, parse_retention, DefaultRetentionDoc,
     LockConfigurationDoc, RetentionDoc,
 };
+mod access;
+pub use access::{parse_ownership_controls, parse_public_access_block};
 pub use tagging::{parse_tagging, TAGGING_TAGS_MAX};
 
 /// Why a parse failed: the body is malformed (reported with the parser's own code:

@@ -15,6 +15,8 @@ use crate::s3::error::escape_into;
 mod lock;
 mod tagging;
 pub use lock::{legal_hold, object_lock_configuration, retention};
+mod access;
+pub use access::{ownership_controls, policy_status, public_access_block};
 pub use tagging::tagging;
 
 const XML_DECL: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
