@@ -8,6 +8,7 @@
 pub mod bucket;
 pub mod copy;
 pub mod delete;
+pub mod lifecycle;
 pub mod log;
 pub mod multipart;
 pub mod object;

@@ -54,6 +54,7 @@ pub fn etag_matches(header: &str, etag: &str) -> bool {
         .any(|t| t == "*" || t == etag)
 }
 
+#[allow(clippy::large_enum_variant)] // commands are moved once, into the log
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum MetaCmd {
     /// A new bucket with the configurations it is created with (object lock, ownership).
@@ -125,7 +126,12 @@ pub enum MetaCmd {
         kind: ConfigKind,
         value: Option<Vec<u8>>,
     },
+    /// Removals a bucket's lifecycle rules selected, each re-checked against the record it
+    /// names (`meta::lifecycle`).
+    LifecycleExpire(LifecycleExpire),
 }
+
+pub use super::lifecycle::{LifecycleAction, LifecycleExpire};
 
 /// Deletes of keys or key versions (`meta::versions`). A target without a version removes
 /// the object (unversioned bucket) or adds a delete marker (versioning bucket).
@@ -349,6 +355,7 @@ impl MetaCmd {
             MetaCmd::SetBucketConfig { name, kind, value } => {
                 t::w_set_bucket_config(txn, &name, kind, value.as_deref()).map(|_| done)
             }
+            MetaCmd::LifecycleExpire(x) => super::lifecycle::apply(txn, x),
         }
     }
 }

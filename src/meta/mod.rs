@@ -5,6 +5,7 @@
 //! then spread over whatever executors exist (shard `s` lives on executor `s % executors`).
 
 pub mod commands;
+pub mod lifecycle;
 pub mod shard;
 pub mod tables;
 pub mod types;

@@ -62,6 +62,9 @@ pub enum Endpoint {
     GetBucketTagging,
     PutBucketTagging,
     DeleteBucketTagging,
+    GetBucketLifecycle,
+    PutBucketLifecycle,
+    DeleteBucketLifecycle,
 }
 
 impl Endpoint {
@@ -104,6 +107,9 @@ impl Endpoint {
             Endpoint::GetBucketTagging => "GetBucketTagging",
             Endpoint::PutBucketTagging => "PutBucketTagging",
             Endpoint::DeleteBucketTagging => "DeleteBucketTagging",
+            Endpoint::GetBucketLifecycle => "GetBucketLifecycleConfiguration",
+            Endpoint::PutBucketLifecycle => "PutBucketLifecycleConfiguration",
+            Endpoint::DeleteBucketLifecycle => "DeleteBucketLifecycle",
         }
     }
 }
@@ -234,7 +240,6 @@ pub const UNSET_BUCKET_CONFIG_GETS: &[&str] = &[
     "GetBucketPolicy",
     "GetBucketPolicyStatus",
     "GetBucketCors",
-    "GetBucketLifecycleConfiguration",
     "GetBucketWebsite",
     "GetBucketLogging",
     "GetBucketNotificationConfiguration",
@@ -251,7 +256,6 @@ pub const UNSET_BUCKET_CONFIG_GETS: &[&str] = &[
 pub const UNSET_BUCKET_CONFIG_DELETES: &[&str] = &[
     "DeleteBucketPolicy",
     "DeleteBucketCors",
-    "DeleteBucketLifecycle",
     "DeleteBucketWebsite",
     "DeleteBucketReplication",
     "DeleteBucketEncryption",
@@ -341,6 +345,9 @@ pub fn operation_names() -> Vec<&'static str> {
         Endpoint::GetBucketTagging,
         Endpoint::PutBucketTagging,
         Endpoint::DeleteBucketTagging,
+        Endpoint::GetBucketLifecycle,
+        Endpoint::PutBucketLifecycle,
+        Endpoint::DeleteBucketLifecycle,
     ];
     // Adding a variant must extend `samples`: this match stops compiling until it is listed.
     for e in &samples {
@@ -381,7 +388,10 @@ pub fn operation_names() -> Vec<&'static str> {
             | Endpoint::DeleteObjectTagging
             | Endpoint::GetBucketTagging
             | Endpoint::PutBucketTagging
-            | Endpoint::DeleteBucketTagging => {}
+            | Endpoint::DeleteBucketTagging
+            | Endpoint::GetBucketLifecycle
+            | Endpoint::PutBucketLifecycle
+            | Endpoint::DeleteBucketLifecycle => {}
         }
     }
     let mut names: Vec<&'static str> = samples.iter().map(Endpoint::name).collect();
@@ -518,6 +528,9 @@ fn bucket_endpoint(head: &RequestHead, r: &Route) -> S3Result<Endpoint> {
         Method::Get | Method::Head if r.has("tagging") => Endpoint::GetBucketTagging,
         Method::Put if r.has("tagging") => Endpoint::PutBucketTagging,
         Method::Delete if r.has("tagging") => Endpoint::DeleteBucketTagging,
+        Method::Get | Method::Head if r.has("lifecycle") => Endpoint::GetBucketLifecycle,
+        Method::Put if r.has("lifecycle") => Endpoint::PutBucketLifecycle,
+        Method::Delete if r.has("lifecycle") => Endpoint::DeleteBucketLifecycle,
         _ => {
             if let Some(op) = subresource(r, BUCKET_SUBRESOURCES, m) {
                 return Ok(match m {

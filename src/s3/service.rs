@@ -188,6 +188,9 @@ async fn dispatch_endpoint(ctx: &Ctx, req: &mut Request<'_>) -> S3Result<Respons
         Endpoint::GetBucketTagging => tagging::get_bucket_tagging(ctx).await,
         Endpoint::PutBucketTagging => tagging::put_bucket_tagging(ctx, req).await,
         Endpoint::DeleteBucketTagging => tagging::delete_bucket_tagging(ctx).await,
+        Endpoint::GetBucketLifecycle => crate::s3::lifecycle::get_bucket_lifecycle(ctx).await,
+        Endpoint::PutBucketLifecycle => crate::s3::lifecycle::put_bucket_lifecycle(ctx, req).await,
+        Endpoint::DeleteBucketLifecycle => crate::s3::lifecycle::delete_bucket_lifecycle(ctx).await,
     }
 }
 

@@ -30,7 +30,9 @@ pub use parse::{
     parse_access_control_policy, parse_complete_multipart, parse_create_bucket_configuration,
     parse_delete_objects, parse_versioning_configuration, VersioningConfiguration,
 };
+pub use parse::{parse_lifecycle, LIFECYCLE_BODY_BYTES_MAX};
 pub use parse::{parse_tagging, TAGGING_TAGS_MAX};
+pub use render::lifecycle;
 pub use render::tagging;
 pub use render::{
     access_control_policy, complete_multipart, copy_object_result, copy_part_result, delete_result,

@@ -20,7 +20,9 @@ use super::{
 };
 use crate::s3::error::{ErrorCode, S3Error, S3Result};
 
+mod lifecycle;
 mod tagging;
+pub use lifecycle::{parse_lifecycle, LIFECYCLE_BODY_BYTES_MAX};
 pub use tagging::{parse_tagging, TAGGING_TAGS_MAX};
 
 /// Why a parse failed: the body is malformed (reported with the parser's own code:

@@ -12,7 +12,9 @@ use super::{
 };
 use crate::s3::error::escape_into;
 
+mod lifecycle;
 mod tagging;
+pub use lifecycle::lifecycle;
 pub use tagging::tagging;
 
 const XML_DECL: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
