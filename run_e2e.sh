@@ -158,6 +158,8 @@ storage:
 $upstream_yaml
 multipart:
   part_size_min: 5242880
+lifecycle:
+  day_s: 2
 EOF
 
 

@@ -15,6 +15,7 @@ pub struct Config {
     pub storage: StorageConfig,
     pub limits: LimitsConfig,
     pub multipart: MultipartConfig,
+    pub lifecycle: LifecycleConfig,
     pub cache: CacheConfig,
     pub cluster: ClusterConfig,
     pub gateway: GatewayConfig,
@@ -202,6 +203,44 @@ pub struct MultipartConfig {
     pub upload_ttl_s: u64,
 }
 
+/// The lifecycle worker (bucket lifecycle rules: expirations, aborted uploads).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LifecycleConfig {
+    /// Seconds in a lifecycle "day" (rules count in days). 86400: the real day, and due
+    /// times are rounded up to midnight UTC as AWS does; shorter (tests): not rounded.
+    pub day_s: u64,
+    /// Seconds between the starts of two passes of each core's worker; 0: a quarter of a
+    /// day, between 0.25 s and 3600 s.
+    pub interval_s: u64,
+    /// Most removals in one metadata commit.
+    pub batch_max: usize,
+    /// Pause after each commit of a pass, in milliseconds (0: only a yield).
+    pub batch_pause_ms: u64,
+}
+
+impl Default for LifecycleConfig {
+    fn default() -> Self {
+        LifecycleConfig {
+            day_s: 86_400,
+            interval_s: 0,
+            batch_max: 256,
+            batch_pause_ms: 0,
+        }
+    }
+}
+
+impl LifecycleConfig {
+    /// Time between the starts of two passes.
+    pub fn interval(&self) -> std::time::Duration {
+        if self.interval_s > 0 {
+            return std::time::Duration::from_secs(self.interval_s);
+        }
+        let quarter_ms = self.day_s.saturating_mul(1000) / 4;
+        std::time::Duration::from_millis(quarter_ms.clamp(250, 3_600_000))
+    }
+}
+
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ClusterConfig {
@@ -318,6 +357,12 @@ impl Config {
         }
         if self.server.connections_per_core_max == 0 {
             return Err("server.connections_per_core_max: must be positive".into());
+        }
+        if self.lifecycle.day_s == 0 {
+            return Err("lifecycle.day_s: must be positive".into());
+        }
+        if self.lifecycle.batch_max == 0 || self.lifecycle.batch_max > 10_000 {
+            return Err("lifecycle.batch_max: must be between 1 and 10000".into());
         }
         if self.server.shards > 1024 {
             return Err("server.shards: at most 1024".into());

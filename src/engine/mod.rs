@@ -9,6 +9,7 @@ pub mod bucket;
 pub mod copy;
 pub mod delete;
 pub mod lock;
+pub mod lifecycle;
 pub mod log;
 pub mod multipart;
 pub mod object;

@@ -144,7 +144,12 @@ pub enum MetaCmd {
         change: LockChange,
         check: LockCheck,
     },
+    /// Removals a bucket's lifecycle rules selected, each re-checked against the record it
+    /// names (`meta::lifecycle`).
+    LifecycleExpire(LifecycleExpire),
 }
+
+pub use super::lifecycle::{LifecycleAction, LifecycleExpire};
 
 /// Deletes of keys or key versions (`meta::versions`). A target without a version removes
 /// the object (unversioned bucket) or adds a delete marker (versioning bucket).
@@ -409,6 +414,7 @@ impl MetaCmd {
                     ..done
                 })
             }
+            MetaCmd::LifecycleExpire(x) => super::lifecycle::apply(txn, x),
         }
     }
 }

@@ -6,6 +6,7 @@
 
 pub mod commands;
 pub mod lock;
+pub mod lifecycle;
 pub mod shard;
 pub mod tables;
 pub mod types;

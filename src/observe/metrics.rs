@@ -4,6 +4,7 @@
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 /// Latency bucket bounds in seconds (Prometheus histogram `le` labels).
@@ -160,6 +161,90 @@ pub fn direct_read(bytes: u64) {
 
 /// This core's counters. The body-budget fields are the caller's to fill (the budget lives
 /// in `runtime`, a layer above telemetry).
+/// The lifecycle worker's totals over every core (passes are rare: plain atomics).
+struct LifecycleTotals {
+    objects_expired: AtomicU64,
+    markers_removed: AtomicU64,
+    noncurrent_expired: AtomicU64,
+    uploads_aborted: AtomicU64,
+    passes: AtomicU64,
+    /// Microseconds spent in passes.
+    pass_us: AtomicU64,
+}
+
+static LIFECYCLE: LifecycleTotals = LifecycleTotals {
+    objects_expired: AtomicU64::new(0),
+    markers_removed: AtomicU64::new(0),
+    noncurrent_expired: AtomicU64::new(0),
+    uploads_aborted: AtomicU64::new(0),
+    passes: AtomicU64::new(0),
+    pass_us: AtomicU64::new(0),
+};
+
+/// Counts what one lifecycle commit removed (as it commits, so a pass shows progress).
+pub fn lifecycle_removed(
+    objects_expired: u64,
+    markers_removed: u64,
+    noncurrent_expired: u64,
+    uploads_aborted: u64,
+) {
+    let l = &LIFECYCLE;
+    l.objects_expired
+        .fetch_add(objects_expired, Ordering::Relaxed);
+    l.markers_removed
+        .fetch_add(markers_removed, Ordering::Relaxed);
+    l.noncurrent_expired
+        .fetch_add(noncurrent_expired, Ordering::Relaxed);
+    l.uploads_aborted
+        .fetch_add(uploads_aborted, Ordering::Relaxed);
+}
+
+/// Counts one finished lifecycle pass of one core.
+pub fn lifecycle_pass(took: Duration) {
+    let l = &LIFECYCLE;
+    l.passes.fetch_add(1, Ordering::Relaxed);
+    l.pass_us
+        .fetch_add(took.as_micros() as u64, Ordering::Relaxed);
+}
+
+fn lifecycle_metrics(out: &mut String) {
+    let l = &LIFECYCLE;
+    let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+    for (name, help, v) in [
+        (
+            "bleepstore_lifecycle_objects_expired_total",
+            "Current objects expired by lifecycle rules (removed, or hidden by a delete marker).",
+            get(&l.objects_expired),
+        ),
+        (
+            "bleepstore_lifecycle_delete_markers_removed_total",
+            "Expired object delete markers removed by lifecycle rules.",
+            get(&l.markers_removed),
+        ),
+        (
+            "bleepstore_lifecycle_noncurrent_versions_expired_total",
+            "Noncurrent versions removed by lifecycle rules.",
+            get(&l.noncurrent_expired),
+        ),
+        (
+            "bleepstore_lifecycle_uploads_aborted_total",
+            "Incomplete multipart uploads aborted by lifecycle rules.",
+            get(&l.uploads_aborted),
+        ),
+        (
+            "bleepstore_lifecycle_passes_total",
+            "Lifecycle passes finished (one per core per interval).",
+            get(&l.passes),
+        ),
+    ] {
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}"
+        );
+    }
+    let _ = writeln!(out, "# HELP bleepstore_lifecycle_pass_seconds_total Time spent in lifecycle passes.\n# TYPE bleepstore_lifecycle_pass_seconds_total counter\nbleepstore_lifecycle_pass_seconds_total {}", get(&l.pass_us) as f64 / 1e6);
+}
+
 pub fn snapshot() -> CoreMetrics {
     LOCAL.with(|m| m.borrow().clone())
 }
@@ -340,6 +425,7 @@ pub fn render(
         );
     }
     let _ = writeln!(out, "# HELP bleepstore_log_lines_dropped_total Log lines dropped because the reader of stderr did not keep up (logging never blocks a core).\n# TYPE bleepstore_log_lines_dropped_total counter\nbleepstore_log_lines_dropped_total {}", super::log::dropped_lines());
+    lifecycle_metrics(&mut out);
     process_metrics(&mut out, started_at);
     out
 }

@@ -119,6 +119,10 @@ pub fn action_of(endpoint: &Endpoint, versioned: bool) -> &'static str {
             v("s3:DeleteObjectTagging", "s3:DeleteObjectVersionTagging")
         }
         Endpoint::GetBucketTagging => "s3:GetBucketTagging",
+        Endpoint::GetBucketLifecycle => "s3:GetLifecycleConfiguration",
+        Endpoint::PutBucketLifecycle | Endpoint::DeleteBucketLifecycle => {
+            "s3:PutLifecycleConfiguration"
+        }
         Endpoint::GetObjectLockConfiguration => "s3:GetBucketObjectLockConfiguration",
         Endpoint::PutObjectLockConfiguration => "s3:PutBucketObjectLockConfiguration",
         Endpoint::GetObjectRetention => "s3:GetObjectRetention",

@@ -68,6 +68,9 @@ pub enum Endpoint {
     PutObjectRetention,
     GetObjectLegalHold,
     PutObjectLegalHold,
+    GetBucketLifecycle,
+    PutBucketLifecycle,
+    DeleteBucketLifecycle,
     /// Bucket policy, public access block and ownership controls (`AccessOp`).
     Access(AccessOp),
 }
@@ -167,6 +170,9 @@ impl Endpoint {
             Endpoint::GetObjectLegalHold => "GetObjectLegalHold",
             Endpoint::PutObjectLegalHold => "PutObjectLegalHold",
             Endpoint::Access(op) => op.name(),
+            Endpoint::GetBucketLifecycle => "GetBucketLifecycleConfiguration",
+            Endpoint::PutBucketLifecycle => "PutBucketLifecycleConfiguration",
+            Endpoint::DeleteBucketLifecycle => "DeleteBucketLifecycle",
         }
     }
 }
@@ -291,7 +297,6 @@ pub const UNSET_BUCKET_CONFIG_GETS: &[&str] = &[
     "GetBucketPolicy",
     "GetBucketPolicyStatus",
     "GetBucketCors",
-    "GetBucketLifecycleConfiguration",
     "GetBucketWebsite",
     "GetBucketLogging",
     "GetBucketNotificationConfiguration",
@@ -307,7 +312,6 @@ pub const UNSET_BUCKET_CONFIG_GETS: &[&str] = &[
 pub const UNSET_BUCKET_CONFIG_DELETES: &[&str] = &[
     "DeleteBucketPolicy",
     "DeleteBucketCors",
-    "DeleteBucketLifecycle",
     "DeleteBucketWebsite",
     "DeleteBucketReplication",
     "DeleteBucketEncryption",
@@ -392,6 +396,9 @@ pub fn operation_names() -> Vec<&'static str> {
         Endpoint::GetObjectLegalHold,
         Endpoint::PutObjectLegalHold,
         Endpoint::Access(AccessOp::GetBucketPolicy),
+        Endpoint::GetBucketLifecycle,
+        Endpoint::PutBucketLifecycle,
+        Endpoint::DeleteBucketLifecycle,
     ];
     // Adding a variant must extend `samples`: this match stops compiling until it is listed.
     for e in &samples {
@@ -439,7 +446,10 @@ pub fn operation_names() -> Vec<&'static str> {
             | Endpoint::PutObjectRetention
             | Endpoint::GetObjectLegalHold
             | Endpoint::PutObjectLegalHold
-            | Endpoint::Access(_) => {}
+            | Endpoint::Access(_)
+            | Endpoint::GetBucketLifecycle
+            | Endpoint::PutBucketLifecycle
+            | Endpoint::DeleteBucketLifecycle => {}
         }
     }
     let mut names: Vec<&'static str> = samples.iter().map(Endpoint::name).collect();
@@ -579,6 +589,9 @@ fn bucket_endpoint(head: &RequestHead, r: &Route) -> S3Result<Endpoint> {
         Method::Delete if r.has("tagging") => Endpoint::DeleteBucketTagging,
         Method::Get | Method::Head if r.has("object-lock") => Endpoint::GetObjectLockConfiguration,
         Method::Put if r.has("object-lock") => Endpoint::PutObjectLockConfiguration,
+        Method::Get | Method::Head if r.has("lifecycle") => Endpoint::GetBucketLifecycle,
+        Method::Put if r.has("lifecycle") => Endpoint::PutBucketLifecycle,
+        Method::Delete if r.has("lifecycle") => Endpoint::DeleteBucketLifecycle,
         _ => {
             if let Some(op) = subresource(r, BUCKET_SUBRESOURCES, m) {
                 let status_get = op != "GetBucketPolicyStatus" || matches!(m, Method::Get);

@@ -8,6 +8,7 @@ pub mod copy;
 pub mod ctx;
 pub mod delete;
 pub mod endpoint;
+pub mod lifecycle;
 pub mod list;
 pub mod lock;
 pub mod multipart;

@@ -196,6 +196,9 @@ async fn dispatch_endpoint(ctx: &Ctx, req: &mut Request<'_>) -> S3Result<Respons
         Endpoint::GetObjectLegalHold => lock::get_object_legal_hold(ctx).await,
         Endpoint::PutObjectLegalHold => lock::put_object_legal_hold(ctx, req).await,
         Endpoint::Access(op) => crate::s3::policy::dispatch(ctx, req, *op).await,
+        Endpoint::GetBucketLifecycle => crate::s3::lifecycle::get_bucket_lifecycle(ctx).await,
+        Endpoint::PutBucketLifecycle => crate::s3::lifecycle::put_bucket_lifecycle(ctx, req).await,
+        Endpoint::DeleteBucketLifecycle => crate::s3::lifecycle::delete_bucket_lifecycle(ctx).await,
     }
 }
 

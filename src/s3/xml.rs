@@ -35,7 +35,9 @@ pub use parse::{
     LockConfigurationDoc, RetentionDoc,
 };
 pub use parse::{parse_ownership_controls, parse_public_access_block};
+pub use parse::{parse_lifecycle, LIFECYCLE_BODY_BYTES_MAX};
 pub use parse::{parse_tagging, TAGGING_TAGS_MAX};
+pub use render::lifecycle;
 pub use render::tagging;
 pub use render::{
     access_control_policy, complete_multipart, copy_object_result, copy_part_result, delete_result,

@@ -115,6 +115,7 @@ async fn core_main(
         glommio::spawn_local(crate::engine::recovery::sweep_orphans_task(shared.clone())).detach();
     }
     spawn_reaper(&shared);
+    spawn_lifecycle(&shared);
     shared.cores_ready.fetch_add(1, Ordering::AcqRel);
     accept_loop(id, &shared, gateway, users, listener).await
 }
@@ -144,6 +145,21 @@ fn spawn_reaper(shared: &Shared) {
         }
     })
     .detach();
+}
+
+/// Runs this core's lifecycle worker over the shards it owns: a pass now, then one every
+/// `lifecycle` interval (`engine::lifecycle`).
+fn spawn_lifecycle(shared: &Shared) {
+    let l = &shared.config.lifecycle;
+    let cfg = crate::engine::lifecycle::WorkerConfig {
+        clock: crate::engine::lifecycle::Clock {
+            day_ms: l.day_s.saturating_mul(1000),
+        },
+        interval: l.interval(),
+        batch_max: l.batch_max,
+        batch_pause: std::time::Duration::from_millis(l.batch_pause_ms),
+    };
+    glommio::spawn_local(crate::engine::lifecycle::run_worker(cfg)).detach();
 }
 
 /// Serves every connection this core's listener accepts, at most

@@ -17,6 +17,8 @@ mod tagging;
 pub use lock::{legal_hold, object_lock_configuration, retention};
 mod access;
 pub use access::{ownership_controls, policy_status, public_access_block};
+mod lifecycle;
+pub use lifecycle::lifecycle;
 pub use tagging::tagging;
 
 const XML_DECL: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";

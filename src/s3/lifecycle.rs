@@ -1,0 +1,71 @@
+//! Put/Get/DeleteBucketLifecycleConfiguration: the requests and documents. The rules are
+//! checked and stored by the engine (`engine::lifecycle`), which also runs them.
+
+use crate::engine::lifecycle;
+use crate::engine::BucketMeta;
+use crate::http::conn::Request;
+use crate::http::head::RequestHead;
+use crate::http::response::Response;
+use crate::s3::access::load_bucket;
+use crate::s3::ctx::Ctx;
+use crate::s3::error::{ErrorCode, S3Error, S3Result};
+use crate::s3::request::read_small_body;
+use crate::s3::xml;
+
+/// A lifecycle configuration belongs to the bucket's owner, as its other configurations do.
+async fn owned_bucket(ctx: &Ctx) -> S3Result<BucketMeta> {
+    let b = load_bucket(ctx.bucket()).await?;
+    if ctx.caller_id() != Some(b.owner_id.as_str()) {
+        return Err(S3Error::new(ErrorCode::AccessDenied));
+    }
+    Ok(b)
+}
+
+/// PutBucketLifecycleConfiguration requires an integrity header (Content-MD5 or a flexible
+/// checksum), as AWS does; the payload reader verifies whichever is sent.
+fn require_integrity_header(head: &RequestHead) -> S3Result<()> {
+    let has = head.header("content-md5").is_some()
+        || head.headers.iter().any(|(n, _)| {
+            n.starts_with("x-amz-checksum-")
+                || n == "x-amz-sdk-checksum-algorithm"
+                || n == "x-amz-trailer"
+        });
+    if has {
+        return Ok(());
+    }
+    Err(S3Error::msg(
+        ErrorCode::InvalidRequest,
+        "Missing required header for this request: Content-MD5 or x-amz-checksum-*",
+    ))
+}
+
+/// GetBucketLifecycleConfiguration: the stored rules; NoSuchLifecycleConfiguration when
+/// none are set.
+pub async fn get_bucket_lifecycle(ctx: &Ctx) -> S3Result<Response> {
+    let b = owned_bucket(ctx).await?;
+    match lifecycle::get(&b).await? {
+        Some(config) => Ok(Response::xml(200, xml::lifecycle(&config))),
+        None => {
+            Err(S3Error::new(ErrorCode::NoSuchLifecycleConfiguration)
+                .with("BucketName", ctx.bucket()))
+        }
+    }
+}
+
+/// PutBucketLifecycleConfiguration: replaces the bucket's rules (200, as AWS).
+pub async fn put_bucket_lifecycle(ctx: &Ctx, req: &mut Request<'_>) -> S3Result<Response> {
+    owned_bucket(ctx).await?;
+    require_integrity_header(&req.head)?;
+    let body = read_small_body(req, ctx, xml::LIFECYCLE_BODY_BYTES_MAX).await?;
+    let config = xml::parse_lifecycle(&body)?;
+    lifecycle::check(&config)?;
+    lifecycle::set(ctx.bucket(), Some(&config)).await?;
+    Ok(Response::new(200))
+}
+
+/// DeleteBucketLifecycle: removes the rules (204, whether or not some were set).
+pub async fn delete_bucket_lifecycle(ctx: &Ctx) -> S3Result<Response> {
+    owned_bucket(ctx).await?;
+    lifecycle::set(ctx.bucket(), None).await?;
+    Ok(Response::new(204))
+}
