@@ -94,6 +94,11 @@ error_codes! {
     UnresolvableGrantByEmailAddress => 400, "The email address you provided does not match any account on record.";
     BadRequest => 400, "Bad Request";
     InvalidTag => 400, "The tag provided was not a valid tag.";
+    AccessForbidden => 403, "CORSResponse: This CORS request is not allowed. This is usually because the evalution of Origin, request method / Access-Control-Request-Method or Access-Control-Request-Headers are not whitelisted by the resource's CORS spec.";
+    MalformedPOSTRequest => 400, "The body of your POST request is not well-formed multipart/form-data.";
+    InvalidPolicyDocument => 400, "The content of the form does not meet the conditions specified in the policy document.";
+    IncorrectNumberOfFilesInPostRequest => 400, "POST requires exactly one file upload per request.";
+    MaxPostPreDataLengthExceeded => 400, "Your POST request fields preceding the upload file were too large.";
 }
 
 /// The kind of failure underneath an error, for code that must act on it (a full disk, a

@@ -30,6 +30,7 @@ pub use parse::{
     parse_access_control_policy, parse_complete_multipart, parse_create_bucket_configuration,
     parse_delete_objects, parse_versioning_configuration, VersioningConfiguration,
 };
+pub use parse::{parse_cors_configuration, CORS_RULES_PARSED_MAX};
 pub use parse::{parse_tagging, TAGGING_TAGS_MAX};
 pub use render::tagging;
 pub use render::{
@@ -38,6 +39,7 @@ pub use render::{
     list_objects_v1, list_objects_v2, list_parts, location, url_encode_into, versioning,
     xml_1_0_safe,
 };
+pub use render::{cors_configuration, post_response};
 pub use render::{object_attributes, ObjectAttributes, ObjectPartsPage};
 
 /// The namespace on every response root element.

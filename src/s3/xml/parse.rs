@@ -20,7 +20,9 @@ use super::{
 };
 use crate::s3::error::{ErrorCode, S3Error, S3Result};
 
+mod cors;
 mod tagging;
+pub use cors::{parse_cors_configuration, CORS_RULES_PARSED_MAX};
 pub use tagging::{parse_tagging, TAGGING_TAGS_MAX};
 
 /// Why a parse failed: the body is malformed (reported with the parser's own code:

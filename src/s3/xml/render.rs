@@ -12,7 +12,9 @@ use super::{
 };
 use crate::s3::error::escape_into;
 
+mod cors;
 mod tagging;
+pub use cors::{cors_configuration, post_response};
 pub use tagging::tagging;
 
 const XML_DECL: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
