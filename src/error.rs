@@ -98,6 +98,11 @@ error_codes! {
     MalformedPolicy => 400, "Policies must be valid JSON and the first byte must be '{'";
     AccessControlListNotSupported => 400, "The bucket does not allow ACLs";
     InvalidBucketAclWithObjectOwnership => 400, "Bucket cannot have ACLs set with ObjectOwnership's BucketOwnerEnforced setting";
+    AccessForbidden => 403, "CORSResponse: This CORS request is not allowed. This is usually because the evalution of Origin, request method / Access-Control-Request-Method or Access-Control-Request-Headers are not whitelisted by the resource's CORS spec.";
+    MalformedPOSTRequest => 400, "The body of your POST request is not well-formed multipart/form-data.";
+    InvalidPolicyDocument => 400, "The content of the form does not meet the conditions specified in the policy document.";
+    IncorrectNumberOfFilesInPostRequest => 400, "POST requires exactly one file upload per request.";
+    MaxPostPreDataLengthExceeded => 400, "Your POST request fields preceding the upload file were too large.";
 }
 
 /// The kind of failure underneath an error, for code that must act on it (a full disk, a

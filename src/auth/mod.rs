@@ -3,6 +3,7 @@
 //! that shares the canonicalization code with the verifier, and the configured users.
 
 pub mod chunked;
+pub mod post_form;
 pub mod signer;
 pub mod sigv2;
 pub mod sigv4;

@@ -7,6 +7,7 @@
 
 pub mod bucket;
 pub mod copy;
+pub mod cors;
 pub mod delete;
 pub mod lock;
 pub mod lifecycle;

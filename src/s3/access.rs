@@ -123,6 +123,11 @@ pub fn action_of(endpoint: &Endpoint, versioned: bool) -> &'static str {
         Endpoint::PutBucketLifecycle | Endpoint::DeleteBucketLifecycle => {
             "s3:PutLifecycleConfiguration"
         }
+        Endpoint::GetBucketCors => "s3:GetBucketCORS",
+        Endpoint::PutBucketCors | Endpoint::DeleteBucketCors => "s3:PutBucketCORS",
+        Endpoint::PostObject => "s3:PutObject",
+        // Never authorized: a preflight carries no credentials (s3::cors::preflight).
+        Endpoint::CorsPreflight => "s3:GetObject",
         Endpoint::GetObjectLockConfiguration => "s3:GetBucketObjectLockConfiguration",
         Endpoint::PutObjectLockConfiguration => "s3:PutBucketObjectLockConfiguration",
         Endpoint::GetObjectRetention => "s3:GetObjectRetention",

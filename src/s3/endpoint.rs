@@ -71,6 +71,13 @@ pub enum Endpoint {
     GetBucketLifecycle,
     PutBucketLifecycle,
     DeleteBucketLifecycle,
+    GetBucketCors,
+    PutBucketCors,
+    DeleteBucketCors,
+    /// `OPTIONS` on a bucket or object: a browser's CORS preflight.
+    CorsPreflight,
+    /// POST to a bucket with an HTML form (browser upload).
+    PostObject,
     /// Bucket policy, public access block and ownership controls (`AccessOp`).
     Access(AccessOp),
 }
@@ -173,6 +180,11 @@ impl Endpoint {
             Endpoint::GetBucketLifecycle => "GetBucketLifecycleConfiguration",
             Endpoint::PutBucketLifecycle => "PutBucketLifecycleConfiguration",
             Endpoint::DeleteBucketLifecycle => "DeleteBucketLifecycle",
+            Endpoint::GetBucketCors => "GetBucketCors",
+            Endpoint::PutBucketCors => "PutBucketCors",
+            Endpoint::DeleteBucketCors => "DeleteBucketCors",
+            Endpoint::CorsPreflight => "CorsPreflight",
+            Endpoint::PostObject => "PostObject",
         }
     }
 }
@@ -296,7 +308,6 @@ const BUCKET_SUBRESOURCES: &[(&str, &str, &str, &str)] = &[
 pub const UNSET_BUCKET_CONFIG_GETS: &[&str] = &[
     "GetBucketPolicy",
     "GetBucketPolicyStatus",
-    "GetBucketCors",
     "GetBucketWebsite",
     "GetBucketLogging",
     "GetBucketNotificationConfiguration",
@@ -311,7 +322,6 @@ pub const UNSET_BUCKET_CONFIG_GETS: &[&str] = &[
 /// DELETEs of those configurations: AWS answers 204 whether or not one was set.
 pub const UNSET_BUCKET_CONFIG_DELETES: &[&str] = &[
     "DeleteBucketPolicy",
-    "DeleteBucketCors",
     "DeleteBucketWebsite",
     "DeleteBucketReplication",
     "DeleteBucketEncryption",
@@ -379,7 +389,7 @@ pub fn operation_names() -> Vec<&'static str> {
         Endpoint::CompleteMultipartUpload { upload_id: s() },
         Endpoint::AbortMultipartUpload { upload_id: s() },
         Endpoint::ListParts { upload_id: s() },
-        Endpoint::NotImplemented("PostObject"),
+        Endpoint::NotImplemented("SelectObjectContent"),
         Endpoint::GetBucketConfig("GetBucketPolicy"),
         Endpoint::DeleteBucketConfig("DeleteBucketPolicy"),
         Endpoint::GetObjectAttributes,
@@ -399,6 +409,11 @@ pub fn operation_names() -> Vec<&'static str> {
         Endpoint::GetBucketLifecycle,
         Endpoint::PutBucketLifecycle,
         Endpoint::DeleteBucketLifecycle,
+        Endpoint::GetBucketCors,
+        Endpoint::PutBucketCors,
+        Endpoint::DeleteBucketCors,
+        Endpoint::CorsPreflight,
+        Endpoint::PostObject,
     ];
     // Adding a variant must extend `samples`: this match stops compiling until it is listed.
     for e in &samples {
@@ -449,7 +464,12 @@ pub fn operation_names() -> Vec<&'static str> {
             | Endpoint::Access(_)
             | Endpoint::GetBucketLifecycle
             | Endpoint::PutBucketLifecycle
-            | Endpoint::DeleteBucketLifecycle => {}
+            | Endpoint::DeleteBucketLifecycle
+            | Endpoint::GetBucketCors
+            | Endpoint::PutBucketCors
+            | Endpoint::DeleteBucketCors
+            | Endpoint::CorsPreflight
+            | Endpoint::PostObject => {}
         }
     }
     let mut names: Vec<&'static str> = samples.iter().map(Endpoint::name).collect();
@@ -592,6 +612,10 @@ fn bucket_endpoint(head: &RequestHead, r: &Route) -> S3Result<Endpoint> {
         Method::Get | Method::Head if r.has("lifecycle") => Endpoint::GetBucketLifecycle,
         Method::Put if r.has("lifecycle") => Endpoint::PutBucketLifecycle,
         Method::Delete if r.has("lifecycle") => Endpoint::DeleteBucketLifecycle,
+        Method::Get | Method::Head if r.has("cors") => Endpoint::GetBucketCors,
+        Method::Put if r.has("cors") => Endpoint::PutBucketCors,
+        Method::Delete if r.has("cors") => Endpoint::DeleteBucketCors,
+        Method::Options => Endpoint::CorsPreflight,
         _ => {
             if let Some(op) = subresource(r, BUCKET_SUBRESOURCES, m) {
                 let status_get = op != "GetBucketPolicyStatus" || matches!(m, Method::Get);
@@ -614,7 +638,7 @@ fn bucket_endpoint(head: &RequestHead, r: &Route) -> S3Result<Endpoint> {
                 Method::Put => Endpoint::CreateBucket,
                 Method::Head => Endpoint::HeadBucket,
                 Method::Delete => Endpoint::DeleteBucket,
-                Method::Post => Endpoint::NotImplemented("PostObject"),
+                Method::Post => Endpoint::PostObject,
                 _ => return Err(S3Error::new(ErrorCode::MethodNotAllowed)),
             }
         }
@@ -626,6 +650,7 @@ fn object_endpoint(head: &RequestHead, r: &Route) -> S3Result<Endpoint> {
     let upload_id = r.param("uploadId").map(|s| s.to_string());
     let copy = head.header("x-amz-copy-source").is_some();
     Ok(match (m, upload_id) {
+        (Method::Options, _) => Endpoint::CorsPreflight,
         (Method::Get, _) if r.has("acl") => Endpoint::GetObjectAcl,
         (Method::Put, _) if r.has("acl") => Endpoint::PutObjectAcl,
         (Method::Get, None) if r.has("attributes") => Endpoint::GetObjectAttributes,
@@ -735,10 +760,13 @@ mod tests {
         assert_eq!(ep("GET", "/b?tagging", &[]), Endpoint::GetBucketTagging);
         assert_eq!(ep("PUT", "/b?tagging", &[]), Endpoint::PutBucketTagging);
         assert_eq!(ep("HEAD", "/b?tagging", &[]), Endpoint::GetBucketTagging);
-        assert_eq!(
-            ep("DELETE", "/b?cors", &[]),
-            Endpoint::DeleteBucketConfig("DeleteBucketCors")
-        );
+        assert_eq!(ep("DELETE", "/b?cors", &[]), Endpoint::DeleteBucketCors);
+        assert_eq!(ep("GET", "/b?cors", &[]), Endpoint::GetBucketCors);
+        assert_eq!(ep("PUT", "/b?cors", &[]), Endpoint::PutBucketCors);
+        assert_eq!(ep("OPTIONS", "/b", &[]), Endpoint::CorsPreflight);
+        assert_eq!(ep("OPTIONS", "/b/k?acl", &[]), Endpoint::CorsPreflight);
+        assert_eq!(ep("POST", "/b", &[]), Endpoint::PostObject);
+        assert_eq!(ep("POST", "/b?delete", &[]), Endpoint::DeleteObjects);
         assert_eq!(
             ep("GET", "/b?analytics&id=x", &[]),
             Endpoint::NotImplemented("GetBucketAnalyticsConfiguration")
@@ -831,6 +859,9 @@ mod tests {
         assert_eq!(r.key.as_deref(), Some("photos/x.jpg"));
         let r = route(&head("GET", "/", "s3.local:9000", &[]), "s3.local").unwrap();
         assert_eq!(r.endpoint, Endpoint::ListBuckets);
+        let r = route(&head("POST", "/", "mybucket.s3.local", &[]), "s3.local").unwrap();
+        assert_eq!(r.endpoint, Endpoint::PostObject);
+        assert_eq!(r.bucket.as_deref(), Some("mybucket"));
     }
 
     #[test]

@@ -74,6 +74,15 @@ impl S3Service {
         if resp.label.is_empty() {
             resp.label = label;
         }
+        // CORS headers, only for a request with an Origin (a hot path pays one header test).
+        if req.head.header("origin").is_some() {
+            let domain = &self.shared.config.server.domain;
+            if let Ok((Some(bucket), _)) = crate::s3::endpoint::locate(&req.head, domain) {
+                if crate::s3::bucket::valid_bucket_name(&bucket) {
+                    crate::s3::cors::decorate(&req.head, &bucket, &mut resp).await;
+                }
+            }
+        }
         resp
     }
 
@@ -96,6 +105,25 @@ impl S3Service {
         refuse_control_characters(&req.head)?;
         let route = route(&req.head, &self.shared.config.server.domain)?;
         *label = route.endpoint.name();
+        if route.endpoint == Endpoint::CorsPreflight {
+            // A browser's preflight carries no credentials of its own: the query of the
+            // presigned URL it precedes was signed for another method. Never authenticated.
+            if let Some(b) = &route.bucket {
+                if !crate::s3::bucket::valid_bucket_name(b) {
+                    return Err(S3Error::no_such_bucket(b));
+                }
+            }
+            let ctx = Ctx {
+                shared: self.shared.clone(),
+                users: self.users.clone(),
+                caller: None,
+                payload: crate::auth::sigv4::PayloadMode::Unsigned,
+                route,
+                request_id: request_id.to_string(),
+                inputs: crate::s3::access::Inputs::from_head(&req.head, req.remote.ip()),
+            };
+            return crate::s3::cors::preflight(&ctx, &req.head).await;
+        }
         let auth = {
             let mut cache = self.key_cache.borrow_mut();
             crate::auth::verify::authenticate_in(
@@ -199,6 +227,11 @@ async fn dispatch_endpoint(ctx: &Ctx, req: &mut Request<'_>) -> S3Result<Respons
         Endpoint::GetBucketLifecycle => crate::s3::lifecycle::get_bucket_lifecycle(ctx).await,
         Endpoint::PutBucketLifecycle => crate::s3::lifecycle::put_bucket_lifecycle(ctx, req).await,
         Endpoint::DeleteBucketLifecycle => crate::s3::lifecycle::delete_bucket_lifecycle(ctx).await,
+        Endpoint::GetBucketCors => crate::s3::cors::get_bucket_cors(ctx).await,
+        Endpoint::PutBucketCors => crate::s3::cors::put_bucket_cors(ctx, req).await,
+        Endpoint::DeleteBucketCors => crate::s3::cors::delete_bucket_cors(ctx).await,
+        Endpoint::CorsPreflight => crate::s3::cors::preflight(ctx, &req.head).await,
+        Endpoint::PostObject => crate::s3::post_object::post_object(ctx, req).await,
     }
 }
 

@@ -36,6 +36,7 @@ pub use parse::{
 };
 pub use parse::{parse_ownership_controls, parse_public_access_block};
 pub use parse::{parse_lifecycle, LIFECYCLE_BODY_BYTES_MAX};
+pub use parse::{parse_cors_configuration, CORS_RULES_PARSED_MAX};
 pub use parse::{parse_tagging, TAGGING_TAGS_MAX};
 pub use render::lifecycle;
 pub use render::tagging;
@@ -46,6 +47,7 @@ pub use render::{
     xml_1_0_safe,
 };
 pub use render::{legal_hold, object_lock_configuration, retention};
+pub use render::{cors_configuration, post_response};
 pub use render::{object_attributes, ObjectAttributes, ObjectPartsPage};
 pub use render::{ownership_controls, policy_status, public_access_block};
 

@@ -293,7 +293,7 @@ mod tests {
                 o.id()
             );
             assert!(
-                ["get", "put", "post", "delete", "head"].contains(&o.method.as_str()),
+                ["get", "put", "post", "delete", "head", "options"].contains(&o.method.as_str()),
                 "{}",
                 o.method
             );

@@ -30,6 +30,8 @@ mod access;
 pub use access::{parse_ownership_controls, parse_public_access_block};
 mod lifecycle;
 pub use lifecycle::{parse_lifecycle, LIFECYCLE_BODY_BYTES_MAX};
+mod cors;
+pub use cors::{parse_cors_configuration, CORS_RULES_PARSED_MAX};
 pub use tagging::{parse_tagging, TAGGING_TAGS_MAX};
 
 /// Why a parse failed: the body is malformed (reported with the parser's own code:

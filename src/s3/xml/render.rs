@@ -19,6 +19,8 @@ mod access;
 pub use access::{ownership_controls, policy_status, public_access_block};
 mod lifecycle;
 pub use lifecycle::lifecycle;
+mod cors;
+pub use cors::{cors_configuration, post_response};
 pub use tagging::tagging;
 
 const XML_DECL: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
