@@ -5,8 +5,8 @@
 //! then spread over whatever executors exist (shard `s` lives on executor `s % executors`).
 
 pub mod commands;
-pub mod lock;
 pub mod lifecycle;
+pub mod lock;
 pub mod shard;
 pub mod tables;
 pub mod types;

@@ -30,13 +30,13 @@ pub use parse::{
     parse_access_control_policy, parse_complete_multipart, parse_create_bucket_configuration,
     parse_delete_objects, parse_versioning_configuration, VersioningConfiguration,
 };
+pub use parse::{parse_cors_configuration, CORS_RULES_PARSED_MAX};
 pub use parse::{
     parse_legal_hold, parse_object_lock_configuration, parse_retention, DefaultRetentionDoc,
     LockConfigurationDoc, RetentionDoc,
 };
-pub use parse::{parse_ownership_controls, parse_public_access_block};
 pub use parse::{parse_lifecycle, LIFECYCLE_BODY_BYTES_MAX};
-pub use parse::{parse_cors_configuration, CORS_RULES_PARSED_MAX};
+pub use parse::{parse_ownership_controls, parse_public_access_block};
 pub use parse::{parse_tagging, TAGGING_TAGS_MAX};
 pub use render::lifecycle;
 pub use render::tagging;
@@ -46,8 +46,8 @@ pub use render::{
     list_objects_v1, list_objects_v2, list_parts, location, url_encode_into, versioning,
     xml_1_0_safe,
 };
-pub use render::{legal_hold, object_lock_configuration, retention};
 pub use render::{cors_configuration, post_response};
+pub use render::{legal_hold, object_lock_configuration, retention};
 pub use render::{object_attributes, ObjectAttributes, ObjectPartsPage};
 pub use render::{ownership_controls, policy_status, public_access_block};
 
