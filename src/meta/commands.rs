@@ -939,4 +939,149 @@ mod tests {
         assert_eq!(read(ConfigKind::ObjectLock), (false, None));
         assert_eq!(read(ConfigKind::Cors), (false, None));
     }
+
+    #[test]
+    fn object_lock_is_enforced_in_the_commands() {
+        use crate::meta::lock::{DefaultRetention, LockConfig, Period};
+        use crate::meta::types::{encode, LockMode, ObjectLock, Retention};
+        let dir = tempfile::tempdir().unwrap();
+        let db = redb::Database::create(dir.path().join("m.redb")).unwrap();
+        t::init(&db).unwrap();
+        // A plain bucket: lock parameters and lock configurations are refused.
+        let plain = MetaCmd::CreateBucket {
+            meta: BucketMeta::test_new("p", "o"),
+            configs: vec![],
+        };
+        apply(&db, plain).unwrap();
+        let retained = |until_ms| ObjectLock {
+            retention: Some(Retention {
+                mode: LockMode::Governance,
+                until_ms,
+            }),
+            legal_hold: false,
+        };
+        let put = |bucket: &str, key: &str, lock: ObjectLock, now: u64| MetaCmd::PutObject {
+            bucket: bucket.into(),
+            key: key.into(),
+            meta: ObjectMeta {
+                lock,
+                last_modified_ms: now,
+                version: VersionStamp {
+                    seq: now,
+                    null: true,
+                },
+                ..ObjectMeta::test_empty("o")
+            },
+            cond: WriteCond::default(),
+        };
+        let err = apply(&db, put("p", "k", retained(100), 10)).unwrap_err();
+        assert_eq!(err.code, ErrorCode::InvalidRequest);
+        let config = |default| LockConfig {
+            enabled: true,
+            default,
+        };
+        let set_config = |name: &str, c: &LockConfig| MetaCmd::SetObjectLockConfig {
+            name: name.into(),
+            config: encode(c),
+        };
+        let err = apply(&db, set_config("p", &config(None))).unwrap_err();
+        assert_eq!(err.code, ErrorCode::InvalidBucketState);
+        // A lock bucket (versioning Enabled, as CreateBucket with the header makes it).
+        let mut meta = BucketMeta::test_new("b", "o");
+        meta.versioning = Versioning::Enabled;
+        let lock_bucket = MetaCmd::CreateBucket {
+            meta,
+            configs: vec![(ConfigKind::ObjectLock, encode(&config(None)))],
+        };
+        apply(&db, lock_bucket).unwrap();
+        let suspend = MetaCmd::SetBucketVersioning {
+            name: "b".into(),
+            state: Versioning::Suspended,
+        };
+        assert_eq!(
+            apply(&db, suspend).unwrap_err().code,
+            ErrorCode::InvalidBucketState
+        );
+        let v1 = apply(&db, put("b", "k", retained(100), 10))
+            .unwrap()
+            .version
+            .unwrap();
+        let v2 = apply(&db, put("b", "k", ObjectLock::default(), 20))
+            .unwrap()
+            .version
+            .unwrap();
+        let delete = |sel: VersionSel, now_ms: u64, bypass_governance: bool| {
+            MetaCmd::DeleteVersions(DeleteVersions {
+                bucket: "b".into(),
+                targets: vec![("k".into(), Some(sel))],
+                owner_id: "o".into(),
+                now_ms,
+                seq: now_ms,
+                bypass_governance,
+            })
+        };
+        let sel1 = VersionSel::Seq(v1.seq);
+        let reply = apply(&db, delete(sel1, 50, false)).unwrap();
+        assert_eq!(
+            reply.deleted[0].refused.as_ref().unwrap().code,
+            ErrorCode::AccessDenied
+        );
+        assert_eq!(reply.deleted[0].version, None);
+        // A legal hold on the noncurrent version, by version id; never bypassed.
+        let hold = |on: bool| MetaCmd::SetObjectLock {
+            bucket: "b".into(),
+            key: "k".into(),
+            version: Some(sel1),
+            change: LockChange::LegalHold(on),
+            check: LockCheck {
+                now_ms: 50,
+                bypass_governance: false,
+            },
+        };
+        assert_eq!(apply(&db, hold(true)).unwrap().version, Some(v1));
+        let reply = apply(&db, delete(sel1, 200, true)).unwrap();
+        assert!(reply.deleted[0].refused.is_some());
+        apply(&db, hold(false)).unwrap();
+        // Shortening GOVERNANCE needs the bypass.
+        let shorten = |bypass_governance| MetaCmd::SetObjectLock {
+            bucket: "b".into(),
+            key: "k".into(),
+            version: Some(sel1),
+            change: LockChange::Retention(retained(60).retention),
+            check: LockCheck {
+                now_ms: 50,
+                bypass_governance,
+            },
+        };
+        assert_eq!(
+            apply(&db, shorten(false)).unwrap_err().code,
+            ErrorCode::AccessDenied
+        );
+        apply(&db, shorten(true)).unwrap();
+        // With the bypass, or once expired, the version goes.
+        let reply = apply(&db, delete(sel1, 55, true)).unwrap();
+        assert_eq!(reply.deleted[0].version, Some(v1));
+        assert!(reply.deleted[0].refused.is_none());
+        // The bucket's default retention is given to new versions without their own.
+        let default = DefaultRetention {
+            mode: LockMode::Compliance,
+            period: Period::Days(1),
+        };
+        apply(&db, set_config("b", &config(Some(default)))).unwrap();
+        apply(&db, put("b", "d", ObjectLock::default(), 1_000)).unwrap();
+        apply(&db, put("b", "e", retained(5_000), 1_000)).unwrap();
+        let txn = db.begin_read().unwrap();
+        let d = t::get_object(&txn, "b", "d").unwrap().unwrap();
+        assert_eq!(
+            d.lock.retention,
+            Some(Retention {
+                mode: LockMode::Compliance,
+                until_ms: 1_000 + crate::meta::lock::DAY_MS
+            })
+        );
+        let e = t::get_object(&txn, "b", "e").unwrap().unwrap();
+        assert_eq!(e.lock, retained(5_000));
+        let cur = t::get_object(&txn, "b", "k").unwrap().unwrap();
+        assert_eq!(cur.version, v2);
+    }
 }

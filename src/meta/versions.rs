@@ -979,4 +979,50 @@ mod tests {
             );
         }
     }
+
+    #[test]
+    fn one_version_is_updated_in_place() {
+        let (_d, db) = db();
+        let update = |key: &str, sel: Option<VersionSel>| {
+            let txn = db.begin_write().unwrap();
+            let r = w_update_version(&txn, "b", key, sel, |m| {
+                m.tags = vec![("t".into(), "v".into())];
+                Ok(())
+            });
+            txn.commit().unwrap();
+            r
+        };
+        let code = |r: S3Result<VersionStamp>| r.unwrap_err().code;
+        assert_eq!(code(update("k", None)), ErrorCode::NoSuchKey);
+        state(&db, Versioning::Enabled);
+        let v1 = put(&db, "k", 1, 10).version.unwrap();
+        let v2 = put(&db, "k", 2, 20).version.unwrap();
+        // The noncurrent version, by id: the current one is untouched.
+        assert_eq!(update("k", Some(VersionSel::Seq(v1.seq))).unwrap(), v1);
+        let txn = db.begin_read().unwrap();
+        let (old, latest) = find_version(&txn, "b", "k", VersionSel::Seq(v1.seq))
+            .unwrap()
+            .unwrap();
+        assert!(!latest);
+        assert!(matches!(old, VersionRecord::Object(m) if m.tags.len() == 1));
+        assert!(super::super::tables::get_object(&txn, "b", "k")
+            .unwrap()
+            .unwrap()
+            .tags
+            .is_empty());
+        drop(txn);
+        assert_eq!(update("k", None).unwrap(), v2);
+        assert_eq!(
+            code(update("k", Some(VersionSel::Seq(7)))),
+            ErrorCode::NoSuchVersion
+        );
+        // A delete marker, current or named, is MethodNotAllowed.
+        let m = delete(&db, "k", None).version.unwrap();
+        assert_eq!(code(update("k", None)), ErrorCode::MethodNotAllowed);
+        assert_eq!(
+            code(update("k", Some(VersionSel::Seq(m.seq)))),
+            ErrorCode::MethodNotAllowed
+        );
+        assert_eq!(history(&db).len(), 3);
+    }
 }
