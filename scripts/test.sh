@@ -79,9 +79,12 @@ e2e_status=0
 bash ./run_e2e.sh "$@" || e2e_status=$?
 
 # The gateway passes leave out the files that test only the front end (authentication, HTTP
-# framing, start-up, the operational endpoints): no byte of theirs reaches a backend, so a
-# gateway pass would repeat the local pass (about 2 of its 11 minutes).
-front_end_only=(test_observe test_startup test_auth test_auth_compat test_http test_security_presigned)
+# framing, start-up, the operational endpoints, and the access configurations decided before
+# any byte moves: bucket policy, public access block, ownership, CORS, the browser test): no
+# byte of theirs reaches a backend in a way another file does not already cover, so a
+# gateway pass would repeat the local pass.
+front_end_only=(test_observe test_startup test_auth test_auth_compat test_http test_security_presigned
+    test_policy test_public_access_block test_ownership test_cors test_browser)
 gateway_ignores=()
 for f in "${front_end_only[@]}"; do
     gateway_ignores+=("--ignore=tests/e2e/$f.py")

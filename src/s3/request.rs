@@ -64,7 +64,9 @@ pub async fn read_small_body(
         }
         out.extend_from_slice(&buf[..n]);
     }
-    payload.verify_end()?;
+    // The whole check: signature, then Content-MD5 and any x-amz-checksum-* sent (a config
+    // document whose digest does not match is BadDigest, as for an object).
+    payload.finish()?;
     Ok(BufferedBody {
         bytes: out,
         _lease: lease,

@@ -10,7 +10,7 @@ import pytest
 from boto3.s3.transfer import TransferConfig
 
 from s3helpers import (MiB, Raw, aws_chunked_signed, checksum_b64, crc32c, crc64nvme,
-                       det_bytes, key_path, md5_hex, multipart_etag, s3_error, sign_headers,
+                       det_bytes, key_path, md5_b64, md5_hex, multipart_etag, s3_error, sign_headers,
                        xml_children, xml_find, xml_text)
 
 
@@ -363,3 +363,22 @@ def test_content_encoding_keeps_all_but_aws_chunked(raw, s3, bucket):
     # without aws-chunked, a list is stored verbatim
     s3.put_object(Bucket=bucket, Key="ce-list", Body=b"x", ContentEncoding="gzip, br")
     assert s3.head_object(Bucket=bucket, Key="ce-list")["ContentEncoding"] == "gzip, br"
+
+
+def test_configuration_documents_are_checked_against_their_digests(raw, s3, bucket):
+    """A configuration PUT (tagging, ACL, versioning, ...) is held whole and parsed, and its
+    Content-MD5 / x-amz-checksum-* are checked like an object's: a mismatch is BadDigest
+    and nothing is applied."""
+    s3.put_object(Bucket=bucket, Key="t", Body=b"x")
+    doc = (b'<Tagging><TagSet><Tag><Key>k</Key><Value>v</Value></Tag></TagSet></Tagging>')
+    r = raw.request("PUT", key_path(bucket, "t"), query=[("tagging", "")], body=doc,
+                    headers={"Content-MD5": md5_b64(b"another document")})
+    assert r.status == 400 and r.error_code == "BadDigest", r
+    r = raw.request("PUT", key_path(bucket, "t"), query=[("tagging", "")], body=doc,
+                    headers={"x-amz-checksum-crc32": checksum_b64("CRC32", b"other")})
+    assert r.status == 400 and r.error_code == "BadDigest", r
+    assert s3.get_object_tagging(Bucket=bucket, Key="t")["TagSet"] == []
+    r = raw.request("PUT", key_path(bucket, "t"), query=[("tagging", "")], body=doc,
+                    headers={"Content-MD5": md5_b64(doc)})
+    assert r.status == 200, r
+    assert s3.get_object_tagging(Bucket=bucket, Key="t")["TagSet"] == [{"Key": "k", "Value": "v"}]
