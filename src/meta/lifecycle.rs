@@ -278,7 +278,7 @@ mod tests {
                 until_ms: u64::MAX,
             });
             // rewrite v1 with its retention
-            v::w_delete_version(&txn, "b", "v", sel_of(v1)).unwrap();
+            v::w_delete_version(&txn, "b", "v", sel_of(v1), check(0)).unwrap();
             let bytes = crate::meta::types::encode(&VersionRecord::Object(m));
             txn.open_table(VERSIONS)
                 .unwrap()
@@ -307,6 +307,7 @@ mod tests {
                 owner_id: "o".into(),
                 now_ms: 5,
                 seq: 40 << 16,
+                bypass_governance: false,
             }),
         );
         let txn = db.begin_read().unwrap();

@@ -69,6 +69,26 @@ pub struct FormReader<'s> {
     finished: bool,
 }
 
+/// Whether the bytes after a delimiter make it a delimiter line: `--` (the closing one) or
+/// at most `DELIM_WS_MAX` spaces / tabs then CRLF. None: too few bytes yet to tell.
+fn delimiter_line(after: &[u8]) -> Option<bool> {
+    const DELIM_WS_MAX: usize = 64;
+    if after.len() >= 2 && &after[..2] == b"--" {
+        return Some(true);
+    }
+    let ws = after
+        .iter()
+        .take_while(|b| **b == b' ' || **b == b'\t')
+        .count();
+    if ws > DELIM_WS_MAX {
+        return Some(false);
+    }
+    if after.len() < ws + 2 {
+        return None;
+    }
+    Some(&after[ws..ws + 2] == b"\r\n")
+}
+
 impl<'s> FormReader<'s> {
     pub fn new(src: &'s mut dyn ByteSource, boundary: &str) -> FormReader<'s> {
         let mut delim = b"\r\n--".to_vec();
@@ -126,7 +146,13 @@ impl<'s> FormReader<'s> {
             let dl = self.delim.len();
             let avail = self.avail();
             let (take, at_delim) = match memchr::memmem::find(avail, &self.delim) {
-                Some(0) => (0, true),
+                // RFC 2046: a delimiter line is the delimiter, then `--` or optional
+                // whitespace and CRLF. Anything else (`--XyZnot-a-delimiter`) is data.
+                Some(0) => match delimiter_line(&avail[dl..]) {
+                    Some(true) => (0, true),
+                    Some(false) => (1, false),
+                    None => (0, false),
+                },
                 Some(i) => (i, false),
                 None => (avail.len().saturating_sub(dl - 1), false),
             };

@@ -207,6 +207,21 @@ impl<'r, 'c> PayloadReader<'r, 'c> {
         Ok(())
     }
 
+    /// Verifies the signature and Content-MD5 only: for a body whose `x-amz-checksum-*`
+    /// headers describe something else (CompleteMultipartUpload: the object assembled).
+    pub fn finish_md5_only(&mut self) -> S3Result<()> {
+        self.verify_end()?;
+        let digests = self
+            .hashers
+            .take()
+            .map(|h| h.finish())
+            .ok_or_else(|| S3Error::internal("payload finished twice"))?;
+        match self.content_md5 {
+            Some(md5) if md5 != digests.md5 => Err(S3Error::new(ErrorCode::BadDigest)),
+            _ => Ok(()),
+        }
+    }
+
     /// Verifies everything and returns the digests. Reads nothing more; call once.
     pub fn finish(&mut self) -> S3Result<Verified> {
         self.verify_end()?;
