@@ -726,9 +726,7 @@ mod tests {
     #[test]
     fn delete_bucket_drops_its_uploads_in_the_same_commit() {
         use crate::meta::types::{Acl, BucketMeta};
-        let dir = tempfile::tempdir().unwrap();
-        let db = redb::Database::create(dir.path().join("m.redb")).unwrap();
-        t::init(&db).unwrap();
+        let (_dir, db) = t::test_db();
         let bucket = |name: &str| MetaCmd::CreateBucket {
             meta: BucketMeta::test_new(name, "o"),
             configs: vec![],
@@ -845,9 +843,7 @@ mod tests {
 
     #[test]
     fn tags_are_set_in_one_command() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = redb::Database::create(dir.path().join("m.redb")).unwrap();
-        t::init(&db).unwrap();
+        let (_dir, db) = t::test_db();
         let tags = vec![("k".to_string(), "v".to_string())];
         let set_obj = |key: &str, tags: &Tags| MetaCmd::SetObjectTags {
             bucket: "b".into(),
@@ -896,9 +892,7 @@ mod tests {
 
     #[test]
     fn bucket_configs_are_rows_flagged_in_the_bucket_record_and_go_with_it() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = redb::Database::create(dir.path().join("m.redb")).unwrap();
-        t::init(&db).unwrap();
+        let (_dir, db) = t::test_db();
         let create = MetaCmd::CreateBucket {
             meta: BucketMeta::test_new("b", "o"),
             configs: vec![(ConfigKind::ObjectLock, b"lock".to_vec())],
@@ -944,9 +938,7 @@ mod tests {
     fn object_lock_is_enforced_in_the_commands() {
         use crate::meta::lock::{DefaultRetention, LockConfig, Period};
         use crate::meta::types::{encode, LockMode, ObjectLock, Retention};
-        let dir = tempfile::tempdir().unwrap();
-        let db = redb::Database::create(dir.path().join("m.redb")).unwrap();
-        t::init(&db).unwrap();
+        let (_dir, db) = t::test_db();
         // A plain bucket: lock parameters and lock configurations are refused.
         let plain = MetaCmd::CreateBucket {
             meta: BucketMeta::test_new("p", "o"),

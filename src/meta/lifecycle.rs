@@ -163,10 +163,7 @@ mod tests {
     use crate::meta::types::{BucketMeta, ObjectMeta, Retention};
 
     fn db() -> (tempfile::TempDir, redb::Database) {
-        let dir = tempfile::tempdir().unwrap();
-        let db = redb::Database::create(dir.path().join("m.redb")).unwrap();
-        t::init(&db).unwrap();
-        (dir, db)
+        t::test_db()
     }
 
     fn run(db: &redb::Database, cmd: MetaCmd) -> MetaReply {

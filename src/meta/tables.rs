@@ -40,6 +40,15 @@ pub fn init(db: &Database) -> Result<(), Box<redb::Error>> {
     Ok(())
 }
 
+/// A fresh shard database with every table, in a temporary directory (unit tests).
+#[cfg(test)]
+pub fn test_db() -> (tempfile::TempDir, Database) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Database::create(dir.path().join("m.redb")).unwrap();
+    init(&db).unwrap();
+    (dir, db)
+}
+
 /// A redb failure inside a transaction (typed: it poisons a write batch).
 pub(super) fn ie<E: Into<redb::Error> + std::fmt::Display>(e: E) -> S3Error {
     S3Error::from_db(e)

@@ -642,9 +642,7 @@ mod tests {
     use crate::meta::types::{BucketMeta, DataLoc, Segment};
 
     fn db() -> (tempfile::TempDir, redb::Database) {
-        let dir = tempfile::tempdir().unwrap();
-        let db = redb::Database::create(dir.path().join("m.redb")).unwrap();
-        t::init(&db).unwrap();
+        let (dir, db) = t::test_db();
         apply(
             &db,
             MetaCmd::CreateBucket {

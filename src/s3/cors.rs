@@ -36,7 +36,7 @@ pub async fn get_bucket_cors(ctx: &Ctx) -> S3Result<Response> {
 /// AWS does; the payload reader verifies it.
 pub async fn put_bucket_cors(ctx: &Ctx, req: &mut Request<'_>) -> S3Result<Response> {
     owned_bucket(ctx).await?;
-    require_integrity_header(&req.head)?;
+    crate::s3::request::require_integrity_header(&req.head)?;
     let body = read_small_body(req, ctx, xml::MAX_SMALL_XML_BODY_BYTES).await?;
     if let Some(v) = req.head.header("content-md5") {
         let want = crate::s3::checksum::parse_content_md5(v)?;
@@ -62,22 +62,6 @@ pub async fn delete_bucket_cors(ctx: &Ctx) -> S3Result<Response> {
         cors::set(ctx.bucket(), None).await?;
     }
     Ok(Response::new(204))
-}
-
-fn require_integrity_header(head: &RequestHead) -> S3Result<()> {
-    let has = head.header("content-md5").is_some()
-        || head.headers.iter().any(|(n, _)| {
-            n.starts_with("x-amz-checksum-")
-                || n == "x-amz-sdk-checksum-algorithm"
-                || n == "x-amz-trailer"
-        });
-    if has {
-        return Ok(());
-    }
-    Err(S3Error::msg(
-        ErrorCode::InvalidRequest,
-        "Missing required header for this request: Content-MD5 or x-amz-checksum-*",
-    ))
 }
 
 fn forbidden(message: &str, method: &str, ctx: &Ctx) -> S3Error {

@@ -9,7 +9,7 @@ use crate::http::head::RequestHead;
 use crate::http::response::Response;
 use crate::s3::access::authorize_bucket;
 use crate::s3::ctx::Ctx;
-use crate::s3::error::{ErrorCode, S3Error, S3Result};
+use crate::s3::error::S3Result;
 use crate::s3::request::read_small_body;
 use crate::s3::versioning::{requested_version, sel_id};
 use crate::s3::xml;
@@ -64,18 +64,7 @@ fn deleted_entry(key: String, asked: Option<String>, done: &DeleteOutcome) -> xm
 
 pub async fn delete_objects(ctx: &Ctx, req: &mut Request<'_>) -> S3Result<Response> {
     let bucket = authorize_bucket(ctx, Permission::Write).await?;
-    let has_integrity = req.head.header("content-md5").is_some()
-        || req.head.headers.iter().any(|(n, _)| {
-            n.starts_with("x-amz-checksum-")
-                || n == "x-amz-sdk-checksum-algorithm"
-                || n == "x-amz-trailer"
-        });
-    if !has_integrity {
-        return Err(S3Error::msg(
-            ErrorCode::InvalidRequest,
-            "Missing required header for this request: Content-MD5 or x-amz-checksum-*",
-        ));
-    }
+    crate::s3::request::require_integrity_header(&req.head)?;
     let body = read_small_body(req, ctx, xml::MAX_XML_BODY_BYTES).await?;
     let request = xml::parse_delete_objects(&body)?;
     let mut errors = Vec::new();

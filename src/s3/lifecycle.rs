@@ -4,7 +4,6 @@
 use crate::engine::lifecycle;
 use crate::engine::BucketMeta;
 use crate::http::conn::Request;
-use crate::http::head::RequestHead;
 use crate::http::response::Response;
 use crate::s3::access::load_bucket;
 use crate::s3::ctx::Ctx;
@@ -19,24 +18,6 @@ async fn owned_bucket(ctx: &Ctx) -> S3Result<BucketMeta> {
         return Err(S3Error::new(ErrorCode::AccessDenied));
     }
     Ok(b)
-}
-
-/// PutBucketLifecycleConfiguration requires an integrity header (Content-MD5 or a flexible
-/// checksum), as AWS does; the payload reader verifies whichever is sent.
-fn require_integrity_header(head: &RequestHead) -> S3Result<()> {
-    let has = head.header("content-md5").is_some()
-        || head.headers.iter().any(|(n, _)| {
-            n.starts_with("x-amz-checksum-")
-                || n == "x-amz-sdk-checksum-algorithm"
-                || n == "x-amz-trailer"
-        });
-    if has {
-        return Ok(());
-    }
-    Err(S3Error::msg(
-        ErrorCode::InvalidRequest,
-        "Missing required header for this request: Content-MD5 or x-amz-checksum-*",
-    ))
 }
 
 /// GetBucketLifecycleConfiguration: the stored rules; NoSuchLifecycleConfiguration when
@@ -55,7 +36,7 @@ pub async fn get_bucket_lifecycle(ctx: &Ctx) -> S3Result<Response> {
 /// PutBucketLifecycleConfiguration: replaces the bucket's rules (200, as AWS).
 pub async fn put_bucket_lifecycle(ctx: &Ctx, req: &mut Request<'_>) -> S3Result<Response> {
     owned_bucket(ctx).await?;
-    require_integrity_header(&req.head)?;
+    crate::s3::request::require_integrity_header(&req.head)?;
     let body = read_small_body(req, ctx, xml::LIFECYCLE_BODY_BYTES_MAX).await?;
     let config = xml::parse_lifecycle(&body)?;
     lifecycle::check(&config)?;

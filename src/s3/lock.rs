@@ -34,27 +34,6 @@ pub fn parse_date_ms(s: &str) -> Option<u64> {
     u64::try_from(t.unix_timestamp_nanos() / 1_000_000).ok()
 }
 
-/// Whether the request carries an integrity header (Content-MD5 or a flexible checksum),
-/// which AWS requires of the Object Lock requests that carry a retention.
-fn has_integrity_header(head: &RequestHead) -> bool {
-    head.header("content-md5").is_some()
-        || head.headers.iter().any(|(n, _)| {
-            n.starts_with("x-amz-checksum-")
-                || n == "x-amz-sdk-checksum-algorithm"
-                || n == "x-amz-trailer"
-        })
-}
-
-fn require_integrity_header(head: &RequestHead) -> S3Result<()> {
-    if has_integrity_header(head) {
-        return Ok(());
-    }
-    Err(S3Error::msg(
-        ErrorCode::InvalidRequest,
-        "Missing required header for this request: Content-MD5 or x-amz-checksum-*",
-    ))
-}
-
 /// The lock headers of a write: mode and retain-until date (both or neither) and the legal
 /// hold. InvalidArgument for a half-given retention, an unknown mode or status, a date that
 /// is not ISO 8601 or not in the future.
@@ -122,7 +101,7 @@ pub async fn lock_for_write(
         Some(c) => {
             let retained = wanted.retention.is_some() || c.default.is_some();
             if needs_integrity && retained {
-                require_integrity_header(head)?;
+                crate::s3::request::require_integrity_header(head)?;
             }
         }
     }
@@ -217,7 +196,7 @@ fn default_retention(doc: &xml::DefaultRetentionDoc) -> S3Result<DefaultRetentio
 /// Enabled: InvalidBucketState otherwise) and sets or clears the default retention.
 pub async fn put_object_lock_configuration(ctx: &Ctx, req: &mut Request<'_>) -> S3Result<Response> {
     owned_bucket(ctx).await?;
-    require_integrity_header(&req.head)?;
+    crate::s3::request::require_integrity_header(&req.head)?;
     let body = read_small_body(req, ctx, CONFIG_BODY_BYTES_MAX).await?;
     let doc = xml::parse_object_lock_configuration(&body)?;
     if doc.enabled.as_deref() != Some("Enabled") {
@@ -285,7 +264,7 @@ pub async fn get_object_retention(ctx: &Ctx) -> S3Result<Response> {
 pub async fn put_object_retention(ctx: &Ctx, req: &mut Request<'_>) -> S3Result<Response> {
     let b = owned_lock_bucket(ctx).await?;
     let sel = versioning::requested_version(ctx)?;
-    require_integrity_header(&req.head)?;
+    crate::s3::request::require_integrity_header(&req.head)?;
     let bypass = bypass_governance(ctx, &req.head, &b);
     let body = read_small_body(req, ctx, CONFIG_BODY_BYTES_MAX).await?;
     let doc = xml::parse_retention(&body)?;
@@ -319,7 +298,7 @@ pub async fn get_object_legal_hold(ctx: &Ctx) -> S3Result<Response> {
 pub async fn put_object_legal_hold(ctx: &Ctx, req: &mut Request<'_>) -> S3Result<Response> {
     owned_lock_bucket(ctx).await?;
     let sel = versioning::requested_version(ctx)?;
-    require_integrity_header(&req.head)?;
+    crate::s3::request::require_integrity_header(&req.head)?;
     let body = read_small_body(req, ctx, CONFIG_BODY_BYTES_MAX).await?;
     let on = match xml::parse_legal_hold(&body)?.as_deref() {
         Some("ON") => true,

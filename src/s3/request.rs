@@ -29,6 +29,29 @@ impl std::ops::Deref for BufferedBody {
     }
 }
 
+/// Whether the request carries an integrity header: Content-MD5 or a flexible checksum
+/// (`x-amz-checksum-*`, announced by `x-amz-sdk-checksum-algorithm` or as a trailer).
+pub fn has_integrity_header(head: &RequestHead) -> bool {
+    head.header("content-md5").is_some()
+        || head.headers.iter().any(|(n, _)| {
+            n.starts_with("x-amz-checksum-")
+                || n == "x-amz-sdk-checksum-algorithm"
+                || n == "x-amz-trailer"
+        })
+}
+
+/// AWS requires an integrity header of some bodies (DeleteObjects, tagging, lifecycle, CORS,
+/// Object Lock): InvalidRequest without one. The payload reader verifies whichever is sent.
+pub fn require_integrity_header(head: &RequestHead) -> S3Result<()> {
+    if has_integrity_header(head) {
+        return Ok(());
+    }
+    Err(S3Error::msg(
+        ErrorCode::InvalidRequest,
+        "Missing required header for this request: Content-MD5 or x-amz-checksum-*",
+    ))
+}
+
 /// Reads a small request body whole (XML configuration), refusing more than `max`.
 pub async fn read_small_body(
     req: &mut Request<'_>,

@@ -4,7 +4,6 @@
 use crate::engine::tagging::{self, TagOwner};
 use crate::engine::{BucketMeta, ObjectMeta, Permission};
 use crate::http::conn::Request;
-use crate::http::head::RequestHead;
 use crate::http::response::Response;
 use crate::s3::access::{authorize_bucket, load_bucket, load_object_guarded};
 use crate::s3::ctx::Ctx;
@@ -29,31 +28,13 @@ async fn current_for_change(ctx: &Ctx) -> S3Result<(BucketMeta, ObjectMeta)> {
     Ok((b, m))
 }
 
-/// PutObjectTagging and PutBucketTagging require an integrity header (Content-MD5 or a
-/// flexible checksum), as AWS does; the payload reader verifies whichever is sent.
-fn require_integrity_header(head: &RequestHead) -> S3Result<()> {
-    let has = head.header("content-md5").is_some()
-        || head.headers.iter().any(|(n, _)| {
-            n.starts_with("x-amz-checksum-")
-                || n == "x-amz-sdk-checksum-algorithm"
-                || n == "x-amz-trailer"
-        });
-    if has {
-        return Ok(());
-    }
-    Err(S3Error::msg(
-        ErrorCode::InvalidRequest,
-        "Missing required header for this request: Content-MD5 or x-amz-checksum-*",
-    ))
-}
-
 /// Reads and parses a `Tagging` body, then checks it against AWS's limits for `owner`.
 async fn read_tags(
     ctx: &Ctx,
     req: &mut Request<'_>,
     owner: TagOwner,
 ) -> S3Result<crate::engine::Tags> {
-    require_integrity_header(&req.head)?;
+    crate::s3::request::require_integrity_header(&req.head)?;
     let body = read_small_body(req, ctx, xml::MAX_SMALL_XML_BODY_BYTES).await?;
     let tags = xml::parse_tagging(&body)?;
     tagging::check(&tags, owner)?;
