@@ -159,6 +159,11 @@ pub fn action_of(endpoint: &Endpoint, versioned: bool) -> &'static str {
 /// operations' for some).
 fn config_action(op: &str) -> &'static str {
     match op {
+        "GetBucketPolicy" => "s3:GetBucketPolicy",
+        "PutBucketPolicy" => "s3:PutBucketPolicy",
+        "DeleteBucketPolicy" => "s3:DeleteBucketPolicy",
+        "GetBucketPolicyStatus" => "s3:GetBucketPolicyStatus",
+        "SelectObjectContent" => "s3:GetObject",
         "GetBucketCors" => "s3:GetBucketCORS",
         "PutBucketCors" | "DeleteBucketCors" => "s3:PutBucketCORS",
         "GetBucketLifecycleConfiguration" => "s3:GetLifecycleConfiguration",
@@ -649,44 +654,7 @@ mod tests {
             "s3:GetBucketCORS"
         );
         // every named action is one the policy language accepts
-        let s = String::new;
-        let mut samples = vec![
-            Endpoint::ListBuckets,
-            Endpoint::CreateBucket,
-            Endpoint::DeleteBucket,
-            Endpoint::HeadBucket,
-            Endpoint::GetBucketLocation,
-            Endpoint::GetBucketAcl,
-            Endpoint::PutBucketAcl,
-            Endpoint::GetBucketVersioning,
-            Endpoint::PutBucketVersioning,
-            Endpoint::ListObjects,
-            Endpoint::ListObjectsV2,
-            Endpoint::ListObjectVersions,
-            Endpoint::ListMultipartUploads,
-            Endpoint::DeleteObjects,
-            Endpoint::PutObject,
-            Endpoint::CopyObject,
-            Endpoint::GetObject,
-            Endpoint::HeadObject,
-            Endpoint::DeleteObject,
-            Endpoint::GetObjectAcl,
-            Endpoint::PutObjectAcl,
-            Endpoint::CreateMultipartUpload,
-            Endpoint::UploadPart {
-                upload_id: s(),
-                part_number: s(),
-            },
-            Endpoint::AbortMultipartUpload { upload_id: s() },
-            Endpoint::ListParts { upload_id: s() },
-            Endpoint::GetObjectAttributes,
-            Endpoint::GetObjectTagging,
-            Endpoint::PutObjectTagging,
-            Endpoint::DeleteObjectTagging,
-            Endpoint::GetBucketTagging,
-            Endpoint::PutBucketTagging,
-            Endpoint::DeleteBucketTagging,
-        ];
+        let mut samples = crate::s3::endpoint::samples();
         samples.extend(AccessOp::ALL.map(Endpoint::Access));
         for e in samples {
             for versioned in [false, true] {

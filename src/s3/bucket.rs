@@ -178,12 +178,21 @@ pub async fn create_bucket(ctx: &Ctx, req: &mut Request<'_>) -> S3Result<Respons
     Ok(r)
 }
 
-pub async fn delete_bucket(ctx: &Ctx) -> S3Result<Response> {
-    let user = require_signed(ctx)?.clone();
+/// The bucket owner's operations (DeleteBucket, GetBucketLocation) through the one decision:
+/// the bucket policy may deny them (even to the owner) or grant them to others.
+async fn authorize_owner_op(ctx: &Ctx, action: &'static str) -> S3Result<BucketMeta> {
     let b = load_bucket(ctx.bucket()).await?;
-    if b.owner_id != user.id {
-        return Err(S3Error::new(ErrorCode::AccessDenied));
-    }
+    let t = crate::s3::access::Target {
+        action,
+        key: None,
+        object: None,
+    };
+    crate::s3::access::check(ctx, &b, t, crate::s3::access::Fallback::BucketOwner).await?;
+    Ok(b)
+}
+
+pub async fn delete_bucket(ctx: &Ctx) -> S3Result<Response> {
+    authorize_owner_op(ctx, "s3:DeleteBucket").await?;
     let name = ctx.bucket().to_string();
     crate::engine::bucket::delete(&name).await?;
     Ok(Response::new(204))
@@ -198,10 +207,7 @@ pub async fn head_bucket(ctx: &Ctx) -> S3Result<Response> {
 }
 
 pub async fn get_location(ctx: &Ctx) -> S3Result<Response> {
-    let b = load_bucket(ctx.bucket()).await?;
-    if ctx.caller_id() != Some(b.owner_id.as_str()) {
-        return Err(S3Error::new(ErrorCode::AccessDenied));
-    }
+    let b = authorize_owner_op(ctx, "s3:GetBucketLocation").await?;
     let loc = if b.region == "us-east-1" {
         None
     } else {

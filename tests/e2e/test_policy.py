@@ -223,3 +223,20 @@ def test_delete_objects_decided_per_key(s3, s3_alice, bucket):
     assert [e["Code"] for e in r["Errors"]] == ["AccessDenied"]
     s3.delete_bucket_policy(Bucket=bucket)
     assert [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]] == ["keep/a"]
+
+
+def test_bucket_owner_operations_follow_the_policy(s3, s3_alice, bucket):
+    """DeleteBucket and GetBucketLocation go through the policy too: an explicit Deny stops
+    even the owner, an Allow opens GetBucketLocation to another user."""
+    with s3_error("AccessDenied", 403):
+        s3_alice.get_bucket_location(Bucket=bucket)
+    s3.put_bucket_policy(Bucket=bucket, Policy=doc(
+        stmt("Deny", "s3:DeleteBucket", f"arn:aws:s3:::{bucket}"),
+        stmt("Allow", "s3:GetBucketLocation", f"arn:aws:s3:::{bucket}",
+             principal={"AWS": ["alice-id"]})))
+    with s3_error("AccessDenied", 403):
+        s3.delete_bucket(Bucket=bucket)
+    assert s3_alice.get_bucket_location(Bucket=bucket)["LocationConstraint"] is None
+    s3.delete_bucket_policy(Bucket=bucket)
+    with s3_error("AccessDenied", 403):
+        s3_alice.get_bucket_location(Bucket=bucket)
