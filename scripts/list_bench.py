@@ -402,6 +402,34 @@ def check_page(name: str, body: bytes, n: int) -> str | None:
             f"({cps[:2]}..), IsTruncated={trunc}, KeyCount={kc}; prefixes={prefixes[:2]}")
 
 
+def time_queries(sock, buf, signer, path, queries, reps, warmup, check):
+    """Times each presigned query `warmup + reps` times on one keep-alive connection; the
+    first answer of each is checked (`check(name, body)`: None or a problem)."""
+    host = signer.host
+    results, problems = {}, []
+    for name, (label, params) in queries.items():
+        target = signer.presign("GET", path, params)
+        req = f"GET {target} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()
+        lat, size = [], 0
+        for i in range(warmup + reps):
+            t0 = time.perf_counter()
+            sock.sendall(req)
+            status, _, body = read_response(sock, buf)
+            dt = time.perf_counter() - t0
+            if status != 200:
+                problems.append(f"page {name}: HTTP {status} {body[:300]!r}")
+                break
+            if i == 0:
+                err = check(name, body)
+                if err:
+                    problems.append(err)
+                size = len(body)
+            if i >= warmup:
+                lat.append(dt * 1000)
+        results[name] = (label, lat, size)
+    return results, problems
+
+
 def measure(port: int, reps: int, warmup: int, n: int):
     host = f"127.0.0.1:{port}"
     signer = Signer(host)
@@ -417,31 +445,10 @@ def measure(port: int, reps: int, warmup: int, n: int):
               [("list-type", "2"), ("max-keys", "1000"), ("delimiter", "/"),
                ("prefix", key_of(n // 2)[:8])]),
     }
-    results, problems = {}, []
     sock = socket.create_connection(("127.0.0.1", port))
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    buf = bytearray()
-    for name, (label, params) in queries.items():
-        target = signer.presign("GET", path, params)
-        req = f"GET {target} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()
-        lat = []
-        size = 0
-        for i in range(warmup + reps):
-            t0 = time.perf_counter()
-            sock.sendall(req)
-            status, headers, body = read_response(sock, buf)
-            dt = time.perf_counter() - t0
-            if status != 200:
-                problems.append(f"page {name}: HTTP {status} {body[:300]!r}")
-                break
-            if i == 0:
-                err = check_page(name, body, n)
-                if err:
-                    problems.append(err)
-                size = len(body)
-            if i >= warmup:
-                lat.append(dt * 1000)
-        results[name] = (label, lat, size)
+    results, problems = time_queries(sock, bytearray(), signer, path, queries, reps, warmup,
+                                     lambda name, body: check_page(name, body, n))
     sock.close()
     return results, problems
 
@@ -507,27 +514,8 @@ def measure_versions(port: int, reps: int, warmup: int, n: int, v: int):
         "d": ("delimiter '/' at root",
               [("versions", ""), ("max-keys", "1000"), ("delimiter", "/")]),
     }
-    results, problems = {}, []
-    for name, (label, params) in queries.items():
-        target = signer.presign("GET", path, params)
-        req = f"GET {target} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()
-        lat, size = [], 0
-        for i in range(warmup + reps):
-            t0 = time.perf_counter()
-            sock.sendall(req)
-            status, headers, body = read_response(sock, buf)
-            dt = time.perf_counter() - t0
-            if status != 200:
-                problems.append(f"page {name}: HTTP {status} {body[:300]!r}")
-                break
-            if i == 0:
-                err = check_versions_page(name, body, n, v, resume)
-                if err:
-                    problems.append(err)
-                size = len(body)
-            if i >= warmup:
-                lat.append(dt * 1000)
-        results[name] = (label, lat, size)
+    check = lambda name, body: check_versions_page(name, body, n, v, resume)  # noqa: E731
+    results, problems = time_queries(sock, buf, signer, path, queries, reps, warmup, check)
     sock.close()
     return results, problems
 
