@@ -587,9 +587,8 @@ pub fn check_acl_allowed(
     Ok(())
 }
 
-/// [`check_acl_allowed`] for a request's ACL headers (PutObject, CreateMultipartUpload,
-/// CopyObject): reads the configurations only when the bucket has some and the request sets
-/// an ACL.
+/// [`check_acl_allowed`] for a request's ACL headers on a bucket (PutBucketAcl): reads the
+/// configurations only when the bucket has some and the request sets an ACL.
 pub async fn check_acl_headers(
     b: &BucketMeta,
     head: &RequestHead,
@@ -601,6 +600,57 @@ pub async fn check_acl_headers(
     }
     let g = policy::guards(b).await?;
     check_acl_allowed(&g, b, acl, head.header("x-amz-acl"))
+}
+
+/// A write of a new object (PutObject, CopyObject, CreateMultipartUpload, POST upload) with
+/// the ACL its headers set, if any: checks that ACL and answers who will own the object.
+///
+/// - The ACL must be allowed by the bucket's configurations ([`check_acl_allowed`]) and, as AWS
+///   asks for both actions, by the one decision for `s3:PutObjectAcl` on the key (the fallback
+///   is the bucket ACL's WRITE, the same that let the write in).
+/// - The owner is the bucket owner under BucketOwnerEnforced, and under BucketOwnerPreferred
+///   when the writer sends `bucket-owner-full-control`; otherwise the writer (the bucket owner
+///   for an anonymous write).
+///
+/// Nothing is read when the bucket has no access configurations.
+pub async fn new_object_owner(
+    ctx: &Ctx,
+    b: &BucketMeta,
+    key: &str,
+    head: &RequestHead,
+    acl: Option<&Acl>,
+) -> S3Result<String> {
+    let writer = || ctx.caller_id().unwrap_or(&b.owner_id).to_string();
+    if !policy::has_guards(b) {
+        return Ok(writer());
+    }
+    let g = policy::guards(b).await?;
+    let canned = head.header("x-amz-acl");
+    if let Some(acl) = acl {
+        check_acl_allowed(&g, b, acl, canned)?;
+        let t = Target {
+            action: "s3:PutObjectAcl",
+            key: Some(key),
+            object: None,
+        };
+        decide(
+            ctx,
+            b,
+            &g,
+            &t,
+            &Fallback::Acl(&b.owner_id, &b.acl, Permission::Write),
+        )?;
+    }
+    let bucket_owns = match g.ownership {
+        Some(ObjectOwnership::BucketOwnerEnforced) => true,
+        Some(ObjectOwnership::BucketOwnerPreferred) => canned == Some("bucket-owner-full-control"),
+        _ => false,
+    };
+    Ok(if bucket_owns {
+        b.owner_id.clone()
+    } else {
+        writer()
+    })
 }
 
 /// `x-amz-expected-bucket-owner` (every bucket and object operation) and

@@ -138,7 +138,9 @@ pub async fn copy_object(ctx: &Ctx, req: &mut Request<'_>) -> S3Result<Response>
     let tags = copy_tags(&head)?;
     let lock = crate::s3::lock::lock_for_write(&head, &dest_bucket, false).await?;
     let new_acl = acl::from_headers(&head, Some(&dest_bucket.owner_id), &ctx.users)?;
-    crate::s3::access::check_acl_headers(&dest_bucket, &head, new_acl.as_ref()).await?;
+    let owner_id =
+        crate::s3::access::new_object_owner(ctx, &dest_bucket, ctx.key(), &head, new_acl.as_ref())
+            .await?;
     let same = sb == ctx.bucket() && sk == ctx.key();
     if same && !replace && new_acl.is_none() && head.header("x-amz-storage-class").is_none() {
         return Err(S3Error::msg(
@@ -152,7 +154,7 @@ pub async fn copy_object(ctx: &Ctx, req: &mut Request<'_>) -> S3Result<Response>
     let copy = CopyObject {
         src: (&sb, &sk),
         dst: (ctx.bucket(), ctx.key()),
-        owner_id: ctx.caller_id().unwrap_or(&dest_bucket.owner_id).to_string(),
+        owner_id,
         acl: new_acl.unwrap_or_default(),
         cond: write_cond(&head)?,
         tags,

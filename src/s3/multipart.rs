@@ -39,7 +39,9 @@ pub async fn create(ctx: &Ctx, req: &mut Request<'_>) -> S3Result<Response> {
     let bucket = authorize_bucket(ctx, Permission::Write).await?;
     let attrs = attrs_from_head(&req.head, ctx.shared.config.limits.metadata_bytes_max)?;
     let acl = acl::from_headers(&req.head, Some(&bucket.owner_id), &ctx.users)?;
-    crate::s3::access::check_acl_headers(&bucket, &req.head, acl.as_ref()).await?;
+    let owner_id =
+        crate::s3::access::new_object_owner(ctx, &bucket, ctx.key(), &req.head, acl.as_ref())
+            .await?;
     let acl = acl.unwrap_or_default();
     let (algo, checksum_type) = requested_checksum(&req.head)?;
     let tags = tags_from_head(&req.head)?;
@@ -54,7 +56,7 @@ pub async fn create(ctx: &Ctx, req: &mut Request<'_>) -> S3Result<Response> {
         key: ctx.key().to_string(),
         upload_id: new_upload_id(),
         initiated_ms: now_ms(),
-        owner_id: ctx.caller_id().unwrap_or(&bucket.owner_id).to_string(),
+        owner_id,
         content_type: attrs.content_type,
         headers: attrs.headers,
         user_meta: attrs.user_meta,

@@ -23,7 +23,9 @@ pub async fn put_object(ctx: &Ctx, req: &mut Request<'_>) -> S3Result<Response> 
     let cfg = &ctx.shared.config;
     let attrs = attrs_from_head(&req.head, cfg.limits.metadata_bytes_max)?;
     let acl = acl::from_headers(&req.head, Some(&bucket.owner_id), &ctx.users)?;
-    crate::s3::access::check_acl_headers(&bucket, &req.head, acl.as_ref()).await?;
+    let owner_id =
+        crate::s3::access::new_object_owner(ctx, &bucket, ctx.key(), &req.head, acl.as_ref())
+            .await?;
     let acl = acl.unwrap_or_default();
     let cond = write_cond(&req.head)?;
     let tags = tags_from_head(&req.head)?;
@@ -44,7 +46,7 @@ pub async fn put_object(ctx: &Ctx, req: &mut Request<'_>) -> S3Result<Response> 
     let put = PutObject {
         bucket: ctx.bucket(),
         key: ctx.key(),
-        owner_id: ctx.caller_id().unwrap_or(&bucket.owner_id).to_string(),
+        owner_id,
         attrs,
         acl,
         cond,

@@ -225,7 +225,9 @@ pub async fn post_object(ctx: &Ctx, req: &mut Request<'_>) -> S3Result<Response>
     let cfg = &ctx.shared.config;
     let attrs = attrs_from_head(&put_head, cfg.limits.metadata_bytes_max)?;
     let acl = acl::from_headers(&put_head, Some(&bucket.owner_id), &ctx.users)?;
-    crate::s3::access::check_acl_headers(&bucket, &put_head, acl.as_ref()).await?;
+    let owner_id =
+        crate::s3::access::new_object_owner(&signer_ctx, &bucket, &key, &put_head, acl.as_ref())
+            .await?;
     let acl = acl.unwrap_or_default();
     let tags = match field(&fields, "tagging") {
         Some(doc) => {
@@ -238,10 +240,7 @@ pub async fn post_object(ctx: &Ctx, req: &mut Request<'_>) -> S3Result<Response>
     let put = PutObject {
         bucket: ctx.bucket(),
         key: &key,
-        owner_id: caller
-            .as_ref()
-            .map(|u| u.id.clone())
-            .unwrap_or_else(|| bucket.owner_id.clone()),
+        owner_id,
         attrs,
         acl,
         cond: WriteCond::default(),

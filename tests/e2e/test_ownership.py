@@ -79,3 +79,37 @@ def test_create_bucket_with_ownership(s3, bucket_factory):
     plain = bucket_factory("own3")
     with s3_error("OwnershipControlsNotFoundError", 404):
         s3.get_bucket_ownership_controls(Bucket=plain)
+
+
+def test_new_objects_owner_follows_the_setting(s3, s3_alice, bucket):
+    """ObjectWriter: the writer owns; BucketOwnerPreferred: the bucket owner owns what is
+    written with bucket-owner-full-control; BucketOwnerEnforced: the bucket owner owns all."""
+    import json
+
+    bucket_owner = s3.get_bucket_acl(Bucket=bucket)["Owner"]["ID"]
+    s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"AWS": "alice-id"},
+        "Action": ["s3:PutObject", "s3:PutObjectAcl", "s3:GetObjectAcl", "s3:GetObject"],
+        "Resource": f"arn:aws:s3:::{bucket}/*"}]}))
+
+    def owner(key):
+        return s3_alice.get_object_acl(Bucket=bucket, Key=key)["Owner"]["ID"]
+
+    s3.put_bucket_ownership_controls(Bucket=bucket, OwnershipControls=rules("ObjectWriter"))
+    s3_alice.put_object(Bucket=bucket, Key="w", Body=b"w", ACL="bucket-owner-full-control")
+    assert owner("w") == "alice-id"
+    s3.put_bucket_ownership_controls(Bucket=bucket, OwnershipControls=rules("BucketOwnerPreferred"))
+    s3_alice.put_object(Bucket=bucket, Key="p-plain", Body=b"p")
+    assert owner("p-plain") == "alice-id"
+    s3_alice.put_object(Bucket=bucket, Key="p-full", Body=b"p", ACL="bucket-owner-full-control")
+    assert owner("p-full") == bucket_owner
+    s3.put_bucket_ownership_controls(Bucket=bucket, OwnershipControls=rules("BucketOwnerEnforced"))
+    s3_alice.put_object(Bucket=bucket, Key="e", Body=b"e")
+    assert owner("e") == bucket_owner
+    s3_alice.copy_object(Bucket=bucket, Key="e-copy", CopySource={"Bucket": bucket, "Key": "e"})
+    assert owner("e-copy") == bucket_owner
+    up = s3_alice.create_multipart_upload(Bucket=bucket, Key="e-mpu")
+    part = s3_alice.upload_part(Bucket=bucket, Key="e-mpu", UploadId=up["UploadId"], PartNumber=1, Body=b"m")
+    s3_alice.complete_multipart_upload(Bucket=bucket, Key="e-mpu", UploadId=up["UploadId"],
+                                       MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": part["ETag"]}]})
+    assert owner("e-mpu") == bucket_owner

@@ -240,3 +240,32 @@ def test_bucket_owner_operations_follow_the_policy(s3, s3_alice, bucket):
     s3.delete_bucket_policy(Bucket=bucket)
     with s3_error("AccessDenied", 403):
         s3_alice.get_bucket_location(Bucket=bucket)
+
+
+def test_acl_headers_also_need_put_object_acl(s3, s3_alice, bucket):
+    """A write that sets an ACL is both s3:PutObject and s3:PutObjectAcl (as AWS asks)."""
+    alice = {"AWS": "alice-id"}
+    objects = f"arn:aws:s3:::{bucket}/*"
+    s3.put_bucket_policy(Bucket=bucket, Policy=doc(stmt("Allow", "s3:PutObject", objects, principal=alice)))
+    s3_alice.put_object(Bucket=bucket, Key="plain", Body=b"p")
+    for key, call in (
+        ("acl", lambda k: s3_alice.put_object(Bucket=bucket, Key=k, Body=b"a", ACL="public-read")),
+        ("mpu", lambda k: s3_alice.create_multipart_upload(Bucket=bucket, Key=k, ACL="public-read")),
+        ("copy", lambda k: s3_alice.copy_object(Bucket=bucket, Key=k, ACL="private",
+                                                CopySource={"Bucket": bucket, "Key": "plain"})),
+    ):
+        with s3_error("AccessDenied", 403):
+            call(key)
+        with s3_error("NoSuchKey", 404):
+            s3.get_object(Bucket=bucket, Key=key)
+    assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
+    s3.put_bucket_policy(Bucket=bucket, Policy=doc(
+        stmt("Allow", ["s3:PutObject", "s3:PutObjectAcl"], objects, principal=alice)))
+    s3_alice.put_object(Bucket=bucket, Key="acl", Body=b"a", ACL="public-read")
+    # An explicit Deny of s3:PutObjectAcl stops ACL-setting writes, even the owner's, and
+    # leaves plain writes alone.
+    s3.put_bucket_policy(Bucket=bucket, Policy=doc(
+        stmt("Deny", "s3:PutObjectAcl", objects)))
+    with s3_error("AccessDenied", 403):
+        s3.put_object(Bucket=bucket, Key="owner-acl", Body=b"o", ACL="private")
+    s3.put_object(Bucket=bucket, Key="owner-plain", Body=b"o")
