@@ -1,6 +1,7 @@
 """Lifecycle in the crash harness (`--lifecycle`): one unversioned bucket with an Expiration
-rule (Days 1) on the prefix `exp/`, served with `lifecycle.day_s` = 2 and `interval_s` = 1,
-so lifecycle passes run during the load and the kill -9 lands in the middle of some. The
+rule (Days 1) on the prefix `exp/`, served with `lifecycle.day_s` = 2, `interval_s` = 1 and
+one removal per commit (`batch_max` 1, `batch_pause_ms` 50), so lifecycle passes run during
+the load and the kill -9 lands in the middle of some. The
 same workers PUT to keys under `exp/` (the rule's) and `keep/` (no rule's).
 
 The model knows every PUT with what it holds (size, ETag, SHA-256 of the body), the global
@@ -42,7 +43,10 @@ EPS_S = 0.01
 
 
 def server_overrides() -> dict:
-    return {"lifecycle": {"day_s": DAY_S, "interval_s": INTERVAL_S}}
+    # One removal per commit with a pause after each: a pass that expires several keys
+    # spans a few hundred ms of commits, so kills land between them.
+    return {"lifecycle": {"day_s": DAY_S, "interval_s": INTERVAL_S, "batch_max": 1,
+                          "batch_pause_ms": 50}}
 
 
 class Stopped(Exception):
