@@ -301,16 +301,11 @@ impl MetaCmd {
                 acl,
                 version,
             } => {
-                t::w_require_bucket(txn, &bucket)?;
                 let set = |m: &mut ObjectMeta| {
                     m.acl = acl;
                     Ok(())
                 };
-                let stamp = v::w_update_version(txn, &bucket, &key, version, set)?;
-                Ok(MetaReply {
-                    version: Some(stamp),
-                    ..done
-                })
+                edit_version(txn, &bucket, &key, version, set)
             }
             MetaCmd::DeleteObjects { bucket, keys } => {
                 t::w_require_bucket(txn, &bucket)?;
@@ -391,16 +386,11 @@ impl MetaCmd {
                 tags,
                 version,
             } => {
-                t::w_require_bucket(txn, &bucket)?;
                 let set = |m: &mut ObjectMeta| {
                     m.tags = tags;
                     Ok(())
                 };
-                let stamp = v::w_update_version(txn, &bucket, &key, version, set)?;
-                Ok(MetaReply {
-                    version: Some(stamp),
-                    ..done
-                })
+                edit_version(txn, &bucket, &key, version, set)
             }
             MetaCmd::SetBucketTags { name, tags } => {
                 let mut meta = t::w_require_bucket(txn, &name)?;
@@ -442,6 +432,23 @@ impl MetaCmd {
             MetaCmd::LifecycleExpire(x) => super::lifecycle::apply(txn, x),
         }
     }
+}
+
+/// Edits one version's record in place (`v::w_update_version`), in an existing bucket;
+/// the reply names the version changed.
+fn edit_version(
+    txn: &WriteTransaction,
+    bucket: &str,
+    key: &str,
+    version: Option<VersionSel>,
+    f: impl FnOnce(&mut ObjectMeta) -> S3Result<()>,
+) -> S3Result<MetaReply> {
+    t::w_require_bucket(txn, bucket)?;
+    let stamp = v::w_update_version(txn, bucket, key, version, f)?;
+    Ok(MetaReply {
+        version: Some(stamp),
+        ..Default::default()
+    })
 }
 
 /// Files of `old` that the new record does not reuse.

@@ -324,20 +324,17 @@ mod tests {
     #[test]
     fn noncurrent_markers_are_removed_only_while_noncurrent() {
         let (_d, db) = db();
-        run(
-            &db,
-            MetaCmd::CreateBucket {
-                meta: BucketMeta::test_new("b", "o"),
-                configs: vec![],
-            },
-        );
-        run(
-            &db,
-            MetaCmd::SetBucketVersioning {
-                name: "b".into(),
-                state: Versioning::Enabled,
-            },
-        );
+        let create = MetaCmd::CreateBucket {
+            meta: BucketMeta::test_new("b", "o"),
+            configs: vec![],
+        };
+        let enable = MetaCmd::SetBucketVersioning {
+            name: "b".into(),
+            state: Versioning::Enabled,
+        };
+        for cmd in [create, enable] {
+            run(&db, cmd);
+        }
         put(&db, "k", "a", 10 << 16);
         let delete = MetaCmd::DeleteVersions(DeleteVersions {
             bucket: "b".into(),

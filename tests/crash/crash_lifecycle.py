@@ -24,6 +24,7 @@ data files (counted).
 from __future__ import annotations
 
 import hashlib
+import itertools
 import threading
 import time
 
@@ -74,7 +75,7 @@ class LifecycleModel:
         self.stopped_exc = stopped_exc
         self.lock = threading.Lock()
         self.seq = 0
-        self.labels = 0
+        self.labels = itertools.count(1)
         # the verified state of each key at the last check (None: absent)
         self.base: dict[str, Put | None] = {k: None for k in KEEP_KEYS + EXP_KEYS}
         self.puts: dict[str, list[Put]] = {k: [] for k in KEEP_KEYS + EXP_KEYS}
@@ -84,20 +85,20 @@ class LifecycleModel:
         with self.lock:
             if self.killed():
                 raise self.stopped_exc()
-            self.seq += 1
-            p.send, p.sent_wall = self.seq, time.time()
+            p.send, p.sent_wall = self._tick(), time.time()
             self.puts[p.key].append(p)
             self.every[p.key].add(p.sha)
 
     def acked(self, p: Put):
         with self.lock:
-            self.seq += 1
-            p.ack = self.seq
+            p.ack = self._tick()
+
+    def _tick(self) -> int:
+        self.seq += 1
+        return self.seq
 
     def label(self) -> str:
-        with self.lock:
-            self.labels += 1
-            return f"lc{self.labels}"
+        return f"lc{next(self.labels)}"  # itertools.count: one step is atomic
 
     def candidates(self, key) -> list:
         """The states `key` may be in: Put or None (absent), before lifecycle."""
