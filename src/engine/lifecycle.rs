@@ -264,10 +264,46 @@ pub async fn get(bucket: &BucketMeta) -> S3Result<Option<LifecycleConfig>> {
     }
 }
 
-/// Sets (`Some`, already checked) or removes a bucket's lifecycle configuration.
-pub async fn set(bucket: &str, config: Option<&LifecycleConfig>) -> S3Result<()> {
-    let value = config.map(encode_config);
+/// Sets (`Some`, already checked) or removes a bucket's lifecycle configuration. Rules
+/// without an ID get one (`name_rules`), stored with them.
+pub async fn set(bucket: &str, config: Option<LifecycleConfig>) -> S3Result<()> {
+    let value = config.map(|mut c| {
+        name_rules(&mut c, random_rule_id);
+        encode_config(&c)
+    });
     super::bucket::set_config(bucket, ConfigKind::Lifecycle, value).await
+}
+
+/// Gives each rule without an ID one made by `make` that no other rule has, as AWS makes up
+/// a unique ID for such a rule (GetBucketLifecycleConfiguration returns it).
+pub fn name_rules(config: &mut LifecycleConfig, mut make: impl FnMut() -> String) {
+    for i in 0..config.rules.len() {
+        if !config.rules[i].id.is_empty() {
+            continue;
+        }
+        let id = loop {
+            let id = make();
+            if !id.is_empty() && !config.rules.iter().any(|r| r.id == id) {
+                break id;
+            }
+        };
+        config.rules[i].id = id;
+    }
+}
+
+/// A random rule ID in AWS's shape: the base64 of a random UUID's text (48 characters).
+fn random_rule_id() -> String {
+    use base64::Engine;
+    let b: [u8; 16] = rand::random();
+    let uuid = format!(
+        "{}-{}-{}-{}-{}",
+        hex::encode(&b[0..4]),
+        hex::encode(&b[4..6]),
+        hex::encode(&b[6..8]),
+        hex::encode(&b[8..10]),
+        hex::encode(&b[10..16])
+    );
+    base64::engine::general_purpose::STANDARD.encode(uuid)
 }
 
 // ---- time and rule evaluation (pure) -------------------------------------------------------
@@ -329,6 +365,26 @@ pub fn noncurrent_expires(
     rules.iter().filter(|r| r.enabled).any(|r| {
         let Some(n) = &r.noncurrent else { return false };
         r.filter.matches(key, size, tags)
+            && newer >= n.newer_noncurrent_versions.unwrap_or(0)
+            && now_ms >= clock.due_ms(noncurrent_since_ms, n.days)
+    })
+}
+
+/// Whether a noncurrent delete marker is due: NoncurrentVersionExpiration removes those too,
+/// as AWS does, by the same days (noncurrent since `noncurrent_since_ms`) once `newer`
+/// noncurrent object versions newer than it are kept. A marker has no tags or size: a rule
+/// whose filter names them never selects it.
+pub fn noncurrent_marker_expires(
+    rules: &[Rule],
+    clock: Clock,
+    now_ms: u64,
+    key: &str,
+    noncurrent_since_ms: u64,
+    newer: u32,
+) -> bool {
+    rules.iter().filter(|r| r.enabled).any(|r| {
+        let Some(n) = &r.noncurrent else { return false };
+        r.filter.matches_key_only(key)
             && newer >= n.newer_noncurrent_versions.unwrap_or(0)
             && now_ms >= clock.due_ms(noncurrent_since_ms, n.days)
     })
@@ -506,6 +562,9 @@ impl Batch<'_> {
             }
             match a {
                 LifecycleAction::ExpireCurrent { .. } => done.objects_expired += 1,
+                LifecycleAction::RemoveNoncurrent { .. } if outcome.delete_marker => {
+                    done.markers_removed += 1
+                }
                 LifecycleAction::RemoveNoncurrent { .. } => done.noncurrent_expired += 1,
                 LifecycleAction::RemoveSoleMarker { .. } => done.markers_removed += 1,
             }
@@ -632,6 +691,19 @@ async fn bucket_pass(
                         walk.newer_modified_ms = m.last_modified_ms;
                     }
                     (VersionRecord::Marker(d), false) => {
+                        if noncurrent_marker_expires(
+                            rules,
+                            cfg.clock,
+                            now,
+                            &entry.key,
+                            walk.newer_modified_ms,
+                            walk.noncurrent_seen,
+                        ) {
+                            let key = entry.key.clone();
+                            let stamp = d.version;
+                            let a = LifecycleAction::RemoveNoncurrent { key, stamp };
+                            batch.push(a, counts).await?;
+                        }
                         walk.newer_modified_ms = d.last_modified_ms;
                     }
                 }
@@ -831,6 +903,10 @@ mod tests {
         assert!(!noncurrent_expires(&r, clock, 5000, "k", 0, &none, 1000, 1));
         assert!(noncurrent_expires(&r, clock, 5000, "k", 0, &none, 1000, 2));
         assert!(!noncurrent_expires(&r, clock, 1999, "k", 0, &none, 1000, 2));
+        // noncurrent markers: the same days and newer versions kept; no tag or size filter
+        assert!(noncurrent_marker_expires(&r, clock, 5000, "k", 1000, 2));
+        assert!(!noncurrent_marker_expires(&r, clock, 5000, "k", 1000, 1));
+        assert!(!noncurrent_marker_expires(&r, clock, 1999, "k", 1000, 2));
         // markers, uploads
         let m = Rule {
             expiration: Some(Expiration {
@@ -950,6 +1026,28 @@ mod tests {
                 .collect(),
         };
         assert_eq!(refusal(&many).0, ErrorCode::InvalidRequest);
+    }
+
+    #[test]
+    fn rules_without_an_id_get_a_unique_one() {
+        let mut config = LifecycleConfig {
+            rules: vec![
+                Rule {
+                    id: "a".into(),
+                    ..Rule::default()
+                },
+                Rule::default(),
+                Rule::default(),
+            ],
+        };
+        // A maker that first repeats a taken ID: the rule gets the next one.
+        let mut made = ["a", "a", "", "x", "x", "y"].into_iter();
+        name_rules(&mut config, || made.next().unwrap().to_string());
+        let ids: Vec<&str> = config.rules.iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(ids, ["a", "x", "y"]);
+        let id = random_rule_id();
+        assert_eq!(id.len(), 48);
+        assert_ne!(id, random_rule_id());
     }
 
     #[test]

@@ -15,7 +15,7 @@ pub use crate::meta::lock::{
     RETENTION_YEARS_MAX,
 };
 use crate::meta::types::{decode, encode, BucketMeta, ConfigKind};
-pub use crate::meta::types::{LockMode, ObjectLock, Retention};
+pub use crate::meta::types::{LegalHold, LockMode, ObjectLock, Retention};
 use crate::meta::versions::VersionSel;
 
 /// The configuration row a bucket created with `x-amz-bucket-object-lock-enabled: true`

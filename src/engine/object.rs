@@ -2,10 +2,11 @@
 
 use super::log::submit_for_bucket;
 use super::{now_ms, read, store};
-use crate::error::S3Result;
+use crate::error::{S3Error, S3Result};
 use crate::http::response::Body;
 use crate::meta::commands::{MetaCmd, WriteCond};
 use crate::meta::types::{Acl, Checksums, DataLoc, ObjectLock, ObjectMeta, Tags, VersionStamp};
+use crate::meta::versions::VersionSel;
 use crate::storage::{Payload, ReadFor, Turns, WriteTo};
 
 /// The parts of a PUT / CreateMultipartUpload / CopyObject(REPLACE) that describe the object.
@@ -164,13 +165,22 @@ pub async fn open(
     })
 }
 
-/// Replaces an object's ACL.
-pub async fn set_acl(bucket: &str, key: &str, acl: Acl) -> S3Result<()> {
+/// Replaces the ACL of one version of `bucket/key` (the current object when `version` is
+/// None) in one commit; answers the version changed. A delete marker is MethodNotAllowed.
+pub async fn set_acl(
+    bucket: &str,
+    key: &str,
+    version: Option<VersionSel>,
+    acl: Acl,
+) -> S3Result<VersionStamp> {
     let cmd = MetaCmd::SetObjectAcl {
         bucket: bucket.to_string(),
         key: key.to_string(),
         acl,
+        version,
     };
-    submit_for_bucket(bucket, cmd, Vec::new()).await?;
-    Ok(())
+    let reply = submit_for_bucket(bucket, cmd, Vec::new()).await?;
+    reply
+        .version
+        .ok_or_else(|| S3Error::internal("SetObjectAcl answered no version"))
 }

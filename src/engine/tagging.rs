@@ -6,7 +6,8 @@
 use super::log::submit_for_bucket;
 use crate::error::{ErrorCode, S3Error, S3Result};
 use crate::meta::commands::MetaCmd;
-use crate::meta::types::Tags;
+use crate::meta::types::{Tags, VersionStamp};
+use crate::meta::versions::VersionSel;
 
 /// Most tags on one object (AWS's limit).
 pub const OBJECT_TAGS_MAX: usize = 10;
@@ -91,16 +92,26 @@ pub fn check(tags: &Tags, owner: TagOwner) -> S3Result<()> {
     Ok(())
 }
 
-/// Replaces the tag set of the object `bucket/key` (empty: removes it); NoSuchKey when the
-/// key has no object. The caller has checked `tags`.
-pub async fn set_object_tags(bucket: &str, key: &str, tags: Tags) -> S3Result<()> {
+/// Replaces the tag set (empty: removes it) of one version of `bucket/key` (the current
+/// object when `version` is None) in one commit; answers the version changed. NoSuchKey
+/// when the key has no object, NoSuchVersion for an unknown version, MethodNotAllowed for a
+/// delete marker. The caller has checked `tags`.
+pub async fn set_object_tags(
+    bucket: &str,
+    key: &str,
+    version: Option<VersionSel>,
+    tags: Tags,
+) -> S3Result<VersionStamp> {
     let cmd = MetaCmd::SetObjectTags {
         bucket: bucket.to_string(),
         key: key.to_string(),
         tags,
+        version,
     };
-    submit_for_bucket(bucket, cmd, Vec::new()).await?;
-    Ok(())
+    let reply = submit_for_bucket(bucket, cmd, Vec::new()).await?;
+    reply
+        .version
+        .ok_or_else(|| S3Error::internal("SetObjectTags answered no version"))
 }
 
 /// Replaces a bucket's tag set (empty: removes it). The caller has checked `tags`.

@@ -77,10 +77,12 @@ pub enum MetaCmd {
         meta: ObjectMeta,
         cond: WriteCond,
     },
+    /// Replaces the ACL of one version (the current object when `version` is None).
     SetObjectAcl {
         bucket: String,
         key: String,
         acl: Acl,
+        version: Option<VersionSel>,
     },
     DeleteObjects {
         bucket: String,
@@ -111,11 +113,13 @@ pub enum MetaCmd {
     },
     /// DeleteObject / DeleteObjects in any bucket state, with or without version ids.
     DeleteVersions(DeleteVersions),
-    /// Replaces the tag set of an object (empty: removes it): the key's current object.
+    /// Replaces the tag set (empty: removes it) of one version (the current object when
+    /// `version` is None).
     SetObjectTags {
         bucket: String,
         key: String,
         tags: Tags,
+        version: Option<VersionSel>,
     },
     /// Replaces a bucket's tag set (empty: removes it).
     SetBucketTags {
@@ -291,11 +295,17 @@ impl MetaCmd {
                     ..done
                 })
             }
-            MetaCmd::SetObjectAcl { bucket, key, acl } => {
-                let mut cur =
-                    t::get_object(txn, &bucket, &key)?.ok_or_else(|| S3Error::no_such_key(&key))?;
-                cur.acl = acl;
-                t::w_put_object(txn, &bucket, &key, &cur).map(|_| done)
+            MetaCmd::SetObjectAcl {
+                bucket,
+                key,
+                acl,
+                version,
+            } => {
+                let set = |m: &mut ObjectMeta| {
+                    m.acl = acl;
+                    Ok(())
+                };
+                edit_version(txn, &bucket, &key, version, set)
             }
             MetaCmd::DeleteObjects { bucket, keys } => {
                 t::w_require_bucket(txn, &bucket)?;
@@ -370,12 +380,17 @@ impl MetaCmd {
                 }
                 Ok(MetaReply { freed, ..done })
             }
-            MetaCmd::SetObjectTags { bucket, key, tags } => {
-                t::w_require_bucket(txn, &bucket)?;
-                let mut cur =
-                    t::get_object(txn, &bucket, &key)?.ok_or_else(|| S3Error::no_such_key(&key))?;
-                cur.tags = tags;
-                t::w_put_object(txn, &bucket, &key, &cur).map(|_| done)
+            MetaCmd::SetObjectTags {
+                bucket,
+                key,
+                tags,
+                version,
+            } => {
+                let set = |m: &mut ObjectMeta| {
+                    m.tags = tags;
+                    Ok(())
+                };
+                edit_version(txn, &bucket, &key, version, set)
             }
             MetaCmd::SetBucketTags { name, tags } => {
                 let mut meta = t::w_require_bucket(txn, &name)?;
@@ -417,6 +432,23 @@ impl MetaCmd {
             MetaCmd::LifecycleExpire(x) => super::lifecycle::apply(txn, x),
         }
     }
+}
+
+/// Edits one version's record in place (`v::w_update_version`), in an existing bucket;
+/// the reply names the version changed.
+fn edit_version(
+    txn: &WriteTransaction,
+    bucket: &str,
+    key: &str,
+    version: Option<VersionSel>,
+    f: impl FnOnce(&mut ObjectMeta) -> S3Result<()>,
+) -> S3Result<MetaReply> {
+    t::w_require_bucket(txn, bucket)?;
+    let stamp = v::w_update_version(txn, bucket, key, version, f)?;
+    Ok(MetaReply {
+        version: Some(stamp),
+        ..Default::default()
+    })
 }
 
 /// Files of `old` that the new record does not reuse.
@@ -849,6 +881,7 @@ mod tests {
             bucket: "b".into(),
             key: key.into(),
             tags: tags.clone(),
+            version: None,
         };
         let err = apply(&db, set_obj("o", &tags)).unwrap_err();
         assert_eq!(err.code, ErrorCode::NoSuchBucket);
@@ -888,6 +921,90 @@ mod tests {
             .unwrap()
             .tags
             .is_empty());
+    }
+
+    #[test]
+    fn tags_and_acls_of_a_noncurrent_version_change_in_place() {
+        use crate::meta::types::{Grant, Grantee, Permission, VersionRecord};
+        let (_dir, db) = t::test_db();
+        let bucket = BucketMeta::test_new("b", "o");
+        let create = MetaCmd::CreateBucket {
+            meta: bucket,
+            configs: vec![],
+        };
+        apply(&db, create).unwrap();
+        let enable = MetaCmd::SetBucketVersioning {
+            name: "b".into(),
+            state: Versioning::Enabled,
+        };
+        apply(&db, enable).unwrap();
+        let put = |etag: &str, seq: u64| {
+            let mut meta = ObjectMeta::test_empty("o");
+            meta.etag = etag.into();
+            meta.version.seq = seq;
+            let cmd = MetaCmd::PutObject {
+                bucket: "b".into(),
+                key: "k".into(),
+                meta,
+                cond: WriteCond::default(),
+            };
+            apply(&db, cmd).unwrap().version.unwrap()
+        };
+        let v1 = put("one", 10 << 16);
+        let v2 = put("two", 20 << 16);
+        let sel1 = Some(VersionSel::Seq(v1.seq));
+        let tags = vec![("t".to_string(), "1".to_string())];
+        let set_tags = |version| MetaCmd::SetObjectTags {
+            bucket: "b".into(),
+            key: "k".into(),
+            tags: tags.clone(),
+            version,
+        };
+        assert_eq!(apply(&db, set_tags(sel1)).unwrap().version, Some(v1));
+        let acl = Acl {
+            grants: vec![Grant {
+                grantee: Grantee::AllUsers,
+                permission: Permission::Read,
+            }],
+        };
+        let set_acl = |version| MetaCmd::SetObjectAcl {
+            bucket: "b".into(),
+            key: "k".into(),
+            acl: acl.clone(),
+            version,
+        };
+        assert_eq!(apply(&db, set_acl(sel1)).unwrap().version, Some(v1));
+        let txn = db.begin_read().unwrap();
+        let Some((VersionRecord::Object(old), false)) =
+            v::find_version(&txn, "b", "k", VersionSel::Seq(v1.seq)).unwrap()
+        else {
+            panic!("v1 stays a noncurrent object version");
+        };
+        assert_eq!(
+            (old.tags, old.acl, old.etag.as_str()),
+            (tags.clone(), acl.clone(), "one")
+        );
+        let cur = t::get_object(&txn, "b", "k").unwrap().unwrap();
+        assert_eq!((cur.version, cur.tags.len()), (v2, 0));
+        assert_eq!(cur.acl, Acl::default());
+        drop(txn);
+        // A delete marker has neither: 405; an unknown version: NoSuchVersion.
+        let delete = MetaCmd::DeleteVersions(DeleteVersions {
+            bucket: "b".into(),
+            targets: vec![("k".into(), None)],
+            owner_id: "o".into(),
+            now_ms: 1,
+            seq: 30 << 16,
+            bypass_governance: false,
+        });
+        let marker = apply(&db, delete).unwrap().deleted[0].version.unwrap();
+        let by_marker = Some(VersionSel::Seq(marker.seq));
+        let code = |cmd| apply(&db, cmd).unwrap_err().code;
+        assert_eq!(code(set_tags(by_marker)), ErrorCode::MethodNotAllowed);
+        assert_eq!(code(set_acl(by_marker)), ErrorCode::MethodNotAllowed);
+        assert_eq!(code(set_tags(None)), ErrorCode::MethodNotAllowed);
+        let unknown = Some(VersionSel::Seq(5));
+        assert_eq!(code(set_acl(unknown)), ErrorCode::NoSuchVersion);
     }
 
     #[test]
@@ -950,7 +1067,7 @@ mod tests {
                 mode: LockMode::Governance,
                 until_ms,
             }),
-            legal_hold: false,
+            legal_hold: Default::default(),
         };
         let put = |bucket: &str, key: &str, lock: ObjectLock, now: u64| MetaCmd::PutObject {
             bucket: bucket.into(),

@@ -30,7 +30,8 @@ pub enum LifecycleAction {
         stamp: VersionStamp,
         etag: String,
     },
-    /// NoncurrentVersionExpiration: removes the version `stamp` if it is still noncurrent.
+    /// NoncurrentVersionExpiration: removes the version or delete marker `stamp` if it is
+    /// still noncurrent.
     RemoveNoncurrent { key: String, stamp: VersionStamp },
     /// ExpiredObjectDeleteMarker: removes the delete marker `stamp` if it is still the key's
     /// only version.
@@ -124,6 +125,7 @@ fn apply_one(
             match v::find_version(txn, b, key, sel_of(*stamp))? {
                 Some((VersionRecord::Object(m), false))
                     if m.version == *stamp && !locked(&m.lock, x.now_ms) => {}
+                Some((VersionRecord::Marker(d), false)) if d.version == *stamp => {}
                 _ => return skip,
             }
             v::w_delete_version(txn, b, key, sel_of(*stamp), check(x.now_ms))
@@ -317,6 +319,46 @@ mod tests {
         assert_eq!(expire(&db, vec![sole_m]), vec![true]);
         let txn = db.begin_read().unwrap();
         assert!(v::latest_marker(&txn, "b", "m").unwrap().is_none());
+    }
+
+    #[test]
+    fn noncurrent_markers_are_removed_only_while_noncurrent() {
+        let (_d, db) = db();
+        let create = MetaCmd::CreateBucket {
+            meta: BucketMeta::test_new("b", "o"),
+            configs: vec![],
+        };
+        let enable = MetaCmd::SetBucketVersioning {
+            name: "b".into(),
+            state: Versioning::Enabled,
+        };
+        for cmd in [create, enable] {
+            run(&db, cmd);
+        }
+        put(&db, "k", "a", 10 << 16);
+        let delete = MetaCmd::DeleteVersions(DeleteVersions {
+            bucket: "b".into(),
+            targets: vec![("k".into(), None)],
+            owner_id: "o".into(),
+            now_ms: 5,
+            seq: 20 << 16,
+            bypass_governance: false,
+        });
+        let marker = run(&db, delete).deleted[0].version.unwrap();
+        let remove = LifecycleAction::RemoveNoncurrent {
+            key: "k".into(),
+            stamp: marker,
+        };
+        // The marker is the key's newest version: not noncurrent, kept.
+        assert_eq!(expire(&db, vec![remove.clone()]), vec![false]);
+        put(&db, "k", "b", 30 << 16);
+        assert_eq!(expire(&db, vec![remove.clone()]), vec![true]);
+        assert_eq!(expire(&db, vec![remove]), vec![false]); // idempotent
+        let txn = db.begin_read().unwrap();
+        assert!(v::find_version(&txn, "b", "k", sel_of(marker))
+            .unwrap()
+            .is_none());
+        assert_eq!(t::get_object(&txn, "b", "k").unwrap().unwrap().etag, "b");
     }
 
     #[test]

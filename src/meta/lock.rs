@@ -7,7 +7,7 @@
 //! write (the engine encodes and decodes the same type through `engine::lock`).
 
 use super::tables as t;
-use super::types::{BucketMeta, ConfigKind, LockMode, ObjectLock, Record, Retention};
+use super::types::{BucketMeta, ConfigKind, LegalHold, LockMode, ObjectLock, Record, Retention};
 use crate::error::{ErrorCode, S3Error, S3Result};
 use redb::WriteTransaction;
 use serde::{Deserialize, Serialize};
@@ -92,9 +92,10 @@ pub fn w_new_version(
 ) -> S3Result<()> {
     let config = bucket_config(txn, bucket)?;
     let Some(config) = config.filter(|c| c.enabled) else {
-        if *lock != ObjectLock::default() {
+        if lock.protects() {
             return Err(missing_config());
         }
+        *lock = ObjectLock::default();
         return Ok(());
     };
     if lock.retention.is_none() {
@@ -119,7 +120,7 @@ fn locked(message: &str) -> S3Error {
 /// Why a version with `lock` may not be destroyed now (None: it may). A legal hold and a
 /// COMPLIANCE retention are never bypassed; a GOVERNANCE one only with `bypass_governance`.
 pub fn deletion_refused(lock: &ObjectLock, check: LockCheck) -> Option<S3Error> {
-    if lock.legal_hold {
+    if lock.legal_hold.is_on() {
         return Some(locked(
             "Access Denied because object protected by object lock (legal hold).",
         ));
@@ -186,7 +187,7 @@ impl LockChange {
                 check_retention_change(lock.retention, new, check)?;
                 lock.retention = new;
             }
-            LockChange::LegalHold(on) => lock.legal_hold = on,
+            LockChange::LegalHold(on) => lock.legal_hold = LegalHold::set(on),
         }
         Ok(())
     }
@@ -211,9 +212,9 @@ mod tests {
 
     #[test]
     fn deletion_rules() {
-        let lock = |retention, legal_hold| ObjectLock {
+        let lock = |retention, on| ObjectLock {
             retention,
-            legal_hold,
+            legal_hold: if on { LegalHold::On } else { LegalHold::Off },
         };
         let gov = ret(LockMode::Governance, 2_000);
         let comp = ret(LockMode::Compliance, 2_000);

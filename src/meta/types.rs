@@ -128,7 +128,67 @@ impl BucketMeta {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ObjectLock {
     pub retention: Option<Retention>,
-    pub legal_hold: bool,
+    pub legal_hold: LegalHold,
+}
+
+impl ObjectLock {
+    /// Whether the version asks for protection (a retention, a legal hold ON): what a bucket
+    /// without Object Lock refuses. A hold set OFF asks for nothing.
+    pub fn protects(&self) -> bool {
+        self.retention.is_some() || self.legal_hold.is_on()
+    }
+}
+
+/// A version's legal hold: never set (GetObjectLegalHold answers 404
+/// NoSuchObjectLockConfiguration, as AWS), or set ON or OFF.
+///
+/// Encoded as one byte, 0 never set, 1 ON, 2 OFF: the byte a format-3 record held as a
+/// `bool` before, so those records decode unchanged (`false` as never set, `true` as ON)
+/// and the record shape stays format 3.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum LegalHold {
+    #[default]
+    Unset,
+    On,
+    Off,
+}
+
+impl LegalHold {
+    pub fn is_on(self) -> bool {
+        self == LegalHold::On
+    }
+    /// The hold a request sets (`ON`: true).
+    pub fn set(on: bool) -> LegalHold {
+        if on {
+            LegalHold::On
+        } else {
+            LegalHold::Off
+        }
+    }
+    fn byte(self) -> u8 {
+        match self {
+            LegalHold::Unset => 0,
+            LegalHold::On => 1,
+            LegalHold::Off => 2,
+        }
+    }
+}
+
+impl Serialize for LegalHold {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u8(self.byte())
+    }
+}
+
+impl<'de> Deserialize<'de> for LegalHold {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match u8::deserialize(d)? {
+            0 => Ok(LegalHold::Unset),
+            1 => Ok(LegalHold::On),
+            2 => Ok(LegalHold::Off),
+            v => Err(serde::de::Error::custom(format!("legal hold byte {v}"))),
+        }
+    }
 }
 
 /// A retention period: the version cannot be deleted or overwritten before `until_ms`
@@ -429,6 +489,8 @@ pub struct PartMeta {
 ///   both alike), and `BucketMeta::versioning`, `ObjectMeta::version` and `tags` (buckets,
 ///   objects, uploads) were appended.
 /// - Format 3: `BucketMeta::configs`, `ObjectMeta::lock` and `UploadMeta::lock` appended.
+///   Its legal-hold byte was a `bool`; it is now a `LegalHold` (0, 1, or 2 for a hold set
+///   OFF), which decodes the older 0 and 1 alike.
 ///
 /// Older records still decode (`Record::decode_v1`, `Record::decode_v2`), the new fields at
 /// their defaults; they are rewritten in the current format when next changed.
@@ -734,7 +796,7 @@ mod tests {
                     mode: LockMode::Compliance,
                     until_ms: 99,
                 }),
-                legal_hold: true,
+                legal_hold: LegalHold::Off,
             },
         };
         let back: ObjectMeta = decode(&encode(&m)).unwrap();
@@ -927,6 +989,27 @@ mod tests {
         );
         assert_eq!(back.tags, [("t".to_string(), "v".to_string())]);
         assert_eq!(back.lock, ObjectLock::default());
+        // Format 3 held the legal hold as a bool: false reads as never set, true as ON.
+        #[derive(Serialize)]
+        struct LockV3 {
+            retention: Option<Retention>,
+            legal_hold: bool,
+        }
+        for (hold, want) in [(false, LegalHold::Unset), (true, LegalHold::On)] {
+            let bytes = bincode::serialize(&LockV3 {
+                retention: None,
+                legal_hold: hold,
+            })
+            .unwrap();
+            let lock: ObjectLock = bincode::deserialize(&bytes).unwrap();
+            assert_eq!(lock.legal_hold, want);
+        }
+        let off = bincode::serialize(&LegalHold::Off).unwrap();
+        assert_eq!(
+            bincode::deserialize::<LegalHold>(&off).unwrap(),
+            LegalHold::Off
+        );
+        assert!(bincode::deserialize::<LegalHold>(&[3u8]).is_err());
         let bucket = v2::BucketMetaV2 {
             name: "b".into(),
             owner_id: "o".into(),

@@ -40,7 +40,7 @@ pub async fn put_bucket_lifecycle(ctx: &Ctx, req: &mut Request<'_>) -> S3Result<
     let body = read_small_body(req, ctx, xml::LIFECYCLE_BODY_BYTES_MAX).await?;
     let config = xml::parse_lifecycle(&body)?;
     lifecycle::check(&config)?;
-    lifecycle::set(ctx.bucket(), Some(&config)).await?;
+    lifecycle::set(ctx.bucket(), Some(config)).await?;
     Ok(Response::new(200))
 }
 

@@ -8,7 +8,8 @@
 //! a GOVERNANCE bypass is also allowed to a caller with FULL_CONTROL on the bucket.
 
 use crate::engine::lock::{
-    self as lock, DefaultRetention, LockChange, LockConfig, LockMode, ObjectLock, Period, Retention,
+    self as lock, DefaultRetention, LegalHold, LockChange, LockConfig, LockMode, ObjectLock,
+    Period, Retention,
 };
 use crate::engine::{BucketMeta, Permission};
 use crate::http::conn::Request;
@@ -63,8 +64,9 @@ pub fn lock_from_headers(head: &RequestHead, now_ms: u64) -> S3Result<ObjectLock
         }
     };
     let legal_hold = match head.header(HOLD_HEADER).map(str::trim) {
-        None | Some("OFF") => false,
-        Some("ON") => true,
+        None => LegalHold::Unset,
+        Some("OFF") => LegalHold::Off,
+        Some("ON") => LegalHold::On,
         Some(v) => {
             return Err(S3Error::invalid_argument(
                 "Legal Hold must be either of 'ON' or 'OFF'",
@@ -91,7 +93,7 @@ pub async fn lock_for_write(
     let wanted = lock_from_headers(head, crate::engine::now_ms())?;
     let config = lock::config(bucket).await?.filter(|c| c.enabled);
     match &config {
-        None if wanted != ObjectLock::default() => {
+        None if wanted.protects() => {
             return Err(S3Error::msg(
                 ErrorCode::InvalidRequest,
                 "Bucket is missing Object Lock Configuration",
@@ -118,7 +120,7 @@ pub fn lock_headers(resp: &mut Response, ctx: &Ctx, bucket: &BucketMeta, l: &Obj
         resp.header(MODE_HEADER, r.mode.as_str());
         resp.header(UNTIL_HEADER, xml::iso8601_ms(r.until_ms));
     }
-    resp.header(HOLD_HEADER, if l.legal_hold { "ON" } else { "OFF" });
+    resp.header(HOLD_HEADER, if l.legal_hold.is_on() { "ON" } else { "OFF" });
 }
 
 /// `x-amz-bypass-governance-retention: true` from a caller allowed to bypass (the bucket's
@@ -284,14 +286,19 @@ pub async fn put_object_retention(ctx: &Ctx, req: &mut Request<'_>) -> S3Result<
     Ok(Response::new(200))
 }
 
-/// GetObjectLegalHold: the version's legal hold (OFF when none was set).
+/// GetObjectLegalHold: the version's legal hold; NoSuchObjectLockConfiguration when none was
+/// ever set on it (as AWS; a hold set OFF answers OFF).
 pub async fn get_object_legal_hold(ctx: &Ctx) -> S3Result<Response> {
     owned_lock_bucket(ctx).await?;
     let (_, m) = match version_lock(ctx).await? {
         Ok(found) => found,
         Err(answered) => return Ok(answered),
     };
-    Ok(Response::xml(200, xml::legal_hold(m.lock.legal_hold)))
+    let on = match m.lock.legal_hold {
+        LegalHold::Unset => return Err(S3Error::new(ErrorCode::NoSuchObjectLockConfiguration)),
+        hold => hold.is_on(),
+    };
+    Ok(Response::xml(200, xml::legal_hold(on)))
 }
 
 /// PutObjectLegalHold: `ON` or `OFF` (anything else is MalformedXML).
@@ -368,9 +375,13 @@ mod tests {
                     mode: LockMode::Compliance,
                     until_ms: 2_000
                 }),
-                legal_hold: true
+                legal_hold: LegalHold::On
             }
         );
+        // A hold given OFF is set OFF (GetObjectLegalHold answers it), yet asks for nothing.
+        let off = lock_from_headers(&head(&[(HOLD_HEADER, "OFF")]), now).unwrap();
+        assert_eq!(off.legal_hold, LegalHold::Off);
+        assert!(!off.protects());
         let bad: &[&[(&str, &str)]] = &[
             &[(MODE_HEADER, "GOVERNANCE")],
             &[(UNTIL_HEADER, "1970-01-01T00:00:02Z")],

@@ -7,7 +7,7 @@ use crate::engine::{Acl, BucketMeta, DataLoc, ObjectMeta, Permission};
 use crate::http::conn::Request;
 use crate::http::head::RequestHead;
 use crate::http::response::Response;
-use crate::s3::access::{authorize_bucket, load_object_guarded};
+use crate::s3::access::authorize_bucket;
 use crate::s3::acl;
 use crate::s3::acl::requested_acl;
 use crate::s3::checksum;
@@ -470,22 +470,19 @@ pub async fn get_object_acl(ctx: &Ctx) -> S3Result<Response> {
     Ok(r)
 }
 
+/// PutObjectAcl: replaces the ACL of the object or of the version named (`?versionId=`), in
+/// one commit. A version id naming a delete marker is 405 MethodNotAllowed, as AWS.
 pub async fn put_object_acl(ctx: &Ctx, req: &mut Request<'_>) -> S3Result<Response> {
-    // A missing key is NoSuchKey only to a caller who may list the bucket.
-    let (b, m) = load_object_guarded(ctx, ctx.bucket(), ctx.key()).await?;
+    // A missing key or version is told only to a caller who may list the bucket.
+    let (b, m) = match crate::s3::versioning::load_for_read(ctx, false).await? {
+        Loaded::Found(b, m) => (b, m),
+        Loaded::Answered(resp) => return Ok(resp),
+    };
     crate::s3::access::authorize_object(ctx, &b, &m, Permission::WriteAcp).await?;
-    // Only the current version's ACL can be replaced here.
-    if let Some(sel) = crate::s3::versioning::requested_version(ctx)? {
-        if !sel.matches(m.version) {
-            return Err(S3Error::msg(
-                ErrorCode::NotImplemented,
-                "PutObjectAcl of a noncurrent version is not implemented by this server.",
-            ));
-        }
-    }
+    let sel = crate::s3::versioning::requested_version(ctx)?;
     let new_acl: Acl = requested_acl(ctx, req, &b.owner_id).await?;
     crate::s3::access::check_acl_headers(&b, &req.head, Some(&new_acl)).await?;
-    crate::engine::object::set_acl(ctx.bucket(), ctx.key(), new_acl).await?;
+    crate::engine::object::set_acl(ctx.bucket(), ctx.key(), sel, new_acl).await?;
     Ok(Response::new(200))
 }
 

@@ -2,30 +2,40 @@
 //! documents. Tags are stored by the engine (`engine::tagging`) in the records.
 
 use crate::engine::tagging::{self, TagOwner};
-use crate::engine::{BucketMeta, ObjectMeta, Permission};
+use crate::engine::{BucketMeta, Permission};
 use crate::http::conn::Request;
 use crate::http::response::Response;
-use crate::s3::access::{authorize_bucket, load_bucket, load_object_guarded};
+use crate::s3::access::{authorize_bucket, load_bucket};
 use crate::s3::ctx::Ctx;
 use crate::s3::error::{ErrorCode, S3Error, S3Result};
 use crate::s3::request::read_small_body;
 use crate::s3::versioning::{self, Loaded};
 use crate::s3::xml;
 
-/// The key's current object for a tag change, which must be the version named, if one is
-/// (a noncurrent version's tags cannot be changed here yet: 501, as PutObjectAcl). A missing
-/// key is NoSuchKey only to a caller who may list the bucket.
-async fn current_for_change(ctx: &Ctx) -> S3Result<(BucketMeta, ObjectMeta)> {
-    let (b, m) = load_object_guarded(ctx, ctx.bucket(), ctx.key()).await?;
-    if let Some(sel) = versioning::requested_version(ctx)? {
-        if !sel.matches(m.version) {
-            return Err(S3Error::msg(
-                ErrorCode::NotImplemented,
-                "Tagging a noncurrent version is not implemented by this server.",
-            ));
-        }
-    }
-    Ok((b, m))
+/// The version a tag change names (`?versionId=`, or the current object). Its answer (a
+/// delete marker: 404 for the key, 405 by version id) when there is none; which keys and
+/// versions exist is told only to a caller who may list the bucket.
+async fn version_for_change(ctx: &Ctx) -> S3Result<Result<BucketMeta, Response>> {
+    authorize_bucket(ctx, Permission::Write).await?;
+    Ok(match versioning::load_for_read(ctx, false).await? {
+        Loaded::Found(b, _) => Ok(b),
+        Loaded::Answered(r) => Err(r),
+    })
+}
+
+/// Replaces the tag set of the version the request names, in one commit; answers
+/// `x-amz-version-id` as AWS does.
+async fn change_tags(
+    ctx: &Ctx,
+    b: &BucketMeta,
+    tags: crate::engine::Tags,
+    status: u16,
+) -> S3Result<Response> {
+    let sel = versioning::requested_version(ctx)?;
+    let stamp = tagging::set_object_tags(ctx.bucket(), ctx.key(), sel, tags).await?;
+    let mut r = Response::new(status);
+    versioning::version_header(&mut r, b, stamp);
+    Ok(r)
 }
 
 /// Reads and parses a `Tagging` body, then checks it against AWS's limits for `owner`.
@@ -54,26 +64,25 @@ pub async fn get_object_tagging(ctx: &Ctx) -> S3Result<Response> {
     Ok(r)
 }
 
-/// PutObjectTagging: replaces the object's tag set. Needs write access to the bucket, as
-/// PutObject does.
+/// PutObjectTagging: replaces the tag set of the object or of the version named. Needs
+/// write access to the bucket, as PutObject does.
 pub async fn put_object_tagging(ctx: &Ctx, req: &mut Request<'_>) -> S3Result<Response> {
-    authorize_bucket(ctx, Permission::Write).await?;
-    let (b, m) = current_for_change(ctx).await?;
+    let b = match version_for_change(ctx).await? {
+        Ok(b) => b,
+        Err(answered) => return Ok(answered),
+    };
     let tags = read_tags(ctx, req, TagOwner::Object).await?;
-    tagging::set_object_tags(ctx.bucket(), ctx.key(), tags).await?;
-    let mut r = Response::new(200);
-    versioning::version_header(&mut r, &b, m.version);
-    Ok(r)
+    change_tags(ctx, &b, tags, 200).await
 }
 
-/// DeleteObjectTagging: removes the object's tag set (204, as AWS).
+/// DeleteObjectTagging: removes the tag set of the object or of the version named (204, as
+/// AWS).
 pub async fn delete_object_tagging(ctx: &Ctx) -> S3Result<Response> {
-    authorize_bucket(ctx, Permission::Write).await?;
-    let (b, m) = current_for_change(ctx).await?;
-    tagging::set_object_tags(ctx.bucket(), ctx.key(), Vec::new()).await?;
-    let mut r = Response::new(204);
-    versioning::version_header(&mut r, &b, m.version);
-    Ok(r)
+    let b = match version_for_change(ctx).await? {
+        Ok(b) => b,
+        Err(answered) => return Ok(answered),
+    };
+    change_tags(ctx, &b, Vec::new(), 204).await
 }
 
 /// Bucket tagging belongs to the bucket's owner, as its other configurations do.

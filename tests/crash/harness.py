@@ -25,7 +25,9 @@ Each cycle:
    of a file-backed object), one per part of a multipart object, one per listed part of
    a pending upload. Leftover uploads are then completed or aborted, and the next cycle
    starts from the verified state. A versioning-enabled bucket takes 15 % of the load
-   (versions, delete markers, permanent deletes of one version): crash_versions.py.
+   (versions, delete markers, permanent deletes of one version): crash_versions.py. With
+   --lifecycle, a bucket with an Expiration rule takes 10 % more, and lifecycle passes run
+   (and get killed) during the load: crash_lifecycle.py.
 
 Which versions are allowed for a key: the pre-cycle state unless an operation on the key
 was acknowledged, plus the outcome of every operation that was acknowledged or in flight
@@ -80,6 +82,7 @@ os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
 import yaml  # noqa: E402
 from botocore.exceptions import ClientError  # noqa: E402
 
+import crash_lifecycle as L  # noqa: E402
 import crash_versions as V  # noqa: E402
 from s3helpers import (DEFAULT, MiB, base_config, deep_merge, free_port,  # noqa: E402
                        make_client, server_binary)
@@ -489,6 +492,8 @@ class Worker:
         self.counts[k] = self.counts.get(k, 0) + 1
 
     def step(self, rng):
+        if self.h.lload is not None and rng.random() < 0.10:
+            return self.h.lload.step(self, rng)
         if rng.random() < 0.15:
             return self.h.vload.step(self, rng)
         r = rng.random()
@@ -714,15 +719,20 @@ class Harness:
         if (src_bin.parent / "bleepstore-bench").exists():  # the large-recovery fill uses it
             shutil.copy2(src_bin.parent / "bleepstore-bench", self.workdir / "bleepstore-bench")
         self.src_bin = src_bin
-        self.server = Server(self.workdir, self.binary, {
+        overrides = {
             "multipart": {"part_size_min": PART_MIN},
             "storage": {"inline_bytes_max": INLINE_MAX},
-        }, args.log_level)
+        }
+        if args.lifecycle:
+            overrides.update(L.server_overrides())
+        self.server = Server(self.workdir, self.binary, overrides, args.log_level)
         self.keys = [f"{KEY_SHAPES[i % len(KEY_SHAPES)]}{i:02d}" for i in range(KEYS_PER_BUCKET)]
         self.targets = [(b, k) for b in DATA_BUCKETS for k in self.keys]
         self.model = Model(self.targets, SCRATCH_BUCKETS)
         self.vmodel = V.VersionModel(lambda: self.model.killed)
         self.vload = V.VersionLoad(self, self.vmodel)
+        self.lmodel = L.LifecycleModel(lambda: self.model.killed, V.Stopped)
+        self.lload = L.LifecycleLoad(self, self.lmodel) if args.lifecycle else None
         self.bodies = Bodies(self.seed)
         self.vlock = threading.Lock()
         self.violations: list[dict] = []
@@ -731,7 +741,8 @@ class Harness:
             "acked_ops", "acked_writes_verified", "acked_deletes_verified",
             "acked_bucket_ops_verified", "acked_parts_verified", "indeterminate",
             "indeterminate_applied", "indeterminate_not_applied", "keys_read_back",
-            "lost", "torn", "errors", "orphans")}
+            "lost", "torn", "errors", "orphans", "lifecycle_acked_verified",
+            "lifecycle_expired_seen")}
         self.ops_by_kind: dict[str, int] = {}
         self.inflight_by_kind: dict[str, int] = {}
         self.recovery_ms: list[float] = []
@@ -773,6 +784,8 @@ class Harness:
         for b in DATA_BUCKETS:
             c.create_bucket(Bucket=b)
         V.setup(c)
+        if self.lload is not None:
+            L.setup(c)
         self.verifier = c
         self.workers = [Worker(self, i) for i in range(self.args.workers)]
 
@@ -860,6 +873,8 @@ class Harness:
             c.delete_object(Bucket=V.VERSION_BUCKET, Key=e.key, VersionId=vid)
         elif what == "version-torn":
             c.put_object(Bucket=V.VERSION_BUCKET, Key=V.VERSION_KEYS[0], Body=b"unannounced")
+        elif what == "lifecycle-lost":
+            L.inject_lost(self, self.lmodel, c)
         elif what == "orphan":
             (self.server.data_dir / "objects" / "00" / ("ab" * 15 + "00")).write_bytes(b"x" * 4096)
 
@@ -977,6 +992,9 @@ class Harness:
 
         # 4. the versioned bucket (crash_versions.py)
         version_files = V.verify(self, self.vmodel, c, INLINE_MAX)
+        # 4b. the lifecycle bucket (crash_lifecycle.py)
+        if self.lload is not None:
+            version_files += L.verify(self, self.lmodel, c, INLINE_MAX)
 
         # 5. data files: after the sweep, exactly what the metadata references
         need = sum(v.nfiles for t, v in m.state.items()
@@ -1195,6 +1213,9 @@ class Harness:
             "inflight_by_kind": dict(sorted(self.inflight_by_kind.items())),
             "elapsed_s": round(time.time() - self.started, 1),
         }
+        if self.args.lifecycle:
+            s["lifecycle_acked_writes_verified"] = self.totals["lifecycle_acked_verified"]
+            s["lifecycle_expired_seen"] = self.totals["lifecycle_expired_seen"]
         if self.recovery_100k:
             s["recovery_large"] = self.recovery_100k
         return s
@@ -1233,10 +1254,16 @@ def main(argv=None) -> int:
                          "CopyObject 500 on a multipart source replaced meanwhile) as errors")
     ap.add_argument("--keep-going", action="store_true", help="do not stop at the first violation")
     ap.add_argument("--log-level", default="warn", help="server log level (warn)")
-    ap.add_argument("--inject", choices=["lost", "torn", "orphan", "version-lost", "version-torn"],
+    ap.add_argument("--lifecycle", action="store_true",
+                    help="add the lifecycle bucket (an Expiration rule on exp/, passes every "
+                         "second with a 2 s lifecycle day) to the load: crash_lifecycle.py")
+    ap.add_argument("--inject", choices=["lost", "torn", "orphan", "version-lost", "version-torn",
+                                         "lifecycle-lost"],
                     help="self-test: tamper with the store after the 2nd restart; the run must fail")
     ap.add_argument("--quiet", action="store_true", help="one progress line per 10 cycles")
     args = ap.parse_args(argv)
+    if args.inject == "lifecycle-lost" and not args.lifecycle:
+        ap.error("--inject lifecycle-lost needs --lifecycle")
     if args.cycles is None:
         args.cycles = 1000 if args.long else 10
     if args.recovery_objects is None:

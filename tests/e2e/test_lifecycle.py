@@ -147,6 +147,20 @@ def test_config_round_trip(c, b):
     c.delete_bucket_lifecycle(Bucket=b)
 
 
+def test_rules_without_an_id_get_one(c, b):
+    # AWS makes up a unique ID for a rule that has none; GetBucketLifecycle returns it.
+    put_rules(c, b, expire_rule({"Prefix": "a/"}), expire_rule({"Prefix": "b/"}, rid="named"),
+              expire_rule({"Prefix": "c/"}))
+    got = c.get_bucket_lifecycle_configuration(Bucket=b)["Rules"]
+    ids = [r.get("ID", "") for r in got]
+    assert ids[1] == "named"
+    assert ids[0] and ids[2] and len(set(ids)) == 3, ids
+    assert all(len(i) <= 255 for i in ids)
+    assert [r["Filter"] for r in got] == [{"Prefix": "a/"}, {"Prefix": "b/"}, {"Prefix": "c/"}]
+    # Stored with the rules: read again, the same IDs.
+    assert [r["ID"] for r in c.get_bucket_lifecycle_configuration(Bucket=b)["Rules"]] == ids
+
+
 def test_config_belongs_to_the_owner(lc_server, c, b):
     from s3helpers import ALICE
     alice = make_client(lc_server.endpoint, ALICE)
@@ -314,6 +328,29 @@ def test_noncurrent_expiration_keeps_newer_noncurrent_versions(lc_server, c, b):
             >= before["bleepstore_lifecycle_noncurrent_versions_expired_total"] + 2)
     wait_passes(lc_server.endpoint)
     assert versions(c, b, "k")[0] == want
+
+
+def test_noncurrent_expiration_removes_noncurrent_delete_markers(lc_server, c, b):
+    # AWS's NoncurrentVersionExpiration removes noncurrent delete markers too.
+    c.put_bucket_versioning(Bucket=b, VersioningConfiguration={"Status": "Enabled"})
+    history = {}
+    for key in ("n/k", "o/k"):
+        c.put_object(Bucket=b, Key=key, Body=b"one")
+        marker = c.delete_object(Bucket=b, Key=key)["VersionId"]
+        latest = c.put_object(Bucket=b, Key=key, Body=b"two")["VersionId"]
+        history[key] = (marker, latest)
+    before = metrics(lc_server.endpoint)
+    put_rules(c, b, {"ID": "nc", "Status": "Enabled", "Filter": {"Prefix": "n/"},
+                     "NoncurrentVersionExpiration": {"NoncurrentDays": 1}})
+    want = ([(history["n/k"][1], True)], [])
+    wait_for(lambda: versions(c, b, "n/k") == want, "the noncurrent version and marker to go")
+    after = metrics(lc_server.endpoint)
+    assert (after["bleepstore_lifecycle_delete_markers_removed_total"]
+            >= before["bleepstore_lifecycle_delete_markers_removed_total"] + 1)
+    assert c.get_object(Bucket=b, Key="n/k")["Body"].read() == b"two"
+    # outside the filter the marker stays
+    vs, ms = versions(c, b, "o/k")
+    assert len(vs) == 2 and ms == [(history["o/k"][0], False)]
 
 
 def test_expired_delete_marker_cleanup(lc_server, c, b):

@@ -345,7 +345,11 @@ def test_bypass_needs_full_control(s3, s3_bob, lock_bucket):
 
 def test_legal_hold_blocks_delete_until_off(s3, lock_bucket):
     v = s3.put_object(Bucket=lock_bucket, Key="k", Body=b"x")["VersionId"]
-    assert s3.get_object_legal_hold(Bucket=lock_bucket, Key="k")["LegalHold"]["Status"] == "OFF"
+    # A version on which no legal hold was ever set has none to show: 404, as AWS.
+    with s3_error("NoSuchObjectLockConfiguration", 404):
+        s3.get_object_legal_hold(Bucket=lock_bucket, Key="k")
+    with s3_error("NoSuchObjectLockConfiguration", 404):
+        s3.get_object_legal_hold(Bucket=lock_bucket, Key="k", VersionId=v)
     s3.put_object_legal_hold(Bucket=lock_bucket, Key="k", LegalHold={"Status": "ON"})
     assert s3.get_object_legal_hold(Bucket=lock_bucket, Key="k",
                                     VersionId=v)["LegalHold"]["Status"] == "ON"
@@ -375,7 +379,22 @@ def test_legal_hold_refusals(raw, s3, s3_bob, lock_bucket):
         s3_bob.put_object_legal_hold(Bucket=lock_bucket, Key="k", LegalHold={"Status": "ON"})
     with s3_error("NoSuchKey", 404):
         s3.put_object_legal_hold(Bucket=lock_bucket, Key="nope", LegalHold={"Status": "ON"})
+    # Nothing refused was set.
+    with s3_error("NoSuchObjectLockConfiguration", 404):
+        s3.get_object_legal_hold(Bucket=lock_bucket, Key="k")
+
+
+def test_legal_hold_set_off_and_by_header(s3, lock_bucket):
+    # Set OFF (never ON) answers OFF; the header on PutObject sets it as the request does.
+    s3.put_object(Bucket=lock_bucket, Key="k", Body=b"x")
+    s3.put_object_legal_hold(Bucket=lock_bucket, Key="k", LegalHold={"Status": "OFF"})
     assert s3.get_object_legal_hold(Bucket=lock_bucket, Key="k")["LegalHold"]["Status"] == "OFF"
+    s3.put_object(Bucket=lock_bucket, Key="on", Body=b"x", ObjectLockLegalHoldStatus="ON")
+    assert s3.get_object_legal_hold(Bucket=lock_bucket, Key="on")["LegalHold"]["Status"] == "ON"
+    s3.put_object(Bucket=lock_bucket, Key="off", Body=b"x", ObjectLockLegalHoldStatus="OFF")
+    assert s3.get_object_legal_hold(Bucket=lock_bucket, Key="off")["LegalHold"]["Status"] == "OFF"
+    s3.delete_object(Bucket=lock_bucket, Key="off",
+                     VersionId=s3.head_object(Bucket=lock_bucket, Key="off")["VersionId"])
 
 
 def test_delete_objects_reports_locked_versions(s3, lock_bucket):

@@ -161,18 +161,44 @@ def test_object_tagging_per_version(s3, bucket):
     assert r["VersionId"] == v2
     assert tags_of(s3, bucket, "k") == [("gen", "2b")]
     assert tags_of(s3, bucket, "k", VersionId=v1) == [("gen", "one")]
-    # Changing a noncurrent version's tags is not built: a clear 501, nothing changed.
-    with s3_error("NotImplemented", 501):
-        s3.put_object_tagging(Bucket=bucket, Key="k", VersionId=v1,
+    # A noncurrent version's tags change by its id; the current version keeps its own.
+    r = s3.put_object_tagging(Bucket=bucket, Key="k", VersionId=v1,
                               Tagging={"TagSet": tag_set([("gen", "x")])})
-    assert tags_of(s3, bucket, "k", VersionId=v1) == [("gen", "one")]
+    assert r["VersionId"] == v1
+    assert tags_of(s3, bucket, "k", VersionId=v1) == [("gen", "x")]
+    assert tags_of(s3, bucket, "k") == [("gen", "2b")]
+    assert s3.get_object(Bucket=bucket, Key="k", VersionId=v1)["TagCount"] == 1
+    r = s3.delete_object_tagging(Bucket=bucket, Key="k", VersionId=v1)
+    assert r["VersionId"] == v1 and r["ResponseMetadata"]["HTTPStatusCode"] == 204
+    assert tags_of(s3, bucket, "k", VersionId=v1) == []
+    assert tags_of(s3, bucket, "k") == [("gen", "2b")]
+    # The version's bytes and place are unchanged by a tag change.
+    assert s3.get_object(Bucket=bucket, Key="k", VersionId=v1)["Body"].read() == b"1"
+    listed = [(v["VersionId"], v["IsLatest"]) for v in
+              s3.list_object_versions(Bucket=bucket)["Versions"]]
+    assert listed == [(v2, True), (v1, False)]
     with s3_error("NoSuchVersion", 404):
         s3.get_object_tagging(Bucket=bucket, Key="k", VersionId="00000000000000ff")
+    with s3_error("NoSuchVersion", 404):
+        s3.put_object_tagging(Bucket=bucket, Key="k", VersionId="00000000000000ff",
+                              Tagging={"TagSet": tag_set([("gen", "x")])})
     # Behind a delete marker the key has no current object.
-    s3.delete_object(Bucket=bucket, Key="k")
+    marker = s3.delete_object(Bucket=bucket, Key="k")["VersionId"]
     with s3_error("NoSuchKey", 404):
         s3.get_object_tagging(Bucket=bucket, Key="k")
+    with s3_error("NoSuchKey", 404):
+        s3.put_object_tagging(Bucket=bucket, Key="k", Tagging={"TagSet": tag_set([("a", "1")])})
     assert tags_of(s3, bucket, "k", VersionId=v2) == [("gen", "2b")]
+    # A version id naming the delete marker: 405, as AWS.
+    with s3_error("MethodNotAllowed", 405):
+        s3.put_object_tagging(Bucket=bucket, Key="k", VersionId=marker,
+                              Tagging={"TagSet": tag_set([("a", "1")])})
+    with s3_error("MethodNotAllowed", 405):
+        s3.delete_object_tagging(Bucket=bucket, Key="k", VersionId=marker)
+    # Noncurrent now, v2's tags still change by id.
+    s3.put_object_tagging(Bucket=bucket, Key="k", VersionId=v2,
+                          Tagging={"TagSet": tag_set([("gen", "2c")])})
+    assert tags_of(s3, bucket, "k", VersionId=v2) == [("gen", "2c")]
 
 
 def test_object_tagging_permissions(s3, s3_alice, bucket):

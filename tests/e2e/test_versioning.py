@@ -334,7 +334,26 @@ def test_acl_and_attributes_by_version(s3, bucket):
                                      ObjectAttributes=["ObjectSize"])
     assert attrs["ObjectSize"] == 3 and attrs["VersionId"] == v1
     s3.put_object_acl(Bucket=bucket, Key="k", VersionId=v2, ACL="private")
-    with s3_error("NotImplemented", 501):
-        s3.put_object_acl(Bucket=bucket, Key="k", VersionId=v1, ACL="private")
+    # A noncurrent version's ACL changes by its id, and only that version's.
+    s3.put_object_acl(Bucket=bucket, Key="k", VersionId=v1, ACL="private")
+    old = s3.get_object_acl(Bucket=bucket, Key="k", VersionId=v1)
+    assert not any(g["Grantee"].get("URI", "").endswith("AllUsers") for g in old["Grants"])
+    s3.put_object_acl(Bucket=bucket, Key="k", VersionId=v1, ACL="public-read")
+    old = s3.get_object_acl(Bucket=bucket, Key="k", VersionId=v1)
+    assert any(g["Grantee"].get("URI", "").endswith("AllUsers") for g in old["Grants"])
+    cur = s3.get_object_acl(Bucket=bucket, Key="k")
+    assert not any(g["Grantee"].get("URI", "").endswith("AllUsers") for g in cur["Grants"])
+    assert s3.get_object(Bucket=bucket, Key="k", VersionId=v1)["Body"].read() == b"one"
+    with s3_error("NoSuchVersion", 404):
+        s3.put_object_acl(Bucket=bucket, Key="k", VersionId="0" * 15 + "1", ACL="private")
+    # A delete marker has no ACL: 405 by its id, NoSuchKey for the key behind it.
+    marker = s3.delete_object(Bucket=bucket, Key="k")["VersionId"]
+    with s3_error("MethodNotAllowed", 405):
+        s3.put_object_acl(Bucket=bucket, Key="k", VersionId=marker, ACL="private")
+    with s3_error("NoSuchKey", 404):
+        s3.put_object_acl(Bucket=bucket, Key="k", ACL="private")
+    s3.put_object_acl(Bucket=bucket, Key="k", VersionId=v2, ACL="public-read")
+    now = s3.get_object_acl(Bucket=bucket, Key="k", VersionId=v2)
+    assert any(g["Grantee"].get("URI", "").endswith("AllUsers") for g in now["Grants"])
     with s3_error("NoSuchVersion", 404):
         s3.get_object_acl(Bucket=bucket, Key="k", VersionId="0" * 15 + "1")
