@@ -241,10 +241,90 @@ impl LifecycleConfig {
     }
 }
 
+/// `cluster:` (issue #19): the static membership of a cluster and this node's place in it.
+/// Checked by [`ClusterConfig::validate`] when `enabled`; `cluster::config::ClusterSpec` is the
+/// typed view the cluster module runs on.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ClusterConfig {
     pub enabled: bool,
+    /// This node's id: one of `nodes`.
+    pub node_id: u64,
+    /// Shared by every node: keys the HMAC on every peer message.
+    pub secret: String,
+    /// Copies of each object's bytes; unset: min(3, nodes).
+    pub replication_factor: Option<usize>,
+    pub nodes: Vec<ClusterNode>,
+}
+
+/// One member: its id, the S3 address clients use and the address peers connect to.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterNode {
+    pub id: u64,
+    pub s3: String,
+    pub peer: String,
+}
+
+/// Shortest `cluster.secret` accepted: 16 bytes, 128 bits if they are random.
+pub const CLUSTER_SECRET_BYTES_MIN: usize = 16;
+
+/// Default copies of each object, when the membership has at least that many nodes.
+const REPLICATION_FACTOR_DEFAULT: usize = 3;
+
+impl ClusterConfig {
+    /// Copies of each object: the configured value, or min(3, nodes).
+    pub fn replication_factor(&self) -> usize {
+        self.replication_factor
+            .unwrap_or_else(|| self.nodes.len().min(REPLICATION_FACTOR_DEFAULT))
+    }
+
+    /// The cross-field rules of the block; nothing is checked while `enabled` is false, so a
+    /// block prepared in advance never stops a single node from starting.
+    pub fn validate(&self) -> Result<(), String> {
+        if !self.enabled {
+            return Ok(());
+        }
+        if self.nodes.is_empty() {
+            return Err("cluster.nodes: at least one node is needed".into());
+        }
+        if self.secret.len() < CLUSTER_SECRET_BYTES_MIN {
+            return Err(format!(
+                "cluster.secret: must be at least {CLUSTER_SECRET_BYTES_MIN} bytes"
+            ));
+        }
+        let mut ids = std::collections::BTreeSet::new();
+        let mut addrs = std::collections::BTreeSet::new();
+        for (i, n) in self.nodes.iter().enumerate() {
+            if !ids.insert(n.id) {
+                return Err(format!("cluster.nodes[{i}]: id {} is listed twice", n.id));
+            }
+            for (field, text) in [("s3", &n.s3), ("peer", &n.peer)] {
+                let addr: std::net::SocketAddr = text.parse().map_err(|_| {
+                    format!("cluster.nodes[{i}].{field}: not an IP:PORT address: {text:?}")
+                })?;
+                if !addrs.insert(addr) {
+                    return Err(format!(
+                        "cluster.nodes[{i}].{field}: address {addr} is used twice"
+                    ));
+                }
+            }
+        }
+        if !ids.contains(&self.node_id) {
+            return Err(format!(
+                "cluster.node_id: {} is not the id of any of cluster.nodes",
+                self.node_id
+            ));
+        }
+        let rf = self.replication_factor();
+        if rf == 0 || rf > self.nodes.len() {
+            return Err(format!(
+                "cluster.replication_factor: must be between 1 and the {} nodes",
+                self.nodes.len()
+            ));
+        }
+        Ok(())
+    }
 }
 
 impl Default for ServerConfig {
@@ -413,8 +493,15 @@ impl Config {
                 self.server.log_level
             ));
         }
+        self.cluster.validate()?;
         if self.cluster.enabled {
-            return Err("cluster.enabled: cluster mode is not available yet".into());
+            // Milestone 1 of #19 (src/cluster: transport, Raft log and network) is built, but
+            // nothing wires it into the server yet: refuse rather than run single-node.
+            return Err(
+                "cluster.enabled: cluster mode is not available yet (the Raft core is built, \
+                 serving through it is not)"
+                    .into(),
+            );
         }
         Ok(())
     }

@@ -2,9 +2,11 @@
 //!
 //! Rooms: `server` (boot, router, operational endpoints), `http` (wire), `s3` (API
 //! semantics), `auth` (SigV4, users), `storage` (object bytes), `meta` (redb shards),
-//! `runtime` (cores, sharding), `observe` (metrics, log).
+//! `runtime` (cores, sharding), `observe` (metrics, log), `cluster` (Raft groups and the
+//! peer transport, not wired in yet).
 
 pub mod auth;
+pub mod cluster;
 pub mod config;
 pub mod engine;
 pub mod error;

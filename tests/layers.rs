@@ -35,12 +35,20 @@ const LAYERS: &[&[Unit]] = &[
     &[("auth", &["auth"], &[])],
     // Objects, multipart, copy, deletes, recovery, reapers: the only caller of meta and storage.
     &[("engine", &["engine"], &[])],
+    // Cluster mode (issue #19): the peer transport, the Raft groups (openraft) whose entries
+    // are meta's commands. Below the engine, which will propose through it (the `MetaLog`
+    // seam), and the boot, which will start it.
+    &[("cluster", &["cluster"], &["engine", "server"])],
     // Object bytes: one `DataStore` trait (local O_DIRECT files, the gateways, the cache).
     // The stores speak in the records meta defines (`DataLoc`, `Segment`, `ObjectMeta`), so
     // they sit above it. Only the engine uses them, and the server, which opens them at boot.
     &[("storage", &["storage"], &["engine", "server"])],
     // Metadata shards: redb, the commands, the tables and the record types.
-    &[("meta", &["meta"], &["engine", "server", "storage"])],
+    &[(
+        "meta",
+        &["meta"],
+        &["engine", "server", "storage", "cluster"],
+    )],
     // Per-core mesh, offload, key locks, body budget, MD5 batching.
     &[("runtime", &["runtime"], &[])],
     // The wire: request heads, bodies, chunked framing, responses.

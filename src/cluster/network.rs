@@ -1,0 +1,294 @@
+//! openraft's network over the peer transport: AppendEntries, Vote and InstallSnapshot as
+//! bincode messages in authenticated frames (`cluster::transport`).
+//!
+//! One peer listener serves every group of a node: each request names its group, and
+//! [`Groups`] routes it to that group's `Raft`. A request too large for one frame is
+//! refused locally with openraft's `PayloadTooLarge`, which makes the leader send fewer
+//! entries at a time; a single entry always fits (`raft_config`, [`ENTRY_BYTES_MAX`]).
+
+use super::raft::{Batch, BatchReply, ClusterError, NodeId, TypeConfig};
+use super::transport::{Handler, PeerClient, PeerError, Secret, FRAME_BYTES_MAX};
+use bincode::Options;
+use openraft::error::{
+    InstallSnapshotError, NetworkError, PayloadTooLarge, RPCError, RaftError, RemoteError,
+    Unreachable,
+};
+use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
+    VoteRequest, VoteResponse,
+};
+use openraft::{BasicNode, Raft};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::{Arc, RwLock};
+
+/// Largest encoded [`Batch`] a group accepts (4 MiB): with the entry's own framing it fits a
+/// frame many times over, so an AppendEntries of one entry is never too large.
+pub const ENTRY_BYTES_MAX: usize = FRAME_BYTES_MAX / 4;
+/// Snapshot bytes per InstallSnapshot request (8 MiB), well inside a frame.
+pub const SNAPSHOT_CHUNK_BYTES: usize = FRAME_BYTES_MAX / 2;
+
+/// The encoding of every peer message: bincode. Unbounded on the way out, so an oversized
+/// request is measured and refused as `PayloadTooLarge` rather than failing to encode.
+fn encoder() -> impl Options {
+    bincode::DefaultOptions::new().with_fixint_encoding()
+}
+
+/// The same encoding on the way in, bounded by the frame size.
+fn decoder() -> impl Options {
+    encoder().with_limit(FRAME_BYTES_MAX as u64)
+}
+
+#[derive(Serialize, Deserialize)]
+enum RaftRpc {
+    Append(AppendEntriesRequest<TypeConfig>),
+    Vote(VoteRequest<NodeId>),
+    Snapshot(InstallSnapshotRequest<TypeConfig>),
+}
+
+#[derive(Serialize, Deserialize)]
+enum RaftRpcReply {
+    Append(Result<AppendEntriesResponse<NodeId>, RaftError<NodeId>>),
+    Vote(Result<VoteResponse<NodeId>, RaftError<NodeId>>),
+    Snapshot(Result<InstallSnapshotResponse<NodeId>, RaftError<NodeId, InstallSnapshotError>>),
+    /// The request could not be served at all (no such group, undecodable).
+    Refused(String),
+}
+
+#[derive(Serialize, Deserialize)]
+struct Envelope {
+    group: u32,
+    rpc: RaftRpc,
+}
+
+/// A message that could not be encoded, decoded or served.
+#[derive(Debug)]
+struct WireError(String);
+
+impl fmt::Display for WireError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for WireError {}
+
+/// The groups this node serves, by group id; the peer listener's handler.
+#[derive(Default)]
+pub struct Groups {
+    rafts: RwLock<HashMap<u32, Raft<TypeConfig>>>,
+}
+
+impl Groups {
+    pub fn new() -> Arc<Groups> {
+        Arc::new(Groups::default())
+    }
+
+    pub fn insert(&self, group: u32, raft: Raft<TypeConfig>) {
+        if let Ok(mut map) = self.rafts.write() {
+            map.insert(group, raft);
+        }
+    }
+
+    pub fn remove(&self, group: u32) -> Option<Raft<TypeConfig>> {
+        self.rafts.write().ok()?.remove(&group)
+    }
+
+    fn get(&self, group: u32) -> Option<Raft<TypeConfig>> {
+        self.rafts.read().ok()?.get(&group).cloned()
+    }
+
+    /// The transport handler: decodes a request, hands it to its group, encodes the reply.
+    pub fn handler(self: &Arc<Self>) -> Handler {
+        let groups = Arc::clone(self);
+        Arc::new(move |payload| {
+            let groups = Arc::clone(&groups);
+            Box::pin(async move { groups.serve(&payload).await })
+        })
+    }
+
+    async fn serve(&self, payload: &[u8]) -> Vec<u8> {
+        let reply = match decoder().deserialize::<Envelope>(payload) {
+            Err(e) => RaftRpcReply::Refused(format!("undecodable request: {e}")),
+            Ok(env) => match self.get(env.group) {
+                None => RaftRpcReply::Refused(format!("no group {} here", env.group)),
+                Some(raft) => dispatch(&raft, env.rpc).await,
+            },
+        };
+        // Our own reply always encodes; an empty frame would read as a failure anyway.
+        encoder().serialize(&reply).unwrap_or_default()
+    }
+}
+
+async fn dispatch(raft: &Raft<TypeConfig>, rpc: RaftRpc) -> RaftRpcReply {
+    match rpc {
+        RaftRpc::Append(r) => RaftRpcReply::Append(raft.append_entries(r).await),
+        RaftRpc::Vote(r) => RaftRpcReply::Vote(raft.vote(r).await),
+        RaftRpc::Snapshot(r) => RaftRpcReply::Snapshot(raft.install_snapshot(r).await),
+    }
+}
+
+/// Makes the per-target clients of one group.
+#[derive(Clone)]
+pub struct PeerNetwork {
+    group: u32,
+    secret: Secret,
+}
+
+impl PeerNetwork {
+    pub fn new(group: u32, secret: Secret) -> PeerNetwork {
+        PeerNetwork { group, secret }
+    }
+}
+
+impl RaftNetworkFactory<TypeConfig> for PeerNetwork {
+    type Network = PeerLink;
+
+    async fn new_client(&mut self, target: NodeId, node: &BasicNode) -> PeerLink {
+        // The address comes from the membership, which comes from the configuration.
+        let client = node
+            .addr
+            .parse::<SocketAddr>()
+            .ok()
+            .map(|addr| PeerClient::new(addr, self.secret.clone()));
+        PeerLink {
+            target,
+            group: self.group,
+            addr: node.addr.clone(),
+            client,
+        }
+    }
+}
+
+/// One group's messages to one target node.
+pub struct PeerLink {
+    target: NodeId,
+    group: u32,
+    addr: String,
+    client: Option<PeerClient>,
+}
+
+/// Why a call failed before the target's Raft answered.
+enum Failure {
+    Unreachable(PeerError),
+    Network(Box<dyn std::error::Error + Send + Sync>),
+    TooLarge,
+}
+
+impl Failure {
+    fn into_rpc<E: std::error::Error>(self, entries: usize) -> RPCError<NodeId, BasicNode, E> {
+        match self {
+            Failure::Unreachable(e) => RPCError::Unreachable(Unreachable::new(&e)),
+            Failure::Network(e) => RPCError::Network(NetworkError::new(&WireError(e.to_string()))),
+            Failure::TooLarge => {
+                let hint = (entries / 2).max(1) as u64;
+                RPCError::PayloadTooLarge(PayloadTooLarge::new_entries_hint(hint))
+            }
+        }
+    }
+}
+
+impl PeerLink {
+    async fn call(&mut self, rpc: RaftRpc, option: &RPCOption) -> Result<RaftRpcReply, Failure> {
+        let Some(client) = self.client.as_mut() else {
+            let e = WireError(format!(
+                "node {}: bad peer address {:?}",
+                self.target, self.addr
+            ));
+            return Err(Failure::Network(Box::new(e)));
+        };
+        let env = Envelope {
+            group: self.group,
+            rpc,
+        };
+        let bytes = encoder()
+            .serialize(&env)
+            .map_err(|e| Failure::Network(Box::new(e)))?;
+        if bytes.len() > FRAME_BYTES_MAX {
+            return Err(Failure::TooLarge);
+        }
+        let reply = client.call(&bytes, option.hard_ttl()).await.map_err(|e| {
+            if e.is_unreachable() {
+                Failure::Unreachable(e)
+            } else {
+                Failure::Network(Box::new(e))
+            }
+        })?;
+        match decoder().deserialize::<RaftRpcReply>(&reply) {
+            Ok(RaftRpcReply::Refused(why)) => Err(Failure::Network(Box::new(WireError(why)))),
+            Ok(r) => Ok(r),
+            Err(e) => Err(Failure::Network(Box::new(e))),
+        }
+    }
+
+    fn unexpected(&self) -> Failure {
+        let e = WireError(format!("node {}: a reply of the wrong kind", self.target));
+        Failure::Network(Box::new(e))
+    }
+}
+
+impl RaftNetwork<TypeConfig> for PeerLink {
+    async fn append_entries(
+        &mut self,
+        rpc: AppendEntriesRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId>>> {
+        let entries = rpc.entries.len();
+        match self.call(RaftRpc::Append(rpc), &option).await {
+            Ok(RaftRpcReply::Append(r)) => {
+                r.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
+            }
+            Ok(_) => Err(self.unexpected().into_rpc(entries)),
+            Err(f) => Err(f.into_rpc(entries)),
+        }
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        rpc: InstallSnapshotRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<
+        InstallSnapshotResponse<NodeId>,
+        RPCError<NodeId, BasicNode, RaftError<NodeId, InstallSnapshotError>>,
+    > {
+        match self.call(RaftRpc::Snapshot(rpc), &option).await {
+            Ok(RaftRpcReply::Snapshot(r)) => {
+                r.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
+            }
+            Ok(_) => Err(self.unexpected().into_rpc(0)),
+            Err(f) => Err(f.into_rpc(0)),
+        }
+    }
+
+    async fn vote(
+        &mut self,
+        rpc: VoteRequest<NodeId>,
+        option: RPCOption,
+    ) -> Result<VoteResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId>>> {
+        match self.call(RaftRpc::Vote(rpc), &option).await {
+            Ok(RaftRpcReply::Vote(r)) => {
+                r.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
+            }
+            Ok(_) => Err(self.unexpected().into_rpc(0)),
+            Err(f) => Err(f.into_rpc(0)),
+        }
+    }
+}
+
+/// Proposes one batch to the group through this node, which must be its leader: the reply
+/// comes once the entry is committed (durable on a majority) and applied here.
+pub async fn propose(raft: &Raft<TypeConfig>, batch: Batch) -> Result<BatchReply, ClusterError> {
+    let size = encoder()
+        .serialized_size(&batch)
+        .map_err(ClusterError::new)?;
+    if size > ENTRY_BYTES_MAX as u64 {
+        return Err(ClusterError::new(format!(
+            "a batch of {size} bytes is over the {ENTRY_BYTES_MAX}-byte entry limit"
+        )));
+    }
+    let written = raft.client_write(batch).await.map_err(ClusterError::new)?;
+    Ok(written.data)
+}
