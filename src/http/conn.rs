@@ -4,11 +4,10 @@
 
 use super::body::{BodyReader, Framing};
 use super::head::{Method, OpaqueHeader, RequestHead};
-use super::io::Io;
+use super::io::{Io, Stream};
 use super::response::{write_head, Body, Response};
 use crate::error::{ErrorCode, S3Error, S3Result};
 use futures::future::LocalBoxFuture;
-use glommio::net::TcpStream;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -65,8 +64,10 @@ enum HeadOutcome {
 }
 
 /// Serves one connection until it closes, errs or times out.
-pub async fn serve(stream: TcpStream, remote: SocketAddr, limits: &Limits, service: &dyn Service) {
-    let _ = stream.set_nodelay(true);
+pub async fn serve(stream: Stream, remote: SocketAddr, limits: &Limits, service: &dyn Service) {
+    if let Stream::Tcp(s) = &stream {
+        let _ = s.set_nodelay(true);
+    }
     let mut io = Io {
         stream,
         buf: vec![0u8; READ_BUFFER_BYTES.max(limits.head_bytes_max + 1)],

@@ -38,16 +38,28 @@ static ACCESS: AtomicU8 = AtomicU8::new(0);
 
 /// Starts the writer thread; until then (and in unit tests) lines go straight to stderr.
 pub fn start() {
+    start_writer(|buf| {
+        // Blocking here is the point: only this thread waits for the reader. The lock is
+        // taken per buffer, never held across waits, so a panic message or the start-up
+        // failure line can still reach stderr.
+        let _ = std::io::stderr().lock().write_all(buf);
+    });
+}
+
+/// Starts the writer thread with a writer that drops every line: benches that measure the
+/// request path with the access log on, without printing it.
+pub fn start_discarding() {
+    start_writer(|_| {});
+}
+
+fn start_writer(write: fn(&[u8])) {
     SINK.get_or_init(|| {
         let (tx, rx) = sync_channel::<Vec<u8>>(QUEUE_BUFFERS_MAX);
         let spawned = std::thread::Builder::new()
             .name("log-writer".into())
             .spawn(move || {
                 while let Ok(buf) = rx.recv() {
-                    // Blocking here is the point: only this thread waits for the reader. The
-                    // lock is taken per buffer, never held across waits, so a panic message
-                    // or the start-up failure line can still reach stderr.
-                    let _ = std::io::stderr().lock().write_all(&buf);
+                    write(&buf);
                     if let Some(s) = SINK.get() {
                         s.queued_bytes.fetch_sub(buf.len(), Ordering::AcqRel);
                     }
