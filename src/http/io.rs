@@ -22,6 +22,8 @@ pub struct Io {
     pub(super) end: usize,
     pub(super) body_timeout: Duration,
     pub bytes_out: u64,
+    /// Where response heads are written (`conn::send`), reused response after response.
+    pub(super) head_out: Vec<u8>,
 }
 
 impl Io {
