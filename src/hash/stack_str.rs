@@ -75,9 +75,10 @@ mod tests {
     #[test]
     fn writes_what_fits_and_refuses_the_rest() {
         let mut s = StackStr::<8>::new();
-        assert!(write!(s, "{:04}-{}", 12, "ab").is_ok());
+        let suffix = String::from("ab");
+        assert!(write!(s, "{:04}-{suffix}", 12).is_ok());
         assert_eq!(s.as_str(), "0012-ab");
-        assert!(write!(s, "xy").is_err());
+        assert!(s.write_str("xy").is_err());
         assert_eq!(&*s, "0012-ab");
         assert_eq!(
             StackStr::<20>::decimal(u64::MAX).as_str(),

@@ -206,7 +206,7 @@ pub async fn post_object(ctx: &Ctx, req: &mut Request<'_>) -> S3Result<Response>
         caller: caller.clone().map(std::sync::Arc::new),
         payload: ctx.payload.clone(),
         route: ctx.route.clone(),
-        request_id: ctx.request_id.clone(),
+        request_id: ctx.request_id,
         inputs: ctx.inputs.clone(),
     };
     signer_ctx.inputs.auth = match (caller.is_some(), field(&fields, "x-amz-algorithm")) {

@@ -52,6 +52,9 @@ pub fn run(config: Config) -> Result<(), String> {
     Ok(())
 }
 
+/// What [`prepare`] builds: the shared state, each core's inbox (in core order), the users.
+pub(super) type Prepared = (Arc<Shared>, Vec<Inbox>, Arc<Users>);
+
 /// What every core shares, built once: the data directory prepared, the shard count fixed,
 /// the users, the store installed into the engine, the mesh's inboxes (one per core).
 pub(super) fn prepare(
@@ -59,7 +62,7 @@ pub(super) fn prepare(
     executors: u32,
     bind_addr: std::net::SocketAddr,
     gateway: Option<Arc<Gateway>>,
-) -> Result<(Arc<Shared>, Vec<Inbox>, Arc<Users>), String> {
+) -> Result<Prepared, String> {
     let data_dir = config.storage.data_dir.clone();
     crate::storage::local::prepare_data_dir(&data_dir)
         .map_err(|e| format!("data dir {}: {e}", data_dir.display()))?;
