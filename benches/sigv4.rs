@@ -23,8 +23,8 @@ const HOST: &str = "127.0.0.1:9000";
 
 struct Keys;
 impl SecretLookup for Keys {
-    fn secret_for(&self, access_key: &str) -> Option<String> {
-        (access_key == AK).then(|| SECRET.to_string())
+    fn secret_for(&self, access_key: &str) -> Option<&str> {
+        (access_key == AK).then_some(SECRET)
     }
 }
 

@@ -51,8 +51,8 @@ pub fn now() -> SystemTime {
 pub struct OneKey;
 
 impl SecretLookup for OneKey {
-    fn secret_for(&self, access_key: &str) -> Option<String> {
-        (access_key == AK).then(|| SECRET.to_string())
+    fn secret_for(&self, access_key: &str) -> Option<&str> {
+        (access_key == AK).then_some(SECRET)
     }
     fn region(&self) -> Option<&str> {
         Some(REGION)

@@ -11,11 +11,16 @@ use crate::http::head::RequestHead;
 // The signing primitives live below storage (the AWS gateway signs with them); re-exported
 // here where the verifier and its callers have always found them.
 use crate::hash::sigv4::format_iso8601;
+use crate::hash::sigv4::{
+    amz_date_stack, canonical_headers_into, canonical_query_into, canonical_uri_into,
+    sign_canonical,
+};
 pub use crate::hash::sigv4::{
     canonical_headers, canonical_headers_bytes, canonical_query, canonical_request, canonical_uri,
     derive_signing_key, format_amz_date, hmac_sha256, scope, sha256_hex, string_to_sign, unix_secs,
     uri_encode, CanonicalParts, ALGORITHM, EMPTY_SHA256_HEX, TERMINATOR, UNSIGNED_PAYLOAD,
 };
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
 use subtle::ConstantTimeEq;
@@ -40,7 +45,8 @@ const ALGORITHM_MESSAGE: &str =
 
 /// Where secrets come from; implemented by the credential store.
 pub trait SecretLookup {
-    fn secret_for(&self, access_key: &str) -> Option<String>;
+    /// Borrowed: looking a secret up on every request must not copy it.
+    fn secret_for(&self, access_key: &str) -> Option<&str>;
     /// The region requests must be signed for; None accepts any region.
     fn region(&self) -> Option<&str> {
         None
@@ -214,6 +220,8 @@ struct CachedKey {
 pub struct SigningKeyCache {
     entries: HashMap<String, CachedKey>,
     max_entries: usize,
+    /// Where a lookup's key is written: reused, so a hit allocates nothing.
+    id: String,
 }
 
 impl Default for SigningKeyCache {
@@ -231,6 +239,7 @@ impl SigningKeyCache {
         SigningKeyCache {
             entries: HashMap::new(),
             max_entries: max_entries.max(1),
+            id: String::new(),
         }
     }
 
@@ -252,12 +261,19 @@ impl SigningKeyCache {
         region: &str,
         service: &str,
     ) -> [u8; 32] {
-        let id = format!("{access_key}\0{date}\0{region}\0{service}");
-        if let Some(hit) = self.entries.get(&id) {
+        self.id.clear();
+        for (i, part) in [access_key, date, region, service].into_iter().enumerate() {
+            if i > 0 {
+                self.id.push('\0');
+            }
+            self.id.push_str(part);
+        }
+        if let Some(hit) = self.entries.get(self.id.as_str()) {
             if hit.secret == secret {
                 return hit.key;
             }
         }
+        let id = self.id.clone();
         let key = derive_signing_key(secret, date, region, service);
         if self.entries.len() >= self.max_entries {
             self.entries.clear();
@@ -277,29 +293,32 @@ impl SigningKeyCache {
 // Parsing what the client claims
 // ---------------------------------------------------------------------------------------------
 
-/// `AK/date/region/service/aws4_request`.
+/// `AK/date/region/service/aws4_request`, borrowed from the request.
 #[derive(Debug)]
-struct Credential {
-    access_key: String,
-    date: String,
-    region: String,
-    service: String,
+struct Credential<'a> {
+    access_key: &'a str,
+    date: &'a str,
+    region: &'a str,
+    service: &'a str,
 }
 
-impl Credential {
+impl Credential<'_> {
     fn scope(&self) -> String {
-        scope(&self.date, &self.region, &self.service)
+        scope(self.date, self.region, self.service)
+    }
+    fn scope_parts(&self) -> [&str; 3] {
+        [self.date, self.region, self.service]
     }
 }
 
 /// Parses a credential; the error is the message for whichever error code the caller uses.
-fn parse_credential(s: &str) -> Result<Credential, &'static str> {
+fn parse_credential(s: &str) -> Result<Credential<'_>, &'static str> {
     const SHAPE: &str = "the Credential is mal-formed; expecting \
                          \"<YOUR-AKID>/YYYYMMDD/REGION/SERVICE/aws4_request\".";
-    let parts: Vec<&str> = s.rsplitn(5, '/').collect();
-    let [terminator, service, region, date, access_key] = parts[..] else {
-        return Err(SHAPE);
-    };
+    let mut parts = s.rsplitn(5, '/');
+    let mut next = || parts.next().ok_or(SHAPE);
+    let (terminator, service, region, date) = (next()?, next()?, next()?, next()?);
+    let access_key = next()?;
     if access_key.is_empty() || !is_date_stamp(date) {
         return Err(SHAPE);
     }
@@ -310,10 +329,10 @@ fn parse_credential(s: &str) -> Result<Credential, &'static str> {
         return Err("Credential should be scoped with a valid terminator: 'aws4_request'.");
     }
     Ok(Credential {
-        access_key: access_key.to_string(),
-        date: date.to_string(),
-        region: region.to_string(),
-        service: service.to_string(),
+        access_key,
+        date,
+        region,
+        service,
     })
 }
 
@@ -322,9 +341,17 @@ fn parse_signature(s: &str) -> Option<[u8; 32]> {
     hex::decode_to_slice(s, &mut out).ok().map(|_| out)
 }
 
-/// The signed-header names (lower-cased for lookups) or `None` if the list is garbled.
-fn parse_signed_headers(s: &str) -> Option<Vec<String>> {
-    let names: Vec<String> = s.split(';').map(|n| n.to_ascii_lowercase()).collect();
+/// The signed-header names (lower-cased for lookups: copied only when they are not) or
+/// `None` if the list is garbled.
+fn parse_signed_headers(s: &str) -> Option<Vec<Cow<'_, str>>> {
+    let lower = |n: &str| -> bool { !n.bytes().any(|b| b.is_ascii_uppercase()) };
+    let names: Vec<Cow<'_, str>> = s
+        .split(';')
+        .map(|n| match lower(n) {
+            true => Cow::Borrowed(n),
+            false => Cow::Owned(n.to_ascii_lowercase()),
+        })
+        .collect();
     let valid = names
         .iter()
         .all(|n| !n.is_empty() && !n.bytes().any(|b| b <= b' ' || b == b':'));
@@ -333,10 +360,10 @@ fn parse_signed_headers(s: &str) -> Option<Vec<String>> {
 
 /// What a SigV4 request claims, whichever way (header or query) it arrived.
 struct Claim<'a> {
-    credential: Credential,
+    credential: Credential<'a>,
     /// The SignedHeaders text as sent (it is signed verbatim).
     signed_headers_raw: &'a str,
-    signed_headers: Vec<String>,
+    signed_headers: Vec<Cow<'a, str>>,
     signature_raw: &'a str,
     signature: [u8; 32],
     /// The request time, seconds since the epoch.
@@ -551,7 +578,7 @@ fn header_claim<'a>(
     if (request_secs - now_secs).abs() > CLOCK_SKEW_MAX_SECS {
         return Err(too_skewed(request_secs, now_secs));
     }
-    if format_amz_date(request_secs).get(..8) != Some(credential.date.as_str()) {
+    if amz_date_stack(request_secs).get(..8) != Some(credential.date) {
         return Err(malformed_header(
             "Invalid credential date. Date is not the same as X-Amz-Date.",
         ));
@@ -583,7 +610,7 @@ fn header_claim<'a>(
 /// `exempt` names headers the server ignores for this kind of request: a presigned request
 /// takes its payload hash from the query, so an `x-amz-content-sha256` header sent along
 /// with it has no effect, and S3 tolerates it unsigned.
-fn require_signed(head: &RequestHead, signed: &[String], exempt: &[&str]) -> S3Result<()> {
+fn require_signed(head: &RequestHead, signed: &[Cow<'_, str>], exempt: &[&str]) -> S3Result<()> {
     let is_signed = |name: &str| signed.iter().any(|s| s == name);
     let mut missing: Vec<&str> = Vec::new();
     if !is_signed("host") {
@@ -669,7 +696,7 @@ fn query_claim<'a>(
     let signature = parse_signature(signature_raw)
         .ok_or_else(|| query_error("X-Amz-Signature must be 64 hexadecimal digits."))?;
     check_presigned_window(request_secs, expires, now_secs)?;
-    if date_raw.get(..8) != Some(credential.date.as_str()) {
+    if date_raw.get(..8) != Some(credential.date) {
         return Err(query_error(
             "Invalid credential date. Date is not the same as X-Amz-Date.",
         ));
@@ -727,14 +754,55 @@ fn presigned_payload(query: &[(String, String)]) -> S3Result<(&str, PayloadClaim
 /// The canonical request the server computes for a claim, ending with `payload_hash`.
 /// Header values are signed as the bytes received.
 fn server_canonical_request(head: &RequestHead, claim: &Claim<'_>, payload_hash: &str) -> Vec<u8> {
-    let names: Vec<&str> = claim.signed_headers.iter().map(String::as_str).collect();
-    canonical_request(&CanonicalParts {
-        method: &head.method_raw,
-        uri: &canonical_uri(&head.path),
-        query: &canonical_query(&head.query, claim.presigned),
-        headers: &canonical_headers_bytes(&names, head.headers_bytes()),
-        signed_headers: claim.signed_headers_raw,
-        payload_hash,
+    let mut out = Vec::with_capacity(512);
+    server_canonical_request_into(head, claim, payload_hash, &mut out);
+    out
+}
+
+/// [`server_canonical_request`], appended to `out`: the same lines as
+/// [`canonical_request`], each canonicalized straight into the buffer.
+fn server_canonical_request_into(
+    head: &RequestHead,
+    claim: &Claim<'_>,
+    payload_hash: &str,
+    out: &mut Vec<u8>,
+) {
+    out.extend_from_slice(head.method_raw.as_bytes());
+    out.push(b'\n');
+    canonical_uri_into(&head.path, out);
+    out.push(b'\n');
+    canonical_query_into(&head.query, claim.presigned, out);
+    out.push(b'\n');
+    canonical_headers_into(&claim.signed_headers, head.headers_bytes(), out);
+    out.push(b'\n');
+    out.extend_from_slice(claim.signed_headers_raw.as_bytes());
+    out.push(b'\n');
+    out.extend_from_slice(payload_hash.as_bytes());
+}
+
+thread_local! {
+    /// This thread's canonical-request buffer, reused request after request.
+    static CANONICAL: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// The signature of `head`'s canonical request for the claim, computed in this thread's
+/// reused buffer (no allocation once it has grown).
+fn server_signature(
+    head: &RequestHead,
+    claim: &Claim<'_>,
+    payload_hash: &str,
+    key: &[u8; 32],
+    amz_date: &str,
+) -> [u8; 32] {
+    let scope = claim.credential.scope_parts();
+    let sign = |buf: &mut Vec<u8>| {
+        buf.clear();
+        server_canonical_request_into(head, claim, payload_hash, buf);
+        sign_canonical(key, amz_date, scope, buf)
+    };
+    CANONICAL.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut buf) => sign(&mut buf),
+        Err(_) => sign(&mut Vec::new()),
     })
 }
 
@@ -772,28 +840,22 @@ fn matching_signature(
     payload_hash: &str,
     key: &[u8; 32],
     amz_date: &str,
-    scope: &str,
 ) -> Result<[u8; 32], (String, Vec<u8>)> {
     let signed = |h: &RequestHead| {
-        let canonical = server_canonical_request(h, claim, payload_hash);
-        let to_sign = string_to_sign(amz_date, scope, &canonical);
-        let expected = hmac_sha256(key, to_sign.as_bytes());
-        (
-            bool::from(expected.ct_eq(&claim.signature)),
-            expected,
-            to_sign,
-            canonical,
-        )
+        let expected = server_signature(h, claim, payload_hash, key, amz_date);
+        (bool::from(expected.ct_eq(&claim.signature)), expected)
     };
-    let (ok, expected, to_sign, canonical) = signed(head);
-    if ok {
+    if let (true, expected) = signed(head) {
         return Ok(expected);
     }
     if let Some(python) = python_reading(head) {
-        if let (true, expected, ..) = signed(&python) {
+        if let (true, expected) = signed(&python) {
             return Ok(expected);
         }
     }
+    // The error names what was signed as the bytes were sent: built only now.
+    let canonical = server_canonical_request(head, claim, payload_hash);
+    let to_sign = string_to_sign(amz_date, &claim.credential.scope(), &canonical);
     Err((to_sign, canonical))
 }
 
@@ -826,18 +888,17 @@ fn verified_outcome(
             return Err(err.with("Region", region));
         }
     }
-    let secret = lookup.secret_for(&cred.access_key).ok_or_else(|| {
-        S3Error::new(ErrorCode::InvalidAccessKeyId).with("AWSAccessKeyId", cred.access_key.clone())
+    let secret = lookup.secret_for(cred.access_key).ok_or_else(|| {
+        S3Error::new(ErrorCode::InvalidAccessKeyId).with("AWSAccessKeyId", cred.access_key)
     })?;
     let key = cache.signing_key(
-        &cred.access_key,
-        &secret,
-        &cred.date,
-        &cred.region,
-        &cred.service,
+        cred.access_key,
+        secret,
+        cred.date,
+        cred.region,
+        cred.service,
     );
-    let amz_date = format_amz_date(claim.request_secs);
-    let scope = cred.scope();
+    let amz_date = amz_date_stack(claim.request_secs);
     let mut payload_hash = claim.payload_hash;
     if payload == PayloadClaim::Deferred {
         if has_body(head) {
@@ -847,12 +908,12 @@ fn verified_outcome(
                 .map(|h| server_canonical_request(h, claim, ""))
                 .collect();
             return Ok(AuthOutcome {
-                access_key: Some(cred.access_key.clone()),
+                access_key: Some(cred.access_key.to_string()),
                 payload: PayloadMode::DeferredSignature(Box::new(DeferredSignature {
-                    access_key: cred.access_key.clone(),
+                    access_key: cred.access_key.to_string(),
                     canonical_prefixes,
-                    amz_date,
-                    scope,
+                    amz_date: amz_date.to_string(),
+                    scope: cred.scope(),
                     signing_key: key,
                     signature: claim.signature,
                     signature_raw: claim.signature_raw.to_string(),
@@ -861,28 +922,32 @@ fn verified_outcome(
         }
         payload_hash = EMPTY_SHA256_HEX;
     }
-    let expected = match matching_signature(head, claim, payload_hash, &key, &amz_date, &scope) {
+    let expected = match matching_signature(head, claim, payload_hash, &key, &amz_date) {
         Ok(expected) => expected,
         Err((to_sign, canonical)) => {
             return Err(S3Error::new(ErrorCode::SignatureDoesNotMatch)
-                .with("AWSAccessKeyId", cred.access_key.clone())
+                .with("AWSAccessKeyId", cred.access_key)
                 .with("StringToSign", to_sign)
                 .with("SignatureProvided", claim.signature_raw)
                 .with("CanonicalRequest", String::from_utf8_lossy(&canonical)))
         }
     };
-    let ctx = ChunkSigningContext {
-        signing_key: key,
-        scope,
-        amz_date,
-        seed_signature: hex::encode(expected),
-    };
     let payload = match payload {
         PayloadClaim::Deferred => PayloadMode::Sha256(EMPTY_SHA256),
-        other => payload_mode(other, Some(ctx))?,
+        // Only signed chunks need the chain's context: built for them alone.
+        other @ (PayloadClaim::StreamingSigned | PayloadClaim::StreamingSignedTrailer) => {
+            let ctx = ChunkSigningContext {
+                signing_key: key,
+                scope: cred.scope(),
+                amz_date: amz_date.to_string(),
+                seed_signature: hex::encode(expected),
+            };
+            payload_mode(other, Some(ctx))?
+        }
+        other => payload_mode(other, None)?,
     };
     Ok(AuthOutcome {
-        access_key: Some(cred.access_key.clone()),
+        access_key: Some(cred.access_key.to_string()),
         payload,
     })
 }
@@ -916,8 +981,8 @@ pub(crate) mod tests {
 
     pub(crate) struct OneKey;
     impl SecretLookup for OneKey {
-        fn secret_for(&self, access_key: &str) -> Option<String> {
-            (access_key == AK).then(|| SECRET.to_string())
+        fn secret_for(&self, access_key: &str) -> Option<&str> {
+            (access_key == AK).then_some(SECRET)
         }
     }
 
@@ -1307,8 +1372,8 @@ pub(crate) mod tests {
 
         struct OtherSecret;
         impl SecretLookup for OtherSecret {
-            fn secret_for(&self, _: &str) -> Option<String> {
-                Some("not-the-secret".into())
+            fn secret_for(&self, _: &str) -> Option<&str> {
+                Some("not-the-secret")
             }
         }
         let h = get_object_example(GET_OBJECT_SIG);

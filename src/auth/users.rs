@@ -3,6 +3,7 @@
 use crate::config::AuthConfig;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
+use std::sync::Arc;
 
 #[derive(Debug, Clone)]
 pub struct User {
@@ -15,7 +16,8 @@ pub struct User {
 
 #[derive(Debug, Clone, Default)]
 pub struct Users {
-    by_key: HashMap<String, User>,
+    /// Shared with each request's context (`s3::ctx::Ctx::caller`) without a copy.
+    by_key: HashMap<String, Arc<User>>,
     /// The region signatures must name (server.region).
     region: String,
 }
@@ -45,12 +47,12 @@ impl Users {
             };
             by_key.insert(
                 ak.to_string(),
-                User {
+                Arc::new(User {
                     access_key: ak.to_string(),
                     secret_key: sk.to_string(),
                     id,
                     display_name,
-                },
+                }),
             );
         }
         Users {
@@ -60,11 +62,16 @@ impl Users {
     }
 
     pub fn get(&self, access_key: &str) -> Option<&User> {
-        self.by_key.get(access_key)
+        self.by_key.get(access_key).map(|u| &**u)
+    }
+
+    /// The user, shared (a request's caller holds it for the request's life).
+    pub fn shared(&self, access_key: &str) -> Option<Arc<User>> {
+        self.by_key.get(access_key).cloned()
     }
 
     pub fn by_id(&self, id: &str) -> Option<&User> {
-        self.by_key.values().find(|u| u.id == id)
+        self.by_key.values().find(|u| u.id == id).map(|u| &**u)
     }
 
     pub fn display_name(&self, id: &str) -> String {
@@ -75,8 +82,8 @@ impl Users {
 }
 
 impl crate::auth::sigv4::SecretLookup for Users {
-    fn secret_for(&self, access_key: &str) -> Option<String> {
-        self.by_key.get(access_key).map(|u| u.secret_key.clone())
+    fn secret_for(&self, access_key: &str) -> Option<&str> {
+        self.by_key.get(access_key).map(|u| u.secret_key.as_str())
     }
     fn region(&self) -> Option<&str> {
         Some(&self.region)

@@ -4,8 +4,10 @@
 //! this canonicalization and the AWS gateway (`storage::gateway::aws`) signs upstream
 //! requests with it, so client and server can never disagree about a canonical request.
 
+use super::stack_str::StackStr;
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
+use std::fmt::Write;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// The only signing algorithm accepted.
@@ -50,24 +52,59 @@ pub fn uri_encode(s: &str, encode_slash: bool) -> String {
 }
 
 fn uri_encode_bytes(bytes: &[u8], encode_slash: bool) -> String {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    let mut out = String::with_capacity(bytes.len() + bytes.len() / 2);
+    let mut out = Vec::with_capacity(bytes.len() + bytes.len() / 2);
     for &b in bytes {
-        let unreserved = b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~');
-        if unreserved || (b == b'/' && !encode_slash) {
-            out.push(char::from(b));
-        } else {
-            out.push('%');
-            out.push(char::from(HEX[usize::from(b >> 4)]));
-            out.push(char::from(HEX[usize::from(b & 0x0f)]));
-        }
+        uri_encode_byte(b, encode_slash, &mut out);
     }
-    out
+    ascii_string(out)
 }
 
-/// Percent-decodes to raw bytes (never lossy, so the re-encoding is exact).
-fn percent_decode_bytes(s: &str) -> Vec<u8> {
-    percent_encoding::percent_decode_str(s).collect()
+/// One byte of [`uri_encode`], appended to `out`.
+fn uri_encode_byte(b: u8, encode_slash: bool, out: &mut Vec<u8>) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let unreserved = b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~');
+    if unreserved || (b == b'/' && !encode_slash) {
+        out.push(b);
+    } else {
+        out.extend_from_slice(&[b'%', HEX[usize::from(b >> 4)], HEX[usize::from(b & 0x0f)]]);
+    }
+}
+
+/// Bytes that are ASCII by construction (encoded forms) as a String.
+fn ascii_string(bytes: Vec<u8>) -> String {
+    String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
+/// Percent-decodes `raw` (never lossy: an escape that is not `%` and two hex digits stays
+/// as it is), passing each byte to `emit`; with `plus_is_space` a literal `+` is a space,
+/// as a query component is read (a `%2B` stays `+`).
+fn percent_decode(raw: &[u8], plus_is_space: bool, mut emit: impl FnMut(u8)) {
+    let hex = |b: u8| char::from(b).to_digit(16).map(|d| d as u8);
+    let mut i = 0;
+    while i < raw.len() {
+        let b = raw[i];
+        let escaped = match (b, raw.get(i + 1), raw.get(i + 2)) {
+            (b'%', Some(&h), Some(&l)) => hex(h).zip(hex(l)).map(|(h, l)| (h << 4) | l),
+            _ => None,
+        };
+        match escaped {
+            Some(decoded) => {
+                emit(decoded);
+                i += 3;
+            }
+            None => {
+                emit(if plus_is_space && b == b'+' { b' ' } else { b });
+                i += 1;
+            }
+        }
+    }
+}
+
+/// Decodes one raw component and appends its `UriEncode` (slashes encoded) to `out`.
+fn recode_component(raw: &str, plus_is_space: bool, out: &mut Vec<u8>) {
+    percent_decode(raw.as_bytes(), plus_is_space, |b| {
+        uri_encode_byte(b, true, out)
+    });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -78,49 +115,99 @@ fn percent_decode_bytes(s: &str) -> Vec<u8> {
 /// so `$` and `%24` sign the same, while an encoded `%2F` stays distinct from a real `/`.
 /// S3 does not normalize `.`/`..` segments and does not double-encode.
 pub fn canonical_uri(raw_path: &str) -> String {
-    if raw_path.is_empty() {
-        return "/".to_string();
-    }
-    raw_path
-        .split('/')
-        .map(|segment| uri_encode_bytes(&percent_decode_bytes(segment), true))
-        .collect::<Vec<_>>()
-        .join("/")
+    let mut out = Vec::with_capacity(raw_path.len() + 16);
+    canonical_uri_into(raw_path, &mut out);
+    ascii_string(out)
 }
 
-/// Decodes one raw query component the way the router reads it (`+` is a space) and
-/// re-encodes it with `UriEncode`.
-fn canonical_query_component(raw: &str) -> String {
-    let spaced = raw.replace('+', " ");
-    uri_encode_bytes(&percent_decode_bytes(&spaced), true)
+/// [`canonical_uri`], appended to `out`.
+pub fn canonical_uri_into(raw_path: &str, out: &mut Vec<u8>) {
+    if raw_path.is_empty() {
+        out.push(b'/');
+        return;
+    }
+    for (i, segment) in raw_path.split('/').enumerate() {
+        if i > 0 {
+            out.push(b'/');
+        }
+        recode_component(segment, false, out);
+    }
 }
 
 /// The canonical query string: encoded pairs sorted by name then value (byte order of the
 /// encoded form, as AWS specifies); `X-Amz-Signature` is left out for presigned requests.
 pub fn canonical_query(raw_query: &str, skip_signature: bool) -> String {
-    let mut pairs: Vec<(String, String)> = raw_query
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|pair| {
-            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-            (
-                canonical_query_component(name),
-                canonical_query_component(value),
-            )
-        })
-        .filter(|(name, _)| !(skip_signature && name == "X-Amz-Signature"))
-        .collect();
-    pairs.sort();
-    let mut out = String::with_capacity(raw_query.len() + 16);
+    let mut out = Vec::with_capacity(raw_query.len() + 16);
+    canonical_query_into(raw_query, skip_signature, &mut out);
+    ascii_string(out)
+}
+
+/// Where [`canonical_query_into`] encodes a query's pairs before sorting them: this
+/// thread's, reused, so a request's query costs no allocation once they have grown.
+struct QueryScratch {
+    encoded: Vec<u8>,
+    /// Per pair: the name's and the value's range in `encoded`.
+    pairs: Vec<(std::ops::Range<usize>, std::ops::Range<usize>)>,
+}
+
+thread_local! {
+    static QUERY_SCRATCH: std::cell::RefCell<QueryScratch> = const {
+        std::cell::RefCell::new(QueryScratch { encoded: Vec::new(), pairs: Vec::new() })
+    };
+}
+
+/// [`canonical_query`], appended to `out`. Each component is decoded the way the router
+/// reads it (`+` is a space) and re-encoded with `UriEncode`.
+pub fn canonical_query_into(raw_query: &str, skip_signature: bool, out: &mut Vec<u8>) {
+    if raw_query.is_empty() {
+        return;
+    }
+    QUERY_SCRATCH.with(|scratch| {
+        let Ok(mut scratch) = scratch.try_borrow_mut() else {
+            // Never re-entered; should it be, a fresh scratch gives the same answer.
+            let mut fresh = QueryScratch {
+                encoded: Vec::new(),
+                pairs: Vec::new(),
+            };
+            return canonical_query_with(raw_query, skip_signature, &mut fresh, out);
+        };
+        canonical_query_with(raw_query, skip_signature, &mut scratch, out)
+    });
+}
+
+fn canonical_query_with(
+    raw_query: &str,
+    skip_signature: bool,
+    scratch: &mut QueryScratch,
+    out: &mut Vec<u8>,
+) {
+    let QueryScratch { encoded, pairs } = scratch;
+    encoded.clear();
+    pairs.clear();
+    for pair in raw_query.split('&').filter(|p| !p.is_empty()) {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let start = encoded.len();
+        recode_component(name, true, encoded);
+        let middle = encoded.len();
+        recode_component(value, true, encoded);
+        if skip_signature && &encoded[start..middle] == b"X-Amz-Signature" {
+            encoded.truncate(start);
+            continue;
+        }
+        pairs.push((start..middle, middle..encoded.len()));
+    }
+    let bytes = &encoded[..];
+    pairs.sort_unstable_by(|(n1, v1), (n2, v2)| {
+        (&bytes[n1.clone()], &bytes[v1.clone()]).cmp(&(&bytes[n2.clone()], &bytes[v2.clone()]))
+    });
     for (i, (name, value)) in pairs.iter().enumerate() {
         if i > 0 {
-            out.push('&');
+            out.push(b'&');
         }
-        out.push_str(name);
-        out.push('=');
-        out.push_str(value);
+        out.extend_from_slice(&bytes[name.clone()]);
+        out.push(b'=');
+        out.extend_from_slice(&bytes[value.clone()]);
     }
-    out
 }
 
 /// Trims a header value and collapses inner whitespace runs to one space (AWS `Trimall`).
@@ -141,23 +228,33 @@ fn canonical_header_value(value: &[u8], out: &mut Vec<u8>) {
 /// joined with `,` in arrival order. `headers` names must be lower-case; a signed header that
 /// is absent gets an empty value (which then simply fails to match).
 pub fn canonical_headers_bytes<'h>(
-    signed: &[&str],
+    signed: &[impl AsRef<str>],
     headers: impl Iterator<Item = (&'h str, &'h [u8])> + Clone,
 ) -> Vec<u8> {
     let mut out = Vec::with_capacity(256);
+    canonical_headers_into(signed, headers, &mut out);
+    out
+}
+
+/// [`canonical_headers_bytes`], appended to `out`.
+pub fn canonical_headers_into<'h>(
+    signed: &[impl AsRef<str>],
+    headers: impl Iterator<Item = (&'h str, &'h [u8])> + Clone,
+    out: &mut Vec<u8>,
+) {
     for name in signed {
+        let name = name.as_ref();
         out.extend_from_slice(name.as_bytes());
         out.push(b':');
-        let values = headers.clone().filter(|(n, _)| n == name);
+        let values = headers.clone().filter(|(n, _)| *n == name);
         for (i, (_, value)) in values.enumerate() {
             if i > 0 {
                 out.push(b',');
             }
-            canonical_header_value(value, &mut out);
+            canonical_header_value(value, out);
         }
         out.push(b'\n');
     }
-    out
 }
 
 /// [`canonical_headers_bytes`] of text headers.
@@ -209,6 +306,29 @@ pub fn string_to_sign(amz_date: &str, scope: &str, canonical_request: &[u8]) -> 
     )
 }
 
+/// The signature of a canonical request: HMAC-SHA256 under `key` of its
+/// [`string_to_sign`] for the [`scope`] `date/region/service`, fed to the HMAC piece by
+/// piece instead of being built as a string first.
+pub fn sign_canonical(
+    key: &[u8; 32],
+    amz_date: &str,
+    scope_parts: [&str; 3],
+    canonical_request: &[u8],
+) -> [u8; 32] {
+    let mut digest_hex = [0u8; 64];
+    // 32 bytes always fit 64 hex digits.
+    let _ = hex::encode_to_slice(Sha256::digest(canonical_request), &mut digest_hex);
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes keys of any length");
+    let [date, region, service] = scope_parts;
+    for piece in [
+        ALGORITHM, "\n", amz_date, "\n", date, "/", region, "/", service, "/", TERMINATOR, "\n",
+    ] {
+        mac.update(piece.as_bytes());
+    }
+    mac.update(&digest_hex);
+    mac.finalize().into_bytes().into()
+}
+
 // ---------------------------------------------------------------------------------------------
 // Time
 // ---------------------------------------------------------------------------------------------
@@ -228,19 +348,27 @@ fn utc(secs: i64) -> time::OffsetDateTime {
 
 /// `YYYYMMDDTHHMMSSZ`.
 pub fn format_amz_date(secs: i64) -> String {
+    amz_date_stack(secs).to_string()
+}
+
+/// [`format_amz_date`] on the stack.
+pub fn amz_date_stack(secs: i64) -> StackStr<32> {
     format_utc(secs, "", "")
 }
 
 /// `YYYY-MM-DDTHH:MM:SSZ`, the form AWS uses in error details.
 pub fn format_iso8601(secs: i64) -> String {
-    format_utc(secs, "-", ":")
+    format_utc(secs, "-", ":").to_string()
 }
 
-/// `secs` in UTC as `YYYY<d>MM<d>DDTHH<t>MM<t>SSZ`.
-fn format_utc(secs: i64, date_sep: &str, time_sep: &str) -> String {
+/// `secs` in UTC as `YYYY<d>MM<d>DDTHH<t>MM<t>SSZ` (at most 26 bytes: a year has at most
+/// 6 characters).
+fn format_utc(secs: i64, date_sep: &str, time_sep: &str) -> StackStr<32> {
     let t = utc(secs);
     let (d, c) = (date_sep, time_sep);
-    format!(
+    let mut out = StackStr::new();
+    let _ = write!(
+        out,
         "{:04}{d}{:02}{d}{:02}T{:02}{c}{:02}{c}{:02}Z",
         t.year(),
         u8::from(t.month()),
@@ -248,7 +376,8 @@ fn format_utc(secs: i64, date_sep: &str, time_sep: &str) -> String {
         t.hour(),
         t.minute(),
         t.second()
-    )
+    );
+    out
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -4,11 +4,10 @@
 
 use super::body::{BodyReader, Framing};
 use super::head::{Method, OpaqueHeader, RequestHead};
-use super::io::Io;
+use super::io::{Io, Stream};
 use super::response::{write_head, Body, Response};
 use crate::error::{ErrorCode, S3Error, S3Result};
 use futures::future::LocalBoxFuture;
-use glommio::net::TcpStream;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -29,6 +28,12 @@ const DRAIN_BYTES_MAX: u64 = 256 * 1024;
 const DRAIN_WAIT: Duration = Duration::from_secs(1);
 /// Read buffer: big enough for any allowed head plus some pipelined bytes.
 const READ_BUFFER_BYTES: usize = 64 * 1024;
+/// A response head (and a small body sent with it) is written into one buffer per
+/// connection, reused: it starts this big...
+const HEAD_OUT_BYTES: usize = 8 * 1024;
+/// ... and is kept after a response only while no bigger than this (an in-memory body of
+/// a few MiB must not stay pinned to an idle connection).
+const HEAD_OUT_KEEP_BYTES: usize = 128 * 1024;
 
 pub struct Request<'c> {
     pub head: RequestHead,
@@ -49,7 +54,7 @@ pub trait Service {
 pub struct Finished<'a> {
     pub head: &'a RequestHead,
     /// The response's `x-amz-request-id`, for the access log.
-    pub request_id: String,
+    pub request_id: &'a str,
     pub remote: SocketAddr,
     pub status: u16,
     pub label: &'static str,
@@ -65,8 +70,10 @@ enum HeadOutcome {
 }
 
 /// Serves one connection until it closes, errs or times out.
-pub async fn serve(stream: TcpStream, remote: SocketAddr, limits: &Limits, service: &dyn Service) {
-    let _ = stream.set_nodelay(true);
+pub async fn serve(stream: Stream, remote: SocketAddr, limits: &Limits, service: &dyn Service) {
+    if let Stream::Tcp(s) = &stream {
+        let _ = s.set_nodelay(true);
+    }
     let mut io = Io {
         stream,
         buf: vec![0u8; READ_BUFFER_BYTES.max(limits.head_bytes_max + 1)],
@@ -74,31 +81,34 @@ pub async fn serve(stream: TcpStream, remote: SocketAddr, limits: &Limits, servi
         end: 0,
         body_timeout: Duration::from_millis(limits.body_timeout_ms),
         bytes_out: 0,
+        head_out: Vec::with_capacity(HEAD_OUT_BYTES),
     };
+    // The previous request's head: its strings are reused for the next one.
+    let mut spare = None;
     loop {
-        let head = match read_head(&mut io, limits).await {
+        let head = match read_head(&mut io, limits, &mut spare).await {
             HeadOutcome::Head(h) => h,
             HeadOutcome::Closed => return,
             HeadOutcome::Invalid(err) => {
-                let resp = service.reject(err);
-                let _ = send(&mut io, resp, false, false).await;
+                let mut resp = service.reject(err);
+                let _ = send(&mut io, &mut resp, false, false).await;
                 return;
             }
         };
         let started = std::time::Instant::now();
         if head.version_minor == 1 && head.header("host").is_none() {
-            let resp = service.reject(S3Error::msg(
+            let mut resp = service.reject(S3Error::msg(
                 ErrorCode::InvalidRequest,
                 "HTTP/1.1 requests must carry a Host header.",
             ));
-            let _ = send(&mut io, resp, false, false).await;
+            let _ = send(&mut io, &mut resp, false, false).await;
             return;
         }
         let framing = match framing(&head) {
             Ok(f) => f,
             Err(err) => {
-                let resp = service.reject(err);
-                let _ = send(&mut io, resp, false, false).await;
+                let mut resp = service.reject(err);
+                let _ = send(&mut io, &mut resp, false, false).await;
                 return;
             }
         };
@@ -113,7 +123,7 @@ pub async fn serve(stream: TcpStream, remote: SocketAddr, limits: &Limits, servi
             body: BodyReader::new(&mut io, framing, expect),
             remote,
         };
-        let resp = service.call(&mut req).await;
+        let mut resp = service.call(&mut req).await;
         // A body the handler did not read: drain a little, otherwise give up the connection.
         let mut keep = !wants_close;
         let mut interim_continue = false;
@@ -133,12 +143,6 @@ pub async fn serve(stream: TcpStream, remote: SocketAddr, limits: &Limits, servi
         let bytes_in = req.body.received;
         let Request { head, .. } = req;
         let (status, label) = (resp.status, resp.label);
-        let request_id = resp
-            .headers
-            .iter()
-            .find(|(n, _)| n == "x-amz-request-id")
-            .map(|(_, v)| v.clone())
-            .unwrap_or_default();
         let is_head = head.method == Method::Head;
         if interim_continue
             && io
@@ -148,8 +152,14 @@ pub async fn serve(stream: TcpStream, remote: SocketAddr, limits: &Limits, servi
         {
             return;
         }
-        let ok = send(&mut io, resp, keep, is_head).await;
+        let ok = send(&mut io, &mut resp, keep, is_head).await;
         let bytes_out = io.bytes_out;
+        let request_id = resp
+            .headers
+            .iter()
+            .find(|(n, _)| n == "x-amz-request-id")
+            .map(|(_, v)| v.as_ref())
+            .unwrap_or_default();
         service.finished(&Finished {
             head: &head,
             request_id,
@@ -160,6 +170,7 @@ pub async fn serve(stream: TcpStream, remote: SocketAddr, limits: &Limits, servi
             bytes_out,
             started,
         });
+        spare = Some(head);
         if !ok || !keep {
             if ok && linger {
                 io.linger_close().await;
@@ -169,7 +180,7 @@ pub async fn serve(stream: TcpStream, remote: SocketAddr, limits: &Limits, servi
     }
 }
 
-async fn read_head(io: &mut Io, limits: &Limits) -> HeadOutcome {
+async fn read_head(io: &mut Io, limits: &Limits, spare: &mut Option<RequestHead>) -> HeadOutcome {
     let idle = Duration::from_millis(limits.idle_timeout_ms);
     let header_timeout = Duration::from_millis(limits.header_timeout_ms);
     // The header deadline runs from the head's first byte, not from the start of the wait:
@@ -178,7 +189,7 @@ async fn read_head(io: &mut Io, limits: &Limits) -> HeadOutcome {
     let mut header_deadline = started(io).map(|t| t + header_timeout);
     loop {
         if io.end > io.start {
-            match parse_head(io.buffered(), limits) {
+            match parse_head_reusing(io.buffered(), limits, spare) {
                 Ok(Some((head, used))) => {
                     io.consume(used);
                     return HeadOutcome::Head(head);
@@ -219,8 +230,30 @@ async fn read_head(io: &mut Io, limits: &Limits) -> HeadOutcome {
 
 /// Parses a complete head from `bytes`; Ok(None) when more bytes are needed.
 pub fn parse_head(bytes: &[u8], limits: &Limits) -> S3Result<Option<(RequestHead, usize)>> {
-    let mut headers = vec![httparse::EMPTY_HEADER; limits.header_count_max];
-    let mut req = httparse::Request::new(&mut headers);
+    parse_head_reusing(bytes, limits, &mut None)
+}
+
+/// Header slots httparse gets on the stack; a configured `header_count_max` above it gets
+/// them on the heap.
+const STACK_HEADERS: usize = 128;
+
+/// [`parse_head`] into `spare`'s strings and vectors when there is one (the previous
+/// request's head on this connection), so a connection's requests after its first cost no
+/// allocation for their heads unless one is bigger than all before it.
+fn parse_head_reusing(
+    bytes: &[u8],
+    limits: &Limits,
+    spare: &mut Option<RequestHead>,
+) -> S3Result<Option<(RequestHead, usize)>> {
+    let mut on_stack = [httparse::EMPTY_HEADER; STACK_HEADERS];
+    let mut on_heap = Vec::new();
+    let headers = if limits.header_count_max <= STACK_HEADERS {
+        &mut on_stack[..limits.header_count_max]
+    } else {
+        on_heap.resize(limits.header_count_max, httparse::EMPTY_HEADER);
+        &mut on_heap[..]
+    };
+    let mut req = httparse::Request::new(headers);
     let used = match req.parse(bytes) {
         Ok(httparse::Status::Complete(n)) => n,
         Ok(httparse::Status::Partial) => {
@@ -253,27 +286,38 @@ pub fn parse_head(bytes: &[u8], limits: &Limits) -> S3Result<Option<(RequestHead
             "Malformed HTTP request: a line ends with LF without CR.",
         ));
     }
-    let method_raw = req.method.unwrap_or("").to_string();
     let target = req.path.unwrap_or("");
     if !target.starts_with('/') {
         return Err(S3Error::new(ErrorCode::InvalidURI));
     }
-    let (path, query) = match target.split_once('?') {
-        Some((p, q)) => (p.to_string(), q.to_string()),
-        None => (target.to_string(), String::new()),
-    };
-    let mut out_headers = Vec::with_capacity(req.headers.len());
-    let mut opaque = Vec::new();
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    let mut head = spare.take().unwrap_or_else(RequestHead::empty);
+    let method_raw = req.method.unwrap_or("");
+    head.method = Method::parse(method_raw);
+    set(&mut head.method_raw, method_raw);
+    set(&mut head.path, path);
+    set(&mut head.query, query);
+    head.version_minor = req.version.unwrap_or(1);
+    head.opaque.clear();
+    let mut texts = 0;
     for h in req.headers.iter() {
-        let name = h.name.to_ascii_lowercase();
         let value = trim_ows(h.value);
         match std::str::from_utf8(value) {
-            Ok(text) => out_headers.push((name, text.to_string())),
+            Ok(text) => {
+                if texts == head.headers.len() {
+                    head.headers.push((String::new(), String::new()));
+                }
+                let (name, slot) = &mut head.headers[texts];
+                set(name, h.name);
+                name.make_ascii_lowercase();
+                set(slot, text);
+                texts += 1;
+            }
             // obs-text (RFC 9110 §5.5) is allowed on the wire; user metadata keeps it as
             // bytes. Every other header is read as text, so it is refused there.
-            Err(_) if name.starts_with("x-amz-meta-") => opaque.push(OpaqueHeader {
-                at: out_headers.len(),
-                name,
+            Err(_) if is_user_metadata(h.name) => head.opaque.push(OpaqueHeader {
+                at: texts,
+                name: h.name.to_ascii_lowercase(),
                 value: value.to_vec(),
             }),
             Err(_) => {
@@ -284,18 +328,21 @@ pub fn parse_head(bytes: &[u8], limits: &Limits) -> S3Result<Option<(RequestHead
             }
         }
     }
-    Ok(Some((
-        RequestHead {
-            method: Method::parse(&method_raw),
-            method_raw,
-            path,
-            query,
-            headers: out_headers,
-            opaque,
-            version_minor: req.version.unwrap_or(1),
-        },
-        used,
-    )))
+    head.headers.truncate(texts);
+    Ok(Some((head, used)))
+}
+
+/// Makes `slot` hold `text`, in the room it already has when that is enough.
+fn set(slot: &mut String, text: &str) {
+    slot.clear();
+    slot.push_str(text);
+}
+
+/// An `x-amz-meta-*` header name, in any case.
+fn is_user_metadata(name: &str) -> bool {
+    name.as_bytes()
+        .get(..11)
+        .is_some_and(|p| p.eq_ignore_ascii_case(b"x-amz-meta-"))
 }
 
 /// A field value without the optional whitespace (SP / HTAB) around it; nothing else is
@@ -367,21 +414,37 @@ fn wants_close(head: &RequestHead) -> bool {
     }
 }
 
-/// Writes a response; false if the connection must not be reused.
-async fn send(io: &mut Io, mut resp: Response, keep_alive: bool, head_only: bool) -> bool {
+/// Writes a response (taking its body); false if the connection must not be reused.
+async fn send(io: &mut Io, resp: &mut Response, keep_alive: bool, head_only: bool) -> bool {
+    // The connection's head buffer, lent out for this response and given back after it.
+    let mut out = std::mem::take(&mut io.head_out);
+    out.clear();
+    let ok = send_with(io, resp, keep_alive, head_only, &mut out).await;
+    if out.capacity() <= HEAD_OUT_KEEP_BYTES {
+        io.head_out = out;
+    }
+    ok
+}
+
+async fn send_with(
+    io: &mut Io,
+    resp: &mut Response,
+    keep_alive: bool,
+    head_only: bool,
+    out: &mut Vec<u8>,
+) -> bool {
     let head_only = head_only || resp.head_only;
-    let mut out = Vec::with_capacity(512);
-    write_head(&resp, keep_alive, &mut out);
+    write_head(resp, keep_alive, out);
     match std::mem::replace(&mut resp.body, Body::Empty) {
-        Body::Empty => io.write_all(&out).await.is_ok(),
+        Body::Empty => io.write_all(out).await.is_ok(),
         Body::Bytes(b) => {
             if !head_only {
                 out.extend_from_slice(&b);
             }
-            io.write_all(&out).await.is_ok()
+            io.write_all(out).await.is_ok()
         }
         Body::Stream { len, mut stream } => {
-            if io.write_all(&out).await.is_err() {
+            if io.write_all(out).await.is_err() {
                 return false;
             }
             if head_only {
@@ -408,7 +471,7 @@ async fn send(io: &mut Io, mut resp: Response, keep_alive: bool, head_only: bool
             sent == len
         }
         Body::Chunked(mut stream) => {
-            if io.write_all(&out).await.is_err() {
+            if io.write_all(out).await.is_err() {
                 return false;
             }
             if head_only {

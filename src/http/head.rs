@@ -72,6 +72,19 @@ pub struct OpaqueHeader {
 }
 
 impl RequestHead {
+    /// A head with nothing in it, to parse into.
+    pub fn empty() -> RequestHead {
+        RequestHead {
+            method: Method::Other,
+            method_raw: String::new(),
+            path: String::new(),
+            query: String::new(),
+            headers: Vec::new(),
+            opaque: Vec::new(),
+            version_minor: 1,
+        }
+    }
+
     /// Every header in arrival order with its value as bytes, opaque ones included.
     pub fn headers_bytes(&self) -> impl Iterator<Item = (&str, &[u8])> + Clone + '_ {
         let mut opaque = self.opaque.iter().peekable();

@@ -4,6 +4,8 @@
 use crate::error::{ErrorCode, S3Error, S3Result};
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::TcpStream;
+use std::cell::RefCell;
+use std::rc::Rc;
 use std::time::Duration;
 
 /// After answering a request whose body we did not read, the connection is closed gently:
@@ -14,12 +16,14 @@ const LINGER_WAIT: Duration = Duration::from_secs(2);
 const LINGER_BYTES_MAX: u64 = 4 * 1024 * 1024;
 /// The socket plus its read buffer (`buf[start..end]` is received but not consumed).
 pub struct Io {
-    pub(super) stream: TcpStream,
+    pub(super) stream: Stream,
     pub(super) buf: Vec<u8>,
     pub(super) start: usize,
     pub(super) end: usize,
     pub(super) body_timeout: Duration,
     pub bytes_out: u64,
+    /// Where response heads are written (`conn::send`), reused response after response.
+    pub(super) head_out: Vec<u8>,
 }
 
 impl Io {
@@ -90,12 +94,7 @@ impl Io {
     /// Shuts our side for writing, then reads and drops what the client still sends (see
     /// [`LINGER_WAIT`]) so the response already written reaches it before the close.
     pub(super) async fn linger_close(&mut self) {
-        if self
-            .stream
-            .shutdown(std::net::Shutdown::Write)
-            .await
-            .is_err()
-        {
+        if self.stream.shutdown_write().await.is_err() {
             return;
         }
         let mut dropped = 0u64;
@@ -118,6 +117,95 @@ impl Io {
         with_deadline(self.body_timeout, self.stream.write_all(data)).await?;
         self.bytes_out += data.len() as u64;
         Ok(())
+    }
+}
+
+/// Where a connection's bytes come from and go to: a socket, or (benches, tests) memory.
+pub enum Stream {
+    Tcp(TcpStream),
+    Memory(MemoryStream),
+}
+
+impl Stream {
+    async fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.read(buf).await,
+            Stream::Memory(m) => Ok(m.read(buf)),
+        }
+    }
+
+    async fn write_all(&mut self, data: &[u8]) -> std::io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.write_all(data).await,
+            Stream::Memory(m) => {
+                m.write(data);
+                Ok(())
+            }
+        }
+    }
+
+    /// Only whether it worked matters to the caller.
+    async fn shutdown_write(&mut self) -> Result<(), ()> {
+        match self {
+            Stream::Tcp(s) => s.shutdown(std::net::Shutdown::Write).await.map_err(|_| ()),
+            Stream::Memory(_) => Ok(()),
+        }
+    }
+}
+
+/// An in-process connection: the client sends `request` `repeats` times back to back (as
+/// pipelined requests), then closes; the server's answers are counted and the first
+/// `reply_max` bytes kept in `reply`. Never waits, so a connection over it runs the whole
+/// request path without a socket or a timer (the allocation bench drives requests so).
+pub struct MemoryStream {
+    request: Rc<[u8]>,
+    at: usize,
+    repeats: u64,
+    reply: Rc<RefCell<Vec<u8>>>,
+    reply_max: usize,
+}
+
+impl MemoryStream {
+    /// `reply` is reserved to `reply_max` here, so keeping answers never allocates later.
+    pub fn new(
+        request: Rc<[u8]>,
+        repeats: u64,
+        reply: Rc<RefCell<Vec<u8>>>,
+        reply_max: usize,
+    ) -> MemoryStream {
+        {
+            let mut r = reply.borrow_mut();
+            let len = r.len();
+            r.reserve(reply_max.saturating_sub(len));
+        }
+        MemoryStream {
+            // Nothing to send: start at the end.
+            at: if repeats == 0 { request.len() } else { 0 },
+            request,
+            repeats,
+            reply,
+            reply_max,
+        }
+    }
+
+    fn read(&mut self, buf: &mut [u8]) -> usize {
+        if self.at == self.request.len() {
+            if self.repeats <= 1 {
+                return 0;
+            }
+            self.repeats -= 1;
+            self.at = 0;
+        }
+        let n = buf.len().min(self.request.len() - self.at);
+        buf[..n].copy_from_slice(&self.request[self.at..self.at + n]);
+        self.at += n;
+        n
+    }
+
+    fn write(&mut self, data: &[u8]) {
+        let mut reply = self.reply.borrow_mut();
+        let room = self.reply_max.saturating_sub(reply.len());
+        reply.extend_from_slice(&data[..data.len().min(room)]);
     }
 }
 

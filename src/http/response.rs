@@ -1,5 +1,6 @@
 //! Responses: status, headers and a body that is empty, in memory, or streamed.
 
+use crate::hash::stack_str::StackStr;
 use futures::future::LocalBoxFuture;
 use std::borrow::Cow;
 
@@ -24,6 +25,9 @@ pub enum Body {
     Chunked(Box<dyn BodyStream>),
 }
 
+/// Headers a response has room for from the start (a GET of an object carries ~12).
+const RESPONSE_HEADERS: usize = 16;
+
 pub struct Response {
     pub status: u16,
     pub headers: Vec<(Cow<'static, str>, String)>,
@@ -41,7 +45,8 @@ impl Response {
     pub fn new(status: u16) -> Response {
         Response {
             status,
-            headers: Vec::new(),
+            // Room for an object's usual headers at once, not grown (and copied) 4, 8, 16.
+            headers: Vec::with_capacity(RESPONSE_HEADERS),
             headers_bytes: Vec::new(),
             body: Body::Empty,
             head_only: false,
@@ -106,7 +111,7 @@ pub fn reason(status: u16) -> &'static str {
 /// Serializes the status line and headers, adding the framing header the body needs.
 pub fn write_head(resp: &Response, keep_alive: bool, out: &mut Vec<u8>) {
     out.extend_from_slice(b"HTTP/1.1 ");
-    out.extend_from_slice(resp.status.to_string().as_bytes());
+    out.extend_from_slice(StackStr::<8>::decimal(u64::from(resp.status)).as_bytes());
     out.push(b' ');
     out.extend_from_slice(reason(resp.status).as_bytes());
     out.extend_from_slice(b"\r\n");
@@ -136,7 +141,7 @@ pub fn write_head(resp: &Response, keep_alive: bool, out: &mut Vec<u8>) {
             Body::Stream { len, .. } => *len,
         };
         out.extend_from_slice(b"content-length: ");
-        out.extend_from_slice(len.to_string().as_bytes());
+        out.extend_from_slice(StackStr::<24>::decimal(len).as_bytes());
         out.extend_from_slice(b"\r\n");
     }
     if !keep_alive {

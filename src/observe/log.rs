@@ -25,6 +25,8 @@ const QUEUE_BUFFERS_MAX: usize = 4096;
 const ACCESS_BUFFER_BYTES: usize = 32 * 1024;
 /// ... or this long after the last hand-over, whichever comes first.
 pub const ACCESS_FLUSH_INTERVAL: Duration = Duration::from_millis(100);
+/// Room past [`ACCESS_BUFFER_BYTES`] for the line that fills the buffer (longer ones grow it).
+const ACCESS_LINE_SLACK_BYTES: usize = 1024;
 
 struct Sink {
     tx: SyncSender<Vec<u8>>,
@@ -38,16 +40,28 @@ static ACCESS: AtomicU8 = AtomicU8::new(0);
 
 /// Starts the writer thread; until then (and in unit tests) lines go straight to stderr.
 pub fn start() {
+    start_writer(|buf| {
+        // Blocking here is the point: only this thread waits for the reader. The lock is
+        // taken per buffer, never held across waits, so a panic message or the start-up
+        // failure line can still reach stderr.
+        let _ = std::io::stderr().lock().write_all(buf);
+    });
+}
+
+/// Starts the writer thread with a writer that drops every line: benches that measure the
+/// request path with the access log on, without printing it.
+pub fn start_discarding() {
+    start_writer(|_| {});
+}
+
+fn start_writer(write: fn(&[u8])) {
     SINK.get_or_init(|| {
         let (tx, rx) = sync_channel::<Vec<u8>>(QUEUE_BUFFERS_MAX);
         let spawned = std::thread::Builder::new()
             .name("log-writer".into())
             .spawn(move || {
                 while let Ok(buf) = rx.recv() {
-                    // Blocking here is the point: only this thread waits for the reader. The
-                    // lock is taken per buffer, never held across waits, so a panic message
-                    // or the start-up failure line can still reach stderr.
-                    let _ = std::io::stderr().lock().write_all(&buf);
+                    write(&buf);
                     if let Some(s) = SINK.get() {
                         s.queued_bytes.fetch_sub(buf.len(), Ordering::AcqRel);
                     }
@@ -199,12 +213,20 @@ pub fn access(r: &AccessRecord<'_>) {
 
 /// Hands this core's buffered access lines to the writer thread.
 pub fn flush_access() {
-    let (buf, lines) = ACCESS_BUF.with(|b| {
+    let taken = ACCESS_BUF.with(|b| {
         let mut b = b.borrow_mut();
+        if b.buf.is_empty() {
+            return None;
+        }
         let lines = std::mem::take(&mut b.lines);
-        (std::mem::take(&mut b.buf), lines)
+        // The next lines go into a buffer of its full size at once, not one grown (and
+        // copied) again and again as lines arrive: one allocation per hand-over.
+        let fresh = Vec::with_capacity(ACCESS_BUFFER_BYTES + ACCESS_LINE_SLACK_BYTES);
+        Some((std::mem::replace(&mut b.buf, fresh), lines))
     });
-    submit(buf, lines);
+    if let Some((buf, lines)) = taken {
+        submit(buf, lines);
+    }
 }
 
 /// Runs on every core: flushes its access lines at least every [`ACCESS_FLUSH_INTERVAL`].

@@ -384,9 +384,9 @@ fn decide(
             if ignore_public && acl.grants.iter().any(|g| is_public_grantee(&g.grantee)) {
                 let mut kept: Acl = Acl::clone(acl);
                 kept.grants.retain(|g| !is_public_grantee(&g.grantee));
-                acl::require(owner, &kept, ctx.caller.as_ref(), *perm)
+                acl::require(owner, &kept, ctx.caller.as_deref(), *perm)
             } else {
-                acl::require(owner, acl, ctx.caller.as_ref(), *perm)
+                acl::require(owner, acl, ctx.caller.as_deref(), *perm)
             }
         }
     }
@@ -514,7 +514,7 @@ pub async fn may_list(ctx: &Ctx, b: &BucketMeta) -> S3Result<()> {
 
 pub fn require_signed(ctx: &Ctx) -> S3Result<&crate::auth::users::User> {
     ctx.caller
-        .as_ref()
+        .as_deref()
         .ok_or_else(|| S3Error::new(ErrorCode::AccessDenied))
 }
 

@@ -7,16 +7,19 @@ use crate::runtime::Shared;
 use crate::s3::endpoint::Route;
 use std::sync::Arc;
 
+/// A request's id: 16 upper-case hex digits, kept on the stack.
+pub type RequestId = crate::hash::stack_str::StackStr<16>;
+
 /// Everything a handler needs to know about the request beyond its head and body.
 pub struct Ctx {
     pub shared: Arc<Shared>,
     /// The configured users (owners' display names, grantees named in ACLs).
     pub users: Arc<Users>,
     /// The authenticated user; None for anonymous requests.
-    pub caller: Option<User>,
+    pub caller: Option<Arc<User>>,
     pub payload: PayloadMode,
     pub route: Route,
-    pub request_id: String,
+    pub request_id: RequestId,
     /// What bucket policy conditions may read about the request.
     pub inputs: crate::s3::access::Inputs,
 }

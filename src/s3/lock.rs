@@ -133,7 +133,7 @@ pub fn bypass_governance(ctx: &Ctx, head: &RequestHead, bucket: &BucketMeta) -> 
         && acl::allowed(
             &bucket.owner_id,
             &bucket.acl,
-            ctx.caller.as_ref(),
+            ctx.caller.as_deref(),
             Permission::FullControl,
         )
 }

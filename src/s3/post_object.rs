@@ -203,10 +203,10 @@ pub async fn post_object(ctx: &Ctx, req: &mut Request<'_>) -> S3Result<Response>
     let mut signer_ctx = Ctx {
         shared: ctx.shared.clone(),
         users: ctx.users.clone(),
-        caller: caller.clone(),
+        caller: caller.clone().map(std::sync::Arc::new),
         payload: ctx.payload.clone(),
         route: ctx.route.clone(),
-        request_id: ctx.request_id.clone(),
+        request_id: ctx.request_id,
         inputs: ctx.inputs.clone(),
     };
     signer_ctx.inputs.auth = match (caller.is_some(), field(&fields, "x-amz-algorithm")) {

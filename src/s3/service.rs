@@ -8,10 +8,11 @@ use crate::http::conn::Request;
 use crate::http::head::RequestHead;
 use crate::http::response::Response;
 use crate::runtime::Shared;
-use crate::s3::ctx::Ctx;
+use crate::s3::ctx::{Ctx, RequestId};
 use crate::s3::endpoint::{route, Endpoint};
 use crate::s3::error::{error_xml, ErrorCode, S3Error, S3Result};
 use std::cell::{Cell, RefCell};
+use std::fmt::Write;
 use std::sync::Arc;
 
 /// One per core.
@@ -36,7 +37,7 @@ impl S3Service {
         }
     }
 
-    fn request_id(&self) -> String {
+    fn request_id(&self) -> RequestId {
         let n = self.seq.get().wrapping_add(1);
         self.seq.set(n);
         let boot = self
@@ -45,30 +46,33 @@ impl S3Service {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs())
             .unwrap_or(0);
-        format!(
+        let mut id = RequestId::new();
+        // 8 + 2 + 6 digits: exactly what a RequestId holds.
+        let _ = write!(
+            id,
             "{:08X}{:02X}{:06X}",
             boot as u32,
             self.core_id as u8,
             n & 0xFF_FFFF
-        )
+        );
+        id
     }
 
     /// Counts a request in flight and gives it the id its answer carries.
-    pub fn begin(&self) -> String {
+    pub fn begin(&self) -> RequestId {
         crate::observe::metrics::request_started();
         self.request_id()
     }
 
     /// Authenticates, routes and runs an S3 request; a failure becomes an S3 error document.
     /// The caller adds [`common_headers`].
-    pub async fn answer(&self, req: &mut Request<'_>, request_id: &str) -> Response {
-        let resource = req.head.path.clone();
+    pub async fn answer(&self, req: &mut Request<'_>, request_id: &RequestId) -> Response {
         let mut label = "Unknown";
         let mut resp = match self.dispatch(req, request_id, &mut label).await {
             Ok(r) => r,
             Err(e) => {
                 crate::s3::reply::log_failure(&e, request_id);
-                error_response(&e, &resource, request_id)
+                error_response(&e, &req.head.path, request_id)
             }
         };
         if resp.label.is_empty() {
@@ -99,7 +103,7 @@ impl S3Service {
     async fn dispatch(
         &self,
         req: &mut Request<'_>,
-        request_id: &str,
+        request_id: &RequestId,
         label: &mut &'static str,
     ) -> S3Result<Response> {
         refuse_control_characters(&req.head)?;
@@ -119,7 +123,7 @@ impl S3Service {
                 caller: None,
                 payload: crate::auth::sigv4::PayloadMode::Unsigned,
                 route,
-                request_id: request_id.to_string(),
+                request_id: *request_id,
                 inputs: crate::s3::access::Inputs::from_head(&req.head, req.remote.ip()),
             };
             return crate::s3::cors::preflight(&ctx, &req.head).await;
@@ -137,8 +141,7 @@ impl S3Service {
         let caller = match auth.access_key {
             Some(ak) => Some(
                 self.users
-                    .get(&ak)
-                    .cloned()
+                    .shared(&ak)
                     .ok_or_else(|| S3Error::new(ErrorCode::InvalidAccessKeyId))?,
             ),
             None => None,
@@ -155,7 +158,7 @@ impl S3Service {
             caller,
             payload: auth.payload,
             route,
-            request_id: request_id.to_string(),
+            request_id: *request_id,
             inputs: crate::s3::access::Inputs::from_head(&req.head, req.remote.ip()),
         };
         // A signature over the body's hash is checked before any handler acts on it.

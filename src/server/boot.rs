@@ -27,33 +27,10 @@ pub fn run(config: Config) -> Result<(), String> {
     } else {
         config.server.shards
     } as u32;
-    let data_dir = config.storage.data_dir.clone();
-    crate::storage::local::prepare_data_dir(&data_dir)
-        .map_err(|e| format!("data dir {}: {e}", data_dir.display()))?;
-    let shard_count = crate::meta::shard_count(&data_dir, executors)
-        .map_err(|e| format!("shard count in {}: {e}", data_dir.display()))?;
-    let users = Arc::new(Users::from_config(&config.auth, &config.server.region));
     let bind_addr = super::bind::resolve_bind(&config.server.bind)?;
     warn_default_credentials(&config, bind_addr);
     let gateway = crate::storage::gateway::start(&config)?;
-    crate::engine::install_store(crate::storage::choose_store(
-        gateway.clone(),
-        data_dir.clone(),
-        config.storage.inline_bytes_max,
-    ));
-    let (inboxes, receivers) = crate::runtime::inboxes(executors);
-    let shared = Arc::new(Shared {
-        config,
-        executors,
-        shard_count,
-        data_dir,
-        bind_addr,
-        started_at: std::time::SystemTime::now(),
-        inboxes,
-        cores_ready: AtomicUsize::new(0),
-        recovered: AtomicBool::new(false),
-    });
-    crate::observe::metrics::init(executors as usize);
+    let (shared, receivers, users) = prepare(config, executors, bind_addr, gateway.clone())?;
     crate::runtime::offload::remember_process_cpus();
     let mut handles = Vec::new();
     for (id, inbox) in receivers.into_iter().enumerate() {
@@ -75,6 +52,44 @@ pub fn run(config: Config) -> Result<(), String> {
     Ok(())
 }
 
+/// What [`prepare`] builds: the shared state, each core's inbox (in core order), the users.
+pub(super) type Prepared = (Arc<Shared>, Vec<Inbox>, Arc<Users>);
+
+/// What every core shares, built once: the data directory prepared, the shard count fixed,
+/// the users, the store installed into the engine, the mesh's inboxes (one per core).
+pub(super) fn prepare(
+    config: Config,
+    executors: u32,
+    bind_addr: std::net::SocketAddr,
+    gateway: Option<Arc<Gateway>>,
+) -> Result<Prepared, String> {
+    let data_dir = config.storage.data_dir.clone();
+    crate::storage::local::prepare_data_dir(&data_dir)
+        .map_err(|e| format!("data dir {}: {e}", data_dir.display()))?;
+    let shard_count = crate::meta::shard_count(&data_dir, executors)
+        .map_err(|e| format!("shard count in {}: {e}", data_dir.display()))?;
+    let users = Arc::new(Users::from_config(&config.auth, &config.server.region));
+    crate::engine::install_store(crate::storage::choose_store(
+        gateway,
+        data_dir.clone(),
+        config.storage.inline_bytes_max,
+    ));
+    let (inboxes, receivers) = crate::runtime::inboxes(executors);
+    let shared = Arc::new(Shared {
+        config,
+        executors,
+        shard_count,
+        data_dir,
+        bind_addr,
+        started_at: std::time::SystemTime::now(),
+        inboxes,
+        cores_ready: AtomicUsize::new(0),
+        recovered: AtomicBool::new(false),
+    });
+    crate::observe::metrics::init(executors as usize);
+    Ok((shared, receivers, users))
+}
+
 async fn core_main(
     id: u32,
     shared: Arc<Shared>,
@@ -82,23 +97,7 @@ async fn core_main(
     users: Arc<Users>,
     inbox: Inbox,
 ) -> Result<(), String> {
-    let shards = open_shards(id, &shared)?;
-    for shard in shards.values() {
-        glommio::spawn_local(shard.clone().run_committer()).detach();
-    }
-    // Before `enter`: from then on other cores' jobs for these shards may arrive.
-    crate::engine::shards::install(shards);
-    crate::runtime::enter(
-        Core {
-            id,
-            shared: shared.clone(),
-        },
-        inbox,
-    );
-    crate::runtime::md5_batch::enable_on_this_thread();
-    crate::runtime::budget::init(shared.config.limits.buffered_body_bytes_per_core_max);
-    crate::storage::cache::init((shared.config.cache.size / shared.executors as u64) as usize);
-    glommio::spawn_local(crate::observe::log::access_flush_task()).detach();
+    start_core(id, &shared, inbox)?;
     let listener = super::bind::listen(shared.bind_addr)
         .map_err(|e| format!("server.bind {}: {e}", shared.bind_addr))?;
     if id == 0 {
@@ -118,6 +117,30 @@ async fn core_main(
     spawn_lifecycle(&shared);
     shared.cores_ready.fetch_add(1, Ordering::AcqRel);
     accept_loop(id, &shared, gateway, users, listener).await
+}
+
+/// This core's part of the server, short of its listener and background workers: its
+/// shards and their committers, its place in the mesh, its per-core budgets and caches,
+/// the access-log flush. Runs on the core's executor.
+pub(super) fn start_core(id: u32, shared: &Arc<Shared>, inbox: Inbox) -> Result<(), String> {
+    let shards = open_shards(id, shared)?;
+    for shard in shards.values() {
+        glommio::spawn_local(shard.clone().run_committer()).detach();
+    }
+    // Before `enter`: from then on other cores' jobs for these shards may arrive.
+    crate::engine::shards::install(shards);
+    crate::runtime::enter(
+        Core {
+            id,
+            shared: shared.clone(),
+        },
+        inbox,
+    );
+    crate::runtime::md5_batch::enable_on_this_thread();
+    crate::runtime::budget::init(shared.config.limits.buffered_body_bytes_per_core_max);
+    crate::storage::cache::init((shared.config.cache.size / shared.executors as u64) as usize);
+    glommio::spawn_local(crate::observe::log::access_flush_task()).detach();
+    Ok(())
 }
 
 /// The metadata shards this core owns: `s % executors == id`.
@@ -177,13 +200,7 @@ async fn accept_loop(
         users,
         id,
     ));
-    let limits = Rc::new(crate::http::conn::Limits {
-        head_bytes_max: shared.config.server.request_head_bytes_max,
-        header_count_max: shared.config.server.header_count_max,
-        idle_timeout_ms: shared.config.server.idle_timeout_ms,
-        header_timeout_ms: shared.config.server.header_timeout_ms,
-        body_timeout_ms: shared.config.server.body_timeout_ms,
-    });
+    let limits = Rc::new(limits(shared));
     let max_conns = shared.config.server.connections_per_core_max;
     let connections = Rc::new(Cell::new(0usize));
     loop {
@@ -208,11 +225,24 @@ async fn accept_loop(
         let limits = limits.clone();
         let connections = connections.clone();
         glommio::spawn_local(async move {
+            let stream = crate::http::io::Stream::Tcp(stream);
             crate::http::conn::serve(stream, remote, &limits, &*service).await;
             connections.set(connections.get() - 1);
             crate::observe::metrics::connection_closed(id as usize);
         })
         .detach();
+    }
+}
+
+/// What one connection may send, from the configuration.
+pub(super) fn limits(shared: &Shared) -> crate::http::conn::Limits {
+    let s = &shared.config.server;
+    crate::http::conn::Limits {
+        head_bytes_max: s.request_head_bytes_max,
+        header_count_max: s.header_count_max,
+        idle_timeout_ms: s.idle_timeout_ms,
+        header_timeout_ms: s.header_timeout_ms,
+        body_timeout_ms: s.body_timeout_ms,
     }
 }
 

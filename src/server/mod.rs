@@ -8,6 +8,7 @@ mod boot;
 pub mod docs;
 pub mod endpoints;
 pub mod health;
+pub mod in_process;
 pub mod openapi;
 pub mod router;
 

@@ -92,7 +92,7 @@ impl Service for Router {
             elapsed,
         );
         crate::observe::log::access(&crate::observe::log::AccessRecord {
-            request_id: &d.request_id,
+            request_id: d.request_id,
             remote: d.remote,
             method,
             operation: d.label,

@@ -214,8 +214,8 @@ mod tests {
 
     struct Keys;
     impl bleepstore::auth::sigv4::SecretLookup for Keys {
-        fn secret_for(&self, access_key: &str) -> Option<String> {
-            (access_key == "bleepstore").then(|| "bleepstore-secret".to_string())
+        fn secret_for(&self, access_key: &str) -> Option<&str> {
+            (access_key == "bleepstore").then_some("bleepstore-secret")
         }
     }
 
