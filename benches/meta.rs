@@ -272,6 +272,7 @@ fn stage_upload(shard: &MetaShard, n: u64) -> CompleteUpload {
         upstream: None,
         expected_checksum: None,
         part_checksums: Vec::new(),
+        pinned: None,
     }
 }
 

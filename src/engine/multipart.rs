@@ -6,9 +6,9 @@ use super::log::{meta_log, submit_for_bucket};
 use super::{now_ms, read, store};
 use crate::error::{S3Error, S3Result};
 pub use crate::meta::commands::CompleteUpload;
-use crate::meta::commands::MetaCmd;
+use crate::meta::commands::{MetaCmd, VersionPin};
 use crate::meta::tables;
-use crate::meta::types::{Checksums, DataLoc, PartMeta, UploadMeta};
+use crate::meta::types::{Checksums, DataLoc, PartMeta, UploadMeta, VersionStamp};
 use crate::storage::{Payload, WriteTo};
 
 /// S3's limit on part numbers.
@@ -104,18 +104,29 @@ pub struct Completed {
     pub etag: String,
     pub checksums: Checksums,
     /// The version created, in a versioning bucket.
-    pub version: Option<crate::meta::types::VersionStamp>,
+    pub version: Option<VersionStamp>,
 }
 
 /// Completes an upload: one commit turns the parts into the object (after the store
 /// assembled them, if it does), then the replaced object's data and staged parts go.
-pub async fn complete(mut c: CompleteUpload) -> S3Result<Completed> {
+///
+/// A store that assembles may take long, so the answer may be kept alive and its headers
+/// sent before the commit: `named` learns the version the commit will make before the
+/// assembly starts (read inside the key's write turn, which every writer of the key takes on
+/// such a store), and the commit makes exactly that version or refuses.
+pub async fn complete(
+    mut c: CompleteUpload,
+    named: impl FnOnce(Option<VersionStamp>) + 'static,
+) -> S3Result<Completed> {
     let store = store();
     let (bucket, key, upload_id) = (c.bucket.clone(), c.key.clone(), c.upload_id.clone());
     let _turn = store.write_turn(&bucket, &key).await?;
     let stored_parts = match store.assembled_version(&upload_id) {
         Some(version) => {
             c.upstream = Some(version);
+            let pin = next_version(&c).await?;
+            c.pinned = Some(VersionPin { version: pin });
+            named(pin);
             assemble(&mut c).await?
         }
         None => Vec::new(),
@@ -134,6 +145,15 @@ pub async fn complete(mut c: CompleteUpload) -> S3Result<Completed> {
         checksums: reply.checksums.unwrap_or_default(),
         version: reply.version,
     })
+}
+
+/// The version completing `c` now would make.
+async fn next_version(c: &CompleteUpload) -> S3Result<Option<VersionStamp>> {
+    let (b, k, proposal) = (c.bucket.clone(), c.key.clone(), c.seq_proposal());
+    read::on_bucket_shard(&c.bucket, move |txn| {
+        crate::meta::versions::next_stamp(txn, &b, &k, proposal)
+    })
+    .await
 }
 
 /// Validates the part list as the commit will, then has the store assemble the parts into

@@ -192,6 +192,24 @@ pub struct CompleteUpload {
     /// Per listed part (same order as `parts`), the checksums the client gave for it.
     #[serde(default)]
     pub part_checksums: Vec<Checksums>,
+    /// The version the answer already named (`meta::versions::next_stamp`, read inside the
+    /// key's write turn): the commit makes exactly this version or refuses, writing nothing.
+    #[serde(default)]
+    pub pinned: Option<VersionPin>,
+}
+
+impl CompleteUpload {
+    /// The version seq the completed object proposes (the commit raises it past the key's
+    /// newest version).
+    pub fn seq_proposal(&self) -> u64 {
+        self.now_ms << 16
+    }
+}
+
+/// A version named before its commit: `version` None means "no version" (unversioned).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VersionPin {
+    pub version: Option<VersionStamp>,
 }
 
 /// What applying a command produced. `freed` lists data files no record names any more:
@@ -517,6 +535,15 @@ fn complete(txn: &WriteTransaction, c: CompleteUpload) -> S3Result<MetaReply> {
     let mut meta = assemble(&upload, &stored, &c)?;
     let bm = t::w_require_bucket(txn, &c.bucket)?;
     lk::w_new_version(txn, &bm, &mut meta.lock, c.now_ms)?;
+    if let Some(pin) = c.pinned {
+        // Checked before the first write: a refusal leaves the batch clean.
+        if v::next_stamp(txn, &c.bucket, &c.key, meta.version.seq)? != pin.version {
+            return Err(S3Error::msg(
+                ErrorCode::InternalError,
+                "The object's versioning changed while the upload completed; please retry.",
+            ));
+        }
+    }
     let (etag, checksums) = (meta.etag.clone(), meta.checksums.clone());
     let used = meta.file_ids();
     let (version, old_freed) = if state == Versioning::Unversioned {
@@ -721,7 +748,7 @@ pub fn assemble(
         },
         upload_id: Some(upload.upload_id.clone()),
         version: VersionStamp {
-            seq: c.now_ms << 16,
+            seq: c.seq_proposal(),
             null: true,
         },
         tags: upload.tags.clone(),
@@ -753,6 +780,109 @@ mod tests {
             txn.commit().unwrap();
         }
         r
+    }
+
+    #[test]
+    fn a_pinned_completion_makes_the_named_version_or_nothing() {
+        use crate::meta::types::{Acl, BucketMeta};
+        let (_dir, db) = t::test_db();
+        let create = MetaCmd::CreateBucket {
+            meta: BucketMeta::test_new("b", "o"),
+            configs: vec![],
+        };
+        apply(&db, create).unwrap();
+        let enable = MetaCmd::SetBucketVersioning {
+            name: "b".into(),
+            state: Versioning::Enabled,
+        };
+        apply(&db, enable).unwrap();
+        let upload = UploadMeta {
+            bucket: "b".into(),
+            key: "k".into(),
+            upload_id: "u".into(),
+            initiated_ms: 1,
+            owner_id: "o".into(),
+            content_type: String::new(),
+            headers: vec![],
+            user_meta: vec![],
+            acl: Acl::default(),
+            checksum_algorithm: None,
+            tags: vec![],
+            lock: Default::default(),
+        };
+        apply(&db, MetaCmd::CreateUpload(upload)).unwrap();
+        let etag = "0123456789abcdef0123456789abcdef".to_string();
+        let part = MetaCmd::PutPart {
+            bucket: "b".into(),
+            key: "k".into(),
+            upload_id: "u".into(),
+            part_number: 1,
+            part: PartMeta {
+                size: 1,
+                etag: etag.clone(),
+                last_modified_ms: 1,
+                file_id: 7,
+                checksums: Checksums::default(),
+                chunk_crc32c: vec![],
+            },
+        };
+        apply(&db, part).unwrap();
+        let complete = |pinned| {
+            MetaCmd::CompleteUpload(CompleteUpload {
+                bucket: "b".into(),
+                key: "k".into(),
+                upload_id: "u".into(),
+                parts: vec![(1, etag.clone())],
+                part_size_min: 5 << 20,
+                cond: WriteCond::default(),
+                now_ms: 5,
+                upstream: None,
+                expected_checksum: None,
+                part_checksums: vec![],
+                pinned,
+            })
+        };
+        let predict = || {
+            let txn = db.begin_read().unwrap();
+            v::next_stamp(&txn, "b", "k", 5 << 16).unwrap()
+        };
+        let stale = predict().expect("a versioned bucket names a version");
+        // Another writer of the key commits in between: the named version is no longer
+        // the one the commit would make, so it refuses and writes nothing.
+        let mut meta = ObjectMeta::test_empty("o");
+        meta.version.seq = 9 << 16;
+        let put = MetaCmd::PutObject {
+            bucket: "b".into(),
+            key: "k".into(),
+            meta,
+            cond: WriteCond::default(),
+        };
+        let other = apply(&db, put).unwrap().version.unwrap();
+        let refused = apply(
+            &db,
+            complete(Some(VersionPin {
+                version: Some(stale),
+            })),
+        );
+        let e = refused.expect_err("a stale pin is refused");
+        assert_eq!(e.code, ErrorCode::InternalError);
+        assert!(!e.poisons_transaction());
+        {
+            let txn = db.begin_read().unwrap();
+            assert!(t::get_upload(&txn, "b", "k", "u").unwrap().is_some());
+            let cur = t::get_object(&txn, "b", "k").unwrap().unwrap();
+            assert_eq!(cur.version, other);
+        }
+        let fresh = predict();
+        assert!(fresh.unwrap().seq > other.seq);
+        let done = apply(&db, complete(Some(VersionPin { version: fresh }))).unwrap();
+        assert_eq!(done.version, fresh);
+        let txn = db.begin_read().unwrap();
+        assert_eq!(
+            t::get_object(&txn, "b", "k").unwrap().unwrap().version,
+            fresh.unwrap()
+        );
+        assert!(t::get_upload(&txn, "b", "k", "u").unwrap().is_none());
     }
 
     #[test]

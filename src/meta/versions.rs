@@ -355,8 +355,30 @@ fn w_remove_other(txn: &WriteTransaction, bucket: &str, key: &str, seq: u64) -> 
 }
 
 /// A seq for a new version of the key: the proposal, raised past the key's newest.
+/// The version a write proposing `proposal` would make now (None in an unversioned bucket).
+/// A gateway's CompleteMultipartUpload names it before its commit (a kept-alive answer's
+/// headers go out first); the commit then makes exactly this version or refuses.
+pub fn next_stamp(
+    txn: &impl Tables,
+    bucket: &str,
+    key: &str,
+    proposal: u64,
+) -> S3Result<Option<VersionStamp>> {
+    let bm =
+        super::tables::get_bucket(txn, bucket)?.ok_or_else(|| S3Error::no_such_bucket(bucket))?;
+    if bm.versioning == Versioning::Unversioned {
+        return Ok(None);
+    }
+    let cur = super::tables::get_object(txn, bucket, key)?;
+    let seq = next_seq(txn, bucket, key, cur.as_ref(), proposal)?;
+    Ok(Some(VersionStamp {
+        seq,
+        null: bm.versioning != Versioning::Enabled,
+    }))
+}
+
 fn next_seq(
-    txn: &WriteTransaction,
+    txn: &impl Tables,
     bucket: &str,
     key: &str,
     cur: Option<&ObjectMeta>,

@@ -215,6 +215,7 @@ pub async fn complete(ctx: &Ctx, req: &mut Request<'_>, upload_id: &str) -> S3Re
         upstream: None,
         expected_checksum: expected_checksum(&req.head)?,
         part_checksums,
+        pinned: None,
     };
     let location = format!(
         "/{}/{}",
@@ -224,14 +225,14 @@ pub async fn complete(ctx: &Ctx, req: &mut Request<'_>, upload_id: &str) -> S3Re
     let (bucket, key) = (ctx.bucket().to_string(), ctx.key().to_string());
     // A gateway upstream may take long to assemble a large object: the answer is kept
     // alive with whitespace meanwhile, as AWS does.
-    // The version made is a header: known when the answer is made at once (the common case),
-    // not once a kept-alive answer's headers are gone.
+    // The version made is a header: known when the answer is made at once, and named by the
+    // engine before a long (gateway) assembly starts, so a kept-alive answer carries it too.
     let version = std::rc::Rc::new(std::cell::Cell::new(None));
-    let seen = version.clone();
+    let (seen, named) = (version.clone(), version.clone());
     let mut resp = reply::kept_alive(
         &req.head,
         &ctx.request_id,
-        crate::engine::multipart::complete(c),
+        crate::engine::multipart::complete(c, move |v| named.set(v)),
         move |done| {
             seen.set(done.version);
             let xml_checksums = to_xml_checksums(&done.checksums);
