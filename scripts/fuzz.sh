@@ -2,7 +2,7 @@
 # Fuzzes BleepStore's hostile-input parsers with cargo-fuzz (the crate in fuzz/).
 #
 #   scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]   default 600 s, every target
-#   scripts/fuzz.sh --ci [TARGET...]                   20 s per target (the CI run)
+#   scripts/fuzz.sh --ci [TARGET...]                   10 s per target (the CI run)
 #
 # Installs cargo-fuzz when missing, builds every target once, replays the committed
 # regression inputs (fuzz/regressions/<target>/), then fuzzes each target for the given time,
@@ -26,7 +26,7 @@ FUZZ="$ROOT/fuzz"
 
 SECS=600
 if [[ "${1:-}" == "--ci" ]]; then
-    SECS=20
+    SECS=10
     shift
 elif [[ "${1:-}" =~ ^[0-9]+$ ]]; then
     SECS=$1
