@@ -81,6 +81,27 @@ pub fn lock_from_headers(head: &RequestHead, now_ms: u64) -> S3Result<ObjectLock
     })
 }
 
+/// UploadPart into an upload whose object will be retained (its own retention from
+/// CreateMultipartUpload, or the bucket's default) needs Content-MD5 or a checksum header,
+/// as PutObject does: InvalidRequest without one.
+pub async fn check_part_integrity(
+    head: &RequestHead,
+    bucket: &BucketMeta,
+    upload_lock: &ObjectLock,
+) -> S3Result<()> {
+    if crate::s3::request::has_integrity_header(head) {
+        return Ok(());
+    }
+    let retained = upload_lock.retention.is_some()
+        || lock::config(bucket)
+            .await?
+            .is_some_and(|c| c.enabled && c.default.is_some());
+    if retained {
+        crate::s3::request::require_integrity_header(head)?;
+    }
+    Ok(())
+}
+
 /// The lock parameters of a write into `bucket` (PutObject, CopyObject,
 /// CreateMultipartUpload): refused on a bucket without Object Lock (InvalidRequest). With
 /// `needs_integrity` (PutObject), a version that gets a retention (its own or the bucket's

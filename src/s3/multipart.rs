@@ -149,8 +149,9 @@ pub async fn upload_part(
     part_number: &str,
 ) -> S3Result<Response> {
     let part_number = parse_part_number(part_number)?;
-    authorize_bucket(ctx, Permission::Write).await?;
+    let bucket = authorize_bucket(ctx, Permission::Write).await?;
     let upload = load_upload(ctx, upload_id).await?;
+    crate::s3::lock::check_part_integrity(&req.head, &bucket, &upload.lock).await?;
     let head = req.head.clone();
     let extra: Vec<Algo> = upload
         .checksum_algo_name()

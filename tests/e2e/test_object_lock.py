@@ -508,3 +508,34 @@ def test_lock_headers_only_for_the_owner(s3, s3_bob, lock_bucket):
     h = s3_bob.head_object(Bucket=lock_bucket, Key="k")
     assert "ObjectLockLegalHoldStatus" not in h
     assert s3.head_object(Bucket=lock_bucket, Key="k")["ObjectLockLegalHoldStatus"] == "ON"
+
+
+def test_parts_of_a_retained_upload_need_an_integrity_header(raw, s3, lock_bucket):
+    # Content-MD5 or a checksum on every part, as on PutObject, when the object will be
+    # retained: by its own retention from CreateMultipartUpload, or by the bucket's default.
+    until = later(days=1).replace(microsecond=0)
+    up = s3.create_multipart_upload(Bucket=lock_bucket, Key="m", ObjectLockMode="GOVERNANCE",
+                                    ObjectLockRetainUntilDate=until)["UploadId"]
+    path = key_path(lock_bucket, "m")
+    query = [("partNumber", "1"), ("uploadId", up)]
+    r = raw.request("PUT", path, query=query, body=b"part")
+    assert (r.status, r.error_code) == (400, "InvalidRequest"), r
+    assert s3.list_parts(Bucket=lock_bucket, Key="m", UploadId=up).get("Parts", []) == []
+    r = raw.request("PUT", path, query=query, body=b"part", headers={"Content-MD5": md5_b64(b"part")})
+    assert r.status == 200, r
+    # A legal hold alone retains nothing: parts need no header.
+    held = s3.create_multipart_upload(Bucket=lock_bucket, Key="h",
+                                      ObjectLockLegalHoldStatus="ON")["UploadId"]
+    r = raw.request("PUT", key_path(lock_bucket, "h"),
+                    query=[("partNumber", "1"), ("uploadId", held)], body=b"part")
+    assert r.status == 200, r
+    # The bucket's default retention counts too, for uploads created before it was set.
+    s3.put_object_lock_configuration(
+        Bucket=lock_bucket,
+        ObjectLockConfiguration={"ObjectLockEnabled": "Enabled",
+                                 "Rule": {"DefaultRetention": {"Mode": "GOVERNANCE", "Days": 1}}})
+    r = raw.request("PUT", key_path(lock_bucket, "h"),
+                    query=[("partNumber", "2"), ("uploadId", held)], body=b"part")
+    assert (r.status, r.error_code) == (400, "InvalidRequest"), r
+    for u, k in ((up, "m"), (held, "h")):
+        s3.abort_multipart_upload(Bucket=lock_bucket, Key=k, UploadId=u)
