@@ -782,35 +782,44 @@ mod tests {
         r
     }
 
-    #[test]
-    fn a_pinned_completion_makes_the_named_version_or_nothing() {
-        use crate::meta::types::{Acl, BucketMeta};
-        let (_dir, db) = t::test_db();
-        let create = MetaCmd::CreateBucket {
-            meta: BucketMeta::test_new("b", "o"),
-            configs: vec![],
-        };
-        apply(&db, create).unwrap();
-        let enable = MetaCmd::SetBucketVersioning {
-            name: "b".into(),
-            state: Versioning::Enabled,
-        };
-        apply(&db, enable).unwrap();
-        let upload = UploadMeta {
-            bucket: "b".into(),
-            key: "k".into(),
-            upload_id: "u".into(),
+    /// CreateMultipartUpload of `key` in `bucket` by "o", nothing else asked for.
+    fn create_upload(bucket: &str, key: &str, upload_id: &str) -> MetaCmd {
+        MetaCmd::CreateUpload(UploadMeta {
+            bucket: bucket.into(),
+            key: key.into(),
+            upload_id: upload_id.into(),
             initiated_ms: 1,
             owner_id: "o".into(),
             content_type: String::new(),
             headers: vec![],
             user_meta: vec![],
-            acl: Acl::default(),
+            acl: crate::meta::types::Acl::default(),
             checksum_algorithm: None,
             tags: vec![],
             lock: Default::default(),
+        })
+    }
+
+    /// A database holding one bucket, owned by "o", with versioning enabled.
+    fn versioned_bucket(name: &str) -> (tempfile::TempDir, redb::Database) {
+        let (dir, db) = t::test_db();
+        let create = MetaCmd::CreateBucket {
+            meta: crate::meta::types::BucketMeta::test_new(name, "o"),
+            configs: vec![],
         };
-        apply(&db, MetaCmd::CreateUpload(upload)).unwrap();
+        apply(&db, create).unwrap();
+        let enable = MetaCmd::SetBucketVersioning {
+            name: name.into(),
+            state: Versioning::Enabled,
+        };
+        apply(&db, enable).unwrap();
+        (dir, db)
+    }
+
+    #[test]
+    fn a_pinned_completion_makes_the_named_version_or_nothing() {
+        let (_dir, db) = versioned_bucket("b");
+        apply(&db, create_upload("b", "k", "u")).unwrap();
         let etag = "0123456789abcdef0123456789abcdef".to_string();
         let part = MetaCmd::PutPart {
             bucket: "b".into(),
@@ -887,28 +896,13 @@ mod tests {
 
     #[test]
     fn delete_bucket_drops_its_uploads_in_the_same_commit() {
-        use crate::meta::types::{Acl, BucketMeta};
+        use crate::meta::types::BucketMeta;
         let (_dir, db) = t::test_db();
         let bucket = |name: &str| MetaCmd::CreateBucket {
             meta: BucketMeta::test_new(name, "o"),
             configs: vec![],
         };
-        let upload = |b: &str, key: &str, id: &str| {
-            MetaCmd::CreateUpload(UploadMeta {
-                bucket: b.into(),
-                key: key.into(),
-                upload_id: id.into(),
-                initiated_ms: 1,
-                owner_id: "o".into(),
-                content_type: String::new(),
-                headers: vec![],
-                user_meta: vec![],
-                acl: Acl::default(),
-                checksum_algorithm: None,
-                tags: vec![],
-                lock: Default::default(),
-            })
-        };
+        let upload = create_upload;
         let part = |b: &str, key: &str, id: &str, n: u32, file_id: u128| MetaCmd::PutPart {
             bucket: b.into(),
             key: key.into(),
@@ -1056,18 +1050,7 @@ mod tests {
     #[test]
     fn tags_and_acls_of_a_noncurrent_version_change_in_place() {
         use crate::meta::types::{Grant, Grantee, Permission, VersionRecord};
-        let (_dir, db) = t::test_db();
-        let bucket = BucketMeta::test_new("b", "o");
-        let create = MetaCmd::CreateBucket {
-            meta: bucket,
-            configs: vec![],
-        };
-        apply(&db, create).unwrap();
-        let enable = MetaCmd::SetBucketVersioning {
-            name: "b".into(),
-            state: Versioning::Enabled,
-        };
-        apply(&db, enable).unwrap();
+        let (_dir, db) = versioned_bucket("b");
         let put = |etag: &str, seq: u64| {
             let mut meta = ObjectMeta::test_empty("o");
             meta.etag = etag.into();

@@ -272,15 +272,19 @@ def test_upload_part_copy_from_a_version(s3, bucket):
     assert got["Body"].read() == b"first" and got["VersionId"] == done["VersionId"]
 
 
+def one_part_upload(s3, bucket, key, body):
+    """A multipart upload of one part, completed: the CompleteMultipartUpload response."""
+    up = s3.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
+    etag = s3.upload_part(Bucket=bucket, Key=key, UploadId=up, PartNumber=1, Body=body)["ETag"]
+    return s3.complete_multipart_upload(
+        Bucket=bucket, Key=key, UploadId=up,
+        MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": etag}]})
+
+
 def test_complete_multipart_creates_version(s3, bucket):
     enable(s3, bucket)
     v1 = s3.put_object(Bucket=bucket, Key="mp", Body=b"plain")["VersionId"]
-    up = s3.create_multipart_upload(Bucket=bucket, Key="mp")["UploadId"]
-    etag = s3.upload_part(Bucket=bucket, Key="mp", UploadId=up, PartNumber=1,
-                          Body=b"multi")["ETag"]
-    done = s3.complete_multipart_upload(
-        Bucket=bucket, Key="mp", UploadId=up,
-        MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": etag}]})
+    done = one_part_upload(s3, bucket, "mp", b"multi")
     assert done["VersionId"] not in (None, "null", v1)
     _, versions, _ = versions_of(s3, bucket)
     assert [v["VersionId"] for v in versions] == [done["VersionId"], v1]
@@ -288,12 +292,7 @@ def test_complete_multipart_creates_version(s3, bucket):
     # Suspended: the completion makes the null version, and says so (through a gateway the
     # version is named before the upstream assembles the parts, then the commit keeps it).
     s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Suspended"})
-    up = s3.create_multipart_upload(Bucket=bucket, Key="mp")["UploadId"]
-    etag = s3.upload_part(Bucket=bucket, Key="mp", UploadId=up, PartNumber=1,
-                          Body=b"null one")["ETag"]
-    done = s3.complete_multipart_upload(
-        Bucket=bucket, Key="mp", UploadId=up,
-        MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": etag}]})
+    done = one_part_upload(s3, bucket, "mp", b"null one")
     assert done["VersionId"] == "null"
     assert s3.get_object(Bucket=bucket, Key="mp")["Body"].read() == b"null one"
 
