@@ -60,7 +60,13 @@ fn key(i: u64) -> String {
 }
 
 fn open(dir: &tempfile::TempDir) -> MetaShard {
-    MetaShard::open(0, &dir.path().join("shard-0.redb"), GROUP_COMMIT_MAX).expect("open shard")
+    MetaShard::open(
+        0,
+        &dir.path().join("shard-0.redb"),
+        GROUP_COMMIT_MAX,
+        64 << 20,
+    )
+    .expect("open shard")
 }
 
 /// Small objects keep their bytes in the record (`storage.inline_bytes_max`, 64 KiB by

@@ -49,16 +49,41 @@ impl Default for GatewayConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CacheConfig {
-    /// Bytes of hot object data kept in memory, split evenly over the cores.
+    /// Bytes of hot object data kept in memory, split evenly over the cores. Default: 1/32
+    /// of the machine's memory (`OBJECT_CACHE_SHARE`), 512 MiB if that cannot be read.
     pub size: u64,
 }
 
 impl Default for CacheConfig {
     fn default() -> Self {
         CacheConfig {
-            size: 512 * 1024 * 1024,
+            size: share_of_memory(OBJECT_CACHE_SHARE, 512 << 20),
         }
     }
+}
+
+/// The default object cache is this fraction (1/n) of the machine's memory.
+pub const OBJECT_CACHE_SHARE: u64 = 32;
+/// The default metadata caches (all shards together) are this fraction (1/n) of it.
+pub const META_CACHE_SHARE: u64 = 64;
+/// Smallest redb cache a shard gets, however many shards share `metadata.cache_bytes`.
+pub const META_CACHE_PER_SHARD_MIN: u64 = 4 << 20;
+
+/// 1/`share` of the machine's memory, or `fallback` when it cannot be read.
+fn share_of_memory(share: u64, fallback: u64) -> u64 {
+    machine_memory_bytes().map_or(fallback, |m| m / share)
+}
+
+/// Physical memory of the machine (`/proc/meminfo` MemTotal); None when it cannot be read.
+pub fn machine_memory_bytes() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    parse_mem_total(&text)
+}
+
+fn parse_mem_total(meminfo: &str) -> Option<u64> {
+    let line = meminfo.lines().find(|l| l.starts_with("MemTotal:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    kib.checked_mul(1024).filter(|b| *b > 0)
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -111,6 +136,17 @@ pub struct UserConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct MetadataConfig {
     pub group_commit_max: usize,
+    /// Bytes of redb cache, all shards together (each gets its share, at least
+    /// `META_CACHE_PER_SHARD_MIN`). Default: 1/64 of the machine's memory, 128 MiB if that
+    /// cannot be read.
+    pub cache_bytes: u64,
+}
+
+impl MetadataConfig {
+    /// The redb cache of one of `shards` shards.
+    pub fn cache_bytes_per_shard(&self, shards: u32) -> u64 {
+        (self.cache_bytes / u64::from(shards.max(1))).max(META_CACHE_PER_SHARD_MIN)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -362,6 +398,7 @@ impl Default for MetadataConfig {
     fn default() -> Self {
         MetadataConfig {
             group_commit_max: 512,
+            cache_bytes: share_of_memory(META_CACHE_SHARE, 128 << 20),
         }
     }
 }
@@ -510,6 +547,30 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mem_total_is_read_in_kib() {
+        let text = "MemTotal:       24576000 kB\nMemFree:         1000 kB\n";
+        assert_eq!(parse_mem_total(text), Some(24_576_000 * 1024));
+        assert_eq!(parse_mem_total("MemFree: 1 kB\n"), None);
+        assert_eq!(parse_mem_total("MemTotal: lots kB\n"), None);
+        assert_eq!(parse_mem_total("MemTotal: 0 kB\n"), None);
+    }
+
+    #[test]
+    fn caches_default_to_their_share_of_the_machine() {
+        let machine = machine_memory_bytes().expect("/proc/meminfo on Linux");
+        let c = Config::default();
+        assert_eq!(c.cache.size, machine / OBJECT_CACHE_SHARE);
+        assert_eq!(c.metadata.cache_bytes, machine / META_CACHE_SHARE);
+        let m = MetadataConfig {
+            cache_bytes: 64 << 20,
+            ..MetadataConfig::default()
+        };
+        assert_eq!(m.cache_bytes_per_shard(4), 16 << 20);
+        assert_eq!(m.cache_bytes_per_shard(0), 64 << 20);
+        assert_eq!(m.cache_bytes_per_shard(1024), META_CACHE_PER_SHARD_MIN);
+    }
 
     #[test]
     fn empty_yaml_is_defaults() {

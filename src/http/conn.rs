@@ -35,6 +35,12 @@ const HEAD_OUT_BYTES: usize = 8 * 1024;
 /// a few MiB must not stay pinned to an idle connection).
 const HEAD_OUT_KEEP_BYTES: usize = 128 * 1024;
 
+/// The buffers one open connection may hold between requests: its read buffer and its
+/// response head buffer at the size it is kept at (for the memory accounting in /metrics).
+pub fn connection_buffer_bytes(head_bytes_max: usize) -> u64 {
+    (READ_BUFFER_BYTES.max(head_bytes_max + 1) + HEAD_OUT_KEEP_BYTES) as u64
+}
+
 pub struct Request<'c> {
     pub head: RequestHead,
     pub body: BodyReader<'c>,

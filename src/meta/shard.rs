@@ -41,13 +41,20 @@ pub struct MetaShard {
     tx: async_channel::Sender<Pending>,
     rx: async_channel::Receiver<Pending>,
     group_commit_max: usize,
+    /// redb's cache for this shard's database (kept for a reopen).
+    cache_bytes: u64,
     /// Runs the commits, off the owning core's request path.
     committer: crate::runtime::offload::Offload,
 }
 
 impl MetaShard {
-    pub fn open(id: u32, path: &Path, group_commit_max: usize) -> Result<MetaShard, String> {
-        let db = open_db(path)?;
+    pub fn open(
+        id: u32,
+        path: &Path,
+        group_commit_max: usize,
+        cache_bytes: u64,
+    ) -> Result<MetaShard, String> {
+        let db = open_db(path, cache_bytes)?;
         super::tables::init(&db).map_err(|e| format!("init shard {}: {e}", path.display()))?;
         ensure_reserve(&reserve_path(path));
         let (tx, rx) = async_channel::bounded(WRITE_QUEUE_MAX);
@@ -59,6 +66,7 @@ impl MetaShard {
             tx,
             rx,
             group_commit_max,
+            cache_bytes,
             committer: crate::runtime::offload::Offload::spawn(format!("meta-commit-{id}"))
                 .map_err(|e| format!("start the committer of shard {id}: {e}"))?,
         })
@@ -90,7 +98,7 @@ impl MetaShard {
             }
         }
         *slot = None; // closes the poisoned handle (redb allows one open handle per file)
-        match open_db(&self.path) {
+        match open_db(&self.path, self.cache_bytes) {
             Ok(db) => {
                 *slot = Some(Arc::new(db));
                 self.broken.set(false);
@@ -167,9 +175,9 @@ impl MetaShard {
     }
 }
 
-fn open_db(path: &Path) -> Result<Database, String> {
+fn open_db(path: &Path, cache_bytes: u64) -> Result<Database, String> {
     Database::builder()
-        .set_cache_size(64 * 1024 * 1024)
+        .set_cache_size(usize::try_from(cache_bytes).unwrap_or(usize::MAX))
         .create(path)
         .map_err(|e| format!("open metadata shard {}: {e}", path.display()))
 }

@@ -77,6 +77,33 @@ pub struct CoreMetrics {
     pub buffered_body_bytes: u64,
     pub buffered_body_bytes_max: u64,
     pub buffered_body_refused: u64,
+    /// storage::cache of this core: bytes held, its capacity, hits and misses.
+    pub object_cache_bytes: u64,
+    pub object_cache_capacity_bytes: u64,
+    pub object_cache_hits: u64,
+    pub object_cache_misses: u64,
+    /// Data-file streams (a GET's reads or a PUT's writes) open on this core; each holds at
+    /// most `IO_STREAM_BYTES_MAX` of I/O buffers.
+    pub io_streams: i64,
+}
+
+/// I/O buffer bytes one data-file stream holds at most (storage::local's budget per stream).
+pub const IO_STREAM_BYTES_MAX: u64 = 4 * 1024 * 1024;
+
+/// Counts one open data-file stream on this core for as long as it lives.
+pub struct IoStreamGauge(());
+
+impl IoStreamGauge {
+    pub fn open() -> IoStreamGauge {
+        LOCAL.with(|m| m.borrow_mut().io_streams += 1);
+        IoStreamGauge(())
+    }
+}
+
+impl Drop for IoStreamGauge {
+    fn drop(&mut self) {
+        LOCAL.with(|m| m.borrow_mut().io_streams -= 1);
+    }
 }
 
 thread_local! {
@@ -273,12 +300,22 @@ type PerCoreGauge = (
     fn(&CoreMetrics) -> f64,
 );
 
+/// Memory the server sets aside by configuration, for the accounting next to the RSS.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MemoryBudget {
+    /// The metadata shards' redb caches together (`metadata.cache_bytes`).
+    pub meta_cache_bytes: u64,
+    /// Buffers one open connection holds (request read buffer, response head buffer).
+    pub connection_bytes: u64,
+}
+
 /// Renders Prometheus text format 0.0.4 from every core's snapshot.
 pub fn render(
     cores: &[CoreMetrics],
     buckets: u64,
     objects: u64,
     started_at: std::time::SystemTime,
+    budget: MemoryBudget,
 ) -> String {
     let mut out = String::with_capacity(8192);
     let mut requests: BTreeMap<(&str, &str, u16), u64> = BTreeMap::new();
@@ -427,7 +464,47 @@ pub fn render(
     let _ = writeln!(out, "# HELP bleepstore_log_lines_dropped_total Log lines dropped because the reader of stderr did not keep up (logging never blocks a core).\n# TYPE bleepstore_log_lines_dropped_total counter\nbleepstore_log_lines_dropped_total {}", super::log::dropped_lines());
     lifecycle_metrics(&mut out);
     process_metrics(&mut out, started_at);
+    memory_metrics(&mut out, cores, budget);
     out
+}
+
+/// `bleepstore_memory_bytes{part}`: the resident set and the parts that account for it.
+/// Caches are counted as held; I/O and connection buffers as their upper bound (streams or
+/// connections open × what each may hold); the allocator's figures show what is in use and
+/// what it keeps after frees (fragmentation, earlier peaks).
+fn memory_metrics(out: &mut String, cores: &[CoreMetrics], budget: MemoryBudget) {
+    let p = super::memory::process();
+    let sum = |f: fn(&CoreMetrics) -> u64| cores.iter().map(f).sum::<u64>();
+    let streams = cores
+        .iter()
+        .map(|c| c.io_streams.max(0) as u64)
+        .sum::<u64>();
+    let conns = cores
+        .iter()
+        .map(|c| c.connections_open.max(0) as u64)
+        .sum::<u64>();
+    let parts: [(&str, u64); 10] = [
+        ("rss", p.rss),
+        ("heap_in_use", p.heap_in_use),
+        ("heap_free", p.heap_free),
+        ("heap_mmapped", p.heap_mmapped),
+        ("object_cache", sum(|c| c.object_cache_bytes)),
+        (
+            "object_cache_capacity",
+            sum(|c| c.object_cache_capacity_bytes),
+        ),
+        ("meta_cache_capacity", budget.meta_cache_bytes),
+        ("io_buffers_max", streams * IO_STREAM_BYTES_MAX),
+        ("connection_buffers_max", conns * budget.connection_bytes),
+        ("machine", super::memory::machine_bytes().unwrap_or(0)),
+    ];
+    out.push_str("# HELP bleepstore_memory_bytes Resident memory and what accounts for it: rss; heap_in_use / heap_free / heap_mmapped (malloc: held, kept after free, own mappings); object_cache and its capacity; meta_cache_capacity (redb caches); io_buffers_max and connection_buffers_max (open streams / connections x their most); machine (physical memory).\n# TYPE bleepstore_memory_bytes gauge\n");
+    for (part, bytes) in parts {
+        let _ = writeln!(out, "bleepstore_memory_bytes{{part=\"{part}\"}} {bytes}");
+    }
+    let _ = writeln!(out, "# HELP bleepstore_object_cache_hits_total Object cache chunk hits.\n# TYPE bleepstore_object_cache_hits_total counter\nbleepstore_object_cache_hits_total {}", sum(|c| c.object_cache_hits));
+    let _ = writeln!(out, "# HELP bleepstore_object_cache_misses_total Object cache chunk misses (read from disk).\n# TYPE bleepstore_object_cache_misses_total counter\nbleepstore_object_cache_misses_total {}", sum(|c| c.object_cache_misses));
+    let _ = writeln!(out, "# HELP bleepstore_io_streams Data-file streams open (GET reads, PUT writes).\n# TYPE bleepstore_io_streams gauge\nbleepstore_io_streams {streams}");
 }
 
 fn process_metrics(out: &mut String, started_at: std::time::SystemTime) {

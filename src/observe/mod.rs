@@ -2,6 +2,7 @@
 //! them are in `server/`).
 
 pub mod log;
+pub mod memory;
 pub mod metrics;
 
 /// Moved to [`crate::error`]; kept here for existing callers.

@@ -148,10 +148,12 @@ fn open_shards(id: u32, shared: &Shared) -> Result<BTreeMap<u32, Rc<MetaShard>>,
     let mut shards = BTreeMap::new();
     for s in (0..shared.shard_count).filter(|s| s % shared.executors == id) {
         let path = crate::meta::shard_path(&shared.data_dir, s);
+        let metadata = &shared.config.metadata;
         let shard = Rc::new(MetaShard::open(
             s,
             &path,
-            shared.config.metadata.group_commit_max,
+            metadata.group_commit_max,
+            metadata.cache_bytes_per_shard(shared.shard_count),
         )?);
         shards.insert(s, shard);
     }

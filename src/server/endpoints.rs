@@ -125,6 +125,11 @@ async fn metrics(shared: &Shared, head: &RequestHead) -> Response {
         m.buffered_body_bytes = used as u64;
         m.buffered_body_bytes_max = max as u64;
         m.buffered_body_refused = refused;
+        let (hits, misses, held, capacity) = crate::storage::cache::stats();
+        m.object_cache_hits = hits;
+        m.object_cache_misses = misses;
+        m.object_cache_bytes = held as u64;
+        m.object_cache_capacity_bytes = capacity as u64;
         m
     })
     .await;
@@ -139,7 +144,13 @@ async fn metrics(shared: &Shared, head: &RequestHead) -> Response {
             objects += o;
         }
     }
-    let body = crate::observe::metrics::render(&cores, buckets, objects, shared.started_at);
+    let budget = crate::observe::metrics::MemoryBudget {
+        meta_cache_bytes: shared.config.metadata.cache_bytes,
+        connection_bytes: crate::http::conn::connection_buffer_bytes(
+            shared.config.server.request_head_bytes_max,
+        ),
+    };
+    let body = crate::observe::metrics::render(&cores, buckets, objects, shared.started_at, budget);
     text(200, "text/plain; version=0.0.4", body)
 }
 

@@ -92,10 +92,10 @@ pub fn insert(key: ChunkKey, data: ReadResult) {
     CACHE.with(|c| c.borrow_mut().insert(key, data));
 }
 
-/// (hits, misses, bytes held) on this core.
-pub fn stats() -> (u64, u64, usize) {
+/// (hits, misses, bytes held, capacity) on this core.
+pub fn stats() -> (u64, u64, usize, usize) {
     CACHE.with(|c| {
         let c = c.borrow();
-        (c.hits, c.misses, c.bytes())
+        (c.hits, c.misses, c.bytes(), c.capacity_bytes)
     })
 }

@@ -20,6 +20,12 @@ use std::rc::Rc;
 pub const IO_CHUNK_BYTES: usize = 1024 * 1024;
 const WRITE_BEHIND: usize = 2;
 const READ_AHEAD: usize = 3;
+// The memory accounting counts each open stream at this bound: keep it one.
+const _: () = assert!(
+    (IO_CHUNK_BYTES * (READ_AHEAD + 1)) as u64 <= crate::observe::metrics::IO_STREAM_BYTES_MAX
+        && (IO_CHUNK_BYTES * (WRITE_BEHIND + 1)) as u64
+            <= crate::observe::metrics::IO_STREAM_BYTES_MAX
+);
 
 pub fn objects_dir(data_dir: &Path) -> PathBuf {
     data_dir.join("objects")
@@ -151,6 +157,7 @@ pub async fn write_file(
     src: &mut dyn ByteSource,
     len_max: u64,
 ) -> S3Result<Written> {
+    let _gauge = crate::observe::metrics::IoStreamGauge::open();
     let id = new_file_id();
     let path = file_path(data_dir, id);
     let file = Rc::new(DmaFile::create(&path).await.map_err(io_err)?);
@@ -348,6 +355,8 @@ pub struct FileStream {
     /// Next byte to fetch in the current segment, and bytes left to fetch.
     next_pos: u64,
     left: u64,
+    /// Counts this stream's buffers in the memory accounting while it lives.
+    _gauge: crate::observe::metrics::IoStreamGauge,
 }
 
 enum PendingRead {
@@ -414,6 +423,7 @@ impl FileStream {
             reads: VecDeque::new(),
             next_pos: 0,
             left: 0,
+            _gauge: crate::observe::metrics::IoStreamGauge::open(),
         };
         if let Some(f) = first {
             if let Some((seg, from, len, _)) = fs.plan.pop_front() {

@@ -24,6 +24,9 @@ pub enum Workload {
     Put,
     /// GetObject of prepared objects, chosen at random.
     Get,
+    /// PutObject over the prepared objects, chosen at random: every PUT replaces a live
+    /// object (its old data is freed), and clients contend for the same keys.
+    Overwrite,
     /// GET / PUT / DELETE / HEAD mix over a live key set (see --*-distrib).
     Mixed,
     /// DeleteObject of prepared objects, each once.
@@ -39,6 +42,7 @@ impl Workload {
         match self {
             Workload::Put => "put",
             Workload::Get => "get",
+            Workload::Overwrite => "overwrite",
             Workload::Mixed => "mixed",
             Workload::Delete => "delete",
             Workload::List => "list",
@@ -50,7 +54,11 @@ impl Workload {
     pub fn prepares(self) -> bool {
         matches!(
             self,
-            Workload::Get | Workload::Mixed | Workload::Delete | Workload::List
+            Workload::Get
+                | Workload::Overwrite
+                | Workload::Mixed
+                | Workload::Delete
+                | Workload::List
         )
     }
 }

@@ -723,6 +723,12 @@ impl Worker {
                     self.object_op(Op::Get, i).await;
                 }
             }
+            Workload::Overwrite => {
+                while Instant::now() < deadline {
+                    let i = self.rng.below(plan.cli.objects as u64);
+                    self.object_op(Op::Put, i).await;
+                }
+            }
             Workload::Delete => {
                 let mut i = self.g as u64;
                 while i < plan.cli.objects as u64 && Instant::now() < deadline {
