@@ -305,6 +305,9 @@ type PerCoreGauge = (
 pub struct MemoryBudget {
     /// The metadata shards' redb caches together (`metadata.cache_bytes`).
     pub meta_cache_bytes: u64,
+    /// What those caches can hold at most now: per shard, the smaller of its cache and its
+    /// database file (a cache never holds more pages than the file has).
+    pub meta_cache_bound_bytes: u64,
     /// Buffers one open connection holds (request read buffer, response head buffer).
     pub connection_bytes: u64,
 }
@@ -483,7 +486,7 @@ fn memory_metrics(out: &mut String, cores: &[CoreMetrics], budget: MemoryBudget)
         .iter()
         .map(|c| c.connections_open.max(0) as u64)
         .sum::<u64>();
-    let parts: [(&str, u64); 10] = [
+    let parts: [(&str, u64); 11] = [
         ("rss", p.rss),
         ("heap_in_use", p.heap_in_use),
         ("heap_free", p.heap_free),
@@ -494,11 +497,12 @@ fn memory_metrics(out: &mut String, cores: &[CoreMetrics], budget: MemoryBudget)
             sum(|c| c.object_cache_capacity_bytes),
         ),
         ("meta_cache_capacity", budget.meta_cache_bytes),
+        ("meta_cache_max", budget.meta_cache_bound_bytes),
         ("io_buffers_max", streams * IO_STREAM_BYTES_MAX),
         ("connection_buffers_max", conns * budget.connection_bytes),
         ("machine", super::memory::machine_bytes().unwrap_or(0)),
     ];
-    out.push_str("# HELP bleepstore_memory_bytes Resident memory and what accounts for it: rss; heap_in_use / heap_free / heap_mmapped (malloc: held, kept after free, own mappings); object_cache and its capacity; meta_cache_capacity (redb caches); io_buffers_max and connection_buffers_max (open streams / connections x their most); machine (physical memory).\n# TYPE bleepstore_memory_bytes gauge\n");
+    out.push_str("# HELP bleepstore_memory_bytes Resident memory and what accounts for it: rss; heap_in_use / heap_free / heap_mmapped (malloc: held, kept after free, own mappings); object_cache and its capacity; meta_cache_capacity (redb caches) and meta_cache_max (what they can hold now: each at most its file); io_buffers_max and connection_buffers_max (open streams / connections x their most); machine (physical memory).\n# TYPE bleepstore_memory_bytes gauge\n");
     for (part, bytes) in parts {
         let _ = writeln!(out, "bleepstore_memory_bytes{{part=\"{part}\"}} {bytes}");
     }

@@ -144,8 +144,21 @@ async fn metrics(shared: &Shared, head: &RequestHead) -> Response {
             objects += o;
         }
     }
+    let per_shard = shared
+        .config
+        .metadata
+        .cache_bytes_per_shard(shared.shard_count);
+    let meta_cache_bound_bytes = (0..shared.shard_count)
+        .map(|s| {
+            let path = crate::meta::shard_path(&shared.data_dir, s);
+            std::fs::metadata(path)
+                .map_or(0, |m| m.len())
+                .min(per_shard)
+        })
+        .sum();
     let budget = crate::observe::metrics::MemoryBudget {
-        meta_cache_bytes: shared.config.metadata.cache_bytes,
+        meta_cache_bytes: per_shard * u64::from(shared.shard_count),
+        meta_cache_bound_bytes,
         connection_bytes: crate::http::conn::connection_buffer_bytes(
             shared.config.server.request_head_bytes_max,
         ),
