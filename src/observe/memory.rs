@@ -13,8 +13,6 @@ pub struct ProcessMemory {
     /// Bytes freed back to malloc and kept in its arenas, resident until reused or trimmed:
     /// fragmentation and the high-water mark of earlier peaks.
     pub heap_free: u64,
-    /// Bytes of the arenas themselves (sbrk and mmapped heaps), used and free.
-    pub heap_arenas: u64,
     /// Bytes of allocations served by their own mmap (large blocks), in use.
     pub heap_mmapped: u64,
 }
@@ -31,24 +29,18 @@ pub fn process() -> ProcessMemory {
         let info = unsafe { libc::mallinfo2() };
         m.heap_in_use = (info.uordblks + info.hblkhd) as u64;
         m.heap_free = info.fordblks as u64;
-        m.heap_arenas = info.arena as u64;
         m.heap_mmapped = info.hblkhd as u64;
     }
     m
 }
 
 /// Resident bytes from `/proc/self/statm` (its second field, in pages).
-fn resident_bytes() -> Option<u64> {
+pub fn resident_bytes() -> Option<u64> {
     let text = std::fs::read_to_string("/proc/self/statm").ok()?;
     let pages: u64 = text.split_whitespace().nth(1)?.parse().ok()?;
     // SAFETY: sysconf reads a constant of the running system.
     let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
     Some(pages * u64::try_from(page).ok().filter(|p| *p > 0)?)
-}
-
-/// Physical memory of the machine; None when it cannot be read.
-pub fn machine_bytes() -> Option<u64> {
-    crate::config::machine_memory_bytes()
 }
 
 #[cfg(test)]
@@ -65,7 +57,7 @@ mod tests {
             m.rss
         );
         assert!(m.heap_in_use >= held.len() as u64);
-        assert!(machine_bytes().unwrap_or(0) >= m.rss);
+        assert!(crate::config::machine_memory_bytes().unwrap_or(0) >= m.rss);
         drop(std::hint::black_box(held));
     }
 }

@@ -500,7 +500,10 @@ fn memory_metrics(out: &mut String, cores: &[CoreMetrics], budget: MemoryBudget)
         ("meta_cache_max", budget.meta_cache_bound_bytes),
         ("io_buffers_max", streams * IO_STREAM_BYTES_MAX),
         ("connection_buffers_max", conns * budget.connection_bytes),
-        ("machine", super::memory::machine_bytes().unwrap_or(0)),
+        (
+            "machine",
+            crate::config::machine_memory_bytes().unwrap_or(0),
+        ),
     ];
     out.push_str("# HELP bleepstore_memory_bytes Resident memory and what accounts for it: rss; heap_in_use / heap_free / heap_mmapped (malloc: held, kept after free, own mappings); object_cache and its capacity; meta_cache_capacity (redb caches) and meta_cache_max (what they can hold now: each at most its file); io_buffers_max and connection_buffers_max (open streams / connections x their most); machine (physical memory).\n# TYPE bleepstore_memory_bytes gauge\n");
     for (part, bytes) in parts {
@@ -522,10 +525,10 @@ fn process_metrics(out: &mut String, started_at: std::time::SystemTime) {
             .collect();
         let ut: f64 = fields.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0);
         let st: f64 = fields.get(12).and_then(|v| v.parse().ok()).unwrap_or(0.0);
-        let rss_pages: f64 = fields.get(21).and_then(|v| v.parse().ok()).unwrap_or(0.0);
         let _ = writeln!(out, "# HELP process_cpu_seconds_total CPU time.\n# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total {}", (ut + st) / tick);
-        let _ = writeln!(out, "# HELP process_resident_memory_bytes Resident memory.\n# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes {}", rss_pages * 4096.0);
     }
+    let rss = super::memory::resident_bytes().unwrap_or(0);
+    let _ = writeln!(out, "# HELP process_resident_memory_bytes Resident memory.\n# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes {rss}");
     let fds = std::fs::read_dir("/proc/self/fd")
         .map(|d| d.count())
         .unwrap_or(0);
