@@ -141,8 +141,12 @@ pub fn measure(n: u64) -> Vec<PerRequest> {
             let get = signed("GET", &path, b"", &config);
             let head = signed("HEAD", &path, b"", &config);
             let put_cell = cell(&server, "PUT 4 KiB", put, n, &reply).await;
+            let get_request = get.clone();
             let get_cell = cell(&server, "GET 4 KiB inline", get, n, &reply).await;
             let head_cell = cell(&server, "HEAD 4 KiB inline", head, n, &reply).await;
+            if std::env::var_os("ALLOC_SITES").is_some() {
+                print_sites(&server, "GET", get_request, &reply).await;
+            }
             drop(server);
             drop(dir);
             vec![get_cell, head_cell, put_cell]
@@ -150,4 +154,24 @@ pub fn measure(n: u64) -> Vec<PerRequest> {
         .expect("start the bench executor")
         .join()
         .expect("the bench executor's thread")
+}
+
+/// With ALLOC_SITES set: where one warm request of `request` allocates on the core's
+/// thread, by call site (the innermost frames of this crate).
+async fn print_sites(
+    server: &InProcess,
+    name: &str,
+    request: Vec<u8>,
+    reply: &Rc<RefCell<Vec<u8>>>,
+) {
+    let request: Rc<[u8]> = request.into();
+    run(server, &request, 4, "200 OK", reply).await;
+    let _ = CountingAlloc::take_sites();
+    CountingAlloc::trace_sites(true);
+    run(server, &request, 1, "200 OK", reply).await;
+    CountingAlloc::trace_sites(false);
+    println!("allocation sites of one {name} (core thread):");
+    for (site, n) in CountingAlloc::take_sites() {
+        println!("{n:>5}  {site}");
+    }
 }

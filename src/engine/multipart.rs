@@ -147,6 +147,12 @@ pub async fn complete(
     })
 }
 
+/// Whether completing `upload_id` has the store assemble the parts (an upstream copy that
+/// may take long), rather than only committing records.
+pub fn assembles(upload_id: &str) -> bool {
+    store().assembled_version(upload_id).is_some()
+}
+
 /// The version completing `c` now would make.
 async fn next_version(c: &CompleteUpload) -> S3Result<Option<VersionStamp>> {
     let (b, k, proposal) = (c.bucket.clone(), c.key.clone(), c.seq_proposal());

@@ -4,19 +4,30 @@ use crate::error::{ErrorCode, S3Error, S3Result};
 use crate::meta::tables::{self, ListPage};
 use crate::meta::types::{BucketMeta, ObjectMeta, PartMeta, UploadMeta};
 use redb::ReadTransaction;
+use std::sync::Arc;
 
-/// Runs `f` on a read transaction of the shard that owns `bucket`.
+/// Runs `f` on a read transaction of the shard that owns `bucket`: on this core when it can
+/// read the shard (`shards::reader`), else on the owner's core, which lends its handle back
+/// for the next read.
 pub async fn on_bucket_shard<R, F>(bucket: &str, f: F) -> S3Result<R>
 where
     R: Send + 'static,
     F: FnOnce(&ReadTransaction) -> S3Result<R> + Send + 'static,
 {
     let shard = super::shards::shard_for_bucket(bucket);
-    super::shards::on_shard(shard, move |s| async move {
-        let txn = s.read()?;
-        f(&txn)
+    if let Some(db) = super::shards::reader(shard) {
+        let txn = db.begin_read().map_err(S3Error::from_db)?;
+        return f(&txn);
+    }
+    let (result, handle) = super::shards::on_shard(shard, move |s| async move {
+        let result = s.read().and_then(|txn| f(&txn));
+        (result, s.database().map(|db| Arc::downgrade(&db)))
     })
-    .await
+    .await;
+    if let Some(handle) = handle {
+        super::shards::lend(shard, handle);
+    }
+    result
 }
 
 pub fn no_such_upload(id: &str) -> S3Error {

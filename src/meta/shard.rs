@@ -1,11 +1,12 @@
 //! One metadata shard: a redb database owned by one executor, with group commit.
 //!
-//! Reads run inline on the owning core (redb read transactions are MVCC snapshots and do
-//! not wait on writers). Writes are `MetaCmd`s queued to the shard's committer task, which
-//! applies a whole batch in one write transaction on the shard's offload thread (not pinned
-//! to the owning core, see `runtime::offload`) and makes it durable with one commit: N concurrent writers pay for one fsync. No reply is
-//! delivered before its batch is durable. A batch of commands is also exactly what a Raft
-//! leader would propose in cluster mode (see `commands`).
+//! Reads run inline on any core: redb read transactions are MVCC snapshots and do not wait
+//! on writers, and other cores borrow the handle (see `engine::shards::reader`). Writes are
+//! `MetaCmd`s queued to the shard's committer task, which applies a whole batch in one write
+//! transaction on the shard's offload thread (not pinned to the owning core, see
+//! `runtime::offload`) and makes it durable with one commit: N concurrent writers pay for
+//! one fsync. No reply is delivered before its batch is durable. A batch of commands is also
+//! exactly what a Raft leader would propose in cluster mode (see `commands`).
 
 use super::commands::{MetaCmd, MetaReply};
 use crate::error::{ErrorCode, S3Error, S3Result};
@@ -72,8 +73,9 @@ impl MetaShard {
         })
     }
 
-    /// The database handle, bypassing the committer: for benchmarks and offline tools that
-    /// own the shard, never for the request path (writes there go through `apply`).
+    /// The database handle (None while it is reopened): for reads from any core
+    /// (`engine::shards::reader`), and for benchmarks and offline tools that own the shard.
+    /// Writes on the request path go through `apply`, never through this handle.
     pub fn database(&self) -> Option<Arc<Database>> {
         self.db.borrow().clone()
     }

@@ -224,31 +224,33 @@ pub async fn complete(ctx: &Ctx, req: &mut Request<'_>, upload_id: &str) -> S3Re
         crate::auth::sigv4::uri_encode(ctx.key(), false)
     );
     let (bucket, key) = (ctx.bucket().to_string(), ctx.key().to_string());
-    // A gateway upstream may take long to assemble a large object: the answer is kept
-    // alive with whitespace meanwhile, as AWS does.
     // The version made is a header: known when the answer is made at once, and named by the
-    // engine before a long (gateway) assembly starts, so a kept-alive answer carries it too.
+    // engine before a long (upstream) assembly starts, so a kept-alive answer carries it too.
     let version = std::rc::Rc::new(std::cell::Cell::new(None));
     let (seen, named) = (version.clone(), version.clone());
-    let mut resp = reply::kept_alive(
-        &req.head,
-        &ctx.request_id,
-        crate::engine::multipart::complete(c, move |v| named.set(v)),
-        move |done| {
-            seen.set(done.version);
-            let xml_checksums = to_xml_checksums(&done.checksums);
-            let checksum_type = checksum::stored_type(&done.checksums).map(ChecksumType::name);
-            xml::complete_multipart(
-                &location,
-                &bucket,
-                &key,
-                &done.etag,
-                &xml_checksums,
-                checksum_type,
-            )
-        },
-    )
-    .await?;
+    let assembles = crate::engine::multipart::assembles(upload_id);
+    let work = crate::engine::multipart::complete(c, move |v| named.set(v));
+    let render = move |done: crate::engine::multipart::Completed| {
+        seen.set(done.version);
+        let xml_checksums = to_xml_checksums(&done.checksums);
+        let checksum_type = checksum::stored_type(&done.checksums).map(ChecksumType::name);
+        xml::complete_multipart(
+            &location,
+            &bucket,
+            &key,
+            &done.etag,
+            &xml_checksums,
+            checksum_type,
+        )
+    };
+    // An upstream may take long to assemble a large object: that answer is kept alive with
+    // whitespace meanwhile, as AWS does. A completion that only commits records answers when
+    // done, with its status and every header (a kept-alive answer's go out before the commit).
+    let mut resp = if assembles {
+        reply::kept_alive(&req.head, &ctx.request_id, work, render).await?
+    } else {
+        Response::xml(200, render(work.await?))
+    };
     if let Some(v) = version.get() {
         resp.header("x-amz-version-id", crate::engine::versions::version_id(v));
     }
