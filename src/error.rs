@@ -25,6 +25,10 @@ macro_rules! error_codes {
             pub fn default_message(self) -> &'static str {
                 match self { $( ErrorCode::$name => $msg, )* }
             }
+            /// The code named `name` (as `as_str` spells it), for errors that crossed a wire.
+            pub fn from_name(name: &str) -> Option<ErrorCode> {
+                match name { $( stringify!($name) => Some(ErrorCode::$name), )* _ => None }
+            }
         }
     };
 }
@@ -286,6 +290,101 @@ impl std::error::Error for S3Error {
 }
 
 pub type S3Result<T> = Result<T, S3Error>;
+
+/// The element names `S3Error::with` is called with, as statics: an error decoded from a peer
+/// (cluster mode) gets its names back from here. A name missing here is dropped on the wire.
+const EXTRA_NAMES: &[&str] = &[
+    "AWSAccessKeyId",
+    "ActualObjectSize",
+    "ActualPartCount",
+    "ArgumentName",
+    "ArgumentValue",
+    "BucketName",
+    "CanonicalRequest",
+    "Condition",
+    "ETag",
+    "EmailAddress",
+    "Expires",
+    "Header",
+    "HeadersNotSigned",
+    "Key",
+    "MaxSizeAllowed",
+    "Method",
+    "MinSizeAllowed",
+    "PartNumber",
+    "PartNumberRequested",
+    "ProposedSize",
+    "Region",
+    "RequestTime",
+    "ResourceType",
+    "ServerTime",
+    "SignatureProvided",
+    "Size",
+    "StorageClassRequested",
+    "StringToSign",
+    "StringToSignBytes",
+    "TagKey",
+    "TagValue",
+    "UploadId",
+    "VersionId",
+];
+
+/// An [`S3Error`] as plain data: what a replica's reply carries back to the proposer. The
+/// typed source does not travel; its text does (`cause`), and so does the fault kind.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct WireError {
+    code: String,
+    message: String,
+    extra: Vec<(String, String)>,
+    cause: Option<String>,
+    fault: Option<u8>,
+}
+
+impl serde::Serialize for S3Error {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        WireError {
+            code: self.code.as_str().to_string(),
+            message: self.message.clone(),
+            extra: self
+                .extra
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.clone()))
+                .collect(),
+            cause: self.cause.clone(),
+            fault: self.fault.map(|f| match f {
+                Fault::Io => 0,
+                Fault::Db => 1,
+                Fault::Corrupt => 2,
+            }),
+        }
+        .serialize(s)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for S3Error {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<S3Error, D::Error> {
+        let w = WireError::deserialize(d)?;
+        // A code this build does not know (a newer peer) is still a failure: InternalError.
+        let code = ErrorCode::from_name(&w.code).unwrap_or(ErrorCode::InternalError);
+        let mut e = S3Error::msg(code, w.message);
+        e.extra = w
+            .extra
+            .into_iter()
+            .filter_map(|(n, v)| {
+                let name = EXTRA_NAMES.iter().find(|k| **k == n)?;
+                Some((*name, v))
+            })
+            .collect();
+        e.cause = w.cause;
+        e.fault = w.fault.and_then(|f| match f {
+            0 => Some(Fault::Io),
+            1 => Some(Fault::Db),
+            2 => Some(Fault::Corrupt),
+            _ => None,
+        });
+        Ok(e)
+    }
+}
 
 /// Renders the S3 error document.
 pub fn error_xml(err: &S3Error, resource: &str, request_id: &str) -> String {

@@ -14,8 +14,12 @@
 pub mod config;
 pub mod group;
 pub mod network;
+pub mod node;
 pub mod raft;
+pub mod shard;
 pub mod transport;
 
+#[cfg(test)]
+mod node_tests;
 #[cfg(test)]
 mod tests;

@@ -10,8 +10,8 @@ use super::raft::{Batch, BatchReply, ClusterError, NodeId, TypeConfig};
 use super::transport::{Handler, PeerClient, PeerError, Secret, FRAME_BYTES_MAX};
 use bincode::Options;
 use openraft::error::{
-    InstallSnapshotError, NetworkError, PayloadTooLarge, RPCError, RaftError, RemoteError,
-    Unreachable,
+    CheckIsLeaderError, ClientWriteError, InstallSnapshotError, NetworkError, PayloadTooLarge,
+    RPCError, RaftError, RemoteError, Unreachable,
 };
 use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
 use openraft::raft::{
@@ -47,6 +47,19 @@ enum RaftRpc {
     Append(AppendEntriesRequest<TypeConfig>),
     Vote(VoteRequest<NodeId>),
     Snapshot(InstallSnapshotRequest<TypeConfig>),
+    /// A follower forwards a batch for the leader to propose ([`forward_batch`]).
+    Forward(Batch),
+    /// A follower asks the leader for a read index ([`forward_read_index`]).
+    ReadIndex,
+}
+
+/// Why a leader did not take a forwarded request.
+#[derive(Debug, Serialize, Deserialize)]
+enum Refusal {
+    /// This node is not the leader (the leader it knows, if any): nothing was proposed.
+    NotLeader(Option<NodeId>),
+    /// It tried and failed (its Raft stopped, the batch is too large).
+    Failed(String),
 }
 
 #[derive(Serialize, Deserialize)]
@@ -56,6 +69,8 @@ enum RaftRpcReply {
     Snapshot(Result<InstallSnapshotResponse<NodeId>, RaftError<NodeId, InstallSnapshotError>>),
     /// The request could not be served at all (no such group, undecodable).
     Refused(String),
+    Forward(Result<BatchReply, Refusal>),
+    ReadIndex(Result<u64, Refusal>),
 }
 
 #[derive(Serialize, Deserialize)]
@@ -128,6 +143,18 @@ async fn dispatch(raft: &Raft<TypeConfig>, rpc: RaftRpc) -> RaftRpcReply {
         RaftRpc::Append(r) => RaftRpcReply::Append(raft.append_entries(r).await),
         RaftRpc::Vote(r) => RaftRpcReply::Vote(raft.vote(r).await),
         RaftRpc::Snapshot(r) => RaftRpcReply::Snapshot(raft.install_snapshot(r).await),
+        RaftRpc::Forward(batch) => RaftRpcReply::Forward(match propose(raft, batch).await {
+            Ok(reply) => Ok(reply),
+            Err(ProposeError::NotLeader(leader)) => Err(Refusal::NotLeader(leader)),
+            Err(ProposeError::Failed(e)) => Err(Refusal::Failed(e.to_string())),
+        }),
+        RaftRpc::ReadIndex => RaftRpcReply::ReadIndex(match raft.get_read_log_id().await {
+            Ok((read, _)) => Ok(read.map(|l| l.index).unwrap_or(0)),
+            Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(f))) => {
+                Err(Refusal::NotLeader(f.leader_id))
+            }
+            Err(e) => Err(Refusal::Failed(e.to_string())),
+        }),
     }
 }
 
@@ -278,17 +305,131 @@ impl RaftNetwork<TypeConfig> for PeerLink {
     }
 }
 
+/// Why a proposal was not applied.
+#[derive(Debug)]
+pub enum ProposeError {
+    /// This node is not the leader (the one it knows, if any). Normally nothing was
+    /// proposed; a leader deposed after appending the entry answers the same, and the entry
+    /// may still commit under the next leader.
+    NotLeader(Option<NodeId>),
+    /// The batch is too large, the node's Raft stopped, or the outcome is unknown.
+    Failed(ClusterError),
+}
+
+impl fmt::Display for ProposeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ProposeError::NotLeader(Some(l)) => write!(f, "not the leader (node {l} is)"),
+            ProposeError::NotLeader(None) => f.write_str("not the leader (none known)"),
+            ProposeError::Failed(e) => e.fmt(f),
+        }
+    }
+}
+
 /// Proposes one batch to the group through this node, which must be its leader: the reply
 /// comes once the entry is committed (durable on a majority) and applied here.
-pub async fn propose(raft: &Raft<TypeConfig>, batch: Batch) -> Result<BatchReply, ClusterError> {
+pub async fn propose(raft: &Raft<TypeConfig>, batch: Batch) -> Result<BatchReply, ProposeError> {
     let size = encoder()
         .serialized_size(&batch)
-        .map_err(ClusterError::new)?;
+        .map_err(|e| ProposeError::Failed(ClusterError::new(e)))?;
     if size > ENTRY_BYTES_MAX as u64 {
-        return Err(ClusterError::new(format!(
+        return Err(ProposeError::Failed(ClusterError::new(format!(
             "a batch of {size} bytes is over the {ENTRY_BYTES_MAX}-byte entry limit"
+        ))));
+    }
+    match raft.client_write(batch).await {
+        Ok(written) => Ok(written.data),
+        Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
+            Err(ProposeError::NotLeader(f.leader_id))
+        }
+        Err(e) => Err(ProposeError::Failed(ClusterError::new(e))),
+    }
+}
+
+/// Why a request forwarded to a leader did not succeed.
+#[derive(Debug)]
+pub enum ForwardError {
+    /// The target is not the leader (it names the one it knows): nothing was proposed.
+    NotLeader(Option<NodeId>),
+    /// The target could not be reached at all: nothing was sent.
+    Unreachable(String),
+    /// The request may or may not have been carried out (timeout, broken connection,
+    /// a failure on the leader): a write must not be retried blindly.
+    Unknown(String),
+}
+
+impl fmt::Display for ForwardError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ForwardError::NotLeader(Some(l)) => write!(f, "not the leader (node {l} is)"),
+            ForwardError::NotLeader(None) => f.write_str("not the leader (none known)"),
+            ForwardError::Unreachable(e) => write!(f, "leader unreachable: {e}"),
+            ForwardError::Unknown(e) => write!(f, "forwarded request failed: {e}"),
+        }
+    }
+}
+
+async fn forward_call(
+    client: &mut PeerClient,
+    group: u32,
+    rpc: RaftRpc,
+    timeout: std::time::Duration,
+) -> Result<RaftRpcReply, ForwardError> {
+    let env = Envelope { group, rpc };
+    let bytes = encoder()
+        .serialize(&env)
+        .map_err(|e| ForwardError::Unreachable(format!("encode: {e}")))?;
+    if bytes.len() > FRAME_BYTES_MAX {
+        return Err(ForwardError::Unreachable(format!(
+            "a request of {} bytes is over the {FRAME_BYTES_MAX}-byte frame limit",
+            bytes.len()
         )));
     }
-    let written = raft.client_write(batch).await.map_err(ClusterError::new)?;
-    Ok(written.data)
+    let reply = client.call(&bytes, timeout).await.map_err(|e| {
+        if e.is_unreachable() {
+            ForwardError::Unreachable(e.to_string())
+        } else {
+            ForwardError::Unknown(e.to_string())
+        }
+    })?;
+    match decoder().deserialize::<RaftRpcReply>(&reply) {
+        Ok(RaftRpcReply::Refused(why)) => Err(ForwardError::Unknown(why)),
+        Ok(r) => Ok(r),
+        Err(e) => Err(ForwardError::Unknown(format!("undecodable reply: {e}"))),
+    }
+}
+
+fn refused(r: Refusal) -> ForwardError {
+    match r {
+        Refusal::NotLeader(l) => ForwardError::NotLeader(l),
+        Refusal::Failed(e) => ForwardError::Unknown(e),
+    }
+}
+
+/// Sends `batch` to the group's leader over `client` for it to propose; the reply comes once
+/// the entry is committed and applied on the leader (the caller then waits for its own
+/// replica to apply it).
+pub async fn forward_batch(
+    client: &mut PeerClient,
+    group: u32,
+    batch: Batch,
+    timeout: std::time::Duration,
+) -> Result<BatchReply, ForwardError> {
+    match forward_call(client, group, RaftRpc::Forward(batch), timeout).await? {
+        RaftRpcReply::Forward(r) => r.map_err(refused),
+        _ => Err(ForwardError::Unknown("a reply of the wrong kind".into())),
+    }
+}
+
+/// Asks the group's leader for a read index: once this node has applied up to it, a read
+/// here sees every write completed before the call.
+pub async fn forward_read_index(
+    client: &mut PeerClient,
+    group: u32,
+    timeout: std::time::Duration,
+) -> Result<u64, ForwardError> {
+    match forward_call(client, group, RaftRpc::ReadIndex, timeout).await? {
+        RaftRpcReply::ReadIndex(r) => r.map_err(refused),
+        _ => Err(ForwardError::Unknown("a reply of the wrong kind".into())),
+    }
 }
