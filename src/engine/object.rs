@@ -2,7 +2,7 @@
 
 use super::log::submit_for_bucket;
 use super::{now_ms, read, store};
-use crate::error::{S3Error, S3Result};
+use crate::error::{ErrorCode, S3Error, S3Result};
 use crate::http::response::Body;
 use crate::meta::commands::{MetaCmd, WriteCond};
 use crate::meta::types::{Acl, Checksums, DataLoc, ObjectLock, ObjectMeta, Tags, VersionStamp};
@@ -161,8 +161,23 @@ pub async fn open(
             len: end - start,
             stream,
         }),
+        // Cluster mode (#19 milestone 2): object bytes stay on the node that received them;
+        // another node has the record, not the file. A retryable answer, never a panic.
+        None if super::log::cluster().is_some() => return Err(data_elsewhere()),
         None => Opened::Vanished,
     })
+}
+
+/// The object's data file is not on this node (cluster mode without data replication), or
+/// was replaced meanwhile.
+fn data_elsewhere() -> S3Error {
+    S3Error::msg(
+        ErrorCode::ServiceUnavailable,
+        "The object's data is stored on another node of the cluster and is not readable from \
+         this node (data replication is not built yet); read it from the node that received \
+         the PUT.",
+    )
+    .caused_by("data file not on this node")
 }
 
 /// Replaces the ACL of one version of `bucket/key` (the current object when `version` is

@@ -5,13 +5,15 @@ use crate::meta::tables::{self, ListPage};
 use crate::meta::types::{BucketMeta, ObjectMeta, PartMeta, UploadMeta};
 use redb::ReadTransaction;
 
-/// Runs `f` on a read transaction of the shard that owns `bucket`.
+/// Runs `f` on a read transaction of the shard that owns `bucket` (in cluster mode after a
+/// read barrier: it sees every write completed on any node before the call).
 pub async fn on_bucket_shard<R, F>(bucket: &str, f: F) -> S3Result<R>
 where
     R: Send + 'static,
     F: FnOnce(&ReadTransaction) -> S3Result<R> + Send + 'static,
 {
     let shard = super::shards::shard_for_bucket(bucket);
+    super::log::read_barrier(shard).await?;
     super::shards::on_shard(shard, move |s| async move {
         let txn = s.read()?;
         f(&txn)
@@ -132,6 +134,10 @@ pub async fn buckets<F>(keep: F) -> S3Result<Vec<BucketMeta>>
 where
     F: Fn(&BucketMeta) -> bool + Send + Sync + Clone + 'static,
 {
+    if let Some(node) = super::log::cluster() {
+        let barriers = node.group_ids().into_iter().map(|g| node.read_barrier(g));
+        futures::future::try_join_all(barriers).await?;
+    }
     let per_core = crate::runtime::on_all_cores(move || {
         let keep = keep.clone();
         async move {
