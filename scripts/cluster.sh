@@ -12,7 +12,8 @@
 # Environment: BLEEPSTORE_BIN (default target/release/bleepstore, or
 # $CARGO_TARGET_DIR/release/bleepstore); BLEEPSTORE_CLUSTER_DIR (state directory, default
 # ${TMPDIR:-/tmp}/bleepstore-cluster); BLEEPSTORE_CLUSTER_S3_PORT / _PEER_PORT (first ports,
-# default 9001 / 9101); BLEEPSTORE_CLUSTER_READY_S (readiness deadline, default 60).
+# default 9001 / 9101); BLEEPSTORE_CLUSTER_READY_S (readiness deadline, default 60);
+# BLEEPSTORE_CLUSTER_EXTRA_CONFIG (a YAML file appended to every node's config, e.g. users).
 # The state directory holds node-N/ (data), node-N.yaml, node-N.log, node-N.pid and
 # nodes.txt (one line per node: id s3-address peer-address pid).
 set -euo pipefail
@@ -65,6 +66,9 @@ cluster:
   nodes:
 $members
 EOF
+        if [[ -n "${BLEEPSTORE_CLUSTER_EXTRA_CONFIG:-}" ]]; then
+            cat "$BLEEPSTORE_CLUSTER_EXTRA_CONFIG" >>"$DIR/node-$i.yaml"
+        fi
         mkdir -p "$DIR/node-$i"
         NO_COLOR=1 "$BIN" --bind "$s3" --data-dir "$DIR/node-$i" --config "$DIR/node-$i.yaml" \
             --shards 1 --log-level "${BLEEPSTORE_CLUSTER_LOG_LEVEL:-info}" \

@@ -89,3 +89,47 @@ pub fn health_json(
     });
     (if all_ok { 200 } else { 503 }, body.to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::node::GroupStatus;
+
+    fn group(group: u32, leader: Option<u64>, reachable: bool) -> GroupStatus {
+        GroupStatus {
+            group,
+            leader,
+            state: "Follower".into(),
+            term: 1,
+            last_applied: Some(3),
+            last_log: Some(3),
+            has_reachable_leader: reachable,
+        }
+    }
+
+    #[test]
+    fn cluster_readiness_names_the_groups_without_a_leader() {
+        let mut status = ClusterStatus {
+            node_id: 2,
+            members: vec![],
+            groups: vec![group(0, Some(1), true), group(1, None, false)],
+        };
+        let (code, body) = cluster_readyz(&status, true);
+        assert_eq!(code, 503);
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(v["groups_without_leader"], serde_json::json!([1]));
+        assert_eq!(v["ready"], false);
+
+        status.groups[1] = group(1, Some(3), true);
+        assert_eq!(cluster_readyz(&status, true).0, 200);
+        // Cores not serving yet: not ready either.
+        assert_eq!(cluster_readyz(&status, false).0, 503);
+
+        let (code, body) = health_json(&[(0, true)], true, true, None, Some(&status));
+        assert_eq!(code, 200);
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(v["cluster"]["node_id"], 2);
+        assert_eq!(v["cluster"]["groups"][1]["leader"], 3);
+        assert_eq!(v["cluster"]["groups"][0]["last_applied"], 3);
+    }
+}

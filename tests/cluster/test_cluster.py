@@ -35,6 +35,14 @@ CLUSTER_SH = os.path.join(ROOT, "scripts", "cluster.sh")
 NODES = 3
 SHARDS = 2  # cluster.shards default: the Raft groups
 RESUME_S = 5.0
+# A second user, for another owner's CreateBucket.
+EXTRA_CONFIG = """auth:
+  users:
+    - access_key: "alice"
+      secret_key: "alice-secret"
+      display_name: "alice"
+      id: "alice-id"
+"""
 
 
 def free_base(count, avoid=()):
@@ -116,8 +124,12 @@ class Cluster:
         self.tmp = tempfile.mkdtemp(prefix="bleepstore-cluster-test.")
         s3 = free_base(NODES)
         peer = free_base(NODES, avoid=range(s3, s3 + NODES))
+        extra = os.path.join(self.tmp, "extra.yaml")
+        with open(extra, "w") as f:
+            f.write(EXTRA_CONFIG)
         self.env = dict(
             os.environ,
+            BLEEPSTORE_CLUSTER_EXTRA_CONFIG=extra,
             BLEEPSTORE_CLUSTER_DIR=os.path.join(self.tmp, "cluster"),
             BLEEPSTORE_CLUSTER_S3_PORT=str(s3),
             BLEEPSTORE_CLUSTER_PEER_PORT=str(peer),
@@ -154,12 +166,21 @@ def check_replicated_reads(cl):
     names = [b["Name"] for b in cl.c(3).list_buckets()["Buckets"]]
     assert "replicated" in names, names
 
-    # A second CreateBucket on another node: the replica's own error, typed.
+    # Another owner's CreateBucket of it on another node: the replica's own error, typed.
+    alice = boto3.client(
+        "s3",
+        endpoint_url=f"http://{cl.nodes[2]['s3']}",
+        aws_access_key_id="alice",
+        aws_secret_access_key="alice-secret",
+        region_name="us-east-1",
+        config=Config(retries={"total_max_attempts": 1, "mode": "standard"},
+                      s3={"addressing_style": "path"}),
+    )
     try:
-        cl.c(2).create_bucket(Bucket="replicated")
-        raise AssertionError("CreateBucket of an existing bucket succeeded")
+        alice.create_bucket(Bucket="replicated")
+        raise AssertionError("CreateBucket of another owner's bucket succeeded")
     except ClientError as e:
-        assert code_of(e) == ("BucketAlreadyOwnedByYou", 409), e.response
+        assert code_of(e) == ("BucketAlreadyExists", 409), e.response
 
     # PUT a small object on node 2, read it byte-identical on nodes 1 and 3.
     body = bytes(range(256)) * 16  # 4 KiB: inline
