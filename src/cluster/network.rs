@@ -143,19 +143,77 @@ async fn dispatch(raft: &Raft<TypeConfig>, rpc: RaftRpc) -> RaftRpcReply {
         RaftRpc::Append(r) => RaftRpcReply::Append(raft.append_entries(r).await),
         RaftRpc::Vote(r) => RaftRpcReply::Vote(raft.vote(r).await),
         RaftRpc::Snapshot(r) => RaftRpcReply::Snapshot(raft.install_snapshot(r).await),
-        RaftRpc::Forward(batch) => RaftRpcReply::Forward(match propose(raft, batch).await {
-            Ok(reply) => Ok(reply),
-            Err(ProposeError::NotLeader(leader)) => Err(Refusal::NotLeader(leader)),
-            Err(ProposeError::Failed(e)) => Err(Refusal::Failed(e.to_string())),
-        }),
-        RaftRpc::ReadIndex => RaftRpcReply::ReadIndex(match raft.get_read_log_id().await {
-            Ok((read, _)) => Ok(read.map(|l| l.index).unwrap_or(0)),
-            Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(f))) => {
-                Err(Refusal::NotLeader(f.leader_id))
-            }
-            Err(e) => Err(Refusal::Failed(e.to_string())),
+        RaftRpc::Forward(batch) => RaftRpcReply::Forward(forwarded(raft, batch).await),
+        RaftRpc::ReadIndex => RaftRpcReply::ReadIndex(match read_index(raft).await {
+            Ok(index) => Ok(index),
+            Err(ReadIndexError::NotLeader(l)) => Err(Refusal::NotLeader(l)),
+            Err(ReadIndexError::Failed(e)) => Err(Refusal::Failed(e.to_string())),
         }),
     }
+}
+
+/// Longest a leader works on one forwarded request (a leader that lost its quorum would wait
+/// for a commit forever); the follower's own timeout is shorter.
+pub const SERVE_FORWARDED_TIMEOUT_MS: u64 = 15_000;
+
+/// Why no read index.
+#[derive(Debug)]
+pub enum ReadIndexError {
+    NotLeader(Option<NodeId>),
+    Failed(ClusterError),
+}
+
+impl fmt::Display for ReadIndexError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ReadIndexError::NotLeader(l) => write!(f, "not the leader ({l:?} is)"),
+            ReadIndexError::Failed(e) => e.fmt(f),
+        }
+    }
+}
+
+/// A read index on this node, which must be the leader: the log index every write completed
+/// so far is at or below, confirmed by a quorum (openraft's `get_read_log_id`), within
+/// [`SERVE_FORWARDED_TIMEOUT_MS`].
+pub async fn read_index(raft: &Raft<TypeConfig>) -> Result<u64, ReadIndexError> {
+    let wait = std::time::Duration::from_millis(SERVE_FORWARDED_TIMEOUT_MS);
+    match tokio::time::timeout(wait, raft.get_read_log_id()).await {
+        Ok(Ok((read, _))) => Ok(read.map(|l| l.index).unwrap_or(0)),
+        Ok(Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(f)))) => {
+            Err(ReadIndexError::NotLeader(f.leader_id))
+        }
+        Ok(Err(e)) => Err(ReadIndexError::Failed(ClusterError::new(e))),
+        Err(_) => Err(ReadIndexError::Failed(ClusterError::new(
+            "leadership not confirmed by a quorum in time",
+        ))),
+    }
+}
+
+/// Proposes a batch a follower forwarded. "Not the leader" is answered only when nothing was
+/// proposed (checked before proposing), so the follower may safely try the next leader; a
+/// leader deposed while proposing answers a failure: the entry may still commit.
+async fn forwarded(raft: &Raft<TypeConfig>, batch: Batch) -> Result<BatchReply, Refusal> {
+    let (me, leader) = {
+        let m = raft.metrics();
+        let m = m.borrow();
+        (m.id, m.current_leader)
+    };
+    if leader != Some(me) {
+        return Err(Refusal::NotLeader(leader));
+    }
+    let wait = std::time::Duration::from_millis(SERVE_FORWARDED_TIMEOUT_MS);
+    let proposed = tokio::time::timeout(wait, propose(raft, batch)).await;
+    let Ok(proposed) = proposed else {
+        return Err(Refusal::Failed(
+            "not committed in time: outcome unknown".into(),
+        ));
+    };
+    proposed.map_err(|e| match e {
+        ProposeError::NotLeader(_) => {
+            Refusal::Failed("leadership moved while proposing: outcome unknown".into())
+        }
+        ProposeError::Failed(e) => Refusal::Failed(e.to_string()),
+    })
 }
 
 /// Makes the per-target clients of one group.

@@ -19,7 +19,8 @@
 use super::config::{ClusterSpec, Member};
 use super::group::{form, raft_config, start_group, Group, GroupTuning};
 use super::network::{
-    forward_batch, forward_read_index, propose, ForwardError, Groups, ProposeError,
+    forward_batch, forward_read_index, propose, read_index as read_index_here, ForwardError,
+    Groups, ProposeError,
 };
 use super::raft::{Batch, BatchReply, ClusterError, NodeId, TypeConfig};
 use super::shard::{decode_replies, ShardApplier};
@@ -416,12 +417,18 @@ async fn write(ctx: &GroupCtx, batch: Batch) -> S3Result<Vec<S3Result<MetaReply>
     loop {
         let leader = ctx.raft.current_leader().await;
         match leader {
-            Some(l) if l == ctx.node_id => match propose(&ctx.raft, batch.clone()).await {
-                Ok(r) => return decode(&r),
-                // Deposed between the check and the proposal: find the new leader.
-                Err(ProposeError::NotLeader(_)) => why = "leadership moved".into(),
-                Err(ProposeError::Failed(e)) => return Err(unavailable(e)),
-            },
+            Some(l) if l == ctx.node_id => {
+                match propose_until(ctx, batch.clone(), deadline).await {
+                    Ok(r) => return decode(&r),
+                    // Deposed around the proposal: the entry may have been appended and may
+                    // still commit under the next leader, so it is not proposed again here
+                    // (that could apply it twice); the client retries.
+                    Err(ProposeError::NotLeader(_)) => {
+                        return Err(unavailable("leadership moved while proposing"))
+                    }
+                    Err(ProposeError::Failed(e)) => return Err(unavailable(e)),
+                }
+            }
             Some(l) => {
                 let left = deadline.saturating_duration_since(Instant::now());
                 let timeout = left.min(Duration::from_millis(ctx.limits.forward_timeout_ms));
@@ -451,6 +458,22 @@ async fn write(ctx: &GroupCtx, batch: Batch) -> S3Result<Vec<S3Result<MetaReply>
             return Err(unavailable(why));
         }
         tokio::time::sleep(Duration::from_millis(ctx.limits.retry_pause_ms)).await;
+    }
+}
+
+/// Proposes on this node (the leader) and waits at most until `deadline` for the commit: a
+/// leader cut off from its quorum would wait forever.
+async fn propose_until(
+    ctx: &GroupCtx,
+    batch: Batch,
+    deadline: Instant,
+) -> Result<BatchReply, ProposeError> {
+    let left = deadline.saturating_duration_since(Instant::now());
+    match tokio::time::timeout(left, propose(&ctx.raft, batch)).await {
+        Ok(r) => r,
+        Err(_) => Err(ProposeError::Failed(ClusterError::new(
+            "not committed in time (no quorum?): outcome unknown",
+        ))),
     }
 }
 
@@ -521,10 +544,14 @@ async fn read_index(ctx: &GroupCtx, deadline: Instant) -> S3Result<u64> {
     let mut why = String::from("no leader known");
     loop {
         match ctx.raft.current_leader().await {
-            Some(l) if l == ctx.node_id => match ctx.raft.get_read_log_id().await {
-                Ok((read, _)) => return Ok(read.map(|l| l.index).unwrap_or(0)),
-                Err(e) => why = e.to_string(),
-            },
+            Some(l) if l == ctx.node_id => {
+                let left = deadline.saturating_duration_since(Instant::now());
+                match tokio::time::timeout(left, read_index_here(&ctx.raft)).await {
+                    Ok(Ok(index)) => return Ok(index),
+                    Ok(Err(e)) => why = e.to_string(),
+                    Err(_) => why = "leadership not confirmed in time".into(),
+                }
+            }
             Some(l) => {
                 let left = deadline.saturating_duration_since(Instant::now());
                 let timeout = left.min(Duration::from_millis(ctx.limits.forward_timeout_ms));

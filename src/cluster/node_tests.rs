@@ -27,6 +27,7 @@ const GROUPS: [u32; 2] = [0, 1];
 struct Cluster {
     dir: tempfile::TempDir,
     tuning: GroupTuning,
+    limits: Limits,
     spec: BTreeMap<NodeId, Member>,
     nodes: BTreeMap<NodeId, Arc<ClusterNode>>,
     dbs: BTreeMap<NodeId, Vec<(u32, Arc<Database>)>>,
@@ -34,6 +35,10 @@ struct Cluster {
 
 impl Cluster {
     async fn start(tuning: GroupTuning) -> Cluster {
+        Cluster::start_with(tuning, Limits::default()).await
+    }
+
+    async fn start_with(tuning: GroupTuning, limits: Limits) -> Cluster {
         let mut listeners = BTreeMap::new();
         for id in 1..=3u64 {
             listeners.insert(id, TcpListener::bind("127.0.0.1:0").await.unwrap());
@@ -48,6 +53,7 @@ impl Cluster {
         let mut c = Cluster {
             dir: tempfile::tempdir().unwrap(),
             tuning,
+            limits,
             spec,
             nodes: BTreeMap::new(),
             dbs: BTreeMap::new(),
@@ -86,7 +92,7 @@ impl Cluster {
             &node_dir.join("raft"),
             shards.clone(),
             self.tuning,
-            Limits::default(),
+            self.limits,
         )
         .await
         .unwrap();
@@ -315,4 +321,45 @@ async fn a_lagging_follower_gets_the_shard_as_a_snapshot() {
     assert!(object(&c.db(down, 0), "b", "k19").is_some());
     let m = c.node(down).raft(0).unwrap().metrics().borrow().clone();
     assert!(m.snapshot.is_some(), "a snapshot was installed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_quorum_writes_and_reads_answer_503() {
+    let limits = Limits {
+        request_timeout_ms: 1_500,
+        forward_timeout_ms: 1_000,
+        ..Limits::default()
+    };
+    let mut c = Cluster::start_with(quick(10_000), limits).await;
+    c.node(1)
+        .submit(0, create_bucket("b"), vec![])
+        .await
+        .unwrap();
+    // Keep the leader of group 0 and stop both others: it can commit nothing any more.
+    let leader = c.leader(0);
+    for id in (1..=3).filter(|id| *id != leader).collect::<Vec<_>>() {
+        c.stop(id).await;
+    }
+    let started = std::time::Instant::now();
+    let e = c
+        .node(leader)
+        .submit(0, put_inline("b", "k", b"z"), vec![])
+        .await
+        .expect_err("no quorum, no commit");
+    assert_eq!(e.code, ErrorCode::ServiceUnavailable, "{e}");
+    let e = c.node(leader).read_barrier(0).await.expect_err("no quorum");
+    assert_eq!(e.code, ErrorCode::ServiceUnavailable, "{e}");
+    // Bounded by the request timeout (with room for a loaded machine), not a hang.
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        !c.node(leader).status().groups[0].has_reachable_leader || {
+            // The leader may still count its last quorum ack as recent: it expires.
+            tokio::time::sleep(Duration::from_millis(2_500)).await;
+            !c.node(leader).status().groups[0].has_reachable_leader
+        }
+    );
 }
