@@ -3,6 +3,7 @@
 #
 #   scripts/cluster.sh up 3      # 3 nodes: S3 on 127.0.0.1:9001.., peers on :9101..
 #   scripts/cluster.sh status    # each node's /readyz
+#   scripts/cluster.sh start 2   # starts node 2 again (after a kill), same config and data
 #   scripts/cluster.sh down      # stops every node and removes the cluster's state
 #
 # `up` writes one config per node (the same membership and a fresh random secret), starts
@@ -29,6 +30,14 @@ READY_S="${BLEEPSTORE_CLUSTER_READY_S:-60}"
 
 log() { printf '[cluster] %s\n' "$*" >&2; }
 die() { log "$*"; exit 1; }
+
+# Whether pid $1 runs (a zombie does not: killed nodes may stay unreaped in a container).
+alive() {
+    kill -0 "$1" 2>/dev/null || return 1
+    local state
+    state="$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" || return 1
+    [[ -n "$state" && "$state" != Z ]]
+}
 
 # HTTP status of GET http://$1/readyz, or 000 when nothing answers.
 readyz() {
@@ -70,23 +79,52 @@ EOF
             cat "$BLEEPSTORE_CLUSTER_EXTRA_CONFIG" >>"$DIR/node-$i.yaml"
         fi
         mkdir -p "$DIR/node-$i"
-        NO_COLOR=1 "$BIN" --bind "$s3" --data-dir "$DIR/node-$i" --config "$DIR/node-$i.yaml" \
-            --shards 1 --log-level "${BLEEPSTORE_CLUSTER_LOG_LEVEL:-info}" \
-            >"$DIR/node-$i.log" 2>&1 </dev/null &
-        echo $! >"$DIR/node-$i.pid"
-        echo "$i $s3 $peer $!" >>"$DIR/nodes.txt.tmp"
+        launch "$i" "$s3"
+        echo "$i $s3 $peer $(cat "$DIR/node-$i.pid")" >>"$DIR/nodes.txt.tmp"
     done
     mv "$DIR/nodes.txt.tmp" "$DIR/nodes.txt"
     local deadline=$((SECONDS + READY_S))
     while read -r id s3 _ pid; do
-        until [[ "$(readyz "$s3")" == 200 ]]; do
-            kill -0 "$pid" 2>/dev/null || { tail -n 20 "$DIR/node-$id.log" >&2; die "node $id exited"; }
-            ((SECONDS < deadline)) || die "node $id not ready on $s3 within ${READY_S}s (log: $DIR/node-$id.log)"
-            sleep 0.1
-        done
-        log "node $id ready: http://$s3"
+        wait_ready "$id" "$s3" "$pid" "$deadline"
     done <"$DIR/nodes.txt"
     log "$n nodes up; state in $DIR; stop with: scripts/cluster.sh down"
+}
+
+# Starts node $1 on S3 address $2 in the background (its log appended); its pid goes to
+# node-$1.pid.
+launch() {
+    NO_COLOR=1 "$BIN" --bind "$2" --data-dir "$DIR/node-$1" --config "$DIR/node-$1.yaml" \
+        --shards 1 --log-level "${BLEEPSTORE_CLUSTER_LOG_LEVEL:-info}" \
+        >>"$DIR/node-$1.log" 2>&1 </dev/null &
+    echo $! >"$DIR/node-$1.pid"
+}
+
+# Polls node $1's /readyz on $2 until 200, while its pid $3 runs, until SECONDS reaches $4.
+wait_ready() {
+    until [[ "$(readyz "$2")" == 200 ]]; do
+        alive "$3" || { tail -n 20 "$DIR/node-$1.log" >&2; die "node $1 exited"; }
+        ((SECONDS < $4)) || die "node $1 not ready on $2 within ${READY_S}s (log: $DIR/node-$1.log)"
+        sleep 0.1
+    done
+    log "node $1 ready: http://$2"
+}
+
+# Starts a stopped node again with its config and data; waits for its /readyz.
+start() {
+    local want="${1:-}"
+    [[ -e "$DIR/nodes.txt" ]] || die "no cluster in $DIR"
+    local line
+    line="$(awk -v id="$want" '$1 == id' "$DIR/nodes.txt")"
+    [[ -n "$line" ]] || die "start: no node $want"
+    local id s3 peer pid
+    read -r id s3 peer pid <<<"$line"
+    ! alive "$pid" || die "node $id is running (pid $pid)"
+    launch "$id" "$s3"
+    local new
+    new="$(cat "$DIR/node-$id.pid")"
+    awk -v id="$id" -v pid="$new" '$1 == id { $4 = pid } { print }' "$DIR/nodes.txt" >"$DIR/nodes.txt.tmp"
+    mv "$DIR/nodes.txt.tmp" "$DIR/nodes.txt"
+    wait_ready "$id" "$s3" "$new" $((SECONDS + READY_S))
 }
 
 status() {
@@ -100,7 +138,7 @@ down() {
     if [[ -e "$DIR/nodes.txt" ]]; then
         while read -r id _ _ pid; do
             # Only our own nodes: the pid must still run the binary this script started.
-            if kill -0 "$pid" 2>/dev/null && [[ "$(readlink "/proc/$pid/exe" 2>/dev/null)" == "$(readlink -f "$BIN")"* ]]; then
+            if alive "$pid" && [[ "$(readlink "/proc/$pid/exe" 2>/dev/null)" == "$(readlink -f "$BIN")"* ]]; then
                 kill -9 "$pid" 2>/dev/null || true
                 log "stopped node $id (pid $pid)"
             fi
@@ -113,5 +151,6 @@ case "${1:-}" in
     up) shift; up "$@" ;;
     down) down ;;
     status) status ;;
-    *) echo "usage: scripts/cluster.sh up N | status | down" >&2; exit 2 ;;
+    start) shift; start "$@" ;;
+    *) echo "usage: scripts/cluster.sh up N | status | start ID | down" >&2; exit 2 ;;
 esac
