@@ -191,6 +191,9 @@ async fn copy_range(
         DataLoc::Inline(bytes) => Box::new(OnceStream(Some(
             bytes[start as usize..end as usize].to_vec(),
         ))),
+        data if super::log::cluster().is_some() && !store.holds_locally(data, (start, end)) => {
+            return Err(super::object::data_elsewhere());
+        }
         data => store
             .open(src, data, (start, end), m.size, ReadFor::Copy)
             .await?

@@ -147,6 +147,11 @@ pub async fn open(
     if end <= start {
         return Ok(Opened::Nothing);
     }
+    // Cluster mode: every file of the range must be here before the headers go out (a file
+    // missing after the first would cut the body short).
+    if super::log::cluster().is_some() && !store().holds_locally(&m.data, (start, end)) {
+        return Err(data_elsewhere());
+    }
     let stream = store()
         .open(
             (bucket, key),
@@ -170,7 +175,7 @@ pub async fn open(
 
 /// The object's data file is not on this node (cluster mode without data replication), or
 /// was replaced meanwhile.
-fn data_elsewhere() -> S3Error {
+pub(super) fn data_elsewhere() -> S3Error {
     S3Error::msg(
         ErrorCode::ServiceUnavailable,
         "The object's data is stored on another node of the cluster and is not readable from \

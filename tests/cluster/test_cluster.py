@@ -230,7 +230,21 @@ def check_large_object_elsewhere(cl):
     except ClientError as e:
         assert code_of(e) == ("ServiceUnavailable", 503), e.response
         assert "another node" in e.response["Error"]["Message"], e.response
-    print("ok: a large object read elsewhere is a 503 ServiceUnavailable")
+    try:
+        cl.c(3).get_object(Bucket="replicated", Key="big", Range="bytes=100-199")["Body"].read()
+        raise AssertionError("node 3 served a range of bytes it does not hold")
+    except ClientError as e:
+        assert code_of(e) == ("ServiceUnavailable", 503), e.response
+    # A copy needs the source bytes: on their node it works, elsewhere 503.
+    src = {"Bucket": "replicated", "Key": "big"}
+    cl.c(1).copy_object(Bucket="replicated", Key="big-copy", CopySource=src)
+    assert cl.c(1).get_object(Bucket="replicated", Key="big-copy")["Body"].read() == big
+    try:
+        cl.c(2).copy_object(Bucket="replicated", Key="big-copy-2", CopySource=src)
+        raise AssertionError("node 2 copied bytes it does not hold")
+    except ClientError as e:
+        assert code_of(e) == ("ServiceUnavailable", 503), e.response
+    print("ok: a large object read or copied elsewhere is a 503 ServiceUnavailable")
 
 
 class Writer(threading.Thread):
