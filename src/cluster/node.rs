@@ -174,6 +174,7 @@ impl ClusterNode {
         let registry = Groups::new();
         let mut running = Vec::new();
         for (shard, db) in shards {
+            super::shard::check_joinable(&db, shard)?;
             let group = start_group(
                 spec.node_id,
                 shard,

@@ -19,7 +19,9 @@ use super::raft::{Applier, ClusterError};
 use crate::error::S3Result;
 use crate::meta::commands::{MetaCmd, MetaReply};
 use crate::meta::tables::{BUCKETS, BUCKET_CONFIGS, INFO, OBJECTS, PARTS, UPLOADS, VERSIONS};
-use redb::{Database, Durability, ReadableTable, TableDefinition, TableHandle};
+use redb::{
+    Database, Durability, ReadableTable, ReadableTableMetadata, TableDefinition, TableHandle,
+};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
@@ -136,6 +138,38 @@ fn write_position(txn: &redb::WriteTransaction, position: &[u8]) -> Result<(), C
     Ok(())
 }
 
+/// Refuses a shard that holds metadata it never got through Raft (a single-node data
+/// directory turned into a cluster node): its replica would silently differ from the others.
+pub fn check_joinable(db: &Database, shard: u32) -> Result<(), ClusterError> {
+    let txn = db.begin_read().map_err(|e| db_err("read", e))?;
+    let applied = match txn.open_table(POSITION) {
+        Ok(t) => t
+            .get(POSITION_KEY)
+            .map_err(|e| db_err("read the position", e))?
+            .is_some(),
+        Err(redb::TableError::TableDoesNotExist(_)) => false,
+        Err(e) => return Err(db_err("open the position", e)),
+    };
+    if applied {
+        return Ok(());
+    }
+    let mut empty = true;
+    each_table!(def, K => {
+        let table = txn.open_table(def).map_err(|e| db_err("read", e))?;
+        let _: Option<K<'_>> = None;
+        empty &= table.is_empty().map_err(|e| db_err("read", e))?;
+    });
+    if empty {
+        Ok(())
+    } else {
+        Err(ClusterError::new(format!(
+            "metadata shard {shard} holds records written outside the cluster (a single-node \
+             data directory?): cluster mode needs a data directory that is new or was always \
+             a cluster node's"
+        )))
+    }
+}
+
 impl Applier for ShardApplier {
     fn position(&self) -> Result<Option<Vec<u8>>, ClusterError> {
         let txn = self.db.begin_read().map_err(|e| db_err("read", e))?;
@@ -183,5 +217,41 @@ impl Applier for ShardApplier {
         load_tables(&txn, &tables)?;
         write_position(&txn, position)?;
         txn.commit().map_err(|e| db_err("commit", e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::meta::types::BucketMeta;
+
+    #[test]
+    fn a_shard_with_records_from_outside_the_cluster_is_refused() {
+        let (_dir, db) = crate::meta::tables::test_db();
+        check_joinable(&db, 0).expect("an empty shard may join");
+        let txn = db.begin_write().unwrap();
+        let cmd = MetaCmd::CreateBucket {
+            meta: BucketMeta::test_new("b", "o"),
+            configs: vec![],
+        };
+        cmd.apply(&txn).unwrap();
+        txn.commit().unwrap();
+        let e = check_joinable(&db, 3).expect_err("written outside Raft");
+        assert!(e.to_string().contains("shard 3"), "{e}");
+
+        // The same record applied through the group (with a position) is fine.
+        let (_dir2, db2) = crate::meta::tables::test_db();
+        let mut applier = ShardApplier::new(Arc::new(db2));
+        let cmd = MetaCmd::CreateBucket {
+            meta: BucketMeta::test_new("b", "o"),
+            configs: vec![],
+        };
+        let replies = applier.apply(&[cmd], b"position").unwrap();
+        assert_eq!(decode_replies(&replies).unwrap().len(), 1);
+        check_joinable(&applier.db, 0).expect("applied through Raft");
+        assert_eq!(
+            applier.position().unwrap().as_deref(),
+            Some(&b"position"[..])
+        );
     }
 }
