@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::fmt;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 
 /// Largest encoded [`Batch`] a group accepts (4 MiB): with the entry's own framing it fits a
@@ -51,6 +52,13 @@ enum RaftRpc {
     Forward(Batch),
     /// A follower asks the leader for a read index ([`forward_read_index`]).
     ReadIndex,
+    /// Bytes of a local data file, for a node serving an object whose bytes it does not hold
+    /// ([`fetch_data`]; the group is not used).
+    ReadData {
+        file_id: u128,
+        offset: u64,
+        len: u32,
+    },
 }
 
 /// Why a leader did not take a forwarded request.
@@ -71,6 +79,8 @@ enum RaftRpcReply {
     Refused(String),
     Forward(Result<BatchReply, Refusal>),
     ReadIndex(Result<u64, Refusal>),
+    /// The bytes read (short at the end of the file), None when the file is not here.
+    Data(Result<Option<Vec<u8>>, String>),
 }
 
 #[derive(Serialize, Deserialize)]
@@ -95,6 +105,8 @@ impl std::error::Error for WireError {}
 #[derive(Default)]
 pub struct Groups {
     rafts: RwLock<HashMap<u32, Raft<TypeConfig>>>,
+    /// Where this node's object data files are, for `ReadData` (None: it serves none).
+    data_files: RwLock<Option<DataFiles>>,
 }
 
 impl Groups {
@@ -105,6 +117,13 @@ impl Groups {
     pub fn insert(&self, group: u32, raft: Raft<TypeConfig>) {
         if let Ok(mut map) = self.rafts.write() {
             map.insert(group, raft);
+        }
+    }
+
+    /// Serves `ReadData` requests from the data files `files` locates.
+    pub fn serve_data_from(&self, files: DataFiles) {
+        if let Ok(mut d) = self.data_files.write() {
+            *d = Some(files);
         }
     }
 
@@ -128,6 +147,21 @@ impl Groups {
     async fn serve(&self, payload: &[u8]) -> Vec<u8> {
         let reply = match decoder().deserialize::<Envelope>(payload) {
             Err(e) => RaftRpcReply::Refused(format!("undecodable request: {e}")),
+            Ok(Envelope {
+                rpc:
+                    RaftRpc::ReadData {
+                        file_id,
+                        offset,
+                        len,
+                    },
+                ..
+            }) => {
+                let files = self.data_files.read().ok().and_then(|d| d.clone());
+                RaftRpcReply::Data(match files {
+                    None => Ok(None),
+                    Some(files) => read_local_data(&files, file_id, offset, len).await,
+                })
+            }
             Ok(env) => match self.get(env.group) {
                 None => RaftRpcReply::Refused(format!("no group {} here", env.group)),
                 Some(raft) => dispatch(&raft, env.rpc).await,
@@ -144,6 +178,7 @@ async fn dispatch(raft: &Raft<TypeConfig>, rpc: RaftRpc) -> RaftRpcReply {
         RaftRpc::Vote(r) => RaftRpcReply::Vote(raft.vote(r).await),
         RaftRpc::Snapshot(r) => RaftRpcReply::Snapshot(raft.install_snapshot(r).await),
         RaftRpc::Forward(batch) => RaftRpcReply::Forward(forwarded(raft, batch).await),
+        RaftRpc::ReadData { .. } => RaftRpcReply::Refused("data reads name no group".into()),
         RaftRpc::ReadIndex => RaftRpcReply::ReadIndex(match read_index(raft).await {
             Ok(index) => Ok(index),
             Err(ReadIndexError::NotLeader(l)) => Err(Refusal::NotLeader(l)),
@@ -214,6 +249,71 @@ async fn forwarded(raft: &Raft<TypeConfig>, batch: Batch) -> Result<BatchReply, 
         }
         ProposeError::Failed(e) => Refusal::Failed(e.to_string()),
     })
+}
+
+/// Most bytes one `ReadData` asks for (one data-file chunk of the local store, 1 MiB).
+pub const DATA_READ_BYTES_MAX: u32 = 1024 * 1024;
+
+/// Where this node keeps object data file `id` (the boot passes the local store's layout:
+/// the cluster layer does not know the storage layer).
+pub type DataFiles = Arc<dyn Fn(u128) -> PathBuf + Send + Sync>;
+
+/// Reads `[offset, offset + len)` of data file `file_id` (short at its end); None when the
+/// file is not here.
+pub async fn read_local_data(
+    files: &DataFiles,
+    file_id: u128,
+    offset: u64,
+    len: u32,
+) -> Result<Option<Vec<u8>>, String> {
+    if len > DATA_READ_BYTES_MAX {
+        return Err(format!(
+            "a read of {len} bytes is over {DATA_READ_BYTES_MAX}"
+        ));
+    }
+    let path = files(file_id);
+    let read = tokio::task::spawn_blocking(move || -> std::io::Result<Option<Vec<u8>>> {
+        use std::os::unix::fs::FileExt;
+        let file = match std::fs::File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let mut buf = vec![0u8; len as usize];
+        let mut got = 0;
+        while got < buf.len() {
+            match file.read_at(&mut buf[got..], offset + got as u64)? {
+                0 => break,
+                n => got += n,
+            }
+        }
+        buf.truncate(got);
+        Ok(Some(buf))
+    });
+    match read.await {
+        Ok(r) => r.map_err(|e| format!("read data file: {e}")),
+        Err(e) => Err(format!("read data file: {e}")),
+    }
+}
+
+/// Asks the node behind `client` for bytes of its data file `file_id`: None when it does not
+/// hold the file.
+pub async fn fetch_data(
+    client: &mut PeerClient,
+    file_id: u128,
+    offset: u64,
+    len: u32,
+    timeout: std::time::Duration,
+) -> Result<Option<Vec<u8>>, ForwardError> {
+    let rpc = RaftRpc::ReadData {
+        file_id,
+        offset,
+        len,
+    };
+    match forward_call(client, 0, rpc, timeout).await? {
+        RaftRpcReply::Data(r) => r.map_err(ForwardError::Unknown),
+        _ => Err(ForwardError::Unknown("a reply of the wrong kind".into())),
+    }
 }
 
 /// Makes the per-target clients of one group.

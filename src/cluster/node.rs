@@ -19,8 +19,8 @@
 use super::config::{ClusterSpec, Member};
 use super::group::{form, raft_config, start_group, Group, GroupTuning};
 use super::network::{
-    forward_batch, forward_read_index, propose, read_index as read_index_here, ForwardError,
-    Groups, ProposeError,
+    fetch_data, forward_batch, forward_read_index, propose, read_index as read_index_here,
+    read_local_data, DataFiles, ForwardError, Groups, ProposeError,
 };
 use super::raft::{Batch, BatchReply, ClusterError, NodeId, TypeConfig};
 use super::shard::{decode_replies, ShardApplier};
@@ -121,6 +121,9 @@ pub struct ClusterNode {
     node_id: NodeId,
     members: BTreeMap<NodeId, Member>,
     groups: BTreeMap<u32, GroupHandle>,
+    /// The cluster's runtime: data reads asked from a glommio core run on it.
+    handle: tokio::runtime::Handle,
+    data: Arc<DataReader>,
     _server: PeerServer,
     _running: Vec<Group>,
 }
@@ -146,6 +149,7 @@ impl ClusterNode {
     pub async fn start(
         spec: &ClusterSpec,
         raft_dir: &Path,
+        data_files: Option<DataFiles>,
         shards: Vec<(u32, Arc<redb::Database>)>,
         tuning: GroupTuning,
         limits: Limits,
@@ -156,7 +160,7 @@ impl ClusterNode {
         let listener = tokio::net::TcpListener::bind(this.peer)
             .await
             .map_err(|e| ClusterError::new(format!("peer listener {}: {e}", this.peer)))?;
-        Self::start_on(listener, spec, raft_dir, shards, tuning, limits).await
+        Self::start_on(listener, spec, raft_dir, data_files, shards, tuning, limits).await
     }
 
     /// [`ClusterNode::start`] with the peer listener already bound.
@@ -164,6 +168,7 @@ impl ClusterNode {
         listener: tokio::net::TcpListener,
         spec: &ClusterSpec,
         raft_dir: &Path,
+        data_files: Option<DataFiles>,
         shards: Vec<(u32, Arc<redb::Database>)>,
         tuning: GroupTuning,
         limits: Limits,
@@ -172,6 +177,9 @@ impl ClusterNode {
             .map_err(|e| ClusterError::new(format!("{}: {e}", raft_dir.display())))?;
         let config = raft_config(tuning)?;
         let registry = Groups::new();
+        if let Some(files) = &data_files {
+            registry.serve_data_from(Arc::clone(files));
+        }
         let mut running = Vec::new();
         for (shard, db) in shards {
             super::shard::check_joinable(&db, shard)?;
@@ -212,10 +220,19 @@ impl ClusterNode {
             groups.insert(shard, GroupHandle { ctx, writes, reads });
             kept.push(group);
         }
+        let data = Arc::new(DataReader {
+            node_id: spec.node_id,
+            members: spec.nodes.clone(),
+            secret: spec.secret.clone(),
+            data_files,
+            links: Links::default(),
+        });
         Ok(Arc::new(ClusterNode {
             node_id: spec.node_id,
             members: spec.nodes.clone(),
             groups,
+            handle: tokio::runtime::Handle::current(),
+            data,
             _server: server,
             _running: kept,
         }))
@@ -261,6 +278,27 @@ impl ClusterNode {
             .map_err(|_| S3Error::internal("the cluster reader stopped"))?;
         rx.await
             .map_err(|_| S3Error::internal("the cluster reader dropped a read"))?
+    }
+
+    /// Bytes `[offset, offset + len)` of object data file `file_id` (at most
+    /// `network::DATA_READ_BYTES_MAX`), from this node's data directory or else from the
+    /// first other member that holds the file: exactly `len` bytes, or 503 when no reachable
+    /// node holds them. Callable from any executor (runs on the cluster's runtime).
+    pub async fn read_data(&self, file_id: u128, offset: u64, len: u32) -> S3Result<Vec<u8>> {
+        let data = Arc::clone(&self.data);
+        let task = self
+            .handle
+            .spawn(async move { data.read(file_id, offset, len).await });
+        let bytes = task
+            .await
+            .map_err(|e| S3Error::internal(format!("data read task: {e}")))??;
+        if bytes.len() != len as usize {
+            return Err(S3Error::internal(format!(
+                "data file {file_id:032x}: {} bytes at {offset}, {len} expected",
+                bytes.len()
+            )));
+        }
+        Ok(bytes)
     }
 
     /// Group `group`'s Raft node (tests, metrics).
@@ -325,6 +363,64 @@ impl ClusterNode {
             g.shutdown().await?;
         }
         Ok(())
+    }
+}
+
+/// Longest wait for one peer's answer to a data read.
+pub const DATA_READ_TIMEOUT_MS: u64 = 5_000;
+
+/// Finds and reads object data files: here first, then each other member in id order.
+struct DataReader {
+    node_id: NodeId,
+    members: BTreeMap<NodeId, Member>,
+    secret: super::transport::Secret,
+    data_files: Option<DataFiles>,
+    /// One kept connection per member (taken while a read uses it; concurrent reads open
+    /// their own and the last one returned is kept).
+    links: Links,
+}
+
+impl DataReader {
+    async fn read(&self, file_id: u128, offset: u64, len: u32) -> S3Result<Vec<u8>> {
+        if let Some(files) = &self.data_files {
+            match read_local_data(files, file_id, offset, len).await {
+                Ok(Some(bytes)) => return Ok(bytes),
+                Ok(None) => {}
+                Err(e) => return Err(S3Error::internal(e)),
+            }
+        }
+        let timeout = Duration::from_millis(DATA_READ_TIMEOUT_MS);
+        let mut why = Vec::new();
+        for (id, member) in &self.members {
+            if *id == self.node_id {
+                continue;
+            }
+            let kept = self.links.lock().ok().and_then(|mut l| l.remove(id));
+            let mut client =
+                kept.unwrap_or_else(|| PeerClient::new(member.peer, self.secret.clone()));
+            let mut got = fetch_data(&mut client, file_id, offset, len, timeout).await;
+            if matches!(got, Err(ForwardError::Unknown(_))) {
+                // A read changes nothing: once more, on a fresh connection.
+                got = fetch_data(&mut client, file_id, offset, len, timeout).await;
+            }
+            if let Ok(mut l) = self.links.lock() {
+                l.insert(*id, client);
+            }
+            match got {
+                Ok(Some(bytes)) => return Ok(bytes),
+                Ok(None) => {}
+                Err(e) => why.push(format!("node {id}: {e}")),
+            }
+        }
+        Err(S3Error::msg(
+            ErrorCode::ServiceUnavailable,
+            "The object's data is stored on another node of the cluster, which is not \
+             reachable right now; please retry.",
+        )
+        .caused_by(format!(
+            "data file {file_id:032x} on no reachable node ({})",
+            why.join("; ")
+        )))
     }
 }
 

@@ -90,6 +90,7 @@ impl Cluster {
             listener,
             &spec,
             &node_dir.join("raft"),
+            Some(data_files(node_dir.join("data"))),
             shards.clone(),
             self.tuning,
             self.limits,
@@ -165,6 +166,11 @@ async fn open_db(path: PathBuf) -> Database {
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// A flat data directory for the tests (the server uses the local store's layout).
+fn data_files(dir: PathBuf) -> super::network::DataFiles {
+    Arc::new(move |id| dir.join(format!("{id:032x}")))
 }
 
 fn create_bucket(name: &str) -> MetaCmd {
@@ -362,4 +368,29 @@ async fn without_a_quorum_writes_and_reads_answer_503() {
             !c.node(leader).status().groups[0].has_reachable_leader
         }
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_files_are_read_from_the_node_that_holds_them() {
+    let c = Cluster::start(quick(10_000)).await;
+    let bytes: Vec<u8> = (0..3000u32).map(|i| (i % 251) as u8).collect();
+    let id = 0x42u128;
+    let path = c.dir.path().join(format!("node-2/data/{id:032x}"));
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(&path, &bytes).unwrap();
+    // From another node, from the holder itself, at an offset.
+    assert_eq!(c.node(1).read_data(id, 0, 3000).await.unwrap(), bytes);
+    assert_eq!(c.node(2).read_data(id, 0, 3000).await.unwrap(), bytes);
+    assert_eq!(
+        c.node(3).read_data(id, 1000, 500).await.unwrap(),
+        &bytes[1000..1500]
+    );
+    // Past the end of the file: short, an error rather than wrong bytes.
+    assert!(c.node(1).read_data(id, 2900, 200).await.is_err());
+    // A file no node holds: 503.
+    let e = c.node(1).read_data(0x43, 0, 10).await.unwrap_err();
+    assert_eq!(e.code, ErrorCode::ServiceUnavailable, "{e}");
+    // Over the per-read limit: refused by the holder, never read.
+    let too_big = super::network::DATA_READ_BYTES_MAX + 1;
+    assert!(c.node(1).read_data(id, 0, too_big).await.is_err());
 }

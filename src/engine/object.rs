@@ -147,10 +147,18 @@ pub async fn open(
     if end <= start {
         return Ok(Opened::Nothing);
     }
-    // Cluster mode: every file of the range must be here before the headers go out (a file
-    // missing after the first would cut the body short).
-    if super::log::cluster().is_some() && !store().holds_locally(&m.data, (start, end)) {
-        return Err(data_elsewhere());
+    // Cluster mode: a range with a file that is not here is read through the cluster from
+    // the node holding it (checked chunk by chunk), its first chunk before the headers.
+    if let Some(node) = super::log::cluster() {
+        if let DataLoc::Files(segs) = &m.data {
+            if !store().holds_locally(&m.data, (start, end)) {
+                let stream = super::remote::RemoteStream::open(node, segs, (start, end)).await?;
+                return Ok(Opened::Body(Body::Stream {
+                    len: end - start,
+                    stream: Box::new(stream),
+                }));
+            }
+        }
     }
     let stream = store()
         .open(
@@ -166,23 +174,20 @@ pub async fn open(
             len: end - start,
             stream,
         }),
-        // Cluster mode (#19 milestone 2): object bytes stay on the node that received them;
-        // another node has the record, not the file. A retryable answer, never a panic.
+        // Cluster mode: records name files on other nodes too, so a file gone here is not
+        // proof the record is stale; a retryable answer.
         None if super::log::cluster().is_some() => return Err(data_elsewhere()),
         None => Opened::Vanished,
     })
 }
 
-/// The object's data file is not on this node (cluster mode without data replication), or
-/// was replaced meanwhile.
+/// Cluster mode: the data file was found here, then gone when opened (replaced meanwhile).
 pub(super) fn data_elsewhere() -> S3Error {
     S3Error::msg(
         ErrorCode::ServiceUnavailable,
-        "The object's data is stored on another node of the cluster and is not readable from \
-         this node (data replication is not built yet); read it from the node that received \
-         the PUT.",
+        "The object's data was replaced while it was being opened; please retry.",
     )
-    .caused_by("data file not on this node")
+    .caused_by("data file gone when opened")
 }
 
 /// Replaces the ACL of one version of `bucket/key` (the current object when `version` is

@@ -221,9 +221,14 @@ fn start_cluster(shared: &Shared) -> Result<(), String> {
         .build()
         .map_err(|e| format!("cluster runtime: {e}"))?;
     let raft_dir = shared.data_dir.join("raft");
+    // Peers read object bytes this node holds (its local store's files) through the cluster.
+    let dir = shared.data_dir.clone();
+    let data_files: crate::cluster::network::DataFiles =
+        Arc::new(move |id| crate::storage::local::file_path(&dir, id));
     let started = runtime.block_on(ClusterNode::start(
         &spec,
         &raft_dir,
+        Some(data_files),
         dbs,
         GroupTuning::default(),
         Limits::default(),
