@@ -121,6 +121,15 @@ for backend in ${BLEEPSTORE_GATEWAYS:-aws gcp azure}; do
     fi
 done
 
+# Cluster mode (#19): three real nodes from scripts/cluster.sh, replicated metadata, the
+# leader of a group killed under a write load (tests/cluster/test_cluster.py, ~30 s).
+say "cluster end-to-end (tests/cluster/test_cluster.py)"
+cluster_status=0
+.venv/bin/python tests/cluster/test_cluster.py || cluster_status=$?
+if ((cluster_status != 0)); then
+    e2e_status=1
+fi
+
 fuzz_status=0
 if [[ "${BLEEPSTORE_SKIP_FUZZ:-}" == 1 ]]; then
     say "fuzz: skipped (BLEEPSTORE_SKIP_FUZZ=1)"
@@ -130,7 +139,7 @@ else
     bash scripts/fuzz.sh --ci || fuzz_status=$?
 fi
 
-echo "== [+${SECONDS}s] summary: cargo test exit ${cargo_status}, README run command exit ${readme_status}, end-to-end exit ${e2e_status} (gateways:${gateway_status}), fuzz exit ${fuzz_status}"
+echo "== [+${SECONDS}s] summary: cargo test exit ${cargo_status}, README run command exit ${readme_status}, end-to-end exit ${e2e_status} (gateways:${gateway_status}; cluster=${cluster_status}), fuzz exit ${fuzz_status}"
 if ((cargo_status != 0 || readme_status != 0 || e2e_status != 0)) || [[ "$fuzz_status" != 0 && "$fuzz_status" != skipped ]]; then
     exit 1
 fi

@@ -291,6 +291,9 @@ pub struct ClusterConfig {
     /// Copies of each object's bytes; unset: min(3, nodes).
     pub replication_factor: Option<usize>,
     pub nodes: Vec<ClusterNode>,
+    /// Metadata shards, one Raft group each: the same on every node (recorded in the data
+    /// directory on first start, like the single-node count). Unset: 2.
+    pub shards: Option<u32>,
 }
 
 /// One member: its id, the S3 address clients use and the address peers connect to.
@@ -305,10 +308,20 @@ pub struct ClusterNode {
 /// Shortest `cluster.secret` accepted: 16 bytes, 128 bits if they are random.
 pub const CLUSTER_SECRET_BYTES_MIN: usize = 16;
 
+/// Default metadata shards (Raft groups) of a cluster: few, each group costs heartbeats.
+const CLUSTER_SHARDS_DEFAULT: u32 = 2;
+/// Most metadata shards a cluster may have.
+pub const CLUSTER_SHARDS_MAX: u32 = 256;
+
 /// Default copies of each object, when the membership has at least that many nodes.
 const REPLICATION_FACTOR_DEFAULT: usize = 3;
 
 impl ClusterConfig {
+    /// Metadata shards (Raft groups) of the cluster.
+    pub fn shard_count(&self) -> u32 {
+        self.shards.unwrap_or(CLUSTER_SHARDS_DEFAULT)
+    }
+
     /// Copies of each object: the configured value, or min(3, nodes).
     pub fn replication_factor(&self) -> usize {
         self.replication_factor
@@ -323,6 +336,9 @@ impl ClusterConfig {
         }
         if self.nodes.is_empty() {
             return Err("cluster.nodes: at least one node is needed".into());
+        }
+        if !(1..=CLUSTER_SHARDS_MAX).contains(&self.shard_count()) {
+            return Err(format!("cluster.shards: must be 1 to {CLUSTER_SHARDS_MAX}"));
         }
         if self.secret.len() < CLUSTER_SECRET_BYTES_MIN {
             return Err(format!(
@@ -531,15 +547,6 @@ impl Config {
             ));
         }
         self.cluster.validate()?;
-        if self.cluster.enabled {
-            // Milestone 1 of #19 (src/cluster: transport, Raft log and network) is built, but
-            // nothing wires it into the server yet: refuse rather than run single-node.
-            return Err(
-                "cluster.enabled: cluster mode is not available yet (the Raft core is built, \
-                 serving through it is not)"
-                    .into(),
-            );
-        }
         Ok(())
     }
 }

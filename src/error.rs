@@ -25,6 +25,10 @@ macro_rules! error_codes {
             pub fn default_message(self) -> &'static str {
                 match self { $( ErrorCode::$name => $msg, )* }
             }
+            /// The code named `name` (as `as_str` spells it), for errors that crossed a wire.
+            pub fn from_name(name: &str) -> Option<ErrorCode> {
+                match name { $( stringify!($name) => Some(ErrorCode::$name), )* _ => None }
+            }
         }
     };
 }
@@ -287,6 +291,102 @@ impl std::error::Error for S3Error {
 
 pub type S3Result<T> = Result<T, S3Error>;
 
+/// The element names `S3Error::with` is called with, as statics: an error decoded from a peer
+/// (cluster mode) gets its names back from here. A name missing here is dropped on the wire.
+const EXTRA_NAMES: &[&str] = &[
+    "AWSAccessKeyId",
+    "ActualObjectSize",
+    "ActualPartCount",
+    "ArgumentName",
+    "ArgumentValue",
+    "BucketName",
+    "CanonicalRequest",
+    "Condition",
+    "ETag",
+    "EmailAddress",
+    "Expires",
+    "Header",
+    "HeadersNotSigned",
+    "Key",
+    "MaxAllowedSkewMilliseconds",
+    "MaxSizeAllowed",
+    "Method",
+    "MinSizeAllowed",
+    "PartNumber",
+    "PartNumberRequested",
+    "ProposedSize",
+    "Region",
+    "RequestTime",
+    "ResourceType",
+    "ServerTime",
+    "SignatureProvided",
+    "Size",
+    "StorageClassRequested",
+    "StringToSign",
+    "StringToSignBytes",
+    "TagKey",
+    "TagValue",
+    "UploadId",
+    "VersionId",
+];
+
+/// An [`S3Error`] as plain data: what a replica's reply carries back to the proposer. The
+/// typed source does not travel; its text does (`cause`), and so does the fault kind.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct WireError {
+    code: String,
+    message: String,
+    extra: Vec<(String, String)>,
+    cause: Option<String>,
+    fault: Option<u8>,
+}
+
+impl serde::Serialize for S3Error {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        WireError {
+            code: self.code.as_str().to_string(),
+            message: self.message.clone(),
+            extra: self
+                .extra
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.clone()))
+                .collect(),
+            cause: self.cause.clone(),
+            fault: self.fault.map(|f| match f {
+                Fault::Io => 0,
+                Fault::Db => 1,
+                Fault::Corrupt => 2,
+            }),
+        }
+        .serialize(s)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for S3Error {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<S3Error, D::Error> {
+        let w = WireError::deserialize(d)?;
+        // A code this build does not know (a newer peer) is still a failure: InternalError.
+        let code = ErrorCode::from_name(&w.code).unwrap_or(ErrorCode::InternalError);
+        let mut e = S3Error::msg(code, w.message);
+        e.extra = w
+            .extra
+            .into_iter()
+            .filter_map(|(n, v)| {
+                let name = EXTRA_NAMES.iter().find(|k| **k == n)?;
+                Some((*name, v))
+            })
+            .collect();
+        e.cause = w.cause;
+        e.fault = w.fault.and_then(|f| match f {
+            0 => Some(Fault::Io),
+            1 => Some(Fault::Db),
+            2 => Some(Fault::Corrupt),
+            _ => None,
+        });
+        Ok(e)
+    }
+}
+
 /// Renders the S3 error document.
 pub fn error_xml(err: &S3Error, resource: &str, request_id: &str) -> String {
     let mut out = String::with_capacity(256);
@@ -368,6 +468,42 @@ pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An error crosses a wire (cluster replies) with its code, message, element names,
+    /// cause and fault; a code this build does not know reads as InternalError.
+    #[test]
+    fn errors_round_trip_as_plain_data() {
+        let e = S3Error::new(ErrorCode::PreconditionFailed)
+            .with("Condition", "If-Match")
+            .with("NotAKnownName", "dropped")
+            .caused_by("why");
+        let back: S3Error = bincode::deserialize(&bincode::serialize(&e).unwrap()).unwrap();
+        assert_eq!(back.code, ErrorCode::PreconditionFailed);
+        assert_eq!(back.message, e.message);
+        assert_eq!(back.extra, vec![("Condition", "If-Match".to_string())]);
+        assert_eq!(back.cause.as_deref(), Some("why"));
+        let corrupt = S3Error::corrupt("bad record");
+        let back: S3Error = bincode::deserialize(&bincode::serialize(&corrupt).unwrap()).unwrap();
+        assert!(back.poisons_transaction());
+        // Every name `with` is called with in the crate is known (checked by hand here for
+        // the ones the commands use).
+        for n in ["BucketName", "Key", "UploadId", "VersionId", "ArgumentName"] {
+            assert!(EXTRA_NAMES.contains(&n), "{n}");
+        }
+        let wire = WireError {
+            code: "SomeFutureCode".into(),
+            message: "m".into(),
+            extra: vec![],
+            cause: None,
+            fault: None,
+        };
+        let back: S3Error = bincode::deserialize(&bincode::serialize(&wire).unwrap()).unwrap();
+        assert_eq!(back.code, ErrorCode::InternalError);
+        assert_eq!(
+            ErrorCode::from_name("NoSuchKey"),
+            Some(ErrorCode::NoSuchKey)
+        );
+    }
 
     #[test]
     fn lossy_escaping_keeps_documents_xml_1_0() {

@@ -84,11 +84,17 @@ fn main() {
 fn init_logging(config: &Config) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         // glommio logs its one-time io_uring poll-ring probe at ERROR on filesystems that
-        // cannot poll; it is not an error for us, so that one module is silenced.
+        // cannot poll; it is not an error for us, so that one module is silenced. openraft
+        // logs every vote and startup state at INFO: at most warnings from it, unless asked.
         .unwrap_or_else(|_| {
+            let level = &config.server.log_level;
+            let raft = if matches!(level.as_str(), "debug" | "trace") {
+                level.as_str()
+            } else {
+                "warn"
+            };
             tracing_subscriber::EnvFilter::new(format!(
-                "{},glommio::reactor=off",
-                config.server.log_level
+                "{level},glommio::reactor=off,openraft={raft}"
             ))
         });
     // Lines go through a bounded queue to one writer thread: a stalled reader of stderr

@@ -194,13 +194,17 @@ nodes:
     }
 
     #[test]
-    fn an_enabled_cluster_is_still_refused_at_start_up() {
+    fn an_enabled_cluster_is_accepted_and_a_bad_block_refused() {
         let indented: String = EXAMPLE.lines().map(|l| format!("  {l}\n")).collect();
-        let err = Config::from_yaml(&format!("cluster:\n{indented}")).unwrap_err();
-        assert!(err.contains("not available yet"), "{err}");
-        // A bad block names its own fault first.
+        let config = Config::from_yaml(&format!("cluster:\n{indented}")).unwrap();
+        assert!(config.cluster.enabled);
+        assert_eq!(config.cluster.shard_count(), 2);
+        // A bad block names its own fault.
         let bad = indented.replace("node_id: 1", "node_id: 4");
         let err = Config::from_yaml(&format!("cluster:\n{bad}")).unwrap_err();
         assert!(err.contains("cluster.node_id"), "{err}");
+        let bad = format!("{indented}  shards: 0\n");
+        let err = Config::from_yaml(&format!("cluster:\n{bad}")).unwrap_err();
+        assert!(err.contains("cluster.shards"), "{err}");
     }
 }

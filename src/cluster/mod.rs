@@ -1,4 +1,4 @@
-//! Cluster mode (issue #19), milestone 1: the Raft core the later milestones build on.
+//! Cluster mode (issue #19): metadata replicated through Raft, one group per metadata shard.
 //!
 //! * `config`: the typed view of the `cluster:` block (`ClusterSpec`).
 //! * `transport`: authenticated request/reply frames between nodes over TCP (tokio).
@@ -6,16 +6,24 @@
 //!   machine behind the `Applier` trait the shard's `MetaShard` will implement.
 //! * `network`: openraft's network over the transport; `propose`.
 //! * `group`: starting and forming one group.
+//! * `shard`: a shard's redb database as a group's state machine (`ShardApplier`).
+//! * `node`: this node's groups, peer listener, per-group batcher (group commit, forwarding
+//!   to the leader) and read barriers; the engine's `RaftLog` and reads call it.
 //!
-//! Not wired into the server yet: `cluster.enabled: true` is still refused at start-up.
+//! The boot (`server::boot::start_cluster`) starts it on a small tokio runtime when
+//! `cluster.enabled` is set. Object bytes are not replicated (not built yet).
 //! Sits below the engine (tests/layers.rs): it uses `meta` (the commands), `config`, and
 //! nothing above.
 
 pub mod config;
 pub mod group;
 pub mod network;
+pub mod node;
 pub mod raft;
+pub mod shard;
 pub mod transport;
 
+#[cfg(test)]
+mod node_tests;
 #[cfg(test)]
 mod tests;

@@ -10,8 +10,8 @@ use super::raft::{Batch, BatchReply, ClusterError, NodeId, TypeConfig};
 use super::transport::{Handler, PeerClient, PeerError, Secret, FRAME_BYTES_MAX};
 use bincode::Options;
 use openraft::error::{
-    InstallSnapshotError, NetworkError, PayloadTooLarge, RPCError, RaftError, RemoteError,
-    Unreachable,
+    CheckIsLeaderError, ClientWriteError, InstallSnapshotError, NetworkError, PayloadTooLarge,
+    RPCError, RaftError, RemoteError, Unreachable,
 };
 use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
 use openraft::raft::{
@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::fmt;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 
 /// Largest encoded [`Batch`] a group accepts (4 MiB): with the entry's own framing it fits a
@@ -47,6 +48,26 @@ enum RaftRpc {
     Append(AppendEntriesRequest<TypeConfig>),
     Vote(VoteRequest<NodeId>),
     Snapshot(InstallSnapshotRequest<TypeConfig>),
+    /// A follower forwards a batch for the leader to propose ([`forward_batch`]).
+    Forward(Batch),
+    /// A follower asks the leader for a read index ([`forward_read_index`]).
+    ReadIndex,
+    /// Bytes of a local data file, for a node serving an object whose bytes it does not hold
+    /// ([`fetch_data`]; the group is not used).
+    ReadData {
+        file_id: u128,
+        offset: u64,
+        len: u32,
+    },
+}
+
+/// Why a leader did not take a forwarded request.
+#[derive(Debug, Serialize, Deserialize)]
+enum Refusal {
+    /// This node is not the leader (the leader it knows, if any): nothing was proposed.
+    NotLeader(Option<NodeId>),
+    /// It tried and failed (its Raft stopped, the batch is too large).
+    Failed(String),
 }
 
 #[derive(Serialize, Deserialize)]
@@ -56,6 +77,10 @@ enum RaftRpcReply {
     Snapshot(Result<InstallSnapshotResponse<NodeId>, RaftError<NodeId, InstallSnapshotError>>),
     /// The request could not be served at all (no such group, undecodable).
     Refused(String),
+    Forward(Result<BatchReply, Refusal>),
+    ReadIndex(Result<u64, Refusal>),
+    /// The bytes read (short at the end of the file), None when the file is not here.
+    Data(Result<Option<Vec<u8>>, String>),
 }
 
 #[derive(Serialize, Deserialize)]
@@ -80,6 +105,8 @@ impl std::error::Error for WireError {}
 #[derive(Default)]
 pub struct Groups {
     rafts: RwLock<HashMap<u32, Raft<TypeConfig>>>,
+    /// Where this node's object data files are, for `ReadData` (None: it serves none).
+    data_files: RwLock<Option<DataFiles>>,
 }
 
 impl Groups {
@@ -90,6 +117,13 @@ impl Groups {
     pub fn insert(&self, group: u32, raft: Raft<TypeConfig>) {
         if let Ok(mut map) = self.rafts.write() {
             map.insert(group, raft);
+        }
+    }
+
+    /// Serves `ReadData` requests from the data files `files` locates.
+    pub fn serve_data_from(&self, files: DataFiles) {
+        if let Ok(mut d) = self.data_files.write() {
+            *d = Some(files);
         }
     }
 
@@ -113,6 +147,21 @@ impl Groups {
     async fn serve(&self, payload: &[u8]) -> Vec<u8> {
         let reply = match decoder().deserialize::<Envelope>(payload) {
             Err(e) => RaftRpcReply::Refused(format!("undecodable request: {e}")),
+            Ok(Envelope {
+                rpc:
+                    RaftRpc::ReadData {
+                        file_id,
+                        offset,
+                        len,
+                    },
+                ..
+            }) => {
+                let files = self.data_files.read().ok().and_then(|d| d.clone());
+                RaftRpcReply::Data(match files {
+                    None => Ok(None),
+                    Some(files) => read_local_data(&files, file_id, offset, len).await,
+                })
+            }
             Ok(env) => match self.get(env.group) {
                 None => RaftRpcReply::Refused(format!("no group {} here", env.group)),
                 Some(raft) => dispatch(&raft, env.rpc).await,
@@ -128,6 +177,142 @@ async fn dispatch(raft: &Raft<TypeConfig>, rpc: RaftRpc) -> RaftRpcReply {
         RaftRpc::Append(r) => RaftRpcReply::Append(raft.append_entries(r).await),
         RaftRpc::Vote(r) => RaftRpcReply::Vote(raft.vote(r).await),
         RaftRpc::Snapshot(r) => RaftRpcReply::Snapshot(raft.install_snapshot(r).await),
+        RaftRpc::Forward(batch) => RaftRpcReply::Forward(forwarded(raft, batch).await),
+        RaftRpc::ReadData { .. } => RaftRpcReply::Refused("data reads name no group".into()),
+        RaftRpc::ReadIndex => RaftRpcReply::ReadIndex(match read_index(raft).await {
+            Ok(index) => Ok(index),
+            Err(ReadIndexError::NotLeader(l)) => Err(Refusal::NotLeader(l)),
+            Err(ReadIndexError::Failed(e)) => Err(Refusal::Failed(e.to_string())),
+        }),
+    }
+}
+
+/// Longest a leader works on one forwarded request (a leader that lost its quorum would wait
+/// for a commit forever); the follower's own timeout is shorter.
+pub const SERVE_FORWARDED_TIMEOUT_MS: u64 = 15_000;
+
+/// Why no read index.
+#[derive(Debug)]
+pub enum ReadIndexError {
+    NotLeader(Option<NodeId>),
+    Failed(ClusterError),
+}
+
+impl fmt::Display for ReadIndexError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ReadIndexError::NotLeader(l) => write!(f, "not the leader ({l:?} is)"),
+            ReadIndexError::Failed(e) => e.fmt(f),
+        }
+    }
+}
+
+/// A read index on this node, which must be the leader: the log index every write completed
+/// so far is at or below, confirmed by a quorum (openraft's `get_read_log_id`), within
+/// [`SERVE_FORWARDED_TIMEOUT_MS`].
+pub async fn read_index(raft: &Raft<TypeConfig>) -> Result<u64, ReadIndexError> {
+    let wait = std::time::Duration::from_millis(SERVE_FORWARDED_TIMEOUT_MS);
+    match tokio::time::timeout(wait, raft.get_read_log_id()).await {
+        Ok(Ok((read, _))) => Ok(read.map(|l| l.index).unwrap_or(0)),
+        Ok(Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(f)))) => {
+            Err(ReadIndexError::NotLeader(f.leader_id))
+        }
+        Ok(Err(e)) => Err(ReadIndexError::Failed(ClusterError::new(e))),
+        Err(_) => Err(ReadIndexError::Failed(ClusterError::new(
+            "leadership not confirmed by a quorum in time",
+        ))),
+    }
+}
+
+/// Proposes a batch a follower forwarded. "Not the leader" is answered only when nothing was
+/// proposed (checked before proposing), so the follower may safely try the next leader; a
+/// leader deposed while proposing answers a failure: the entry may still commit.
+async fn forwarded(raft: &Raft<TypeConfig>, batch: Batch) -> Result<BatchReply, Refusal> {
+    let (me, leader) = {
+        let m = raft.metrics();
+        let m = m.borrow();
+        (m.id, m.current_leader)
+    };
+    if leader != Some(me) {
+        return Err(Refusal::NotLeader(leader));
+    }
+    let wait = std::time::Duration::from_millis(SERVE_FORWARDED_TIMEOUT_MS);
+    let proposed = tokio::time::timeout(wait, propose(raft, batch)).await;
+    let Ok(proposed) = proposed else {
+        return Err(Refusal::Failed(
+            "not committed in time: outcome unknown".into(),
+        ));
+    };
+    proposed.map_err(|e| match e {
+        ProposeError::NotLeader(_) => {
+            Refusal::Failed("leadership moved while proposing: outcome unknown".into())
+        }
+        ProposeError::Failed(e) => Refusal::Failed(e.to_string()),
+    })
+}
+
+/// Most bytes one `ReadData` asks for (one data-file chunk of the local store, 1 MiB).
+pub const DATA_READ_BYTES_MAX: u32 = 1024 * 1024;
+
+/// Where this node keeps object data file `id` (the boot passes the local store's layout:
+/// the cluster layer does not know the storage layer).
+pub type DataFiles = Arc<dyn Fn(u128) -> PathBuf + Send + Sync>;
+
+/// Reads `[offset, offset + len)` of data file `file_id` (short at its end); None when the
+/// file is not here.
+pub async fn read_local_data(
+    files: &DataFiles,
+    file_id: u128,
+    offset: u64,
+    len: u32,
+) -> Result<Option<Vec<u8>>, String> {
+    if len > DATA_READ_BYTES_MAX {
+        return Err(format!(
+            "a read of {len} bytes is over {DATA_READ_BYTES_MAX}"
+        ));
+    }
+    let path = files(file_id);
+    let read = tokio::task::spawn_blocking(move || -> std::io::Result<Option<Vec<u8>>> {
+        use std::os::unix::fs::FileExt;
+        let file = match std::fs::File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let mut buf = vec![0u8; len as usize];
+        let mut got = 0;
+        while got < buf.len() {
+            match file.read_at(&mut buf[got..], offset + got as u64)? {
+                0 => break,
+                n => got += n,
+            }
+        }
+        buf.truncate(got);
+        Ok(Some(buf))
+    });
+    match read.await {
+        Ok(r) => r.map_err(|e| format!("read data file: {e}")),
+        Err(e) => Err(format!("read data file: {e}")),
+    }
+}
+
+/// Asks the node behind `client` for bytes of its data file `file_id`: None when it does not
+/// hold the file.
+pub async fn fetch_data(
+    client: &mut PeerClient,
+    file_id: u128,
+    offset: u64,
+    len: u32,
+    timeout: std::time::Duration,
+) -> Result<Option<Vec<u8>>, ForwardError> {
+    let rpc = RaftRpc::ReadData {
+        file_id,
+        offset,
+        len,
+    };
+    match forward_call(client, 0, rpc, timeout).await? {
+        RaftRpcReply::Data(r) => r.map_err(ForwardError::Unknown),
+        _ => Err(ForwardError::Unknown("a reply of the wrong kind".into())),
     }
 }
 
@@ -278,17 +463,131 @@ impl RaftNetwork<TypeConfig> for PeerLink {
     }
 }
 
+/// Why a proposal was not applied.
+#[derive(Debug)]
+pub enum ProposeError {
+    /// This node is not the leader (the one it knows, if any). Normally nothing was
+    /// proposed; a leader deposed after appending the entry answers the same, and the entry
+    /// may still commit under the next leader.
+    NotLeader(Option<NodeId>),
+    /// The batch is too large, the node's Raft stopped, or the outcome is unknown.
+    Failed(ClusterError),
+}
+
+impl fmt::Display for ProposeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ProposeError::NotLeader(Some(l)) => write!(f, "not the leader (node {l} is)"),
+            ProposeError::NotLeader(None) => f.write_str("not the leader (none known)"),
+            ProposeError::Failed(e) => e.fmt(f),
+        }
+    }
+}
+
 /// Proposes one batch to the group through this node, which must be its leader: the reply
 /// comes once the entry is committed (durable on a majority) and applied here.
-pub async fn propose(raft: &Raft<TypeConfig>, batch: Batch) -> Result<BatchReply, ClusterError> {
+pub async fn propose(raft: &Raft<TypeConfig>, batch: Batch) -> Result<BatchReply, ProposeError> {
     let size = encoder()
         .serialized_size(&batch)
-        .map_err(ClusterError::new)?;
+        .map_err(|e| ProposeError::Failed(ClusterError::new(e)))?;
     if size > ENTRY_BYTES_MAX as u64 {
-        return Err(ClusterError::new(format!(
+        return Err(ProposeError::Failed(ClusterError::new(format!(
             "a batch of {size} bytes is over the {ENTRY_BYTES_MAX}-byte entry limit"
+        ))));
+    }
+    match raft.client_write(batch).await {
+        Ok(written) => Ok(written.data),
+        Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
+            Err(ProposeError::NotLeader(f.leader_id))
+        }
+        Err(e) => Err(ProposeError::Failed(ClusterError::new(e))),
+    }
+}
+
+/// Why a request forwarded to a leader did not succeed.
+#[derive(Debug)]
+pub enum ForwardError {
+    /// The target is not the leader (it names the one it knows): nothing was proposed.
+    NotLeader(Option<NodeId>),
+    /// The target could not be reached at all: nothing was sent.
+    Unreachable(String),
+    /// The request may or may not have been carried out (timeout, broken connection,
+    /// a failure on the leader): a write must not be retried blindly.
+    Unknown(String),
+}
+
+impl fmt::Display for ForwardError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ForwardError::NotLeader(Some(l)) => write!(f, "not the leader (node {l} is)"),
+            ForwardError::NotLeader(None) => f.write_str("not the leader (none known)"),
+            ForwardError::Unreachable(e) => write!(f, "leader unreachable: {e}"),
+            ForwardError::Unknown(e) => write!(f, "forwarded request failed: {e}"),
+        }
+    }
+}
+
+async fn forward_call(
+    client: &mut PeerClient,
+    group: u32,
+    rpc: RaftRpc,
+    timeout: std::time::Duration,
+) -> Result<RaftRpcReply, ForwardError> {
+    let env = Envelope { group, rpc };
+    let bytes = encoder()
+        .serialize(&env)
+        .map_err(|e| ForwardError::Unreachable(format!("encode: {e}")))?;
+    if bytes.len() > FRAME_BYTES_MAX {
+        return Err(ForwardError::Unreachable(format!(
+            "a request of {} bytes is over the {FRAME_BYTES_MAX}-byte frame limit",
+            bytes.len()
         )));
     }
-    let written = raft.client_write(batch).await.map_err(ClusterError::new)?;
-    Ok(written.data)
+    let reply = client.call(&bytes, timeout).await.map_err(|e| {
+        if e.is_unreachable() {
+            ForwardError::Unreachable(e.to_string())
+        } else {
+            ForwardError::Unknown(e.to_string())
+        }
+    })?;
+    match decoder().deserialize::<RaftRpcReply>(&reply) {
+        Ok(RaftRpcReply::Refused(why)) => Err(ForwardError::Unknown(why)),
+        Ok(r) => Ok(r),
+        Err(e) => Err(ForwardError::Unknown(format!("undecodable reply: {e}"))),
+    }
+}
+
+fn refused(r: Refusal) -> ForwardError {
+    match r {
+        Refusal::NotLeader(l) => ForwardError::NotLeader(l),
+        Refusal::Failed(e) => ForwardError::Unknown(e),
+    }
+}
+
+/// Sends `batch` to the group's leader over `client` for it to propose; the reply comes once
+/// the entry is committed and applied on the leader (the caller then waits for its own
+/// replica to apply it).
+pub async fn forward_batch(
+    client: &mut PeerClient,
+    group: u32,
+    batch: Batch,
+    timeout: std::time::Duration,
+) -> Result<BatchReply, ForwardError> {
+    match forward_call(client, group, RaftRpc::Forward(batch), timeout).await? {
+        RaftRpcReply::Forward(r) => r.map_err(refused),
+        _ => Err(ForwardError::Unknown("a reply of the wrong kind".into())),
+    }
+}
+
+/// Asks the group's leader for a read index: once this node has applied up to it, a read
+/// here sees every write completed before the call.
+pub async fn forward_read_index(
+    client: &mut PeerClient,
+    group: u32,
+    timeout: std::time::Duration,
+) -> Result<u64, ForwardError> {
+    match forward_call(client, group, RaftRpc::ReadIndex, timeout).await? {
+        RaftRpcReply::ReadIndex(r) => r.map_err(refused),
+        _ => Err(ForwardError::Unknown("a reply of the wrong kind".into())),
+    }
 }

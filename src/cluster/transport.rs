@@ -466,6 +466,17 @@ impl PeerClient {
     }
 
     async fn exchange(&mut self, payload: &[u8]) -> Result<Vec<u8>, PeerError> {
+        // A kept connection the peer has closed meanwhile (it restarted, or closed an idle
+        // one) reads as EOF before anything is sent: reconnect rather than fail a request the
+        // peer never saw. (Between two requests the peer sends nothing, so any byte or EOF
+        // here means the connection is unusable.)
+        if let Some(conn) = &self.conn {
+            let mut probe = [0u8; 1];
+            match conn.stream.try_read(&mut probe) {
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                _ => self.conn = None,
+            }
+        }
         let conn = match &mut self.conn {
             Some(c) => c,
             None => self.conn.insert(connect(self.addr, &self.secret).await?),
@@ -508,6 +519,35 @@ mod tests {
             .expect("server did not close the connection")
             .ok();
         rest
+    }
+
+    #[tokio::test]
+    async fn a_kept_connection_to_a_restarted_peer_is_replaced_before_sending() {
+        let (server, calls) = echo_server().await;
+        let addr = server.local_addr();
+        let mut client = PeerClient::new(addr, Secret::new(SECRET));
+        assert_eq!(client.call(b"ab", WAIT).await.unwrap(), b"ba");
+        // The peer goes away (its connections close) and comes back on the same address.
+        server.stop();
+        let listener = loop {
+            match TcpListener::bind(addr).await {
+                Ok(l) => break l,
+                Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+            }
+        };
+        let seen = Arc::clone(&calls);
+        let handler: Handler = Arc::new(move |mut p: Vec<u8>| {
+            seen.fetch_add(1, Ordering::SeqCst);
+            Box::pin(async move {
+                p.reverse();
+                p
+            })
+        });
+        let _again = PeerServer::start(listener, Secret::new(SECRET), handler).unwrap();
+        // Give the close time to arrive, as it would between two real requests.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(client.call(b"xyz", WAIT).await.unwrap(), b"zyx");
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
     }
 
     #[tokio::test]

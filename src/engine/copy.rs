@@ -191,6 +191,13 @@ async fn copy_range(
         DataLoc::Inline(bytes) => Box::new(OnceStream(Some(
             bytes[start as usize..end as usize].to_vec(),
         ))),
+        DataLoc::Files(segs)
+            if super::log::cluster()
+                .is_some_and(|_| !store.holds_locally(&m.data, (start, end))) =>
+        {
+            let node = super::log::cluster().ok_or_else(|| S3Error::internal("no cluster"))?;
+            Box::new(super::remote::RemoteStream::open(node, segs, (start, end)).await?)
+        }
         data => store
             .open(src, data, (start, end), m.size, ReadFor::Copy)
             .await?

@@ -17,6 +17,7 @@ pub mod object;
 pub mod policy;
 pub mod read;
 pub mod recovery;
+pub mod remote;
 pub mod shards;
 pub mod tagging;
 pub mod versions;

@@ -2,7 +2,7 @@
 
 use super::log::submit_for_bucket;
 use super::{now_ms, read, store};
-use crate::error::{S3Error, S3Result};
+use crate::error::{ErrorCode, S3Error, S3Result};
 use crate::http::response::Body;
 use crate::meta::commands::{MetaCmd, WriteCond};
 use crate::meta::types::{Acl, Checksums, DataLoc, ObjectLock, ObjectMeta, Tags, VersionStamp};
@@ -147,6 +147,19 @@ pub async fn open(
     if end <= start {
         return Ok(Opened::Nothing);
     }
+    // Cluster mode: a range with a file that is not here is read through the cluster from
+    // the node holding it (checked chunk by chunk), its first chunk before the headers.
+    if let Some(node) = super::log::cluster() {
+        if let DataLoc::Files(segs) = &m.data {
+            if !store().holds_locally(&m.data, (start, end)) {
+                let stream = super::remote::RemoteStream::open(node, segs, (start, end)).await?;
+                return Ok(Opened::Body(Body::Stream {
+                    len: end - start,
+                    stream: Box::new(stream),
+                }));
+            }
+        }
+    }
     let stream = store()
         .open(
             (bucket, key),
@@ -161,8 +174,20 @@ pub async fn open(
             len: end - start,
             stream,
         }),
+        // Cluster mode: records name files on other nodes too, so a file gone here is not
+        // proof the record is stale; a retryable answer.
+        None if super::log::cluster().is_some() => return Err(data_elsewhere()),
         None => Opened::Vanished,
     })
+}
+
+/// Cluster mode: the data file was found here, then gone when opened (replaced meanwhile).
+pub(super) fn data_elsewhere() -> S3Error {
+    S3Error::msg(
+        ErrorCode::ServiceUnavailable,
+        "The object's data was replaced while it was being opened; please retry.",
+    )
+    .caused_by("data file gone when opened")
 }
 
 /// Replaces the ACL of one version of `bucket/key` (the current object when `version` is

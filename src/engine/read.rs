@@ -8,13 +8,15 @@ use std::sync::Arc;
 
 /// Runs `f` on a read transaction of the shard that owns `bucket`: on this core when it can
 /// read the shard (`shards::reader`), else on the owner's core, which lends its handle back
-/// for the next read.
+/// for the next read. In cluster mode after a read barrier: it sees every write completed on
+/// any node before the call.
 pub async fn on_bucket_shard<R, F>(bucket: &str, f: F) -> S3Result<R>
 where
     R: Send + 'static,
     F: FnOnce(&ReadTransaction) -> S3Result<R> + Send + 'static,
 {
     let shard = super::shards::shard_for_bucket(bucket);
+    super::log::read_barrier(shard).await?;
     if let Some(db) = super::shards::reader(shard) {
         let txn = db.begin_read().map_err(S3Error::from_db)?;
         return f(&txn);
@@ -143,6 +145,10 @@ pub async fn buckets<F>(keep: F) -> S3Result<Vec<BucketMeta>>
 where
     F: Fn(&BucketMeta) -> bool + Send + Sync + Clone + 'static,
 {
+    if let Some(node) = super::log::cluster() {
+        let barriers = node.group_ids().into_iter().map(|g| node.read_barrier(g));
+        futures::future::try_join_all(barriers).await?;
+    }
     let per_core = crate::runtime::on_all_cores(move || {
         let keep = keep.clone();
         async move {

@@ -213,8 +213,9 @@ pub struct VersionPin {
 }
 
 /// What applying a command produced. `freed` lists data files no record names any more:
-/// the caller deletes them once the commit is durable.
-#[derive(Debug, Clone, Default)]
+/// the caller deletes them once the commit is durable. Plain data (serde): in cluster mode
+/// the replica that applied a batch sends its replies back to the proposer.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct MetaReply {
     pub freed: Vec<u128>,
     /// Per key, for DeleteObjects: whether a record was removed (in request order).
@@ -232,7 +233,7 @@ pub struct MetaReply {
 }
 
 /// An in-progress upload removed with its bucket.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct DroppedUpload {
     pub key: String,
     pub upload_id: String,

@@ -55,13 +55,33 @@ impl MetaShard {
         group_commit_max: usize,
         cache_bytes: u64,
     ) -> Result<MetaShard, String> {
+        let db = Self::open_database(path, cache_bytes)?;
+        Self::with_database(id, path, db, group_commit_max, cache_bytes)
+    }
+
+    /// Opens (or creates) a shard's database with every table: in cluster mode the boot
+    /// opens it before the cores, to hand it to the shard's Raft group as well.
+    pub fn open_database(path: &Path, cache_bytes: u64) -> Result<Arc<Database>, String> {
         let db = open_db(path, cache_bytes)?;
         super::tables::init(&db).map_err(|e| format!("init shard {}: {e}", path.display()))?;
+        Ok(Arc::new(db))
+    }
+
+    /// The shard over a database opened by [`MetaShard::open_database`]. (In cluster mode
+    /// the Raft group holds the database too: its writes go through the group, never this
+    /// shard's committer, so the committer's reopen-after-failure never runs on it.)
+    pub fn with_database(
+        id: u32,
+        path: &Path,
+        db: Arc<Database>,
+        group_commit_max: usize,
+        cache_bytes: u64,
+    ) -> Result<MetaShard, String> {
         ensure_reserve(&reserve_path(path));
         let (tx, rx) = async_channel::bounded(WRITE_QUEUE_MAX);
         Ok(MetaShard {
             id,
-            db: std::cell::RefCell::new(Some(Arc::new(db))),
+            db: std::cell::RefCell::new(Some(db)),
             path: path.to_path_buf(),
             broken: std::cell::Cell::new(false),
             tx,

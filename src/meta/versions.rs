@@ -469,7 +469,7 @@ pub fn w_install(
 }
 
 /// What one delete did.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct DeleteOutcome {
     /// The version removed, or the delete marker added (None in an unversioned bucket).
     pub version: Option<VersionStamp>,

@@ -31,6 +31,9 @@ pub fn run(config: Config) -> Result<(), String> {
     warn_default_credentials(&config, bind_addr);
     let gateway = crate::storage::gateway::start(&config)?;
     let (shared, receivers, users) = prepare(config, executors, bind_addr, gateway.clone())?;
+    if shared.config.cluster.enabled {
+        start_cluster(&shared)?;
+    }
     crate::runtime::offload::remember_process_cpus();
     let mut handles = Vec::new();
     for (id, inbox) in receivers.into_iter().enumerate() {
@@ -66,8 +69,20 @@ pub(super) fn prepare(
     let data_dir = config.storage.data_dir.clone();
     crate::storage::local::prepare_data_dir(&data_dir)
         .map_err(|e| format!("data dir {}: {e}", data_dir.display()))?;
-    let shard_count = crate::meta::shard_count(&data_dir, executors)
+    // A cluster's shards are its Raft groups: the same count on every node.
+    let wanted = if config.cluster.enabled {
+        config.cluster.shard_count()
+    } else {
+        executors
+    };
+    let shard_count = crate::meta::shard_count(&data_dir, wanted)
         .map_err(|e| format!("shard count in {}: {e}", data_dir.display()))?;
+    if config.cluster.enabled && shard_count != wanted {
+        return Err(format!(
+            "cluster.shards: {wanted}, but the data directory {} holds {shard_count} shards",
+            data_dir.display()
+        ));
+    }
     let users = Arc::new(Users::from_config(&config.auth, &config.server.region));
     crate::engine::install_store(crate::storage::choose_store(
         gateway,
@@ -101,6 +116,7 @@ async fn core_main(
     let listener = super::bind::listen(shared.bind_addr)
         .map_err(|e| format!("server.bind {}: {e}", shared.bind_addr))?;
     if id == 0 {
+        let cluster = crate::engine::log::cluster().is_some();
         let addr = listener
             .local_addr()
             .map(|a| a.to_string())
@@ -111,7 +127,14 @@ async fn core_main(
             shared.shard_count,
             shared.data_dir.display()
         );
-        glommio::spawn_local(crate::engine::recovery::sweep_orphans_task(shared.clone())).detach();
+        if cluster {
+            // Not in cluster mode: at start-up a shard may not yet have re-applied committed
+            // entries that name this node's files, which the sweep would then delete.
+            shared.recovered.store(true, Ordering::Release);
+        } else {
+            glommio::spawn_local(crate::engine::recovery::sweep_orphans_task(shared.clone()))
+                .detach();
+        }
     }
     spawn_reaper(&shared);
     spawn_lifecycle(&shared);
@@ -149,15 +172,79 @@ fn open_shards(id: u32, shared: &Shared) -> Result<BTreeMap<u32, Rc<MetaShard>>,
     for s in (0..shared.shard_count).filter(|s| s % shared.executors == id) {
         let path = crate::meta::shard_path(&shared.data_dir, s);
         let metadata = &shared.config.metadata;
-        let shard = Rc::new(MetaShard::open(
-            s,
-            &path,
-            metadata.group_commit_max,
-            metadata.cache_bytes_per_shard(shared.shard_count),
-        )?);
-        shards.insert(s, shard);
+        let cache_bytes = metadata.cache_bytes_per_shard(shared.shard_count);
+        let preopened = PREOPENED.lock().ok().and_then(|mut m| m.remove(&s));
+        let shard = match preopened {
+            Some(db) => {
+                MetaShard::with_database(s, &path, db, metadata.group_commit_max, cache_bytes)?
+            }
+            None => MetaShard::open(s, &path, metadata.group_commit_max, cache_bytes)?,
+        };
+        shards.insert(s, Rc::new(shard));
     }
     Ok(shards)
+}
+
+/// Shard databases the cluster's groups hold, opened before the cores (redb allows one
+/// handle per file): each core takes its own from here.
+static PREOPENED: std::sync::Mutex<BTreeMap<u32, Arc<redb::Database>>> =
+    std::sync::Mutex::new(BTreeMap::new());
+
+/// Tokio worker threads of the cluster runtime (Raft groups, peer listener, batchers).
+const CLUSTER_THREADS: usize = 2;
+
+/// The cluster's runtime, alive for the rest of the process.
+static CLUSTER_RUNTIME: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
+
+/// Cluster mode: opens every shard's database, starts the cluster runtime, the peer
+/// listener and one Raft group per shard (files under `<data-dir>/raft/`), forms them from
+/// the static membership, and makes them the engine's metadata log, before any core serves.
+fn start_cluster(shared: &Shared) -> Result<(), String> {
+    use crate::cluster::{group::GroupTuning, node::ClusterNode, node::Limits};
+    let spec = crate::cluster::config::ClusterSpec::new(&shared.config.cluster)?;
+    let cache_bytes = shared
+        .config
+        .metadata
+        .cache_bytes_per_shard(shared.shard_count);
+    let mut dbs = Vec::new();
+    for s in 0..shared.shard_count {
+        let path = crate::meta::shard_path(&shared.data_dir, s);
+        dbs.push((s, MetaShard::open_database(&path, cache_bytes)?));
+    }
+    if let Ok(mut map) = PREOPENED.lock() {
+        map.extend(dbs.iter().map(|(s, db)| (*s, Arc::clone(db))));
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(CLUSTER_THREADS)
+        .thread_name("cluster")
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cluster runtime: {e}"))?;
+    let raft_dir = shared.data_dir.join("raft");
+    // Peers read object bytes this node holds (its local store's files) through the cluster.
+    let dir = shared.data_dir.clone();
+    let data_files: crate::cluster::network::DataFiles =
+        Arc::new(move |id| crate::storage::local::file_path(&dir, id));
+    let started = runtime.block_on(ClusterNode::start(
+        &spec,
+        &raft_dir,
+        Some(data_files),
+        dbs,
+        GroupTuning::default(),
+        Limits::default(),
+    ));
+    let node = started.map_err(|e| format!("cluster: {e}"))?;
+    let _ = CLUSTER_RUNTIME.set(runtime);
+    crate::engine::log::install_cluster(node);
+    println!(
+        "bleepstore cluster node {} of {}: peer listener on {}, {} Raft groups (raft files in {})",
+        spec.node_id,
+        spec.nodes.len(),
+        spec.this().map(|m| m.peer.to_string()).unwrap_or_default(),
+        shared.shard_count,
+        raft_dir.display()
+    );
+    Ok(())
 }
 
 /// Aborts this core's expired multipart uploads now and every [`REAP_INTERVAL`].

@@ -77,10 +77,17 @@ pub async fn serve(
 ) -> Option<Response> {
     let resp = match Operational::of(&head.path)? {
         Operational::Healthz => text(200, "text/plain", "ok\n".into()),
-        Operational::Readyz => {
-            let (status, body) = super::health::readyz(shared, gateway);
-            text(status, "text/plain", body.into())
-        }
+        Operational::Readyz => match crate::engine::log::cluster() {
+            Some(node) => {
+                let ready = super::health::is_ready(shared, gateway);
+                let (status, body) = super::health::cluster_readyz(&node.status(), ready);
+                text(status, "application/json", body)
+            }
+            None => {
+                let (status, body) = super::health::readyz(shared, gateway);
+                text(status, "text/plain", body.into())
+            }
+        },
         Operational::Health => health(shared, gateway).await,
         Operational::Metrics => metrics(shared, head).await,
         Operational::OpenApi => {
@@ -104,11 +111,13 @@ async fn health(shared: &Shared, gateway: Option<&Gateway>) -> Response {
         shards.push((s, ok));
     }
     let storage_ok = crate::storage::local::objects_dir(&shared.data_dir).is_dir();
+    let cluster = crate::engine::log::cluster().map(|node| node.status());
     let (status, body) = super::health::health_json(
         &shards,
         storage_ok,
         super::health::is_ready(shared, gateway),
         gateway,
+        cluster.as_ref(),
     );
     text(status, "application/json", body)
 }

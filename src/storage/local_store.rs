@@ -128,6 +128,20 @@ fn no_turns<'a>() -> LocalBoxFuture<'a, S3Result<Turns>> {
 }
 
 impl DataStore for LocalStore {
+    /// One `stat` per data file the range touches (cluster mode only asks).
+    fn holds_locally(&self, data: &DataLoc, (start, end): (u64, u64)) -> bool {
+        let DataLoc::Files(segs) = data else {
+            return true;
+        };
+        let mut at = 0u64;
+        segs.iter().all(|seg| {
+            let (from, to) = (at, at + seg.len);
+            at = to;
+            // Only files the range touches must be here.
+            to <= start || from >= end || local::file_path(&self.data_dir, seg.file_id).exists()
+        })
+    }
+
     fn write<'a>(
         &'a self,
         to: WriteTo<'a>,
@@ -381,5 +395,28 @@ mod tests {
                 .await;
             assert!(opened.is_err(), "upstream bytes without a gateway");
         });
+    }
+
+    /// Cluster mode asks whether a range's files are here before answering a GET.
+    #[test]
+    fn holds_locally_checks_only_the_files_a_range_touches() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalStore::new(dir.path().to_path_buf(), 1024);
+        let seg = |file_id| Segment {
+            file_id,
+            len: 10,
+            part_etag: None,
+            chunk_crc32c: vec![],
+        };
+        let here = local::file_path(dir.path(), 7);
+        std::fs::create_dir_all(here.parent().unwrap()).unwrap();
+        std::fs::write(&here, b"0123456789").unwrap();
+        // File 7 is here, file 8 is not.
+        let data = DataLoc::Files(vec![seg(7), seg(8)]);
+        assert!(store.holds_locally(&data, (0, 10)));
+        assert!(store.holds_locally(&data, (3, 9)));
+        assert!(!store.holds_locally(&data, (5, 15)));
+        assert!(!store.holds_locally(&data, (10, 20)));
+        assert!(store.holds_locally(&DataLoc::Inline(vec![1]), (0, 1)));
     }
 }

@@ -93,6 +93,12 @@ pub trait DataStore: Send + Sync {
         purpose: ReadFor,
     ) -> LocalBoxFuture<'a, S3Result<Option<Box<dyn BodyStream>>>>;
 
+    /// Whether every byte of `[start, end)` of `data` is on this node (cluster mode: object
+    /// bytes stay where they were received). A store that does not keep files says yes.
+    fn holds_locally(&self, _data: &DataLoc, _range: (u64, u64)) -> bool {
+        true
+    }
+
     /// Frees the data of `bucket/key` a commit no longer references (off the request path).
     fn free(&self, bucket: &str, key: &str, ids: Vec<u128>);
 

@@ -1,0 +1,676 @@
+//! This node's part of a cluster: one Raft group per metadata shard (group id = shard id),
+//! the peer listener, and the two ways the engine uses them, both callable from any thread
+//! or executor (the glommio cores hand work over on bounded tokio channels and await
+//! futures-free oneshots):
+//!
+//! * [`ClusterNode::submit`]: a metadata command, queued to its group's batcher task, which
+//!   takes up to [`Limits::batch_cmds_max`] queued commands (and at most
+//!   [`Limits::batch_bytes_max`]) as one log entry (group commit), fsyncs their data
+//!   directories here, then proposes the entry on the leader: itself through openraft, or
+//!   another node by forwarding it over the peer transport. The reply comes once the entry is
+//!   committed by a quorum and applied durably on this node, so a read here sees it.
+//! * [`ClusterNode::read_barrier`]: before a read, a read index from the leader (confirmed
+//!   by a quorum round), then a wait until this node has applied up to it. Concurrent
+//!   barriers of a group share one round.
+//!
+//! No leader known (an election, a partition): requests wait and retry until their deadline,
+//! then fail with 503 ServiceUnavailable, which clients retry.
+
+use super::config::{ClusterSpec, Member};
+use super::group::{form, raft_config, start_group, Group, GroupTuning};
+use super::network::{
+    fetch_data, forward_batch, forward_read_index, propose, read_index as read_index_here,
+    read_local_data, DataFiles, ForwardError, Groups, ProposeError,
+};
+use super::raft::{Batch, BatchReply, ClusterError, NodeId, TypeConfig};
+use super::shard::{decode_replies, ShardApplier};
+use super::transport::{PeerClient, PeerServer};
+use crate::error::{ErrorCode, S3Error, S3Result};
+use crate::meta::commands::{MetaCmd, MetaReply};
+use futures::channel::oneshot;
+use openraft::{Raft, ServerState};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+
+/// Bounds on what a node queues, batches and waits for.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Commands in one log entry (one group-commit batch).
+    pub batch_cmds_max: usize,
+    /// Encoded command bytes in one log entry (one command larger than this still goes
+    /// alone, up to the entry limit of `network::ENTRY_BYTES_MAX`).
+    pub batch_bytes_max: usize,
+    /// Commands waiting for a group's batcher; beyond it submitters wait (backpressure).
+    pub queue_cmds_max: usize,
+    /// Read barriers waiting for a group's next round.
+    pub queue_reads_max: usize,
+    /// Longest wait for one forwarded request to the leader.
+    pub forward_timeout_ms: u64,
+    /// Longest a write or a read barrier waits for a leader and its answer, retries
+    /// included, before 503 ServiceUnavailable.
+    pub request_timeout_ms: u64,
+    /// Pause between two tries while no leader is known.
+    pub retry_pause_ms: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            batch_cmds_max: 256,
+            batch_bytes_max: 2 * 1024 * 1024,
+            queue_cmds_max: 4096,
+            queue_reads_max: 4096,
+            forward_timeout_ms: 5_000,
+            request_timeout_ms: 8_000,
+            retry_pause_ms: 50,
+        }
+    }
+}
+
+/// A leader this long without a quorum's acknowledgement no longer counts as reachable.
+const LEADER_QUORUM_ACK_MAX_MS: u64 = 2_000;
+
+type Links = std::sync::Mutex<BTreeMap<NodeId, PeerClient>>;
+
+struct Pending {
+    cmd: MetaCmd,
+    sync_dirs: Vec<PathBuf>,
+    reply: oneshot::Sender<S3Result<MetaReply>>,
+}
+
+/// One group on this node, as the batcher and the reader see it.
+struct GroupCtx {
+    id: u32,
+    node_id: NodeId,
+    raft: Raft<TypeConfig>,
+    members: BTreeMap<NodeId, Member>,
+    secret: super::transport::Secret,
+    limits: Limits,
+    /// Connections to the other members for forwarded writes (used by the batcher only).
+    write_links: Links,
+    /// Connections for read-index requests (used by the reader only).
+    read_links: Links,
+}
+
+/// What one group looks like from this node, for /health and /readyz.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct GroupStatus {
+    pub group: u32,
+    pub leader: Option<NodeId>,
+    pub state: String,
+    pub term: u64,
+    pub last_applied: Option<u64>,
+    pub last_log: Option<u64>,
+    /// Whether this node has a leader it can reach for this group.
+    pub has_reachable_leader: bool,
+}
+
+/// This node's view of the cluster.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ClusterStatus {
+    pub node_id: NodeId,
+    pub members: Vec<serde_json::Value>,
+    pub groups: Vec<GroupStatus>,
+}
+
+/// A running cluster node.
+pub struct ClusterNode {
+    node_id: NodeId,
+    members: BTreeMap<NodeId, Member>,
+    groups: BTreeMap<u32, GroupHandle>,
+    /// The cluster's runtime: data reads asked from a glommio core run on it.
+    handle: tokio::runtime::Handle,
+    data: Arc<DataReader>,
+    _server: PeerServer,
+    _running: Vec<Group>,
+}
+
+struct GroupHandle {
+    ctx: Arc<GroupCtx>,
+    writes: mpsc::Sender<Pending>,
+    reads: mpsc::Sender<oneshot::Sender<S3Result<()>>>,
+}
+
+fn unavailable(why: impl std::fmt::Display) -> S3Error {
+    S3Error::msg(
+        ErrorCode::ServiceUnavailable,
+        "The metadata group of this bucket has no reachable leader right now; please retry.",
+    )
+    .caused_by(why)
+}
+
+impl ClusterNode {
+    /// Starts one group per `(shard, database)` with its files under `raft_dir`, the peer
+    /// listener on this node's peer address, and forms the groups from the static
+    /// membership. Runs on the cluster's tokio runtime.
+    pub async fn start(
+        spec: &ClusterSpec,
+        raft_dir: &Path,
+        data_files: Option<DataFiles>,
+        shards: Vec<(u32, Arc<redb::Database>)>,
+        tuning: GroupTuning,
+        limits: Limits,
+    ) -> Result<Arc<ClusterNode>, ClusterError> {
+        let this = spec
+            .this()
+            .ok_or_else(|| ClusterError::new("cluster.node_id is not a member"))?;
+        let listener = tokio::net::TcpListener::bind(this.peer)
+            .await
+            .map_err(|e| ClusterError::new(format!("peer listener {}: {e}", this.peer)))?;
+        Self::start_on(listener, spec, raft_dir, data_files, shards, tuning, limits).await
+    }
+
+    /// [`ClusterNode::start`] with the peer listener already bound.
+    pub async fn start_on(
+        listener: tokio::net::TcpListener,
+        spec: &ClusterSpec,
+        raft_dir: &Path,
+        data_files: Option<DataFiles>,
+        shards: Vec<(u32, Arc<redb::Database>)>,
+        tuning: GroupTuning,
+        limits: Limits,
+    ) -> Result<Arc<ClusterNode>, ClusterError> {
+        std::fs::create_dir_all(raft_dir)
+            .map_err(|e| ClusterError::new(format!("{}: {e}", raft_dir.display())))?;
+        let config = raft_config(tuning)?;
+        let registry = Groups::new();
+        if let Some(files) = &data_files {
+            registry.serve_data_from(Arc::clone(files));
+        }
+        let mut running = Vec::new();
+        for (shard, db) in shards {
+            super::shard::check_joinable(&db, shard)?;
+            let group = start_group(
+                spec.node_id,
+                shard,
+                raft_dir,
+                Arc::clone(&config),
+                spec.secret.clone(),
+                ShardApplier::new(db),
+                &registry,
+            )
+            .await?;
+            running.push((shard, group));
+        }
+        let server = PeerServer::start(listener, spec.secret.clone(), registry.handler())
+            .map_err(|e| ClusterError::new(format!("peer listener: {e}")))?;
+        let peers: BTreeMap<NodeId, std::net::SocketAddr> =
+            spec.nodes.iter().map(|(id, m)| (*id, m.peer)).collect();
+        let mut groups = BTreeMap::new();
+        let mut kept = Vec::new();
+        for (shard, group) in running {
+            form(&group.raft, spec.node_id, &peers).await?;
+            let ctx = Arc::new(GroupCtx {
+                id: shard,
+                node_id: spec.node_id,
+                raft: group.raft.clone(),
+                members: spec.nodes.clone(),
+                secret: spec.secret.clone(),
+                limits,
+                write_links: Links::default(),
+                read_links: Links::default(),
+            });
+            let (writes, write_rx) = mpsc::channel(limits.queue_cmds_max.max(1));
+            let (reads, read_rx) = mpsc::channel(limits.queue_reads_max.max(1));
+            tokio::spawn(run_batcher(Arc::clone(&ctx), write_rx));
+            tokio::spawn(run_reader(Arc::clone(&ctx), read_rx));
+            groups.insert(shard, GroupHandle { ctx, writes, reads });
+            kept.push(group);
+        }
+        let data = Arc::new(DataReader {
+            node_id: spec.node_id,
+            members: spec.nodes.clone(),
+            secret: spec.secret.clone(),
+            data_files,
+            links: Links::default(),
+        });
+        Ok(Arc::new(ClusterNode {
+            node_id: spec.node_id,
+            members: spec.nodes.clone(),
+            groups,
+            handle: tokio::runtime::Handle::current(),
+            data,
+            _server: server,
+            _running: kept,
+        }))
+    }
+
+    fn group(&self, group: u32) -> S3Result<&GroupHandle> {
+        self.groups
+            .get(&group)
+            .ok_or_else(|| S3Error::internal(format!("no Raft group {group} on this node")))
+    }
+
+    /// Applies `cmd` through group `group`'s log once `sync_dirs` are durable here; answers
+    /// once it is committed by a quorum and applied on this node.
+    pub async fn submit(
+        &self,
+        group: u32,
+        cmd: MetaCmd,
+        sync_dirs: Vec<PathBuf>,
+    ) -> S3Result<MetaReply> {
+        let g = self.group(group)?;
+        let (reply, rx) = oneshot::channel();
+        let pending = Pending {
+            cmd,
+            sync_dirs,
+            reply,
+        };
+        g.writes
+            .send(pending)
+            .await
+            .map_err(|_| S3Error::internal("the cluster batcher stopped"))?;
+        rx.await
+            .map_err(|_| S3Error::internal("the cluster batcher dropped a write"))?
+    }
+
+    /// Returns once this node's replica of group `group` reflects every write completed
+    /// anywhere before the call (a linearisable read may follow).
+    pub async fn read_barrier(&self, group: u32) -> S3Result<()> {
+        let g = self.group(group)?;
+        let (reply, rx) = oneshot::channel();
+        g.reads
+            .send(reply)
+            .await
+            .map_err(|_| S3Error::internal("the cluster reader stopped"))?;
+        rx.await
+            .map_err(|_| S3Error::internal("the cluster reader dropped a read"))?
+    }
+
+    /// Bytes `[offset, offset + len)` of object data file `file_id` (at most
+    /// `network::DATA_READ_BYTES_MAX`), from this node's data directory or else from the
+    /// first other member that holds the file: exactly `len` bytes, or 503 when no reachable
+    /// node holds them. Callable from any executor (runs on the cluster's runtime).
+    pub async fn read_data(&self, file_id: u128, offset: u64, len: u32) -> S3Result<Vec<u8>> {
+        let data = Arc::clone(&self.data);
+        let task = self
+            .handle
+            .spawn(async move { data.read(file_id, offset, len).await });
+        let bytes = task
+            .await
+            .map_err(|e| S3Error::internal(format!("data read task: {e}")))??;
+        if bytes.len() != len as usize {
+            return Err(S3Error::internal(format!(
+                "data file {file_id:032x}: {} bytes at {offset}, {len} expected",
+                bytes.len()
+            )));
+        }
+        Ok(bytes)
+    }
+
+    /// Group `group`'s Raft node (tests, metrics).
+    pub fn raft(&self, group: u32) -> Option<&Raft<TypeConfig>> {
+        self.groups.get(&group).map(|g| &g.ctx.raft)
+    }
+
+    /// Every group's id.
+    pub fn group_ids(&self) -> Vec<u32> {
+        self.groups.keys().copied().collect()
+    }
+
+    pub fn status(&self) -> ClusterStatus {
+        let groups = self
+            .groups
+            .values()
+            .map(|g| {
+                let m = g.ctx.raft.metrics().borrow().clone();
+                let reachable = match (m.state, m.current_leader) {
+                    (ServerState::Leader, Some(l)) if l == self.node_id => {
+                        // A lone member is its own quorum.
+                        self.members.len() == 1
+                            || m.millis_since_quorum_ack
+                                .is_some_and(|ms| ms <= LEADER_QUORUM_ACK_MAX_MS)
+                    }
+                    (ServerState::Follower | ServerState::Learner, Some(l)) => {
+                        l != self.node_id && m.running_state.is_ok()
+                    }
+                    _ => false,
+                };
+                GroupStatus {
+                    group: g.ctx.id,
+                    leader: m.current_leader,
+                    state: format!("{:?}", m.state),
+                    term: m.current_term,
+                    last_applied: m.last_applied.map(|l| l.index),
+                    last_log: m.last_log_index,
+                    has_reachable_leader: reachable && m.running_state.is_ok(),
+                }
+            })
+            .collect();
+        let members = self
+            .members
+            .iter()
+            .map(|(id, m)| {
+                serde_json::json!({"id": id, "s3": m.s3.to_string(), "peer": m.peer.to_string()})
+            })
+            .collect();
+        ClusterStatus {
+            node_id: self.node_id,
+            members,
+            groups,
+        }
+    }
+
+    /// Stops every group (tests: a node that goes away and comes back in the same process).
+    pub async fn shutdown(self: Arc<Self>) -> Result<(), ClusterError> {
+        let node = Arc::try_unwrap(self)
+            .map_err(|_| ClusterError::new("the cluster node is still in use"))?;
+        drop(node._server);
+        for g in node._running {
+            g.shutdown().await?;
+        }
+        Ok(())
+    }
+}
+
+/// Longest wait for one peer's answer to a data read.
+pub const DATA_READ_TIMEOUT_MS: u64 = 5_000;
+
+/// Finds and reads object data files: here first, then each other member in id order.
+struct DataReader {
+    node_id: NodeId,
+    members: BTreeMap<NodeId, Member>,
+    secret: super::transport::Secret,
+    data_files: Option<DataFiles>,
+    /// One kept connection per member (taken while a read uses it; concurrent reads open
+    /// their own and the last one returned is kept).
+    links: Links,
+}
+
+impl DataReader {
+    async fn read(&self, file_id: u128, offset: u64, len: u32) -> S3Result<Vec<u8>> {
+        if let Some(files) = &self.data_files {
+            match read_local_data(files, file_id, offset, len).await {
+                Ok(Some(bytes)) => return Ok(bytes),
+                Ok(None) => {}
+                Err(e) => return Err(S3Error::internal(e)),
+            }
+        }
+        let timeout = Duration::from_millis(DATA_READ_TIMEOUT_MS);
+        let mut why = Vec::new();
+        for (id, member) in &self.members {
+            if *id == self.node_id {
+                continue;
+            }
+            let kept = self.links.lock().ok().and_then(|mut l| l.remove(id));
+            let mut client =
+                kept.unwrap_or_else(|| PeerClient::new(member.peer, self.secret.clone()));
+            let mut got = fetch_data(&mut client, file_id, offset, len, timeout).await;
+            if matches!(got, Err(ForwardError::Unknown(_))) {
+                // A read changes nothing: once more, on a fresh connection.
+                got = fetch_data(&mut client, file_id, offset, len, timeout).await;
+            }
+            if let Ok(mut l) = self.links.lock() {
+                l.insert(*id, client);
+            }
+            match got {
+                Ok(Some(bytes)) => return Ok(bytes),
+                Ok(None) => {}
+                Err(e) => why.push(format!("node {id}: {e}")),
+            }
+        }
+        Err(S3Error::msg(
+            ErrorCode::ServiceUnavailable,
+            "The object's data is stored on another node of the cluster, which is not \
+             reachable right now; please retry.",
+        )
+        .caused_by(format!(
+            "data file {file_id:032x} on no reachable node ({})",
+            why.join("; ")
+        )))
+    }
+}
+
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::File::open(dir)?.sync_all()
+}
+
+/// A group's batcher: queued commands become log entries, one at a time, in queue order.
+async fn run_batcher(ctx: Arc<GroupCtx>, mut rx: mpsc::Receiver<Pending>) {
+    let mut carry: Option<Pending> = None;
+    loop {
+        let first = match carry.take() {
+            Some(p) => p,
+            None => match rx.recv().await {
+                Some(p) => p,
+                None => return,
+            },
+        };
+        let mut bytes = cmd_bytes(&first.cmd);
+        let mut batch = vec![first];
+        while batch.len() < ctx.limits.batch_cmds_max {
+            let Ok(p) = rx.try_recv() else { break };
+            let size = cmd_bytes(&p.cmd);
+            if bytes + size > ctx.limits.batch_bytes_max {
+                carry = Some(p); // starts the next entry
+                break;
+            }
+            bytes += size;
+            batch.push(p);
+        }
+        commit_batch(&ctx, batch).await;
+    }
+}
+
+fn cmd_bytes(cmd: &MetaCmd) -> usize {
+    bincode::serialized_size(cmd).map_or(usize::MAX / 4, |n| n as usize)
+}
+
+/// Makes one batch durable through the group and answers each of its commands.
+async fn commit_batch(ctx: &GroupCtx, batch: Vec<Pending>) {
+    let mut dirs: Vec<PathBuf> = batch
+        .iter()
+        .flat_map(|p| p.sync_dirs.iter().cloned())
+        .collect();
+    dirs.sort();
+    dirs.dedup();
+    let (cmds, replies): (Vec<MetaCmd>, Vec<_>) =
+        batch.into_iter().map(|p| (p.cmd, p.reply)).unzip();
+    // The new data files' directory entries are durable before any record names them.
+    let synced = if dirs.is_empty() {
+        Ok(())
+    } else {
+        match tokio::task::spawn_blocking(move || dirs.iter().try_for_each(|d| sync_dir(d))).await {
+            Ok(r) => r.map_err(|e| S3Error::internal(format!("fsync data directory: {e}"))),
+            Err(e) => Err(S3Error::internal(format!("fsync data directory: {e}"))),
+        }
+    };
+    let outcome = match synced {
+        Ok(()) => write(ctx, Batch(cmds)).await,
+        Err(e) => Err(e),
+    };
+    match outcome {
+        Ok(results) if results.len() == replies.len() => {
+            for (reply, r) in replies.into_iter().zip(results) {
+                let _ = reply.send(r);
+            }
+        }
+        Ok(results) => {
+            let e = S3Error::internal(format!(
+                "{} replies for a batch of {}",
+                results.len(),
+                replies.len()
+            ));
+            for reply in replies {
+                let _ = reply.send(Err(e.clone()));
+            }
+        }
+        Err(e) => {
+            for reply in replies {
+                let _ = reply.send(Err(e.clone()));
+            }
+        }
+    }
+}
+
+/// Proposes `batch` on the leader (here or forwarded), retrying while no leader is known;
+/// returns the replies once the entry is applied on this node.
+async fn write(ctx: &GroupCtx, batch: Batch) -> S3Result<Vec<S3Result<MetaReply>>> {
+    let deadline = Instant::now() + Duration::from_millis(ctx.limits.request_timeout_ms);
+    let mut why = String::from("no leader known");
+    loop {
+        let leader = ctx.raft.current_leader().await;
+        match leader {
+            Some(l) if l == ctx.node_id => {
+                match propose_until(ctx, batch.clone(), deadline).await {
+                    Ok(r) => return decode(&r),
+                    // Deposed around the proposal: the entry may have been appended and may
+                    // still commit under the next leader, so it is not proposed again here
+                    // (that could apply it twice); the client retries.
+                    Err(ProposeError::NotLeader(_)) => {
+                        return Err(unavailable("leadership moved while proposing"))
+                    }
+                    Err(ProposeError::Failed(e)) => return Err(unavailable(e)),
+                }
+            }
+            Some(l) => {
+                let left = deadline.saturating_duration_since(Instant::now());
+                let timeout = left.min(Duration::from_millis(ctx.limits.forward_timeout_ms));
+                let sent = match take_link(ctx, &ctx.write_links, l) {
+                    Ok(mut c) => {
+                        let r = forward_batch(&mut c, ctx.id, batch.clone(), timeout).await;
+                        put_link(&ctx.write_links, l, c);
+                        r
+                    }
+                    Err(e) => Err(e),
+                };
+                match sent {
+                    Ok(r) => {
+                        wait_applied(ctx, r.log_index, deadline).await?;
+                        return decode(&r);
+                    }
+                    Err(ForwardError::NotLeader(_) | ForwardError::Unreachable(_)) => {
+                        why = format!("leader {l} did not take the write");
+                    }
+                    // It may have been applied: the client decides whether to retry.
+                    Err(e @ ForwardError::Unknown(_)) => return Err(unavailable(e)),
+                }
+            }
+            None => {}
+        }
+        if Instant::now() >= deadline {
+            return Err(unavailable(why));
+        }
+        tokio::time::sleep(Duration::from_millis(ctx.limits.retry_pause_ms)).await;
+    }
+}
+
+/// Proposes on this node (the leader) and waits at most until `deadline` for the commit: a
+/// leader cut off from its quorum would wait forever.
+async fn propose_until(
+    ctx: &GroupCtx,
+    batch: Batch,
+    deadline: Instant,
+) -> Result<BatchReply, ProposeError> {
+    let left = deadline.saturating_duration_since(Instant::now());
+    match tokio::time::timeout(left, propose(&ctx.raft, batch)).await {
+        Ok(r) => r,
+        Err(_) => Err(ProposeError::Failed(ClusterError::new(
+            "not committed in time (no quorum?): outcome unknown",
+        ))),
+    }
+}
+
+fn decode(r: &BatchReply) -> S3Result<Vec<S3Result<MetaReply>>> {
+    decode_replies(&r.reply).map_err(S3Error::internal)
+}
+
+/// The kept connection to `leader` from `links` (a new one if none is kept); the caller
+/// puts it back with [`put_link`] (a failed call leaves it ready to reconnect).
+fn take_link(ctx: &GroupCtx, links: &Links, leader: NodeId) -> Result<PeerClient, ForwardError> {
+    let Some(member) = ctx.members.get(&leader) else {
+        return Err(ForwardError::Unreachable(format!(
+            "node {leader} is not a member"
+        )));
+    };
+    let kept = links.lock().ok().and_then(|mut l| l.remove(&leader));
+    Ok(kept.unwrap_or_else(|| PeerClient::new(member.peer, ctx.secret.clone())))
+}
+
+fn put_link(links: &Links, leader: NodeId, client: PeerClient) {
+    if let Ok(mut l) = links.lock() {
+        l.insert(leader, client);
+    }
+}
+
+async fn wait_applied(ctx: &GroupCtx, index: u64, deadline: Instant) -> S3Result<()> {
+    let left = deadline.saturating_duration_since(Instant::now());
+    ctx.raft
+        .wait(Some(left.max(Duration::from_millis(1))))
+        .applied_index_at_least(Some(index), "applied here")
+        .await
+        .map(|_| ())
+        .map_err(|e| unavailable(format!("entry {index} not applied here in time: {e}")))
+}
+
+/// A group's reader: each round takes every waiting barrier, gets one read index, and
+/// answers them all once this node has applied up to it.
+async fn run_reader(ctx: Arc<GroupCtx>, mut rx: mpsc::Receiver<oneshot::Sender<S3Result<()>>>) {
+    loop {
+        let Some(first) = rx.recv().await else {
+            return;
+        };
+        let mut waiters = vec![first];
+        while waiters.len() < ctx.limits.queue_reads_max {
+            match rx.try_recv() {
+                Ok(w) => waiters.push(w),
+                Err(_) => break,
+            }
+        }
+        let deadline = Instant::now() + Duration::from_millis(ctx.limits.request_timeout_ms);
+        let index = read_index(&ctx, deadline).await;
+        // The wait for the apply runs apart, so the next round can start meanwhile.
+        let ctx = Arc::clone(&ctx);
+        tokio::spawn(async move {
+            let result = match index {
+                Ok(i) => wait_applied(&ctx, i, deadline).await,
+                Err(e) => Err(e),
+            };
+            for w in waiters {
+                let _ = w.send(result.clone());
+            }
+        });
+    }
+}
+
+/// A read index confirmed by the leader's quorum, asked here or of the leader.
+async fn read_index(ctx: &GroupCtx, deadline: Instant) -> S3Result<u64> {
+    let mut why = String::from("no leader known");
+    loop {
+        match ctx.raft.current_leader().await {
+            Some(l) if l == ctx.node_id => {
+                let left = deadline.saturating_duration_since(Instant::now());
+                match tokio::time::timeout(left, read_index_here(&ctx.raft)).await {
+                    Ok(Ok(index)) => return Ok(index),
+                    Ok(Err(e)) => why = e.to_string(),
+                    Err(_) => why = "leadership not confirmed in time".into(),
+                }
+            }
+            Some(l) => {
+                let left = deadline.saturating_duration_since(Instant::now());
+                let timeout = left.min(Duration::from_millis(ctx.limits.forward_timeout_ms));
+                let asked = match take_link(ctx, &ctx.read_links, l) {
+                    Ok(mut c) => {
+                        let r = forward_read_index(&mut c, ctx.id, timeout).await;
+                        put_link(&ctx.read_links, l, c);
+                        r
+                    }
+                    Err(e) => Err(e),
+                };
+                match asked {
+                    Ok(i) => return Ok(i),
+                    // A read changes nothing: any failure may be retried.
+                    Err(e) => why = e.to_string(),
+                }
+            }
+            None => {}
+        }
+        if Instant::now() >= deadline {
+            return Err(unavailable(why));
+        }
+        tokio::time::sleep(Duration::from_millis(ctx.limits.retry_pause_ms)).await;
+    }
+}

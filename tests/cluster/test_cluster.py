@@ -1,0 +1,395 @@
+#!/usr/bin/env python3
+"""Cluster mode end to end (issue #19, milestone 2): three real node processes on loopback,
+started by scripts/cluster.sh, metadata replicated through Raft.
+
+    python3 tests/cluster/test_cluster.py      # needs boto3; the release binary is used
+                                               # (BLEEPSTORE_BIN overrides it)
+
+Checks: a bucket created on node 1 is seen on nodes 2 and 3; a small (inline) object PUT on
+node 2 is read byte-identical from nodes 1 and 3; a DELETE on node 3 is a 404 on nodes 1 and
+2; a listing on any node has every key written on any node; a large (non-inline) object is
+read whole, by ranges and as a copy source on nodes that do not hold its bytes (fetched from
+the holder through the cluster; data replication is not built), and is a 503 while its only
+holder is down; then the leader of a group is killed with SIGKILL during a write load on every
+node: writes on the survivors resume within 5 s and every acknowledged write is read back
+byte-identical from both survivors; the killed node started again catches up and serves
+them too. Every wait polls a condition with a deadline.
+"""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError, BotoCoreError
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+CLUSTER_SH = os.path.join(ROOT, "scripts", "cluster.sh")
+NODES = 3
+SHARDS = 2  # cluster.shards default: the Raft groups
+RESUME_S = 5.0
+# A second user, for another owner's CreateBucket.
+EXTRA_CONFIG = """auth:
+  users:
+    - access_key: "alice"
+      secret_key: "alice-secret"
+      display_name: "alice"
+      id: "alice-id"
+"""
+
+
+def free_base(count, avoid=()):
+    """A first port p such that p..p+count-1 are all free on 127.0.0.1."""
+    for _ in range(200):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            base = s.getsockname()[1]
+        if base + count > 65535 or any(base <= a < base + count for a in avoid):
+            continue
+        ok = True
+        for p in range(base, base + count):
+            with socket.socket() as s:
+                try:
+                    s.bind(("127.0.0.1", p))
+                except OSError:
+                    ok = False
+                    break
+        if ok:
+            return base
+    raise RuntimeError("no free port range")
+
+
+def fnv1a(s):
+    h = 0xCBF29CE484222325
+    for b in s.encode():
+        h ^= b
+        h = (h * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
+    return h
+
+
+def group_of(bucket):
+    """The metadata shard (Raft group) of a bucket: runtime::shard_of."""
+    return fnv1a(bucket) % SHARDS
+
+
+def client(addr):
+    return boto3.client(
+        "s3",
+        endpoint_url=f"http://{addr}",
+        aws_access_key_id="bleepstore",
+        aws_secret_access_key="bleepstore-secret",
+        region_name="us-east-1",
+        # One attempt: a 503 must reach the test, not be retried away.
+        config=Config(
+            retries={"total_max_attempts": 1, "mode": "standard"},
+            s3={"addressing_style": "path"},
+            connect_timeout=2,
+            read_timeout=15,
+        ),
+    )
+
+
+def get_json(addr, path):
+    try:
+        with urllib.request.urlopen(f"http://{addr}{path}", timeout=3) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read() or b"null")
+
+
+def wait_until(what, cond, deadline_s):
+    until = time.monotonic() + deadline_s
+    while True:
+        v = cond()
+        if v:
+            return v
+        if time.monotonic() > until:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def code_of(e):
+    return e.response.get("Error", {}).get("Code"), e.response["ResponseMetadata"]["HTTPStatusCode"]
+
+
+class Cluster:
+    def __init__(self):
+        self.tmp = tempfile.mkdtemp(prefix="bleepstore-cluster-test.")
+        s3 = free_base(NODES)
+        peer = free_base(NODES, avoid=range(s3, s3 + NODES))
+        extra = os.path.join(self.tmp, "extra.yaml")
+        with open(extra, "w") as f:
+            f.write(EXTRA_CONFIG)
+        self.env = dict(
+            os.environ,
+            BLEEPSTORE_CLUSTER_EXTRA_CONFIG=extra,
+            BLEEPSTORE_CLUSTER_DIR=os.path.join(self.tmp, "cluster"),
+            BLEEPSTORE_CLUSTER_S3_PORT=str(s3),
+            BLEEPSTORE_CLUSTER_PEER_PORT=str(peer),
+        )
+        subprocess.run([CLUSTER_SH, "up", str(NODES)], check=True, env=self.env)
+        self.nodes = {}
+        with open(os.path.join(self.env["BLEEPSTORE_CLUSTER_DIR"], "nodes.txt")) as f:
+            for line in f:
+                nid, s3addr, _peer, pid = line.split()
+                self.nodes[int(nid)] = {"s3": s3addr, "pid": int(pid), "client": client(s3addr)}
+
+    def c(self, nid):
+        return self.nodes[nid]["client"]
+
+    def leader_of(self, group, asking=1):
+        status, body = get_json(self.nodes[asking]["s3"], "/health")
+        g = next(g for g in body["cluster"]["groups"] if g["group"] == group)
+        return g["leader"]
+
+    def kill(self, nid):
+        os.kill(self.nodes[nid]["pid"], signal.SIGKILL)
+        self.nodes[nid]["dead"] = True
+
+    def start(self, nid):
+        subprocess.run([CLUSTER_SH, "start", str(nid)], check=True, env=self.env)
+        with open(os.path.join(self.env["BLEEPSTORE_CLUSTER_DIR"], f"node-{nid}.pid")) as f:
+            self.nodes[nid]["pid"] = int(f.read())
+        self.nodes[nid]["dead"] = False
+        self.nodes[nid]["client"] = client(self.nodes[nid]["s3"])
+
+    def down(self):
+        subprocess.run([CLUSTER_SH, "down"], env=self.env, check=False)
+        subprocess.run(["rm", "-rf", self.tmp], check=False)
+
+
+def check_replicated_reads(cl):
+    # A bucket created on node 1 is there on nodes 2 and 3, at once (linearisable reads).
+    cl.c(1).create_bucket(Bucket="replicated")
+    for n in (2, 3):
+        cl.c(n).head_bucket(Bucket="replicated")
+    names = [b["Name"] for b in cl.c(3).list_buckets()["Buckets"]]
+    assert "replicated" in names, names
+
+    # Another owner's CreateBucket of it on another node: the replica's own error, typed.
+    alice = boto3.client(
+        "s3",
+        endpoint_url=f"http://{cl.nodes[2]['s3']}",
+        aws_access_key_id="alice",
+        aws_secret_access_key="alice-secret",
+        region_name="us-east-1",
+        config=Config(retries={"total_max_attempts": 1, "mode": "standard"},
+                      s3={"addressing_style": "path"}),
+    )
+    try:
+        alice.create_bucket(Bucket="replicated")
+        raise AssertionError("CreateBucket of another owner's bucket succeeded")
+    except ClientError as e:
+        assert code_of(e) == ("BucketAlreadyExists", 409), e.response
+
+    # PUT a small object on node 2, read it byte-identical on nodes 1 and 3.
+    body = bytes(range(256)) * 16  # 4 KiB: inline
+    put = cl.c(2).put_object(Bucket="replicated", Key="small", Body=body)
+    for n in (1, 3):
+        got = cl.c(n).get_object(Bucket="replicated", Key="small")
+        assert got["Body"].read() == body, f"node {n}"
+        assert got["ETag"] == put["ETag"], f"node {n}"
+
+    # Keys written on every node are listed on every node.
+    for n in (1, 2, 3):
+        cl.c(n).put_object(Bucket="replicated", Key=f"from-{n}", Body=f"node {n}".encode())
+    for n in (1, 2, 3):
+        keys = [o["Key"] for o in cl.c(n).list_objects_v2(Bucket="replicated")["Contents"]]
+        assert keys == ["from-1", "from-2", "from-3", "small"], (n, keys)
+
+    # DELETE on node 3: 404 on nodes 1 and 2.
+    cl.c(3).delete_object(Bucket="replicated", Key="small")
+    for n in (1, 2):
+        try:
+            cl.c(n).get_object(Bucket="replicated", Key="small")
+            raise AssertionError(f"node {n} still serves a deleted object")
+        except ClientError as e:
+            assert code_of(e) == ("NoSuchKey", 404), e.response
+    print("ok: replicated bucket, inline object, listing, delete")
+
+
+def check_large_object_elsewhere(cl):
+    # Bytes over the inline limit stay on the node that received them (data replication is
+    # not built); another node serves them by reading the holder's file through the cluster,
+    # chunk by chunk, checked against the record's CRC32Cs.
+    big = os.urandom(3 * 1024 * 1024 + 12345)  # several 1 MiB chunks, a partial last one
+    cl.c(1).put_object(Bucket="replicated", Key="big", Body=big)
+    assert cl.c(1).get_object(Bucket="replicated", Key="big")["Body"].read() == big
+    head = cl.c(2).head_object(Bucket="replicated", Key="big")
+    assert head["ContentLength"] == len(big)
+    assert cl.c(2).get_object(Bucket="replicated", Key="big")["Body"].read() == big
+    for rng, (a, b) in (("bytes=100-199", (100, 200)), ("bytes=1048000-2097999", (1048000, 2098000)),
+                        (f"bytes=-5000", (len(big) - 5000, len(big)))):
+        got = cl.c(3).get_object(Bucket="replicated", Key="big", Range=rng)["Body"].read()
+        assert got == big[a:b], rng
+    # A copy on a node without the source bytes reads them the same way.
+    src = {"Bucket": "replicated", "Key": "big"}
+    cl.c(2).copy_object(Bucket="replicated", Key="big-copy", CopySource=src)
+    for n in (1, 2, 3):
+        assert cl.c(n).get_object(Bucket="replicated", Key="big-copy")["Body"].read() == big, n
+    print("ok: a large object is read, ranged and copied on nodes that do not hold its bytes")
+
+
+def check_holder_down(cl, holder, survivor, key, body):
+    # The only node holding an object's bytes is down: 503 with an S3 error, never a body.
+    try:
+        cl.c(survivor).get_object(Bucket="replicated", Key=key)["Body"].read()
+        raise AssertionError(f"node {survivor} served bytes only node {holder} holds")
+    except ClientError as e:
+        assert code_of(e) == ("ServiceUnavailable", 503), e.response
+        assert "not reachable" in e.response["Error"]["Message"], e.response
+    print(f"ok: with node {holder} down, its object bytes are a 503 on node {survivor}")
+
+
+class Writer(threading.Thread):
+    """Writes small objects to one node in a loop; records every acknowledged one."""
+
+    def __init__(self, cl, nid, bucket, stop):
+        super().__init__(daemon=True)
+        self.cl, self.nid, self.bucket, self.stop = cl, nid, bucket, stop
+        self.acked = {}
+        self.failed = 0
+
+    def run(self):
+        i = 0
+        c = client(self.cl.nodes[self.nid]["s3"])
+        while not self.stop.is_set():
+            key = f"w{self.nid}-{i:06d}"
+            body = f"{key} ".encode() * 37
+            i += 1
+            try:
+                c.put_object(Bucket=self.bucket, Key=key, Body=body)
+                self.acked[key] = body
+            except (ClientError, BotoCoreError):
+                self.failed += 1
+                if self.cl.nodes[self.nid].get("dead"):
+                    return
+                time.sleep(0.02)
+
+
+def check_leader_failover(cl):
+    bucket = "failover"
+    cl.c(1).create_bucket(Bucket=bucket)
+    group = group_of(bucket)
+    leader = cl.leader_of(group)
+    assert leader in cl.nodes, leader
+    survivors = [n for n in cl.nodes if n != leader]
+    # Every node agrees on the leader before the kill.
+    for n in cl.nodes:
+        assert cl.leader_of(group, asking=n) == leader
+
+    # Bytes only the leader holds, for the 503 while it is down.
+    held = os.urandom(100 * 1024)
+    cl.c(leader).put_object(Bucket="replicated", Key="held-by-leader", Body=held)
+
+    stop = threading.Event()
+    writers = [Writer(cl, n, bucket, stop) for n in cl.nodes]
+    for w in writers:
+        w.start()
+    wait_until("writes acknowledged on every node", lambda: all(len(w.acked) >= 5 for w in writers), 30)
+
+    cl.kill(leader)
+    killed_at = time.monotonic()
+    # Writes resume on a survivor: the first acknowledged PUT after the kill.
+    probe = client(cl.nodes[survivors[0]]["s3"])
+    resumed_after = None
+    i = 0
+    while resumed_after is None:
+        i += 1
+        try:
+            probe.put_object(Bucket=bucket, Key=f"probe-{i}", Body=b"probe")
+            resumed_after = time.monotonic() - killed_at
+        except (ClientError, BotoCoreError):
+            if time.monotonic() - killed_at > RESUME_S:
+                break
+            time.sleep(0.05)
+    assert resumed_after is not None and resumed_after <= RESUME_S, (
+        f"writes did not resume within {RESUME_S}s of killing the leader (node {leader})"
+    )
+    print(f"ok: killed leader node {leader} of group {group}; writes resumed after {resumed_after:.2f}s")
+    check_holder_down(cl, leader, survivors[0], "held-by-leader", held)
+
+    # Both survivors keep writing for a moment under the new leader.
+    before = {w.nid: len(w.acked) for w in writers}
+    wait_until(
+        "writes acknowledged on every survivor after the kill",
+        lambda: all(len(w.acked) >= before[w.nid] + 5 for w in writers if w.nid in survivors),
+        30,
+    )
+    stop.set()
+    for w in writers:
+        w.join(30)
+    # Readiness comes back on the survivors: every group has a reachable leader.
+    for n in survivors:
+        wait_until(f"/readyz on node {n}", lambda: get_json(cl.nodes[n]["s3"], "/readyz")[0] == 200, 10)
+
+    # Nothing acknowledged is lost: every acked write reads back byte-identical on both
+    # survivors, and the listing on each survivor holds every acked key.
+    acked = {}
+    for w in writers:
+        acked.update(w.acked)
+    assert len(acked) >= 20, len(acked)
+    for n in survivors:
+        c = cl.c(n)
+        for key, body in acked.items():
+            got = c.get_object(Bucket=bucket, Key=key)["Body"].read()
+            assert got == body, f"node {n}: {key}"
+        listed = set()
+        for page in c.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+            listed.update(o["Key"] for o in page.get("Contents", []))
+        missing = set(acked) - listed
+        assert not missing, f"node {n} lost {len(missing)} acknowledged keys: {sorted(missing)[:5]}"
+    print(f"ok: {len(acked)} acknowledged writes all read back on nodes {survivors}")
+    return leader, acked
+
+
+def check_restarted_node_catches_up(cl, nid, bucket, acked):
+    # The killed node starts again (same data dir): it replays its log, catches up from the
+    # new leader, and serves every acknowledged write, byte-identical, and a write made on
+    # it is seen on the others.
+    cl.start(nid)
+    c = cl.c(nid)
+    for key, body in acked.items():
+        assert c.get_object(Bucket=bucket, Key=key)["Body"].read() == body, f"node {nid}: {key}"
+    c.put_object(Bucket=bucket, Key="after-restart", Body=b"back")
+    for n in cl.nodes:
+        assert cl.c(n).get_object(Bucket=bucket, Key="after-restart")["Body"].read() == b"back"
+    # Its data files are reachable again from the others.
+    for n in cl.nodes:
+        got = cl.c(n).get_object(Bucket="replicated", Key="held-by-leader")["Body"].read()
+        assert len(got) == 100 * 1024, n
+    print(f"ok: node {nid} restarted, caught up, serves all {len(acked)} acknowledged writes")
+
+
+def main():
+    cl = Cluster()
+    try:
+        check_replicated_reads(cl)
+        check_large_object_elsewhere(cl)
+        killed, acked = check_leader_failover(cl)
+        check_restarted_node_catches_up(cl, killed, "failover", acked)
+    except BaseException:
+        d = cl.env["BLEEPSTORE_CLUSTER_DIR"]
+        for n in cl.nodes:
+            p = os.path.join(d, f"node-{n}.log")
+            if os.path.exists(p):
+                print(f"----- {p} (last 30 lines) -----", file=sys.stderr)
+                with open(p, errors="replace") as f:
+                    print("".join(f.readlines()[-30:]), file=sys.stderr)
+        raise
+    finally:
+        cl.down()
+    print("cluster e2e: all passed")
+
+
+if __name__ == "__main__":
+    main()
