@@ -112,8 +112,8 @@ pub struct Completed {
 ///
 /// A store that assembles may take long, so the answer may be kept alive and its headers
 /// sent before the commit: `named` learns the version the commit will make before the
-/// assembly starts (read inside the key's write turn, which every writer of the key takes on
-/// such a store), and the commit makes exactly that version or refuses.
+/// assembly starts (reserved by a commit inside the key's write turn, which every writer of
+/// the key takes on such a store), and the commit makes exactly that version or refuses.
 pub async fn complete(
     mut c: CompleteUpload,
     named: impl FnOnce(Option<VersionStamp>) + 'static,
@@ -153,13 +153,18 @@ pub fn assembles(upload_id: &str) -> bool {
     store().assembled_version(upload_id).is_some()
 }
 
-/// The version completing `c` now would make.
+/// Reserves the version completing `c` will make (None in an unversioned bucket, which
+/// needs no commit for it: were versioning enabled meanwhile, the completion refuses).
 async fn next_version(c: &CompleteUpload) -> S3Result<Option<VersionStamp>> {
-    let (b, k, proposal) = (c.bucket.clone(), c.key.clone(), c.seq_proposal());
-    read::on_bucket_shard(&c.bucket, move |txn| {
-        crate::meta::versions::next_stamp(txn, &b, &k, proposal)
-    })
-    .await
+    if read::bucket(&c.bucket).await?.versioning == crate::meta::types::Versioning::Unversioned {
+        return Ok(None);
+    }
+    let cmd = MetaCmd::ReserveVersion {
+        bucket: c.bucket.clone(),
+        key: c.key.clone(),
+        proposal: c.seq_proposal(),
+    };
+    Ok(submit_for_bucket(&c.bucket, cmd, Vec::new()).await?.version)
 }
 
 /// Validates the part list as the commit will, then has the store assemble the parts into

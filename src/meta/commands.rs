@@ -151,6 +151,13 @@ pub enum MetaCmd {
     /// Removals a bucket's lifecycle rules selected, each re-checked against the record it
     /// names (`meta::lifecycle`).
     LifecycleExpire(LifecycleExpire),
+    /// Reserves the version a CompleteMultipartUpload of `key` will make
+    /// (`meta::versions::w_reserve_stamp`), before the store assembles its parts.
+    ReserveVersion {
+        bucket: String,
+        key: String,
+        proposal: u64,
+    },
 }
 
 pub use super::lifecycle::{LifecycleAction, LifecycleExpire};
@@ -192,8 +199,9 @@ pub struct CompleteUpload {
     /// Per listed part (same order as `parts`), the checksums the client gave for it.
     #[serde(default)]
     pub part_checksums: Vec<Checksums>,
-    /// The version the answer already named (`meta::versions::next_stamp`, read inside the
-    /// key's write turn): the commit makes exactly this version or refuses, writing nothing.
+    /// The version the answer already named (`meta::versions::w_reserve_stamp`, reserved
+    /// inside the key's write turn): the commit makes exactly this version or refuses,
+    /// writing nothing.
     #[serde(default)]
     pub pinned: Option<VersionPin>,
 }
@@ -300,7 +308,8 @@ impl MetaCmd {
                 lk::w_new_version(txn, &bm, &mut meta.lock, meta.last_modified_ms)?;
                 if state != Versioning::Unversioned {
                     let check = |e: Option<&ObjectMeta>| cond.check(&key, e);
-                    let (stamp, freed) = v::w_install(txn, &bucket, &key, meta, state, check)?;
+                    let (stamp, freed) =
+                        v::w_install(txn, &bucket, &key, meta, state, false, check)?;
                     return Ok(MetaReply {
                         freed,
                         version: Some(stamp),
@@ -449,6 +458,14 @@ impl MetaCmd {
                 })
             }
             MetaCmd::LifecycleExpire(x) => super::lifecycle::apply(txn, x),
+            MetaCmd::ReserveVersion {
+                bucket,
+                key,
+                proposal,
+            } => Ok(MetaReply {
+                version: v::w_reserve_stamp(txn, &bucket, &key, proposal)?,
+                ..done
+            }),
         }
     }
 }
@@ -538,13 +555,17 @@ fn complete(txn: &WriteTransaction, c: CompleteUpload) -> S3Result<MetaReply> {
     lk::w_new_version(txn, &bm, &mut meta.lock, c.now_ms)?;
     if let Some(pin) = c.pinned {
         // Checked before the first write: a refusal leaves the batch clean.
-        if v::next_stamp(txn, &c.bucket, &c.key, meta.version.seq)? != pin.version {
+        if !v::pin_holds(txn, &c.bucket, &c.key, pin.version)? {
             return Err(S3Error::msg(
                 ErrorCode::InternalError,
                 "The object's versioning changed while the upload completed; please retry.",
             ));
         }
+        if let Some(stamp) = pin.version {
+            meta.version.seq = stamp.seq;
+        }
     }
+    let reserved = c.pinned.is_some();
     let (etag, checksums) = (meta.etag.clone(), meta.checksums.clone());
     let used = meta.file_ids();
     let (version, old_freed) = if state == Versioning::Unversioned {
@@ -554,7 +575,7 @@ fn complete(txn: &WriteTransaction, c: CompleteUpload) -> S3Result<MetaReply> {
         (None, freed_by(old.as_ref(), &used))
     } else {
         let check = |e: Option<&ObjectMeta>| c.cond.check(&c.key, e);
-        let (stamp, freed) = v::w_install(txn, &c.bucket, &c.key, meta, state, check)?;
+        let (stamp, freed) = v::w_install(txn, &c.bucket, &c.key, meta, state, reserved, check)?;
         (Some(stamp), freed)
     };
     let removed = t::w_delete_upload(txn, &upload)?;
@@ -817,6 +838,48 @@ mod tests {
         (dir, db)
     }
 
+    /// PutObject of `key` proposing `seq`; answers the seq of the version made.
+    fn put_version(db: &redb::Database, key: &str, seq: u64) -> u64 {
+        let mut meta = ObjectMeta::test_empty("o");
+        meta.version.seq = seq;
+        let put = MetaCmd::PutObject {
+            bucket: "b".into(),
+            key: key.into(),
+            meta,
+            cond: WriteCond::default(),
+        };
+        apply(db, put).unwrap().version.unwrap().seq
+    }
+
+    #[test]
+    fn version_ids_are_unique_across_keys() {
+        let (_dir, db) = versioned_bucket("b");
+        let mut seqs = Vec::new();
+        // One DeleteObjects proposes one seq for the markers of all its keys.
+        let delete = MetaCmd::DeleteVersions(DeleteVersions {
+            bucket: "b".into(),
+            targets: vec![("x".into(), None), ("y".into(), None), ("z".into(), None)],
+            owner_id: "o".into(),
+            now_ms: 1,
+            seq: 10 << 16,
+            bypass_governance: false,
+        });
+        let deleted = apply(&db, delete).unwrap().deleted;
+        assert!(deleted.iter().all(|d| d.delete_marker));
+        seqs.extend(deleted.iter().map(|d| d.version.unwrap().seq));
+        // Two writes of "a" committing in the opposite order of their proposals: the later
+        // one is raised past the key's newest, onto another key's proposal.
+        seqs.push(put_version(&db, "a", (20 << 16) + 1));
+        seqs.push(put_version(&db, "a", 20 << 16));
+        seqs.push(put_version(&db, "b", (20 << 16) + 2));
+        let mut unique = seqs.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(unique.len(), seqs.len(), "{seqs:?}");
+        // Each key's versions still ascend in commit order.
+        assert!(seqs[4] > seqs[3]);
+    }
+
     #[test]
     fn a_pinned_completion_makes_the_named_version_or_nothing() {
         let (_dir, db) = versioned_bucket("b");
@@ -853,8 +916,12 @@ mod tests {
             })
         };
         let predict = || {
-            let txn = db.begin_read().unwrap();
-            v::next_stamp(&txn, "b", "k", 5 << 16).unwrap()
+            let reserve = MetaCmd::ReserveVersion {
+                bucket: "b".into(),
+                key: "k".into(),
+                proposal: 5 << 16,
+            };
+            apply(&db, reserve).unwrap().version
         };
         let stale = predict().expect("a versioned bucket names a version");
         // Another writer of the key commits in between: the named version is no longer

@@ -11,15 +11,17 @@
 //!   and every delete marker, so a range scan yields one key's history newest first.
 //!   Invariant: if `OBJECTS` holds a key, its `seq` is larger than every `VERSIONS` entry of the
 //!   key; if it does not, the newest `VERSIONS` entry (if any) is a delete marker.
-//! - A version is identified by its `VersionStamp`: `seq` (unique per key, increasing; the
-//!   command proposes one from the clock and the apply raises it past the key's newest, so
-//!   it is deterministic) and `null` (written while unversioned or suspended). Objects from
+//! - A version is identified by its `VersionStamp`: `seq` (increasing per key; the command
+//!   proposes one from the clock and the apply raises it past the key's newest and, for a
+//!   non-null version, past every non-null seq the shard gave (`SEQ_MAX`), so a version id is
+//!   unique across the shard and the apply stays deterministic) and `null` (written while
+//!   unversioned or suspended). Objects from
 //!   before versioning are the null version with seq 0. At most one null version per key:
 //!   a suspended PUT or DELETE replaces it (freeing its data).
 //! - The wire version id of a non-null version is `seq` as 16 hex digits; `null` otherwise.
 
 use super::lock::{deletion_refused, LockCheck};
-use super::tables::{dec, ie, Tables, OBJECTS, VERSIONS};
+use super::tables::{dec, ie, Tables, INFO, OBJECTS, VERSIONS};
 use super::types::{encode, DeleteMarker, ObjectMeta, VersionRecord, VersionStamp, Versioning};
 use crate::error::{ErrorCode, S3Error, S3Result};
 use redb::{ReadableTable, WriteTransaction};
@@ -354,12 +356,13 @@ fn w_remove_other(txn: &WriteTransaction, bucket: &str, key: &str, seq: u64) -> 
     Ok(())
 }
 
-/// A seq for a new version of the key: the proposal, raised past the key's newest.
-/// The version a write proposing `proposal` would make now (None in an unversioned bucket).
-/// A gateway's CompleteMultipartUpload names it before its commit (a kept-alive answer's
-/// headers go out first); the commit then makes exactly this version or refuses.
-pub fn next_stamp(
-    txn: &impl Tables,
+/// Reserves the version a write of `key` proposing `proposal` makes (None in an unversioned
+/// bucket): a gateway's CompleteMultipartUpload names it before its commit (a kept-alive
+/// answer's headers go out first), and the commit then makes exactly this version or
+/// refuses ([`pin_holds`]). A non-null seq is taken from the shard's sequence here, so no
+/// other version is given it meanwhile.
+pub fn w_reserve_stamp(
+    txn: &WriteTransaction,
     bucket: &str,
     key: &str,
     proposal: u64,
@@ -370,11 +373,79 @@ pub fn next_stamp(
         return Ok(None);
     }
     let cur = super::tables::get_object(txn, bucket, key)?;
-    let seq = next_seq(txn, bucket, key, cur.as_ref(), proposal)?;
-    Ok(Some(VersionStamp {
-        seq,
-        null: bm.versioning != Versioning::Enabled,
-    }))
+    let null = bm.versioning != Versioning::Enabled;
+    let seq = w_new_seq(txn, bucket, key, cur.as_ref(), proposal, null)?;
+    Ok(Some(VersionStamp { seq, null }))
+}
+
+/// Whether a reserved version (`w_reserve_stamp`) can still be made: the bucket's versioning
+/// state still gives that kind of version, and no newer version of the key exists.
+pub fn pin_holds(
+    txn: &impl Tables,
+    bucket: &str,
+    key: &str,
+    pin: Option<VersionStamp>,
+) -> S3Result<bool> {
+    let bm =
+        super::tables::get_bucket(txn, bucket)?.ok_or_else(|| S3Error::no_such_bucket(bucket))?;
+    Ok(match (pin, bm.versioning) {
+        (None, Versioning::Unversioned) => true,
+        (None, _) | (Some(_), Versioning::Unversioned) => false,
+        (Some(p), state) => {
+            let cur = super::tables::get_object(txn, bucket, key)?;
+            p.null == (state != Versioning::Enabled)
+                && next_seq(txn, bucket, key, cur.as_ref(), p.seq)? == p.seq
+        }
+    })
+}
+
+/// `INFO` key of the largest seq a non-null version of this shard was given (or reserved).
+/// Every new one takes a larger seq, so a version id is unique across the shard's keys and
+/// buckets, not only per key: two keys' writes may propose the same seq (one DeleteObjects
+/// proposes one for all its markers), and a key's raise past its newest version may land on
+/// another key's proposal.
+const SEQ_MAX: &str = "version_seq_max";
+
+fn seq_max(txn: &impl Tables) -> S3Result<u64> {
+    let t = txn.table(INFO)?;
+    let v = t.get(SEQ_MAX).map_err(ie)?;
+    match v {
+        None => Ok(0),
+        Some(g) => <[u8; 8]>::try_from(g.value())
+            .map(u64::from_le_bytes)
+            .map_err(|_| S3Error::corrupt("the shard's version_seq_max is not 8 bytes")),
+    }
+}
+
+/// The seq of a new version of `key`: the proposal raised past the key's newest version and,
+/// for a non-null version, past every non-null seq the shard gave, which it then records.
+fn w_new_seq(
+    txn: &WriteTransaction,
+    bucket: &str,
+    key: &str,
+    cur: Option<&ObjectMeta>,
+    proposal: u64,
+    null: bool,
+) -> S3Result<u64> {
+    let seq = next_seq(txn, bucket, key, cur, proposal)?;
+    if null {
+        return Ok(seq);
+    }
+    let given = seq_max(txn)?;
+    let seq = seq.max(given.saturating_add(1));
+    w_record_seq(txn, seq)?;
+    Ok(seq)
+}
+
+/// Records `seq` as given (keeps the largest).
+fn w_record_seq(txn: &WriteTransaction, seq: u64) -> S3Result<()> {
+    if seq <= seq_max(txn)? {
+        return Ok(());
+    }
+    let mut t = txn.open_table(INFO).map_err(ie)?;
+    t.insert(SEQ_MAX, seq.to_le_bytes().as_slice())
+        .map_err(ie)?;
+    Ok(())
 }
 
 fn next_seq(
@@ -444,23 +515,29 @@ fn w_retire_current(
 }
 
 /// Stores `meta` as the newest version of a key in a versioning (`Enabled` / `Suspended`)
-/// bucket if `check` accepts the current object; `meta.version.seq` is the proposal. Returns
-/// the stamp given and the data no version names any more.
+/// bucket if `check` accepts the current object; `meta.version.seq` is the proposal, or with
+/// `reserved` the seq `w_reserve_stamp` reserved (which `pin_holds` checked). Returns the
+/// stamp given and the data no version names any more.
 pub fn w_install(
     txn: &WriteTransaction,
     bucket: &str,
     key: &str,
     mut meta: ObjectMeta,
     state: Versioning,
+    reserved: bool,
     check: impl FnOnce(Option<&ObjectMeta>) -> S3Result<()>,
 ) -> S3Result<(VersionStamp, Vec<u128>)> {
     let cur = super::tables::get_object(txn, bucket, key)?;
     check(cur.as_ref())?;
-    let seq = next_seq(txn, bucket, key, cur.as_ref(), meta.version.seq)?;
-    meta.version = VersionStamp {
-        seq,
-        null: state != Versioning::Enabled,
+    let null = state != Versioning::Enabled;
+    let seq = if reserved {
+        next_seq(txn, bucket, key, cur.as_ref(), meta.version.seq)?
+    } else {
+        w_new_seq(txn, bucket, key, cur.as_ref(), meta.version.seq, null)?
     };
+    // A reservation is only installed while it holds (above the key's newest).
+    assert!(!reserved || seq == meta.version.seq);
+    meta.version = VersionStamp { seq, null };
     let keep = meta.file_ids();
     let mut freed = w_retire_current(txn, bucket, key, cur, state, meta.last_modified_ms)?;
     freed.retain(|id| !keep.contains(id));
@@ -492,7 +569,8 @@ pub fn w_add_marker(
     (now_ms, proposal): (u64, u64),
 ) -> S3Result<DeleteOutcome> {
     let cur = super::tables::get_object(txn, bucket, key)?;
-    let seq = next_seq(txn, bucket, key, cur.as_ref(), proposal)?;
+    let null = state != Versioning::Enabled;
+    let seq = w_new_seq(txn, bucket, key, cur.as_ref(), proposal, null)?;
     if state == Versioning::Suspended {
         // Checks the null version's lock before anything is written.
         let probe = cur.clone();
@@ -502,10 +580,7 @@ pub fn w_add_marker(
         super::tables::w_delete_object(txn, bucket, key)?;
     }
     let freed = w_retire_current(txn, bucket, key, cur, state, now_ms)?;
-    let version = VersionStamp {
-        seq,
-        null: state != Versioning::Enabled,
-    };
+    let version = VersionStamp { seq, null };
     let marker = DeleteMarker {
         owner_id: owner_id.to_string(),
         last_modified_ms: now_ms,
