@@ -424,10 +424,6 @@ impl DataReader {
     }
 }
 
-fn sync_dir(dir: &Path) -> std::io::Result<()> {
-    std::fs::File::open(dir)?.sync_all()
-}
-
 /// A group's batcher: queued commands become log entries, one at a time, in queue order.
 async fn run_batcher(ctx: Arc<GroupCtx>, mut rx: mpsc::Receiver<Pending>) {
     let mut carry: Option<Pending> = None;
@@ -461,19 +457,18 @@ fn cmd_bytes(cmd: &MetaCmd) -> usize {
 
 /// Makes one batch durable through the group and answers each of its commands.
 async fn commit_batch(ctx: &GroupCtx, batch: Vec<Pending>) {
-    let mut dirs: Vec<PathBuf> = batch
+    let dirs: Vec<PathBuf> = batch
         .iter()
         .flat_map(|p| p.sync_dirs.iter().cloned())
         .collect();
-    dirs.sort();
-    dirs.dedup();
     let (cmds, replies): (Vec<MetaCmd>, Vec<_>) =
         batch.into_iter().map(|p| (p.cmd, p.reply)).unzip();
     // The new data files' directory entries are durable before any record names them.
     let synced = if dirs.is_empty() {
         Ok(())
     } else {
-        match tokio::task::spawn_blocking(move || dirs.iter().try_for_each(|d| sync_dir(d))).await {
+        match tokio::task::spawn_blocking(move || crate::meta::shard::sync_dirs(dirs.iter())).await
+        {
             Ok(r) => r.map_err(|e| S3Error::internal(format!("fsync data directory: {e}"))),
             Err(e) => Err(S3Error::internal(format!("fsync data directory: {e}"))),
         }

@@ -232,14 +232,8 @@ fn ensure_reserve(path: &Path) {
 /// Applies a batch in one transaction and commits it durably; then delivers every reply.
 /// Returns true when the database handle must be reopened (a storage-level failure).
 fn commit_batch(db: &Database, batch: Vec<Pending>) -> bool {
-    let mut dirs: Vec<PathBuf> = batch
-        .iter()
-        .flat_map(|p| p.sync_dirs.iter().cloned())
-        .collect();
-    dirs.sort();
-    dirs.dedup();
     // fsync failure is fatal for every write in the batch: none may be acknowledged.
-    let dir_result = dirs.iter().try_for_each(|d| sync_dir(d));
+    let dir_result = sync_dirs(batch.iter().flat_map(|p| p.sync_dirs.iter()));
     let mut txn = match db.begin_write() {
         Ok(t) => t,
         Err(e) => {
@@ -294,6 +288,12 @@ fn storage_error<E: Into<redb::Error> + std::fmt::Display>(e: E) -> S3Error {
     err
 }
 
-fn sync_dir(dir: &Path) -> std::io::Result<()> {
-    std::fs::File::open(dir)?.sync_all()
+/// Makes the entries of every directory in `dirs` durable, each once (a batch's new data
+/// files, before any record names them). Blocking.
+pub fn sync_dirs<'a>(dirs: impl Iterator<Item = &'a PathBuf>) -> std::io::Result<()> {
+    let mut dirs: Vec<&PathBuf> = dirs.collect();
+    dirs.sort();
+    dirs.dedup();
+    dirs.iter()
+        .try_for_each(|d| std::fs::File::open(d)?.sync_all())
 }
