@@ -7,11 +7,15 @@
 //! * `network`: openraft's network over the transport; `propose`.
 //! * `group`: starting and forming one group.
 //! * `shard`: a shard's redb database as a group's state machine (`ShardApplier`).
+//! * `repair`: passes that restore the copies a node should hold and does not.
+//! * `replica`: copies of object data files on `replication_factor` nodes (rendezvous
+//!   placement, write quorum).
 //! * `node`: this node's groups, peer listener, per-group batcher (group commit, forwarding
 //!   to the leader) and read barriers; the engine's `RaftLog` and reads call it.
 //!
 //! The boot (`server::boot::start_cluster`) starts it on a small tokio runtime when
-//! `cluster.enabled` is set. Object bytes are not replicated (not built yet).
+//! `cluster.enabled` is set. Object bytes are copied to other nodes (`replica`); repairing
+//! missing copies is not built yet.
 //! Sits below the engine (tests/layers.rs): it uses `meta` (the commands), `config`, and
 //! nothing above.
 
@@ -20,6 +24,8 @@ pub mod group;
 pub mod network;
 pub mod node;
 pub mod raft;
+pub mod repair;
+pub mod replica;
 pub mod shard;
 pub mod transport;
 

@@ -59,6 +59,26 @@ enum RaftRpc {
         offset: u64,
         len: u32,
     },
+    /// Bytes of a copy of another node's data file, sent in order ([`send_data`]; the group
+    /// is not used).
+    WriteData(DataWrite),
+    /// Data files no record names any more, to delete here if present ([`send_removals`];
+    /// the group is not used).
+    RemoveData(Vec<u128>),
+}
+
+/// One piece of a data file copied to this node ([`write_local_data`]).
+#[derive(Serialize, Deserialize)]
+pub struct DataWrite {
+    pub file_id: u128,
+    pub offset: u64,
+    /// As one byte string on the wire (serde's default encodes a `Vec<u8>` byte by byte).
+    #[serde(with = "serde_bytes")]
+    pub bytes: Vec<u8>,
+    /// CRC32C of `bytes`, checked before they are written.
+    pub crc32c: u32,
+    /// On the last piece, the file's length: the copy is then made durable and named.
+    pub seal: Option<u64>,
 }
 
 /// Why a leader did not take a forwarded request.
@@ -80,7 +100,11 @@ enum RaftRpcReply {
     Forward(Result<BatchReply, Refusal>),
     ReadIndex(Result<u64, Refusal>),
     /// The bytes read (short at the end of the file), None when the file is not here.
-    Data(Result<Option<Vec<u8>>, String>),
+    Data(Result<Option<serde_bytes::ByteBuf>, String>),
+    /// A piece of a copy written (durable and named, on the last one).
+    Wrote(Result<(), String>),
+    /// How many of the named files were here and are now deleted.
+    Removed(Result<usize, String>),
 }
 
 #[derive(Serialize, Deserialize)]
@@ -159,7 +183,29 @@ impl Groups {
                 let files = self.data_files.read().ok().and_then(|d| d.clone());
                 RaftRpcReply::Data(match files {
                     None => Ok(None),
-                    Some(files) => read_local_data(&files, file_id, offset, len).await,
+                    Some(files) => read_local_data(&files, file_id, offset, len)
+                        .await
+                        .map(|b| b.map(serde_bytes::ByteBuf::from)),
+                })
+            }
+            Ok(Envelope {
+                rpc: RaftRpc::WriteData(piece),
+                ..
+            }) => {
+                let files = self.data_files.read().ok().and_then(|d| d.clone());
+                RaftRpcReply::Wrote(match files {
+                    None => Err("this node keeps no data files".into()),
+                    Some(files) => write_local_data(&files, piece).await,
+                })
+            }
+            Ok(Envelope {
+                rpc: RaftRpc::RemoveData(ids),
+                ..
+            }) => {
+                let files = self.data_files.read().ok().and_then(|d| d.clone());
+                RaftRpcReply::Removed(match files {
+                    None => Ok(0),
+                    Some(files) => remove_local_data(&files, ids).await,
                 })
             }
             Ok(env) => match self.get(env.group) {
@@ -178,7 +224,9 @@ async fn dispatch(raft: &Raft<TypeConfig>, rpc: RaftRpc) -> RaftRpcReply {
         RaftRpc::Vote(r) => RaftRpcReply::Vote(raft.vote(r).await),
         RaftRpc::Snapshot(r) => RaftRpcReply::Snapshot(raft.install_snapshot(r).await),
         RaftRpc::Forward(batch) => RaftRpcReply::Forward(forwarded(raft, batch).await),
-        RaftRpc::ReadData { .. } => RaftRpcReply::Refused("data reads name no group".into()),
+        RaftRpc::ReadData { .. } | RaftRpc::WriteData(_) | RaftRpc::RemoveData(_) => {
+            RaftRpcReply::Refused("data requests name no group".into())
+        }
         RaftRpc::ReadIndex => RaftRpcReply::ReadIndex(match read_index(raft).await {
             Ok(index) => Ok(index),
             Err(ReadIndexError::NotLeader(l)) => Err(Refusal::NotLeader(l)),
@@ -296,6 +344,137 @@ pub async fn read_local_data(
     }
 }
 
+/// Where a copy of data file `path` is written until its last piece makes it durable: beside
+/// it, so the rename that names it stays in one directory. A crash leaves only such files,
+/// which name no object ([`sweep_incoming`]).
+pub fn incoming_path(path: &std::path::Path) -> PathBuf {
+    path.with_extension("incoming")
+}
+
+/// Writes one piece of a copy of a data file, in order: the first piece creates
+/// `<file>.incoming`, the last (`seal`) fsyncs it, checks its length, renames it to the
+/// file's name and fsyncs the directory. Bytes failing their CRC32C are refused unwritten.
+pub async fn write_local_data(files: &DataFiles, piece: DataWrite) -> Result<(), String> {
+    if piece.bytes.len() > DATA_READ_BYTES_MAX as usize {
+        return Err(format!(
+            "a piece of {} bytes is over {DATA_READ_BYTES_MAX}",
+            piece.bytes.len()
+        ));
+    }
+    if crc32c::crc32c(&piece.bytes) != piece.crc32c {
+        return Err(format!(
+            "data file {:032x}: the piece at {} failed its CRC32C",
+            piece.file_id, piece.offset
+        ));
+    }
+    let path = files(piece.file_id);
+    let write = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+        use std::os::unix::fs::FileExt;
+        let tmp = incoming_path(&path);
+        let dir = path.parent().map(PathBuf::from).unwrap_or_default();
+        let file = if piece.offset == 0 {
+            std::fs::create_dir_all(&dir)?;
+            std::fs::File::create(&tmp)?
+        } else {
+            // Pieces come in order on one connection: a missing file is a copy restarted
+            // elsewhere or swept, not one to create in the middle.
+            std::fs::OpenOptions::new().write(true).open(&tmp)?
+        };
+        file.write_all_at(&piece.bytes, piece.offset)?;
+        if let Some(len) = piece.seal {
+            file.sync_data()?;
+            let have = file.metadata()?.len();
+            if have != len {
+                return Err(std::io::Error::other(format!(
+                    "the copy holds {have} bytes, {len} sent"
+                )));
+            }
+            drop(file);
+            std::fs::rename(&tmp, &path)?;
+            std::fs::File::open(&dir)?.sync_all()?;
+        }
+        Ok(())
+    });
+    match write.await {
+        Ok(r) => r.map_err(|e| format!("write data file copy: {e}")),
+        Err(e) => Err(format!("write data file copy: {e}")),
+    }
+}
+
+/// Most file ids in one `RemoveData`.
+pub const REMOVE_IDS_MAX: usize = 4096;
+
+/// Deletes the named data files (and unfinished copies of them) where present.
+pub async fn remove_local_data(files: &DataFiles, ids: Vec<u128>) -> Result<usize, String> {
+    if ids.len() > REMOVE_IDS_MAX {
+        return Err(format!(
+            "{} files in one removal, over {REMOVE_IDS_MAX}",
+            ids.len()
+        ));
+    }
+    let paths: Vec<PathBuf> = ids.into_iter().map(|id| files(id)).collect();
+    let removed = tokio::task::spawn_blocking(move || {
+        let mut removed = 0;
+        for p in paths {
+            let _ = std::fs::remove_file(incoming_path(&p));
+            if std::fs::remove_file(&p).is_ok() {
+                removed += 1;
+            }
+        }
+        removed
+    });
+    removed.await.map_err(|e| format!("remove data files: {e}"))
+}
+
+/// Asks the node behind `client` to delete the named data files where it has them.
+pub async fn send_removals(
+    client: &mut PeerClient,
+    ids: Vec<u128>,
+    timeout: std::time::Duration,
+) -> Result<usize, ForwardError> {
+    match forward_call(client, 0, RaftRpc::RemoveData(ids), timeout).await? {
+        RaftRpcReply::Removed(r) => r.map_err(ForwardError::Unknown),
+        _ => Err(ForwardError::Unknown("a reply of the wrong kind".into())),
+    }
+}
+
+/// Removes the unfinished copies (`*.incoming`) under `objects`, the directories of data
+/// files, at boot: a copy that was never sealed names no object. Returns how many.
+pub fn sweep_incoming(objects: &std::path::Path) -> std::io::Result<usize> {
+    let mut removed = 0;
+    let dirs = match std::fs::read_dir(objects) {
+        Ok(d) => d,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(e),
+    };
+    for dir in dirs {
+        let dir = dir?.path();
+        if !dir.is_dir() {
+            continue;
+        }
+        for f in std::fs::read_dir(&dir)? {
+            let f = f?.path();
+            if f.extension().is_some_and(|e| e == "incoming") {
+                std::fs::remove_file(&f)?;
+                removed += 1;
+            }
+        }
+    }
+    Ok(removed)
+}
+
+/// Sends one piece of a copy of a data file to the node behind `client`.
+pub async fn send_data(
+    client: &mut PeerClient,
+    piece: DataWrite,
+    timeout: std::time::Duration,
+) -> Result<(), ForwardError> {
+    match forward_call(client, 0, RaftRpc::WriteData(piece), timeout).await? {
+        RaftRpcReply::Wrote(r) => r.map_err(ForwardError::Unknown),
+        _ => Err(ForwardError::Unknown("a reply of the wrong kind".into())),
+    }
+}
+
 /// Asks the node behind `client` for bytes of its data file `file_id`: None when it does not
 /// hold the file.
 pub async fn fetch_data(
@@ -311,7 +490,9 @@ pub async fn fetch_data(
         len,
     };
     match forward_call(client, 0, rpc, timeout).await? {
-        RaftRpcReply::Data(r) => r.map_err(ForwardError::Unknown),
+        RaftRpcReply::Data(r) => r
+            .map(|b| b.map(serde_bytes::ByteBuf::into_vec))
+            .map_err(ForwardError::Unknown),
         _ => Err(ForwardError::Unknown("a reply of the wrong kind".into())),
     }
 }

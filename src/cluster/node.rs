@@ -114,6 +114,10 @@ pub struct ClusterStatus {
     pub node_id: NodeId,
     pub members: Vec<serde_json::Value>,
     pub groups: Vec<GroupStatus>,
+    /// Copies of each data file (`cluster.replication_factor`, at most the members).
+    pub replication_factor: usize,
+    /// The last repair pass's figures (None before the first one ends).
+    pub last_repair: Option<super::repair::RepairStats>,
 }
 
 /// A running cluster node.
@@ -124,6 +128,11 @@ pub struct ClusterNode {
     /// The cluster's runtime: data reads asked from a glommio core run on it.
     handle: tokio::runtime::Handle,
     data: Arc<DataReader>,
+    writer: Arc<super::replica::DataWriter>,
+    /// Each group's shard database, for repair passes.
+    shards: Vec<(u32, Arc<redb::Database>)>,
+    /// The figures of the last repair pass.
+    last_repair: std::sync::Mutex<Option<super::repair::RepairStats>>,
     _server: PeerServer,
     _running: Vec<Group>,
 }
@@ -181,6 +190,7 @@ impl ClusterNode {
             registry.serve_data_from(Arc::clone(files));
         }
         let mut running = Vec::new();
+        let kept_shards = shards.clone();
         for (shard, db) in shards {
             super::shard::check_joinable(&db, shard)?;
             let group = start_group(
@@ -220,6 +230,18 @@ impl ClusterNode {
             groups.insert(shard, GroupHandle { ctx, writes, reads });
             kept.push(group);
         }
+        let (writer, removals) = super::replica::DataWriter::new(
+            spec.node_id,
+            spec.nodes.clone(),
+            spec.secret.clone(),
+            data_files.clone(),
+            spec.replication_factor,
+        );
+        let writer = Arc::new(writer);
+        tokio::spawn(super::replica::DataWriter::run_removals(
+            Arc::downgrade(&writer),
+            removals,
+        ));
         let data = Arc::new(DataReader {
             node_id: spec.node_id,
             members: spec.nodes.clone(),
@@ -233,6 +255,9 @@ impl ClusterNode {
             groups,
             handle: tokio::runtime::Handle::current(),
             data,
+            writer,
+            shards: kept_shards,
+            last_repair: std::sync::Mutex::new(None),
             _server: server,
             _running: kept,
         }))
@@ -301,6 +326,81 @@ impl ClusterNode {
         Ok(bytes)
     }
 
+    /// Copies this node's new data file `file_id` of `len` bytes to other nodes; returns once
+    /// a write quorum of nodes holds it (`cluster::replica`).
+    pub async fn replicate(&self, file_id: u128, len: u64) -> S3Result<()> {
+        let writer = Arc::clone(&self.writer);
+        self.handle
+            .spawn(writer.replicate(file_id, len))
+            .await
+            .map_err(|e| S3Error::internal(format!("data copy task: {e}")))?
+    }
+
+    /// One repair pass (`cluster::repair`): restores the data files this node should hold
+    /// and does not, group by group after a read barrier.
+    pub async fn repair_pass(&self) -> super::repair::RepairStats {
+        let started = Instant::now();
+        let mut stats = super::repair::RepairStats::default();
+        let Some(files) = self.data.data_files.clone() else {
+            return stats;
+        };
+        for (group, db) in &self.shards {
+            if self.read_barrier(*group).await.is_err() {
+                stats.groups_skipped += 1;
+                continue;
+            }
+            let refs = db
+                .begin_read()
+                .map_err(|e| S3Error::internal(format!("repair read: {e}")))
+                .and_then(|txn| crate::meta::tables::referenced_data(&txn));
+            let refs = match refs {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::warn!("repair: group {group} not read: {e}");
+                    stats.groups_skipped += 1;
+                    continue;
+                }
+            };
+            let mine = |id| self.writer.place(id).contains(&self.node_id);
+            super::repair::restore_missing(refs, mine, &files, &self.data, &mut stats).await;
+        }
+        stats.duration_ms = started.elapsed().as_millis() as u64;
+        stats
+    }
+
+    /// Runs a repair pass once every group has a reachable leader, then every `interval`,
+    /// for the node's life; each pass's figures are logged and kept for `/health`.
+    pub async fn run_repairs(self: Arc<Self>, interval: Duration) {
+        loop {
+            while !self.status().groups.iter().all(|g| g.has_reachable_leader) {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            let stats = self.repair_pass().await;
+            if stats.restored > 0 || stats.failed > 0 || stats.groups_skipped > 0 {
+                tracing::warn!(
+                    "repair pass: {} data files named, {} restored ({} bytes), {} failed, \
+                     {} groups skipped, {} ms",
+                    stats.files,
+                    stats.restored,
+                    stats.restored_bytes,
+                    stats.failed,
+                    stats.groups_skipped,
+                    stats.duration_ms
+                );
+            }
+            if let Ok(mut last) = self.last_repair.lock() {
+                *last = Some(stats);
+            }
+            tokio::time::sleep(interval).await;
+        }
+    }
+
+    /// Removes the copies other nodes hold of data files freed here (in the background,
+    /// best effort).
+    pub fn remove_copies(&self, ids: Vec<u128>) {
+        self.writer.remove_copies(ids);
+    }
+
     /// Group `group`'s Raft node (tests, metrics).
     pub fn raft(&self, group: u32) -> Option<&Raft<TypeConfig>> {
         self.groups.get(&group).map(|g| &g.ctx.raft)
@@ -351,6 +451,8 @@ impl ClusterNode {
             node_id: self.node_id,
             members,
             groups,
+            replication_factor: self.writer.copies(),
+            last_repair: self.last_repair.lock().ok().and_then(|l| *l),
         }
     }
 
@@ -370,7 +472,7 @@ impl ClusterNode {
 pub const DATA_READ_TIMEOUT_MS: u64 = 5_000;
 
 /// Finds and reads object data files: here first, then each other member in id order.
-struct DataReader {
+pub(super) struct DataReader {
     node_id: NodeId,
     members: BTreeMap<NodeId, Member>,
     secret: super::transport::Secret,
@@ -381,7 +483,9 @@ struct DataReader {
 }
 
 impl DataReader {
-    async fn read(&self, file_id: u128, offset: u64, len: u32) -> S3Result<Vec<u8>> {
+    /// Bytes of data file `file_id`: from here when it is here, else from each other member
+    /// in turn.
+    pub(super) async fn read(&self, file_id: u128, offset: u64, len: u32) -> S3Result<Vec<u8>> {
         if let Some(files) = &self.data_files {
             match read_local_data(files, file_id, offset, len).await {
                 Ok(Some(bytes)) => return Ok(bytes),

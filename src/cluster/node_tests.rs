@@ -394,3 +394,238 @@ async fn data_files_are_read_from_the_node_that_holds_them() {
     let too_big = super::network::DATA_READ_BYTES_MAX + 1;
     assert!(c.node(1).read_data(id, 0, too_big).await.is_err());
 }
+
+/// Polls until `path` holds `bytes`, within [`WAIT`].
+async fn wait_for_file(path: &std::path::Path, bytes: &[u8]) {
+    let until = tokio::time::Instant::now() + WAIT;
+    loop {
+        if std::fs::read(path).ok().as_deref() == Some(bytes) {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < until,
+            "{} never held the copy",
+            path.display()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn write_data_file(c: &Cluster, node: NodeId, id: u128, bytes: &[u8]) {
+    let path = c.dir.path().join(format!("node-{node}/data/{id:032x}"));
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(&path, bytes).unwrap();
+}
+
+fn held_by(c: &Cluster, node: NodeId, id: u128) -> Option<Vec<u8>> {
+    std::fs::read(c.dir.path().join(format!("node-{node}/data/{id:032x}"))).ok()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_files_are_copied_to_a_write_quorum_then_to_every_target() {
+    let c = Cluster::start(quick(10_000)).await;
+    // Two and a half pieces, so the copy takes three messages.
+    let len = 5 * 1024 * 1024 / 2 + 17;
+    let bytes: Vec<u8> = (0..len as u32)
+        .map(|i| (i.wrapping_mul(7) % 253) as u8)
+        .collect();
+    let id = 0x77u128;
+    write_data_file(&c, 2, id, &bytes);
+    c.node(2).replicate(id, len as u64).await.unwrap();
+    // Answered at the quorum: the file and at least one peer's copy, whole.
+    let copies = [1, 3]
+        .iter()
+        .filter(|n| held_by(&c, **n, id).as_deref() == Some(&bytes[..]))
+        .count();
+    assert!(copies >= 1, "no peer held the copy when replicate returned");
+    // Then the third copy: replication_factor 3 on three nodes is every node.
+    for n in [1, 3] {
+        wait_for_file(
+            &c.dir.path().join(format!("node-{n}/data/{id:032x}")),
+            &bytes,
+        )
+        .await;
+        let incoming = c
+            .dir
+            .path()
+            .join(format!("node-{n}/data/{id:032x}.incoming"));
+        assert!(!incoming.exists(), "{} left behind", incoming.display());
+    }
+    // An empty file is one sealing piece.
+    write_data_file(&c, 1, 0x78, b"");
+    c.node(1).replicate(0x78, 0).await.unwrap();
+    wait_for_file(
+        &c.dir.path().join(format!("node-3/data/{:032x}", 0x78)),
+        b"",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_copy_needs_a_quorum_of_nodes_one_down_is_fine_two_is_503() {
+    let mut c = Cluster::start(quick(10_000)).await;
+    let bytes = vec![0xa5u8; 300_000];
+    c.stop(3).await;
+    write_data_file(&c, 1, 0x91, &bytes);
+    c.node(1).replicate(0x91, bytes.len() as u64).await.unwrap();
+    assert_eq!(held_by(&c, 2, 0x91).as_deref(), Some(&bytes[..]));
+    c.stop(2).await;
+    write_data_file(&c, 1, 0x92, &bytes);
+    let e = c
+        .node(1)
+        .replicate(0x92, bytes.len() as u64)
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, ErrorCode::ServiceUnavailable, "{e}");
+    // A file this node does not have is no copy at all.
+    c.restart(2).await;
+    let e = c.node(1).replicate(0x93, 10).await.unwrap_err();
+    assert_eq!(e.code, ErrorCode::ServiceUnavailable, "{e}");
+    assert!(held_by(&c, 2, 0x93).is_none());
+}
+
+#[tokio::test]
+async fn a_copy_piece_that_fails_its_crc_or_comes_out_of_order_is_refused() {
+    use super::network::{write_local_data, DataWrite};
+    let dir = tempfile::tempdir().unwrap();
+    let files = data_files(dir.path().to_path_buf());
+    let piece = |offset: u64, bytes: &[u8], seal: Option<u64>| DataWrite {
+        file_id: 5,
+        offset,
+        bytes: bytes.to_vec(),
+        crc32c: crc32c::crc32c(bytes),
+        seal,
+    };
+    let path = files(5);
+    // Bad CRC32C: refused, nothing written.
+    let mut bad = piece(0, b"hello", Some(5));
+    bad.crc32c ^= 1;
+    assert!(write_local_data(&files, bad).await.is_err());
+    assert!(!path.exists() && !super::network::incoming_path(&path).exists());
+    // A middle piece without its start: refused.
+    assert!(write_local_data(&files, piece(5, b"world", Some(10)))
+        .await
+        .is_err());
+    assert!(!path.exists());
+    // A seal whose length disagrees with the bytes received: refused, never named.
+    write_local_data(&files, piece(0, b"hello", None))
+        .await
+        .unwrap();
+    assert!(!path.exists(), "named before its last piece");
+    assert!(write_local_data(&files, piece(5, b"world", Some(11)))
+        .await
+        .is_err());
+    assert!(!path.exists());
+    // In order and whole: named, and the unfinished file is gone.
+    write_local_data(&files, piece(0, b"hello", None))
+        .await
+        .unwrap();
+    write_local_data(&files, piece(5, b"world", Some(10)))
+        .await
+        .unwrap();
+    assert_eq!(std::fs::read(&path).unwrap(), b"helloworld");
+    assert!(!super::network::incoming_path(&path).exists());
+    // What a crash leaves is swept.
+    write_local_data(&files, piece(0, b"partial", None))
+        .await
+        .unwrap();
+    let objects = tempfile::tempdir().unwrap();
+    let sub = objects.path().join("05");
+    std::fs::create_dir_all(&sub).unwrap();
+    std::fs::write(sub.join("ab.incoming"), b"x").unwrap();
+    std::fs::write(sub.join("ab"), b"kept").unwrap();
+    assert_eq!(super::network::sweep_incoming(objects.path()).unwrap(), 1);
+    assert!(sub.join("ab").exists() && !sub.join("ab.incoming").exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn freed_files_are_removed_from_the_other_nodes() {
+    let c = Cluster::start(quick(10_000)).await;
+    let bytes = vec![7u8; 70_000];
+    for id in [0xb1u128, 0xb2] {
+        write_data_file(&c, 3, id, &bytes);
+        c.node(3).replicate(id, bytes.len() as u64).await.unwrap();
+        for n in [1, 2] {
+            wait_for_file(
+                &c.dir.path().join(format!("node-{n}/data/{id:032x}")),
+                &bytes,
+            )
+            .await;
+        }
+    }
+    // Freed on node 1, which never proposed them: gone from nodes 2 and 3.
+    c.node(1).remove_copies(vec![0xb1, 0x1234]);
+    let until = tokio::time::Instant::now() + WAIT;
+    while held_by(&c, 2, 0xb1).is_some() || held_by(&c, 3, 0xb1).is_some() {
+        assert!(
+            tokio::time::Instant::now() < until,
+            "copies not removed in time"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Node 1's own file is its store's to free; the other file is untouched everywhere.
+    assert!(held_by(&c, 1, 0xb1).is_some());
+    for n in [1, 2, 3] {
+        assert_eq!(
+            held_by(&c, n, 0xb2).as_deref(),
+            Some(&bytes[..]),
+            "node {n}"
+        );
+    }
+}
+
+fn put_files(bucket: &str, key: &str, id: u128, data: &[u8]) -> MetaCmd {
+    let chunk_crc32c = data.chunks(1024 * 1024).map(crc32c::crc32c).collect();
+    let meta = ObjectMeta {
+        size: data.len() as u64,
+        etag: format!("etag-{key}"),
+        data: DataLoc::Files(vec![crate::meta::types::Segment {
+            file_id: id,
+            len: data.len() as u64,
+            part_etag: None,
+            chunk_crc32c,
+        }]),
+        ..ObjectMeta::test_empty("owner")
+    };
+    MetaCmd::PutObject {
+        bucket: bucket.into(),
+        key: key.into(),
+        meta,
+        cond: WriteCond::default(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repair_pass_restores_the_files_a_node_should_hold() {
+    let c = Cluster::start(quick(10_000)).await;
+    c.node(1)
+        .submit(0, create_bucket("r"), vec![])
+        .await
+        .unwrap();
+    // Two pieces and a bit; held by nodes 1 and 2 only (node 3 was "down" when written).
+    let good: Vec<u8> = (0..(2 * 1024 * 1024 + 99) as u32)
+        .map(|i| (i % 241) as u8)
+        .collect();
+    write_data_file(&c, 1, 0xc1, &good);
+    write_data_file(&c, 2, 0xc1, &good);
+    c.node(1)
+        .submit(0, put_files("r", "good", 0xc1, &good), vec![])
+        .await
+        .unwrap();
+    // A file whose only copy is corrupt: never restored as wrong bytes.
+    let mut bad = vec![3u8; 5000];
+    let cmd = put_files("r", "bad", 0xc2, &bad);
+    bad[10] ^= 0xff;
+    write_data_file(&c, 1, 0xc2, &bad);
+    c.node(1).submit(0, cmd, vec![]).await.unwrap();
+
+    let stats = c.node(3).repair_pass().await;
+    assert_eq!(stats.files, 2, "{stats:?}");
+    assert_eq!((stats.restored, stats.failed), (1, 1), "{stats:?}");
+    assert_eq!(stats.restored_bytes, good.len() as u64);
+    assert_eq!(held_by(&c, 3, 0xc1).as_deref(), Some(&good[..]));
+    assert!(held_by(&c, 3, 0xc2).is_none());
+    // A second pass: nothing left to restore, the corrupt-only file fails again.
+    let again = c.node(3).repair_pass().await;
+    assert_eq!((again.restored, again.failed), (0, 1), "{again:?}");
+}

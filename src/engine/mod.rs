@@ -18,6 +18,7 @@ pub mod policy;
 pub mod read;
 pub mod recovery;
 pub mod remote;
+pub mod replica;
 pub mod shards;
 pub mod tagging;
 pub mod versions;

@@ -4,7 +4,8 @@
 //! uploads by (bucket, key, upload id), parts by (upload id, part number).
 
 use super::types::{
-    decode, encode, BucketMeta, ConfigKind, ObjectMeta, PartMeta, Record, UploadMeta, VersionRecord,
+    decode, encode, BucketMeta, ConfigKind, DataLoc, ObjectMeta, PartMeta, Record, UploadMeta,
+    VersionRecord,
 };
 use crate::error::{ErrorCode, S3Error, S3Result};
 use redb::{
@@ -514,27 +515,73 @@ pub fn w_info_put(txn: &WriteTransaction, name: &str, value: &[u8]) -> S3Result<
     Ok(())
 }
 
-/// Every data file the shard's records name (objects and uploaded parts), for the sweep.
-pub fn referenced_files(txn: &ReadTransaction) -> S3Result<Vec<u128>> {
-    let mut out = Vec::new();
+/// Calls `object` with every object record and stored version of the shard, `part` with
+/// every uploaded part.
+fn each_record(
+    txn: &ReadTransaction,
+    mut object: impl FnMut(&ObjectMeta),
+    mut part: impl FnMut(&PartMeta),
+) -> S3Result<()> {
     let objects = txn.open_table(OBJECTS).map_err(ie)?;
     for item in objects.iter().map_err(ie)? {
         let (_, v) = item.map_err(ie)?;
-        let m: ObjectMeta = dec(v.value())?;
-        out.extend(m.file_ids());
+        object(&dec::<ObjectMeta>(v.value())?);
     }
     let parts = txn.open_table(PARTS).map_err(ie)?;
     for item in parts.iter().map_err(ie)? {
         let (_, v) = item.map_err(ie)?;
-        let p: PartMeta = dec(v.value())?;
-        out.push(p.file_id);
+        part(&dec::<PartMeta>(v.value())?);
     }
     let versions = txn.open_table(VERSIONS).map_err(ie)?;
     for item in versions.iter().map_err(ie)? {
         let (_, v) = item.map_err(ie)?;
-        let r: VersionRecord = dec(v.value())?;
-        out.extend(r.file_ids());
+        if let VersionRecord::Object(m) = dec::<VersionRecord>(v.value())? {
+            object(&m);
+        }
     }
+    Ok(())
+}
+
+/// Every data file the shard's records name (objects and uploaded parts), for the sweep.
+pub fn referenced_files(txn: &ReadTransaction) -> S3Result<Vec<u128>> {
+    let (mut out, mut parts) = (Vec::new(), Vec::new());
+    each_record(txn, |m| out.extend(m.file_ids()), |p| parts.push(p.file_id))?;
+    out.extend(parts);
+    Ok(out)
+}
+
+/// A local data file a record names: what a copy of it must hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileRef {
+    pub file_id: u128,
+    pub len: u64,
+    /// See `Segment::chunk_crc32c`.
+    pub chunk_crc32c: Vec<u32>,
+}
+
+/// Every local data file (not an upstream object) the shard's records name, for a repair.
+pub fn referenced_data(txn: &ReadTransaction) -> S3Result<Vec<FileRef>> {
+    let (mut out, mut parts) = (Vec::new(), Vec::new());
+    each_record(
+        txn,
+        |m| {
+            if let DataLoc::Files(segs) = &m.data {
+                out.extend(segs.iter().map(|s| FileRef {
+                    file_id: s.file_id,
+                    len: s.len,
+                    chunk_crc32c: s.chunk_crc32c.clone(),
+                }));
+            }
+        },
+        |p| {
+            parts.push(FileRef {
+                file_id: p.file_id,
+                len: p.size,
+                chunk_crc32c: p.chunk_crc32c.clone(),
+            })
+        },
+    )?;
+    out.extend(parts);
     Ok(out)
 }
 

@@ -32,7 +32,7 @@ pub fn run(config: Config) -> Result<(), String> {
     let gateway = crate::storage::gateway::start(&config)?;
     let (shared, receivers, users) = prepare(config, executors, bind_addr, gateway.clone())?;
     if shared.config.cluster.enabled {
-        start_cluster(&shared)?;
+        start_cluster(&shared, gateway.is_some())?;
     }
     crate::runtime::offload::remember_process_cpus();
     let mut handles = Vec::new();
@@ -84,11 +84,16 @@ pub(super) fn prepare(
         ));
     }
     let users = Arc::new(Users::from_config(&config.auth, &config.server.region));
-    crate::engine::install_store(crate::storage::choose_store(
-        gateway,
+    let store = crate::storage::choose_store(
+        gateway.clone(),
         data_dir.clone(),
         config.storage.inline_bytes_max,
-    ));
+    );
+    // Cluster mode on the local backend: the store that copies data files to other nodes,
+    // installed once the cluster runs (`start_cluster`).
+    if !config.cluster.enabled || gateway.is_some() {
+        crate::engine::install_store(store);
+    }
     let (inboxes, receivers) = crate::runtime::inboxes(executors);
     let shared = Arc::new(Shared {
         config,
@@ -199,7 +204,7 @@ static CLUSTER_RUNTIME: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync
 /// Cluster mode: opens every shard's database, starts the cluster runtime, the peer
 /// listener and one Raft group per shard (files under `<data-dir>/raft/`), forms them from
 /// the static membership, and makes them the engine's metadata log, before any core serves.
-fn start_cluster(shared: &Shared) -> Result<(), String> {
+fn start_cluster(shared: &Shared, gateway: bool) -> Result<(), String> {
     use crate::cluster::{group::GroupTuning, node::ClusterNode, node::Limits};
     let spec = crate::cluster::config::ClusterSpec::new(&shared.config.cluster)?;
     let cache_bytes = shared
@@ -223,6 +228,13 @@ fn start_cluster(shared: &Shared) -> Result<(), String> {
     let raft_dir = shared.data_dir.join("raft");
     // Peers read object bytes this node holds (its local store's files) through the cluster.
     let dir = shared.data_dir.clone();
+    // Copies from other nodes that were never sealed name no object.
+    let objects = crate::storage::local::objects_dir(&shared.data_dir);
+    let swept = crate::cluster::network::sweep_incoming(&objects)
+        .map_err(|e| format!("unfinished data copies in {}: {e}", objects.display()))?;
+    if swept > 0 {
+        println!("removed {swept} unfinished data file copies from other nodes");
+    }
     let data_files: crate::cluster::network::DataFiles =
         Arc::new(move |id| crate::storage::local::file_path(&dir, id));
     let started = runtime.block_on(ClusterNode::start(
@@ -234,8 +246,21 @@ fn start_cluster(shared: &Shared) -> Result<(), String> {
         Limits::default(),
     ));
     let node = started.map_err(|e| format!("cluster: {e}"))?;
+    // Restores missing copies of data files: at start, then every interval.
+    let interval = std::time::Duration::from_secs(crate::cluster::repair::REPAIR_INTERVAL_S);
+    runtime.spawn(Arc::clone(&node).run_repairs(interval));
     let _ = CLUSTER_RUNTIME.set(runtime);
-    crate::engine::log::install_cluster(node);
+    crate::engine::log::install_cluster(Arc::clone(&node));
+    if !gateway {
+        let local = crate::storage::choose_store(
+            None,
+            shared.data_dir.clone(),
+            shared.config.storage.inline_bytes_max,
+        );
+        crate::engine::install_store(Arc::new(crate::engine::replica::ReplicatedStore::new(
+            local, node,
+        )));
+    }
     println!(
         "bleepstore cluster node {} of {}: peer listener on {}, {} Raft groups (raft files in {})",
         spec.node_id,

@@ -44,6 +44,8 @@ pub fn cluster_json(status: &ClusterStatus) -> serde_json::Value {
         "node_id": status.node_id,
         "members": status.members,
         "groups": status.groups,
+        "replication_factor": status.replication_factor,
+        "last_repair": status.last_repair,
     })
 }
 
@@ -113,6 +115,8 @@ mod tests {
             node_id: 2,
             members: vec![],
             groups: vec![group(0, Some(1), true), group(1, None, false)],
+            replication_factor: 3,
+            last_repair: None,
         };
         let (code, body) = cluster_readyz(&status, true);
         assert_eq!(code, 503);

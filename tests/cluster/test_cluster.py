@@ -7,13 +7,14 @@ started by scripts/cluster.sh, metadata replicated through Raft.
 
 Checks: a bucket created on node 1 is seen on nodes 2 and 3; a small (inline) object PUT on
 node 2 is read byte-identical from nodes 1 and 3; a DELETE on node 3 is a 404 on nodes 1 and
-2; a listing on any node has every key written on any node; a large (non-inline) object is
-read whole, by ranges and as a copy source on nodes that do not hold its bytes (fetched from
-the holder through the cluster; data replication is not built), and is a 503 while its only
-holder is down; then the leader of a group is killed with SIGKILL during a write load on every
-node: writes on the survivors resume within 5 s and every acknowledged write is read back
-byte-identical from both survivors; the killed node started again catches up and serves
-them too. Every wait polls a condition with a deadline.
+2; a listing on any node has every key written on any node; a large (non-inline) object's
+data file gets a copy on every node (replication_factor 3 of 3 nodes) and is read whole, by
+ranges and as a copy source on every node; then the leader of a group is killed with SIGKILL
+during a write load of small and large objects on every node: writes on the survivors resume
+within 5 s and every acknowledged write, large ones received by the killed node included, is
+read back byte-identical from both survivors; the killed node started again catches up and
+serves them too; a node whose data files were wiped is refilled from its peers at restart.
+Every wait polls a condition with a deadline.
 """
 
 import json
@@ -217,12 +218,27 @@ def check_replicated_reads(cl):
     print("ok: replicated bucket, inline object, listing, delete")
 
 
-def check_large_object_elsewhere(cl):
-    # Bytes over the inline limit stay on the node that received them (data replication is
-    # not built); another node serves them by reading the holder's file through the cluster,
-    # chunk by chunk, checked against the record's CRC32Cs.
-    big = os.urandom(3 * 1024 * 1024 + 12345)  # several 1 MiB chunks, a partial last one
+def data_files_of_size(cl, nid, size):
+    """Data files of exactly `size` bytes in node `nid`'s objects directory."""
+    objects = os.path.join(cl.env["BLEEPSTORE_CLUSTER_DIR"], f"node-{nid}", "objects")
+    found = 0
+    for d, _dirs, files in os.walk(objects):
+        for f in files:
+            if not f.endswith(".incoming") and os.path.getsize(os.path.join(d, f)) == size:
+                found += 1
+    return found
+
+
+def check_large_object_copies(cl):
+    # Bytes over the inline limit: the receiving node keeps its data file and copies it to
+    # the other nodes (replication_factor 3 of 3 nodes: every node), answering once a
+    # majority holds it. Every node then serves it, checked against the record's CRC32Cs.
+    big = os.urandom(3 * 1024 * 1024 + 12345)  # several 1 MiB pieces, a partial last one
     cl.c(1).put_object(Bucket="replicated", Key="big", Body=big)
+    held = sum(1 for n in cl.nodes if data_files_of_size(cl, n, len(big)) == 1)
+    assert held >= 2, f"PUT answered with the bytes on {held} node(s), a quorum is 2"
+    wait_until("a copy of the data file on every node",
+               lambda: all(data_files_of_size(cl, n, len(big)) == 1 for n in cl.nodes), 20)
     assert cl.c(1).get_object(Bucket="replicated", Key="big")["Body"].read() == big
     head = cl.c(2).head_object(Bucket="replicated", Key="big")
     assert head["ContentLength"] == len(big)
@@ -231,27 +247,74 @@ def check_large_object_elsewhere(cl):
                         (f"bytes=-5000", (len(big) - 5000, len(big)))):
         got = cl.c(3).get_object(Bucket="replicated", Key="big", Range=rng)["Body"].read()
         assert got == big[a:b], rng
-    # A copy on a node without the source bytes reads them the same way.
+    # A copy made on another node is a new data file, copied the same way.
     src = {"Bucket": "replicated", "Key": "big"}
     cl.c(2).copy_object(Bucket="replicated", Key="big-copy", CopySource=src)
+    wait_until("copies of both data files on every node",
+               lambda: all(data_files_of_size(cl, n, len(big)) == 2 for n in cl.nodes), 20)
     for n in (1, 2, 3):
         assert cl.c(n).get_object(Bucket="replicated", Key="big-copy")["Body"].read() == big, n
-    print("ok: a large object is read, ranged and copied on nodes that do not hold its bytes")
+    # Deleted on a node that did not receive it: its data file goes from every node.
+    cl.c(3).delete_object(Bucket="replicated", Key="big-copy")
+    wait_until("the deleted copy's data file gone from every node",
+               lambda: all(data_files_of_size(cl, n, len(big)) == 1 for n in cl.nodes), 20)
+    # A multipart upload's parts are data files too.
+    part = os.urandom(5 * 1024 * 1024)
+    c3 = cl.c(3)
+    up = c3.create_multipart_upload(Bucket="replicated", Key="mp")["UploadId"]
+    etags = [c3.upload_part(Bucket="replicated", Key="mp", UploadId=up, PartNumber=i,
+                            Body=part)["ETag"] for i in (1, 2)]
+    c3.complete_multipart_upload(
+        Bucket="replicated", Key="mp", UploadId=up,
+        MultipartUpload={"Parts": [{"PartNumber": i + 1, "ETag": e} for i, e in enumerate(etags)]})
+    wait_until("copies of both parts on every node",
+               lambda: all(data_files_of_size(cl, n, len(part)) == 2 for n in cl.nodes), 20)
+    for n in (1, 2):
+        assert cl.c(n).get_object(Bucket="replicated", Key="mp")["Body"].read() == part * 2, n
+    print("ok: large objects, a copy and a multipart upload have a copy of their bytes on "
+          "every node and are read, ranged and copied on every node")
+    return [big, part]
 
 
-def check_holder_down(cl, holder, survivor, key, body):
-    # The only node holding an object's bytes is down: 503 with an S3 error, never a body.
-    try:
-        cl.c(survivor).get_object(Bucket="replicated", Key=key)["Body"].read()
-        raise AssertionError(f"node {survivor} served bytes only node {holder} holds")
-    except ClientError as e:
-        assert code_of(e) == ("ServiceUnavailable", 503), e.response
-        assert "not reachable" in e.response["Error"]["Message"], e.response
-    print(f"ok: with node {holder} down, its object bytes are a 503 on node {survivor}")
+def data_file_bodies(cl, nid, size):
+    objects = os.path.join(cl.env["BLEEPSTORE_CLUSTER_DIR"], f"node-{nid}", "objects")
+    out = []
+    for d, _dirs, files in os.walk(objects):
+        for f in files:
+            p = os.path.join(d, f)
+            if not f.endswith(".incoming") and os.path.getsize(p) == size:
+                with open(p, "rb") as fh:
+                    out.append(fh.read())
+    return out
+
+
+def check_wiped_node_is_refilled(cl, nid, bodies):
+    # A node whose data files are lost (a replaced disk) starts again: its repair pass
+    # fetches every file it should hold from the others, checked against the records' CRCs.
+    cl.kill(nid)
+    objects = os.path.join(cl.env["BLEEPSTORE_CLUSTER_DIR"], f"node-{nid}", "objects")
+    for d in os.listdir(objects):
+        sub = os.path.join(objects, d)
+        for f in os.listdir(sub) if os.path.isdir(sub) else []:
+            os.remove(os.path.join(sub, f))
+    assert all(data_files_of_size(cl, nid, len(b)) == 0 for b in bodies)
+    cl.start(nid)
+    for b in bodies:
+        wait_until(f"node {nid} refilled with its {len(b)}-byte data files",
+                   lambda: b in data_file_bodies(cl, nid, len(b)), 30)
+    print(f"ok: node {nid}'s wiped data files were restored from its peers")
+
+
+def check_copy_survives(cl, holder, survivor, key, body):
+    # The node that received an object's bytes is down: another node serves its copy.
+    got = cl.c(survivor).get_object(Bucket="replicated", Key=key)["Body"].read()
+    assert got == body, f"node {survivor} served {len(got)} bytes"
+    print(f"ok: with node {holder} down, node {survivor} serves the copy of its object bytes")
 
 
 class Writer(threading.Thread):
-    """Writes small objects to one node in a loop; records every acknowledged one."""
+    """Writes objects to one node in a loop, every fourth one over the inline limit (a data
+    file copied to other nodes); records every acknowledged one."""
 
     def __init__(self, cl, nid, bucket, stop):
         super().__init__(daemon=True)
@@ -264,7 +327,7 @@ class Writer(threading.Thread):
         c = client(self.cl.nodes[self.nid]["s3"])
         while not self.stop.is_set():
             key = f"w{self.nid}-{i:06d}"
-            body = f"{key} ".encode() * 37
+            body = f"{key} ".encode() * (37 if i % 4 else 9000)
             i += 1
             try:
                 c.put_object(Bucket=self.bucket, Key=key, Body=body)
@@ -287,7 +350,7 @@ def check_leader_failover(cl):
     for n in cl.nodes:
         assert cl.leader_of(group, asking=n) == leader
 
-    # Bytes only the leader holds, for the 503 while it is down.
+    # Bytes the leader received, for a survivor to serve while it is down.
     held = os.urandom(100 * 1024)
     cl.c(leader).put_object(Bucket="replicated", Key="held-by-leader", Body=held)
 
@@ -316,7 +379,7 @@ def check_leader_failover(cl):
         f"writes did not resume within {RESUME_S}s of killing the leader (node {leader})"
     )
     print(f"ok: killed leader node {leader} of group {group}; writes resumed after {resumed_after:.2f}s")
-    check_holder_down(cl, leader, survivors[0], "held-by-leader", held)
+    check_copy_survives(cl, leader, survivors[0], "held-by-leader", held)
 
     # Both survivors keep writing for a moment under the new leader.
     before = {w.nid: len(w.acked) for w in writers}
@@ -374,9 +437,10 @@ def main():
     cl = Cluster()
     try:
         check_replicated_reads(cl)
-        check_large_object_elsewhere(cl)
+        bodies = check_large_object_copies(cl)
         killed, acked = check_leader_failover(cl)
         check_restarted_node_catches_up(cl, killed, "failover", acked)
+        check_wiped_node_is_refilled(cl, killed % NODES + 1, bodies)
     except BaseException:
         d = cl.env["BLEEPSTORE_CLUSTER_DIR"]
         for n in cl.nodes:

@@ -1,0 +1,108 @@
+//! Repair: a node restores the copies of data files it should hold and does not (it was down
+//! while they were written, a background copy failed, its data directory was wiped).
+//!
+//! A pass reads, per metadata group and after a read barrier (so every write completed
+//! before it is seen), every local data file the group's records name; for each one whose
+//! place (`replica::placement`) includes this node and that is not here, it fetches the bytes
+//! from the nodes that hold them, checks each 1 MiB against the record's CRC32C, and writes
+//! them the way a copy is written (`<file>.incoming`, fsync, rename, directory fsync). The
+//! pass is paced to [`REPAIR_BYTES_PER_S`] so requests keep their speed. A file whose object
+//! is deleted during the pass may be restored after its removal and stay as an orphan.
+
+use super::network::{write_local_data, DataFiles, DataWrite, DATA_READ_BYTES_MAX};
+use super::node::DataReader;
+use crate::error::{S3Error, S3Result};
+use crate::meta::tables::FileRef;
+use std::time::{Duration, Instant};
+
+/// Bytes a repair pass restores per second at most.
+pub const REPAIR_BYTES_PER_S: u64 = 64 * 1024 * 1024;
+/// Pause between two passes (one runs at boot, once the node has a leader in every group).
+pub const REPAIR_INTERVAL_S: u64 = 600;
+
+/// What a pass did.
+#[derive(Debug, Default, Clone, Copy, serde::Serialize)]
+pub struct RepairStats {
+    /// Data files named by the records read.
+    pub files: u64,
+    /// Of those, files this node should hold and did not, now restored.
+    pub restored: u64,
+    pub restored_bytes: u64,
+    /// Files that could not be restored (no reachable node held them intact).
+    pub failed: u64,
+    /// Groups skipped (no read barrier: no reachable leader).
+    pub groups_skipped: u64,
+    pub duration_ms: u64,
+}
+
+/// Restores the files of `refs` that `mine` says belong here and are missing.
+pub(super) async fn restore_missing(
+    refs: Vec<FileRef>,
+    mine: impl Fn(u128) -> bool,
+    files: &DataFiles,
+    reader: &DataReader,
+    stats: &mut RepairStats,
+) {
+    let started = Instant::now();
+    let mut paced_bytes = 0u64;
+    for f in refs {
+        stats.files += 1;
+        if !mine(f.file_id) || files(f.file_id).exists() {
+            continue;
+        }
+        match restore_one(&f, files, reader).await {
+            Ok(()) => {
+                stats.restored += 1;
+                stats.restored_bytes += f.len;
+                paced_bytes += f.len;
+            }
+            Err(e) => {
+                stats.failed += 1;
+                tracing::warn!("repair: data file {:032x} not restored: {e}", f.file_id);
+            }
+        }
+        // Never ahead of the pace: sleep off what this pass restored too fast.
+        let due = Duration::from_secs_f64(paced_bytes as f64 / REPAIR_BYTES_PER_S as f64);
+        if let Some(ahead) = due.checked_sub(started.elapsed()) {
+            tokio::time::sleep(ahead).await;
+        }
+    }
+}
+
+/// Fetches one file piece by piece, each checked against its CRC32C, and writes it here.
+async fn restore_one(f: &FileRef, files: &DataFiles, reader: &DataReader) -> S3Result<()> {
+    let mut offset = 0u64;
+    let mut index = 0usize;
+    loop {
+        let n = (f.len - offset).min(u64::from(DATA_READ_BYTES_MAX)) as u32;
+        let last = offset + u64::from(n) == f.len;
+        let bytes = if n == 0 {
+            Vec::new()
+        } else {
+            let bytes = reader.read(f.file_id, offset, n).await?;
+            let crc = crc32c::crc32c(&bytes);
+            if bytes.len() != n as usize || f.chunk_crc32c.get(index) != Some(&crc) {
+                return Err(S3Error::internal(format!(
+                    "chunk {index}: {} bytes read failed the record's CRC32C",
+                    bytes.len()
+                )));
+            }
+            bytes
+        };
+        let piece = DataWrite {
+            file_id: f.file_id,
+            offset,
+            crc32c: crc32c::crc32c(&bytes),
+            bytes,
+            seal: last.then_some(f.len),
+        };
+        write_local_data(files, piece)
+            .await
+            .map_err(S3Error::internal)?;
+        if last {
+            return Ok(());
+        }
+        offset += u64::from(n);
+        index += 1;
+    }
+}
