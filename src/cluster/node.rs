@@ -118,6 +118,10 @@ pub struct ClusterStatus {
     pub replication_factor: usize,
     /// The last repair pass's figures (None before the first one ends).
     pub last_repair: Option<super::repair::RepairStats>,
+    /// Repair passes finished since start.
+    pub repair_passes: u64,
+    /// Data file copies this node sent since start.
+    pub copies: super::replica::CopyStats,
 }
 
 /// A running cluster node.
@@ -132,7 +136,7 @@ pub struct ClusterNode {
     /// Each group's shard database, for repair passes.
     shards: Vec<(u32, Arc<redb::Database>)>,
     /// The figures of the last repair pass.
-    last_repair: std::sync::Mutex<Option<super::repair::RepairStats>>,
+    last_repair: std::sync::Mutex<(Option<super::repair::RepairStats>, u64)>,
     _server: PeerServer,
     _running: Vec<Group>,
 }
@@ -257,7 +261,7 @@ impl ClusterNode {
             data,
             writer,
             shards: kept_shards,
-            last_repair: std::sync::Mutex::new(None),
+            last_repair: std::sync::Mutex::new((None, 0)),
             _server: server,
             _running: kept,
         }))
@@ -389,7 +393,7 @@ impl ClusterNode {
                 );
             }
             if let Ok(mut last) = self.last_repair.lock() {
-                *last = Some(stats);
+                *last = (Some(stats), last.1 + 1);
             }
             tokio::time::sleep(interval).await;
         }
@@ -452,7 +456,9 @@ impl ClusterNode {
             members,
             groups,
             replication_factor: self.writer.copies(),
-            last_repair: self.last_repair.lock().ok().and_then(|l| *l),
+            last_repair: self.last_repair.lock().ok().and_then(|l| l.0),
+            repair_passes: self.last_repair.lock().map_or(0, |l| l.1),
+            copies: self.writer.copy_stats(),
         }
     }
 
@@ -630,9 +636,19 @@ async fn write(ctx: &GroupCtx, batch: Batch) -> S3Result<Vec<S3Result<MetaReply>
                 let timeout = left.min(Duration::from_millis(ctx.limits.forward_timeout_ms));
                 let sent = match take_link(ctx, &ctx.write_links, l) {
                     Ok(mut c) => {
-                        let r = forward_batch(&mut c, ctx.id, batch.clone(), timeout).await;
-                        put_link(&ctx.write_links, l, c);
-                        r
+                        // The write may still commit after the leader moved: its outcome
+                        // is unknown either way.
+                        let sent = forward_batch(&mut c, ctx.id, batch.clone(), timeout);
+                        match unless_leader_moves(ctx, l, timeout, sent).await {
+                            Some(r) => {
+                                put_link(&ctx.write_links, l, c);
+                                r
+                            }
+                            // Its answer may still come on this connection: not kept.
+                            None => Err(ForwardError::Unknown(format!(
+                                "leader {l} was replaced while the write was in flight"
+                            ))),
+                        }
                     }
                     Err(e) => Err(e),
                 };
@@ -735,6 +751,26 @@ async fn run_reader(ctx: Arc<GroupCtx>, mut rx: mpsc::Receiver<oneshot::Sender<S
     }
 }
 
+/// Runs `request` to leader `l`, or stops waiting for it (None) once this node sees another
+/// leader: a stalled leader (not dead: its socket still accepts) answers nothing, and its
+/// requests would wait out their whole timeout after a new leader was elected.
+async fn unless_leader_moves<T>(
+    ctx: &GroupCtx,
+    l: NodeId,
+    timeout: Duration,
+    request: impl std::future::Future<Output = T>,
+) -> Option<T> {
+    let waiter = ctx.raft.wait(Some(timeout));
+    let moved = waiter.metrics(
+        move |m| m.current_leader.is_some_and(|x| x != l),
+        "the leader moved",
+    );
+    tokio::select! {
+        r = request => Some(r),
+        Ok(_) = moved => None,
+    }
+}
+
 /// A read index confirmed by the leader's quorum, asked here or of the leader.
 async fn read_index(ctx: &GroupCtx, deadline: Instant) -> S3Result<u64> {
     let mut why = String::from("no leader known");
@@ -753,9 +789,15 @@ async fn read_index(ctx: &GroupCtx, deadline: Instant) -> S3Result<u64> {
                 let timeout = left.min(Duration::from_millis(ctx.limits.forward_timeout_ms));
                 let asked = match take_link(ctx, &ctx.read_links, l) {
                     Ok(mut c) => {
-                        let r = forward_read_index(&mut c, ctx.id, timeout).await;
-                        put_link(&ctx.read_links, l, c);
-                        r
+                        let asked = forward_read_index(&mut c, ctx.id, timeout);
+                        match unless_leader_moves(ctx, l, timeout, asked).await {
+                            Some(r) => {
+                                put_link(&ctx.read_links, l, c);
+                                r
+                            }
+                            // Its answer may still come on this connection: not kept.
+                            None => Err(ForwardError::Unknown(format!("leader {l} was replaced"))),
+                        }
                     }
                     Err(e) => Err(e),
                 };

@@ -25,14 +25,18 @@ use super::raft::NodeId;
 use super::transport::{PeerClient, Secret};
 use crate::error::{ErrorCode, S3Error, S3Result};
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
 /// Longest wait for one peer to write one piece.
 pub const DATA_WRITE_TIMEOUT_MS: u64 = 10_000;
-/// Pieces being copied at once by this node, over all files and peers: each holds one
-/// piece's bytes (≤ 1 MiB) twice (read, encoded), so at most ~128 MiB.
-pub const PIECES_IN_FLIGHT_MAX: usize = 64;
+/// Pieces being copied at once to one peer: each holds one piece's bytes (≤ 1 MiB) twice
+/// (read, encoded), so at most ~64 MiB per peer. Per peer, so a stalled peer's copies, which
+/// wait out their timeouts, never hold up the copies to the others.
+pub const PIECES_IN_FLIGHT_PER_PEER_MAX: usize = 32;
+/// Longest a copy waits for its peer's budget before it gives up (counted as a failed copy).
+const PIECE_BUDGET_WAIT_MS: u64 = 2_000;
 /// Idle connections kept per peer for copies.
 const LINKS_PER_PEER_MAX: usize = 8;
 /// Batches of freed file ids waiting to be removed on other nodes; past it a batch is
@@ -50,8 +54,28 @@ pub struct DataWriter {
     /// Copies of each file, this node's included.
     copies: usize,
     links: Mutex<BTreeMap<NodeId, Vec<PeerClient>>>,
-    pieces: tokio::sync::Semaphore,
+    /// Per peer: pieces in flight.
+    pieces: BTreeMap<NodeId, tokio::sync::Semaphore>,
     removals: tokio::sync::mpsc::Sender<Vec<u128>>,
+    counters: CopyCounters,
+}
+
+/// Copies sent by this node since it started (`/metrics`).
+#[derive(Debug, Default, Clone, Copy, serde::Serialize)]
+pub struct CopyStats {
+    /// Copies a peer sealed.
+    pub made: u64,
+    /// Copies that failed (the peer down, stalled or refusing), foreground or background.
+    pub failed: u64,
+    /// Bytes of the copies made.
+    pub bytes: u64,
+}
+
+#[derive(Default)]
+struct CopyCounters {
+    made: AtomicU64,
+    failed: AtomicU64,
+    bytes: AtomicU64,
 }
 
 /// The queue [`DataWriter::run_removals`] drains.
@@ -98,6 +122,15 @@ impl DataWriter {
         replication_factor: usize,
     ) -> (DataWriter, Removals) {
         let copies = replication_factor.clamp(1, members.len().max(1));
+        let pieces = members
+            .keys()
+            .map(|id| {
+                (
+                    *id,
+                    tokio::sync::Semaphore::new(PIECES_IN_FLIGHT_PER_PEER_MAX),
+                )
+            })
+            .collect();
         let (removals, queued) = tokio::sync::mpsc::channel(REMOVAL_BATCHES_QUEUED_MAX);
         let writer = DataWriter {
             node_id,
@@ -106,8 +139,9 @@ impl DataWriter {
             data_files,
             copies,
             links: Mutex::new(BTreeMap::new()),
-            pieces: tokio::sync::Semaphore::new(PIECES_IN_FLIGHT_MAX),
+            pieces,
             removals,
+            counters: CopyCounters::default(),
         };
         (writer, queued)
     }
@@ -175,6 +209,15 @@ impl DataWriter {
         }
     }
 
+    /// The copies sent so far.
+    pub fn copy_stats(&self) -> CopyStats {
+        CopyStats {
+            made: self.counters.made.load(Ordering::Relaxed),
+            failed: self.counters.failed.load(Ordering::Relaxed),
+            bytes: self.counters.bytes.load(Ordering::Relaxed),
+        }
+    }
+
     /// Copies of each file, this node's included.
     pub fn copies(&self) -> usize {
         self.copies
@@ -203,7 +246,12 @@ impl DataWriter {
             let done = done.clone();
             tokio::spawn(async move {
                 let r = w.copy_to(peer, file_id, len).await;
+                if r.is_ok() {
+                    w.counters.made.fetch_add(1, Ordering::Relaxed);
+                    w.counters.bytes.fetch_add(len, Ordering::Relaxed);
+                }
                 if let Err(e) = &r {
+                    w.counters.failed.fetch_add(1, Ordering::Relaxed);
                     tracing::warn!(
                         "copy of data file {file_id:032x} to node {peer} failed: {e} \
                          (the file has fewer copies until it is written again)"
@@ -248,15 +296,23 @@ impl DataWriter {
         let mut client = self
             .link(peer)
             .ok_or_else(|| format!("node {peer} is not a member"))?;
+        let budget = self
+            .pieces
+            .get(&peer)
+            .ok_or_else(|| format!("node {peer} is not a member"))?;
         let timeout = Duration::from_millis(DATA_WRITE_TIMEOUT_MS);
         let mut offset = 0u64;
         loop {
             let n = (len - offset).min(u64::from(DATA_READ_BYTES_MAX)) as u32;
-            let _piece = self
-                .pieces
-                .acquire()
-                .await
-                .map_err(|e| format!("copy limit: {e}"))?;
+            let wait = Duration::from_millis(PIECE_BUDGET_WAIT_MS);
+            let _piece =
+                match tokio::time::timeout(wait, budget.acquire()).await {
+                    Ok(Ok(permit)) => permit,
+                    Ok(Err(e)) => return Err(format!("copy budget: {e}")),
+                    Err(_) => return Err(format!(
+                        "node {peer} has {PIECES_IN_FLIGHT_PER_PEER_MAX} pieces in flight already"
+                    )),
+                };
             let bytes = read_local_data(files, file_id, offset, n)
                 .await?
                 .ok_or("the local data file is gone")?;

@@ -172,7 +172,11 @@ async fn metrics(shared: &Shared, head: &RequestHead) -> Response {
             shared.config.server.request_head_bytes_max,
         ),
     };
-    let body = crate::observe::metrics::render(&cores, buckets, objects, shared.started_at, budget);
+    let mut body =
+        crate::observe::metrics::render(&cores, buckets, objects, shared.started_at, budget);
+    if let Some(node) = crate::engine::log::cluster() {
+        body.push_str(&super::health::cluster_metrics(&node.status()));
+    }
     text(200, "text/plain; version=0.0.4", body)
 }
 

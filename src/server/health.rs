@@ -46,7 +46,108 @@ pub fn cluster_json(status: &ClusterStatus) -> serde_json::Value {
         "groups": status.groups,
         "replication_factor": status.replication_factor,
         "last_repair": status.last_repair,
+        "repair_passes": status.repair_passes,
+        "copies": status.copies,
     })
+}
+
+/// `/metrics` lines of cluster mode (Prometheus text format): each group's Raft state, the
+/// data copies sent, the repair passes.
+pub fn cluster_metrics(status: &ClusterStatus) -> String {
+    use std::fmt::Write;
+    let mut out = String::with_capacity(2048);
+    let gauge = |out: &mut String, name: &str, help: &str| {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
+    };
+    gauge(&mut out, "bleepstore_cluster_node_id", "This node's id.");
+    let _ = writeln!(out, "bleepstore_cluster_node_id {}", status.node_id);
+    type Field = fn(&crate::cluster::node::GroupStatus) -> u64;
+    let per_group: [(&str, &str, Field); 5] = [
+        ("bleepstore_raft_term", "The group's current term.", |g| {
+            g.term
+        }),
+        (
+            "bleepstore_raft_leader",
+            "The group's leader as this node knows it (0: none).",
+            |g| g.leader.unwrap_or(0),
+        ),
+        (
+            "bleepstore_raft_reachable_leader",
+            "1 when this node has a leader it can reach.",
+            |g| u64::from(g.has_reachable_leader),
+        ),
+        (
+            "bleepstore_raft_last_log_index",
+            "The last index in this node's log.",
+            |g| g.last_log.unwrap_or(0),
+        ),
+        (
+            "bleepstore_raft_last_applied_index",
+            "The last index applied on this node.",
+            |g| g.last_applied.unwrap_or(0),
+        ),
+    ];
+    for (name, help, field) in per_group {
+        gauge(&mut out, name, help);
+        for g in &status.groups {
+            let _ = writeln!(out, "{name}{{group=\"{}\"}} {}", g.group, field(g));
+        }
+    }
+    let c = &status.copies;
+    let _ = writeln!(
+        out,
+        "# HELP bleepstore_cluster_data_copies_total Data file copies this node sent.\n\
+         # TYPE bleepstore_cluster_data_copies_total counter\n\
+         bleepstore_cluster_data_copies_total{{outcome=\"made\"}} {}\n\
+         bleepstore_cluster_data_copies_total{{outcome=\"failed\"}} {}\n\
+         # HELP bleepstore_cluster_data_copied_bytes_total Bytes of the copies made.\n\
+         # TYPE bleepstore_cluster_data_copied_bytes_total counter\n\
+         bleepstore_cluster_data_copied_bytes_total {}\n\
+         # HELP bleepstore_cluster_repair_passes_total Repair passes finished.\n\
+         # TYPE bleepstore_cluster_repair_passes_total counter\n\
+         bleepstore_cluster_repair_passes_total {}",
+        c.made, c.failed, c.bytes, status.repair_passes
+    );
+    if let Some(r) = &status.last_repair {
+        let last: [(&str, &str, u64); 4] = [
+            (
+                "files",
+                "Data files the last repair pass read in the records.",
+                r.files,
+            ),
+            (
+                "restored",
+                "Data files the last repair pass restored.",
+                r.restored,
+            ),
+            (
+                "failed",
+                "Data files the last repair pass could not restore.",
+                r.failed,
+            ),
+            (
+                "restored_bytes",
+                "Bytes the last repair pass restored.",
+                r.restored_bytes,
+            ),
+        ];
+        for (what, help, v) in last {
+            let name = format!("bleepstore_cluster_repair_last_{what}");
+            gauge(&mut out, &name, help);
+            let _ = writeln!(out, "{name} {v}");
+        }
+        gauge(
+            &mut out,
+            "bleepstore_cluster_repair_last_duration_seconds",
+            "The last repair pass's duration.",
+        );
+        let _ = writeln!(
+            out,
+            "bleepstore_cluster_repair_last_duration_seconds {:.3}",
+            r.duration_ms as f64 / 1000.0
+        );
+    }
+    out
 }
 
 /// `/health`: each shard's metadata store answers a read; the storage directory is present;
@@ -110,6 +211,65 @@ mod tests {
     }
 
     #[test]
+    fn cluster_metrics_are_prometheus_lines_with_every_group() {
+        let status = ClusterStatus {
+            node_id: 2,
+            members: vec![],
+            groups: vec![group(0, Some(1), true), group(1, None, false)],
+            replication_factor: 3,
+            last_repair: Some(crate::cluster::repair::RepairStats {
+                files: 10,
+                restored: 4,
+                restored_bytes: 4096,
+                failed: 1,
+                groups_skipped: 0,
+                duration_ms: 1500,
+            }),
+            repair_passes: 2,
+            copies: crate::cluster::replica::CopyStats {
+                made: 7,
+                failed: 3,
+                bytes: 7000,
+            },
+        };
+        let text = cluster_metrics(&status);
+        let mut values = std::collections::BTreeMap::new();
+        for line in text.lines() {
+            if line.starts_with('#') {
+                assert!(
+                    line.starts_with("# HELP ") || line.starts_with("# TYPE "),
+                    "{line}"
+                );
+                continue;
+            }
+            let (name, value) = line.rsplit_once(' ').expect("name value");
+            value.parse::<f64>().unwrap_or_else(|_| panic!("{line}"));
+            assert!(
+                values.insert(name.to_string(), value.to_string()).is_none(),
+                "{line}"
+            );
+        }
+        assert_eq!(values["bleepstore_cluster_node_id"], "2");
+        assert_eq!(values["bleepstore_raft_leader{group=\"0\"}"], "1");
+        assert_eq!(values["bleepstore_raft_leader{group=\"1\"}"], "0");
+        assert_eq!(values["bleepstore_raft_reachable_leader{group=\"1\"}"], "0");
+        assert_eq!(
+            values["bleepstore_cluster_data_copies_total{outcome=\"made\"}"],
+            "7"
+        );
+        assert_eq!(
+            values["bleepstore_cluster_data_copies_total{outcome=\"failed\"}"],
+            "3"
+        );
+        assert_eq!(values["bleepstore_cluster_repair_passes_total"], "2");
+        assert_eq!(values["bleepstore_cluster_repair_last_restored"], "4");
+        assert_eq!(
+            values["bleepstore_cluster_repair_last_duration_seconds"],
+            "1.500"
+        );
+    }
+
+    #[test]
     fn cluster_readiness_names_the_groups_without_a_leader() {
         let mut status = ClusterStatus {
             node_id: 2,
@@ -117,6 +277,8 @@ mod tests {
             groups: vec![group(0, Some(1), true), group(1, None, false)],
             replication_factor: 3,
             last_repair: None,
+            repair_passes: 0,
+            copies: Default::default(),
         };
         let (code, body) = cluster_readyz(&status, true);
         assert_eq!(code, 503);

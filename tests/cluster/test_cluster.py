@@ -13,7 +13,9 @@ ranges and as a copy source on every node; then the leader of a group is killed 
 during a write load of small and large objects on every node: writes on the survivors resume
 within 5 s and every acknowledged write, large ones received by the killed node included, is
 read back byte-identical from both survivors; the killed node started again catches up and
-serves them too; a node whose data files were wiped is refilled from its peers at restart.
+serves them too; a node whose data files were wiped is refilled from its peers at restart;
+a follower, then the leader, is frozen with SIGSTOP under writes on the other two nodes:
+writes go on, and after SIGCONT every node serves every acknowledged write.
 Every wait polls a condition with a deadline.
 """
 
@@ -271,6 +273,13 @@ def check_large_object_copies(cl):
                lambda: all(data_files_of_size(cl, n, len(part)) == 2 for n in cl.nodes), 20)
     for n in (1, 2):
         assert cl.c(n).get_object(Bucket="replicated", Key="mp")["Body"].read() == part * 2, n
+    # The copies show in /metrics, with each group's Raft state.
+    with urllib.request.urlopen(f"http://{cl.nodes[1]['s3']}/metrics", timeout=5) as r:
+        metrics = r.read().decode()
+    made = [l for l in metrics.splitlines() if l.startswith('bleepstore_cluster_data_copies_total{outcome="made"}')]
+    assert made and int(made[0].split()[-1]) >= 2, made
+    for g in range(SHARDS):
+        assert f'bleepstore_raft_term{{group="{g}"}}' in metrics, g
     print("ok: large objects, a copy and a multipart upload have a copy of their bytes on "
           "every node and are read, ranged and copied on every node")
     return [big, part]
@@ -316,9 +325,9 @@ class Writer(threading.Thread):
     """Writes objects to one node in a loop, every fourth one over the inline limit (a data
     file copied to other nodes); records every acknowledged one."""
 
-    def __init__(self, cl, nid, bucket, stop):
+    def __init__(self, cl, nid, bucket, stop, tag=""):
         super().__init__(daemon=True)
-        self.cl, self.nid, self.bucket, self.stop = cl, nid, bucket, stop
+        self.cl, self.nid, self.bucket, self.stop, self.tag = cl, nid, bucket, stop, tag
         self.acked = {}
         self.failed = 0
 
@@ -326,7 +335,7 @@ class Writer(threading.Thread):
         i = 0
         c = client(self.cl.nodes[self.nid]["s3"])
         while not self.stop.is_set():
-            key = f"w{self.nid}-{i:06d}"
+            key = f"{self.tag}w{self.nid}-{i:06d}"
             body = f"{key} ".encode() * (37 if i % 4 else 9000)
             i += 1
             try:
@@ -415,6 +424,53 @@ def check_leader_failover(cl):
     return leader, acked
 
 
+def check_stalled_nodes(cl):
+    # SIGSTOP freezes a node without closing its sockets: peers see a stalled node, not a
+    # dead one (connections accept, answers never come). Writes on the others go on; after
+    # SIGCONT the node catches up and serves every acknowledged write.
+    bucket = "stall"
+    cl.c(1).create_bucket(Bucket=bucket)
+    group = group_of(bucket)
+    acked = {}
+    for role in ("follower", "leader"):
+        leader = cl.leader_of(group)
+        stalled = leader if role == "leader" else next(n for n in cl.nodes if n != leader)
+        others = [n for n in cl.nodes if n != stalled]
+        stop = threading.Event()
+        writers = [Writer(cl, n, bucket, stop, tag=f"{role}-") for n in others]
+        for w in writers:
+            w.start()
+        wait_until("writes before the stall", lambda: all(len(w.acked) >= 5 for w in writers), 30)
+        os.kill(cl.nodes[stalled]["pid"], signal.SIGSTOP)
+        stalled_at = time.monotonic()
+        try:
+            before = {w.nid: len(w.acked) for w in writers}
+            resumed = wait_until(
+                f"writes on the others with the {role} (node {stalled}) stalled",
+                lambda: all(len(w.acked) >= before[w.nid] + 3 for w in writers)
+                and time.monotonic() - stalled_at,
+                RESUME_S + 10,
+            )
+            # Requests in flight to a stalled leader stop waiting once a new one is seen.
+            assert resumed <= RESUME_S, f"{resumed:.2f}s to three more writes on each other node"
+
+        finally:
+            os.kill(cl.nodes[stalled]["pid"], signal.SIGCONT)
+        stop.set()
+        for w in writers:
+            w.join(30)
+            acked.update(w.acked)
+        print(f"ok: with the {role} of group {group} (node {stalled}) stalled, writes on nodes "
+              f"{others} went on ({resumed:.2f}s to three more each)")
+        for n in cl.nodes:
+            wait_until(f"/readyz on node {n}", lambda: get_json(cl.nodes[n]["s3"], "/readyz")[0] == 200, 20)
+    for n in cl.nodes:
+        c = cl.c(n)
+        for key, body in acked.items():
+            assert c.get_object(Bucket=bucket, Key=key)["Body"].read() == body, f"node {n}: {key}"
+    print(f"ok: after SIGCONT every node serves all {len(acked)} writes acknowledged around the stalls")
+
+
 def check_restarted_node_catches_up(cl, nid, bucket, acked):
     # The killed node starts again (same data dir): it replays its log, catches up from the
     # new leader, and serves every acknowledged write, byte-identical, and a write made on
@@ -441,6 +497,7 @@ def main():
         killed, acked = check_leader_failover(cl)
         check_restarted_node_catches_up(cl, killed, "failover", acked)
         check_wiped_node_is_refilled(cl, killed % NODES + 1, bodies)
+        check_stalled_nodes(cl)
     except BaseException:
         d = cl.env["BLEEPSTORE_CLUSTER_DIR"]
         for n in cl.nodes:
