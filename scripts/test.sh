@@ -121,11 +121,15 @@ for backend in ${BLEEPSTORE_GATEWAYS:-aws gcp azure}; do
     fi
 done
 
-# Cluster mode (#19): three real nodes from scripts/cluster.sh, replicated metadata, the
-# leader of a group killed under a write load (tests/cluster/test_cluster.py, ~30 s).
+# Cluster mode (#19): three real nodes from scripts/cluster.sh, replicated metadata and data
+# copies, the history checker, a leader killed and stalled under load, a wiped node refilled
+# (tests/cluster/test_cluster.py, ~25 s); then the crash harness on a 3-node cluster, one
+# random node killed per cycle (10 cycles, ~30 s).
 say "cluster end-to-end (tests/cluster/test_cluster.py)"
 cluster_status=0
 .venv/bin/python tests/cluster/test_cluster.py || cluster_status=$?
+say "cluster crash harness (tests/crash/harness.py --cluster 3, 10 cycles)"
+.venv/bin/python tests/crash/harness.py --cluster 3 --cycles 10 --quiet || cluster_status=$?
 if ((cluster_status != 0)); then
     e2e_status=1
 fi

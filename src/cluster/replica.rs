@@ -305,14 +305,15 @@ impl DataWriter {
         loop {
             let n = (len - offset).min(u64::from(DATA_READ_BYTES_MAX)) as u32;
             let wait = Duration::from_millis(PIECE_BUDGET_WAIT_MS);
-            let _piece =
-                match tokio::time::timeout(wait, budget.acquire()).await {
-                    Ok(Ok(permit)) => permit,
-                    Ok(Err(e)) => return Err(format!("copy budget: {e}")),
-                    Err(_) => return Err(format!(
+            let _piece = match tokio::time::timeout(wait, budget.acquire()).await {
+                Ok(Ok(permit)) => permit,
+                Ok(Err(e)) => return Err(format!("copy budget: {e}")),
+                Err(_) => {
+                    return Err(format!(
                         "node {peer} has {PIECES_IN_FLIGHT_PER_PEER_MAX} pieces in flight already"
-                    )),
-                };
+                    ))
+                }
+            };
             let bytes = read_local_data(files, file_id, offset, n)
                 .await?
                 .ok_or("the local data file is gone")?;

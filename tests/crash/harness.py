@@ -41,10 +41,16 @@ and not superseded by an acknowledged operation that *started after it was answe
 * errors: any non-2xx or connection error before the kill, a server that died on its
   own, a panic in the log; orphans: data files left after the sweep deadline.
 
+With --cluster N the same load runs against N nodes of one cluster (clients spread over
+the nodes) and each cycle kills one node at random; the restart is that node's, recovery
+the time until every node answers /readyz 200. The data-file count is not checked there
+(copies live on every node, and a node killed when a file is freed keeps its copy).
+
 Usage (from the repository root, with the e2e venv):
     .venv/bin/python tests/crash/harness.py                      # short: 10 cycles
     .venv/bin/python tests/crash/harness.py --long --json /tmp/crash-long.json
     .venv/bin/python tests/crash/harness.py --cycles 50 --seed 7 --keep
+    .venv/bin/python tests/crash/harness.py --cluster 3 --cycles 100
 Exit status 0 when no violation, 1 otherwise (2 on usage/setup errors).
 """
 
@@ -455,6 +461,84 @@ class Server:
         return chunk.decode(errors="replace").splitlines()
 
 
+class ClusterServers:
+    """--cluster N: N nodes of one cluster on loopback, in the shape of `Server`. Clients
+    spread over the nodes (each `endpoint` read names the next one); a kill is SIGKILL of
+    one node chosen at random (its in-flight requests on every node are indeterminate, as
+    for one server); a start brings it back and returns the time until every node answers
+    /readyz 200 (every group has a reachable leader)."""
+
+    def __init__(self, workdir: Path, binary: Path, overrides: dict, log_level: str, n: int,
+                 seed: int):
+        self.rng = random.Random(f"{seed}:cluster")
+        self.nodes = []
+        ports = []
+        while len(ports) < 2 * n:
+            p = free_port()
+            if p not in ports:
+                ports.append(p)
+        members = [{"id": i + 1, "s3": f"127.0.0.1:{ports[i]}", "peer": f"127.0.0.1:{ports[n + i]}"}
+                   for i in range(n)]
+        secret = "crash-harness-" + "".join(self.rng.choice("0123456789abcdef") for _ in range(32))
+        for i in range(n):
+            nd = workdir / f"node-{i + 1}"
+            nd.mkdir(parents=True, exist_ok=True)
+            cluster = {"cluster": {"enabled": True, "node_id": i + 1, "secret": secret,
+                                   "shards": 2, "nodes": members}}
+            srv = Server(nd, binary, deep_merge(overrides, cluster), log_level)
+            srv.port = ports[i]
+            self.nodes.append(srv)
+        self.next = 0
+        self.killed: Server | None = None
+        self.data_dir = None  # no single data dir: the data-file count is skipped
+
+    @property
+    def endpoint(self):
+        self.next += 1
+        return self.nodes[self.next % len(self.nodes)].endpoint
+
+    @property
+    def proc(self):  # for the exit-code message of a node that died on its own
+        return next((s.proc for s in self.nodes if not s.alive()), self.nodes[0].proc)
+
+    def alive(self) -> bool:
+        return all(s.alive() for s in self.nodes)
+
+    def all_ready(self) -> bool:
+        return all(probe_readyz(s.port, 0.25) == 200 for s in self.nodes)
+
+    def start(self) -> float:
+        t0 = time.monotonic()
+        if self.killed is None:
+            # First start: every node; the cluster forms once a majority is up.
+            for s in self.nodes:
+                s.proc = subprocess.Popen(
+                    [str(s.binary), "--bind", f"127.0.0.1:{s.port}", "--data-dir", str(s.data_dir),
+                     "--config", str(s.config_path), "--log-level", s.log_level],
+                    stdout=open(s.log_path, "ab"), stderr=subprocess.STDOUT,
+                    env={**{k: v for k, v in os.environ.items() if k != "RUST_LOG"}, "NO_COLOR": "1"},
+                    stdin=subprocess.DEVNULL, cwd=s.workdir)
+                s.starts += 1
+        else:
+            self.killed.start()
+            self.killed = None
+        deadline = t0 + READY_DEADLINE_S
+        while not self.all_ready():
+            if not self.alive():
+                raise RuntimeError("a cluster node exited before ready; see its server.log")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"cluster not ready after {READY_DEADLINE_S}s")
+            time.sleep(0.01)  # poll interval
+        return (time.monotonic() - t0) * 1000
+
+    def kill9(self):
+        self.killed = self.rng.choice(self.nodes)
+        self.killed.kill9()
+
+    def new_log_lines(self) -> list[str]:
+        return [ln for s in self.nodes for ln in s.new_log_lines()]
+
+
 def count_data_files(data_dir: Path) -> int:
     n = 0
     for d in (data_dir / "objects").iterdir():
@@ -725,7 +809,11 @@ class Harness:
         }
         if args.lifecycle:
             overrides.update(L.server_overrides())
-        self.server = Server(self.workdir, self.binary, overrides, args.log_level)
+        if args.cluster:
+            self.server = ClusterServers(self.workdir, self.binary, overrides, args.log_level,
+                                         args.cluster, self.seed)
+        else:
+            self.server = Server(self.workdir, self.binary, overrides, args.log_level)
         self.keys = [f"{KEY_SHAPES[i % len(KEY_SHAPES)]}{i:02d}" for i in range(KEYS_PER_BUCKET)]
         self.targets = [(b, k) for b in DATA_BUCKETS for k in self.keys]
         self.model = Model(self.targets, SCRATCH_BUCKETS)
@@ -999,7 +1087,11 @@ class Harness:
         # 5. data files: after the sweep, exactly what the metadata references
         need = sum(v.nfiles for t, v in m.state.items()
                    if t[0] != "@bucket" and v is not None) + parts_listed + version_files
-        if self.totals["lost"] + self.totals["torn"] > lost0 + torn0:
+        if self.server.data_dir is None:
+            # Cluster mode: copies live on every node and a killed node misses removals
+            # (orphans there are a known issue), so the count is not checked.
+            files, waited = need, 0.0
+        elif self.totals["lost"] + self.totals["torn"] > lost0 + torn0:
             # a key failed its check: what it references is unknown, do not pile on
             files, waited = count_data_files(self.server.data_dir), 0.0
         else:
@@ -1261,6 +1353,9 @@ def main(argv=None) -> int:
                                          "lifecycle-lost"],
                     help="self-test: tamper with the store after the 2nd restart; the run must fail")
     ap.add_argument("--quiet", action="store_true", help="one progress line per 10 cycles")
+    ap.add_argument("--cluster", type=int, default=0, metavar="N",
+                    help="run N cluster nodes (3: a quorum survives one kill) instead of one "
+                         "server; each cycle kills one node at random")
     args = ap.parse_args(argv)
     if args.inject == "lifecycle-lost" and not args.lifecycle:
         ap.error("--inject lifecycle-lost needs --lifecycle")
@@ -1270,6 +1365,8 @@ def main(argv=None) -> int:
         args.recovery_objects = 100_000 if args.long else 0
     if args.seed is None:
         args.seed = random.SystemRandom().randrange(1 << 31)
+    if args.cluster and (args.inject or args.recovery_objects):
+        ap.error("--cluster runs without --inject and --recovery-objects")
 
     h = Harness(args)
     print(f"[crash] seed {args.seed}, {args.cycles} cycles, {args.workers} workers, "
