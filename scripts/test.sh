@@ -123,11 +123,17 @@ done
 
 # Cluster mode (#19): three real nodes from scripts/cluster.sh, replicated metadata and data
 # copies, the history checker, a leader killed and stalled under load, a wiped node refilled
-# (tests/cluster/test_cluster.py, ~25 s); then the crash harness on a 3-node cluster, one
-# random node killed per cycle (10 cycles, ~30 s).
+# (tests/cluster/test_cluster.py, ~25 s); then e2e API files with every request spread over
+# a 3-node cluster (~60 s; the whole API-level suite: tests/cluster/run_e2e_cluster.sh with
+# the files STATUS.md names); then the crash harness on a 3-node cluster, one random node
+# killed per cycle (10 cycles, ~30 s).
 say "cluster end-to-end (tests/cluster/test_cluster.py)"
 cluster_status=0
 .venv/bin/python tests/cluster/test_cluster.py || cluster_status=$?
+say "e2e API files against a 3-node cluster, requests spread over the nodes (tests/cluster/run_e2e_cluster.sh)"
+bash tests/cluster/run_e2e_cluster.sh tests/e2e/test_objects.py tests/e2e/test_multipart.py \
+    tests/e2e/test_versioning.py tests/e2e/test_buckets.py tests/e2e/test_tagging.py \
+    tests/e2e/test_object_lock.py tests/e2e/test_compat_buckets.py || cluster_status=$?
 say "cluster crash harness (tests/crash/harness.py --cluster 3, 10 cycles)"
 .venv/bin/python tests/crash/harness.py --cluster 3 --cycles 10 --quiet || cluster_status=$?
 if ((cluster_status != 0)); then

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from s3helpers import (ALICE, BOB, DEFAULT, Raw, REGION, Creds, ServerInstance,
-                       empty_and_delete, make_client, unique_name)
+                       empty_and_delete, make_suite_client, unique_name)
 
 # Keep the developer's own AWS setup out of the clients (profiles, endpoints,
 # checksum policies, retry modes...): the suite runs with botocore's defaults.
@@ -138,29 +138,29 @@ def endpoint(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def s3(endpoint):
-    return make_client(endpoint, DEFAULT)
+    return make_suite_client(endpoint, DEFAULT)
 
 
 @pytest.fixture(scope="session")
 def s3_alice(endpoint):
-    return make_client(endpoint, ALICE)
+    return make_suite_client(endpoint, ALICE)
 
 
 @pytest.fixture(scope="session")
 def s3_bob(endpoint):
-    return make_client(endpoint, BOB)
+    return make_suite_client(endpoint, BOB)
 
 
 @pytest.fixture(scope="session")
 def s3_anon(endpoint):
-    return make_client(endpoint, None)
+    return make_suite_client(endpoint, None)
 
 
 @pytest.fixture(scope="session")
 def client_for(endpoint):
     """client_for(creds, **config) -> a fresh boto3 client against the server."""
     def make(creds, **cfg):
-        return make_client(endpoint, creds, **cfg)
+        return make_suite_client(endpoint, creds, **cfg)
     return make
 
 

@@ -768,15 +768,45 @@ def client_config(**kw) -> Config:
     return Config(**base)
 
 
-def make_client(endpoint: str, creds: Creds | None, **cfg):
+def make_client(endpoint: str, creds: Creds | None, session=None, **cfg):
+    session = session or boto3.session.Session()
     if creds is None:
-        return boto3.session.Session().client(
+        return session.client(
             "s3", endpoint_url=endpoint, region_name=REGION,
             config=client_config(signature_version=UNSIGNED, **cfg))
-    return boto3.session.Session().client(
+    return session.client(
         "s3", endpoint_url=endpoint, region_name=REGION,
         aws_access_key_id=creds.access_key, aws_secret_access_key=creds.secret_key,
         config=client_config(**cfg))
+
+
+class SpreadClient:
+    """A boto3 client whose every call goes to the next of several endpoints in turn (the
+    nodes of a cluster): consecutive requests of a test land on different nodes. The
+    clients share one session, so `exceptions` are the same classes whichever raised."""
+
+    def __init__(self, endpoints: list[str], creds: Creds | None, **cfg):
+        session = boto3.session.Session()
+        self._clients = [make_client(e, creds, session=session, **cfg) for e in endpoints]
+        self._next = 0
+
+    def __getattr__(self, name):
+        self._next = (self._next + 1) % len(self._clients)
+        return getattr(self._clients[self._next], name)
+
+
+def cluster_endpoints() -> list[str]:
+    """BLEEPSTORE_ENDPOINTS (comma-separated): the suite spreads its requests over them."""
+    raw = os.environ.get("BLEEPSTORE_ENDPOINTS", "")
+    return [e.strip().rstrip("/") for e in raw.split(",") if e.strip()]
+
+
+def make_suite_client(endpoint: str, creds: Creds | None, **cfg):
+    """The suite's clients: spread over BLEEPSTORE_ENDPOINTS when set, else `endpoint`."""
+    spread = cluster_endpoints()
+    if len(spread) > 1:
+        return SpreadClient(spread, creds, **cfg)
+    return make_client(endpoint, creds, **cfg)
 
 
 def unique_name(prefix: str = "e2e") -> str:
