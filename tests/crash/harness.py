@@ -450,6 +450,9 @@ class Server:
         if self.proc is not None:
             self.proc.wait(timeout=60)
 
+    def stop_all(self):
+        self.kill9()
+
     def new_log_lines(self) -> list[str]:
         try:
             with open(self.log_path, "rb") as f:
@@ -534,6 +537,11 @@ class ClusterServers:
     def kill9(self):
         self.killed = self.rng.choice(self.nodes)
         self.killed.kill9()
+
+    def stop_all(self):
+        """Teardown: every node, not only a random one, so none outlives the run."""
+        for s in self.nodes:
+            s.kill9()
 
     def new_log_lines(self) -> list[str]:
         return [ln for s in self.nodes for ln in s.new_log_lines()]
@@ -1396,7 +1404,7 @@ def main(argv=None) -> int:
         traceback.print_exc()
         h.violate("errors", f"harness failure: {type(e).__name__}: {e}"[:600])
     finally:
-        h.server.kill9()
+        h.server.stop_all()
     s = h.summary()
     h.write_json(args.json)
     print("[crash] summary: " + json.dumps(s), flush=True)
