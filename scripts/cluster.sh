@@ -4,6 +4,9 @@
 #   scripts/cluster.sh up 3      # 3 nodes: S3 on 127.0.0.1:9001.., peers on :9101..
 #   scripts/cluster.sh status    # each node's /readyz
 #   scripts/cluster.sh start 2   # starts node 2 again (after a kill), same config and data
+#   scripts/cluster.sh add 4     # starts node 4 (cluster.join) and adds it to the running cluster
+#   scripts/cluster.sh remove 2  # removes node 2 from the membership, waits for the others'
+#                                # repair passes (its copies restored among them), stops it
 #   scripts/cluster.sh down      # stops every node and removes the cluster's state
 #
 # `up` writes one config per node (the same membership and a fresh random secret), starts
@@ -127,6 +130,98 @@ start() {
     wait_ready "$id" "$s3" "$new" $((SECONDS + READY_S))
 }
 
+# The config of node $1 (S3 $2, peer $3) joining the cluster whose first node's config is
+# node-<first>.yaml: the same secret and members, itself added, `join: true`.
+join_config() {
+    local first
+    first="$(awk 'NR == 1 { print $1 }' "$DIR/nodes.txt")"
+    python3 - "$DIR/node-$first.yaml" "$1" "$2" "$3" <<'PYEOF'
+import sys
+src, node_id, s3, peer = sys.argv[1:]
+out, in_nodes = [], False
+for line in open(src).read().splitlines():
+    if line.startswith("  node_id:"):
+        line = f"  node_id: {node_id}"
+    out.append(line)
+    if line.strip() == "nodes:":
+        out.append(f'    - {{id: {node_id}, s3: "{s3}", peer: "{peer}"}}')
+        out.insert(out.index("cluster:") + 1, "  join: true")
+print("\n".join(out))
+PYEOF
+}
+
+# Starts node $1 with a join config and adds it to the running cluster; waits for /readyz.
+add() {
+    local id="${1:-}"
+    [[ "$id" =~ ^[0-9]+$ ]] && ((id >= 1 && id <= 9)) || die "add: ID must be 1 to 9"
+    [[ -e "$DIR/nodes.txt" ]] || die "no cluster in $DIR"
+    [[ -z "$(awk -v id="$id" '$1 == id' "$DIR/nodes.txt")" ]] || die "add: node $id exists"
+    local s3="127.0.0.1:$((S3_PORT + id - 1))" peer="127.0.0.1:$((PEER_PORT + id - 1))"
+    join_config "$id" "$s3" "$peer" >"$DIR/node-$id.yaml"
+    mkdir -p "$DIR/node-$id"
+    launch "$id" "$s3"
+    local pid
+    pid="$(cat "$DIR/node-$id.pid")"
+    echo "$id $s3 $peer $pid" >>"$DIR/nodes.txt"
+    # Its peer listener must answer before a member can ship it the log.
+    local deadline=$((SECONDS + READY_S))
+    until python3 -c "import socket,sys; socket.create_connection(('127.0.0.1', $((PEER_PORT + id - 1))), 1)" 2>/dev/null; do
+        alive "$pid" || { tail -n 20 "$DIR/node-$id.log" >&2; die "node $id exited"; }
+        ((SECONDS < deadline)) || die "node $id: no peer listener within ${READY_S}s"
+        sleep 0.1
+    done
+    "$BIN" --config "$DIR/node-$id.yaml" cluster add-node --id "$id" --s3 "$s3" --peer "$peer" >&2 ||
+        die "add: node $id not added (log: $DIR/node-$id.log)"
+    wait_ready "$id" "$s3" "$pid" $((SECONDS + READY_S))
+}
+
+# The voters node $1's (S3 address) last repair pass placed files over, as "1,2,3"; empty
+# while a membership change is under way there or before its first pass.
+repaired_over() {
+    python3 - "$1" <<'PYEOF'
+import json, sys, urllib.request
+try:
+    c = json.load(urllib.request.urlopen(f"http://{sys.argv[1]}/health", timeout=5))["cluster"]
+    if not c["membership_changing"] and c["last_repair"]:
+        print(",".join(str(v) for v in c["last_repair"]["voters"]))
+except Exception:
+    pass
+PYEOF
+}
+
+# Removes node $1 from the membership, waits until every other node's last repair pass ran
+# over the new voters (the removed node's copies restored among them), then stops it.
+remove() {
+    local want="${1:-}"
+    [[ -e "$DIR/nodes.txt" ]] || die "no cluster in $DIR"
+    local line
+    line="$(awk -v id="$want" '$1 == id' "$DIR/nodes.txt")"
+    [[ -n "$line" ]] || die "remove: no node $want"
+    local id s3 peer pid
+    read -r id s3 peer pid <<<"$line"
+    local rest oid os3 opeer opid asked="$peer"
+    rest="$(awk -v id="$id" '$1 != id { print $1 }' "$DIR/nodes.txt" | sort -n | paste -sd,)"
+    while read -r oid os3 opeer opid; do
+        [[ "$oid" != "$id" ]] && alive "$opid" && { asked="$opeer"; break; }
+    done <"$DIR/nodes.txt"
+    "$BIN" --config "$DIR/node-$id.yaml" cluster remove-node --id "$id" --via "$asked" >&2 ||
+        die "remove: node $id not removed"
+    local deadline=$((SECONDS + READY_S * 5))
+    while read -r oid os3 opeer opid; do
+        [[ "$oid" == "$id" ]] && continue
+        until [[ "$(repaired_over "$os3")" == "$rest" ]]; do
+            ((SECONDS < deadline)) || die "remove: node $oid ran no repair pass over $rest in time"
+            sleep 0.2
+        done
+    done <"$DIR/nodes.txt"
+    if alive "$pid"; then
+        kill -9 "$pid" 2>/dev/null || true
+    fi
+    awk -v id="$id" '$1 != id' "$DIR/nodes.txt" >"$DIR/nodes.txt.tmp"
+    mv "$DIR/nodes.txt.tmp" "$DIR/nodes.txt"
+    log "node $id removed and stopped (its data stays in $DIR/node-$id)"
+}
+
 status() {
     [[ -e "$DIR/nodes.txt" ]] || die "no cluster in $DIR"
     while read -r id s3 _ pid; do
@@ -152,5 +247,7 @@ case "${1:-}" in
     down) down ;;
     status) status ;;
     start) shift; start "$@" ;;
-    *) echo "usage: scripts/cluster.sh up N | status | start ID | down" >&2; exit 2 ;;
+    add) shift; add "$@" ;;
+    remove) shift; remove "$@" ;;
+    *) echo "usage: scripts/cluster.sh up N | status | start ID | add ID | remove ID | down" >&2; exit 2 ;;
 esac

@@ -294,6 +294,10 @@ pub struct ClusterConfig {
     /// Metadata shards, one Raft group each: the same on every node (recorded in the data
     /// directory on first start, like the single-node count). Unset: 2.
     pub shards: Option<u32>,
+    /// A node that joins a running cluster: it never forms the groups itself and waits
+    /// until a member adds it (`bleepstore cluster add-node`). `nodes` then needs to list
+    /// only this node and the members it may reach first.
+    pub join: bool,
 }
 
 /// One member: its id, the S3 address clients use and the address peers connect to.
@@ -322,10 +326,12 @@ impl ClusterConfig {
         self.shards.unwrap_or(CLUSTER_SHARDS_DEFAULT)
     }
 
-    /// Copies of each object: the configured value, or min(3, nodes).
+    /// Copies of each object wanted: the configured value, or 3. Each file gets at most one
+    /// copy per voting member (the membership changes at run time, so the cap is applied
+    /// where copies are placed).
     pub fn replication_factor(&self) -> usize {
         self.replication_factor
-            .unwrap_or_else(|| self.nodes.len().min(REPLICATION_FACTOR_DEFAULT))
+            .unwrap_or(REPLICATION_FACTOR_DEFAULT)
     }
 
     /// The cross-field rules of the block; nothing is checked while `enabled` is false, so a
@@ -368,8 +374,9 @@ impl ClusterConfig {
                 self.node_id
             ));
         }
-        let rf = self.replication_factor();
-        if rf == 0 || rf > self.nodes.len() {
+        // A joining node's list is partial: the membership it joins bounds its copies.
+        let listed = self.replication_factor.unwrap_or(1);
+        if listed == 0 || (!self.join && listed > self.nodes.len()) {
             return Err(format!(
                 "cluster.replication_factor: must be between 1 and the {} nodes",
                 self.nodes.len()

@@ -15,7 +15,7 @@ struct Cli {
     #[arg(long)]
     data_dir: Option<PathBuf>,
     /// YAML configuration file.
-    #[arg(long)]
+    #[arg(long, global = true)]
     config: Option<PathBuf>,
     /// Executors, one per core (server.shards); 0 = the cores available.
     #[arg(long)]
@@ -26,6 +26,62 @@ struct Cli {
     /// text | json (server.log_format).
     #[arg(long)]
     log_format: Option<String>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(clap::Subcommand, Debug)]
+enum Command {
+    /// Changes a running cluster's membership (the request goes to a member's peer
+    /// address, authenticated with cluster.secret from --config).
+    #[command(subcommand)]
+    Cluster(ClusterCommand),
+}
+
+#[derive(clap::Subcommand, Debug)]
+enum ClusterCommand {
+    /// Adds a node (started with `cluster.join: true`): it catches up, then votes, and
+    /// data moves to it in the background.
+    AddNode {
+        /// The new node's id.
+        #[arg(long)]
+        id: u64,
+        /// Its S3 address, IP:PORT.
+        #[arg(long)]
+        s3: std::net::SocketAddr,
+        /// Its peer address, IP:PORT.
+        #[arg(long)]
+        peer: std::net::SocketAddr,
+        /// A member's peer address to ask (default: the nodes of --config, in turn).
+        #[arg(long)]
+        via: Option<std::net::SocketAddr>,
+    },
+    /// Removes a node: the others stop counting on it and restore its copies among
+    /// themselves in the background.
+    RemoveNode {
+        #[arg(long)]
+        id: u64,
+        #[arg(long)]
+        via: Option<std::net::SocketAddr>,
+    },
+}
+
+/// `bleepstore cluster ...`: one membership change, asked of a running cluster.
+fn cluster_command(config: &Config, command: ClusterCommand) -> ! {
+    use bleepstore::cluster::network::MemberChange;
+    let spec = bleepstore::cluster::config::ClusterSpec::new(&config.cluster)
+        .unwrap_or_else(|e| fail(&format!("--config: {e}")));
+    let (change, via) = match command {
+        ClusterCommand::AddNode { id, s3, peer, via } => (MemberChange::Add { id, s3, peer }, via),
+        ClusterCommand::RemoveNode { id, via } => (MemberChange::Remove { id }, via),
+    };
+    match bleepstore::cluster::membership::ask(&spec, via, change) {
+        Ok(done) => {
+            println!("{change}: {done}");
+            std::process::exit(0)
+        }
+        Err(e) => fail(&format!("{change}: {e}")),
+    }
 }
 
 fn fail(msg: &str) -> ! {
@@ -73,6 +129,9 @@ fn main() {
     }
     if let Err(e) = config.validate() {
         fail(&e);
+    }
+    if let Some(Command::Cluster(command)) = cli.command {
+        cluster_command(&config, command);
     }
     init_logging(&config);
     raise_fd_limit();

@@ -23,8 +23,11 @@ pub struct Member {
 pub struct ClusterSpec {
     pub node_id: u64,
     pub secret: Secret,
+    /// Copies of each data file wanted; placed ones are capped at the voting members.
     pub replication_factor: usize,
     pub nodes: BTreeMap<u64, Member>,
+    /// Whether this node waits to be added to a running cluster (`cluster.join`).
+    pub join: bool,
 }
 
 impl ClusterSpec {
@@ -52,6 +55,7 @@ impl ClusterSpec {
             secret: Secret::new(cfg.secret.as_bytes()),
             replication_factor: cfg.replication_factor(),
             nodes,
+            join: cfg.join,
         })
     }
 
@@ -105,14 +109,31 @@ nodes:
     }
 
     #[test]
-    fn replication_factor_defaults_to_min_3_nodes() {
+    fn replication_factor_defaults_to_3_capped_where_placed() {
         let cfg = with("replication_factor: 3\n", "");
         assert_eq!(ClusterSpec::new(&cfg).unwrap().replication_factor, 3);
+        // One node: 3 wanted, and the placement gives each file the one voter it has
+        // (`replica::tests`).
         let one = parse(
             "enabled: true\nnode_id: 7\nsecret: \"0123456789abcdef\"\n\
              nodes: [{id: 7, s3: \"127.0.0.1:1\", peer: \"127.0.0.1:2\"}]\n",
         );
-        assert_eq!(ClusterSpec::new(&one).unwrap().replication_factor, 1);
+        assert_eq!(ClusterSpec::new(&one).unwrap().replication_factor, 3);
+    }
+
+    #[test]
+    fn a_joining_node_may_list_itself_only() {
+        let text = "enabled: true\nnode_id: 4\nsecret: \"0123456789abcdef\"\njoin: true\n\
+             replication_factor: 3\n\
+             nodes: [{id: 4, s3: \"127.0.0.1:1\", peer: \"127.0.0.1:2\"}]\n";
+        let spec = ClusterSpec::new(&parse(text)).unwrap();
+        assert!(spec.join);
+        assert_eq!(spec.replication_factor, 3);
+        // Without `join`, 3 copies over one listed node is a mistake.
+        rejected(
+            &parse(&text.replace("join: true\n", "")),
+            "cluster.replication_factor",
+        );
     }
 
     #[test]

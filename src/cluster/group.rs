@@ -2,13 +2,14 @@
 //! state machine, its registration with the peer listener, and its formation from the static
 //! membership.
 
+use super::config::Member;
 use super::network::{Groups, PeerNetwork, SNAPSHOT_CHUNK_BYTES};
 use super::raft::{open_group_storage, Applier, Closed, ClusterError, NodeId, TypeConfig};
+use super::roster::node_addr;
 use super::transport::Secret;
 use openraft::error::{InitializeError, RaftError};
 use openraft::{BasicNode, Config, Raft, SnapshotPolicy};
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -88,7 +89,7 @@ pub async fn start_group<A: Applier>(
     Ok(Group { raft, closed })
 }
 
-/// Forms the group from the static membership (node id -> peer address), on the member
+/// Forms the group from the configured membership, on the member
 /// with the lowest id only (`this` names the calling node; on the others this does nothing).
 /// openraft allows every member to initialize with the same membership, but with its
 /// default leader ids (term, node) a later initializer then wins a second election in the
@@ -97,14 +98,14 @@ pub async fn start_group<A: Applier>(
 pub async fn form(
     raft: &Raft<TypeConfig>,
     this: NodeId,
-    members: &BTreeMap<NodeId, SocketAddr>,
+    members: &BTreeMap<NodeId, Member>,
 ) -> Result<(), ClusterError> {
     if members.keys().next() != Some(&this) {
         return Ok(());
     }
     let nodes: BTreeMap<NodeId, BasicNode> = members
         .iter()
-        .map(|(id, addr)| (*id, BasicNode::new(addr.to_string())))
+        .map(|(id, m)| (*id, BasicNode::new(node_addr(m))))
         .collect();
     match raft.initialize(nodes).await {
         Ok(()) => Ok(()),

@@ -22,7 +22,6 @@ use openraft::{BasicNode, Raft};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::fmt;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 
@@ -65,6 +64,39 @@ enum RaftRpc {
     /// Data files no record names any more, to delete here if present ([`send_removals`];
     /// the group is not used).
     RemoveData(Vec<u128>),
+    /// Which of these data files are here, sealed ([`ask_held`]; the group is not used).
+    HasData(Vec<u128>),
+    /// On the group's leader: one membership change of this group
+    /// (`membership::change_group`).
+    ChangeGroup(MemberChange),
+    /// To any node, from an operator (`bleepstore cluster add-node`): a membership change
+    /// of every group, which this node carries out (`ClusterNode::change_members`).
+    ChangeMembers(MemberChange),
+}
+
+/// A change of the membership: a node added (as a learner that catches up, then a voter) or
+/// removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MemberChange {
+    Add {
+        id: NodeId,
+        s3: std::net::SocketAddr,
+        peer: std::net::SocketAddr,
+    },
+    Remove {
+        id: NodeId,
+    },
+}
+
+impl fmt::Display for MemberChange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MemberChange::Add { id, s3, peer } => {
+                write!(f, "add node {id} (S3 {s3}, peer {peer})")
+            }
+            MemberChange::Remove { id } => write!(f, "remove node {id}"),
+        }
+    }
 }
 
 /// One piece of a data file copied to this node ([`write_local_data`]).
@@ -83,7 +115,7 @@ pub struct DataWrite {
 
 /// Why a leader did not take a forwarded request.
 #[derive(Debug, Serialize, Deserialize)]
-enum Refusal {
+pub enum Refusal {
     /// This node is not the leader (the leader it knows, if any): nothing was proposed.
     NotLeader(Option<NodeId>),
     /// It tried and failed (its Raft stopped, the batch is too large).
@@ -105,6 +137,12 @@ enum RaftRpcReply {
     Wrote(Result<(), String>),
     /// How many of the named files were here and are now deleted.
     Removed(Result<usize, String>),
+    /// For each file asked about, whether it is here.
+    Held(Result<Vec<bool>, String>),
+    /// What a group's leader did, or why it did not.
+    ChangedGroup(Result<String, Refusal>),
+    /// What the change of every group did.
+    ChangedMembers(Result<String, String>),
 }
 
 #[derive(Serialize, Deserialize)]
@@ -131,7 +169,16 @@ pub struct Groups {
     rafts: RwLock<HashMap<u32, Raft<TypeConfig>>>,
     /// Where this node's object data files are, for `ReadData` (None: it serves none).
     data_files: RwLock<Option<DataFiles>>,
+    /// Carries out an operator's membership change (set once the node runs).
+    members: RwLock<Option<MembersHook>>,
 }
+
+/// What serves `ChangeMembers` on this node: the change of every group, reported as text.
+pub type MembersHook = Arc<
+    dyn Fn(MemberChange) -> futures::future::BoxFuture<'static, Result<String, String>>
+        + Send
+        + Sync,
+>;
 
 impl Groups {
     pub fn new() -> Arc<Groups> {
@@ -148,6 +195,13 @@ impl Groups {
     pub fn serve_data_from(&self, files: DataFiles) {
         if let Ok(mut d) = self.data_files.write() {
             *d = Some(files);
+        }
+    }
+
+    /// Serves `ChangeMembers` requests with `hook`.
+    pub fn serve_members_with(&self, hook: MembersHook) {
+        if let Ok(mut m) = self.members.write() {
+            *m = Some(hook);
         }
     }
 
@@ -208,6 +262,26 @@ impl Groups {
                     Some(files) => remove_local_data(&files, ids).await,
                 })
             }
+            Ok(Envelope {
+                rpc: RaftRpc::HasData(ids),
+                ..
+            }) => {
+                let files = self.data_files.read().ok().and_then(|d| d.clone());
+                RaftRpcReply::Held(match files {
+                    None => Ok(vec![false; ids.len()]),
+                    Some(files) => held_local_data(&files, ids).await,
+                })
+            }
+            Ok(Envelope {
+                rpc: RaftRpc::ChangeMembers(change),
+                ..
+            }) => {
+                let hook = self.members.read().ok().and_then(|m| m.clone());
+                RaftRpcReply::ChangedMembers(match hook {
+                    None => Err("this node is still starting".into()),
+                    Some(hook) => hook(change).await,
+                })
+            }
             Ok(env) => match self.get(env.group) {
                 None => RaftRpcReply::Refused(format!("no group {} here", env.group)),
                 Some(raft) => dispatch(&raft, env.rpc).await,
@@ -224,9 +298,14 @@ async fn dispatch(raft: &Raft<TypeConfig>, rpc: RaftRpc) -> RaftRpcReply {
         RaftRpc::Vote(r) => RaftRpcReply::Vote(raft.vote(r).await),
         RaftRpc::Snapshot(r) => RaftRpcReply::Snapshot(raft.install_snapshot(r).await),
         RaftRpc::Forward(batch) => RaftRpcReply::Forward(forwarded(raft, batch).await),
-        RaftRpc::ReadData { .. } | RaftRpc::WriteData(_) | RaftRpc::RemoveData(_) => {
-            RaftRpcReply::Refused("data requests name no group".into())
+        RaftRpc::ChangeGroup(change) => {
+            RaftRpcReply::ChangedGroup(super::membership::change_group(raft, change).await)
         }
+        RaftRpc::ReadData { .. }
+        | RaftRpc::WriteData(_)
+        | RaftRpc::RemoveData(_)
+        | RaftRpc::HasData(_)
+        | RaftRpc::ChangeMembers(_) => RaftRpcReply::Refused("the request names no group".into()),
         RaftRpc::ReadIndex => RaftRpcReply::ReadIndex(match read_index(raft).await {
             Ok(index) => Ok(index),
             Err(ReadIndexError::NotLeader(l)) => Err(Refusal::NotLeader(l)),
@@ -426,6 +505,62 @@ pub async fn remove_local_data(files: &DataFiles, ids: Vec<u128>) -> Result<usiz
     removed.await.map_err(|e| format!("remove data files: {e}"))
 }
 
+/// For each of `ids` (at most [`REMOVE_IDS_MAX`]), whether its data file is here, sealed.
+pub async fn held_local_data(files: &DataFiles, ids: Vec<u128>) -> Result<Vec<bool>, String> {
+    if ids.len() > REMOVE_IDS_MAX {
+        return Err(format!(
+            "{} files in one question, over {REMOVE_IDS_MAX}",
+            ids.len()
+        ));
+    }
+    let paths: Vec<PathBuf> = ids.into_iter().map(|id| files(id)).collect();
+    let held = tokio::task::spawn_blocking(move || paths.iter().map(|p| p.exists()).collect());
+    held.await.map_err(|e| format!("look for data files: {e}"))
+}
+
+/// Asks the node behind `client` which of `ids` it holds.
+pub async fn ask_held(
+    client: &mut PeerClient,
+    ids: Vec<u128>,
+    timeout: std::time::Duration,
+) -> Result<Vec<bool>, ForwardError> {
+    let asked = ids.len();
+    match forward_call(client, 0, RaftRpc::HasData(ids), timeout).await? {
+        RaftRpcReply::Held(Ok(held)) if held.len() == asked => Ok(held),
+        RaftRpcReply::Held(Ok(held)) => Err(ForwardError::Unknown(format!(
+            "{} answers for {asked} files",
+            held.len()
+        ))),
+        RaftRpcReply::Held(Err(e)) => Err(ForwardError::Unknown(e)),
+        _ => Err(ForwardError::Unknown("a reply of the wrong kind".into())),
+    }
+}
+
+/// Asks group `group`'s leader behind `client` to make `change` in that group.
+pub async fn forward_group_change(
+    client: &mut PeerClient,
+    group: u32,
+    change: MemberChange,
+    timeout: std::time::Duration,
+) -> Result<String, ForwardError> {
+    match forward_call(client, group, RaftRpc::ChangeGroup(change), timeout).await? {
+        RaftRpcReply::ChangedGroup(r) => r.map_err(refused),
+        _ => Err(ForwardError::Unknown("a reply of the wrong kind".into())),
+    }
+}
+
+/// Asks the node behind `client` to make `change` in every group (an operator's request).
+pub async fn request_member_change(
+    client: &mut PeerClient,
+    change: MemberChange,
+    timeout: std::time::Duration,
+) -> Result<String, ForwardError> {
+    match forward_call(client, 0, RaftRpc::ChangeMembers(change), timeout).await? {
+        RaftRpcReply::ChangedMembers(r) => r.map_err(ForwardError::Unknown),
+        _ => Err(ForwardError::Unknown("a reply of the wrong kind".into())),
+    }
+}
+
 /// Asks the node behind `client` to delete the named data files where it has them.
 pub async fn send_removals(
     client: &mut PeerClient,
@@ -515,10 +650,7 @@ impl RaftNetworkFactory<TypeConfig> for PeerNetwork {
 
     async fn new_client(&mut self, target: NodeId, node: &BasicNode) -> PeerLink {
         // The address comes from the membership, which comes from the configuration.
-        let client = node
-            .addr
-            .parse::<SocketAddr>()
-            .ok()
+        let client = super::roster::peer_addr(&node.addr)
             .map(|addr| PeerClient::new(addr, self.secret.clone()));
         PeerLink {
             target,

@@ -16,13 +16,14 @@
 //! No leader known (an election, a partition): requests wait and retry until their deadline,
 //! then fail with 503 ServiceUnavailable, which clients retry.
 
-use super::config::{ClusterSpec, Member};
+use super::config::ClusterSpec;
 use super::group::{form, raft_config, start_group, Group, GroupTuning};
 use super::network::{
     fetch_data, forward_batch, forward_read_index, propose, read_index as read_index_here,
-    read_local_data, DataFiles, ForwardError, Groups, ProposeError,
+    read_local_data, DataFiles, ForwardError, Groups, MemberChange, ProposeError,
 };
 use super::raft::{Batch, BatchReply, ClusterError, NodeId, TypeConfig};
+use super::roster::{Roster, RosterCell};
 use super::shard::{decode_replies, ShardApplier};
 use super::transport::{PeerClient, PeerServer};
 use crate::error::{ErrorCode, S3Error, S3Result};
@@ -70,6 +71,10 @@ impl Default for Limits {
     }
 }
 
+/// After a membership change, the wait before the repair pass that moves data: the change
+/// reaches the other groups meanwhile.
+const MEMBERSHIP_SETTLE_MS: u64 = 2_000;
+
 /// A leader this long without a quorum's acknowledgement no longer counts as reachable.
 const LEADER_QUORUM_ACK_MAX_MS: u64 = 2_000;
 
@@ -86,7 +91,7 @@ struct GroupCtx {
     id: u32,
     node_id: NodeId,
     raft: Raft<TypeConfig>,
-    members: BTreeMap<NodeId, Member>,
+    roster: RosterCell,
     secret: super::transport::Secret,
     limits: Limits,
     /// Connections to the other members for forwarded writes (used by the batcher only).
@@ -112,7 +117,12 @@ pub struct GroupStatus {
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct ClusterStatus {
     pub node_id: NodeId,
+    /// The voting members (each holds data), then every other node whose address is known
+    /// (a learner catching up, a node removed since this one started).
     pub members: Vec<serde_json::Value>,
+    pub other_nodes: Vec<serde_json::Value>,
+    /// A membership change is under way (joint consensus, or a learner catching up).
+    pub membership_changing: bool,
     pub groups: Vec<GroupStatus>,
     /// Copies of each data file (`cluster.replication_factor`, at most the members).
     pub replication_factor: usize,
@@ -127,7 +137,10 @@ pub struct ClusterStatus {
 /// A running cluster node.
 pub struct ClusterNode {
     node_id: NodeId,
-    members: BTreeMap<NodeId, Member>,
+    roster: RosterCell,
+    secret: super::transport::Secret,
+    /// Wakes the repair loop early: a group's membership changed.
+    membership_moved: Arc<tokio::sync::Notify>,
     groups: BTreeMap<u32, GroupHandle>,
     /// The cluster's runtime: data reads asked from a glommio core run on it.
     handle: tokio::runtime::Handle,
@@ -211,17 +224,30 @@ impl ClusterNode {
         }
         let server = PeerServer::start(listener, spec.secret.clone(), registry.handler())
             .map_err(|e| ClusterError::new(format!("peer listener: {e}")))?;
-        let peers: BTreeMap<NodeId, std::net::SocketAddr> =
-            spec.nodes.iter().map(|(id, m)| (*id, m.peer)).collect();
+        let mut roster = Roster::from_spec(spec);
+        if let Some((_, first)) = running.first() {
+            // A log that holds a membership (a restart) rules over the configuration.
+            let stored = first.raft.metrics().borrow().membership_config.clone();
+            roster = roster.with_membership(stored.membership());
+        }
+        let roster = RosterCell::new(roster);
+        let membership_moved = Arc::new(tokio::sync::Notify::new());
         let mut groups = BTreeMap::new();
         let mut kept = Vec::new();
-        for (shard, group) in running {
-            form(&group.raft, spec.node_id, &peers).await?;
+        for (i, (shard, group)) in running.into_iter().enumerate() {
+            if !spec.join {
+                form(&group.raft, spec.node_id, &spec.nodes).await?;
+            }
+            tokio::spawn(follow_membership(
+                group.raft.clone(),
+                (i == 0).then(|| roster.clone()),
+                Arc::clone(&membership_moved),
+            ));
             let ctx = Arc::new(GroupCtx {
                 id: shard,
                 node_id: spec.node_id,
                 raft: group.raft.clone(),
-                members: spec.nodes.clone(),
+                roster: roster.clone(),
                 secret: spec.secret.clone(),
                 limits,
                 write_links: Links::default(),
@@ -236,7 +262,7 @@ impl ClusterNode {
         }
         let (writer, removals) = super::replica::DataWriter::new(
             spec.node_id,
-            spec.nodes.clone(),
+            roster.clone(),
             spec.secret.clone(),
             data_files.clone(),
             spec.replication_factor,
@@ -248,14 +274,16 @@ impl ClusterNode {
         ));
         let data = Arc::new(DataReader {
             node_id: spec.node_id,
-            members: spec.nodes.clone(),
+            roster: roster.clone(),
             secret: spec.secret.clone(),
             data_files,
             links: Links::default(),
         });
-        Ok(Arc::new(ClusterNode {
+        let node = Arc::new(ClusterNode {
             node_id: spec.node_id,
-            members: spec.nodes.clone(),
+            roster,
+            secret: spec.secret.clone(),
+            membership_moved,
             groups,
             handle: tokio::runtime::Handle::current(),
             data,
@@ -264,7 +292,61 @@ impl ClusterNode {
             last_repair: std::sync::Mutex::new((None, 0)),
             _server: server,
             _running: kept,
-        }))
+        });
+        let weak = Arc::downgrade(&node);
+        registry.serve_members_with(Arc::new(move |change| {
+            let weak = weak.clone();
+            Box::pin(async move {
+                match weak.upgrade() {
+                    Some(node) => node.change_members(change).await,
+                    None => Err("this node is stopping".into()),
+                }
+            })
+        }));
+        Ok(node)
+    }
+
+    /// Makes `change` in every group, one after the other, each on its leader
+    /// (`cluster::membership`); answers what each group did. Idempotent: asking again
+    /// finishes a change cut short.
+    pub async fn change_members(&self, change: MemberChange) -> Result<String, String> {
+        let roster = self.roster.get();
+        if !roster.voters.contains_key(&self.node_id) {
+            return Err(format!(
+                "{}: node {} (voters: {:?})",
+                super::membership::NOT_A_VOTER,
+                self.node_id,
+                roster.voters.keys().collect::<Vec<_>>()
+            ));
+        }
+        super::membership::check_change(change, &roster.known)?;
+        let deadline =
+            Instant::now() + Duration::from_millis(super::membership::MEMBERS_CHANGE_TIMEOUT_MS);
+        tracing::warn!("membership: {change}, asked of node {}", self.node_id);
+        let mut done = Vec::new();
+        for (id, g) in &self.groups {
+            let roster = self.roster.clone();
+            let peer_of = move |n: NodeId| roster.get().known.get(&n).map(|m| m.peer);
+            let r = super::membership::change_group_anywhere(
+                &g.ctx.raft,
+                *id,
+                change,
+                peer_of,
+                &self.secret,
+                deadline,
+            )
+            .await;
+            match r {
+                Ok(what) => done.push(format!("group {id}: {what}")),
+                Err(e) => {
+                    done.push(format!("group {id}: {e}"));
+                    tracing::warn!("membership: {change} unfinished: {}", done.join("; "));
+                    return Err(format!("{change} unfinished: {}", done.join("; ")));
+                }
+            }
+        }
+        tracing::warn!("membership: {change} done: {}", done.join("; "));
+        Ok(done.join("; "))
     }
 
     fn group(&self, group: u32) -> S3Result<&GroupHandle> {
@@ -344,7 +426,10 @@ impl ClusterNode {
     /// and does not, group by group after a read barrier.
     pub async fn repair_pass(&self) -> super::repair::RepairStats {
         let started = Instant::now();
-        let mut stats = super::repair::RepairStats::default();
+        let mut stats = super::repair::RepairStats {
+            voters: self.roster.get().voters.keys().copied().collect(),
+            ..Default::default()
+        };
         let Some(files) = self.data.data_files.clone() else {
             return stats;
         };
@@ -366,7 +451,9 @@ impl ClusterNode {
                 }
             };
             let mine = |id| self.writer.place(id).contains(&self.node_id);
-            super::repair::restore_missing(refs, mine, &files, &self.data, &mut stats).await;
+            let others =
+                super::repair::restore_missing(refs, mine, &files, &self.data, &mut stats).await;
+            super::repair::trim_moved(others, &files, &self.writer, &mut stats).await;
         }
         stats.duration_ms = started.elapsed().as_millis() as u64;
         stats
@@ -380,14 +467,19 @@ impl ClusterNode {
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
             let stats = self.repair_pass().await;
-            if stats.restored > 0 || stats.failed > 0 || stats.groups_skipped > 0 {
+            if stats.restored > 0
+                || stats.failed > 0
+                || stats.groups_skipped > 0
+                || stats.moved_away > 0
+            {
                 tracing::warn!(
                     "repair pass: {} data files named, {} restored ({} bytes), {} failed, \
-                     {} groups skipped, {} ms",
+                     {} moved away, {} groups skipped, {} ms",
                     stats.files,
                     stats.restored,
                     stats.restored_bytes,
                     stats.failed,
+                    stats.moved_away,
                     stats.groups_skipped,
                     stats.duration_ms
                 );
@@ -395,7 +487,13 @@ impl ClusterNode {
             if let Ok(mut last) = self.last_repair.lock() {
                 *last = (Some(stats), last.1 + 1);
             }
-            tokio::time::sleep(interval).await;
+            tokio::select! {
+                _ = tokio::time::sleep(interval) => {}
+                _ = self.membership_moved.notified() => {
+                    // The other groups follow within moments: one pass after them.
+                    tokio::time::sleep(Duration::from_millis(MEMBERSHIP_SETTLE_MS)).await;
+                }
+            }
         }
     }
 
@@ -416,6 +514,7 @@ impl ClusterNode {
     }
 
     pub fn status(&self) -> ClusterStatus {
+        let roster = self.roster.get();
         let groups = self
             .groups
             .values()
@@ -424,7 +523,7 @@ impl ClusterNode {
                 let reachable = match (m.state, m.current_leader) {
                     (ServerState::Leader, Some(l)) if l == self.node_id => {
                         // A lone member is its own quorum.
-                        self.members.len() == 1
+                        roster.voters.len() == 1
                             || m.millis_since_quorum_ack
                                 .is_some_and(|ms| ms <= LEADER_QUORUM_ACK_MAX_MS)
                     }
@@ -444,19 +543,22 @@ impl ClusterNode {
                 }
             })
             .collect();
-        let members = self
-            .members
+        let describe = |(id, m): (&NodeId, &super::config::Member)| serde_json::json!({"id": id, "s3": m.s3.to_string(), "peer": m.peer.to_string()});
+        let members = roster.voters.iter().map(describe).collect();
+        let other_nodes = roster
+            .known
             .iter()
-            .map(|(id, m)| {
-                serde_json::json!({"id": id, "s3": m.s3.to_string(), "peer": m.peer.to_string()})
-            })
+            .filter(|(id, _)| !roster.voters.contains_key(id))
+            .map(describe)
             .collect();
         ClusterStatus {
             node_id: self.node_id,
             members,
+            other_nodes,
+            membership_changing: roster.changing,
             groups,
             replication_factor: self.writer.copies(),
-            last_repair: self.last_repair.lock().ok().and_then(|l| l.0),
+            last_repair: self.last_repair.lock().ok().and_then(|l| l.0.clone()),
             repair_passes: self.last_repair.lock().map_or(0, |l| l.1),
             copies: self.writer.copy_stats(),
         }
@@ -480,7 +582,9 @@ pub const DATA_READ_TIMEOUT_MS: u64 = 5_000;
 /// Finds and reads object data files: here first, then each other member in id order.
 pub(super) struct DataReader {
     node_id: NodeId,
-    members: BTreeMap<NodeId, Member>,
+    /// Every node whose address is known is asked, voters or not: a file may still be on a
+    /// node just removed, or already on one being added.
+    roster: RosterCell,
     secret: super::transport::Secret,
     data_files: Option<DataFiles>,
     /// One kept connection per member (taken while a read uses it; concurrent reads open
@@ -501,7 +605,8 @@ impl DataReader {
         }
         let timeout = Duration::from_millis(DATA_READ_TIMEOUT_MS);
         let mut why = Vec::new();
-        for (id, member) in &self.members {
+        let roster = self.roster.get();
+        for (id, member) in &roster.known {
             if *id == self.node_id {
                 continue;
             }
@@ -531,6 +636,43 @@ impl DataReader {
             "data file {file_id:032x} on no reachable node ({})",
             why.join("; ")
         )))
+    }
+}
+
+/// Follows one group's membership for the node's life: each change wakes the repair loop
+/// (data moves to its new place), and group 0's also updates the roster.
+async fn follow_membership(
+    raft: Raft<TypeConfig>,
+    roster: Option<RosterCell>,
+    moved: Arc<tokio::sync::Notify>,
+) {
+    let mut metrics = raft.metrics();
+    let mut seen = None;
+    loop {
+        let stored = metrics.borrow_and_update().membership_config.clone();
+        // Metrics change with every entry applied; the membership seldom.
+        if seen.as_ref() != Some(stored.log_id()) {
+            // The first look (at start) is no change.
+            let first = seen.is_none();
+            seen = Some(*stored.log_id());
+            if let Some(cell) = &roster {
+                let next = cell.get().with_membership(stored.membership());
+                if cell.set(next) && !first {
+                    let r = cell.get();
+                    tracing::warn!(
+                        "membership: voters {:?}{}",
+                        r.voters.keys().collect::<Vec<_>>(),
+                        if r.changing { " (changing)" } else { "" }
+                    );
+                }
+            }
+            if !first {
+                moved.notify_one();
+            }
+        }
+        if metrics.changed().await.is_err() {
+            return;
+        }
     }
 }
 
@@ -696,7 +838,7 @@ fn decode(r: &BatchReply) -> S3Result<Vec<S3Result<MetaReply>>> {
 /// The kept connection to `leader` from `links` (a new one if none is kept); the caller
 /// puts it back with [`put_link`] (a failed call leaves it ready to reconnect).
 fn take_link(ctx: &GroupCtx, links: &Links, leader: NodeId) -> Result<PeerClient, ForwardError> {
-    let Some(member) = ctx.members.get(&leader) else {
+    let Some(member) = ctx.roster.get().known.get(&leader).copied() else {
         return Err(ForwardError::Unreachable(format!(
             "node {leader} is not a member"
         )));

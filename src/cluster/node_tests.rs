@@ -5,6 +5,7 @@
 
 use super::config::{ClusterSpec, Member};
 use super::group::GroupTuning;
+use super::network::MemberChange;
 use super::node::{ClusterNode, Limits};
 use super::raft::{Applier, NodeId};
 use super::shard::ShardApplier;
@@ -29,6 +30,8 @@ struct Cluster {
     tuning: GroupTuning,
     limits: Limits,
     spec: BTreeMap<NodeId, Member>,
+    /// Nodes started with `cluster.join` (added at run time).
+    joining: std::collections::BTreeSet<NodeId>,
     nodes: BTreeMap<NodeId, Arc<ClusterNode>>,
     dbs: BTreeMap<NodeId, Vec<(u32, Arc<Database>)>>,
 }
@@ -55,6 +58,7 @@ impl Cluster {
             tuning,
             limits,
             spec,
+            joining: Default::default(),
             nodes: BTreeMap::new(),
             dbs: BTreeMap::new(),
         };
@@ -85,6 +89,7 @@ impl Cluster {
             secret: Secret::new(SECRET),
             replication_factor: 3,
             nodes: self.spec.clone(),
+            join: self.joining.contains(&id),
         };
         let node = ClusterNode::start_on(
             listener,
@@ -628,4 +633,118 @@ async fn a_repair_pass_restores_the_files_a_node_should_hold() {
     // A second pass: nothing left to restore, the corrupt-only file fails again.
     let again = c.node(3).repair_pass().await;
     assert_eq!((again.restored, again.failed), (0, 1), "{again:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_joins_every_group_at_run_time_and_a_removed_one_leaves() {
+    let mut c = Cluster::start(quick(10_000)).await;
+    c.node(1)
+        .submit(0, create_bucket("m"), vec![])
+        .await
+        .unwrap();
+    c.node(2)
+        .submit(0, put_inline("m", "before", b"old"), vec![])
+        .await
+        .unwrap();
+    // Node 4 starts in join mode: it forms nothing and is no voter yet.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let peer = listener.local_addr().unwrap();
+    // Its S3 address is only shown, never dialled here.
+    let s3: std::net::SocketAddr = "127.0.0.1:1".parse().unwrap();
+    c.spec.insert(4, Member { s3, peer });
+    c.joining.insert(4);
+    c.run(4, listener).await;
+    let refused = c
+        .node(4)
+        .change_members(MemberChange::Remove { id: 1 })
+        .await
+        .unwrap_err();
+    assert!(
+        refused.contains(super::membership::NOT_A_VOTER),
+        "{refused}"
+    );
+    // A bad add is refused before any group sees it.
+    let clash = MemberChange::Add {
+        id: 5,
+        s3: c.spec[&2].peer,
+        peer,
+    };
+    assert!(c.node(1).change_members(clash).await.is_err());
+
+    let add = MemberChange::Add { id: 4, s3, peer };
+    let done = c.node(3).change_members(add).await.unwrap();
+    assert_eq!(done.matches("added").count(), GROUPS.len(), "{done}");
+    // Asking again changes nothing.
+    let again = c.node(1).change_members(add).await.unwrap();
+    assert_eq!(
+        again.matches("votes already").count(),
+        GROUPS.len(),
+        "{again}"
+    );
+    c.ready().await;
+    for g in GROUPS {
+        let voters: Vec<NodeId> = c
+            .node(1)
+            .raft(g)
+            .unwrap()
+            .metrics()
+            .borrow()
+            .membership_config
+            .membership()
+            .voter_ids()
+            .collect();
+        assert_eq!(voters, [1, 2, 3, 4], "group {g}");
+    }
+    // It holds what was written before it joined, and takes writes.
+    assert_eq!(c.contents(4, 0).await, c.contents(1, 0).await);
+    c.node(4)
+        .submit(0, put_inline("m", "after", b"new"), vec![])
+        .await
+        .unwrap();
+    let status = c.node(4).status();
+    assert_eq!(status.members.len(), 4, "{status:?}");
+    assert!(!status.membership_changing);
+
+    // The leader of group 0 goes: the others carry on without it.
+    let leader = c.leader(0);
+    let asker = if leader == 1 { 2 } else { 1 };
+    let done = c
+        .node(asker)
+        .change_members(MemberChange::Remove { id: leader })
+        .await
+        .unwrap();
+    assert_eq!(done.matches("removed").count(), GROUPS.len(), "{done}");
+    c.stop(leader).await;
+    c.ready().await;
+    let rest: Vec<NodeId> = c.nodes.keys().copied().collect();
+    for g in GROUPS {
+        let voters: Vec<NodeId> = c
+            .node(rest[0])
+            .raft(g)
+            .unwrap()
+            .metrics()
+            .borrow()
+            .membership_config
+            .membership()
+            .voter_ids()
+            .collect();
+        assert_eq!(voters, rest, "group {g}");
+    }
+    c.node(rest[1])
+        .submit(0, put_inline("m", "later", b"3"), vec![])
+        .await
+        .unwrap();
+    for id in &rest {
+        let db = c.db(*id, 0);
+        c.node(*id).read_barrier(0).await.unwrap();
+        for key in ["before", "after", "later"] {
+            assert!(object(&db, "m", key).is_some(), "node {id}: {key}");
+        }
+    }
+    let status = c.node(rest[0]).status();
+    assert_eq!(status.members.len(), 3, "{status:?}");
+    assert!(
+        status.other_nodes.iter().any(|n| n["id"] == leader),
+        "{status:?}"
+    );
 }

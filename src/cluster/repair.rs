@@ -8,11 +8,22 @@
 //! them the way a copy is written (`<file>.incoming`, fsync, rename, directory fsync). The
 //! pass is paced to [`REPAIR_BYTES_PER_S`] so requests keep their speed. A file whose object
 //! is deleted during the pass may be restored after its removal and stay as an orphan.
+//!
+//! After a membership change a file's place may move: the nodes now in it fetch it as above,
+//! and a node that holds it and is no longer in its place removes its copy once every node of
+//! the place confirms it holds the file ([`trim_moved`]), so no file ever has fewer copies
+//! than its place. A pass runs after every membership change.
 
-use super::network::{write_local_data, DataFiles, DataWrite, DATA_READ_BYTES_MAX};
+use super::network::{
+    ask_held, held_local_data, remove_local_data, write_local_data, DataFiles, DataWrite,
+    DATA_READ_BYTES_MAX, REMOVE_IDS_MAX,
+};
 use super::node::DataReader;
+use super::raft::NodeId;
+use super::replica::DataWriter;
 use crate::error::{S3Error, S3Result};
 use crate::meta::tables::FileRef;
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 /// Bytes a repair pass restores per second at most.
@@ -21,7 +32,7 @@ pub const REPAIR_BYTES_PER_S: u64 = 64 * 1024 * 1024;
 pub const REPAIR_INTERVAL_S: u64 = 600;
 
 /// What a pass did.
-#[derive(Debug, Default, Clone, Copy, serde::Serialize)]
+#[derive(Debug, Default, Clone, serde::Serialize)]
 pub struct RepairStats {
     /// Data files named by the records read.
     pub files: u64,
@@ -32,22 +43,33 @@ pub struct RepairStats {
     pub failed: u64,
     /// Groups skipped (no read barrier: no reachable leader).
     pub groups_skipped: u64,
+    /// Copies removed here because the file's place moved to other nodes, which hold it.
+    pub moved_away: u64,
     pub duration_ms: u64,
+    /// The voting members the pass placed files over (taken at its start): after a
+    /// membership change, a pass with the new voters has moved the data.
+    pub voters: Vec<NodeId>,
 }
 
-/// Restores the files of `refs` that `mine` says belong here and are missing.
+/// Restores the files of `refs` that `mine` says belong here and are missing; returns the
+/// ids of those that are not this node's (for [`trim_moved`]).
 pub(super) async fn restore_missing(
     refs: Vec<FileRef>,
     mine: impl Fn(u128) -> bool,
     files: &DataFiles,
     reader: &DataReader,
     stats: &mut RepairStats,
-) {
+) -> Vec<u128> {
     let started = Instant::now();
     let mut paced_bytes = 0u64;
+    let mut others = Vec::new();
     for f in refs {
         stats.files += 1;
-        if !mine(f.file_id) || files(f.file_id).exists() {
+        if !mine(f.file_id) {
+            others.push(f.file_id);
+            continue;
+        }
+        if files(f.file_id).exists() {
             continue;
         }
         match restore_one(&f, files, reader).await {
@@ -65,6 +87,83 @@ pub(super) async fn restore_missing(
         let due = Duration::from_secs_f64(paced_bytes as f64 / REPAIR_BYTES_PER_S as f64);
         if let Some(ahead) = due.checked_sub(started.elapsed()) {
             tokio::time::sleep(ahead).await;
+        }
+    }
+    others
+}
+
+/// Longest wait for a node to say which files it holds.
+const HELD_TIMEOUT_MS: u64 = 10_000;
+
+/// Removes this node's copies of `candidates` (files whose place does not include it) that
+/// every node of their place holds; a node that does not answer keeps every copy here.
+pub(super) async fn trim_moved(
+    candidates: Vec<u128>,
+    files: &DataFiles,
+    writer: &DataWriter,
+    stats: &mut RepairStats,
+) {
+    let mut here = Vec::new();
+    for chunk in candidates.chunks(REMOVE_IDS_MAX) {
+        match held_local_data(files, chunk.to_vec()).await {
+            Ok(held) => here.extend(
+                chunk
+                    .iter()
+                    .zip(held)
+                    .filter(|(_, h)| *h)
+                    .map(|(id, _)| *id),
+            ),
+            Err(e) => tracing::warn!("repair: local copies not listed: {e}"),
+        }
+    }
+    if here.is_empty() {
+        return;
+    }
+    // Per file, the nodes of its place; per node, the files to ask it about.
+    let places: BTreeMap<u128, Vec<NodeId>> =
+        here.iter().map(|id| (*id, writer.place(*id))).collect();
+    let mut asks: BTreeMap<NodeId, Vec<u128>> = BTreeMap::new();
+    for (id, place) in &places {
+        for node in place {
+            asks.entry(*node).or_default().push(*id);
+        }
+    }
+    let mut confirmed: BTreeMap<u128, usize> = BTreeMap::new();
+    let timeout = Duration::from_millis(HELD_TIMEOUT_MS);
+    for (node, ids) in asks {
+        let Some(mut client) = writer.peer_client(node) else {
+            continue;
+        };
+        let mut answered = true;
+        for chunk in ids.chunks(REMOVE_IDS_MAX) {
+            match ask_held(&mut client, chunk.to_vec(), timeout).await {
+                Ok(held) => {
+                    for (id, h) in chunk.iter().zip(held) {
+                        if h {
+                            *confirmed.entry(*id).or_default() += 1;
+                        }
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!("repair: node {node} did not say which files it holds: {e}");
+                    answered = false;
+                    break;
+                }
+            }
+        }
+        if answered {
+            writer.return_client(node, client);
+        }
+    }
+    let movable: Vec<u128> = places
+        .iter()
+        .filter(|(id, place)| !place.is_empty() && confirmed.get(id) == Some(&place.len()))
+        .map(|(id, _)| *id)
+        .collect();
+    for chunk in movable.chunks(REMOVE_IDS_MAX) {
+        match remove_local_data(files, chunk.to_vec()).await {
+            Ok(n) => stats.moved_away += n as u64,
+            Err(e) => tracing::warn!("repair: moved copies not removed: {e}"),
         }
     }
 }

@@ -16,17 +16,17 @@
 //! Not built yet: a repair pass that restores missing copies after a node returns or a copy
 //! failed in the background, and a sweep of orphaned copies.
 
-use super::config::Member;
 use super::network::{
     read_local_data, send_data, send_removals, DataFiles, DataWrite, DATA_READ_BYTES_MAX,
     REMOVE_IDS_MAX,
 };
 use super::raft::NodeId;
+use super::roster::{Roster, RosterCell};
 use super::transport::{PeerClient, Secret};
 use crate::error::{ErrorCode, S3Error, S3Result};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// Longest wait for one peer to write one piece.
@@ -48,14 +48,15 @@ const REMOVE_TIMEOUT_MS: u64 = 10_000;
 /// Where copies of this node's data files go, and how they get there.
 pub struct DataWriter {
     node_id: NodeId,
-    members: BTreeMap<NodeId, Member>,
+    /// The membership now: files are placed over its voters.
+    roster: RosterCell,
     secret: Secret,
     data_files: Option<DataFiles>,
-    /// Copies of each file, this node's included.
-    copies: usize,
+    /// Copies of each file wanted, this node's included (capped at the voters).
+    copies_wanted: usize,
     links: Mutex<BTreeMap<NodeId, Vec<PeerClient>>>,
-    /// Per peer: pieces in flight.
-    pieces: BTreeMap<NodeId, tokio::sync::Semaphore>,
+    /// Per peer: pieces in flight (a budget is made on a peer's first copy).
+    pieces: Mutex<BTreeMap<NodeId, Arc<tokio::sync::Semaphore>>>,
     removals: tokio::sync::mpsc::Sender<Vec<u128>>,
     counters: CopyCounters,
 }
@@ -100,6 +101,11 @@ fn rendezvous_score(file_id: u128, node: NodeId) -> u64 {
     x
 }
 
+/// Copies a file gets in `roster`: `wanted`, at most one per voter, at least one.
+pub fn copies_placed(wanted: usize, roster: &Roster) -> usize {
+    wanted.clamp(1, roster.voters.len().max(1))
+}
+
 /// The place of `file_id`: the `copies` members that rank first for it, best first.
 pub fn placement(
     file_id: u128,
@@ -116,30 +122,20 @@ pub fn placement(
 impl DataWriter {
     pub fn new(
         node_id: NodeId,
-        members: BTreeMap<NodeId, Member>,
+        roster: RosterCell,
         secret: Secret,
         data_files: Option<DataFiles>,
         replication_factor: usize,
     ) -> (DataWriter, Removals) {
-        let copies = replication_factor.clamp(1, members.len().max(1));
-        let pieces = members
-            .keys()
-            .map(|id| {
-                (
-                    *id,
-                    tokio::sync::Semaphore::new(PIECES_IN_FLIGHT_PER_PEER_MAX),
-                )
-            })
-            .collect();
         let (removals, queued) = tokio::sync::mpsc::channel(REMOVAL_BATCHES_QUEUED_MAX);
         let writer = DataWriter {
             node_id,
-            members,
+            roster,
             secret,
             data_files,
-            copies,
+            copies_wanted: replication_factor.max(1),
             links: Mutex::new(BTreeMap::new()),
-            pieces,
+            pieces: Mutex::new(BTreeMap::new()),
             removals,
             counters: CopyCounters::default(),
         };
@@ -149,7 +145,7 @@ impl DataWriter {
     /// Queues the removal of freed files' copies on the other nodes (any thread; never
     /// waits).
     pub fn remove_copies(&self, ids: Vec<u128>) {
-        if ids.is_empty() || self.members.len() < 2 {
+        if ids.is_empty() || self.roster.get().known.len() < 2 {
             return;
         }
         if let Err(e) = self.removals.try_send(ids) {
@@ -171,8 +167,10 @@ impl DataWriter {
                     Err(_) => break,
                 }
             }
+            // Every node whose address is known: a node just removed may still hold copies.
+            let roster = this.roster.get();
             for batch in ids.chunks(REMOVE_IDS_MAX) {
-                let peers = this.members.keys().filter(|id| **id != this.node_id);
+                let peers = roster.known.keys().filter(|id| **id != this.node_id);
                 futures::future::join_all(peers.map(|p| this.remove_on(*p, batch.to_vec()))).await;
             }
         }
@@ -191,7 +189,7 @@ impl DataWriter {
 
     /// A connection to `peer`: a kept one, or a new one.
     fn link(&self, peer: NodeId) -> Option<PeerClient> {
-        let member = self.members.get(&peer)?;
+        let member = *self.roster.get().known.get(&peer)?;
         let kept = self
             .links
             .lock()
@@ -218,14 +216,35 @@ impl DataWriter {
         }
     }
 
-    /// Copies of each file, this node's included.
+    /// Copies each file gets now, this node's included: the wanted number, at most one per
+    /// voting member.
     pub fn copies(&self) -> usize {
-        self.copies
+        copies_placed(self.copies_wanted, &self.roster.get())
     }
 
-    /// The place of `file_id` (`placement`).
+    /// The place of `file_id` (`placement`) in the membership now.
     pub fn place(&self, file_id: u128) -> Vec<NodeId> {
-        placement(file_id, self.members.keys().copied(), self.copies)
+        let roster = self.roster.get();
+        let copies = copies_placed(self.copies_wanted, &roster);
+        placement(file_id, roster.voters.keys().copied(), copies)
+    }
+
+    /// Connections and a budget to `peer` (a known node) for a repair pass's questions.
+    pub(super) fn peer_client(&self, peer: NodeId) -> Option<PeerClient> {
+        self.link(peer)
+    }
+
+    pub(super) fn return_client(&self, peer: NodeId, client: PeerClient) {
+        self.keep_link(peer, client)
+    }
+
+    /// `peer`'s budget of pieces in flight, made on first use.
+    fn budget(&self, peer: NodeId) -> Option<Arc<tokio::sync::Semaphore>> {
+        let mut pieces = self.pieces.lock().ok()?;
+        let b = pieces.entry(peer).or_insert_with(|| {
+            Arc::new(tokio::sync::Semaphore::new(PIECES_IN_FLIGHT_PER_PEER_MAX))
+        });
+        Some(Arc::clone(b))
     }
 
     /// Copies the local data file `file_id` of `len` bytes to its targets; returns once a
@@ -235,7 +254,7 @@ impl DataWriter {
     pub async fn replicate(self: std::sync::Arc<Self>, file_id: u128, len: u64) -> S3Result<()> {
         let place = self.place(file_id);
         let here = usize::from(place.contains(&self.node_id));
-        let needed = write_quorum(self.copies) - here;
+        let needed = write_quorum(place.len()) - here;
         let targets: Vec<NodeId> = place.into_iter().filter(|n| *n != self.node_id).collect();
         if targets.is_empty() {
             return Ok(());
@@ -297,9 +316,8 @@ impl DataWriter {
             .link(peer)
             .ok_or_else(|| format!("node {peer} is not a member"))?;
         let budget = self
-            .pieces
-            .get(&peer)
-            .ok_or_else(|| format!("node {peer} is not a member"))?;
+            .budget(peer)
+            .ok_or_else(|| format!("node {peer}: no copy budget"))?;
         let timeout = Duration::from_millis(DATA_WRITE_TIMEOUT_MS);
         let mut offset = 0u64;
         loop {

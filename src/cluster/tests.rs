@@ -57,8 +57,13 @@ impl Cluster {
             cluster.run(id, MemApplier::default()).await;
             cluster.serve(id, listener);
         }
+        let members: BTreeMap<NodeId, super::config::Member> = cluster
+            .addrs
+            .iter()
+            .map(|(id, a)| (*id, super::config::Member { s3: *a, peer: *a }))
+            .collect();
         for (id, node) in &cluster.nodes {
-            form(&node.group.raft, *id, &cluster.addrs).await.unwrap();
+            form(&node.group.raft, *id, &members).await.unwrap();
         }
         cluster
     }

@@ -43,6 +43,8 @@ pub fn cluster_json(status: &ClusterStatus) -> serde_json::Value {
     serde_json::json!({
         "node_id": status.node_id,
         "members": status.members,
+        "other_nodes": status.other_nodes,
+        "membership_changing": status.membership_changing,
         "groups": status.groups,
         "replication_factor": status.replication_factor,
         "last_repair": status.last_repair,
@@ -109,7 +111,7 @@ pub fn cluster_metrics(status: &ClusterStatus) -> String {
         c.made, c.failed, c.bytes, status.repair_passes
     );
     if let Some(r) = &status.last_repair {
-        let last: [(&str, &str, u64); 4] = [
+        let last: [(&str, &str, u64); 5] = [
             (
                 "files",
                 "Data files the last repair pass read in the records.",
@@ -129,6 +131,11 @@ pub fn cluster_metrics(status: &ClusterStatus) -> String {
                 "restored_bytes",
                 "Bytes the last repair pass restored.",
                 r.restored_bytes,
+            ),
+            (
+                "moved_away",
+                "Copies the last repair pass removed here, their place moved to other nodes.",
+                r.moved_away,
             ),
         ];
         for (what, help, v) in last {
@@ -215,6 +222,8 @@ mod tests {
         let status = ClusterStatus {
             node_id: 2,
             members: vec![],
+            other_nodes: vec![],
+            membership_changing: false,
             groups: vec![group(0, Some(1), true), group(1, None, false)],
             replication_factor: 3,
             last_repair: Some(crate::cluster::repair::RepairStats {
@@ -223,7 +232,9 @@ mod tests {
                 restored_bytes: 4096,
                 failed: 1,
                 groups_skipped: 0,
+                moved_away: 2,
                 duration_ms: 1500,
+                voters: vec![1, 2, 3],
             }),
             repair_passes: 2,
             copies: crate::cluster::replica::CopyStats {
@@ -274,6 +285,8 @@ mod tests {
         let mut status = ClusterStatus {
             node_id: 2,
             members: vec![],
+            other_nodes: vec![],
+            membership_changing: false,
             groups: vec![group(0, Some(1), true), group(1, None, false)],
             replication_factor: 3,
             last_repair: None,

@@ -130,8 +130,9 @@ def code_of(e):
 class Cluster:
     def __init__(self):
         self.tmp = tempfile.mkdtemp(prefix="bleepstore-cluster-test.")
-        s3 = free_base(NODES)
-        peer = free_base(NODES, avoid=range(s3, s3 + NODES))
+        # One port more than the nodes: a node is added at run time.
+        s3 = free_base(NODES + 1)
+        peer = free_base(NODES + 1, avoid=range(s3, s3 + NODES + 1))
         extra = os.path.join(self.tmp, "extra.yaml")
         with open(extra, "w") as f:
             f.write(EXTRA_CONFIG)
@@ -144,10 +145,24 @@ class Cluster:
         )
         subprocess.run([CLUSTER_SH, "up", str(NODES)], check=True, env=self.env)
         self.nodes = {}
+        self.read_nodes()
+
+    def read_nodes(self):
+        """The running nodes, from scripts/cluster.sh's nodes.txt."""
+        nodes = {}
         with open(os.path.join(self.env["BLEEPSTORE_CLUSTER_DIR"], "nodes.txt")) as f:
             for line in f:
                 nid, s3addr, _peer, pid = line.split()
-                self.nodes[int(nid)] = {"s3": s3addr, "pid": int(pid), "client": client(s3addr)}
+                nodes[int(nid)] = {"s3": s3addr, "pid": int(pid), "client": client(s3addr)}
+        self.nodes = nodes
+
+    def add(self, nid):
+        subprocess.run([CLUSTER_SH, "add", str(nid)], check=True, env=self.env)
+        self.read_nodes()
+
+    def remove(self, nid):
+        subprocess.run([CLUSTER_SH, "remove", str(nid)], check=True, env=self.env)
+        self.read_nodes()
 
     def c(self, nid):
         return self.nodes[nid]["client"]
@@ -346,7 +361,7 @@ class Writer(threading.Thread):
                 self.acked[key] = body
             except (ClientError, BotoCoreError):
                 self.failed += 1
-                if self.cl.nodes[self.nid].get("dead"):
+                if self.cl.nodes.get(self.nid, {"dead": True}).get("dead"):
                     return
                 time.sleep(0.02)
 
@@ -623,6 +638,75 @@ def check_restarted_node_catches_up(cl, nid, bucket, acked):
     print(f"ok: node {nid} restarted, caught up, serves all {len(acked)} acknowledged writes")
 
 
+def copies_of(cl, body, nids):
+    """How many of nodes `nids` hold a data file with exactly these bytes."""
+    return sum(body in data_file_bodies(cl, n, len(body)) for n in nids)
+
+
+def check_membership_changes(cl):
+    # A node is added at run time, under a write load on the others: it joins every group
+    # (learner, then voter through joint consensus), files move so that each has exactly
+    # replication_factor (3) copies over the 4 voters, and the copies the others no longer
+    # place are removed only once the new place holds them. Then the leader of group 0 is
+    # removed, still under load: its copies are restored among the rest, and every
+    # acknowledged object reads back byte-identical from every remaining node.
+    bucket = "members"
+    cl.c(1).create_bucket(Bucket=bucket)
+    before = {}
+    for i in range(12):
+        key = f"pre-{i:03d}"
+        body = f"{key} ".encode() * 12000
+        cl.c(1 + i % NODES).put_object(Bucket=bucket, Key=key, Body=body)
+        before[key] = body
+    stop = threading.Event()
+    writers = [Writer(cl, n, bucket, stop, tag="m") for n in sorted(cl.nodes)]
+    for w in writers:
+        w.start()
+    time.sleep(0.5)
+    new = max(cl.nodes) + 1
+    t0 = time.monotonic()
+    cl.add(new)
+    added_s = time.monotonic() - t0
+    status, h = get_json(cl.nodes[new]["s3"], "/health")
+    voters = [m["id"] for m in h["cluster"]["members"]]
+    assert voters == sorted(cl.nodes), voters
+    every = sorted(cl.nodes)
+    for key, body in before.items():
+        wait_until(f"{key}: 3 copies over nodes {every}",
+                   lambda: copies_of(cl, body, every) == 3, 30)
+    held_by_new = sum(body in data_file_bodies(cl, new, len(body)) for body in before.values())
+    assert 0 < held_by_new < len(before), held_by_new
+    leader = cl.leader_of(0, asking=new)
+    t0 = time.monotonic()
+    cl.remove(leader)
+    removed_s = time.monotonic() - t0
+    time.sleep(0.5)
+    stop.set()
+    for w in writers:
+        w.join(30)
+    acked = dict(before)
+    for w in writers:
+        acked.update(w.acked)
+    rest = sorted(cl.nodes)
+    assert leader not in rest and new in rest, rest
+    for key, body in before.items():
+        wait_until(f"{key}: a copy on each of nodes {rest}",
+                   lambda: copies_of(cl, body, rest) == 3, 30)
+    for n in rest:
+        c = cl.c(n)
+        for key, body in acked.items():
+            got = c.get_object(Bucket=bucket, Key=key)["Body"].read()
+            assert got == body, f"node {n}: {key}: {len(got)} bytes"
+    for n in rest:
+        _, h = get_json(cl.nodes[n]["s3"], "/health")
+        assert [m["id"] for m in h["cluster"]["members"]] == rest, (n, h["cluster"]["members"])
+    writes = sum(len(w.acked) for w in writers)
+    failed = sum(w.failed for w in writers)
+    print(f"ok: node {new} added in {added_s:.1f}s and node {leader} (a leader) removed in "
+          f"{removed_s:.1f}s under load ({writes} writes acknowledged, {failed} refused); "
+          f"files moved to 3 copies each; all {len(acked)} objects read back from nodes {rest}")
+
+
 def main():
     cl = Cluster()
     try:
@@ -635,6 +719,7 @@ def main():
         check_wiped_node_is_refilled(cl, killed % NODES + 1, bodies)
         check_stalled_nodes(cl)
         check_history(cl, seconds=8.0, bucket="history-stall", fault=stall_leader_for(cl, 3.0))
+        check_membership_changes(cl)
     except BaseException:
         d = cl.env["BLEEPSTORE_CLUSTER_DIR"]
         for n in cl.nodes:
