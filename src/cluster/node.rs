@@ -150,6 +150,8 @@ pub struct ClusterNode {
     shards: Vec<(u32, Arc<redb::Database>)>,
     /// The figures of the last repair pass.
     last_repair: std::sync::Mutex<(Option<super::repair::RepairStats>, u64)>,
+    /// Deletes unreferenced local data files older than the age (None: no sweep).
+    sweep: std::sync::Mutex<Option<(super::repair::DataSweep, Duration)>>,
     _server: PeerServer,
     _running: Vec<Group>,
 }
@@ -290,6 +292,7 @@ impl ClusterNode {
             writer,
             shards: kept_shards,
             last_repair: std::sync::Mutex::new((None, 0)),
+            sweep: std::sync::Mutex::new(None),
             _server: server,
             _running: kept,
         });
@@ -422,8 +425,17 @@ impl ClusterNode {
             .map_err(|e| S3Error::internal(format!("data copy task: {e}")))?
     }
 
+    /// Lets repair passes delete local data files no record names once they are older than
+    /// `age` (`repair::ORPHAN_AGE_MIN_S` in the server).
+    pub fn sweep_orphans_with(&self, sweep: super::repair::DataSweep, age: Duration) {
+        if let Ok(mut s) = self.sweep.lock() {
+            *s = Some((sweep, age));
+        }
+    }
+
     /// One repair pass (`cluster::repair`): restores the data files this node should hold
-    /// and does not, group by group after a read barrier.
+    /// and does not, group by group after a read barrier, moves away the copies its place
+    /// no longer includes, and (when every group was read) deletes old unreferenced files.
     pub async fn repair_pass(&self) -> super::repair::RepairStats {
         let started = Instant::now();
         let mut stats = super::repair::RepairStats {
@@ -433,6 +445,8 @@ impl ClusterNode {
         let Some(files) = self.data.data_files.clone() else {
             return stats;
         };
+        let started_at = std::time::SystemTime::now();
+        let mut referenced = std::collections::HashSet::new();
         for (group, db) in &self.shards {
             if self.read_barrier(*group).await.is_err() {
                 stats.groups_skipped += 1;
@@ -450,10 +464,17 @@ impl ClusterNode {
                     continue;
                 }
             };
+            referenced.extend(refs.iter().map(|f| f.file_id));
             let mine = |id| self.writer.place(id).contains(&self.node_id);
             let others =
                 super::repair::restore_missing(refs, mine, &files, &self.data, &mut stats).await;
             super::repair::trim_moved(others, &files, &self.writer, &mut stats).await;
+        }
+        let sweep = self.sweep.lock().ok().and_then(|s| s.clone());
+        if let (Some((sweep, age)), 0) = (sweep, stats.groups_skipped) {
+            let cutoff = started_at.checked_sub(age).unwrap_or(std::time::UNIX_EPOCH);
+            let swept = tokio::task::spawn_blocking(move || sweep(&referenced, cutoff)).await;
+            stats.orphans_removed = swept.unwrap_or(0) as u64;
         }
         stats.duration_ms = started.elapsed().as_millis() as u64;
         stats
@@ -471,15 +492,17 @@ impl ClusterNode {
                 || stats.failed > 0
                 || stats.groups_skipped > 0
                 || stats.moved_away > 0
+                || stats.orphans_removed > 0
             {
                 tracing::warn!(
                     "repair pass: {} data files named, {} restored ({} bytes), {} failed, \
-                     {} moved away, {} groups skipped, {} ms",
+                     {} moved away, {} orphans removed, {} groups skipped, {} ms",
                     stats.files,
                     stats.restored,
                     stats.restored_bytes,
                     stats.failed,
                     stats.moved_away,
+                    stats.orphans_removed,
                     stats.groups_skipped,
                     stats.duration_ms
                 );

@@ -748,3 +748,47 @@ async fn a_node_joins_every_group_at_run_time_and_a_removed_one_leaves() {
         "{status:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repair_pass_deletes_old_files_no_record_names() {
+    let c = Cluster::start(quick(10_000)).await;
+    c.node(1)
+        .submit(0, create_bucket("o"), vec![])
+        .await
+        .unwrap();
+    let kept = vec![5u8; 3000];
+    for n in 1..=3 {
+        write_data_file(&c, n, 0xe1, &kept);
+    }
+    c.node(1)
+        .submit(0, put_files("o", "kept", 0xe1, &kept), vec![])
+        .await
+        .unwrap();
+    // A copy node 3 kept of a file freed while it was down.
+    write_data_file(&c, 3, 0xe2, b"orphan");
+    let dir = c.dir.path().join("node-3/data");
+    let sweep: super::repair::DataSweep = Arc::new(move |referenced, cutoff| {
+        let mut removed = 0;
+        for f in std::fs::read_dir(&dir).unwrap().flatten() {
+            let id = u128::from_str_radix(f.file_name().to_str().unwrap(), 16).unwrap();
+            let old = f.metadata().unwrap().modified().unwrap() < cutoff;
+            if !referenced.contains(&id) && old && std::fs::remove_file(f.path()).is_ok() {
+                removed += 1;
+            }
+        }
+        removed
+    });
+    // Younger than the age: kept (it may belong to a write not committed yet).
+    c.node(3)
+        .sweep_orphans_with(Arc::clone(&sweep), Duration::from_secs(3600));
+    let young = c.node(3).repair_pass().await;
+    assert_eq!(young.orphans_removed, 0, "{young:?}");
+    assert!(held_by(&c, 3, 0xe2).is_some());
+    c.node(3).sweep_orphans_with(sweep, Duration::ZERO);
+    // Modification times may be coarse: the cutoff must pass the file's.
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let old = c.node(3).repair_pass().await;
+    assert_eq!(old.orphans_removed, 1, "{old:?}");
+    assert!(held_by(&c, 3, 0xe2).is_none());
+    assert_eq!(held_by(&c, 3, 0xe1).as_deref(), Some(&kept[..]));
+}

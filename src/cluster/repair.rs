@@ -13,6 +13,11 @@
 //! and a node that holds it and is no longer in its place removes its copy once every node of
 //! the place confirms it holds the file ([`trim_moved`]), so no file ever has fewer copies
 //! than its place. A pass runs after every membership change.
+//!
+//! A pass that read every group also deletes the local data files no record names and that
+//! are older than [`ORPHAN_AGE_MIN_S`] (a copy whose removal this node missed while down, a
+//! write that failed after its copies were made): anything younger may belong to a write
+//! whose record is not committed yet.
 
 use super::network::{
     ask_held, held_local_data, remove_local_data, write_local_data, DataFiles, DataWrite,
@@ -30,6 +35,15 @@ use std::time::{Duration, Instant};
 pub const REPAIR_BYTES_PER_S: u64 = 64 * 1024 * 1024;
 /// Pause between two passes (one runs at boot, once the node has a leader in every group).
 pub const REPAIR_INTERVAL_S: u64 = 600;
+/// Youngest unreferenced data file a pass deletes: a write's files are named by a record
+/// within its request's timeouts, far sooner.
+pub const ORPHAN_AGE_MIN_S: u64 = 3600;
+
+/// Deletes the local data files whose id is not in the set and that were last modified
+/// before the time; answers how many (the boot passes the local store's sweep). Blocking.
+pub type DataSweep = std::sync::Arc<
+    dyn Fn(&std::collections::HashSet<u128>, std::time::SystemTime) -> usize + Send + Sync,
+>;
 
 /// What a pass did.
 #[derive(Debug, Default, Clone, serde::Serialize)]
@@ -45,6 +59,8 @@ pub struct RepairStats {
     pub groups_skipped: u64,
     /// Copies removed here because the file's place moved to other nodes, which hold it.
     pub moved_away: u64,
+    /// Local data files no record names, older than [`ORPHAN_AGE_MIN_S`], deleted.
+    pub orphans_removed: u64,
     pub duration_ms: u64,
     /// The voting members the pass placed files over (taken at its start): after a
     /// membership change, a pass with the new voters has moved the data.

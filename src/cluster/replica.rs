@@ -11,10 +11,8 @@
 //!
 //! Files freed here (an object replaced or deleted, an upload aborted, a write that failed)
 //! are removed on the other nodes too, in batches, best effort: a node down at that moment
-//! keeps its copies as orphans.
-//!
-//! Not built yet: a repair pass that restores missing copies after a node returns or a copy
-//! failed in the background, and a sweep of orphaned copies.
+//! keeps its copies until a repair pass deletes them as orphans (`cluster::repair`), which
+//! also restores copies that are missing.
 
 use super::network::{
     read_local_data, send_data, send_removals, DataFiles, DataWrite, DATA_READ_BYTES_MAX,

@@ -246,6 +246,16 @@ fn start_cluster(shared: &Shared, gateway: bool) -> Result<(), String> {
         Limits::default(),
     ));
     let node = started.map_err(|e| format!("cluster: {e}"))?;
+    if !gateway {
+        // Copies this node kept after their objects went (it was down when they were freed).
+        let dir = shared.data_dir.clone();
+        node.sweep_orphans_with(
+            Arc::new(move |referenced, cutoff| {
+                crate::storage::local::remove_unreferenced_files(&dir, referenced, cutoff)
+            }),
+            std::time::Duration::from_secs(crate::cluster::repair::ORPHAN_AGE_MIN_S),
+        );
+    }
     // Restores missing copies of data files: at start, then every interval.
     let interval = std::time::Duration::from_secs(crate::cluster::repair::REPAIR_INTERVAL_S);
     runtime.spawn(Arc::clone(&node).run_repairs(interval));

@@ -111,7 +111,7 @@ pub fn cluster_metrics(status: &ClusterStatus) -> String {
         c.made, c.failed, c.bytes, status.repair_passes
     );
     if let Some(r) = &status.last_repair {
-        let last: [(&str, &str, u64); 5] = [
+        let last: [(&str, &str, u64); 6] = [
             (
                 "files",
                 "Data files the last repair pass read in the records.",
@@ -131,6 +131,11 @@ pub fn cluster_metrics(status: &ClusterStatus) -> String {
                 "restored_bytes",
                 "Bytes the last repair pass restored.",
                 r.restored_bytes,
+            ),
+            (
+                "orphans_removed",
+                "Unreferenced old data files the last repair pass deleted here.",
+                r.orphans_removed,
             ),
             (
                 "moved_away",
@@ -233,6 +238,7 @@ mod tests {
                 failed: 1,
                 groups_skipped: 0,
                 moved_away: 2,
+                orphans_removed: 0,
                 duration_ms: 1500,
                 voters: vec![1, 2, 3],
             }),
