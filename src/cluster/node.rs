@@ -111,6 +111,10 @@ pub struct GroupStatus {
     pub last_log: Option<u64>,
     /// Whether this node has a leader it can reach for this group.
     pub has_reachable_leader: bool,
+    /// On the group's leader only: per other member, the log entries it has yet to take
+    /// (its replication lag; None while nothing is matched yet).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replication_lag: Option<BTreeMap<NodeId, Option<u64>>>,
 }
 
 /// This node's view of the cluster.
@@ -130,6 +134,10 @@ pub struct ClusterStatus {
     pub last_repair: Option<super::repair::RepairStats>,
     /// Repair passes finished since start.
     pub repair_passes: u64,
+    /// Data files this node should hold and lacked at the end of the last pass (no
+    /// reachable node held them intact): its under-replicated files. The sum over the nodes
+    /// is the cluster's count of missing copies.
+    pub under_replicated: Option<u64>,
     /// Data file copies this node sent since start.
     pub copies: super::replica::CopyStats,
 }
@@ -563,6 +571,15 @@ impl ClusterNode {
                     last_applied: m.last_applied.map(|l| l.index),
                     last_log: m.last_log_index,
                     has_reachable_leader: reachable && m.running_state.is_ok(),
+                    replication_lag: m.replication.as_ref().map(|r| {
+                        let last = m.last_log_index.unwrap_or(0);
+                        r.iter()
+                            .filter(|(id, _)| **id != self.node_id)
+                            .map(|(id, matched)| {
+                                (*id, matched.map(|l| last.saturating_sub(l.index)))
+                            })
+                            .collect()
+                    }),
                 }
             })
             .collect();
@@ -583,6 +600,11 @@ impl ClusterNode {
             replication_factor: self.writer.copies(),
             last_repair: self.last_repair.lock().ok().and_then(|l| l.0.clone()),
             repair_passes: self.last_repair.lock().map_or(0, |l| l.1),
+            under_replicated: self
+                .last_repair
+                .lock()
+                .ok()
+                .and_then(|l| l.0.as_ref().map(|r| r.failed)),
             copies: self.writer.copy_stats(),
         }
     }
