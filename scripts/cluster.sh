@@ -112,13 +112,19 @@ wait_ready() {
     log "node $1 ready: http://$2"
 }
 
-# Starts a stopped node again with its config and data; waits for its /readyz.
-start() {
-    local want="${1:-}"
+# nodes.txt's line of node $2 ("id s3 peer pid"), or dies naming command $1.
+node_line() {
     [[ -e "$DIR/nodes.txt" ]] || die "no cluster in $DIR"
     local line
-    line="$(awk -v id="$want" '$1 == id' "$DIR/nodes.txt")"
-    [[ -n "$line" ]] || die "start: no node $want"
+    line="$(awk -v id="$2" '$1 == id' "$DIR/nodes.txt")"
+    [[ -n "$line" ]] || die "$1: no node $2"
+    echo "$line"
+}
+
+# Starts a stopped node again with its config and data; waits for its /readyz.
+start() {
+    local line
+    line="$(node_line start "${1:-}")" || exit 1
     local id s3 peer pid
     read -r id s3 peer pid <<<"$line"
     ! alive "$pid" || die "node $id is running (pid $pid)"
@@ -192,11 +198,8 @@ PYEOF
 # Removes node $1 from the membership, waits until every other node's last repair pass ran
 # over the new voters (the removed node's copies restored among them), then stops it.
 remove() {
-    local want="${1:-}"
-    [[ -e "$DIR/nodes.txt" ]] || die "no cluster in $DIR"
     local line
-    line="$(awk -v id="$want" '$1 == id' "$DIR/nodes.txt")"
-    [[ -n "$line" ]] || die "remove: no node $want"
+    line="$(node_line remove "${1:-}")" || exit 1
     local id s3 peer pid
     read -r id s3 peer pid <<<"$line"
     local rest oid os3 opeer opid asked="$peer"

@@ -241,15 +241,9 @@ pub fn ask(
 
 #[cfg(test)]
 mod tests {
+    use super::super::roster::test_member as member;
     use super::*;
     use std::collections::BTreeMap;
-
-    fn member(i: u64) -> Member {
-        Member {
-            s3: format!("127.0.0.1:{}", 9000 + i).parse().unwrap(),
-            peer: format!("127.0.0.1:{}", 9100 + i).parse().unwrap(),
-        }
-    }
 
     #[test]
     fn an_add_must_bring_new_addresses() {

@@ -124,17 +124,20 @@ impl RosterCell {
     }
 }
 
+/// Node `i`'s addresses in tests: S3 on 9000 + i, peer on 9100 + i.
+#[cfg(test)]
+pub(super) fn test_member(i: u64) -> Member {
+    Member {
+        s3: SocketAddr::from(([127, 0, 0, 1], 9000 + i as u16)),
+        peer: SocketAddr::from(([127, 0, 0, 1], 9100 + i as u16)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use super::test_member as member;
     use super::*;
     use std::collections::BTreeSet;
-
-    fn member(i: u64) -> Member {
-        Member {
-            s3: format!("127.0.0.1:{}", 9000 + i).parse().unwrap(),
-            peer: format!("127.0.0.1:{}", 9100 + i).parse().unwrap(),
-        }
-    }
 
     fn nodes(ids: &[u64]) -> BTreeMap<NodeId, BasicNode> {
         ids.iter()
