@@ -119,6 +119,9 @@ pub enum Fault {
     Db,
     /// A stored record or value does not decode: the data is corrupt.
     Corrupt,
+    /// Object bytes read from disk fail the CRC32C their record carries (another copy, in
+    /// cluster mode, may still be intact).
+    Checksum,
 }
 
 /// A redb failure, flattened to what outlives it: its text and its I/O error, if it had one
@@ -227,6 +230,16 @@ impl S3Error {
     pub fn corrupt(cause: impl fmt::Display) -> Self {
         let mut e = S3Error::internal(cause);
         e.fault = Some(Fault::Corrupt);
+        e
+    }
+    /// Object bytes that fail their CRC32C: InternalError, marked [`Fault::Checksum`].
+    pub fn checksum_mismatch(cause: impl fmt::Display) -> Self {
+        let mut e = S3Error::msg(
+            ErrorCode::InternalError,
+            "The object's stored data failed its integrity check.",
+        )
+        .caused_by(cause);
+        e.fault = Some(Fault::Checksum);
         e
     }
     fn with_source(
@@ -356,6 +369,7 @@ impl serde::Serialize for S3Error {
                 Fault::Io => 0,
                 Fault::Db => 1,
                 Fault::Corrupt => 2,
+                Fault::Checksum => 3,
             }),
         }
         .serialize(s)
@@ -381,6 +395,7 @@ impl<'de> serde::Deserialize<'de> for S3Error {
             0 => Some(Fault::Io),
             1 => Some(Fault::Db),
             2 => Some(Fault::Corrupt),
+            3 => Some(Fault::Checksum),
             _ => None,
         });
         Ok(e)
@@ -485,6 +500,10 @@ mod tests {
         let corrupt = S3Error::corrupt("bad record");
         let back: S3Error = bincode::deserialize(&bincode::serialize(&corrupt).unwrap()).unwrap();
         assert!(back.poisons_transaction());
+        let crc = S3Error::checksum_mismatch("chunk 3");
+        let back: S3Error = bincode::deserialize(&bincode::serialize(&crc).unwrap()).unwrap();
+        assert_eq!(back.fault(), Some(Fault::Checksum));
+        assert!(!back.poisons_transaction());
         // Every name `with` is called with in the crate is known (checked by hand here for
         // the ones the commands use).
         for n in ["BucketName", "Key", "UploadId", "VersionId", "ArgumentName"] {

@@ -404,13 +404,21 @@ impl ClusterNode {
 
     /// Bytes `[offset, offset + len)` of object data file `file_id` (at most
     /// `network::DATA_READ_BYTES_MAX`), from this node's data directory or else from the
-    /// first other member that holds the file: exactly `len` bytes, or 503 when no reachable
-    /// node holds them. Callable from any executor (runs on the cluster's runtime).
-    pub async fn read_data(&self, file_id: u128, offset: u64, len: u32) -> S3Result<Vec<u8>> {
+    /// first other member that holds the file, and, given `crc32c`, the first copy whose
+    /// bytes match it (a corrupt copy is skipped): exactly `len` bytes, or an error when no
+    /// reachable node holds them intact. Callable from any executor (runs on the cluster's
+    /// runtime).
+    pub async fn read_data(
+        &self,
+        file_id: u128,
+        offset: u64,
+        len: u32,
+        crc32c: Option<u32>,
+    ) -> S3Result<Vec<u8>> {
         let data = Arc::clone(&self.data);
         let task = self
             .handle
-            .spawn(async move { data.read(file_id, offset, len).await });
+            .spawn(async move { data.read(file_id, offset, len, crc32c).await });
         let bytes = task
             .await
             .map_err(|e| S3Error::internal(format!("data read task: {e}")))??;
@@ -639,17 +647,35 @@ pub(super) struct DataReader {
 
 impl DataReader {
     /// Bytes of data file `file_id`: from here when it is here, else from each other member
-    /// in turn.
-    pub(super) async fn read(&self, file_id: u128, offset: u64, len: u32) -> S3Result<Vec<u8>> {
+    /// in turn; with `crc32c`, only bytes that match it (each corrupt copy is logged and the
+    /// next one tried).
+    pub(super) async fn read(
+        &self,
+        file_id: u128,
+        offset: u64,
+        len: u32,
+        crc32c: Option<u32>,
+    ) -> S3Result<Vec<u8>> {
+        let intact = |bytes: &[u8], node: NodeId| {
+            let ok = crc32c.is_none_or(|want| crc32c::crc32c(bytes) == want);
+            if !ok {
+                tracing::error!(
+                    "data file {file_id:032x} at {offset}: node {node}'s copy fails its \
+                     CRC32C; trying the next copy"
+                );
+            }
+            ok
+        };
+        let mut why = Vec::new();
         if let Some(files) = &self.data_files {
             match read_local_data(files, file_id, offset, len).await {
-                Ok(Some(bytes)) => return Ok(bytes),
+                Ok(Some(bytes)) if intact(&bytes, self.node_id) => return Ok(bytes),
+                Ok(Some(_)) => why.push(format!("node {}: corrupt copy", self.node_id)),
                 Ok(None) => {}
-                Err(e) => return Err(S3Error::internal(e)),
+                Err(e) => why.push(format!("node {}: {e}", self.node_id)),
             }
         }
         let timeout = Duration::from_millis(DATA_READ_TIMEOUT_MS);
-        let mut why = Vec::new();
         let roster = self.roster.get();
         for (id, member) in &roster.known {
             if *id == self.node_id {
@@ -667,20 +693,28 @@ impl DataReader {
                 l.insert(*id, client);
             }
             match got {
-                Ok(Some(bytes)) => return Ok(bytes),
+                Ok(Some(bytes)) if intact(&bytes, *id) => return Ok(bytes),
+                Ok(Some(_)) => why.push(format!("node {id}: corrupt copy")),
                 Ok(None) => {}
                 Err(e) => why.push(format!("node {id}: {e}")),
             }
         }
-        Err(S3Error::msg(
-            ErrorCode::ServiceUnavailable,
-            "The object's data is stored on another node of the cluster, which is not \
-             reachable right now; please retry.",
-        )
-        .caused_by(format!(
-            "data file {file_id:032x} on no reachable node ({})",
+        // Every copy found failed its check: retrying will not help.
+        let only_corrupt = !why.is_empty() && why.iter().all(|w| w.ends_with("corrupt copy"));
+        let why = format!(
+            "data file {file_id:032x}: no intact copy on a reachable node ({})",
             why.join("; ")
-        )))
+        );
+        Err(if only_corrupt {
+            S3Error::checksum_mismatch(why)
+        } else {
+            S3Error::msg(
+                ErrorCode::ServiceUnavailable,
+                "The object's data is stored on another node of the cluster, which is not \
+                 reachable right now; please retry.",
+            )
+            .caused_by(why)
+        })
     }
 }
 

@@ -384,20 +384,33 @@ async fn data_files_are_read_from_the_node_that_holds_them() {
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     std::fs::write(&path, &bytes).unwrap();
     // From another node, from the holder itself, at an offset.
-    assert_eq!(c.node(1).read_data(id, 0, 3000).await.unwrap(), bytes);
-    assert_eq!(c.node(2).read_data(id, 0, 3000).await.unwrap(), bytes);
+    assert_eq!(c.node(1).read_data(id, 0, 3000, None).await.unwrap(), bytes);
+    assert_eq!(c.node(2).read_data(id, 0, 3000, None).await.unwrap(), bytes);
     assert_eq!(
-        c.node(3).read_data(id, 1000, 500).await.unwrap(),
+        c.node(3).read_data(id, 1000, 500, None).await.unwrap(),
         &bytes[1000..1500]
     );
     // Past the end of the file: short, an error rather than wrong bytes.
-    assert!(c.node(1).read_data(id, 2900, 200).await.is_err());
+    assert!(c.node(1).read_data(id, 2900, 200, None).await.is_err());
     // A file no node holds: 503.
-    let e = c.node(1).read_data(0x43, 0, 10).await.unwrap_err();
+    let e = c.node(1).read_data(0x43, 0, 10, None).await.unwrap_err();
     assert_eq!(e.code, ErrorCode::ServiceUnavailable, "{e}");
     // Over the per-read limit: refused by the holder, never read.
     let too_big = super::network::DATA_READ_BYTES_MAX + 1;
-    assert!(c.node(1).read_data(id, 0, too_big).await.is_err());
+    assert!(c.node(1).read_data(id, 0, too_big, None).await.is_err());
+
+    // Node 1 holds a corrupt copy: with the chunk's CRC32C the read skips it and takes node
+    // 2's intact one; without it, the local bytes are what there is.
+    let crc = Some(crc32c::crc32c(&bytes));
+    let mut bad = bytes.clone();
+    bad[7] ^= 0x40;
+    write_data_file(&c, 1, id, &bad);
+    assert_eq!(c.node(1).read_data(id, 0, 3000, crc).await.unwrap(), bytes);
+    assert_eq!(c.node(1).read_data(id, 0, 3000, None).await.unwrap(), bad);
+    // Every copy corrupt: an integrity failure, not a retryable 503.
+    std::fs::write(&path, &bad).unwrap();
+    let e = c.node(3).read_data(id, 0, 3000, crc).await.unwrap_err();
+    assert_eq!(e.fault(), Some(crate::error::Fault::Checksum), "{e}");
 }
 
 /// Polls until `path` holds `bytes`, within [`WAIT`].

@@ -194,7 +194,8 @@ async fn restore_one(f: &FileRef, files: &DataFiles, reader: &DataReader) -> S3R
         let bytes = if n == 0 {
             Vec::new()
         } else {
-            let bytes = reader.read(f.file_id, offset, n).await?;
+            let want = f.chunk_crc32c.get(index).copied();
+            let bytes = reader.read(f.file_id, offset, n, want).await?;
             let crc = crc32c::crc32c(&bytes);
             if bytes.len() != n as usize || f.chunk_crc32c.get(index) != Some(&crc) {
                 return Err(S3Error::internal(format!(

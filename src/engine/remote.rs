@@ -1,8 +1,9 @@
-//! Cluster mode: object bytes held by another node, read through the cluster (the node that
-//! received a PUT keeps its data files; data replication is not built). Each 1 MiB chunk of a
-//! data file is fetched whole (`ClusterNode::read_data`) and checked against the CRC32C its
-//! record carries before any of it is sent, so a corrupt or short file is an error, never
-//! wrong bytes.
+//! Cluster mode: object bytes read through the cluster, from whichever node holds an intact
+//! copy (this node's first). Each 1 MiB chunk of a data file is fetched whole
+//! (`ClusterNode::read_data`, which skips copies failing the chunk's CRC32C) and checked
+//! against the CRC32C its record carries before any of it is sent, so a corrupt or short
+//! copy is skipped or an error, never wrong bytes. It also takes over a local read whose
+//! copy turns out corrupt ([`FallbackStream`]).
 
 use crate::cluster::node::ClusterNode;
 use crate::error::{S3Error, S3Result};
@@ -65,17 +66,17 @@ impl RemoteStream {
         let index = within / IO_CHUNK_BYTES as u64;
         let chunk_start = index * IO_CHUNK_BYTES as u64;
         let chunk_len = (seg.len - chunk_start).min(IO_CHUNK_BYTES as u64);
+        let want = seg.chunk_crc32c.get(index as usize).copied();
+        // The first copy that matches the record's CRC32C, wherever it is.
         let bytes = self
             .node
-            .read_data(seg.file_id, chunk_start, chunk_len as u32)
+            .read_data(seg.file_id, chunk_start, chunk_len as u32, want)
             .await?;
-        let want = seg.chunk_crc32c.get(index as usize).copied();
         if want != Some(crc32c::crc32c(&bytes)) {
-            return Err(S3Error::msg(
-                crate::error::ErrorCode::InternalError,
-                "The object's stored data failed its integrity check.",
-            )
-            .caused_by(format!("data file {:032x} chunk {index}", seg.file_id)));
+            return Err(S3Error::checksum_mismatch(format!(
+                "data file {:032x} chunk {index}",
+                seg.file_id
+            )));
         }
         let from = (within - chunk_start) as usize;
         let to = (chunk_len.min(self.end - seg_start - chunk_start)) as usize;
@@ -97,6 +98,65 @@ impl BodyStream for RemoteStream {
             match self.read_next().await {
                 Ok(bytes) => Ok(Some(Box::new(bytes) as Chunk)),
                 Err(e) => Err(std::io::Error::other(e.to_string())),
+            }
+        })
+    }
+}
+
+/// A local read in cluster mode that, when a chunk of this node's copy fails its CRC32C,
+/// goes on from the same byte through the cluster ([`RemoteStream`], which skips the corrupt
+/// copy), so a client gets intact bytes while another node holds them.
+pub struct FallbackStream {
+    local: Box<dyn BodyStream>,
+    remote: Option<RemoteStream>,
+    node: &'static Arc<ClusterNode>,
+    segs: Vec<Segment>,
+    pos: u64,
+    end: u64,
+}
+
+impl FallbackStream {
+    pub fn new(
+        local: Box<dyn BodyStream>,
+        node: &'static Arc<ClusterNode>,
+        segs: &[Segment],
+        (start, end): (u64, u64),
+    ) -> FallbackStream {
+        FallbackStream {
+            local,
+            remote: None,
+            node,
+            segs: segs.to_vec(),
+            pos: start,
+            end,
+        }
+    }
+}
+
+impl BodyStream for FallbackStream {
+    fn next_chunk(&mut self) -> LocalBoxFuture<'_, std::io::Result<Option<Chunk>>> {
+        Box::pin(async move {
+            if let Some(remote) = &mut self.remote {
+                return remote.next_chunk().await;
+            }
+            match self.local.next_chunk().await {
+                Ok(Some(chunk)) => {
+                    self.pos += chunk.len() as u64;
+                    Ok(Some(chunk))
+                }
+                Ok(None) => Ok(None),
+                Err(e) if e.kind() == std::io::ErrorKind::InvalidData && self.pos < self.end => {
+                    tracing::warn!(
+                        "local copy corrupt at byte {} of the range: reading on through the \
+                         cluster",
+                        self.pos
+                    );
+                    let remote = RemoteStream::open(self.node, &self.segs, (self.pos, self.end))
+                        .await
+                        .map_err(|e| std::io::Error::other(e.to_string()))?;
+                    self.remote.insert(remote).next_chunk().await
+                }
+                Err(e) => Err(e),
             }
         })
     }

@@ -60,7 +60,25 @@ impl DataStore for ReplicatedStore {
         size: u64,
         purpose: ReadFor,
     ) -> LocalBoxFuture<'a, S3Result<Option<Box<dyn BodyStream>>>> {
-        self.inner.open(object, data, range, size, purpose)
+        Box::pin(async move {
+            let opened = self.inner.open(object, data, range, size, purpose).await;
+            let (DataLoc::Files(segs), Some(node)) = (data, super::log::cluster()) else {
+                return opened;
+            };
+            match opened {
+                // A chunk found corrupt later is read on from another node's copy.
+                Ok(Some(local)) => Ok(Some(Box::new(super::remote::FallbackStream::new(
+                    local, node, segs, range,
+                )) as Box<dyn BodyStream>)),
+                // This node's copy is corrupt from the first chunk: another node's.
+                Err(e) if e.fault() == Some(crate::error::Fault::Checksum) => {
+                    tracing::warn!("local copy of {}/{} corrupt: {e}", object.0, object.1);
+                    let remote = super::remote::RemoteStream::open(node, segs, range).await?;
+                    Ok(Some(Box::new(remote) as Box<dyn BodyStream>))
+                }
+                other => other,
+            }
+        })
     }
 
     fn holds_locally(&self, data: &DataLoc, range: (u64, u64)) -> bool {

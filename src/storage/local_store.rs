@@ -95,10 +95,7 @@ impl LocalStore {
         }
         if let Err(e) = stream.prefetch().await {
             return Err(if e.kind() == std::io::ErrorKind::InvalidData {
-                S3Error::msg(
-                    ErrorCode::InternalError,
-                    "The object's stored data failed its integrity check.",
-                )
+                S3Error::checksum_mismatch(e)
             } else {
                 S3Error::internal(e)
             });

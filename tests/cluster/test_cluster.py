@@ -333,6 +333,43 @@ def check_wiped_node_is_refilled(cl, nid, bodies):
     print(f"ok: node {nid}'s wiped data files were restored from its peers")
 
 
+def check_corrupt_local_copy_is_read_elsewhere(cl):
+    # A node's own copy of a data file is damaged on disk: a GET on that node reads the
+    # damaged chunk from another node's intact copy (every chunk is checked against the
+    # record's CRC32C), from the first chunk or from the middle of the stream.
+    cases = {"rot-first": 100, "rot-middle": 1024 * 1024 + 4321}
+    c = cl.c(1)
+    for key, at in cases.items():
+        body = os.urandom(2 * 1024 * 1024 + 777)
+        c.put_object(Bucket="replicated", Key=key, Body=body)
+        objects = os.path.join(cl.env["BLEEPSTORE_CLUSTER_DIR"], "node-1", "objects")
+        found = []
+        for d, _dirs, files in os.walk(objects):
+            for f in files:
+                p = os.path.join(d, f)
+                if os.path.getsize(p) == len(body):
+                    with open(p, "rb") as fh:
+                        if fh.read() == body:
+                            found.append(p)
+        assert len(found) == 1, found
+        with open(found[0], "r+b") as fh:
+            fh.seek(at)
+            b = fh.read(1)
+            fh.seek(at)
+            fh.write(bytes([b[0] ^ 0xFF]))
+            fh.flush()
+            os.fsync(fh.fileno())
+        log = os.path.join(cl.env["BLEEPSTORE_CLUSTER_DIR"], "node-1.log")
+        seen = open(log, errors="replace").read().count("fails its CRC32C")
+        got = c.get_object(Bucket="replicated", Key=key)["Body"].read()
+        assert got == body, f"{key}: {len(got)} bytes, differ at " \
+            f"{next((i for i, (x, y) in enumerate(zip(got, body)) if x != y), None)}"
+        # The damaged chunk was read from disk and found bad (not served from a cache).
+        assert open(log, errors="replace").read().count("fails its CRC32C") > seen, key
+    print("ok: a node whose copy is damaged (first chunk, a later chunk) serves the object "
+          "from another node's copy, byte-identical")
+
+
 def check_copy_survives(cl, holder, survivor, key, body):
     # The node that received an object's bytes is down: another node serves its copy.
     got = cl.c(survivor).get_object(Bucket="replicated", Key=key)["Body"].read()
@@ -725,6 +762,7 @@ def main():
         check_history_checker()
         check_history(cl)
         bodies = check_large_object_copies(cl)
+        check_corrupt_local_copy_is_read_elsewhere(cl)
         killed, acked = check_leader_failover(cl)
         check_restarted_node_catches_up(cl, killed, "failover", acked)
         check_wiped_node_is_refilled(cl, killed % NODES + 1, bodies)
