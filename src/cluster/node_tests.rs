@@ -648,6 +648,13 @@ async fn a_repair_pass_restores_the_files_a_node_should_hold() {
     assert_eq!((again.restored, again.failed), (0, 1), "{again:?}");
 }
 
+/// Group `g`'s voters as node `id` sees them.
+fn voters(c: &Cluster, id: NodeId, g: u32) -> Vec<NodeId> {
+    let metrics = c.node(id).raft(g).unwrap().metrics();
+    let m = metrics.borrow();
+    m.membership_config.membership().voter_ids().collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_joins_every_group_at_run_time_and_a_removed_one_leaves() {
     let mut c = Cluster::start(quick(10_000)).await;
@@ -696,17 +703,7 @@ async fn a_node_joins_every_group_at_run_time_and_a_removed_one_leaves() {
     );
     c.ready().await;
     for g in GROUPS {
-        let voters: Vec<NodeId> = c
-            .node(1)
-            .raft(g)
-            .unwrap()
-            .metrics()
-            .borrow()
-            .membership_config
-            .membership()
-            .voter_ids()
-            .collect();
-        assert_eq!(voters, [1, 2, 3, 4], "group {g}");
+        assert_eq!(voters(&c, 1, g), [1, 2, 3, 4], "group {g}");
     }
     // It holds what was written before it joined, and takes writes.
     assert_eq!(c.contents(4, 0).await, c.contents(1, 0).await);
@@ -731,17 +728,7 @@ async fn a_node_joins_every_group_at_run_time_and_a_removed_one_leaves() {
     c.ready().await;
     let rest: Vec<NodeId> = c.nodes.keys().copied().collect();
     for g in GROUPS {
-        let voters: Vec<NodeId> = c
-            .node(rest[0])
-            .raft(g)
-            .unwrap()
-            .metrics()
-            .borrow()
-            .membership_config
-            .membership()
-            .voter_ids()
-            .collect();
-        assert_eq!(voters, rest, "group {g}");
+        assert_eq!(voters(&c, rest[0], g), rest, "group {g}");
     }
     c.node(rest[1])
         .submit(0, put_inline("m", "later", b"3"), vec![])
