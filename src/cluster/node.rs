@@ -134,10 +134,6 @@ pub struct ClusterStatus {
     pub last_repair: Option<super::repair::RepairStats>,
     /// Repair passes finished since start.
     pub repair_passes: u64,
-    /// Data files this node should hold and lacked at the end of the last pass (no
-    /// reachable node held them intact): its under-replicated files. The sum over the nodes
-    /// is the cluster's count of missing copies.
-    pub under_replicated: Option<u64>,
     /// Data file copies this node sent since start.
     pub copies: super::replica::CopyStats,
 }
@@ -554,6 +550,10 @@ impl ClusterNode {
 
     pub fn status(&self) -> ClusterStatus {
         let roster = self.roster.get();
+        let (last_repair, repair_passes) = self
+            .last_repair
+            .lock()
+            .map_or((None, 0), |l| (l.0.clone(), l.1));
         let groups = self
             .groups
             .values()
@@ -606,13 +606,8 @@ impl ClusterNode {
             membership_changing: roster.changing,
             groups,
             replication_factor: self.writer.copies(),
-            last_repair: self.last_repair.lock().ok().and_then(|l| l.0.clone()),
-            repair_passes: self.last_repair.lock().map_or(0, |l| l.1),
-            under_replicated: self
-                .last_repair
-                .lock()
-                .ok()
-                .and_then(|l| l.0.as_ref().map(|r| r.failed)),
+            last_repair,
+            repair_passes,
             copies: self.writer.copy_stats(),
         }
     }

@@ -191,24 +191,26 @@ async fn restore_one(f: &FileRef, files: &DataFiles, reader: &DataReader) -> S3R
     loop {
         let n = (f.len - offset).min(u64::from(DATA_READ_BYTES_MAX)) as u32;
         let last = offset + u64::from(n) == f.len;
-        let bytes = if n == 0 {
-            Vec::new()
+        let (bytes, crc32c) = if n == 0 {
+            (Vec::new(), crc32c::crc32c(&[]))
         } else {
-            let want = f.chunk_crc32c.get(index).copied();
-            let bytes = reader.read(f.file_id, offset, n, want).await?;
-            let crc = crc32c::crc32c(&bytes);
-            if bytes.len() != n as usize || f.chunk_crc32c.get(index) != Some(&crc) {
+            let want = f.chunk_crc32c.get(index).copied().ok_or_else(|| {
+                S3Error::internal(format!("chunk {index}: no CRC32C in the record"))
+            })?;
+            // Only a copy matching the record's CRC32C comes back (checked by the reader).
+            let bytes = reader.read(f.file_id, offset, n, Some(want)).await?;
+            if bytes.len() != n as usize {
                 return Err(S3Error::internal(format!(
-                    "chunk {index}: {} bytes read failed the record's CRC32C",
+                    "chunk {index}: {} bytes read, {n} expected",
                     bytes.len()
                 )));
             }
-            bytes
+            (bytes, want)
         };
         let piece = DataWrite {
             file_id: f.file_id,
             offset,
-            crc32c: crc32c::crc32c(&bytes),
+            crc32c,
             bytes,
             seal: last.then_some(f.len),
         };

@@ -66,18 +66,17 @@ impl RemoteStream {
         let index = within / IO_CHUNK_BYTES as u64;
         let chunk_start = index * IO_CHUNK_BYTES as u64;
         let chunk_len = (seg.len - chunk_start).min(IO_CHUNK_BYTES as u64);
-        let want = seg.chunk_crc32c.get(index as usize).copied();
-        // The first copy that matches the record's CRC32C, wherever it is.
-        let bytes = self
-            .node
-            .read_data(seg.file_id, chunk_start, chunk_len as u32, want)
-            .await?;
-        if want != Some(crc32c::crc32c(&bytes)) {
+        let Some(want) = seg.chunk_crc32c.get(index as usize).copied() else {
             return Err(S3Error::checksum_mismatch(format!(
-                "data file {:032x} chunk {index}",
+                "data file {:032x} chunk {index}: no CRC32C recorded",
                 seg.file_id
             )));
-        }
+        };
+        // The first copy that matches the record's CRC32C, wherever it is (checked there).
+        let bytes = self
+            .node
+            .read_data(seg.file_id, chunk_start, chunk_len as u32, Some(want))
+            .await?;
         let from = (within - chunk_start) as usize;
         let to = (chunk_len.min(self.end - seg_start - chunk_start)) as usize;
         let out = bytes[from..to].to_vec();

@@ -49,9 +49,16 @@ pub fn cluster_json(status: &ClusterStatus) -> serde_json::Value {
         "replication_factor": status.replication_factor,
         "last_repair": status.last_repair,
         "repair_passes": status.repair_passes,
-        "under_replicated": status.under_replicated,
+        "under_replicated": under_replicated(status),
         "copies": status.copies,
     })
+}
+
+/// Data files this node should hold and lacked after its last repair pass (no reachable node
+/// held them intact): its under-replicated files; the sum over the nodes is the cluster's
+/// count of missing copies. None before the first pass ends.
+fn under_replicated(status: &ClusterStatus) -> Option<u64> {
+    status.last_repair.as_ref().map(|r| r.failed)
 }
 
 /// `/metrics` lines of cluster mode (Prometheus text format): each group's Raft state, the
@@ -112,7 +119,7 @@ pub fn cluster_metrics(status: &ClusterStatus) -> String {
             }
         }
     }
-    if let Some(n) = status.under_replicated {
+    if let Some(n) = under_replicated(status) {
         gauge(
             &mut out,
             "bleepstore_cluster_under_replicated_files",
@@ -271,7 +278,6 @@ mod tests {
                 voters: vec![1, 2, 3],
             }),
             repair_passes: 2,
-            under_replicated: Some(1),
             copies: crate::cluster::replica::CopyStats {
                 made: 7,
                 failed: 3,
@@ -333,7 +339,6 @@ mod tests {
             replication_factor: 3,
             last_repair: None,
             repair_passes: 0,
-            under_replicated: None,
             copies: Default::default(),
         };
         let (code, body) = cluster_readyz(&status, true);
