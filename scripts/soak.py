@@ -143,7 +143,7 @@ def main() -> int:
         bench_err = open(tmp / "bench.stderr", "w")
         bench = subprocess.Popen(bench_cmd, stdout=bench_out, stderr=bench_err)
         t0 = time.monotonic()
-        cols = ["min", "objects", "rss", "heap_in_use", "heap_free", "object_cache", "meta_cache_max",
+        cols = ["min", "objects", "rss", "heap_in_use", "heap_free", "object_cache", "record_cache", "meta_cache_max",
                 "io_buffers_max", "connection_buffers_max", "outside_malloc"]
         print("| " + " | ".join(c if c in ("min", "objects") else c + " MiB" for c in cols) + " |")
         print("|" + "|".join(["---:"] * len(cols)) + "|")
@@ -175,7 +175,8 @@ def main() -> int:
         cap = samples[-1]["object_cache_capacity"]
         full_at = next((i for i, s in enumerate(samples) if s["object_cache"] >= 0.9 * cap), None)
         peak_bufs = max(s["io_buffers_max"] + s["connection_buffers_max"] for s in samples)
-        budget = cap + samples[-1]["meta_cache_capacity"] + peak_bufs + idle["rss"]
+        records = samples[-1].get("record_cache_capacity", 0)
+        budget = cap + records + samples[-1]["meta_cache_capacity"] + peak_bufs + idle["rss"]
         peak_rss = max(s["rss"] for s in samples)
         ok = True
         print("")
@@ -193,7 +194,8 @@ def main() -> int:
                   f"{grew * 100:+.1f} % to its peak after that (limit {args.growth_max * 100:.0f} %); "
                   f"RSS at the end {mib(samples[-1]['rss'])} MiB")
             ok &= grew <= args.growth_max
-        print(f"peak RSS {mib(peak_rss)} MiB; budget {mib(budget)} MiB = object cache {mib(cap)} + metadata "
+        print(f"peak RSS {mib(peak_rss)} MiB; budget {mib(budget)} MiB = object cache {mib(cap)} + record "
+              f"cache {mib(records)} + metadata "
               f"cache {mib(samples[-1]['meta_cache_capacity'])} + buffers at their peak {mib(peak_bufs)} + "
               f"idle {mib(idle['rss'])}")
         ok &= peak_rss <= budget

@@ -1,13 +1,14 @@
 //! The allocation bench's cells, shared by `benches/alloc.rs` (prints the figures) and
 //! `tests/alloc.rs` (fails above a bound): GET, HEAD and PUT of a 4 KiB inline object,
-//! each a SigV4 header-signed request built with the project's own signer, run through the
+//! each a SigV4 header-signed request built with the project's own signer, and a presigned
+//! GET (as wrk and browsers send them: the signature in the query), run through the
 //! whole request path of an in-process core (`server::in_process`) with the access log on.
 //!
 //! Per request = (counts of a connection of `2n` requests - counts of one of `n`) / `n`,
 //! both after a warm-up connection: what a connection costs once (its read buffer) cancels,
 //! what every request costs stays. The binary must install `CountingAlloc`.
 
-use bleepstore::auth::signer::{amz_date, sign_headers};
+use bleepstore::auth::signer::{amz_date, presign, sign_headers};
 use bleepstore::auth::sigv4::sha256_hex;
 use bleepstore::config::Config;
 use bleepstore::server::in_process::InProcess;
@@ -62,6 +63,23 @@ fn signed(method: &str, path: &str, body: &[u8], config: &Config) -> Vec<u8> {
     out.extend_from_slice(b"\r\n");
     out.extend_from_slice(body);
     out
+}
+
+/// A presigned GET's bytes (valid for an hour).
+fn presigned_get(path: &str, config: &Config) -> Vec<u8> {
+    let host = "127.0.0.1:9000";
+    let target = presign(
+        "GET",
+        host,
+        path,
+        "",
+        &config.auth.access_key,
+        &config.auth.secret_key,
+        &config.server.region,
+        std::time::SystemTime::now(),
+        3600,
+    );
+    format!("GET {target} HTTP/1.1\r\nhost: {host}\r\n\r\n").into_bytes()
 }
 
 /// Sends `request` `repeats` times on one connection; panics unless every answer is
@@ -144,12 +162,14 @@ pub fn measure(n: u64) -> Vec<PerRequest> {
             let get_request = get.clone();
             let get_cell = cell(&server, "GET 4 KiB inline", get, n, &reply).await;
             let head_cell = cell(&server, "HEAD 4 KiB inline", head, n, &reply).await;
+            let presigned = presigned_get(&path, &config);
+            let presigned_cell = cell(&server, "GET presigned", presigned, n, &reply).await;
             if std::env::var_os("ALLOC_SITES").is_some() {
                 print_sites(&server, "GET", get_request, &reply).await;
             }
             drop(server);
             drop(dir);
-            vec![get_cell, head_cell, put_cell]
+            vec![get_cell, head_cell, presigned_cell, put_cell]
         })
         .expect("start the bench executor")
         .join()

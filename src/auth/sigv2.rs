@@ -14,7 +14,7 @@ use crate::auth::sigv4::{
     CLOCK_SKEW_MAX_SECS,
 };
 use crate::error::{ErrorCode, S3Error, S3Result};
-use crate::http::head::RequestHead;
+use crate::http::head::{QueryPair, RequestHead};
 use base64::Engine;
 use hmac::{Hmac, Mac};
 use sha1::Sha1;
@@ -68,7 +68,7 @@ pub fn is_v2_header(value: &str) -> bool {
 }
 
 /// Whether the query carries SigV2 query authentication (or a part of it).
-pub fn has_v2_query(query: &[(String, String)]) -> bool {
+pub fn has_v2_query(query: &[QueryPair]) -> bool {
     query
         .iter()
         .any(|(n, _)| n == "AWSAccessKeyId" || n == "Signature")
@@ -163,7 +163,7 @@ fn canonical_resource_with(head: &RequestHead, domain: &str, bucket_slash: bool)
 /// URLs the `x-amz-*` query parameters count too (botocore moves the headers it signed into
 /// the query), unless a header of the same name was sent. Values are bytes: a user metadata
 /// value may be obs-text that is not UTF-8 (see `candidates`).
-fn canonical_amz_headers(head: &RequestHead, query: Option<&[(String, String)]>) -> Vec<u8> {
+fn canonical_amz_headers(head: &RequestHead, query: Option<&[QueryPair]>) -> Vec<u8> {
     let mut amz: Vec<(String, Vec<&[u8]>)> = Vec::new();
     for (name, value) in head.headers_bytes() {
         if !name.starts_with("x-amz-") {
@@ -206,7 +206,7 @@ fn trim_value(value: &[u8]) -> &[u8] {
 fn standard_header<'a>(
     head: &'a RequestHead,
     name: &str,
-    query: Option<&'a [(String, String)]>,
+    query: Option<&'a [QueryPair]>,
 ) -> &'a str {
     if let Some(v) = head.header(name) {
         return v.trim();
@@ -223,7 +223,7 @@ fn standard_header<'a>(
 pub fn string_to_sign(
     head: &RequestHead,
     date: &str,
-    query: Option<&[(String, String)]>,
+    query: Option<&[QueryPair]>,
     domain: &str,
 ) -> Vec<u8> {
     string_to_sign_with(head, date, query, domain, false)
@@ -238,7 +238,7 @@ pub fn string_to_sign(
 fn candidates(
     head: &RequestHead,
     date: &str,
-    query: Option<&[(String, String)]>,
+    query: Option<&[QueryPair]>,
     domain: &str,
 ) -> Vec<Vec<u8>> {
     let latin1 = head.latin1_reading();
@@ -255,7 +255,7 @@ fn candidates(
 fn string_to_sign_with(
     head: &RequestHead,
     date: &str,
-    query: Option<&[(String, String)]>,
+    query: Option<&[QueryPair]>,
     domain: &str,
     bucket_slash: bool,
 ) -> Vec<u8> {
@@ -300,7 +300,7 @@ fn verify(
             .with("StringToSignBytes", bytes.join(" ")));
     }
     Ok(AuthOutcome {
-        access_key: Some(access_key.to_string()),
+        access_key: Some(crate::hash::stack_str::SmallString::from(access_key)),
         payload: parse_payload_claim_v2(head.header("x-amz-content-sha256"))?,
     })
 }
@@ -360,7 +360,7 @@ fn parse_v2_date(v: &str) -> Option<i64> {
 /// takes the Date line's place).
 pub fn authenticate_query(
     head: &RequestHead,
-    query: &[(String, String)],
+    query: &[QueryPair],
     lookup: &dyn SecretLookup,
     now_secs: i64,
     domain: &str,

@@ -7,7 +7,7 @@
 //! errors name the S3 code AWS would answer with, and error details never contain a secret.
 
 use crate::error::{ErrorCode, S3Error, S3Result};
-use crate::http::head::RequestHead;
+use crate::http::head::{QueryPair, RequestHead};
 // The signing primitives live below storage (the AWS gateway signs with them); re-exported
 // here where the verifier and its callers have always found them.
 use crate::hash::sigv4::format_iso8601;
@@ -20,6 +20,7 @@ pub use crate::hash::sigv4::{
     derive_signing_key, format_amz_date, hmac_sha256, scope, sha256_hex, string_to_sign, unix_secs,
     uri_encode, CanonicalParts, ALGORITHM, EMPTY_SHA256_HEX, TERMINATOR, UNSIGNED_PAYLOAD,
 };
+use crate::hash::stack_str::SmallString;
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
@@ -165,8 +166,8 @@ impl PayloadMode {
 /// Who sent the request and how to treat its body.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthOutcome {
-    /// `None` for an anonymous request.
-    pub access_key: Option<String>,
+    /// `None` for an anonymous request (inline: access keys are short).
+    pub access_key: Option<SmallString>,
     pub payload: PayloadMode,
 }
 
@@ -343,9 +344,12 @@ fn parse_signature(s: &str) -> Option<[u8; 32]> {
 
 /// The signed-header names (lower-cased for lookups: copied only when they are not) or
 /// `None` if the list is garbled.
-fn parse_signed_headers(s: &str) -> Option<Vec<Cow<'_, str>>> {
+/// Signed header names held inline (a request signs ~5–10; more spill to the heap).
+type SignedNames<'a> = smallvec::SmallVec<[Cow<'a, str>; 16]>;
+
+fn parse_signed_headers(s: &str) -> Option<SignedNames<'_>> {
     let lower = |n: &str| -> bool { !n.bytes().any(|b| b.is_ascii_uppercase()) };
-    let names: Vec<Cow<'_, str>> = s
+    let names: SignedNames<'_> = s
         .split(';')
         .map(|n| match lower(n) {
             true => Cow::Borrowed(n),
@@ -363,7 +367,7 @@ struct Claim<'a> {
     credential: Credential<'a>,
     /// The SignedHeaders text as sent (it is signed verbatim).
     signed_headers_raw: &'a str,
-    signed_headers: Vec<Cow<'a, str>>,
+    signed_headers: SignedNames<'a>,
     signature_raw: &'a str,
     signature: [u8; 32],
     /// The request time, seconds since the epoch.
@@ -541,7 +545,7 @@ pub(super) fn authenticate_header(
 /// Verifies a SigV4 presigned query (`X-Amz-Algorithm`, `X-Amz-Credential`, ...).
 pub(super) fn authenticate_query(
     head: &RequestHead,
-    query: &[(String, String)],
+    query: &[QueryPair],
     lookup: &dyn SecretLookup,
     cache: &mut SigningKeyCache,
     now_secs: i64,
@@ -637,7 +641,7 @@ fn query_error(message: impl Into<String>) -> S3Error {
 }
 
 /// The single value of a query parameter; a repeated auth parameter is refused.
-fn single_param<'a>(query: &'a [(String, String)], name: &str) -> S3Result<&'a str> {
+fn single_param<'a>(query: &'a [QueryPair], name: &str) -> S3Result<&'a str> {
     let mut values = query
         .iter()
         .filter(|(n, _)| n == name)
@@ -674,7 +678,7 @@ pub fn parse_expires(value: &str) -> S3Result<i64> {
 
 fn query_claim<'a>(
     head: &RequestHead,
-    query: &'a [(String, String)],
+    query: &'a [QueryPair],
     now_secs: i64,
 ) -> S3Result<(Claim<'a>, PayloadClaim)> {
     if single_param(query, "X-Amz-Algorithm")? != ALGORITHM {
@@ -738,7 +742,7 @@ fn check_presigned_window(request_secs: i64, expires: i64, now_secs: i64) -> S3R
 
 /// Presigned URLs sign `UNSIGNED-PAYLOAD` unless `X-Amz-Content-Sha256` names a body hash;
 /// an aws-chunked body cannot ride on a presigned URL.
-fn presigned_payload(query: &[(String, String)]) -> S3Result<(&str, PayloadClaim)> {
+fn presigned_payload(query: &[QueryPair]) -> S3Result<(&str, PayloadClaim)> {
     let Some((_, value)) = query.iter().find(|(n, _)| n == "X-Amz-Content-Sha256") else {
         return Ok((UNSIGNED_PAYLOAD, PayloadClaim::Unsigned));
     };
@@ -908,7 +912,7 @@ fn verified_outcome(
                 .map(|h| server_canonical_request(h, claim, ""))
                 .collect();
             return Ok(AuthOutcome {
-                access_key: Some(cred.access_key.to_string()),
+                access_key: Some(SmallString::from(cred.access_key)),
                 payload: PayloadMode::DeferredSignature(Box::new(DeferredSignature {
                     access_key: cred.access_key.to_string(),
                     canonical_prefixes,
@@ -947,7 +951,7 @@ fn verified_outcome(
         other => payload_mode(other, None)?,
     };
     Ok(AuthOutcome {
-        access_key: Some(cred.access_key.to_string()),
+        access_key: Some(SmallString::from(cred.access_key)),
         payload,
     })
 }

@@ -16,6 +16,7 @@ pub mod multipart;
 pub mod object;
 pub mod policy;
 pub mod read;
+pub mod records;
 pub mod recovery;
 pub mod remote;
 pub mod replica;

@@ -7,7 +7,6 @@ use super::head::{Method, OpaqueHeader, RequestHead};
 use super::io::{Io, Stream};
 use super::response::{write_head, Body, Response};
 use crate::error::{ErrorCode, S3Error, S3Result};
-use futures::future::LocalBoxFuture;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -49,7 +48,12 @@ pub struct Request<'c> {
 
 /// The application: turns a request into a response. Errors are responses too.
 pub trait Service {
-    fn call<'a, 'c: 'a>(&'a self, req: &'a mut Request<'c>) -> LocalBoxFuture<'a, Response>;
+    /// Not boxed: `serve` is generic over the service, so the request's future lives inside
+    /// the connection's (one allocation per connection, none per request).
+    fn call<'a, 'c: 'a>(
+        &'a self,
+        req: &'a mut Request<'c>,
+    ) -> impl std::future::Future<Output = Response> + 'a;
     /// The response for a request that could not be parsed.
     fn reject(&self, err: S3Error) -> Response;
     /// Called once per answered request (metrics, access log).
@@ -76,7 +80,7 @@ enum HeadOutcome {
 }
 
 /// Serves one connection until it closes, errs or times out.
-pub async fn serve(stream: Stream, remote: SocketAddr, limits: &Limits, service: &dyn Service) {
+pub async fn serve<S: Service>(stream: Stream, remote: SocketAddr, limits: &Limits, service: &S) {
     if let Stream::Tcp(s) = &stream {
         let _ = s.set_nodelay(true);
     }
@@ -446,6 +450,13 @@ async fn send_with(
         Body::Bytes(b) => {
             if !head_only {
                 out.extend_from_slice(&b);
+            }
+            io.write_all(out).await.is_ok()
+        }
+        Body::Shared { owner, range } => {
+            if !head_only {
+                // Built through `Body::shared`, which checked the range.
+                out.extend_from_slice(owner.shared_bytes().get(range).unwrap_or_default());
             }
             io.write_all(out).await.is_ok()
         }

@@ -2,6 +2,8 @@
 //!
 //! Header names are lower-cased once at parse time so every later lookup is a plain compare.
 
+use crate::hash::stack_str::{SmallString, SMALL_STRING_INLINE_MAX};
+
 /// HTTP methods S3 uses; anything else is kept so the router can answer MethodNotAllowed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Method {
@@ -134,7 +136,7 @@ impl RequestHead {
     }
 
     /// Decoded query parameters in order; a parameter without `=` has an empty value.
-    pub fn query_pairs(&self) -> Vec<(String, String)> {
+    pub fn query_pairs(&self) -> QueryPairs {
         parse_query(&self.query)
     }
 }
@@ -152,7 +154,7 @@ pub fn strip_port(host: &str) -> &str {
 }
 
 /// Splits and percent-decodes a query string (`+` is a space, as in form encoding).
-pub fn parse_query(query: &str) -> Vec<(String, String)> {
+pub fn parse_query(query: &str) -> QueryPairs {
     query
         .split('&')
         .filter(|p| !p.is_empty())
@@ -163,12 +165,54 @@ pub fn parse_query(query: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-/// Percent-decodes one query component; invalid UTF-8 is replaced rather than rejected.
-pub fn decode_component(s: &str) -> String {
+/// One decoded query parameter: (name, value), each inline when short.
+pub type QueryPair = (SmallString, SmallString);
+
+/// A request's decoded query parameters, in order: the first 8 inline (a presigned URL
+/// carries 7), so parsing a usual query allocates nothing.
+pub type QueryPairs = smallvec::SmallVec<[QueryPair; 8]>;
+
+/// Percent-decodes one query component (`+` is a space); invalid UTF-8 is replaced rather
+/// than rejected. Decoded on the stack when it fits a `SmallString`.
+pub fn decode_component(s: &str) -> SmallString {
+    let mut buf = [0u8; SMALL_STRING_INLINE_MAX];
+    let mut len = 0;
+    let raw = s.as_bytes();
+    let mut i = 0;
+    while i < raw.len() {
+        let (byte, used) = match raw[i] {
+            b'+' => (b' ', 1),
+            b'%' => match (raw.get(i + 1).and_then(hex), raw.get(i + 2).and_then(hex)) {
+                (Some(h), Some(l)) => (h << 4 | l, 3),
+                _ => (b'%', 1),
+            },
+            b => (b, 1),
+        };
+        let Some(slot) = buf.get_mut(len) else {
+            return decode_component_long(s);
+        };
+        *slot = byte;
+        len += 1;
+        i += used;
+    }
+    match std::str::from_utf8(&buf[..len]) {
+        Ok(text) => SmallString::from(text),
+        Err(_) => SmallString::from(String::from_utf8_lossy(&buf[..len])),
+    }
+}
+
+fn hex(b: &u8) -> Option<u8> {
+    (*b as char).to_digit(16).map(|d| d as u8)
+}
+
+/// `decode_component` of a component longer than a `SmallString` holds inline.
+fn decode_component_long(s: &str) -> SmallString {
     let plus_fixed = s.replace('+', " ");
-    percent_encoding::percent_decode_str(&plus_fixed)
-        .decode_utf8_lossy()
-        .into_owned()
+    SmallString::from(
+        percent_encoding::percent_decode_str(&plus_fixed)
+            .decode_utf8_lossy()
+            .into_owned(),
+    )
 }
 
 #[cfg(test)]
@@ -225,5 +269,20 @@ mod tests {
         assert_eq!(q[2], ("delimiter".into(), "/".into()));
         assert_eq!(q[3], ("uploads".into(), "".into()));
         assert_eq!(q[4], ("x".into(), "a b".into()));
+    }
+
+    #[test]
+    fn components_decode_alike_inline_and_long() {
+        for raw in ["a%2Fb+c", "%zz%4", "caf%C3%A9", "bad%FF", "%2B+%20", ""] {
+            let pad = "x".repeat(SMALL_STRING_INLINE_MAX + 1);
+            let long = format!("{pad}{raw}");
+            let short = decode_component(raw);
+            let whole = decode_component(&long);
+            assert!(matches!(whole, SmallString::Owned(_)), "{raw}");
+            assert_eq!(whole.as_str(), format!("{pad}{short}"));
+            assert_eq!(short, decode_component_long(raw), "{raw}");
+        }
+        assert_eq!(decode_component("%2B+%20"), "+  ");
+        assert_eq!(decode_component("%zz%4"), "%zz%4");
     }
 }

@@ -13,9 +13,20 @@ pub trait BodyStream {
     fn next_chunk(&mut self) -> LocalBoxFuture<'_, std::io::Result<Option<Chunk>>>;
 }
 
+/// Bytes kept alive by an owner the response shares (an inline object's record from the
+/// core's record cache): sent without a copy or an allocation.
+pub trait SharedBytes {
+    fn shared_bytes(&self) -> &[u8];
+}
+
 pub enum Body {
     Empty,
     Bytes(Vec<u8>),
+    /// `range` of the owner's bytes (within them: checked when built, see `Body::shared`).
+    Shared {
+        owner: std::rc::Rc<dyn SharedBytes>,
+        range: std::ops::Range<usize>,
+    },
     Stream {
         len: u64,
         stream: Box<dyn BodyStream>,
@@ -25,12 +36,36 @@ pub enum Body {
     Chunked(Box<dyn BodyStream>),
 }
 
+impl Body {
+    /// `range` of `owner`'s bytes; None when the range is not within them.
+    pub fn shared(
+        owner: std::rc::Rc<dyn SharedBytes>,
+        range: std::ops::Range<usize>,
+    ) -> Option<Body> {
+        owner.shared_bytes().get(range.clone())?;
+        Some(Body::Shared { owner, range })
+    }
+
+    /// The bytes of an in-memory body (None for streams).
+    pub fn in_memory(&self) -> Option<&[u8]> {
+        match self {
+            Body::Empty => Some(&[]),
+            Body::Bytes(b) => Some(b),
+            Body::Shared { owner, range } => owner.shared_bytes().get(range.clone()),
+            Body::Stream { .. } | Body::Chunked(_) => None,
+        }
+    }
+}
+
 /// Headers a response has room for from the start (a GET of an object carries ~12).
 const RESPONSE_HEADERS: usize = 16;
 
+/// A response header's value: short ones inline (no allocation), longer ones owned.
+pub type HeaderValue = crate::hash::stack_str::SmallString;
+
 pub struct Response {
     pub status: u16,
-    pub headers: Vec<(Cow<'static, str>, String)>,
+    pub headers: Headers,
     /// Headers whose value is bytes, not necessarily UTF-8 (user metadata as it was sent);
     /// written after `headers`.
     pub headers_bytes: Vec<(Cow<'static, str>, Vec<u8>)>,
@@ -41,12 +76,47 @@ pub struct Response {
     pub label: &'static str,
 }
 
+type Headers = Vec<(Cow<'static, str>, HeaderValue)>;
+
+/// Header lists a core keeps for the next responses (each ~1.7 KiB): as many as it usually
+/// has answers in flight.
+const HEADER_LISTS_KEPT: usize = 64;
+
+thread_local! {
+    /// Emptied header lists of dropped responses: a response takes one instead of asking
+    /// the allocator.
+    static HEADER_LISTS: std::cell::RefCell<Vec<Headers>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+fn header_list() -> Headers {
+    HEADER_LISTS
+        .with(|l| l.borrow_mut().pop())
+        // Room for an object's usual headers at once, not grown (and copied) 4, 8, 16.
+        .unwrap_or_else(|| Vec::with_capacity(RESPONSE_HEADERS))
+}
+
+impl Drop for Response {
+    fn drop(&mut self) {
+        let mut list = std::mem::take(&mut self.headers);
+        if list.capacity() != RESPONSE_HEADERS {
+            return; // grown past the usual (or never allocated): not worth keeping
+        }
+        list.clear();
+        // `try_with`: a response dropped while the thread exits just frees its list.
+        let _ = HEADER_LISTS.try_with(|l| {
+            let mut l = l.borrow_mut();
+            if l.len() < HEADER_LISTS_KEPT {
+                l.push(list);
+            }
+        });
+    }
+}
+
 impl Response {
     pub fn new(status: u16) -> Response {
         Response {
             status,
-            // Room for an object's usual headers at once, not grown (and copied) 4, 8, 16.
-            headers: Vec::with_capacity(RESPONSE_HEADERS),
+            headers: header_list(),
             headers_bytes: Vec::new(),
             body: Body::Empty,
             head_only: false,
@@ -62,7 +132,7 @@ impl Response {
     pub fn header(
         &mut self,
         name: impl Into<Cow<'static, str>>,
-        value: impl Into<String>,
+        value: impl Into<HeaderValue>,
     ) -> &mut Self {
         self.headers.push((name.into(), value.into()));
         self
@@ -138,6 +208,7 @@ pub fn write_head(resp: &Response, keep_alive: bool, out: &mut Vec<u8>) {
         let len = match &resp.body {
             Body::Empty | Body::Chunked(_) => 0,
             Body::Bytes(b) => b.len() as u64,
+            Body::Shared { range, .. } => range.len() as u64,
             Body::Stream { len, .. } => *len,
         };
         out.extend_from_slice(b"content-length: ");
@@ -187,6 +258,28 @@ mod tests {
         let s = String::from_utf8(out).unwrap();
         assert!(!s.contains("Set-Cookie"));
         assert!(s.contains("x-ok: 1\r\n"));
+    }
+
+    struct Owner(Vec<u8>);
+    impl SharedBytes for Owner {
+        fn shared_bytes(&self) -> &[u8] {
+            &self.0
+        }
+    }
+
+    #[test]
+    fn a_shared_body_is_a_checked_range_of_its_owner() {
+        let owner = std::rc::Rc::new(Owner(b"0123456789".to_vec()));
+        let body = Body::shared(owner.clone(), 2..5).unwrap();
+        assert_eq!(body.in_memory(), Some(&b"234"[..]));
+        assert!(Body::shared(owner.clone(), 8..11).is_none(), "past the end");
+        let mut r = Response::new(200);
+        r.body = Body::shared(owner, 0..10).unwrap();
+        let mut out = Vec::new();
+        write_head(&r, true, &mut out);
+        assert!(String::from_utf8(out)
+            .unwrap()
+            .contains("content-length: 10\r\n"));
     }
 
     #[test]

@@ -26,6 +26,31 @@ struct Pending {
 /// Bound on writes waiting for the committer; beyond it writers wait (backpressure).
 const WRITE_QUEUE_MAX: usize = 8192;
 
+/// Slots of the commit-generation table (shards share a slot modulo this: a commit to one
+/// then also invalidates what readers cached from the other, never the reverse).
+const GENERATION_SLOTS: usize = 256;
+
+/// Per shard (modulo `GENERATION_SLOTS`), how many batches have finished committing. A
+/// reader that loads it before opening its read transaction and finds it unchanged later
+/// knows no commit landed in between, so what it decoded then is still the shard's state
+/// (see `engine::records`). Bumped after the commit and before any reply goes out, so a
+/// read that starts after an acknowledged write always sees the new value.
+static GENERATIONS: [std::sync::atomic::AtomicU64; GENERATION_SLOTS] =
+    [const { std::sync::atomic::AtomicU64::new(0) }; GENERATION_SLOTS];
+
+/// The shard's commit generation (see `GENERATIONS`).
+pub fn generation(shard: u32) -> u64 {
+    GENERATIONS[shard as usize % GENERATION_SLOTS].load(std::sync::atomic::Ordering::Acquire)
+}
+
+/// Marks that a write transaction of `shard` ended (committed or not): every cached read of
+/// it is stale from now on. (Cluster mode commits through its Raft applier and caches no
+/// reads: `engine::records` is off there.)
+pub fn bump_generation(shard: u32) {
+    GENERATIONS[shard as usize % GENERATION_SLOTS]
+        .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+}
+
 /// Bytes set aside next to each shard's database. A full disk that fills the metadata
 /// store itself would otherwise leave no room for the deletes that could free it: on the
 /// first out-of-space commit the reserve is released, so deletes can commit again.
@@ -186,7 +211,11 @@ impl MetaShard {
             };
             let size = batch.len();
             let started = std::time::Instant::now();
-            let broken = self.committer.run(move || commit_batch(&db, batch)).await;
+            let id = self.id;
+            let broken = self
+                .committer
+                .run(move || commit_batch(id, &db, batch))
+                .await;
             if broken {
                 // Reopen at once: until then redb refuses reads on the poisoned handle too.
                 self.broken.set(true);
@@ -231,7 +260,7 @@ fn ensure_reserve(path: &Path) {
 
 /// Applies a batch in one transaction and commits it durably; then delivers every reply.
 /// Returns true when the database handle must be reopened (a storage-level failure).
-fn commit_batch(db: &Database, batch: Vec<Pending>) -> bool {
+fn commit_batch(shard: u32, db: &Database, batch: Vec<Pending>) -> bool {
     // fsync failure is fatal for every write in the batch: none may be acknowledged.
     let dir_result = sync_dirs(batch.iter().flat_map(|p| p.sync_dirs.iter()));
     let mut txn = match db.begin_write() {
@@ -265,6 +294,9 @@ fn commit_batch(db: &Database, batch: Vec<Pending>) -> bool {
     } else {
         txn.commit().map_err(storage_error)
     };
+    // Before the first reply: a read that starts after an acknowledged write misses every
+    // record cached before it.
+    bump_generation(shard);
     let broken = poisoned || fate.is_err();
     // A poisoned batch never commits: an acknowledged write is one that is durable.
     assert!(!(poisoned && fate.is_ok()));

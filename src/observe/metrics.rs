@@ -82,6 +82,11 @@ pub struct CoreMetrics {
     pub object_cache_capacity_bytes: u64,
     pub object_cache_hits: u64,
     pub object_cache_misses: u64,
+    /// engine::records of this core: estimated bytes held, hits and misses.
+    pub record_cache_bytes: u64,
+    pub record_cache_capacity_bytes: u64,
+    pub record_cache_hits: u64,
+    pub record_cache_misses: u64,
     /// Data-file streams (a GET's reads or a PUT's writes) open on this core; each holds at
     /// most `IO_STREAM_BYTES_MAX` of I/O buffers.
     pub io_streams: i64,
@@ -486,7 +491,7 @@ fn memory_metrics(out: &mut String, cores: &[CoreMetrics], budget: MemoryBudget)
         .iter()
         .map(|c| c.connections_open.max(0) as u64)
         .sum::<u64>();
-    let parts: [(&str, u64); 11] = [
+    let parts: [(&str, u64); 13] = [
         ("rss", p.rss),
         ("heap_in_use", p.heap_in_use),
         ("heap_free", p.heap_free),
@@ -495,6 +500,11 @@ fn memory_metrics(out: &mut String, cores: &[CoreMetrics], budget: MemoryBudget)
         (
             "object_cache_capacity",
             sum(|c| c.object_cache_capacity_bytes),
+        ),
+        ("record_cache", sum(|c| c.record_cache_bytes)),
+        (
+            "record_cache_capacity",
+            sum(|c| c.record_cache_capacity_bytes),
         ),
         ("meta_cache_capacity", budget.meta_cache_bytes),
         ("meta_cache_max", budget.meta_cache_bound_bytes),
@@ -505,12 +515,14 @@ fn memory_metrics(out: &mut String, cores: &[CoreMetrics], budget: MemoryBudget)
             crate::config::machine_memory_bytes().unwrap_or(0),
         ),
     ];
-    out.push_str("# HELP bleepstore_memory_bytes Resident memory and what accounts for it: rss; heap_in_use / heap_free / heap_mmapped (malloc: held, kept after free, own mappings); object_cache and its capacity; meta_cache_capacity (redb caches) and meta_cache_max (what they can hold now: each at most its file); io_buffers_max and connection_buffers_max (open streams / connections x their most); machine (physical memory).\n# TYPE bleepstore_memory_bytes gauge\n");
+    out.push_str("# HELP bleepstore_memory_bytes Resident memory and what accounts for it: rss; heap_in_use / heap_free / heap_mmapped (malloc: held, kept after free, own mappings); object_cache and its capacity; record_cache and its capacity (decoded records kept per core); meta_cache_capacity (redb caches) and meta_cache_max (what they can hold now: each at most its file); io_buffers_max and connection_buffers_max (open streams / connections x their most); machine (physical memory).\n# TYPE bleepstore_memory_bytes gauge\n");
     for (part, bytes) in parts {
         let _ = writeln!(out, "bleepstore_memory_bytes{{part=\"{part}\"}} {bytes}");
     }
     let _ = writeln!(out, "# HELP bleepstore_object_cache_hits_total Object cache chunk hits.\n# TYPE bleepstore_object_cache_hits_total counter\nbleepstore_object_cache_hits_total {}", sum(|c| c.object_cache_hits));
     let _ = writeln!(out, "# HELP bleepstore_object_cache_misses_total Object cache chunk misses (read from disk).\n# TYPE bleepstore_object_cache_misses_total counter\nbleepstore_object_cache_misses_total {}", sum(|c| c.object_cache_misses));
+    let _ = writeln!(out, "# HELP bleepstore_record_cache_hits_total GET/HEAD record reads answered from the core's cache of decoded records.\n# TYPE bleepstore_record_cache_hits_total counter\nbleepstore_record_cache_hits_total {}", sum(|c| c.record_cache_hits));
+    let _ = writeln!(out, "# HELP bleepstore_record_cache_misses_total GET/HEAD record reads that went to the metadata shard.\n# TYPE bleepstore_record_cache_misses_total counter\nbleepstore_record_cache_misses_total {}", sum(|c| c.record_cache_misses));
     let _ = writeln!(out, "# HELP bleepstore_io_streams Data-file streams open (GET reads, PUT writes).\n# TYPE bleepstore_io_streams gauge\nbleepstore_io_streams {streams}");
 }
 

@@ -14,6 +14,7 @@
 use crate::engine::policy::{self, Caller, Decision, Guards, ObjectOwnership, RequestCtx};
 use crate::engine::{Acl, BucketMeta, Grantee, ObjectMeta, Permission, UploadMeta};
 use crate::http::head::RequestHead;
+use crate::http::response::HeaderValue;
 use crate::s3::acl;
 use crate::s3::ctx::Ctx;
 use crate::s3::endpoint::{AccessOp, Endpoint};
@@ -39,8 +40,9 @@ pub enum AuthKind {
 pub struct Inputs {
     pub remote: IpAddr,
     pub auth: AuthKind,
-    /// Headers that are condition keys (`s3:x-amz-acl`, ...), when present.
-    pub headers: Vec<(&'static str, String)>,
+    /// Values of the headers that are condition keys (`s3:x-amz-acl`, ...), by their place
+    /// in `CONDITION_HEADERS`; held inline, as most requests never meet a policy.
+    headers: [Option<HeaderValue>; CONDITION_HEADERS.len()],
 }
 
 /// Headers a policy condition may name as `s3:<header>`.
@@ -63,21 +65,27 @@ impl Inputs {
             None if head.query.contains("Signature=") => AuthKind::QueryV2,
             None => AuthKind::Anonymous,
         };
-        let headers = head
-            .headers
-            .iter()
-            .filter_map(|(n, v)| {
-                CONDITION_HEADERS
-                    .iter()
-                    .find(|h| **h == n.as_str())
-                    .map(|h| (*h, v.clone()))
-            })
-            .collect();
+        let mut headers: [Option<HeaderValue>; CONDITION_HEADERS.len()] = Default::default();
+        for (n, v) in head.headers.iter() {
+            match CONDITION_HEADERS.iter().position(|h| *h == n.as_str()) {
+                // The first value, as `RequestHead::header` reads it.
+                Some(i) if headers[i].is_none() => headers[i] = Some(HeaderValue::from(v.as_str())),
+                _ => {}
+            }
+        }
         Inputs {
             remote,
             auth,
             headers,
         }
+    }
+
+    /// The condition-key headers the request carries: (name, value).
+    pub fn condition_headers(&self) -> impl Iterator<Item = (&'static str, &str)> {
+        CONDITION_HEADERS
+            .iter()
+            .zip(&self.headers)
+            .filter_map(|(n, v)| v.as_ref().map(|v| (*n, v.as_str())))
     }
 }
 
@@ -274,8 +282,8 @@ fn request_keys(ctx: &Ctx, object: Option<&ObjectMeta>) -> Vec<(String, Vec<Stri
             put(key, v.to_string());
         }
     }
-    for (h, v) in &inputs.headers {
-        if *h == "x-amz-tagging" {
+    for (h, v) in inputs.condition_headers() {
+        if h == "x-amz-tagging" {
             let tags: Vec<(String, String)> = url::form_urlencoded::parse(v.as_bytes())
                 .map(|(k, v)| (k.into_owned(), v.into_owned()))
                 .collect();
@@ -287,7 +295,7 @@ fn request_keys(ctx: &Ctx, object: Option<&ObjectMeta>) -> Vec<(String, Vec<Stri
                 keys.push((format!("s3:requestobjecttag/{k}"), vec![v]));
             }
         } else {
-            keys.push((format!("s3:{h}"), vec![v.clone()]));
+            keys.push((format!("s3:{h}"), vec![v.to_string()]));
         }
     }
     if let Some(m) = object {

@@ -1,6 +1,7 @@
 //! The router: every request becomes one typed `Endpoint`, parsed once from method, path,
 //! query and headers. Routing is this table, not if-chains scattered through handlers.
 
+use crate::hash::stack_str::SmallString;
 use crate::http::head::{Method, RequestHead};
 use crate::s3::error::{ErrorCode, S3Error, S3Result};
 
@@ -491,11 +492,12 @@ pub fn operation_names() -> Vec<&'static str> {
 
 #[derive(Debug, Clone)]
 pub struct Route {
-    pub bucket: Option<String>,
-    pub key: Option<String>,
+    /// Inline when short (every bucket name, most keys): routing allocates nothing for them.
+    pub bucket: Option<SmallString>,
+    pub key: Option<SmallString>,
     pub endpoint: Endpoint,
     /// Decoded query parameters, in order.
-    pub query: Vec<(String, String)>,
+    pub query: crate::http::head::QueryPairs,
 }
 
 impl Route {
@@ -512,14 +514,17 @@ impl Route {
 
 /// Splits bucket and key out of the Host header (virtual-hosted style, when `domain` is set)
 /// or the path (path style). The key is percent-decoded exactly once and kept as data.
-pub fn locate(head: &RequestHead, domain: &str) -> S3Result<(Option<String>, Option<String>)> {
+pub fn locate(
+    head: &RequestHead,
+    domain: &str,
+) -> S3Result<(Option<SmallString>, Option<SmallString>)> {
     let host = head.header("host").unwrap_or("");
     let host_name = crate::http::head::strip_port(host);
     let vhost_bucket = if !domain.is_empty() && host_name.len() > domain.len() + 1 {
         host_name
             .strip_suffix(domain)
             .and_then(|b| b.strip_suffix('.'))
-            .map(|b| b.to_string())
+            .map(SmallString::from)
     } else {
         None
     };
@@ -548,10 +553,10 @@ pub fn locate(head: &RequestHead, domain: &str) -> S3Result<(Option<String>, Opt
 }
 
 /// Percent-decodes a path segment. `+` stays `+` (it is only a space in query strings).
-fn decode_path(s: &str) -> S3Result<String> {
+fn decode_path(s: &str) -> S3Result<SmallString> {
     percent_encoding::percent_decode_str(s)
         .decode_utf8()
-        .map(|c| c.into_owned())
+        .map(SmallString::from)
         .map_err(|_| {
             S3Error::msg(
                 ErrorCode::InvalidURI,

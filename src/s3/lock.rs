@@ -257,9 +257,7 @@ pub async fn get_object_lock_configuration(ctx: &Ctx) -> S3Result<Response> {
 }
 
 /// The version a retention / legal hold request reads (`?versionId=` or the current one).
-async fn version_lock(
-    ctx: &Ctx,
-) -> S3Result<Result<(BucketMeta, crate::engine::ObjectMeta), Response>> {
+async fn version_lock(ctx: &Ctx) -> S3Result<Result<crate::engine::records::Records, Response>> {
     match versioning::load_for_read(ctx, false).await? {
         Loaded::Found(b, m) => Ok(Ok((b, m))),
         Loaded::Answered(r) => Ok(Err(r)),

@@ -3,10 +3,11 @@
 pub use crate::engine::object::ObjectAttrs;
 use crate::engine::object::{Opened, PutObject};
 pub use crate::engine::{etag_matches, WriteCond};
-use crate::engine::{Acl, BucketMeta, DataLoc, ObjectMeta, Permission};
+use crate::engine::{Acl, DataLoc, ObjectMeta, Permission};
+use crate::hash::stack_str::StackStr;
 use crate::http::conn::Request;
 use crate::http::head::RequestHead;
-use crate::http::response::Response;
+use crate::http::response::{HeaderValue, Response};
 use crate::s3::access::authorize_bucket;
 use crate::s3::acl;
 use crate::s3::acl::requested_acl;
@@ -157,8 +158,10 @@ fn secs(t: std::time::SystemTime) -> u64 {
         .unwrap_or(0)
 }
 
-pub fn http_date_ms(ms: u64) -> String {
-    httpdate::fmt_http_date(std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms))
+/// An HTTP date (IMF-fixdate), formatted inline.
+pub fn http_date_ms(ms: u64) -> HeaderValue {
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms);
+    HeaderValue::fmt(format_args!("{}", httpdate::HttpDate::from(t)))
 }
 
 const OVERRIDES: [(&str, &str); 6] = [
@@ -186,21 +189,21 @@ fn object_headers(ctx: &Ctx, m: &ObjectMeta, resp: &mut Response) -> S3Result<()
         overrides
             .iter()
             .find(|(n, _)| *n == h)
-            .map(|(_, v)| v.clone())
+            .map(|(_, v)| v.as_str())
     };
     resp.header("etag", etag_header(&m.etag));
     resp.header("last-modified", http_date_ms(m.last_modified_ms));
     resp.header("accept-ranges", "bytes");
     resp.header(
         "content-type",
-        over("content-type").unwrap_or_else(|| m.content_type.clone()),
+        over("content-type").unwrap_or(&m.content_type),
     );
     for h in STORED_HEADERS {
         let v = over(h).or_else(|| {
             m.headers
                 .iter()
                 .find(|(n, _)| n == h)
-                .map(|(_, v)| v.clone())
+                .map(|(_, v)| v.as_str())
         });
         if let Some(v) = v {
             resp.header(h, v);
@@ -225,8 +228,8 @@ const OPEN_RETRIES_MAX: usize = 3;
 
 /// Like `load_bucket_and_object`, but a missing key is AccessDenied for a caller who may not
 /// list the bucket (S3 does not reveal which keys exist to those who cannot list them).
-pub async fn load_readable_object(ctx: &Ctx) -> S3Result<(BucketMeta, ObjectMeta)> {
-    match crate::engine::read::bucket_and_object(ctx.bucket(), ctx.key()).await {
+pub async fn load_readable_object(ctx: &Ctx) -> S3Result<crate::engine::records::Records> {
+    match crate::engine::records::bucket_and_object(ctx.bucket(), ctx.key()).await {
         Err(e) if e.code == ErrorCode::NoSuchKey => {
             let b = crate::engine::read::bucket(ctx.bucket()).await?;
             crate::s3::access::may_list(ctx, &b).await?;
@@ -264,7 +267,7 @@ pub async fn get_object(ctx: &Ctx, req: &mut Request<'_>, head_only: bool) -> S3
 async fn answer_get(
     ctx: &Ctx,
     head: &RequestHead,
-    m: &ObjectMeta,
+    m: &std::rc::Rc<ObjectMeta>,
     head_only: bool,
 ) -> S3Result<Option<Response>> {
     if let Err(e) = check_read_conditions(head, &m.etag, m.last_modified_ms) {
@@ -341,7 +344,7 @@ async fn answer_get(
         checksum_headers(&mut resp, &m.checksums);
         checksum_type_header(&mut resp, &m.checksums);
     }
-    resp.header("content-length", (end - start).to_string());
+    resp.header("content-length", StackStr::<24>::decimal(end - start));
     if head_only {
         resp.head_only = true;
         return Ok(Some(resp));

@@ -6,7 +6,7 @@ use crate::auth::sigv4::SigningKeyCache;
 use crate::auth::users::Users;
 use crate::http::conn::Request;
 use crate::http::head::RequestHead;
-use crate::http::response::Response;
+use crate::http::response::{HeaderValue, Response};
 use crate::runtime::Shared;
 use crate::s3::ctx::{Ctx, RequestId};
 use crate::s3::endpoint::{route, Endpoint};
@@ -271,14 +271,26 @@ pub fn error_response(e: &S3Error, resource: &str, request_id: &str) -> Response
 
 /// The headers every answer carries, S3 or operational.
 pub fn common_headers(resp: &mut Response, request_id: &str) {
-    resp.header("x-amz-request-id", request_id.to_string());
-    resp.header(
-        "x-amz-id-2",
-        crate::s3::checksum::b64(request_id.as_bytes()),
-    );
+    use base64::Engine;
+    resp.header("x-amz-request-id", request_id);
+    // base64 of a request id (16 bytes) is 24 bytes: encoded on the stack, kept inline.
+    let mut id2 = [0u8; 32];
+    match base64::engine::general_purpose::STANDARD.encode_slice(request_id.as_bytes(), &mut id2) {
+        Ok(n) => resp.header(
+            "x-amz-id-2",
+            std::str::from_utf8(&id2[..n]).unwrap_or_default(),
+        ),
+        Err(_) => resp.header(
+            "x-amz-id-2",
+            crate::s3::checksum::b64(request_id.as_bytes()),
+        ),
+    };
     resp.header(
         "date",
-        httpdate::fmt_http_date(std::time::SystemTime::now()),
+        HeaderValue::fmt(format_args!(
+            "{}",
+            httpdate::HttpDate::from(std::time::SystemTime::now())
+        )),
     );
     resp.header("server", "BleepStore");
 }

@@ -15,7 +15,7 @@ use crate::s3::xml;
 /// The version a tag change names (`?versionId=`, or the current object). Its answer (a
 /// delete marker: 404 for the key, 405 by version id) when there is none; which keys and
 /// versions exist is told only to a caller who may list the bucket.
-async fn version_for_change(ctx: &Ctx) -> S3Result<Result<BucketMeta, Response>> {
+async fn version_for_change(ctx: &Ctx) -> S3Result<Result<std::rc::Rc<BucketMeta>, Response>> {
     authorize_bucket(ctx, Permission::Write).await?;
     Ok(match versioning::load_for_read(ctx, false).await? {
         Loaded::Found(b, _) => Ok(b),

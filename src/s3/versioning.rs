@@ -17,6 +17,7 @@ use crate::s3::list::{arg, encoding_url};
 use crate::s3::reply::listing;
 use crate::s3::request::{max_keys, read_small_body, CONFIG_BODY_BYTES_MAX};
 use crate::s3::xml;
+use std::rc::Rc;
 
 /// Versioning configuration is the bucket owner's (as AWS: not grantable by ACL).
 async fn owned_bucket(ctx: &Ctx) -> S3Result<BucketMeta> {
@@ -82,7 +83,8 @@ pub fn version_header(resp: &mut Response, bucket: &BucketMeta, stamp: VersionSt
 /// What a GET/HEAD reads: an object version, or an answer already made (a delete marker).
 #[allow(clippy::large_enum_variant)] // made once per request, matched at once
 pub enum Loaded {
-    Found(BucketMeta, ObjectMeta),
+    /// Shared: a GET or HEAD may be answered from the core's cache of decoded records.
+    Found(Rc<BucketMeta>, Rc<ObjectMeta>),
     Answered(Response),
 }
 
@@ -117,7 +119,7 @@ pub async fn load_for_read(ctx: &Ctx, head_only: bool) -> S3Result<Loaded> {
     let (b, found) =
         crate::engine::versions::bucket_and_version(ctx.bucket(), ctx.key(), sel).await?;
     match found {
-        Some((VersionRecord::Object(m), _)) => Ok(Loaded::Found(b, m)),
+        Some((VersionRecord::Object(m), _)) => Ok(Loaded::Found(Rc::new(b), Rc::new(m))),
         Some((VersionRecord::Marker(m), _)) => {
             crate::s3::access::may_list(ctx, &b).await?;
             let mut r = marker_answer(

@@ -139,6 +139,11 @@ async fn metrics(shared: &Shared, head: &RequestHead) -> Response {
         m.object_cache_misses = misses;
         m.object_cache_bytes = held as u64;
         m.object_cache_capacity_bytes = capacity as u64;
+        let (bytes, _, hits, misses) = crate::engine::records::stats();
+        m.record_cache_bytes = bytes as u64;
+        m.record_cache_capacity_bytes = crate::engine::records::RECORD_CACHE_BYTES_MAX as u64;
+        m.record_cache_hits = hits;
+        m.record_cache_misses = misses;
         m
     })
     .await;

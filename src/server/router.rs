@@ -10,7 +10,6 @@ use crate::runtime::Shared;
 use crate::s3::error::S3Error;
 use crate::s3::service::S3Service;
 use crate::storage::gateway::bridge::Gateway;
-use futures::future::LocalBoxFuture;
 use std::sync::Arc;
 
 /// One per core.
@@ -72,8 +71,11 @@ pub fn is_operational(head: &RequestHead) -> bool {
 }
 
 impl Service for Router {
-    fn call<'a, 'c: 'a>(&'a self, req: &'a mut Request<'c>) -> LocalBoxFuture<'a, Response> {
-        Box::pin(self.handle(req))
+    fn call<'a, 'c: 'a>(
+        &'a self,
+        req: &'a mut Request<'c>,
+    ) -> impl std::future::Future<Output = Response> + 'a {
+        self.handle(req)
     }
 
     fn reject(&self, err: S3Error) -> Response {

@@ -1,0 +1,262 @@
+//! A per-core cache of decoded bucket and object records, for the reads GET and HEAD make.
+//!
+//! Why: a warm 4 KiB GET spent most of its allocations (29 of 51) and a large share of its
+//! cycles opening redb tables and decoding the same two records again. A hit costs a hash,
+//! two string compares and an atomic load, and hands out shared (`Rc`) records.
+//!
+//! Why it is never stale: every entry carries the shard's commit generation
+//! (`meta::shard::generation`) loaded *before* the read transaction that produced it, and is
+//! used only while the generation is unchanged, i.e. while no batch of that shard has
+//! committed since. The committer bumps the generation after the commit and before any
+//! reply, so a read that starts after an acknowledged write never hits an entry older than
+//! it. Any write to the shard invalidates all of its entries: coarse, but a miss only costs
+//! the read the request would have made anyway. Cluster mode does not cache (reads pass a
+//! read barrier and apply through Raft; `read_through` goes straight to the shard).
+
+use crate::error::{S3Error, S3Result};
+use crate::meta::types::{BucketMeta, DataLoc, ObjectMeta};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, DefaultHasher, Hash, Hasher};
+use std::rc::Rc;
+
+/// Bytes of records one core keeps at most (estimated: inline data and strings).
+pub const RECORD_CACHE_BYTES_MAX: usize = 16 * 1024 * 1024;
+/// Entries one core keeps at most.
+const RECORD_CACHE_ENTRIES_MAX: usize = 65_536;
+/// Records whose estimate passes this are not cached (a large inline object would push out
+/// hundreds of small ones).
+const RECORD_BYTES_MAX: usize = 256 * 1024;
+
+/// A bucket record and one of its objects, decoded once and shared.
+pub type Records = (Rc<BucketMeta>, Rc<ObjectMeta>);
+
+struct Entry {
+    bucket: Box<str>,
+    key: Box<str>,
+    generation: u64,
+    bytes: usize,
+    records: Records,
+}
+
+#[derive(Default)]
+struct Cache {
+    /// By a hash of (bucket, key); a collision only replaces the other entry (each entry
+    /// names its bucket and key, checked on every hit).
+    map: HashMap<u64, Entry, BuildHasherDefault<IdentityHasher>>,
+    bytes: usize,
+    hits: u64,
+    misses: u64,
+}
+
+thread_local! {
+    static CACHE: RefCell<Cache> = RefCell::new(Cache::default());
+}
+
+/// What this core's cache holds: (bytes, entries, hits, misses).
+pub fn stats() -> (usize, usize, u64, u64) {
+    CACHE.with(|c| {
+        let c = c.borrow();
+        (c.bytes, c.map.len(), c.hits, c.misses)
+    })
+}
+
+/// The bucket's record and the object's current one (NoSuchBucket, NoSuchKey), from this
+/// core's cache while the shard has not committed since they were read.
+pub async fn bucket_and_object(bucket: &str, key: &str) -> S3Result<Records> {
+    if super::log::cluster().is_some() {
+        return read_through(bucket, key).await;
+    }
+    let shard = super::shards::shard_for_bucket(bucket);
+    let id = slot(bucket, key);
+    let generation = crate::meta::shard::generation(shard);
+    if let Some(records) = CACHE.with(|c| c.borrow_mut().get(id, bucket, key, generation)) {
+        return Ok(records);
+    }
+    let records = read_through(bucket, key).await?;
+    if crate::meta::shard::generation(shard) != generation {
+        // Stale already (a commit landed meanwhile): under writes, keeping it would only
+        // cost an insert and evict a live entry.
+        return Ok(records);
+    }
+    CACHE.with(|c| {
+        c.borrow_mut()
+            .put(id, bucket, key, generation, records.clone())
+    });
+    Ok(records)
+}
+
+async fn read_through(bucket: &str, key: &str) -> S3Result<Records> {
+    let (b, o) = super::read::bucket_and_maybe_object(bucket, key).await?;
+    let o = o.ok_or_else(|| S3Error::no_such_key(key))?;
+    Ok((Rc::new(b), Rc::new(o)))
+}
+
+impl Cache {
+    fn get(&mut self, id: u64, bucket: &str, key: &str, generation: u64) -> Option<Records> {
+        let hit = self.map.get(&id).and_then(|e| {
+            (e.generation == generation && &*e.bucket == bucket && &*e.key == key)
+                .then(|| e.records.clone())
+        });
+        match hit {
+            Some(_) => self.hits += 1,
+            None => self.misses += 1,
+        }
+        hit
+    }
+
+    fn put(&mut self, id: u64, bucket: &str, key: &str, generation: u64, records: Records) {
+        let bytes = estimate(bucket, key, &records);
+        if bytes > RECORD_BYTES_MAX {
+            return;
+        }
+        if let Some(old) = self.map.remove(&id) {
+            self.bytes -= old.bytes;
+        }
+        while self.bytes + bytes > RECORD_CACHE_BYTES_MAX
+            || self.map.len() >= RECORD_CACHE_ENTRIES_MAX
+        {
+            // Any entry goes (the map's order is the hash's: as good as random here).
+            let Some(victim) = self.map.keys().next().copied() else {
+                break;
+            };
+            if let Some(old) = self.map.remove(&victim) {
+                self.bytes -= old.bytes;
+            }
+        }
+        self.bytes += bytes;
+        self.map.insert(
+            id,
+            Entry {
+                bucket: bucket.into(),
+                key: key.into(),
+                generation,
+                bytes,
+                records,
+            },
+        );
+        debug_assert_eq!(
+            self.bytes,
+            self.map.values().map(|e| e.bytes).sum::<usize>()
+        );
+        assert!(self.bytes <= RECORD_CACHE_BYTES_MAX);
+    }
+}
+
+/// Where (bucket, key) lives in the map.
+fn slot(bucket: &str, key: &str) -> u64 {
+    let mut h = DefaultHasher::new();
+    bucket.hash(&mut h);
+    key.hash(&mut h);
+    h.finish()
+}
+
+/// Heap bytes an entry keeps alive, roughly: the records' structs, strings and inline data.
+fn estimate(bucket: &str, key: &str, (b, o): &Records) -> usize {
+    let inline = match &o.data {
+        DataLoc::Inline(d) => d.len(),
+        DataLoc::Files(s) | DataLoc::Upstream(s) => s.len() * 64,
+    };
+    let strings = o.etag.len()
+        + o.owner_id.len()
+        + o.content_type.len()
+        + o.headers
+            .iter()
+            .map(|(n, v)| n.len() + v.len() + 48)
+            .sum::<usize>()
+        + o.user_meta
+            .iter()
+            .map(|(n, v)| n.len() + v.len() + 48)
+            .sum::<usize>()
+        + o.tags
+            .iter()
+            .map(|(n, v)| n.len() + v.len() + 48)
+            .sum::<usize>()
+        + o.acl.grants.len() * 96
+        + b.acl.grants.len() * 96
+        + b.name.len()
+        + b.owner_id.len()
+        + b.region.len();
+    std::mem::size_of::<Entry>()
+        + std::mem::size_of::<BucketMeta>()
+        + std::mem::size_of::<ObjectMeta>()
+        + bucket.len()
+        + key.len()
+        + inline
+        + strings
+}
+
+/// The map's keys are already SipHash values: hashing them again would only cost time.
+#[derive(Default)]
+struct IdentityHasher(u64);
+
+impl Hasher for IdentityHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn records(etag: &str) -> Records {
+        let b = BucketMeta::test_new("b", "o");
+        let mut o = ObjectMeta::test_empty("o");
+        o.etag = etag.into();
+        (Rc::new(b), Rc::new(o))
+    }
+
+    #[test]
+    fn an_entry_serves_only_its_key_and_generation() {
+        let mut c = Cache::default();
+        let id = slot("b", "k");
+        c.put(id, "b", "k", 7, records("e1"));
+        assert_eq!(
+            c.get(id, "b", "k", 7).map(|r| r.1.etag.clone()),
+            Some("e1".into())
+        );
+        assert!(c.get(id, "b", "k", 8).is_none(), "a commit since: stale");
+        assert!(
+            c.get(id, "b", "k2", 7).is_none(),
+            "another key on the same slot"
+        );
+        assert!(
+            c.get(id, "b2", "k", 7).is_none(),
+            "another bucket on the same slot"
+        );
+        c.put(id, "b", "k", 8, records("e2"));
+        assert_eq!(
+            c.get(id, "b", "k", 8).map(|r| r.1.etag.clone()),
+            Some("e2".into())
+        );
+        assert_eq!(c.map.len(), 1);
+        assert_eq!((c.hits, c.misses), (2, 3));
+    }
+
+    #[test]
+    fn the_cache_stays_within_its_bytes() {
+        let mut c = Cache::default();
+        let one = estimate("b", "k00000", &records("e"));
+        let fit = RECORD_CACHE_BYTES_MAX / one;
+        for i in 0..fit + 100 {
+            let key = format!("k{i:05}");
+            c.put(slot("b", &key), "b", &key, 1, records("e"));
+            assert!(c.bytes <= RECORD_CACHE_BYTES_MAX);
+        }
+        assert!(
+            c.map.len() <= fit && c.map.len() >= fit - 1,
+            "{} of {fit}",
+            c.map.len()
+        );
+        assert_eq!(c.bytes, c.map.values().map(|e| e.bytes).sum::<usize>());
+    }
+}
