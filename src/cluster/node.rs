@@ -478,8 +478,9 @@ impl ClusterNode {
             };
             referenced.extend(refs.iter().map(|f| f.file_id));
             let mine = |id| self.writer.place(id).contains(&self.node_id);
-            let others =
+            let (others, unrestored) =
                 super::repair::restore_missing(refs, mine, &files, &self.data, &mut stats).await;
+            stats.failed += self.still_referenced(*group, db, &unrestored).await;
             super::repair::trim_moved(others, &files, &self.writer, &mut stats).await;
         }
         let sweep = self.sweep.lock().ok().and_then(|s| s.clone());
@@ -490,6 +491,30 @@ impl ClusterNode {
         }
         stats.duration_ms = started.elapsed().as_millis() as u64;
         stats
+    }
+
+    /// How many of `ids` a record of `group` still names, after a fresh read barrier: a
+    /// file the pass could not restore but that was freed meanwhile is no missing copy. When
+    /// the group cannot be read again, every one of them counts.
+    async fn still_referenced(&self, group: u32, db: &redb::Database, ids: &[u128]) -> u64 {
+        if ids.is_empty() {
+            return 0;
+        }
+        let refs = match self.read_barrier(group).await {
+            Ok(()) => db
+                .begin_read()
+                .map_err(|e| S3Error::internal(format!("repair read: {e}")))
+                .and_then(|txn| crate::meta::tables::referenced_data(&txn)),
+            Err(e) => Err(e),
+        };
+        match refs {
+            Ok(refs) => {
+                let named: std::collections::HashSet<u128> =
+                    refs.iter().map(|f| f.file_id).collect();
+                ids.iter().filter(|id| named.contains(id)).count() as u64
+            }
+            Err(_) => ids.len() as u64,
+        }
     }
 
     /// Runs a repair pass once every group has a reachable leader, then every `interval`,

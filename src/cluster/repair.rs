@@ -68,17 +68,20 @@ pub struct RepairStats {
 }
 
 /// Restores the files of `refs` that `mine` says belong here and are missing; returns the
-/// ids of those that are not this node's (for [`trim_moved`]).
+/// ids of those that are not this node's (for [`trim_moved`]) and of those it could not
+/// restore (counted in `stats.failed` by the caller, only if a record still names them: a
+/// file freed during the pass, by an overwrite or a delete, is not missing).
 pub(super) async fn restore_missing(
     refs: Vec<FileRef>,
     mine: impl Fn(u128) -> bool,
     files: &DataFiles,
     reader: &DataReader,
     stats: &mut RepairStats,
-) -> Vec<u128> {
+) -> (Vec<u128>, Vec<u128>) {
     let started = Instant::now();
     let mut paced_bytes = 0u64;
     let mut others = Vec::new();
+    let mut unrestored = Vec::new();
     for f in refs {
         stats.files += 1;
         if !mine(f.file_id) {
@@ -95,7 +98,7 @@ pub(super) async fn restore_missing(
                 paced_bytes += f.len;
             }
             Err(e) => {
-                stats.failed += 1;
+                unrestored.push(f.file_id);
                 tracing::warn!("repair: data file {:032x} not restored: {e}", f.file_id);
             }
         }
@@ -105,7 +108,7 @@ pub(super) async fn restore_missing(
             tokio::time::sleep(ahead).await;
         }
     }
-    others
+    (others, unrestored)
 }
 
 /// Longest wait for a node to say which files it holds.
