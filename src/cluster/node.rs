@@ -496,7 +496,12 @@ impl ClusterNode {
     /// How many of `ids` a record of `group` still names, after a fresh read barrier: a
     /// file the pass could not restore but that was freed meanwhile is no missing copy. When
     /// the group cannot be read again, every one of them counts.
-    async fn still_referenced(&self, group: u32, db: &redb::Database, ids: &[u128]) -> u64 {
+    pub(super) async fn still_referenced(
+        &self,
+        group: u32,
+        db: &redb::Database,
+        ids: &[u128],
+    ) -> u64 {
         if ids.is_empty() {
             return 0;
         }

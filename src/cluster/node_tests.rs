@@ -792,3 +792,33 @@ async fn a_repair_pass_deletes_old_files_no_record_names() {
     assert!(held_by(&c, 3, 0xe2).is_none());
     assert_eq!(held_by(&c, 3, 0xe1).as_deref(), Some(&kept[..]));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_freed_during_a_repair_pass_does_not_count_as_missing() {
+    let c = Cluster::start(quick(10_000)).await;
+    c.node(1)
+        .submit(0, create_bucket("f"), vec![])
+        .await
+        .unwrap();
+    for (id, key) in [(0xf1, "k"), (0xf2, "j")] {
+        let body = vec![id as u8; 100];
+        write_data_file(&c, 1, id, &body);
+        c.node(1)
+            .submit(0, put_files("f", key, id, &body), vec![])
+            .await
+            .unwrap();
+    }
+    // A pass on node 3 could restore neither file; meanwhile "k" is overwritten, which frees
+    // 0xf1. Only 0xf2 is still missing; 0xf9 was never named.
+    let fresh = vec![3u8; 100];
+    write_data_file(&c, 1, 0xf3, &fresh);
+    c.node(1)
+        .submit(0, put_files("f", "k", 0xf3, &fresh), vec![])
+        .await
+        .unwrap();
+    let db = c.db(3, 0);
+    let node = c.node(3);
+    assert_eq!(node.still_referenced(0, &db, &[0xf1, 0xf2, 0xf9]).await, 1);
+    assert_eq!(node.still_referenced(0, &db, &[0xf2, 0xf3]).await, 2);
+    assert_eq!(node.still_referenced(0, &db, &[]).await, 0);
+}

@@ -15,7 +15,15 @@ where
     R: Send + 'static,
     F: FnOnce(&ReadTransaction) -> S3Result<R> + Send + 'static,
 {
-    let shard = super::shards::shard_for_bucket(bucket);
+    on_shard_read(super::shards::shard_for_bucket(bucket), f).await
+}
+
+/// `on_bucket_shard` for a caller that has the bucket's shard already.
+pub async fn on_shard_read<R, F>(shard: u32, f: F) -> S3Result<R>
+where
+    R: Send + 'static,
+    F: FnOnce(&ReadTransaction) -> S3Result<R> + Send + 'static,
+{
     super::log::read_barrier(shard).await?;
     if let Some(db) = super::shards::reader(shard) {
         let txn = db.begin_read().map_err(S3Error::from_db)?;
@@ -68,8 +76,18 @@ pub async fn bucket_and_maybe_object(
     bucket: &str,
     key: &str,
 ) -> S3Result<(BucketMeta, Option<ObjectMeta>)> {
+    let shard = super::shards::shard_for_bucket(bucket);
+    bucket_and_maybe_object_on(shard, bucket, key).await
+}
+
+/// `bucket_and_maybe_object` on the bucket's `shard`, already known.
+pub async fn bucket_and_maybe_object_on(
+    shard: u32,
+    bucket: &str,
+    key: &str,
+) -> S3Result<(BucketMeta, Option<ObjectMeta>)> {
     let (b, k) = (bucket.to_string(), key.to_string());
-    on_bucket_shard(bucket, move |txn| {
+    on_shard_read(shard, move |txn| {
         let bm = tables::get_bucket(txn, &b)?.ok_or_else(|| S3Error::no_such_bucket(&b))?;
         let om = tables::get_object(txn, &b, &k)?;
         Ok((bm, om))

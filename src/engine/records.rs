@@ -4,20 +4,24 @@
 //! cycles opening redb tables and decoding the same two records again. A hit costs a hash,
 //! two string compares and an atomic load, and hands out shared (`Rc`) records.
 //!
-//! Why it is never stale: every entry carries the shard's commit generation
-//! (`meta::shard::generation`) loaded *before* the read transaction that produced it, and is
-//! used only while the generation is unchanged, i.e. while no batch of that shard has
-//! committed since. The committer bumps the generation after the commit and before any
-//! reply, so a read that starts after an acknowledged write never hits an entry older than
-//! it. Any write to the shard invalidates all of its entries: coarse, but a miss only costs
-//! the read the request would have made anyway. Cluster mode does not cache (reads pass a
-//! read barrier and apply through Raft; `read_through` goes straight to the shard).
+//! Why it is never stale: every entry carries the generations it was read at
+//! (`meta::shard::Stamp`: the shard's, bumped by commits that change a bucket, and the key's,
+//! bumped by commits that change that key's records), loaded *before* the read transaction
+//! that produced it, and is used only while both are unchanged, i.e. while no batch that
+//! could change what it holds has committed since. The committer bumps them after the
+//! commit and before any reply, so a read that starts after an acknowledged write never
+//! hits an entry older than it. A write invalidates the entries of the keys it names (and of
+//! keys sharing their slot of the generation table); a change to a bucket, those of the
+//! whole shard. A miss only costs the read the request would have made anyway. Cluster mode
+//! does not cache (reads pass a read barrier and apply through Raft; `read_through` goes
+//! straight to the shard).
 
 use crate::error::{S3Error, S3Result};
+use crate::meta::shard::{key_hash, Stamp};
 use crate::meta::types::{BucketMeta, DataLoc, ObjectMeta};
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, DefaultHasher, Hash, Hasher};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::rc::Rc;
 
 /// Bytes of records one core keeps at most (estimated: inline data and strings).
@@ -34,7 +38,7 @@ pub type Records = (Rc<BucketMeta>, Rc<ObjectMeta>);
 struct Entry {
     bucket: Box<str>,
     key: Box<str>,
-    generation: u64,
+    stamp: Stamp,
     bytes: usize,
     records: Records,
 }
@@ -64,39 +68,35 @@ pub fn stats() -> (usize, usize, u64, u64) {
 /// The bucket's record and the object's current one (NoSuchBucket, NoSuchKey), from this
 /// core's cache while the shard has not committed since they were read.
 pub async fn bucket_and_object(bucket: &str, key: &str) -> S3Result<Records> {
-    if super::log::cluster().is_some() {
-        return read_through(bucket, key).await;
-    }
     let shard = super::shards::shard_for_bucket(bucket);
-    let id = slot(bucket, key);
-    let generation = crate::meta::shard::generation(shard);
-    if let Some(records) = CACHE.with(|c| c.borrow_mut().get(id, bucket, key, generation)) {
+    if super::log::cluster().is_some() {
+        return read_through(shard, bucket, key).await;
+    }
+    let id = key_hash(bucket, key);
+    let stamp = crate::meta::shard::stamp(shard, id);
+    if let Some(records) = CACHE.with(|c| c.borrow_mut().get(id, bucket, key, stamp)) {
         return Ok(records);
     }
-    let records = read_through(bucket, key).await?;
-    if crate::meta::shard::generation(shard) != generation {
+    let records = read_through(shard, bucket, key).await?;
+    if crate::meta::shard::stamp(shard, id) != stamp {
         // Stale already (a commit landed meanwhile): under writes, keeping it would only
         // cost an insert and evict a live entry.
         return Ok(records);
     }
-    CACHE.with(|c| {
-        c.borrow_mut()
-            .put(id, bucket, key, generation, records.clone())
-    });
+    CACHE.with(|c| c.borrow_mut().put(id, bucket, key, stamp, records.clone()));
     Ok(records)
 }
 
-async fn read_through(bucket: &str, key: &str) -> S3Result<Records> {
-    let (b, o) = super::read::bucket_and_maybe_object(bucket, key).await?;
+async fn read_through(shard: u32, bucket: &str, key: &str) -> S3Result<Records> {
+    let (b, o) = super::read::bucket_and_maybe_object_on(shard, bucket, key).await?;
     let o = o.ok_or_else(|| S3Error::no_such_key(key))?;
     Ok((Rc::new(b), Rc::new(o)))
 }
 
 impl Cache {
-    fn get(&mut self, id: u64, bucket: &str, key: &str, generation: u64) -> Option<Records> {
+    fn get(&mut self, id: u64, bucket: &str, key: &str, stamp: Stamp) -> Option<Records> {
         let hit = self.map.get(&id).and_then(|e| {
-            (e.generation == generation && &*e.bucket == bucket && &*e.key == key)
-                .then(|| e.records.clone())
+            (e.stamp == stamp && &*e.bucket == bucket && &*e.key == key).then(|| e.records.clone())
         });
         match hit {
             Some(_) => self.hits += 1,
@@ -105,7 +105,7 @@ impl Cache {
         hit
     }
 
-    fn put(&mut self, id: u64, bucket: &str, key: &str, generation: u64, records: Records) {
+    fn put(&mut self, id: u64, bucket: &str, key: &str, stamp: Stamp, records: Records) {
         let bytes = estimate(bucket, key, &records);
         if bytes > RECORD_BYTES_MAX {
             return;
@@ -130,7 +130,7 @@ impl Cache {
             Entry {
                 bucket: bucket.into(),
                 key: key.into(),
-                generation,
+                stamp,
                 bytes,
                 records,
             },
@@ -141,14 +141,6 @@ impl Cache {
         );
         assert!(self.bytes <= RECORD_CACHE_BYTES_MAX);
     }
-}
-
-/// Where (bucket, key) lives in the map.
-fn slot(bucket: &str, key: &str) -> u64 {
-    let mut h = DefaultHasher::new();
-    bucket.hash(&mut h);
-    key.hash(&mut h);
-    h.finish()
 }
 
 /// Heap bytes an entry keeps alive, roughly: the records' structs, strings and inline data.
@@ -215,31 +207,42 @@ mod tests {
         (Rc::new(b), Rc::new(o))
     }
 
+    fn at(shard: u64, key: u64) -> Stamp {
+        Stamp { shard, key }
+    }
+
     #[test]
     fn an_entry_serves_only_its_key_and_generation() {
         let mut c = Cache::default();
-        let id = slot("b", "k");
-        c.put(id, "b", "k", 7, records("e1"));
+        let id = key_hash("b", "k");
+        c.put(id, "b", "k", at(7, 3), records("e1"));
         assert_eq!(
-            c.get(id, "b", "k", 7).map(|r| r.1.etag.clone()),
+            c.get(id, "b", "k", at(7, 3)).map(|r| r.1.etag.clone()),
             Some("e1".into())
         );
-        assert!(c.get(id, "b", "k", 8).is_none(), "a commit since: stale");
         assert!(
-            c.get(id, "b", "k2", 7).is_none(),
+            c.get(id, "b", "k", at(8, 3)).is_none(),
+            "a bucket changed since: stale"
+        );
+        assert!(
+            c.get(id, "b", "k", at(7, 4)).is_none(),
+            "the key changed since: stale"
+        );
+        assert!(
+            c.get(id, "b", "k2", at(7, 3)).is_none(),
             "another key on the same slot"
         );
         assert!(
-            c.get(id, "b2", "k", 7).is_none(),
+            c.get(id, "b2", "k", at(7, 3)).is_none(),
             "another bucket on the same slot"
         );
-        c.put(id, "b", "k", 8, records("e2"));
+        c.put(id, "b", "k", at(8, 3), records("e2"));
         assert_eq!(
-            c.get(id, "b", "k", 8).map(|r| r.1.etag.clone()),
+            c.get(id, "b", "k", at(8, 3)).map(|r| r.1.etag.clone()),
             Some("e2".into())
         );
         assert_eq!(c.map.len(), 1);
-        assert_eq!((c.hits, c.misses), (2, 3));
+        assert_eq!((c.hits, c.misses), (2, 4));
     }
 
     #[test]
@@ -249,7 +252,7 @@ mod tests {
         let fit = RECORD_CACHE_BYTES_MAX / one;
         for i in 0..fit + 100 {
             let key = format!("k{i:05}");
-            c.put(slot("b", &key), "b", &key, 1, records("e"));
+            c.put(key_hash("b", &key), "b", &key, at(1, 1), records("e"));
             assert!(c.bytes <= RECORD_CACHE_BYTES_MAX);
         }
         assert!(

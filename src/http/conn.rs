@@ -446,20 +446,6 @@ async fn send_with(
     let head_only = head_only || resp.head_only;
     write_head(resp, keep_alive, out);
     match std::mem::replace(&mut resp.body, Body::Empty) {
-        Body::Empty => io.write_all(out).await.is_ok(),
-        Body::Bytes(b) => {
-            if !head_only {
-                out.extend_from_slice(&b);
-            }
-            io.write_all(out).await.is_ok()
-        }
-        Body::Shared { owner, range } => {
-            if !head_only {
-                // Built through `Body::shared`, which checked the range.
-                out.extend_from_slice(owner.shared_bytes().get(range).unwrap_or_default());
-            }
-            io.write_all(out).await.is_ok()
-        }
         Body::Stream { len, mut stream } => {
             if io.write_all(out).await.is_err() {
                 return false;
@@ -515,6 +501,13 @@ async fn send_with(
                     }
                 }
             }
+        }
+        in_memory => {
+            if !head_only {
+                // Built through `Body::shared`, which checked the range: never None here.
+                out.extend_from_slice(in_memory.in_memory().unwrap_or_default());
+            }
+            io.write_all(out).await.is_ok()
         }
     }
 }

@@ -173,10 +173,10 @@ pub type QueryPair = (SmallString, SmallString);
 pub type QueryPairs = smallvec::SmallVec<[QueryPair; 8]>;
 
 /// Percent-decodes one query component (`+` is a space); invalid UTF-8 is replaced rather
-/// than rejected. Decoded on the stack when it fits a `SmallString`.
+/// than rejected. Decoded on the stack when it fits a `SmallString`, else into one heap
+/// buffer that becomes the string.
 pub fn decode_component(s: &str) -> SmallString {
-    let mut buf = [0u8; SMALL_STRING_INLINE_MAX];
-    let mut len = 0;
+    let mut buf: smallvec::SmallVec<[u8; SMALL_STRING_INLINE_MAX]> = smallvec::SmallVec::new();
     let raw = s.as_bytes();
     let mut i = 0;
     while i < raw.len() {
@@ -188,31 +188,23 @@ pub fn decode_component(s: &str) -> SmallString {
             },
             b => (b, 1),
         };
-        let Some(slot) = buf.get_mut(len) else {
-            return decode_component_long(s);
-        };
-        *slot = byte;
-        len += 1;
+        buf.push(byte);
         i += used;
     }
-    match std::str::from_utf8(&buf[..len]) {
+    if buf.spilled() {
+        return SmallString::from(match String::from_utf8(buf.into_vec()) {
+            Ok(text) => text,
+            Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+        });
+    }
+    match std::str::from_utf8(&buf) {
         Ok(text) => SmallString::from(text),
-        Err(_) => SmallString::from(String::from_utf8_lossy(&buf[..len])),
+        Err(_) => SmallString::from(String::from_utf8_lossy(&buf)),
     }
 }
 
 fn hex(b: &u8) -> Option<u8> {
     (*b as char).to_digit(16).map(|d| d as u8)
-}
-
-/// `decode_component` of a component longer than a `SmallString` holds inline.
-fn decode_component_long(s: &str) -> SmallString {
-    let plus_fixed = s.replace('+', " ");
-    SmallString::from(
-        percent_encoding::percent_decode_str(&plus_fixed)
-            .decode_utf8_lossy()
-            .into_owned(),
-    )
 }
 
 #[cfg(test)]
@@ -280,9 +272,10 @@ mod tests {
             let whole = decode_component(&long);
             assert!(matches!(whole, SmallString::Owned(_)), "{raw}");
             assert_eq!(whole.as_str(), format!("{pad}{short}"));
-            assert_eq!(short, decode_component_long(raw), "{raw}");
         }
         assert_eq!(decode_component("%2B+%20"), "+  ");
         assert_eq!(decode_component("%zz%4"), "%zz%4");
+        assert_eq!(decode_component("caf%C3%A9"), "café");
+        assert_eq!(decode_component("bad%FF"), "bad\u{fffd}");
     }
 }

@@ -254,6 +254,36 @@ fn no_such_upload(id: &str) -> S3Error {
 }
 
 impl MetaCmd {
+    /// Calls `f(bucket, key)` for every key whose records (current object, versions,
+    /// uploads) this command may change, and returns true; false when it may change more:
+    /// a bucket's record or configuration, or keys it does not name (lifecycle), which
+    /// makes every cached read of the shard stale (`meta::shard`'s generations).
+    pub fn keys_changed(&self, mut f: impl FnMut(&str, &str)) -> bool {
+        match self {
+            MetaCmd::PutObject { bucket, key, .. }
+            | MetaCmd::SetObjectAcl { bucket, key, .. }
+            | MetaCmd::PutPart { bucket, key, .. }
+            | MetaCmd::AbortUpload { bucket, key, .. }
+            | MetaCmd::SetObjectTags { bucket, key, .. }
+            | MetaCmd::SetObjectLock { bucket, key, .. }
+            | MetaCmd::ReserveVersion { bucket, key, .. } => f(bucket, key),
+            MetaCmd::CreateUpload(u) => f(&u.bucket, &u.key),
+            MetaCmd::CompleteUpload(c) => f(&c.bucket, &c.key),
+            MetaCmd::DeleteObjects { bucket, keys } => keys.iter().for_each(|k| f(bucket, k)),
+            MetaCmd::DeleteVersions(d) => d.targets.iter().for_each(|(k, _)| f(&d.bucket, k)),
+            MetaCmd::DropUploads { uploads } => uploads.iter().for_each(|(b, k, _)| f(b, k)),
+            MetaCmd::CreateBucket { .. }
+            | MetaCmd::DeleteBucket { .. }
+            | MetaCmd::SetBucketAcl { .. }
+            | MetaCmd::SetBucketVersioning { .. }
+            | MetaCmd::SetBucketTags { .. }
+            | MetaCmd::SetBucketConfig { .. }
+            | MetaCmd::SetObjectLockConfig { .. }
+            | MetaCmd::LifecycleExpire(_) => return false,
+        }
+        true
+    }
+
     /// Applies the command inside `txn`. Validation happens before any write, so an S3 error
     /// leaves the transaction as it was (only storage errors may leave it half-applied, and
     /// those abandon the whole batch).

@@ -12,6 +12,7 @@ use super::commands::{MetaCmd, MetaReply};
 use crate::error::{ErrorCode, S3Error, S3Result};
 use redb::{Database, Durability, ReadTransaction};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 type Reply = futures::channel::oneshot::Sender<S3Result<MetaReply>>;
@@ -30,25 +31,79 @@ const WRITE_QUEUE_MAX: usize = 8192;
 /// then also invalidates what readers cached from the other, never the reverse).
 const GENERATION_SLOTS: usize = 256;
 
-/// Per shard (modulo `GENERATION_SLOTS`), how many batches have finished committing. A
-/// reader that loads it before opening its read transaction and finds it unchanged later
-/// knows no commit landed in between, so what it decoded then is still the shard's state
-/// (see `engine::records`). Bumped after the commit and before any reply goes out, so a
-/// read that starts after an acknowledged write always sees the new value.
-static GENERATIONS: [std::sync::atomic::AtomicU64; GENERATION_SLOTS] =
-    [const { std::sync::atomic::AtomicU64::new(0) }; GENERATION_SLOTS];
+/// Slots of the per-key generation table (512 KiB): keys share a slot modulo this, so a
+/// write to one also invalidates what readers cached of the others, never the reverse.
+const KEY_GENERATION_SLOTS: usize = 1 << 16;
 
-/// The shard's commit generation (see `GENERATIONS`).
-pub fn generation(shard: u32) -> u64 {
-    GENERATIONS[shard as usize % GENERATION_SLOTS].load(std::sync::atomic::Ordering::Acquire)
+/// Per shard (modulo `GENERATION_SLOTS`), how many batches that changed a bucket's record or
+/// configuration (or more keys than they name) have finished committing; and per key (by
+/// `key_hash`, modulo `KEY_GENERATION_SLOTS`), how many batches that changed the key's
+/// records have. A reader that loads both before opening its read transaction and finds
+/// them unchanged later knows no commit that could change what it read landed in between,
+/// so what it decoded then is still the shard's state for that key (see
+/// `engine::records`). Bumped after the commit and before any reply goes out, so a read
+/// that starts after an acknowledged write always sees the new value.
+static GENERATIONS: [AtomicU64; GENERATION_SLOTS] = [const { AtomicU64::new(0) }; GENERATION_SLOTS];
+static KEY_GENERATIONS: [AtomicU64; KEY_GENERATION_SLOTS] =
+    [const { AtomicU64::new(0) }; KEY_GENERATION_SLOTS];
+
+/// What a cached read of one key depends on: its shard's and its key's generations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stamp {
+    pub shard: u64,
+    pub key: u64,
+}
+
+/// The generations a read of (`shard`, the key hashed to `key_hash`) starts from; load it
+/// before the read transaction opens.
+pub fn stamp(shard: u32, key_hash: u64) -> Stamp {
+    Stamp {
+        shard: GENERATIONS[shard as usize % GENERATION_SLOTS].load(Ordering::Acquire),
+        key: KEY_GENERATIONS[key_hash as usize % KEY_GENERATION_SLOTS].load(Ordering::Acquire),
+    }
+}
+
+/// The hash that names (bucket, key) in the per-key generations and in readers' caches.
+pub fn key_hash(bucket: &str, key: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    // SipHash with fixed keys: the same on every thread, so readers and the committer agree.
+    let mut h = std::hash::DefaultHasher::new();
+    bucket.hash(&mut h);
+    key.hash(&mut h);
+    h.finish()
+}
+
+/// Keys one batch bumps one by one at most; a batch naming more bumps its whole shard.
+const KEYS_BUMPED_MAX: usize = 4096;
+
+/// What a batch's commands may change, for the generations: the keys they name, or (None)
+/// anything in the shard.
+fn changes(batch: &[Pending]) -> Option<smallvec::SmallVec<[u64; 32]>> {
+    let mut keys = smallvec::SmallVec::new();
+    let mut only_keys = true;
+    for p in batch {
+        only_keys &= p.cmd.keys_changed(|b, k| keys.push(key_hash(b, k)));
+        if !only_keys || keys.len() > KEYS_BUMPED_MAX {
+            return None;
+        }
+    }
+    Some(keys)
 }
 
 /// Marks that a write transaction of `shard` ended (committed or not): every cached read of
-/// it is stale from now on. (Cluster mode commits through its Raft applier and caches no
-/// reads: `engine::records` is off there.)
-pub fn bump_generation(shard: u32) {
-    GENERATIONS[shard as usize % GENERATION_SLOTS]
-        .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+/// `changed` keys (None: of any key of the shard) is stale from now on. (Cluster mode
+/// commits through its Raft applier and caches no reads: `engine::records` is off there.)
+fn bump_generations(shard: u32, changed: Option<&[u64]>) {
+    match changed {
+        Some(keys) => {
+            for h in keys {
+                KEY_GENERATIONS[*h as usize % KEY_GENERATION_SLOTS].fetch_add(1, Ordering::AcqRel);
+            }
+        }
+        None => {
+            GENERATIONS[shard as usize % GENERATION_SLOTS].fetch_add(1, Ordering::AcqRel);
+        }
+    }
 }
 
 /// Bytes set aside next to each shard's database. A full disk that fills the metadata
@@ -275,6 +330,7 @@ fn commit_batch(shard: u32, db: &Database, batch: Vec<Pending>) -> bool {
     };
     txn.set_durability(Durability::Immediate);
     let size = batch.len();
+    let changed = changes(&batch);
     let mut results = Vec::with_capacity(size);
     let mut poisoned = false;
     for p in batch {
@@ -295,8 +351,8 @@ fn commit_batch(shard: u32, db: &Database, batch: Vec<Pending>) -> bool {
         txn.commit().map_err(storage_error)
     };
     // Before the first reply: a read that starts after an acknowledged write misses every
-    // record cached before it.
-    bump_generation(shard);
+    // record of what it changed cached before it.
+    bump_generations(shard, changed.as_deref());
     let broken = poisoned || fate.is_err();
     // A poisoned batch never commits: an acknowledged write is one that is durable.
     assert!(!(poisoned && fate.is_ok()));
@@ -328,4 +384,71 @@ pub fn sync_dirs<'a>(dirs: impl Iterator<Item = &'a PathBuf>) -> std::io::Result
     dirs.dedup();
     dirs.iter()
         .try_for_each(|d| std::fs::File::open(d)?.sync_all())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::meta::commands::WriteCond;
+    use crate::meta::types::{BucketMeta, ObjectMeta};
+
+    type Answer = futures::channel::oneshot::Receiver<S3Result<MetaReply>>;
+
+    fn pending(cmd: MetaCmd) -> (Pending, Answer) {
+        let (reply, answer) = futures::channel::oneshot::channel();
+        let sync_dirs = Vec::new();
+        (
+            Pending {
+                cmd,
+                sync_dirs,
+                reply,
+            },
+            answer,
+        )
+    }
+
+    fn put(bucket: &str, key: &str) -> MetaCmd {
+        MetaCmd::PutObject {
+            bucket: bucket.into(),
+            key: key.into(),
+            meta: ObjectMeta::test_empty("o"),
+            cond: WriteCond::default(),
+        }
+    }
+
+    fn commit(shard: u32, db: &Database, cmds: Vec<MetaCmd>) {
+        let (batch, answers): (Vec<_>, Vec<_>) = cmds.into_iter().map(pending).unzip();
+        assert!(!commit_batch(shard, db, batch));
+        for mut a in answers {
+            assert!(matches!(a.try_recv(), Ok(Some(Ok(_)))));
+        }
+    }
+
+    #[test]
+    fn a_commit_makes_stale_the_keys_it_names_and_a_bucket_change_the_whole_shard() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = MetaShard::open_database(&dir.path().join("s.redb"), 1 << 20).unwrap();
+        // A shard slot and names no other test commits to (the tables are process-wide).
+        let (shard, bucket) = (201, "generations-test");
+        let (k1, k2) = (key_hash(bucket, "one"), key_hash(bucket, "two"));
+        let before = stamp(shard, k2);
+        let create = MetaCmd::CreateBucket {
+            meta: BucketMeta::test_new(bucket, "o"),
+            configs: Vec::new(),
+        };
+        commit(shard, &db, vec![create]);
+        let created = stamp(shard, k2);
+        assert!(created.shard > before.shard, "a bucket change: every key");
+
+        let one = stamp(shard, k1);
+        commit(shard, &db, vec![put(bucket, "one")]);
+        assert!(stamp(shard, k1).key > one.key, "the key written");
+        assert_eq!(stamp(shard, k1).shard, one.shard);
+        assert_eq!(stamp(shard, k2), created, "another key keeps its entries");
+
+        // A batch naming more keys than it bumps one by one makes the whole shard stale.
+        let many = (0..=KEYS_BUMPED_MAX).map(|i| put(bucket, &format!("m{i}")));
+        commit(shard, &db, many.collect());
+        assert!(stamp(shard, k2).shard > created.shard);
+    }
 }
