@@ -23,6 +23,11 @@
 #   cargo install s3s-fs --features binary --locked     # (0.14.1 builds with rustc 1.95)
 #   mkdir -p /tmp/s3s-root && s3s-fs --host 127.0.0.1 --port 9100 \
 #       --access-key bleepstore --secret-key bleepstore-secret /tmp/s3s-root
+# An earlier BleepStore build (an A/B): run it as ours runs, default configuration and log
+# level, its output to a file (`--log-level warn` would turn its access log off, ours on):
+#   git worktree add /tmp/base REV && (cd /tmp/base && cargo build --release)
+#   /tmp/base/target/release/bleepstore --bind 127.0.0.1:9100 --data-dir /tmp/basedata \
+#       > /tmp/base.log 2>&1 &
 #
 # Phases, in order:
 #   1. Baselines, before any server runs: the disk's sequential O_DIRECT write then read
