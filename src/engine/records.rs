@@ -2,7 +2,7 @@
 //!
 //! Why: a warm 4 KiB GET spent most of its allocations (29 of 51) and a large share of its
 //! cycles opening redb tables and decoding the same two records again. A hit costs a hash,
-//! two string compares and an atomic load, and hands out shared (`Rc`) records.
+//! two string compares and two atomic loads, and hands out shared (`Rc`) records.
 //!
 //! Why it is never stale: every entry carries the generations it was read at
 //! (`meta::shard::Stamp`: the shard's, bumped by commits that change a bucket, and the key's,
@@ -66,7 +66,7 @@ pub fn stats() -> (usize, usize, u64, u64) {
 }
 
 /// The bucket's record and the object's current one (NoSuchBucket, NoSuchKey), from this
-/// core's cache while the shard has not committed since they were read.
+/// core's cache while no commit that could change them has landed since they were read.
 pub async fn bucket_and_object(bucket: &str, key: &str) -> S3Result<Records> {
     let shard = super::shards::shard_for_bucket(bucket);
     if super::log::cluster().is_some() {
