@@ -46,8 +46,13 @@ pub fn no_such_upload(id: &str) -> S3Error {
 
 /// A bucket's record, or NoSuchBucket.
 pub async fn bucket(name: &str) -> S3Result<BucketMeta> {
+    bucket_on(super::shards::shard_for_bucket(name), name).await
+}
+
+/// `bucket` on the bucket's `shard`, already known.
+pub async fn bucket_on(shard: u32, name: &str) -> S3Result<BucketMeta> {
     let n = name.to_string();
-    on_bucket_shard(name, move |txn| {
+    on_shard_read(shard, move |txn| {
         tables::get_bucket(txn, &n)?.ok_or_else(|| S3Error::no_such_bucket(&n))
     })
     .await

@@ -1,4 +1,5 @@
-//! A per-core cache of decoded bucket and object records, for the reads GET and HEAD make.
+//! A per-core cache of decoded bucket and object records, for the reads GET and HEAD make,
+//! and of bucket records alone, for every request that loads its bucket.
 //!
 //! Why: a warm 4 KiB GET spent most of its allocations (29 of 51) and a large share of its
 //! cycles opening redb tables and decoding the same two records again. A hit costs a hash,
@@ -32,6 +33,10 @@ const RECORD_CACHE_ENTRIES_MAX: usize = 65_536;
 /// hundreds of small ones).
 const RECORD_BYTES_MAX: usize = 256 * 1024;
 
+/// Bucket records one core keeps at most (beside the objects' entries; a record is a few
+/// hundred bytes, an ACL of many grants a few KiB).
+const BUCKETS_CACHED_MAX: usize = 256;
+
 /// A bucket record and one of its objects, decoded once and shared.
 pub type Records = (Rc<BucketMeta>, Rc<ObjectMeta>);
 
@@ -51,6 +56,9 @@ struct Cache {
     bytes: usize,
     hits: u64,
     misses: u64,
+    /// Bucket records alone (every request on a bucket loads its record: a PUT then opens no
+    /// read transaction at all), each with the shard generation it was read at.
+    buckets: HashMap<Box<str>, (u64, Rc<BucketMeta>)>,
 }
 
 thread_local! {
@@ -87,6 +95,25 @@ pub async fn bucket_and_object(bucket: &str, key: &str) -> S3Result<Records> {
     Ok(records)
 }
 
+/// A bucket's record (NoSuchBucket), from this core's cache while no commit that could
+/// change it (one that bumps the shard's generation: every change to a bucket's record or
+/// configurations does) has landed since it was read.
+pub async fn bucket(name: &str) -> S3Result<Rc<BucketMeta>> {
+    let shard = super::shards::shard_for_bucket(name);
+    if super::log::cluster().is_some() {
+        return super::read::bucket_on(shard, name).await.map(Rc::new);
+    }
+    let generation = crate::meta::shard::shard_generation(shard);
+    if let Some(b) = CACHE.with(|c| c.borrow().bucket(name, generation)) {
+        return Ok(b);
+    }
+    let b = Rc::new(super::read::bucket_on(shard, name).await?);
+    if crate::meta::shard::shard_generation(shard) == generation {
+        CACHE.with(|c| c.borrow_mut().put_bucket(name, generation, b.clone()));
+    }
+    Ok(b)
+}
+
 async fn read_through(shard: u32, bucket: &str, key: &str) -> S3Result<Records> {
     let (b, o) = super::read::bucket_and_maybe_object_on(shard, bucket, key).await?;
     let o = o.ok_or_else(|| S3Error::no_such_key(key))?;
@@ -94,6 +121,22 @@ async fn read_through(shard: u32, bucket: &str, key: &str) -> S3Result<Records> 
 }
 
 impl Cache {
+    fn bucket(&self, name: &str, generation: u64) -> Option<Rc<BucketMeta>> {
+        let (at, b) = self.buckets.get(name)?;
+        (*at == generation).then(|| b.clone())
+    }
+
+    fn put_bucket(&mut self, name: &str, generation: u64, bucket: Rc<BucketMeta>) {
+        if self.buckets.len() >= BUCKETS_CACHED_MAX && !self.buckets.contains_key(name) {
+            // Any entry goes (the map's order is as good as random here).
+            if let Some(victim) = self.buckets.keys().next().cloned() {
+                self.buckets.remove(&victim);
+            }
+        }
+        self.buckets.insert(name.into(), (generation, bucket));
+        assert!(self.buckets.len() <= BUCKETS_CACHED_MAX);
+    }
+
     fn get(&mut self, id: u64, bucket: &str, key: &str, stamp: Stamp) -> Option<Records> {
         let hit = self.map.get(&id).and_then(|e| {
             (e.stamp == stamp && &*e.bucket == bucket && &*e.key == key).then(|| e.records.clone())
@@ -243,6 +286,29 @@ mod tests {
         );
         assert_eq!(c.map.len(), 1);
         assert_eq!((c.hits, c.misses), (2, 4));
+    }
+
+    #[test]
+    fn a_bucket_entry_serves_only_its_generation_and_the_map_stays_bounded() {
+        let mut c = Cache::default();
+        let b = |owner: &str| Rc::new(BucketMeta::test_new("b", owner));
+        c.put_bucket("b", 4, b("o1"));
+        assert_eq!(
+            c.bucket("b", 4).map(|m| m.owner_id.clone()),
+            Some("o1".into())
+        );
+        assert!(c.bucket("b", 5).is_none(), "a bucket changed since: stale");
+        assert!(c.bucket("b2", 4).is_none(), "another bucket");
+        c.put_bucket("b", 5, b("o2"));
+        assert_eq!(
+            c.bucket("b", 5).map(|m| m.owner_id.clone()),
+            Some("o2".into())
+        );
+        for i in 0..BUCKETS_CACHED_MAX * 2 {
+            c.put_bucket(&format!("b{i}"), 5, b("o"));
+            assert!(c.buckets.len() <= BUCKETS_CACHED_MAX);
+        }
+        assert_eq!(c.buckets.len(), BUCKETS_CACHED_MAX);
     }
 
     #[test]

@@ -58,9 +58,15 @@ pub struct Stamp {
 /// before the read transaction opens.
 pub fn stamp(shard: u32, key_hash: u64) -> Stamp {
     Stamp {
-        shard: GENERATIONS[shard as usize % GENERATION_SLOTS].load(Ordering::Acquire),
+        shard: shard_generation(shard),
         key: KEY_GENERATIONS[key_hash as usize % KEY_GENERATION_SLOTS].load(Ordering::Acquire),
     }
+}
+
+/// The shard's generation alone: what a cached bucket record depends on (a bucket's record
+/// and configurations change only in commits that bump it).
+pub fn shard_generation(shard: u32) -> u64 {
+    GENERATIONS[shard as usize % GENERATION_SLOTS].load(Ordering::Acquire)
 }
 
 /// The hash that names (bucket, key) in the per-key generations and in readers' caches.

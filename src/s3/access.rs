@@ -20,6 +20,7 @@ use crate::s3::ctx::Ctx;
 use crate::s3::endpoint::{AccessOp, Endpoint};
 use crate::s3::error::{ErrorCode, S3Error, S3Result};
 use std::net::IpAddr;
+use std::rc::Rc;
 
 /// How a request authenticated, for `s3:authType` and `s3:signatureversion`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -404,14 +405,24 @@ pub fn is_public_grantee(g: &Grantee) -> bool {
     matches!(g, Grantee::AllUsers | Grantee::AuthenticatedUsers)
 }
 
-/// Loads a bucket from its shard, or NoSuchBucket.
-pub async fn load_bucket(name: &str) -> S3Result<BucketMeta> {
-    crate::engine::read::bucket(name).await
+/// Loads a bucket (from this core's record cache while it is current), or NoSuchBucket.
+pub async fn load_bucket(name: &str) -> S3Result<Rc<BucketMeta>> {
+    crate::engine::records::bucket(name).await
+}
+
+/// A bucket's configurations (versioning, tagging, CORS, lifecycle, Object Lock) are its
+/// owner's, as in AWS: not grantable by ACL.
+pub async fn owned_bucket(ctx: &Ctx) -> S3Result<Rc<BucketMeta>> {
+    let b = load_bucket(ctx.bucket()).await?;
+    if ctx.caller_id() != Some(b.owner_id.as_str()) {
+        return Err(S3Error::new(ErrorCode::AccessDenied));
+    }
+    Ok(b)
 }
 
 /// Loads a bucket and checks the caller may run this request on it: the policy for this
 /// request's action (on the object the route names, if any), else `perm` in the bucket's ACL.
-pub async fn authorize_bucket(ctx: &Ctx, perm: Permission) -> S3Result<BucketMeta> {
+pub async fn authorize_bucket(ctx: &Ctx, perm: Permission) -> S3Result<Rc<BucketMeta>> {
     let b = load_bucket(ctx.bucket()).await?;
     if ctx.route.endpoint == Endpoint::DeleteObjects && policy::has_guards(&b) {
         // Decided key by key (`authorize_keys`): the policy names objects.

@@ -10,6 +10,7 @@ use crate::s3::ctx::Ctx;
 use crate::s3::error::{ErrorCode, S3Error, S3Result};
 use crate::s3::request::{decode_token, encode_token, read_small_body, CONFIG_BODY_BYTES_MAX};
 use crate::s3::xml;
+use std::rc::Rc;
 
 /// S3's naming rules: 3–63 chars of lowercase letters, digits, dots and hyphens, starting
 /// and ending with a letter or digit, no `..`, not shaped like an IPv4 address.
@@ -180,7 +181,7 @@ pub async fn create_bucket(ctx: &Ctx, req: &mut Request<'_>) -> S3Result<Respons
 
 /// The bucket owner's operations (DeleteBucket, GetBucketLocation) through the one decision:
 /// the bucket policy may deny them (even to the owner) or grant them to others.
-async fn authorize_owner_op(ctx: &Ctx, action: &'static str) -> S3Result<BucketMeta> {
+async fn authorize_owner_op(ctx: &Ctx, action: &'static str) -> S3Result<Rc<BucketMeta>> {
     let b = load_bucket(ctx.bucket()).await?;
     let t = crate::s3::access::Target {
         action,
@@ -201,7 +202,7 @@ pub async fn delete_bucket(ctx: &Ctx) -> S3Result<Response> {
 pub async fn head_bucket(ctx: &Ctx) -> S3Result<Response> {
     let b = authorize_bucket(ctx, Permission::Read).await?;
     let mut r = Response::new(200);
-    r.header("x-amz-bucket-region", b.region);
+    r.header("x-amz-bucket-region", b.region.clone());
     r.head_only = true;
     Ok(r)
 }

@@ -2,24 +2,14 @@
 //! actual cross-origin requests. Rules are stored and matched by `engine::cors`.
 
 use crate::engine::cors::{self, CorsConfig};
-use crate::engine::BucketMeta;
 use crate::http::conn::Request;
 use crate::http::head::{Method, RequestHead};
 use crate::http::response::Response;
-use crate::s3::access::load_bucket;
+use crate::s3::access::{load_bucket, owned_bucket};
 use crate::s3::ctx::Ctx;
 use crate::s3::error::{ErrorCode, S3Error, S3Result};
 use crate::s3::request::read_small_body;
 use crate::s3::xml;
-
-/// CORS configurations belong to the bucket's owner.
-async fn owned_bucket(ctx: &Ctx) -> S3Result<BucketMeta> {
-    let b = load_bucket(ctx.bucket()).await?;
-    if ctx.caller_id() != Some(b.owner_id.as_str()) {
-        return Err(S3Error::new(ErrorCode::AccessDenied));
-    }
-    Ok(b)
-}
 
 /// GetBucketCors: the configuration; 404 NoSuchCORSConfiguration without one.
 pub async fn get_bucket_cors(ctx: &Ctx) -> S3Result<Response> {

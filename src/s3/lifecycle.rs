@@ -2,23 +2,13 @@
 //! checked and stored by the engine (`engine::lifecycle`), which also runs them.
 
 use crate::engine::lifecycle;
-use crate::engine::BucketMeta;
 use crate::http::conn::Request;
 use crate::http::response::Response;
-use crate::s3::access::load_bucket;
+use crate::s3::access::owned_bucket;
 use crate::s3::ctx::Ctx;
 use crate::s3::error::{ErrorCode, S3Error, S3Result};
 use crate::s3::request::read_small_body;
 use crate::s3::xml;
-
-/// A lifecycle configuration belongs to the bucket's owner, as its other configurations do.
-async fn owned_bucket(ctx: &Ctx) -> S3Result<BucketMeta> {
-    let b = load_bucket(ctx.bucket()).await?;
-    if ctx.caller_id() != Some(b.owner_id.as_str()) {
-        return Err(S3Error::new(ErrorCode::AccessDenied));
-    }
-    Ok(b)
-}
 
 /// GetBucketLifecycleConfiguration: the stored rules; NoSuchLifecycleConfiguration when
 /// none are set.

@@ -15,13 +15,14 @@ use crate::engine::{BucketMeta, Permission};
 use crate::http::conn::Request;
 use crate::http::head::RequestHead;
 use crate::http::response::Response;
-use crate::s3::access::load_bucket;
+use crate::s3::access::owned_bucket;
 use crate::s3::acl;
 use crate::s3::ctx::Ctx;
 use crate::s3::error::{ErrorCode, S3Error, S3Result};
 use crate::s3::request::{read_small_body, CONFIG_BODY_BYTES_MAX};
 use crate::s3::versioning::{self, Loaded};
 use crate::s3::xml;
+use std::rc::Rc;
 
 const MODE_HEADER: &str = "x-amz-object-lock-mode";
 const UNTIL_HEADER: &str = "x-amz-object-lock-retain-until-date";
@@ -159,17 +160,8 @@ pub fn bypass_governance(ctx: &Ctx, head: &RequestHead, bucket: &BucketMeta) -> 
         )
 }
 
-/// Object Lock requests belong to the bucket's owner (see the module's note).
-async fn owned_bucket(ctx: &Ctx) -> S3Result<BucketMeta> {
-    let b = load_bucket(ctx.bucket()).await?;
-    if ctx.caller_id() != Some(b.owner_id.as_str()) {
-        return Err(S3Error::new(ErrorCode::AccessDenied));
-    }
-    Ok(b)
-}
-
 /// The bucket's owner, on a bucket with Object Lock (InvalidRequest otherwise).
-async fn owned_lock_bucket(ctx: &Ctx) -> S3Result<BucketMeta> {
+async fn owned_lock_bucket(ctx: &Ctx) -> S3Result<Rc<BucketMeta>> {
     let b = owned_bucket(ctx).await?;
     if !lock::enabled(&b).await? {
         return Err(S3Error::msg(

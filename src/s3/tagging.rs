@@ -5,7 +5,7 @@ use crate::engine::tagging::{self, TagOwner};
 use crate::engine::{BucketMeta, Permission};
 use crate::http::conn::Request;
 use crate::http::response::Response;
-use crate::s3::access::{authorize_bucket, load_bucket};
+use crate::s3::access::{authorize_bucket, owned_bucket};
 use crate::s3::ctx::Ctx;
 use crate::s3::error::{ErrorCode, S3Error, S3Result};
 use crate::s3::request::read_small_body;
@@ -83,15 +83,6 @@ pub async fn delete_object_tagging(ctx: &Ctx) -> S3Result<Response> {
         Err(answered) => return Ok(answered),
     };
     change_tags(ctx, &b, Vec::new(), 204).await
-}
-
-/// Bucket tagging belongs to the bucket's owner, as its other configurations do.
-async fn owned_bucket(ctx: &Ctx) -> S3Result<BucketMeta> {
-    let b = load_bucket(ctx.bucket()).await?;
-    if ctx.caller_id() != Some(b.owner_id.as_str()) {
-        return Err(S3Error::new(ErrorCode::AccessDenied));
-    }
-    Ok(b)
 }
 
 /// GetBucketTagging: the bucket's tag set; NoSuchTagSet when it has none.

@@ -10,7 +10,7 @@ use crate::engine::versions::{
 use crate::engine::{BucketMeta, ObjectMeta, Permission};
 use crate::http::conn::Request;
 use crate::http::response::Response;
-use crate::s3::access::{authorize_bucket, load_bucket};
+use crate::s3::access::{authorize_bucket, owned_bucket};
 use crate::s3::ctx::Ctx;
 use crate::s3::error::{ErrorCode, S3Error, S3Result};
 use crate::s3::list::{arg, encoding_url};
@@ -18,15 +18,6 @@ use crate::s3::reply::listing;
 use crate::s3::request::{max_keys, read_small_body, CONFIG_BODY_BYTES_MAX};
 use crate::s3::xml;
 use std::rc::Rc;
-
-/// Versioning configuration is the bucket owner's (as AWS: not grantable by ACL).
-async fn owned_bucket(ctx: &Ctx) -> S3Result<BucketMeta> {
-    let b = load_bucket(ctx.bucket()).await?;
-    if ctx.caller_id() != Some(b.owner_id.as_str()) {
-        return Err(S3Error::new(ErrorCode::AccessDenied));
-    }
-    Ok(b)
-}
 
 pub async fn put_bucket_versioning(ctx: &Ctx, req: &mut Request<'_>) -> S3Result<Response> {
     owned_bucket(ctx).await?;
