@@ -23,11 +23,14 @@
 #   cargo install s3s-fs --features binary --locked     # (0.14.1 builds with rustc 1.95)
 #   mkdir -p /tmp/s3s-root && s3s-fs --host 127.0.0.1 --port 9100 \
 #       --access-key bleepstore --secret-key bleepstore-secret /tmp/s3s-root
-# An earlier BleepStore build (an A/B): run it as ours runs, default configuration and log
-# level, its output to a file (`--log-level warn` would turn its access log off, ours on):
+# An earlier BleepStore build (an A/B): let the script start it, exactly as it starts ours
+# (same flags, log level and stdin, an empty data dir beside ours; both servers are started
+# with --log-level warn, which turns the access log off in every build):
 #   git worktree add /tmp/base REV && (cd /tmp/base && cargo build --release)
-#   /tmp/base/target/release/bleepstore --bind 127.0.0.1:9100 --data-dir /tmp/basedata \
-#       > /tmp/base.log 2>&1 &
+#   scripts/bench.sh --no-build --rounds 7 --duration 4s \
+#       --compare-bin /tmp/base/target/release/bleepstore --compare-name base
+# (A server started by hand, even from the same binary, ran the 4 KiB PUT cell at 16
+# connections 5-6 % apart from the one the script started: 0.94 / 0.95 of itself.)
 #
 # Phases, in order:
 #   1. Baselines, before any server runs: the disk's sequential O_DIRECT write then read
@@ -79,6 +82,9 @@ Options:
   --compare-access-key K     its access key (default: ours, bleepstore)
   --compare-secret-key S     its secret key (default: ours, bleepstore-secret)
   --compare-name NAME        its label in the table (default: theirs)
+  --compare-bin PATH         start this server binary (an earlier BleepStore build) exactly as
+                             ours starts: same flags, its own empty data dir beside ours, and
+                             compare against it (--compare-name defaults to its file name)
   --no-overwrite             skip the overwrite cell (1 MiB PUT, 16 clients over 32 live keys)
   --no-wrk                   skip the wrk cross-check (scripts/bench_wrk.sh, 3 rounds, own server)
   --rounds N                 run the matrix N times (default 1); with --compare each round
@@ -108,6 +114,7 @@ compare_url=""
 compare_ak=""
 compare_sk=""
 compare_name="theirs"
+compare_bin=""
 rounds=1
 overwrite_cell=1
 wrk_cell=1
@@ -151,6 +158,8 @@ while (($#)); do
         --concurrency=*) concurrency="${1#*=}"; shift ;;
         --no-build) build=0; shift ;;
         --keep) keep=1; shift ;;
+        --compare-bin) need_value "$@"; compare_bin="$2"; shift 2 ;;
+        --compare-bin=*) compare_bin="${1#*=}"; shift ;;
         --no-fio) fio_enabled=0; shift ;;
         --no-cold) cold_enabled=0; shift ;;
         -h | --help) usage; exit 0 ;;
@@ -162,6 +171,11 @@ if ((quick)) && ((!duration_set)); then duration="2s"; fi
 [[ -z "$compare_ak" ]] && compare_ak="$OUR_AK"
 [[ -z "$compare_sk" ]] && compare_sk="$OUR_SK"
 [[ -n "$compare_url" && -z "$compare_name" ]] && bad_flag "--compare-name is empty"
+if [[ -n "$compare_bin" ]]; then
+    [[ -z "$compare_url" ]] || bad_flag "--compare and --compare-bin exclude each other"
+    [[ -x "$compare_bin" ]] || bad_flag "--compare-bin: $compare_bin is not an executable"
+    [[ "$compare_name" != "theirs" ]] || compare_name="$(basename "$compare_bin")"
+fi
 if [[ -n "$compare_url" ]]; then
     [[ "$compare_url" == https://* ]] && bad_flag "--compare: https is not supported by bleepstore-bench"
     [[ "$compare_url" == http://* ]] || compare_url="http://$compare_url"
@@ -246,12 +260,14 @@ mkdir -p "$DATA" "$CELLS"
 echo '{}' >"$BASELINES"
 SERVER_PID=""
 COLD_PID=""
+COMPARE_PID=""
 
 server_alive() { pid_alive "$SERVER_PID"; }
 on_exit() {
     local rc=$?
     kill_pid "$SERVER_PID"
     kill_pid "$COLD_PID"
+    kill_pid "$COMPARE_PID"
     rm -f "$FIO_FILE"
     if ((rc != 0)); then
         tail_log "$SERVER_LOG"
@@ -430,6 +446,19 @@ done
 log "server ready (pid $SERVER_PID) $startup_ms ms after spawn; idle VmRSS $((idle_rss_kib / 1024)) MiB$( ((rss_stable)) || echo ' (not stable after 3 s)')"
 baseline server "{\"startup_ms\": $startup_ms, \"idle_rss_kib\": $idle_rss_kib, \"idle_rss_stable\": $( ((rss_stable)) && echo true || echo false)}"
 
+if [[ -n "$compare_bin" ]]; then
+    # Started by the same function as ours (same flags, log level, stdin, data dir beside
+    # ours): a server started by hand differs in ways that move the latency-bound cells.
+    log "starting the compared server $compare_bin (data $TMP/compare-data, empty)"
+    mkdir -p "$TMP/compare-data"
+    ours_bin="$SERVER_BIN"
+    SERVER_BIN="$compare_bin"
+    start_server "$TMP/compare-data" "$TMP/compare-server.log" ||
+        { COMPARE_PID=$STARTED_PID; die "the compared server did not become ready"; }
+    SERVER_BIN="$ours_bin"
+    COMPARE_PID=$STARTED_PID
+    compare_url="$STARTED_URL"
+fi
 if [[ -n "$compare_url" ]]; then
     code="$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$compare_url/" || true)"
     [[ "$code" != "000" && -n "$code" ]] || die "--compare endpoint $compare_url does not answer HTTP"
