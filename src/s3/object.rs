@@ -231,7 +231,7 @@ const OPEN_RETRIES_MAX: usize = 3;
 pub async fn load_readable_object(ctx: &Ctx) -> S3Result<crate::engine::records::Records> {
     match crate::engine::records::bucket_and_object(ctx.bucket(), ctx.key()).await {
         Err(e) if e.code == ErrorCode::NoSuchKey => {
-            let b = crate::engine::read::bucket(ctx.bucket()).await?;
+            let b = crate::s3::access::load_bucket(ctx.bucket()).await?;
             crate::s3::access::may_list(ctx, &b).await?;
             Err(e)
         }
