@@ -578,6 +578,17 @@ def copies_of(cl, body, nids):
     return sum(body in data_file_bodies(cl, n, len(body)) for n in nids)
 
 
+def wait_for_repair_over(cl, voters, deadline_s=60):
+    """Waits until every node in `voters` has finished a repair pass that placed files over
+    exactly `voters` (a pass runs on each node after every membership change)."""
+    def done(n):
+        _, h = get_json(cl.nodes[n]["s3"], "/health")
+        last = (h or {}).get("cluster", {}).get("last_repair") or {}
+        return last.get("voters") == voters
+    for n in voters:
+        wait_until(f"node {n}: a repair pass over voters {voters}", lambda: done(n), deadline_s)
+
+
 def check_membership_changes(cl):
     # A node is added at run time, under a write load on the others: it joins every group
     # (learner, then voter through joint consensus), files move so that each has exactly
@@ -606,6 +617,9 @@ def check_membership_changes(cl):
     voters = [m["id"] for m in h["cluster"]["members"]]
     assert voters == sorted(cl.nodes), voters
     every = sorted(cl.nodes)
+    # Before the data moves, each old object already has 3 copies (on the old nodes), so
+    # counting copies says nothing until every node has run a repair pass over the new voters.
+    wait_for_repair_over(cl, every)
     for key, body in before.items():
         wait_until(f"{key}: 3 copies over nodes {every}",
                    lambda: copies_of(cl, body, every) == 3, 30)
@@ -628,6 +642,7 @@ def check_membership_changes(cl):
         acked.update(w.acked)
     rest = sorted(cl.nodes)
     assert leader not in rest and new in rest, rest
+    wait_for_repair_over(cl, rest)
     for key, body in before.items():
         wait_until(f"{key}: a copy on each of nodes {rest}",
                    lambda: copies_of(cl, body, rest) == 3, 30)
