@@ -46,16 +46,45 @@ fn unpin_current_thread() {
     }
 }
 
+/// Sets the calling thread's nice value (Linux keeps one per thread). Lowering it below 0
+/// needs CAP_SYS_NICE (or RLIMIT_NICE): without it the thread keeps the process's, which is
+/// logged once, since it only costs speed.
+fn set_current_thread_nice(nice: i32) {
+    // SAFETY: gettid has no preconditions; setpriority with PRIO_PROCESS and a thread id
+    // changes only that thread's nice value.
+    let rc = unsafe {
+        let tid = libc::gettid();
+        libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, nice)
+    };
+    if rc != 0 {
+        static LOGGED: std::sync::Once = std::sync::Once::new();
+        let error = std::io::Error::last_os_error();
+        LOGGED.call_once(|| {
+            tracing::info!(
+                %error,
+                nice,
+                "offload threads run at the process's priority (grant CAP_SYS_NICE for faster \
+                 commits under load)"
+            );
+        });
+    }
+}
+
 /// A dedicated thread that runs blocking jobs one after another.
 pub struct Offload {
     tx: SyncSender<Task>,
 }
 
 impl Offload {
-    pub fn spawn(name: String) -> std::io::Result<Offload> {
+    /// Starts the thread, free to run on any core of the process, at nice value `nice`
+    /// (0: the process's; below 0 when permitted: woken jobs preempt the executors).
+    pub fn spawn(name: String, nice: i32) -> std::io::Result<Offload> {
         let (tx, rx) = sync_channel::<Task>(QUEUE_MAX);
         std::thread::Builder::new().name(name).spawn(move || {
             unpin_current_thread();
+            if nice != 0 {
+                set_current_thread_nice(nice);
+            }
             while let Ok(task) = rx.recv() {
                 task();
             }
@@ -88,7 +117,7 @@ mod tests {
 
     #[test]
     fn runs_jobs_in_order_off_the_calling_thread() {
-        let off = Offload::spawn("offload-test".into()).unwrap();
+        let off = Offload::spawn("offload-test".into(), 0).unwrap();
         let caller = std::thread::current().id();
         let (a, b) = futures::executor::block_on(async {
             let a = off.run(|| (1, std::thread::current().id())).await;
@@ -98,5 +127,22 @@ mod tests {
         assert_eq!((a.0, b.0), (1, 2));
         assert_ne!(a.1, caller);
         assert_eq!(a.1, b.1, "one shard, one thread");
+    }
+
+    #[test]
+    fn the_thread_runs_at_its_nice_value() {
+        // Raising a thread's nice value needs no privilege, so this holds anywhere.
+        let off = Offload::spawn("offload-nice".into(), 7).unwrap();
+        let nice = futures::executor::block_on(off.run(|| {
+            // SAFETY: gettid has no preconditions; getpriority only reads.
+            unsafe {
+                *libc::__errno_location() = 0;
+                libc::getpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t)
+            }
+        }));
+        assert_eq!(nice, 7);
+        // SAFETY: as above.
+        let here = unsafe { libc::getpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t) };
+        assert_ne!(here, 7, "only the offload thread changed");
     }
 }
