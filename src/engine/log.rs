@@ -22,7 +22,8 @@ pub trait MetaLog {
     ) -> LocalBoxFuture<'_, S3Result<MetaReply>>;
 }
 
-/// The local group commit: the owning core's `MetaShard::apply`.
+/// The local group commit: the owning core's `MetaShard::apply`, queued from another core
+/// through the write queue the owner lent it (`shards::writer`; the first write hops).
 pub struct LocalLog;
 
 impl MetaLog for LocalLog {
@@ -32,9 +33,20 @@ impl MetaLog for LocalLog {
         cmd: MetaCmd,
         sync_dirs: Vec<PathBuf>,
     ) -> LocalBoxFuture<'_, S3Result<MetaReply>> {
-        Box::pin(super::shards::on_shard(shard, move |s| async move {
-            s.apply(cmd, sync_dirs).await
-        }))
+        Box::pin(async move {
+            if let Some(w) = super::shards::writer(shard) {
+                return w.apply(cmd, sync_dirs).await;
+            }
+            let (result, lent) = super::shards::on_shard(shard, move |s| async move {
+                let lent = s.submitter();
+                (s.apply(cmd, sync_dirs).await, lent)
+            })
+            .await;
+            if !super::shards::owns(shard) {
+                super::shards::lend_writer(shard, lent);
+            }
+            result
+        })
     }
 }
 

@@ -4,7 +4,7 @@
 //! (`s % executors`). Which `MetaShard` a core holds is the engine's business, so the
 //! registry lives here, filled once at boot by the server.
 
-use crate::meta::shard::MetaShard;
+use crate::meta::shard::{MetaShard, Submitter};
 use redb::Database;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -16,6 +16,8 @@ thread_local! {
     static SHARDS: RefCell<BTreeMap<u32, Rc<MetaShard>>> = const { RefCell::new(BTreeMap::new()) };
     /// Read handles of the shards other cores own, learned on the first hop to each.
     static READERS: RefCell<BTreeMap<u32, Weak<Database>>> = const { RefCell::new(BTreeMap::new()) };
+    /// Write queues of the shards other cores own, learned on the first write to each.
+    static WRITERS: RefCell<BTreeMap<u32, Submitter>> = const { RefCell::new(BTreeMap::new()) };
 }
 
 /// A handle to read `shard` from this core without a hop: its own database when this core
@@ -34,6 +36,23 @@ pub fn reader(shard: u32) -> Option<Arc<Database>> {
         return owned.database();
     }
     READERS.with(|r| r.borrow().get(&shard).and_then(Weak::upgrade))
+}
+
+/// A handle to queue writes on `shard`'s committer from this core without a hop (see
+/// `meta::shard::Submitter`): lent by the owner on an earlier write. None when this core
+/// owns the shard (its writes queue there directly) or has not written to it yet.
+pub fn writer(shard: u32) -> Option<Submitter> {
+    WRITERS.with(|w| w.borrow().get(&shard).cloned())
+}
+
+/// Whether this core owns `shard`.
+pub fn owns(shard: u32) -> bool {
+    SHARDS.with(|s| s.borrow().contains_key(&shard))
+}
+
+/// Remembers the owner's write queue of `shard` (see [`writer`]).
+pub fn lend_writer(shard: u32, submitter: Submitter) {
+    WRITERS.with(|w| w.borrow_mut().insert(shard, submitter));
 }
 
 /// Remembers the owner's read handle of `shard` (see [`reader`]).

@@ -235,18 +235,14 @@ impl MetaShard {
 
     /// Queues a command and waits until it is durable (or failed).
     pub async fn apply(&self, cmd: MetaCmd, sync_dirs: Vec<PathBuf>) -> S3Result<MetaReply> {
-        let (reply, reply_rx) = futures::channel::oneshot::channel();
-        self.tx
-            .send(Pending {
-                cmd,
-                sync_dirs,
-                reply,
-            })
-            .await
-            .map_err(|_| S3Error::internal("metadata committer stopped"))?;
-        reply_rx
-            .await
-            .map_err(|_| S3Error::internal("metadata committer dropped a write"))?
+        queue(&self.tx, cmd, sync_dirs).await
+    }
+
+    /// A handle other cores queue this shard's writes through (see [`Submitter`]).
+    pub fn submitter(&self) -> Submitter {
+        Submitter {
+            tx: self.tx.clone(),
+        }
     }
 
     /// The committer: runs forever on the owning executor; each batch's commit runs on the
@@ -295,6 +291,42 @@ impl MetaShard {
             crate::observe::metrics::record_commit(self.id, size, started.elapsed());
         }
     }
+}
+
+/// Queues writes on a shard's committer from any core: the committer's queue and each
+/// write's reply are thread-safe, and the commit runs on the shard's offload thread, which
+/// answers the writer directly. So a core that does not own the shard needs no hop to the
+/// owner and back (two executor wake-ups) for a write: the owner lends this on the first
+/// one (`engine::shards::writer`). Batches, their order and durability are the owner's
+/// committer's, whichever core queued.
+#[derive(Clone)]
+pub struct Submitter {
+    tx: async_channel::Sender<Pending>,
+}
+
+impl Submitter {
+    /// [`MetaShard::apply`], from any core.
+    pub async fn apply(&self, cmd: MetaCmd, sync_dirs: Vec<PathBuf>) -> S3Result<MetaReply> {
+        queue(&self.tx, cmd, sync_dirs).await
+    }
+}
+
+async fn queue(
+    tx: &async_channel::Sender<Pending>,
+    cmd: MetaCmd,
+    sync_dirs: Vec<PathBuf>,
+) -> S3Result<MetaReply> {
+    let (reply, reply_rx) = futures::channel::oneshot::channel();
+    tx.send(Pending {
+        cmd,
+        sync_dirs,
+        reply,
+    })
+    .await
+    .map_err(|_| S3Error::internal("metadata committer stopped"))?;
+    reply_rx
+        .await
+        .map_err(|_| S3Error::internal("metadata committer dropped a write"))?
 }
 
 fn open_db(path: &Path, cache_bytes: u64) -> Result<Database, String> {
