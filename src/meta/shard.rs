@@ -499,4 +499,45 @@ mod tests {
         commit(shard, &db, many.collect());
         assert!(stamp(shard, k2).shard > created.shard);
     }
+
+    #[test]
+    fn a_submitter_queues_writes_from_another_thread_on_the_owners_committer() {
+        glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
+            .spawn(|| async {
+                let dir = tempfile::tempdir().unwrap();
+                let path = dir.path().join("s.redb");
+                let shard = std::rc::Rc::new(MetaShard::open(202, &path, 64, 1 << 20).unwrap());
+                glommio::spawn_local(std::rc::Rc::clone(&shard).run_committer()).detach();
+                let bucket = "submitter-test";
+                let create = MetaCmd::CreateBucket {
+                    meta: BucketMeta::test_new(bucket, "o"),
+                    configs: Vec::new(),
+                };
+                shard.apply(create, Vec::new()).await.unwrap();
+                // Another thread writes through the lent handle while this executor runs the
+                // committer; its reply comes straight from the commit.
+                let submitter = shard.submitter();
+                let (done, answer) = futures::channel::oneshot::channel();
+                std::thread::spawn(move || {
+                    let writes =
+                        (0..20).map(|i| submitter.apply(put(bucket, &format!("k{i}")), Vec::new()));
+                    let results = futures::executor::block_on(futures::future::join_all(writes));
+                    let _ = done.send(results.iter().filter(|r| r.is_ok()).count());
+                });
+                assert_eq!(answer.await.unwrap(), 20);
+                let txn = shard.read().unwrap();
+                for i in 0..20 {
+                    let key = format!("k{i}");
+                    assert!(
+                        crate::meta::tables::get_object(&txn, bucket, &key)
+                            .unwrap()
+                            .is_some(),
+                        "{key}"
+                    );
+                }
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+    }
 }
