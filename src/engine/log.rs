@@ -22,8 +22,9 @@ pub trait MetaLog {
     ) -> LocalBoxFuture<'_, S3Result<MetaReply>>;
 }
 
-/// The local group commit: the owning core's `MetaShard::apply`, queued from another core
-/// through the write queue the owner lent it (`shards::writer`; the first write hops).
+/// The local group commit: queued on the shard's committer through this core's handle to
+/// its write queue (`shards::writer`), from whichever core; the first write from a core
+/// that does not own the shard hops to the owner, which lends the handle.
 pub struct LocalLog;
 
 impl MetaLog for LocalLog {
@@ -42,9 +43,7 @@ impl MetaLog for LocalLog {
                 (s.apply(cmd, sync_dirs).await, lent)
             })
             .await;
-            if !super::shards::owns(shard) {
-                super::shards::lend_writer(shard, lent);
-            }
+            super::shards::lend_writer(shard, lent);
             result
         })
     }

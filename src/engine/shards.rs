@@ -16,7 +16,8 @@ thread_local! {
     static SHARDS: RefCell<BTreeMap<u32, Rc<MetaShard>>> = const { RefCell::new(BTreeMap::new()) };
     /// Read handles of the shards other cores own, learned on the first hop to each.
     static READERS: RefCell<BTreeMap<u32, Weak<Database>>> = const { RefCell::new(BTreeMap::new()) };
-    /// Write queues of the shards other cores own, learned on the first write to each.
+    /// Write queues: this core's shards' (at boot) and those of the shards other cores own,
+    /// learned on the first write to each.
     static WRITERS: RefCell<BTreeMap<u32, Submitter>> = const { RefCell::new(BTreeMap::new()) };
 }
 
@@ -39,15 +40,10 @@ pub fn reader(shard: u32) -> Option<Arc<Database>> {
 }
 
 /// A handle to queue writes on `shard`'s committer from this core without a hop (see
-/// `meta::shard::Submitter`): lent by the owner on an earlier write. None when this core
-/// owns the shard (its writes queue there directly) or has not written to it yet.
+/// `meta::shard::Submitter`): its own shard's queue when this core owns it (installed at
+/// boot), else the one the owner lent on an earlier write. None until then.
 pub fn writer(shard: u32) -> Option<Submitter> {
     WRITERS.with(|w| w.borrow().get(&shard).cloned())
-}
-
-/// Whether this core owns `shard`.
-pub fn owns(shard: u32) -> bool {
-    SHARDS.with(|s| s.borrow().contains_key(&shard))
 }
 
 /// Remembers the owner's write queue of `shard` (see [`writer`]).
@@ -62,6 +58,10 @@ pub fn lend(shard: u32, handle: Weak<Database>) {
 
 /// Makes `shards` this core's shards (boot, once per core, before it serves).
 pub fn install(shards: BTreeMap<u32, Rc<MetaShard>>) {
+    WRITERS.with(|w| {
+        let mut w = w.borrow_mut();
+        w.extend(shards.iter().map(|(id, sh)| (*id, sh.submitter())));
+    });
     SHARDS.with(|s| *s.borrow_mut() = shards);
 }
 
