@@ -1,5 +1,6 @@
 //! The allocation bench's cells, shared by `benches/alloc.rs` (prints the figures) and
-//! `tests/alloc.rs` (fails above a bound): GET, HEAD and PUT of a 4 KiB inline object,
+//! `tests/alloc.rs` (fails above a bound): GET, HEAD and PUT of a 4 KiB inline object, PUT
+//! of a 1 MiB object (its data in a file),
 //! each a SigV4 header-signed request built with the project's own signer, and a presigned
 //! GET (as wrk and browsers send them: the signature in the query), run through the
 //! whole request path of an in-process core (`server::in_process`) with the access log on.
@@ -19,6 +20,8 @@ use std::rc::Rc;
 pub const BUCKET: &str = "alloc-bench";
 pub const KEY: &str = "dir/inline-4k.bin";
 pub const OBJECT_BYTES: usize = 4096;
+pub const BIG_KEY: &str = "dir/file-1m.bin";
+pub const BIG_OBJECT_BYTES: usize = 1 << 20;
 
 /// One cell's figures, per request.
 #[derive(Debug, Clone, Copy)]
@@ -158,7 +161,14 @@ pub fn measure(n: u64) -> Vec<PerRequest> {
             let put = signed("PUT", &path, &body, &config);
             let get = signed("GET", &path, b"", &config);
             let head = signed("HEAD", &path, b"", &config);
+            let put_request = put.clone();
             let put_cell = cell(&server, "PUT 4 KiB", put, n, &reply).await;
+            // A body 256 times larger, streamed to a data file rather than kept inline:
+            // per-request counts that do not grow with it are O(1) in the body's size.
+            let big_body = det_bytes(8, BIG_OBJECT_BYTES);
+            let big_put = signed("PUT", &format!("/{BUCKET}/{BIG_KEY}"), &big_body, &config);
+            let big_put_request = big_put.clone();
+            let big_put_cell = cell(&server, "PUT 1 MiB", big_put, (n / 4).max(8), &reply).await;
             let get_request = get.clone();
             let get_cell = cell(&server, "GET 4 KiB inline", get, n, &reply).await;
             let head_cell = cell(&server, "HEAD 4 KiB inline", head, n, &reply).await;
@@ -166,10 +176,12 @@ pub fn measure(n: u64) -> Vec<PerRequest> {
             let presigned_cell = cell(&server, "GET presigned", presigned, n, &reply).await;
             if std::env::var_os("ALLOC_SITES").is_some() {
                 print_sites(&server, "GET", get_request, &reply).await;
+                print_sites(&server, "PUT", put_request, &reply).await;
+                print_sites(&server, "PUT 1 MiB", big_put_request, &reply).await;
             }
             drop(server);
             drop(dir);
-            vec![get_cell, head_cell, presigned_cell, put_cell]
+            vec![get_cell, head_cell, presigned_cell, put_cell, big_put_cell]
         })
         .expect("start the bench executor")
         .join()

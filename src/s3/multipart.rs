@@ -152,13 +152,13 @@ pub async fn upload_part(
     let bucket = authorize_bucket(ctx, Permission::Write).await?;
     let upload = load_upload(ctx, upload_id).await?;
     crate::s3::lock::check_part_integrity(&req.head, &bucket, &upload.lock).await?;
-    let head = req.head.clone();
+    let head = &req.head;
     let extra: Vec<Algo> = upload
         .checksum_algo_name()
         .and_then(Algo::parse)
         .into_iter()
         .collect();
-    let mut payload = PayloadReader::new(&mut req.body, &ctx.payload, &head, &extra)?;
+    let mut payload = PayloadReader::new(&mut req.body, &ctx.payload, head, &extra)?;
     let declared = payload.declared_len();
     if declared.is_none() && head.header("transfer-encoding").is_none() {
         return Err(S3Error::new(ErrorCode::MissingContentLength));

@@ -31,10 +31,11 @@ pub async fn put_object(ctx: &Ctx, req: &mut Request<'_>) -> S3Result<Response> 
     let cond = write_cond(&req.head)?;
     let tags = tags_from_head(&req.head)?;
     let lock = crate::s3::lock::lock_for_write(&req.head, &bucket, true).await?;
-    let head = req.head.clone();
-    let mut payload = PayloadReader::new(&mut req.body, &ctx.payload, &head, &[])?;
+    // Disjoint borrows of the request: the head is read while the body streams, no copy.
+    let head = &req.head;
+    let mut payload = PayloadReader::new(&mut req.body, &ctx.payload, head, &[])?;
     let declared = payload.declared_len();
-    if declared.is_none() && !req_is_framed(&head) {
+    if declared.is_none() && !req_is_framed(head) {
         return Err(S3Error::new(ErrorCode::MissingContentLength));
     }
     if declared
