@@ -86,7 +86,8 @@ Options:
                              ours starts: same flags, its own empty data dir beside ours, and
                              compare against it (--compare-name defaults to its file name)
   --no-overwrite             skip the overwrite cell (1 MiB PUT, 16 clients over 32 live keys)
-  --no-wrk                   skip the wrk cross-check (scripts/bench_wrk.sh, 3 rounds, own server)
+  --no-wrk                   skip the wrk cross-check (scripts/bench_wrk.sh --access-log, 3 rounds,
+                             own server)
   --rounds N                 run the matrix N times (default 1); with --compare each round
                              alternates which side of a cell goes first, and a cell's ratio
                              is the median of its per-round ratios (paired rounds)
@@ -287,6 +288,23 @@ trap 'exit 130' INT TERM
 
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 
+# reset_peak PID: restarts the process's peak RSS (VmHWM) from its current RSS.
+reset_peak() { echo 5 >"/proc/$1/clear_refs" 2>/dev/null || true; }
+
+# cell_memory PID URL: JSON of the process's peak RSS since reset_peak and the memory parts
+# its /metrics reports (bytes); {} when either cannot be read.
+cell_memory() {
+    local hwm
+    hwm="$(awk '/^VmHWM:/ {print $2}' "/proc/$1/status" 2>/dev/null || true)"
+    curl -s --max-time 5 "$2/metrics" 2>/dev/null | python3 -c '
+import json, re, sys
+hwm = sys.argv[1]
+parts = {m.group(1): float(m.group(2)) for m in
+         re.finditer(r"^bleepstore_memory_bytes\{part=\"(\w+)\"\} (\S+)$", sys.stdin.read(), re.M)}
+print(json.dumps({"peak_rss_bytes": int(hwm) * 1024, "parts": parts} if hwm and parts else {}))
+' "$hwm" 2>/dev/null || echo '{}'
+}
+
 # baseline KEY JSON-VALUE: merge into $BASELINES.
 baseline() {
     python3 - "$BASELINES" "$1" "$2" <<'EOF'
@@ -304,7 +322,7 @@ record_row() {
     python3 - "$@" <<'EOF'
 import json, sys
 (results, target, url, size, size_bytes, wl, conc, objects, rc, t0, t1, out, err, cmd,
- i, n, rnd) = sys.argv[1:]
+ i, n, rnd, memory) = sys.argv[1:]
 report = None
 try:
     with open(out) as f:
@@ -324,6 +342,7 @@ row = {
     "objects": None if wl == "put" else int(objects),
     "exit_code": int(rc), "wall_s": round(float(t1) - float(t0), 3),
     "report": report, "stderr": stderr[-4000:],
+    "memory": json.loads(memory or "{}") or None,
 }
 # Keep the secret out of the saved command line.
 parts = cmd.split(" ")
@@ -542,6 +561,8 @@ run_cell() {
     # Untimed: flush what earlier cells left dirty so its writeback does not land
     # in this cell (a server that does not fsync leaves it to the kernel).
     sync
+    # #21's memory target: our server's peak RSS over this cell alone.
+    [[ "$target" == "ours" ]] && reset_peak "$SERVER_PID"
     t0=$(date +%s.%N)
     run_bounded "$cell_limit" "$out" "$err" "$BENCH_BIN" "${args[@]}"
     rc=$RUN_RC
@@ -550,9 +571,11 @@ run_cell() {
         cat "$err" >&2
         die "our server died during cell $cell"
     fi
+    memory='{}'
+    [[ "$target" == "ours" ]] && memory="$(cell_memory "$SERVER_PID" "$OUR_URL")"
     record_row "$RESULTS" "$target" "$url" "$size" "$(size_bytes "$size")" "$wl" "$conc" \
         "$objects" "$rc" "$t0" "$t1" "$out" "$err" "bleepstore-bench ${args[*]}" \
-        "$i" "$n_cells" "$round"
+        "$i" "$n_cells" "$round" "$memory"
     if ((rc != 0)); then
         failed_cells=$((failed_cells + 1))
         log "tool output of $cell (stderr):"
@@ -633,13 +656,14 @@ if ((cold_enabled)); then
                 --concurrent "$COLD_CONC" --obj.size 1MiB --objects "$COLD_OBJECTS"
                 --duration "$duration" --bucket "bleepstore-bench" --prefix "bench/cold-1MiB-get"
                 --timeout 120s --no-cleanup --json)
+            reset_peak "$COLD_PID"
             t0=$(date +%s.%N)
             run_bounded "$cell_limit" "$out" "$err" "$BENCH_BIN" "${args[@]}"
             rc=$RUN_RC
             t1=$(date +%s.%N)
             record_row "$COLD_RESULTS" "ours-cold" "$cold_url" "1MiB" "$((1 << 20))" get \
                 "$COLD_CONC" "$COLD_OBJECTS" "$rc" "$t0" "$t1" "$out" "$err" \
-                "bleepstore-bench ${args[*]}" 1 1 1
+                "bleepstore-bench ${args[*]}" 1 1 1 "$(cell_memory "$COLD_PID" "$cold_url")"
             if ((rc != 0)) || ! pid_alive "$COLD_PID"; then
                 cold_status="failed (tool exit $rc$(pid_alive "$COLD_PID" || echo ', the cold server died'))"
                 cold_failed=1
@@ -666,8 +690,9 @@ WRK_JSON="$TMP/wrk.json"
 wrk_status="skipped (--no-wrk)"
 if ((wrk_cell)); then
     wrk_s=$(python3 -c "print(max(2, round($dur_s)))")
-    log "wrk cross-check: scripts/bench_wrk.sh --rounds 3 --duration ${wrk_s}s"
-    if bash "$ROOT/scripts/bench_wrk.sh" --no-build --rounds 3 --duration "${wrk_s}s" \
+    # With the access log on: #21's GET target is stated with it.
+    log "wrk cross-check: scripts/bench_wrk.sh --access-log --rounds 3 --duration ${wrk_s}s"
+    if bash "$ROOT/scripts/bench_wrk.sh" --no-build --access-log --rounds 3 --duration "${wrk_s}s" \
         --json "$WRK_JSON" >"$TMP/wrk.out" 2>"$TMP/wrk.err"; then
         wrk_status="ok"
     else
@@ -1016,6 +1041,43 @@ best = max(c, key=lambda x: x[1]["mib"]) if c else None
 target("1 MiB GET, hot working set", best and best[1]["mib"] / MB,
        best and f"{f_mib(best[1]['mib'] / MB)} MB/s (c={best[0]['concurrency']})", 3200,
        "≥ 3,200 MB/s", "ge", "no 1MiB get cell", "best 1MiB get cell of the matrix", "#21")
+
+# #21's memory target: every cell's peak RSS (VmHWM, reset before the cell) below the
+# configured caches plus the documented per-connection amounts (tuning/README.md §11: 192 KiB
+# of connection buffers, and 4 MiB of I/O buffers per transfer of an object in a data file)
+# at the largest concurrency seen so far (malloc keeps what the busiest moment used), plus
+# the server's idle RSS.
+CONN_BYTES, STREAM_BYTES, STREAMED_MIN = 192 << 10, 4 << 20, 1 << 20
+idle_b = (rss_kib or 0) * 1024
+mem_cells, worst, bufs_max = [], None, 0
+for row in rows + cold_rows:
+    m = row.get("memory") or {}
+    if not m or not row["target"].startswith("ours"):
+        continue
+    parts = m["parts"]
+    per_conn = CONN_BYTES + (STREAM_BYTES if row["size_bytes"] >= STREAMED_MIN else 0)
+    bufs_max = max(bufs_max, row["concurrency"] * per_conn)
+    caches = (parts.get("object_cache_capacity", 0) + parts.get("record_cache_capacity", 0)
+              + parts.get("meta_cache_capacity", 0))
+    budget = caches + bufs_max + idle_b
+    r = m["peak_rss_bytes"] / budget
+    cell = (f"{row['size']} {row['workload']} c={row['concurrency']}"
+            + ("" if row["target"] == "ours" else " (cold server)"))
+    mem_cells.append((cell, m["peak_rss_bytes"], budget, r))
+    if worst is None or r > worst[3]:
+        worst = mem_cells[-1]
+if mem_cells:
+    p("")
+    p("Peak RSS per cell (ours; the highest round, MiB) against its budget = caches' capacity "
+      "(object + record + metadata) + connection and I/O buffers at the largest concurrency so "
+      "far + idle RSS: " + "; ".join(
+          f"{c} {b / 2**20:,.0f} / {g / 2**20:,.0f}" for c, b, g, _ in
+          sorted({c: (c, b, g, r) for c, b, g, r in sorted(mem_cells, key=lambda x: x[1])}.values(),
+                 key=lambda x: -x[3])[:6]) + (" (the six closest to their budget)" if len(mem_cells) > 6 else ""))
+target("Peak RSS within its memory budget, every cell", worst and worst[3],
+       worst and f"highest {worst[1] / 2**20:,.0f} of {worst[2] / 2**20:,.0f} MiB ({worst[0]})", 1.0,
+       "≤ 1.00 of the budget", "le", "no memory reading (run as the server's user, /metrics)",
+       "VmHWM per cell, /metrics", "#21")
 
 def f_ratio(t):
     return "–" if t["ratio"] is None else f"{t['ratio']:.2f}"

@@ -41,6 +41,9 @@ Options:
   --connections C            connections of both (default 64)
   --threads T                wrk threads and the tool's --cores (default 2)
   --json FILE                write the rounds, medians and verdict as JSON
+  --access-log               the server writes its access log (one line per request, to its
+                             log file in the temp dir), as #21's GET target asks; off otherwise
+                             (the bench scripts start servers with --log-level warn)
   --no-build                 use the binaries already in target/release
   --keep                     keep the temp dir (server log, every run's output)
   -h, --help                 this text
@@ -59,6 +62,7 @@ threads=2
 json_out=""
 build=1
 keep=0
+access_log=0
 [[ "${BLEEPSTORE_SKIP_BUILD:-0}" == "1" ]] && build=0
 OBJECTS=100
 
@@ -76,6 +80,7 @@ while (($#)); do
         --json) need_value "$@"; json_out="$2"; shift 2 ;;
         --json=*) json_out="${1#*=}"; shift ;;
         --no-build) build=0; shift ;;
+        --access-log) access_log=1; shift ;;
         --keep) keep=1; shift ;;
         -h | --help) usage; exit 0 ;;
         *) bad_flag "unknown argument '$1'" ;;
@@ -131,8 +136,17 @@ apt_install_if_missing wrk "$TMP/apt.log" ||
     die "wrk is not installed (and could not be installed: as root, apt-get install wrk)"
 
 # ---- server --------------------------------------------------------------------------------
-log "starting $SERVER_BIN (data $DATA, default configuration)"
+if ((access_log)); then
+    # The log level stays warn; only the access target is lifted to info (RUST_LOG is the
+    # server's filter when set).
+    export RUST_LOG="warn,glommio::reactor=off,openraft=warn,access=info"
+    W_ACCESS="on"
+else
+    W_ACCESS="off"
+fi
+log "starting $SERVER_BIN (data $DATA, default configuration, access log $W_ACCESS)"
 start_server "$DATA" "$SERVER_LOG" || { SERVER_PID=$STARTED_PID; die "the server did not become ready"; }
+((access_log)) && unset RUST_LOG
 SERVER_PID=$STARTED_PID
 URL=$STARTED_URL
 log "server ready (pid $SERVER_PID)"
@@ -200,6 +214,13 @@ W_LOAD_END="$(cut -d' ' -f1-3 /proc/loadavg)"
 kill -9 "$SERVER_PID" 2>/dev/null || true
 wait "$SERVER_PID" 2>/dev/null || true
 SERVER_PID=""
+if ((access_log)); then
+    # The log's writer hands lines over in batches (and drops, counting, what a full queue
+    # cannot take): proof that it ran is lines of the GETs measured, not one per request.
+    access_lines="$(grep -c 'operation="GetObject"' "$SERVER_LOG" || true)"
+    ((access_lines > 0)) || die "--access-log: the server wrote no access line for the GETs"
+    W_ACCESS="on, $access_lines GetObject lines written"
+fi
 
 # ---- report --------------------------------------------------------------------------------
 W_NPROC="$(nproc)"
@@ -208,7 +229,7 @@ W_COMMIT="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
 [[ -n "$(git status --porcelain --untracked-files=no 2>/dev/null)" ]] && W_COMMIT+=" (working tree modified)"
 W_WRK_VERSION="$({ wrk --version 2>&1 || true; } | head -n1 | sed 's/ Copyright.*//')"
 export W_ROUNDS="$rounds" W_DURATION="$duration" W_CONNS="$connections" W_THREADS="$threads"
-export W_NPROC W_SERVER_BIN="$SERVER_BIN" W_OBJECTS="$OBJECTS" W_DATE W_COMMIT W_WRK_VERSION
+export W_ACCESS W_NPROC W_SERVER_BIN="$SERVER_BIN" W_OBJECTS="$OBJECTS" W_DATE W_COMMIT W_WRK_VERSION
 export W_LOAD_START W_LOAD_END
 set +e
 python3 - "$RUNS" "$json_out" <<'EOF'
@@ -270,7 +291,7 @@ p = out.append
 p(f"### Load tool vs wrk ({E['W_DATE']}, commit {E['W_COMMIT']})")
 p("")
 p(f"- {E['W_NPROC']} cores; server `{os.path.basename(E['W_SERVER_BIN'])}` (release, default "
-  f"configuration) and both load generators on the same machine")
+  f"configuration, access log {E['W_ACCESS']}) and both load generators on the same machine")
 p(f"- wrk ({E['W_WRK_VERSION']}): `wrk -t{E['W_THREADS']} -c{E['W_CONNS']} -d{E['W_DURATION']} "
   "--latency URL`, one presigned GET URL of a 4 KiB object")
 p(f"- bleepstore-bench: `get --presigned --concurrent {E['W_CONNS']} --cores {E['W_THREADS']} "

@@ -12,6 +12,7 @@ pub mod engine;
 pub mod error;
 pub mod hash;
 pub mod http;
+pub mod io_alloc;
 pub mod meta;
 pub mod observe;
 pub mod runtime;

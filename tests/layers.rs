@@ -57,9 +57,11 @@ const LAYERS: &[&[Unit]] = &[
     &[("hash", &["hash"], &[])],
     // Metrics and the log: called from every layer.
     &[("telemetry", &["observe"], &[])],
-    // Leaves: typed errors, configuration, deterministic test data.
+    // Leaves: typed errors, configuration, deterministic test data, the global allocator
+    // (the server binary installs it; metrics read its pool).
     &[
         ("error", &["error"], &[]),
+        ("io_alloc", &["io_alloc"], &[]),
         ("config", &["config"], &[]),
         ("test_support", &["test_support"], &[]),
     ],

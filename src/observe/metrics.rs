@@ -491,7 +491,8 @@ fn memory_metrics(out: &mut String, cores: &[CoreMetrics], budget: MemoryBudget)
         .iter()
         .map(|c| c.connections_open.max(0) as u64)
         .sum::<u64>();
-    let parts: [(&str, u64); 13] = [
+    let (io_mapped, io_pooled) = crate::io_alloc::mapped_and_pooled_bytes();
+    let parts: [(&str, u64); 15] = [
         ("rss", p.rss),
         ("heap_in_use", p.heap_in_use),
         ("heap_free", p.heap_free),
@@ -509,13 +510,15 @@ fn memory_metrics(out: &mut String, cores: &[CoreMetrics], budget: MemoryBudget)
         ("meta_cache_capacity", budget.meta_cache_bytes),
         ("meta_cache_max", budget.meta_cache_bound_bytes),
         ("io_buffers_max", streams * IO_STREAM_BYTES_MAX),
+        ("io_buffers_mapped", io_mapped),
+        ("io_buffers_pooled", io_pooled),
         ("connection_buffers_max", conns * budget.connection_bytes),
         (
             "machine",
             crate::config::machine_memory_bytes().unwrap_or(0),
         ),
     ];
-    out.push_str("# HELP bleepstore_memory_bytes Resident memory and what accounts for it: rss; heap_in_use / heap_free / heap_mmapped (malloc: held, kept after free, own mappings); object_cache and its capacity; record_cache and its capacity (decoded records kept per core); meta_cache_capacity (redb caches) and meta_cache_max (what they can hold now: each at most its file); io_buffers_max and connection_buffers_max (open streams / connections x their most); machine (physical memory).\n# TYPE bleepstore_memory_bytes gauge\n");
+    out.push_str("# HELP bleepstore_memory_bytes Resident memory and what accounts for it: rss; heap_in_use / heap_free / heap_mmapped (malloc: held, kept after free, own mappings); object_cache and its capacity; record_cache and its capacity (decoded records kept per core); meta_cache_capacity (redb caches) and meta_cache_max (what they can hold now: each at most its file); io_buffers_max and connection_buffers_max (open streams / connections x their most); io_buffers_mapped and io_buffers_pooled (1 MiB I/O buffers mapped outside malloc, in use or cached, and of those the freed ones kept for reuse); machine (physical memory).\n# TYPE bleepstore_memory_bytes gauge\n");
     for (part, bytes) in parts {
         let _ = writeln!(out, "bleepstore_memory_bytes{{part=\"{part}\"}} {bytes}");
     }
