@@ -122,6 +122,10 @@ pub enum Fault {
     /// Object bytes read from disk fail the CRC32C their record carries (another copy, in
     /// cluster mode, may still be intact).
     Checksum,
+    /// Cluster mode: every reachable node answered that it holds no copy of a data file a
+    /// record named. The record was replaced or deleted after it was read (frees reach every
+    /// node): a reader reads the record again.
+    Gone,
 }
 
 /// A redb failure, flattened to what outlives it: its text and its I/O error, if it had one
@@ -240,6 +244,16 @@ impl S3Error {
         )
         .caused_by(cause);
         e.fault = Some(Fault::Checksum);
+        e
+    }
+    /// A data file no reachable node holds: 503 (retryable), marked [`Fault::Gone`].
+    pub fn data_gone(cause: impl fmt::Display) -> Self {
+        let mut e = S3Error::msg(
+            ErrorCode::ServiceUnavailable,
+            "The object's data was replaced while it was being read; please retry.",
+        )
+        .caused_by(cause);
+        e.fault = Some(Fault::Gone);
         e
     }
     fn with_source(
@@ -370,6 +384,7 @@ impl serde::Serialize for S3Error {
                 Fault::Db => 1,
                 Fault::Corrupt => 2,
                 Fault::Checksum => 3,
+                Fault::Gone => 4,
             }),
         }
         .serialize(s)
@@ -396,6 +411,7 @@ impl<'de> serde::Deserialize<'de> for S3Error {
             1 => Some(Fault::Db),
             2 => Some(Fault::Corrupt),
             3 => Some(Fault::Checksum),
+            4 => Some(Fault::Gone),
             _ => None,
         });
         Ok(e)
@@ -504,6 +520,12 @@ mod tests {
         let back: S3Error = bincode::deserialize(&bincode::serialize(&crc).unwrap()).unwrap();
         assert_eq!(back.fault(), Some(Fault::Checksum));
         assert!(!back.poisons_transaction());
+        let gone = S3Error::data_gone("no copy");
+        let back: S3Error = bincode::deserialize(&bincode::serialize(&gone).unwrap()).unwrap();
+        assert_eq!(
+            (back.code, back.fault()),
+            (ErrorCode::ServiceUnavailable, Some(Fault::Gone))
+        );
         // Every name `with` is called with in the crate is known (checked by hand here for
         // the ones the commands use).
         for n in ["BucketName", "Key", "UploadId", "VersionId", "ArgumentName"] {

@@ -724,8 +724,14 @@ impl DataReader {
                 Err(e) => why.push(format!("node {id}: {e}")),
             }
         }
+        if why.is_empty() {
+            // Every node answered, none holds it: freed since the record was read.
+            return Err(S3Error::data_gone(format!(
+                "data file {file_id:032x}: no copy on any node"
+            )));
+        }
         // Every copy found failed its check: retrying will not help.
-        let only_corrupt = !why.is_empty() && why.iter().all(|w| w.ends_with("corrupt copy"));
+        let only_corrupt = why.iter().all(|w| w.ends_with("corrupt copy"));
         let why = format!(
             "data file {file_id:032x}: no intact copy on a reachable node ({})",
             why.join("; ")

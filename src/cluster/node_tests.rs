@@ -392,9 +392,10 @@ async fn data_files_are_read_from_the_node_that_holds_them() {
     );
     // Past the end of the file: short, an error rather than wrong bytes.
     assert!(c.node(1).read_data(id, 2900, 200, None).await.is_err());
-    // A file no node holds: 503.
+    // A file no node holds: 503, marked gone (a reader reads the record again).
     let e = c.node(1).read_data(0x43, 0, 10, None).await.unwrap_err();
     assert_eq!(e.code, ErrorCode::ServiceUnavailable, "{e}");
+    assert_eq!(e.fault(), Some(crate::error::Fault::Gone), "{e}");
     // Over the per-read limit: refused by the holder, never read.
     let too_big = super::network::DATA_READ_BYTES_MAX + 1;
     assert!(c.node(1).read_data(id, 0, too_big, None).await.is_err());
@@ -500,6 +501,10 @@ async fn a_copy_needs_a_quorum_of_nodes_one_down_is_fine_two_is_503() {
     let e = c.node(1).replicate(0x93, 10).await.unwrap_err();
     assert_eq!(e.code, ErrorCode::ServiceUnavailable, "{e}");
     assert!(held_by(&c, 2, 0x93).is_none());
+    // With node 3 down, a file nodes 1 and 2 lack may be on node 3: unreachable, not gone.
+    let e = c.node(1).read_data(0x94, 0, 10, None).await.unwrap_err();
+    assert_eq!(e.code, ErrorCode::ServiceUnavailable, "{e}");
+    assert_eq!(e.fault(), None, "{e}");
 }
 
 #[tokio::test]

@@ -4,7 +4,7 @@
 
 use super::object::{commit, ObjectAttrs};
 use super::{now_ms, read, store};
-use crate::error::{S3Error, S3Result};
+use crate::error::{ErrorCode, Fault, S3Error, S3Result};
 use crate::http::response::{BodyStream, Chunk};
 use crate::meta::commands::WriteCond;
 use crate::meta::types::{Acl, Checksums, DataLoc, ObjectMeta, PartMeta, Tags};
@@ -196,7 +196,15 @@ async fn copy_range(
                 .is_some_and(|_| !store.holds_locally(&m.data, (start, end))) =>
         {
             let node = super::log::cluster().ok_or_else(|| S3Error::internal("no cluster"))?;
-            Box::new(super::remote::RemoteStream::open(node, segs, (start, end)).await?)
+            match super::remote::RemoteStream::open(node, segs, (start, end)).await {
+                Ok(remote) => Box::new(remote),
+                // As for a local source: SDKs retry a 503.
+                Err(e) if e.fault() == Some(Fault::Gone) => {
+                    return Err(S3Error::new(ErrorCode::SlowDown)
+                        .caused_by("copy source replaced while the copy started"))
+                }
+                Err(e) => return Err(e),
+            }
         }
         data => store
             .open(src, data, (start, end), m.size, ReadFor::Copy)

@@ -2,7 +2,7 @@
 
 use super::log::submit_for_bucket;
 use super::{now_ms, read, store};
-use crate::error::{ErrorCode, S3Error, S3Result};
+use crate::error::{Fault, S3Error, S3Result};
 use crate::http::response::{Body, SharedBytes};
 use crate::meta::commands::{MetaCmd, WriteCond};
 use crate::meta::types::{Acl, Checksums, DataLoc, ObjectLock, ObjectMeta, Tags, VersionStamp};
@@ -171,11 +171,15 @@ pub async fn open(
     if let Some(node) = super::log::cluster() {
         if let DataLoc::Files(segs) = &m.data {
             if !store().holds_locally(&m.data, (start, end)) {
-                let stream = super::remote::RemoteStream::open(node, segs, (start, end)).await?;
-                return Ok(Opened::Body(Body::Stream {
-                    len: end - start,
-                    stream: Box::new(stream),
-                }));
+                return match super::remote::RemoteStream::open(node, segs, (start, end)).await {
+                    Ok(stream) => Ok(Opened::Body(Body::Stream {
+                        len: end - start,
+                        stream: Box::new(stream),
+                    })),
+                    // No node holds it any more: the record was replaced meanwhile.
+                    Err(e) if e.fault() == Some(Fault::Gone) => Ok(Opened::Vanished),
+                    Err(e) => Err(e),
+                };
             }
         }
     }
@@ -193,20 +197,10 @@ pub async fn open(
             len: end - start,
             stream,
         }),
-        // Cluster mode: records name files on other nodes too, so a file gone here is not
-        // proof the record is stale; a retryable answer.
-        None if super::log::cluster().is_some() => return Err(data_elsewhere()),
+        // Replaced meanwhile, or (cluster mode) moved off this node by a repair pass: the
+        // record read again says which, and where the bytes are now.
         None => Opened::Vanished,
     })
-}
-
-/// Cluster mode: the data file was found here, then gone when opened (replaced meanwhile).
-pub(super) fn data_elsewhere() -> S3Error {
-    S3Error::msg(
-        ErrorCode::ServiceUnavailable,
-        "The object's data was replaced while it was being opened; please retry.",
-    )
-    .caused_by("data file gone when opened")
 }
 
 /// Replaces the ACL of one version of `bucket/key` (the current object when `version` is

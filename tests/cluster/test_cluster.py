@@ -9,7 +9,8 @@ Checks: a bucket created on node 1 is seen on nodes 2 and 3; a small (inline) ob
 node 2 is read byte-identical from nodes 1 and 3; a DELETE on node 3 is a 404 on nodes 1 and
 2; a listing on any node has every key written on any node; a large (non-inline) object's
 data file gets a copy on every node (replication_factor 3 of 3 nodes) and is read whole, by
-ranges and as a copy source on every node; then the leader of a group is killed with SIGKILL
+ranges and as a copy source on every node; GETs on every node while node 1 overwrites a
+large object each read one version whole, never an error; then the leader of a group is killed with SIGKILL
 during a write load of small and large objects on every node: writes on the survivors resume
 within 5 s and every acknowledged write, large ones received by the killed node included, is
 read back byte-identical from both survivors; the killed node started again catches up and
@@ -305,6 +306,63 @@ def check_large_object_copies(cl):
     print("ok: large objects, a copy and a multipart upload have a copy of their bytes on "
           "every node and are read, ranged and copied on every node")
     return [big, part]
+
+
+def check_gets_racing_overwrites(cl, seconds=6.0):
+    """GETs of a large object on every node while node 1 overwrites it: each answers 200
+    with the bytes of one version written, never an error. A reader's record may name a file
+    an overwrite frees everywhere before its bytes are read (a node whose copy has not
+    arrived reads it from a peer): it reads the record again."""
+    size = 200 * 1024  # over the inline limit: data files
+    started = set()
+    lock = threading.Lock()
+    failures, reads = [], [0]
+    stop = threading.Event()
+
+    def body(i):
+        return i.to_bytes(4, "big") * (size // 4)
+
+    def write():
+        i = 1
+        while not stop.is_set():
+            with lock:
+                started.add(i)
+            cl.c(1).put_object(Bucket="replicated", Key="raced", Body=body(i))
+            i += 1
+
+    def read(nid):
+        c = client(cl.nodes[nid]["s3"])
+        while not stop.is_set():
+            try:
+                got = c.get_object(Bucket="replicated", Key="raced")["Body"].read()
+            except (ClientError, BotoCoreError) as e:
+                failures.append(f"node {nid}: {e}")
+                return
+            i = int.from_bytes(got[:4], "big")
+            with lock:
+                ok = len(got) == size and got == body(i) and i in started
+            if not ok:
+                off = next((k for k in range(0, len(got), 4) if got[k:k + 4] != got[:4]), None)
+                failures.append(f"node {nid}: {len(got)} bytes, not a version written: version "
+                                f"{i} {'started' if i in started else 'never written'} at 0, "
+                                f"{got[off:off + 4].hex() if off is not None else '-'} at {off}")
+                return
+            reads[0] += 1
+
+    started.add(0)
+    cl.c(1).put_object(Bucket="replicated", Key="raced", Body=body(0))
+    threads = [threading.Thread(target=read, args=(n,)) for n in (1, 2, 2, 3, 3)]
+    writer = threading.Thread(target=write)
+    for t in threads + [writer]:
+        t.start()
+    time.sleep(seconds)  # the load's length, not a wait for a condition
+    stop.set()
+    for t in threads + [writer]:
+        t.join()
+    assert not failures, failures[:3]
+    assert reads[0] > 0
+    print(f"ok: {reads[0]} GETs on every node during {len(started)} overwrites each read one "
+          "version whole, none failed")
 
 
 def data_file_bodies(cl, nid, size):
@@ -684,6 +742,7 @@ def main():
         check_history(cl)
         bodies = check_large_object_copies(cl)
         check_corrupt_local_copy_is_read_elsewhere(cl)
+        check_gets_racing_overwrites(cl)
         killed, acked = check_leader_failover(cl)
         check_restarted_node_catches_up(cl, killed, "failover", acked)
         check_wiped_node_is_refilled(cl, killed % NODES + 1, bodies)
