@@ -99,7 +99,13 @@ pub(super) async fn restore_missing(
             }
             Err(e) => {
                 unrestored.push(f.file_id);
-                tracing::warn!("repair: data file {:032x} not restored: {e}", f.file_id);
+                // Freed everywhere since the pass read the records: no copy is missing
+                // (`still_referenced` checks it), nothing to warn about.
+                if e.fault() == Some(crate::error::Fault::Gone) {
+                    tracing::debug!("repair: data file {:032x} freed meanwhile", f.file_id);
+                } else {
+                    tracing::warn!("repair: data file {:032x} not restored: {e}", f.file_id);
+                }
             }
         }
         // Never ahead of the pace: sleep off what this pass restored too fast.
