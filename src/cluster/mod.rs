@@ -8,6 +8,8 @@
 //! * `group`: starting and forming one group.
 //! * `membership`: adding and removing nodes at run time (joint consensus, group by group).
 //! * `shard`: a shard's redb database as a group's state machine (`ShardApplier`).
+//! * `read_pins`: the data files this node keeps open for the streams reading them, so a
+//!   file freed partway through a stream is still read to its end.
 //! * `repair`: passes that restore the copies a node should hold and does not.
 //! * `replica`: copies of object data files on `replication_factor` nodes (rendezvous
 //!   placement, write quorum).
@@ -28,6 +30,7 @@ pub mod membership;
 pub mod network;
 pub mod node;
 pub mod raft;
+pub mod read_pins;
 pub mod repair;
 pub mod replica;
 pub mod roster;

@@ -7,6 +7,7 @@
 //! entries at a time; a single entry always fits (`raft_config`, [`ENTRY_BYTES_MAX`]).
 
 use super::raft::{Batch, BatchReply, ClusterError, NodeId, TypeConfig};
+use super::read_pins::ReadPins;
 use super::transport::{Handler, PeerClient, PeerError, Secret, FRAME_BYTES_MAX};
 use bincode::Options;
 use openraft::error::{
@@ -167,8 +168,9 @@ impl std::error::Error for WireError {}
 #[derive(Default)]
 pub struct Groups {
     rafts: RwLock<HashMap<u32, Raft<TypeConfig>>>,
-    /// Where this node's object data files are, for `ReadData` (None: it serves none).
-    data_files: RwLock<Option<DataFiles>>,
+    /// Where this node's object data files are, for `ReadData` (None: it serves none), and
+    /// the files kept open for the streams reading them.
+    data_files: RwLock<Option<(DataFiles, Arc<ReadPins>)>>,
     /// Carries out an operator's membership change (set once the node runs).
     members: RwLock<Option<MembersHook>>,
 }
@@ -191,11 +193,19 @@ impl Groups {
         }
     }
 
-    /// Serves `ReadData` requests from the data files `files` locates.
-    pub fn serve_data_from(&self, files: DataFiles) {
+    /// Serves `ReadData` requests from the data files `files` locates, through `pins`.
+    pub fn serve_data_from(&self, files: DataFiles, pins: Arc<ReadPins>) {
         if let Ok(mut d) = self.data_files.write() {
-            *d = Some(files);
+            *d = Some((files, pins));
         }
+    }
+
+    fn files(&self) -> Option<DataFiles> {
+        self.data_files
+            .read()
+            .ok()?
+            .as_ref()
+            .map(|(f, _)| Arc::clone(f))
     }
 
     /// Serves `ChangeMembers` requests with `hook`.
@@ -237,16 +247,18 @@ impl Groups {
                 let files = self.data_files.read().ok().and_then(|d| d.clone());
                 RaftRpcReply::Data(match files {
                     None => Ok(None),
-                    Some(files) => read_local_data(&files, file_id, offset, len)
-                        .await
-                        .map(|b| b.map(serde_bytes::ByteBuf::from)),
+                    Some((files, pins)) => {
+                        read_local_data(&files, Some(&pins), file_id, offset, len)
+                            .await
+                            .map(|b| b.map(serde_bytes::ByteBuf::from))
+                    }
                 })
             }
             Ok(Envelope {
                 rpc: RaftRpc::WriteData(piece),
                 ..
             }) => {
-                let files = self.data_files.read().ok().and_then(|d| d.clone());
+                let files = self.files();
                 RaftRpcReply::Wrote(match files {
                     None => Err("this node keeps no data files".into()),
                     Some(files) => write_local_data(&files, piece).await,
@@ -256,7 +268,7 @@ impl Groups {
                 rpc: RaftRpc::RemoveData(ids),
                 ..
             }) => {
-                let files = self.data_files.read().ok().and_then(|d| d.clone());
+                let files = self.files();
                 RaftRpcReply::Removed(match files {
                     None => Ok(0),
                     Some(files) => remove_local_data(&files, ids).await,
@@ -266,7 +278,7 @@ impl Groups {
                 rpc: RaftRpc::HasData(ids),
                 ..
             }) => {
-                let files = self.data_files.read().ok().and_then(|d| d.clone());
+                let files = self.files();
                 RaftRpcReply::Held(match files {
                     None => Ok(vec![false; ids.len()]),
                     Some(files) => held_local_data(&files, ids).await,
@@ -386,9 +398,12 @@ pub const DATA_READ_BYTES_MAX: u32 = 1024 * 1024;
 pub type DataFiles = Arc<dyn Fn(u128) -> PathBuf + Send + Sync>;
 
 /// Reads `[offset, offset + len)` of data file `file_id` (short at its end); None when the
-/// file is not here.
+/// file is not here. With `pins` (a reader's stream), a file freed since this node last read
+/// it, within `read_pins`'s idle time, is read through its pin, so the stream reads on to
+/// its end; without (a copy to another node), a freed file is not here.
 pub async fn read_local_data(
     files: &DataFiles,
+    pins: Option<&Arc<ReadPins>>,
     file_id: u128,
     offset: u64,
     len: u32,
@@ -399,12 +414,19 @@ pub async fn read_local_data(
         ));
     }
     let path = files(file_id);
+    let pins = pins.map(Arc::clone);
     let read = tokio::task::spawn_blocking(move || -> std::io::Result<Option<Vec<u8>>> {
         use std::os::unix::fs::FileExt;
-        let file = match std::fs::File::open(&path) {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(e),
+        let opened = match &pins {
+            Some(pins) => pins.open(&path),
+            None => match std::fs::File::open(&path) {
+                Ok(f) => Ok(Some(Arc::new(f))),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                Err(e) => Err(e),
+            },
+        };
+        let Some(file) = opened? else {
+            return Ok(None);
         };
         let mut buf = vec![0u8; len as usize];
         let mut got = 0;

@@ -23,6 +23,7 @@ use super::network::{
     read_local_data, DataFiles, ForwardError, Groups, MemberChange, ProposeError,
 };
 use super::raft::{Batch, BatchReply, ClusterError, NodeId, TypeConfig};
+use super::read_pins::ReadPins;
 use super::roster::{Roster, RosterCell};
 use super::shard::{decode_replies, ShardApplier};
 use super::transport::{PeerClient, PeerServer};
@@ -209,8 +210,10 @@ impl ClusterNode {
             .map_err(|e| ClusterError::new(format!("{}: {e}", raft_dir.display())))?;
         let config = raft_config(tuning)?;
         let registry = Groups::new();
+        let pins = Arc::new(ReadPins::default());
         if let Some(files) = &data_files {
-            registry.serve_data_from(Arc::clone(files));
+            registry.serve_data_from(Arc::clone(files), Arc::clone(&pins));
+            tokio::spawn(sweep_read_pins(Arc::downgrade(&pins)));
         }
         let mut running = Vec::new();
         let kept_shards = shards.clone();
@@ -283,6 +286,7 @@ impl ClusterNode {
             roster: roster.clone(),
             secret: spec.secret.clone(),
             data_files,
+            pins,
             links: Links::default(),
         });
         let node = Arc::new(ClusterNode {
@@ -665,6 +669,9 @@ pub(super) struct DataReader {
     roster: RosterCell,
     secret: super::transport::Secret,
     data_files: Option<DataFiles>,
+    /// This node's files kept open for the streams reading them (shared with the peer
+    /// listener, which serves the other nodes' reads).
+    pins: Arc<ReadPins>,
     /// One kept connection per member (taken while a read uses it; concurrent reads open
     /// their own and the last one returned is kept).
     links: Links,
@@ -693,7 +700,7 @@ impl DataReader {
         };
         let mut why = Vec::new();
         if let Some(files) = &self.data_files {
-            match read_local_data(files, file_id, offset, len).await {
+            match read_local_data(files, Some(&self.pins), file_id, offset, len).await {
                 Ok(Some(bytes)) if intact(&bytes, self.node_id) => return Ok(bytes),
                 Ok(Some(_)) => why.push(format!("node {}: corrupt copy", self.node_id)),
                 Ok(None) => {}
@@ -746,6 +753,21 @@ impl DataReader {
             )
             .caused_by(why)
         })
+    }
+}
+
+/// Lets go of idle read pins every half idle time while the node runs, so a freed file's
+/// space comes back without waiting for another read.
+async fn sweep_read_pins(pins: std::sync::Weak<ReadPins>) {
+    let every = Duration::from_millis(super::read_pins::PIN_IDLE_MS / 2);
+    loop {
+        tokio::time::sleep(every).await;
+        match pins.upgrade() {
+            Some(p) => {
+                p.sweep();
+            }
+            None => return,
+        }
     }
 }
 

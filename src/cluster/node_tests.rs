@@ -436,6 +436,40 @@ fn write_data_file(c: &Cluster, node: NodeId, id: u128, bytes: &[u8]) {
     std::fs::write(&path, bytes).unwrap();
 }
 
+/// A stream reading a file from another node reads on to its end after the file is freed
+/// there (its holder keeps the file open for it); a file nobody was reading is gone at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_freed_while_another_node_streams_it_is_read_to_its_end() {
+    let c = Cluster::start(quick(10_000)).await;
+    let bytes: Vec<u8> = (0..5000u32).map(|i| (i % 253) as u8).collect();
+    let (read, unread) = (0x51u128, 0x52u128);
+    write_data_file(&c, 2, read, &bytes);
+    write_data_file(&c, 2, unread, &bytes);
+    // Node 1 has read the first chunk of one of them from node 2.
+    assert_eq!(
+        c.node(1).read_data(read, 0, 2000, None).await.unwrap(),
+        &bytes[..2000]
+    );
+    for id in [read, unread] {
+        std::fs::remove_file(c.dir.path().join(format!("node-2/data/{id:032x}"))).unwrap();
+    }
+    // Its next chunks still come from node 2; not so for the file nobody was reading.
+    assert_eq!(
+        c.node(1).read_data(read, 2000, 3000, None).await.unwrap(),
+        &bytes[2000..]
+    );
+    let e = c.node(1).read_data(unread, 0, 10, None).await.unwrap_err();
+    assert_eq!(e.fault(), Some(crate::error::Fault::Gone), "{e}");
+    // A copy to another node never sends a freed file.
+    let e = c
+        .node(2)
+        .replicate(read, bytes.len() as u64)
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, ErrorCode::ServiceUnavailable, "{e}");
+    assert!(held_by(&c, 3, read).is_none());
+}
+
 fn held_by(c: &Cluster, node: NodeId, id: u128) -> Option<Vec<u8>> {
     std::fs::read(c.dir.path().join(format!("node-{node}/data/{id:032x}"))).ok()
 }

@@ -330,7 +330,7 @@ impl DataWriter {
                     ))
                 }
             };
-            let bytes = read_local_data(files, file_id, offset, n)
+            let bytes = read_local_data(files, None, file_id, offset, n)
                 .await?
                 .ok_or("the local data file is gone")?;
             if bytes.len() != n as usize {
