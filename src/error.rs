@@ -232,38 +232,37 @@ impl S3Error {
     /// Stored data that does not decode (a record, a stored ETag): InternalError, marked
     /// [`Fault::Corrupt`] so no write transaction that read it commits.
     pub fn corrupt(cause: impl fmt::Display) -> Self {
-        let mut e = S3Error::internal(cause);
-        e.fault = Some(Fault::Corrupt);
-        e
+        S3Error::internal(cause).marked(Fault::Corrupt)
     }
     /// Object bytes that fail their CRC32C: InternalError, marked [`Fault::Checksum`].
     pub fn checksum_mismatch(cause: impl fmt::Display) -> Self {
-        let mut e = S3Error::msg(
+        S3Error::msg(
             ErrorCode::InternalError,
             "The object's stored data failed its integrity check.",
         )
-        .caused_by(cause);
-        e.fault = Some(Fault::Checksum);
-        e
+        .caused_by(cause)
+        .marked(Fault::Checksum)
     }
     /// A data file no reachable node holds: 503 (retryable), marked [`Fault::Gone`].
     pub fn data_gone(cause: impl fmt::Display) -> Self {
-        let mut e = S3Error::msg(
+        S3Error::msg(
             ErrorCode::ServiceUnavailable,
             "The object's data was replaced while it was being read; please retry.",
         )
-        .caused_by(cause);
-        e.fault = Some(Fault::Gone);
-        e
+        .caused_by(cause)
+        .marked(Fault::Gone)
+    }
+    fn marked(mut self, fault: Fault) -> Self {
+        self.fault = Some(fault);
+        self
     }
     fn with_source(
         mut self,
         fault: Fault,
         source: Arc<dyn std::error::Error + Send + Sync>,
     ) -> Self {
-        self.fault = Some(fault);
         self.source = Some(source);
-        self
+        self.marked(fault)
     }
     /// Records the underlying cause's text (replacing a previous one); a typed source stays.
     pub fn caused_by(mut self, cause: impl fmt::Display) -> Self {

@@ -244,8 +244,8 @@ impl Groups {
                     },
                 ..
             }) => {
-                let files = self.data_files.read().ok().and_then(|d| d.clone());
-                RaftRpcReply::Data(match files {
+                let served = self.data_files.read().ok().and_then(|d| d.clone());
+                RaftRpcReply::Data(match served {
                     None => Ok(None),
                     Some((files, pins)) => {
                         read_local_data(&files, Some(&pins), file_id, offset, len)
@@ -419,11 +419,7 @@ pub async fn read_local_data(
         use std::os::unix::fs::FileExt;
         let opened = match &pins {
             Some(pins) => pins.open(&path),
-            None => match std::fs::File::open(&path) {
-                Ok(f) => Ok(Some(Arc::new(f))),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-                Err(e) => Err(e),
-            },
+            None => super::read_pins::open_if_here(&path).map(|f| f.map(Arc::new)),
         };
         let Some(file) = opened? else {
             return Ok(None);

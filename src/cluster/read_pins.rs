@@ -36,14 +36,13 @@ impl ReadPins {
     /// since a read within [`PIN_IDLE_MS`] is read through its pin. None: not here.
     pub fn open(&self, path: &Path) -> std::io::Result<Option<Arc<File>>> {
         let now = Instant::now();
-        match File::open(path) {
-            Ok(f) => {
+        match open_if_here(path)? {
+            Some(f) => {
                 let f = Arc::new(f);
                 self.keep(path, &f, now);
                 Ok(Some(f))
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(self.pinned(path, now)),
-            Err(e) => Err(e),
+            None => Ok(self.pinned(path, now)),
         }
     }
 
@@ -108,6 +107,15 @@ impl ReadPins {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+/// Opens `path` for reading; None when no file has that name (a pin is not looked at).
+pub fn open_if_here(path: &Path) -> std::io::Result<Option<File>> {
+    match File::open(path) {
+        Ok(f) => Ok(Some(f)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
     }
 }
 
